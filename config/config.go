@@ -1,0 +1,218 @@
+// Package config owns sigill's configuration: the TOML file of
+// sigill.example.toml, the default of every key, the dev configuration that
+// `sigill dev` runs with, and validation whose every message names the key at
+// fault and how to mend it. Secrets are never written in the file itself: the
+// `*_file` keys name files that Load reads.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/pelletier/go-toml/v2"
+)
+
+// Config is the whole configuration. Field tags are the TOML keys of
+// sigill.example.toml; a key the file has and Config has not is refused.
+type Config struct {
+	Organisation Organisation `toml:"organisation"`
+	SMTP         SMTP         `toml:"smtp"`
+	TLS          TLS          `toml:"tls"`
+	Addressing   Addressing   `toml:"addressing"`
+	Vault        Vault        `toml:"vault"`
+	Notifier     Notifier     `toml:"notifier"`
+	BankID       BankID       `toml:"bankid"`
+	Reader       Reader       `toml:"reader"`
+	IMAP         IMAP         `toml:"imap"`
+	Receipts     Receipts     `toml:"receipts"`
+	Admin        Admin        `toml:"admin"`
+
+	// Dev is set by Dev, never by a file: it allows what only a loopback
+	// development instance may do (plain-text AUTH, the BankID simulator).
+	Dev bool `toml:"-"`
+}
+
+type Organisation struct {
+	Name        string `toml:"name"`
+	SMSSender   string `toml:"sms_sender"`
+	DefaultLang string `toml:"default_lang"`
+}
+
+type SMTP struct {
+	Domains         []string   `toml:"domains"`
+	Hostname        string     `toml:"hostname"`
+	MaxMessageBytes int64      `toml:"max_message_bytes"`
+	MaxRecipients   int        `toml:"max_recipients"`
+	ReadTimeout     Duration   `toml:"read_timeout"`
+	WriteTimeout    Duration   `toml:"write_timeout"`
+	Submission      Submission `toml:"submission"`
+	Relay           Relay      `toml:"relay"`
+}
+
+type Submission struct {
+	Listen            []string `toml:"listen"`
+	ImplicitTLSListen []string `toml:"implicit_tls_listen"`
+}
+
+type Relay struct {
+	Listen          []string `toml:"listen"`
+	TrustedNetworks []string `toml:"trusted_networks"`
+	SenderDomains   []string `toml:"sender_domains"`
+}
+
+type TLS struct {
+	CertFile string `toml:"cert_file"`
+	KeyFile  string `toml:"key_file"`
+}
+
+type Addressing struct {
+	Region       string `toml:"region"`
+	DefaultLogin string `toml:"default_login"`
+	MaxLogins    int    `toml:"max_logins"`
+}
+
+type Vault struct {
+	Path           string   `toml:"path"`
+	Retention      Duration `toml:"retention"`
+	AuditRetention Duration `toml:"audit_retention"`
+	EscrowKey      string   `toml:"escrow_key"`
+}
+
+type Notifier struct {
+	Workers  int      `toml:"workers"`
+	MaxAge   Duration `toml:"max_age"`
+	LinkBase string   `toml:"link_base"`
+	SMS      SMS      `toml:"sms"`
+	Email    Email    `toml:"email"`
+}
+
+type SMS struct {
+	Provider          string `toml:"provider"`
+	URL               string `toml:"url"`
+	Username          string `toml:"username"`
+	PasswordFile      string `toml:"password_file"`
+	DeliveryReportURL string `toml:"delivery_report_url"`
+
+	Password string `toml:"-"` // read from PasswordFile by Load
+}
+
+type Email struct {
+	Smarthost    string `toml:"smarthost"`
+	Username     string `toml:"username"`
+	PasswordFile string `toml:"password_file"`
+	From         string `toml:"from"`
+
+	Password string `toml:"-"` // read from PasswordFile by Load
+}
+
+type BankID struct {
+	Environment             string `toml:"environment"`
+	CertificateFile         string `toml:"certificate_file"`
+	CertificatePasswordFile string `toml:"certificate_password_file"`
+	CAFile                  string `toml:"ca_file"`
+	UserVisibleText         string `toml:"user_visible_text"`
+
+	CertificatePassword string `toml:"-"` // read from CertificatePasswordFile by Load
+}
+
+type Reader struct {
+	Listen         []string `toml:"listen"`
+	SessionTTL     Duration `toml:"session_ttl"`
+	TrustedProxies []string `toml:"trusted_proxies"`
+}
+
+type IMAP struct {
+	Listen         []string `toml:"listen"`
+	StartTLSListen []string `toml:"starttls_listen"`
+}
+
+type Receipts struct {
+	MailToSender bool `toml:"mail_to_sender"`
+}
+
+type Admin struct {
+	Listen []string `toml:"listen"`
+}
+
+// Load reads a configuration file over the defaults, reads the secrets its
+// `*_file` keys name, and validates the result. The error lists every fault
+// found, one per line, each naming its key.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading configuration: %w", err)
+	}
+	cfg, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Parse is Load for a file already in memory.
+func Parse(data []byte) (*Config, error) {
+	cfg := Default()
+	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
+	if err := dec.Decode(cfg); err != nil {
+		return nil, decodeFaults(err)
+	}
+	faults := cfg.readSecrets()
+	if err := cfg.Validate(); err != nil {
+		faults = append(faults, err.(Faults)...)
+	}
+	if len(faults) > 0 {
+		return nil, faults
+	}
+	return cfg, nil
+}
+
+// decodeFaults turns go-toml's errors into Faults that name the key, so an
+// unknown key reads "bankid.enviroment: unknown key" rather than a parser trace.
+func decodeFaults(err error) error {
+	var strict *toml.StrictMissingError
+	if errors.As(err, &strict) {
+		var faults Faults
+		for _, e := range strict.Errors {
+			row, _ := e.Position()
+			faults = append(faults, Fault{
+				Key: strings.Join(e.Key(), "."),
+				Msg: fmt.Sprintf("unknown key (line %d); check its spelling against sigill.example.toml", row),
+			})
+		}
+		return faults
+	}
+	var dec *toml.DecodeError
+	if errors.As(err, &dec) {
+		row, col := dec.Position()
+		key := strings.Join(dec.Key(), ".")
+		if key == "" {
+			key = fmt.Sprintf("line %d, column %d", row, col)
+		}
+		return Faults{{Key: key, Msg: dec.Error()}}
+	}
+	return Faults{{Key: "file", Msg: err.Error()}}
+}
+
+// readSecrets fills the fields that `*_file` keys point at. A secret file
+// that is named but cannot be read is a fault of that key.
+func (c *Config) readSecrets() Faults {
+	var faults Faults
+	read := func(key, path string, into *string) {
+		if path == "" {
+			return
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			faults.add(key, "cannot read the secret: %v", err)
+			return
+		}
+		*into = strings.TrimRight(string(data), "\r\n")
+	}
+	read("notifier.sms.password_file", c.Notifier.SMS.PasswordFile, &c.Notifier.SMS.Password)
+	read("notifier.email.password_file", c.Notifier.Email.PasswordFile, &c.Notifier.Email.Password)
+	read("bankid.certificate_password_file", c.BankID.CertificatePasswordFile, &c.BankID.CertificatePassword)
+	return faults
+}

@@ -1,0 +1,195 @@
+package config
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"software.sslmate.com/src/go-pkcs12"
+)
+
+// exampleWithSecrets writes sigill.example.toml into a temp dir with every
+// /etc/sigill path moved there, and creates the files those keys name: a TLS
+// pair and a BankID .p12 that end at notAfter, and the secret files.
+func exampleWithSecrets(t *testing.T, notAfter time.Time) (path string) {
+	t.Helper()
+	example, err := os.ReadFile("../sigill.example.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, sub := range []string{"tls", "bankid", "secrets"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	text := strings.ReplaceAll(string(example), "/etc/sigill/", dir+"/")
+	text = strings.ReplaceAll(text, "/var/lib/sigill/", dir+"/")
+
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "sigill.example.se"},
+		NotBefore:    notAfter.Add(-365 * 24 * time.Hour),
+		NotAfter:     notAfter,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	keyDER, _ := x509.MarshalPKCS8PrivateKey(key)
+	write(t, filepath.Join(dir, "tls/fullchain.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	write(t, filepath.Join(dir, "tls/privkey.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
+	p12, err := pkcs12.Modern.Encode(key, cert, nil, "qwerty123")
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(dir, "bankid/rp.p12"), p12)
+	write(t, filepath.Join(dir, "secrets/bankid-p12-password"), []byte("qwerty123\n"))
+	write(t, filepath.Join(dir, "secrets/sms-password"), []byte("elks-secret\n"))
+
+	path = filepath.Join(dir, "sigill.toml")
+	write(t, path, []byte(text))
+	return path
+}
+
+func write(t *testing.T, path string, data []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestExampleIsAccepted(t *testing.T) {
+	cfg, err := Load(exampleWithSecrets(t, time.Now().Add(400*24*time.Hour)))
+	if err != nil {
+		t.Fatalf("sigill.example.toml refused:\n%v", err)
+	}
+	if cfg.Notifier.SMS.Password != "elks-secret" || cfg.BankID.CertificatePassword != "qwerty123" {
+		t.Errorf("secrets not read from their files: sms %q, bankid %q", cfg.Notifier.SMS.Password, cfg.BankID.CertificatePassword)
+	}
+	if cfg.Vault.Retention.Duration != 720*time.Hour || cfg.SMTP.MaxRecipients != 50 {
+		t.Errorf("values not read: retention %v, max_recipients %d", cfg.Vault.Retention, cfg.SMTP.MaxRecipients)
+	}
+	warnings, err := cfg.CheckCertificates(time.Now())
+	if err != nil || len(warnings) != 0 {
+		t.Errorf("fresh certificates: warnings %q, err %v", warnings, err)
+	}
+}
+
+// The repository's copy of the example is what README points admins at; it
+// must not drift from the spec's.
+func TestExampleMatchesSpec(t *testing.T) {
+	spec, err := os.ReadFile("../../shared/spec/sigill.example.toml")
+	if err != nil {
+		t.Skipf("no ../shared beside the project: %v", err)
+	}
+	ours, _ := os.ReadFile("../sigill.example.toml")
+	if !bytes.Equal(spec, ours) {
+		t.Error("sigill.example.toml differs from ../shared/spec/sigill.example.toml; copy the spec's over")
+	}
+}
+
+func TestCertificateExpiryWarns(t *testing.T) {
+	cfg, err := Load(exampleWithSecrets(t, time.Now().Add(10*24*time.Hour)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	warnings, err := cfg.CheckCertificates(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	joined := strings.Join(warnings, "\n")
+	for _, key := range []string{"tls.cert_file", "bankid.certificate_file"} {
+		if !strings.Contains(joined, key+": certificate") {
+			t.Errorf("no expiry warning for %s in %q", key, joined)
+		}
+	}
+	if _, err := cfg.CheckCertificates(time.Now().Add(20 * 24 * time.Hour)); err == nil || !strings.Contains(err.Error(), "expired") {
+		t.Errorf("an expired certificate gave %v, want a fault", err)
+	}
+}
+
+func TestWrongP12PasswordIsAFault(t *testing.T) {
+	path := exampleWithSecrets(t, time.Now().Add(400*24*time.Hour))
+	write(t, filepath.Join(filepath.Dir(path), "secrets/bankid-p12-password"), []byte("wrong"))
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cfg.CheckCertificates(time.Now()); err == nil || !strings.Contains(err.Error(), "bankid.certificate_file") {
+		t.Errorf("wrong p12 password gave %v, want a fault naming bankid.certificate_file", err)
+	}
+}
+
+// Each bad file must be refused with a message that names the key.
+func TestFaultsNameTheKey(t *testing.T) {
+	base := exampleWithSecrets(t, time.Now().Add(400*24*time.Hour))
+	good, _ := os.ReadFile(base)
+	cases := []struct {
+		name, from, to, wantKey, wantText string
+	}{
+		{"typo'd key", `environment = "production"`, `enviroment = "production"`, "bankid.enviroment", "unknown key"},
+		{"unknown section", `[receipts]`, `[reciepts]`, "reciepts", "unknown key"},
+		{"bad duration", `retention = "720h"`, `retention = "30 days"`, "vault.retention", `"30 days" is not a duration; write it like 720h`},
+		{"wrong type", `max_recipients = 50`, `max_recipients = "fifty"`, "smtp.max_recipients", ""},
+		{"bad language", `default_lang = "sv"`, `default_lang = "fi"`, "organisation.default_lang", `write "sv" or "en"`},
+		{"bad network", `trusted_networks = ["10.0.0.0/8"]`, `trusted_networks = ["10.0.0.0/33"]`, "smtp.relay.trusted_networks", "CIDR"},
+		{"simulator in production", `environment = "production"`, `environment = "simulator"`, "bankid.environment", "sigill dev"},
+		{"log provider in production", `provider = "46elks"`, `provider = "log"`, "notifier.sms.provider", "dev only"},
+		{"default login", `default_login = ""`, `default_login = "all"`, "addressing.default_login", `"*"`},
+		{"plain http link", `link_base = "https://read.example.se"`, `link_base = "http://read.example.se"`, "notifier.link_base", "https"},
+		{"bad listen", `listen = ["0.0.0.0:587"]`, `listen = ["587"]`, "smtp.submission.listen", "IP:port"},
+		{"missing secret", `sms-password"`, `no-such-file"`, "notifier.sms.password_file", "cannot read"},
+		{"audit shorter than content", `audit_retention = "9600h"`, `audit_retention = "24h"`, "vault.audit_retention", "outlive"},
+		{"bad region", `region = "SE"`, `region = "XX"`, "addressing.region", "two-letter"},
+		{"long sender id", `sms_sender = "RegionEx"`, `sms_sender = "RegionExempel"`, "organisation.sms_sender", "2-11"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			text := strings.Replace(string(good), c.from, c.to, 1)
+			if text == string(good) {
+				t.Fatalf("test fault: %q not in the example", c.from)
+			}
+			_, err := Parse([]byte(text))
+			if err == nil {
+				t.Fatalf("accepted; want a fault at %s", c.wantKey)
+			}
+			if !strings.Contains(err.Error(), c.wantKey+": ") || !strings.Contains(err.Error(), c.wantText) {
+				t.Errorf("fault %q; want it to name %s and say %q", err, c.wantKey, c.wantText)
+			}
+		})
+	}
+}
+
+func TestFaultsAreAllReported(t *testing.T) {
+	_, err := Parse([]byte("[vault]\nretention = \"x\"\n[organisation]\ndefault_lang = \"de\"\n[bankid]\nenvironment = \"simulator\"\n"))
+	faults, ok := err.(Faults)
+	if !ok || len(faults) < 3 {
+		t.Fatalf("got %v; want at least three faults at once", err)
+	}
+}
+
+func TestDevIsValidAndOffset(t *testing.T) {
+	cfg := Dev(t.TempDir(), 100)
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("dev configuration refused: %v", err)
+	}
+	if got := cfg.SMTP.Relay.Listen[0]; got != "127.0.0.1:2625" {
+		t.Errorf("relay with offset 100 at %s, want 127.0.0.1:2625", got)
+	}
+	if cfg.SMTP.Domains[0] != "secure.test" {
+		t.Errorf("dev domain %v", cfg.SMTP.Domains)
+	}
+}

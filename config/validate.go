@@ -1,0 +1,239 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/mail"
+	"net/netip"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+
+	"github.com/nyaruka/phonenumbers"
+)
+
+// Fault is one thing wrong with a configuration, at one key.
+type Fault struct {
+	Key string // dotted TOML key, e.g. "vault.retention"
+	Msg string // the fault and how to mend it
+}
+
+func (f Fault) String() string { return f.Key + ": " + f.Msg }
+
+// Faults is every fault found; as an error it prints one per line.
+type Faults []Fault
+
+func (fs Faults) Error() string {
+	lines := make([]string, len(fs))
+	for i, f := range fs {
+		lines[i] = f.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (fs *Faults) add(key, format string, args ...any) {
+	*fs = append(*fs, Fault{Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (fs Faults) err() error {
+	if len(fs) == 0 {
+		return nil
+	}
+	return fs
+}
+
+var (
+	alnumSender = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9]{1,10}$`)
+	e164        = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+	hostname    = regexp.MustCompile(`^(?i)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$`)
+)
+
+// Validate checks every key and returns all faults at once, so an admin
+// mends the file in one pass.
+func (c *Config) Validate() error {
+	var f Faults
+
+	if strings.TrimSpace(c.Organisation.Name) == "" {
+		f.add("organisation.name", "is empty; write the name recipients know you by")
+	}
+	if s := c.Organisation.SMSSender; !alnumSender.MatchString(s) && !e164.MatchString(s) {
+		f.add("organisation.sms_sender", "%q is neither 2-11 letters and digits starting with a letter nor an E.164 number like +46701234567", s)
+	}
+	f.lang("organisation.default_lang", c.Organisation.DefaultLang)
+
+	if len(c.SMTP.Domains) == 0 {
+		f.add("smtp.domains", "is empty; list the gateway's domains, e.g. [\"secure.example.se\"]")
+	}
+	for _, d := range c.SMTP.Domains {
+		f.domain("smtp.domains", d)
+	}
+	f.domain("smtp.hostname", c.SMTP.Hostname)
+	if c.SMTP.MaxMessageBytes < 1024 {
+		f.add("smtp.max_message_bytes", "%d is too small; write a size in bytes such as 26214400 (25 MiB)", c.SMTP.MaxMessageBytes)
+	}
+	if c.SMTP.MaxRecipients < 1 {
+		f.add("smtp.max_recipients", "%d must be at least 1", c.SMTP.MaxRecipients)
+	}
+	f.duration("smtp.read_timeout", c.SMTP.ReadTimeout, "2m")
+	f.duration("smtp.write_timeout", c.SMTP.WriteTimeout, "2m")
+	f.listen("smtp.submission.listen", c.SMTP.Submission.Listen)
+	f.listen("smtp.submission.implicit_tls_listen", c.SMTP.Submission.ImplicitTLSListen)
+	f.listen("smtp.relay.listen", c.SMTP.Relay.Listen)
+	for _, n := range c.SMTP.Relay.TrustedNetworks {
+		if _, err := netip.ParsePrefix(n); err != nil {
+			f.add("smtp.relay.trusted_networks", "%q is not a network; write CIDR such as \"10.0.0.0/8\" or \"192.0.2.7/32\"", n)
+		}
+	}
+	if len(c.SMTP.Relay.Listen) > 0 && len(c.SMTP.Relay.TrustedNetworks) == 0 {
+		f.add("smtp.relay.trusted_networks", "is empty while smtp.relay.listen is set; name the MTAs that may relay, or remove the listener")
+	}
+	if !c.Dev && len(c.SMTP.Relay.Listen) > 0 && len(c.SMTP.Relay.SenderDomains) == 0 {
+		f.add("smtp.relay.sender_domains", "is empty while smtp.relay.listen is set; list the organisation's sender domains")
+	}
+	for _, d := range c.SMTP.Relay.SenderDomains {
+		f.domain("smtp.relay.sender_domains", d)
+	}
+
+	if !c.Dev {
+		f.file("tls.cert_file", c.TLS.CertFile, "the PEM certificate chain for STARTTLS, HTTPS and IMAPS")
+		f.file("tls.key_file", c.TLS.KeyFile, "the PEM private key of tls.cert_file")
+	}
+
+	if !phonenumbers.GetSupportedRegions()[c.Addressing.Region] {
+		f.add("addressing.region", "%q is not a region code; write a two-letter code such as \"SE\"", c.Addressing.Region)
+	}
+	if d := c.Addressing.DefaultLogin; d != "" && d != "*" {
+		f.add("addressing.default_login", "%q must be \"\" (a recipient without login= is refused) or \"*\" (anyone with BankID)", d)
+	}
+	if n := c.Addressing.MaxLogins; n < 1 || n > 100 {
+		f.add("addressing.max_logins", "%d must be between 1 and 100", n)
+	}
+
+	if c.Vault.Path == "" {
+		f.add("vault.path", "is empty; write where the vault file lives, e.g. /var/lib/sigill/sigill.db")
+	}
+	f.duration("vault.retention", c.Vault.Retention, "720h")
+	f.duration("vault.audit_retention", c.Vault.AuditRetention, "9600h")
+	if c.Vault.AuditRetention.Duration < c.Vault.Retention.Duration {
+		f.add("vault.audit_retention", "%s is shorter than vault.retention %s; the audit trail must outlive the content", c.Vault.AuditRetention.text, c.Vault.Retention.text)
+	}
+	if c.Vault.EscrowKey != "" {
+		f.file("vault.escrow_key", c.Vault.EscrowKey, "the organisation's armored OpenPGP public key")
+	}
+
+	if n := c.Notifier.Workers; n < 1 || n > 1024 {
+		f.add("notifier.workers", "%d must be between 1 and 1024", n)
+	}
+	f.duration("notifier.max_age", c.Notifier.MaxAge, "48h")
+	f.url("notifier.link_base", c.Notifier.LinkBase, c.Dev)
+	switch c.Notifier.SMS.Provider {
+	case "log":
+		if !c.Dev {
+			f.add("notifier.sms.provider", "\"log\" sends nothing and is for sigill dev only; write \"46elks\" or \"webhook\"")
+		}
+	case "46elks", "webhook":
+		f.url("notifier.sms.url", c.Notifier.SMS.URL, false)
+		if c.Notifier.SMS.DeliveryReportURL != "" {
+			f.url("notifier.sms.delivery_report_url", c.Notifier.SMS.DeliveryReportURL, false)
+		}
+	default:
+		f.add("notifier.sms.provider", "%q is not a provider; write \"46elks\", \"webhook\" or \"log\"", c.Notifier.SMS.Provider)
+	}
+	if !c.Dev {
+		if _, _, err := net.SplitHostPort(c.Notifier.Email.Smarthost); err != nil {
+			f.add("notifier.email.smarthost", "%q is not host:port; write e.g. \"mail.example.se:587\"", c.Notifier.Email.Smarthost)
+		}
+	}
+	if _, err := mail.ParseAddress(c.Notifier.Email.From); err != nil {
+		f.add("notifier.email.from", "%q is not an e-mail address", c.Notifier.Email.From)
+	}
+
+	switch c.BankID.Environment {
+	case "production", "test":
+		if c.BankID.CertificateFile == "" {
+			f.add("bankid.certificate_file", "is empty; BankID's %s environment needs the RP certificate (PKCS#12)", c.BankID.Environment)
+		} else {
+			f.file("bankid.certificate_file", c.BankID.CertificateFile, "the RP certificate (PKCS#12)")
+		}
+		if c.BankID.CAFile != "" {
+			f.file("bankid.ca_file", c.BankID.CAFile, "a PEM root for BankID's servers")
+		}
+	case "simulator":
+		if !c.Dev {
+			f.add("bankid.environment", "\"simulator\" lets anyone sign in as anyone and runs only in sigill dev; write \"production\" or \"test\"")
+		}
+	default:
+		f.add("bankid.environment", "%q is not an environment; write \"production\", \"test\" or \"simulator\"", c.BankID.Environment)
+	}
+	if strings.TrimSpace(c.BankID.UserVisibleText) == "" {
+		f.add("bankid.user_visible_text", "is empty; write what the BankID app shows the recipient")
+	}
+
+	f.listen("reader.listen", c.Reader.Listen)
+	f.duration("reader.session_ttl", c.Reader.SessionTTL, "15m")
+	for _, p := range c.Reader.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			if _, err := netip.ParseAddr(p); err != nil {
+				f.add("reader.trusted_proxies", "%q is neither an IP address nor a CIDR network", p)
+			}
+		}
+	}
+	f.listen("imap.listen", c.IMAP.Listen)
+	f.listen("imap.starttls_listen", c.IMAP.StartTLSListen)
+	f.listen("admin.listen", c.Admin.Listen)
+	return f.err()
+}
+
+func (f *Faults) lang(key, v string) {
+	if v != "sv" && v != "en" {
+		f.add(key, "%q is not a language sigill speaks; write \"sv\" or \"en\"", v)
+	}
+}
+
+func (f *Faults) domain(key, d string) {
+	if !hostname.MatchString(d) || !strings.Contains(d, ".") && d != "localhost" {
+		f.add(key, "%q is not a domain name", d)
+	}
+}
+
+func (f *Faults) duration(key string, d Duration, example string) {
+	switch {
+	case d.bad:
+		f.add(key, "%q is not a duration; write it like %s (units h, m, s)", d.text, example)
+	case d.Duration <= 0:
+		f.add(key, "%q must be longer than zero; write it like %s", d.text, example)
+	}
+}
+
+func (f *Faults) listen(key string, addrs []string) {
+	for _, a := range addrs {
+		host, port, err := net.SplitHostPort(a)
+		if err == nil && host != "" {
+			_, err = netip.ParseAddr(host)
+		}
+		if err != nil || port == "" {
+			f.add(key, "%q is not an IP:port to listen on; write e.g. \"0.0.0.0:587\"", a)
+		}
+	}
+}
+
+func (f *Faults) url(key, v string, allowHTTP bool) {
+	u, err := url.Parse(v)
+	switch {
+	case err != nil || u.Host == "":
+		f.add(key, "%q is not a URL; write e.g. \"https://read.example.se\"", v)
+	case u.Scheme != "https" && !(allowHTTP && u.Scheme == "http"):
+		f.add(key, "%q must use https", v)
+	}
+}
+
+func (f *Faults) file(key, path, what string) {
+	if path == "" {
+		f.add(key, "is empty; name %s", what)
+		return
+	}
+	if _, err := os.Stat(path); err != nil {
+		f.add(key, "%s: %v", what, err)
+	}
+}
