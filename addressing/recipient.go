@@ -51,8 +51,10 @@ type Refusal struct {
 	Reason   string // the fault and how to mend it
 }
 
-// Text is the reply text without the codes: "<addr>: reason".
-func (r *Refusal) Text() string { return fmt.Sprintf("<%s>: %s", r.Address, r.Reason) }
+// Text is the reply text without the codes: "<addr>: reason". Control
+// characters and broken UTF-8 in Address are shown as '?', so the reply
+// stays one line whatever the sender wrote.
+func (r *Refusal) Text() string { return fmt.Sprintf("<%s>: %s", printable(r.Address), r.Reason) }
 
 func (r *Refusal) Error() string {
 	return fmt.Sprintf("%d %d.%d.%d %s", r.Code, r.Enhanced[0], r.Enhanced[1], r.Enhanced[2], r.Text())

@@ -1,0 +1,142 @@
+package addressing
+
+import (
+	"errors"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// fuzzSeeds are the Examples and Errors of addressing.md and the awkward
+// cases of the table tests, as local parts.
+var fuzzSeeds = []string{
+	// Examples
+	"0701234567&login=199908072391&",
+	"0701234567&login=199908072391&login=8611239883&",
+	"0701234567?login=199908072391",
+	"+46701234567&login=*&",
+	"anna.svensson=example.com&login=199908072391&",
+	"anna%example.com&LOGIN=199908072391",
+	"0701234567&login=19990807-2391&lang=en&",
+	"0701234567&login=990807*&",
+	`"anna.s@example.com&login=*&"`,
+	"anna.s@example.com&login=*&",
+	// Errors
+	"&login=199908072391&",
+	"login=199908072391&",
+	"08123456&login=199908072391&",
+	"0701234567&login=199908072392&",
+	"0701234567&login=19991307-2391&",
+	"0701234567&",
+	"0701234567&login=199908072391&logni=199908072391&",
+	"0701234567&" + manyBorn(21),
+	// Others
+	"0046701234567&login=031204+9802&login=260161-2381&login=191500722390&login=171160+2399&lang=EN",
+	"46701234567 & login = 200211242383 && lang = sv ?",
+	"anna=b%exämple.se&login=000229*&login=*",
+	"anna=secure.test&login=*",
+	"0701234567&199908072391",
+	"0701234567&login=199908072391,198611239883",
+	"+447911123456&login=*",
+	"+12015550123&login=*",
+}
+
+// FuzzParse: Parse and ParseLocal never panic; every error is a *Refusal
+// with code 550 naming the address as given; every Recipient is well formed
+// and reads back from its LocalPart as an equal Recipient.
+func FuzzParse(f *testing.F) {
+	for _, s := range fuzzSeeds {
+		f.Add(s)
+		f.Add(s + "@secure.test")
+	}
+	f.Add("0701234567&login=199908072391&@example.com")
+	f.Add("x@y@secure.test")
+	p := testPolicy()
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := p.ParseLocal(s)
+		check(t, p, s, r, err)
+		r, err = p.Parse(s)
+		check(t, p, s, r, err)
+		if err == nil {
+			full, err := p.Parse(r.LocalPart() + "@secure.test")
+			if err != nil || !reflect.DeepEqual(full, r) {
+				t.Fatalf("Parse(%q) = %+v, %v; want %+v", r.LocalPart()+"@secure.test", full, err, r)
+			}
+		}
+	})
+}
+
+func check(t *testing.T, p Policy, s string, r Recipient, err error) {
+	t.Helper()
+	if err != nil {
+		var ref *Refusal
+		if !errors.As(err, &ref) {
+			t.Fatalf("%q: error %T %v is not a *Refusal", s, err, err)
+		}
+		if ref.Code != 550 || (ref.Enhanced != badAddress && ref.Enhanced != relayDenied) || ref.Address != s || ref.Reason == "" {
+			t.Fatalf("%q: refusal %#v", s, ref)
+		}
+		if strings.ContainsAny(ref.Error(), "\r\n\x00") {
+			t.Fatalf("%q: reply %q holds a control character", s, ref.Error())
+		}
+		return
+	}
+	if r.Channel != SMS && r.Channel != Email || r.To == "" || r.Logins == nil || r.Born == nil || r.Lang != "sv" && r.Lang != "en" {
+		t.Fatalf("%q: malformed %#v", s, r)
+	}
+	if !r.Anyone && len(r.Logins) == 0 && len(r.Born) == 0 {
+		t.Fatalf("%q: no one may open %#v", s, r)
+	}
+	if len(r.Logins)+len(r.Born) > p.maxLogins() || !slices.IsSorted(r.Logins) || !slices.IsSorted(r.Born) ||
+		len(slices.Compact(slices.Clone(r.Logins))) != len(r.Logins) || len(slices.Compact(slices.Clone(r.Born))) != len(r.Born) {
+		t.Fatalf("%q: logins %v born %v", s, r.Logins, r.Born)
+	}
+	for _, n := range r.Logins {
+		if again, err := ParsePersonalNumber(n, today); err != nil || again != n {
+			t.Fatalf("%q: login %q reads as %q, %v", s, n, again, err)
+		}
+		if !r.Allows(n) {
+			t.Fatalf("%q: does not allow its own login %q", s, n)
+		}
+	}
+	local := r.LocalPart()
+	again, err := p.ParseLocal(local)
+	if err != nil || !reflect.DeepEqual(again, r) {
+		t.Fatalf("%q: ParseLocal(LocalPart() = %q) = %#v, %v; want %#v", s, local, again, err, r)
+	}
+}
+
+// FuzzPersonalNumber: whatever ParsePersonalNumber accepts is 12 digits
+// that read back as themselves, and FindPersonalNumber finds it, masked.
+func FuzzPersonalNumber(f *testing.F) {
+	for _, s := range []string{"199908072391", "19990807-2391", "9908072391", "990807-2391", "031204+9802",
+		"260161-2381", "191500722390", "171160+2399", "199908072392", "19991307-2391", "990229-2391", "0701234567"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		masked, found := FindPersonalNumber(s)
+		if found && (len(masked) != 11 && len(masked) != 13 || !strings.HasSuffix(masked, "****")) {
+			t.Fatalf("FindPersonalNumber(%q) = %q", s, masked)
+		}
+		pn, err := ParsePersonalNumber(s, today)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), show(s)) && s != "" {
+				t.Fatalf("ParsePersonalNumber(%q): %q does not begin with the number", s, err)
+			}
+			return
+		}
+		if len(pn) != 12 || !allDigits(pn) {
+			t.Fatalf("ParsePersonalNumber(%q) = %q", s, pn)
+		}
+		if again, err := ParsePersonalNumber(pn, today); err != nil || again != pn {
+			t.Fatalf("ParsePersonalNumber(%q) = %q, %v", pn, again, err)
+		}
+		if !found {
+			t.Fatalf("FindPersonalNumber(%q) finds nothing, but it is %s", s, pn)
+		}
+		if Mask(pn) != pn[:8]+"-****" {
+			t.Fatalf("Mask(%q) = %q", pn, Mask(pn))
+		}
+	})
+}
