@@ -1,0 +1,213 @@
+package bankid
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"software.sslmate.com/src/go-pkcs12"
+)
+
+// devValidity is how long the throwaway certificates live. `sigill dev` makes
+// new ones at every start, so this only has to outlast one run.
+const devValidity = 30 * 24 * time.Hour
+
+// DevPKI is the throwaway PKI `sigill dev` runs the simulator with: a CA, a
+// server certificate for 127.0.0.1, ::1 and localhost signed by it, and an
+// RP client certificate as an encrypted PKCS#12 file, as BankID would issue
+// one. None of it is secret beyond the run, and none of it is trusted by
+// anything but the client made with ClientConfig.
+type DevPKI struct {
+	CA     *x509.Certificate
+	CAPEM  []byte         // the CA certificate in PEM, for Config.CAPEM or CAFile
+	CAPool *x509.CertPool // the CA alone
+
+	Server tls.Certificate // for the simulator's listener
+
+	RP         *x509.Certificate // the RP client certificate
+	RPP12      []byte            // RP key, certificate and CA as PKCS#12 (AES-256, PBKDF2)
+	RPPassword string            // random
+
+	// Dir is where the files were written: ca.pem, rp.p12 and
+	// rp.p12.password (mode 0600). Empty when NewDevPKI was given "".
+	Dir string
+}
+
+// NewDevPKI makes a new CA and the certificates it signs. When dir is not
+// empty it writes ca.pem, rp.p12 and rp.p12.password there (replacing older
+// ones), so that other tools (curl --cert-type P12) can talk to the
+// simulator too; the server key stays in memory.
+func NewDevPKI(dir string) (*DevPKI, error) {
+	now := time.Now()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("bankid dev PKI: %w", err)
+	}
+	caTmpl := &x509.Certificate{
+		Subject:               pkix.Name{CommonName: "sigill dev BankID simulator CA", Organization: []string{"sigill dev"}},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(devValidity),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLenZero:        true,
+	}
+	ca, err := signCert(caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return nil, err
+	}
+
+	serverKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("bankid dev PKI: %w", err)
+	}
+	server, err := signCert(&x509.Certificate{
+		Subject:     pkix.Name{CommonName: "127.0.0.1", Organization: []string{"sigill dev"}},
+		NotBefore:   now.Add(-time.Hour),
+		NotAfter:    now.Add(devValidity),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		DNSNames:    []string{"localhost"},
+	}, ca, &serverKey.PublicKey, caKey)
+	if err != nil {
+		return nil, err
+	}
+
+	rpKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("bankid dev PKI: %w", err)
+	}
+	rp, err := signCert(&x509.Certificate{
+		Subject:     pkix.Name{CommonName: "sigill dev RP", Organization: []string{"sigill dev"}},
+		NotBefore:   now.Add(-time.Hour),
+		NotAfter:    now.Add(devValidity),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}, ca, &rpKey.PublicKey, caKey)
+	if err != nil {
+		return nil, err
+	}
+	secret := make([]byte, 16)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, fmt.Errorf("bankid dev PKI: %w", err)
+	}
+	password := hex.EncodeToString(secret)
+	p12, err := pkcs12.Modern.Encode(rpKey, rp, []*x509.Certificate{ca}, password)
+	if err != nil {
+		return nil, fmt.Errorf("bankid dev PKI: encoding RP certificate: %w", err)
+	}
+
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	p := &DevPKI{
+		CA:         ca,
+		CAPEM:      pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw}),
+		CAPool:     pool,
+		Server:     tls.Certificate{Certificate: [][]byte{server.Raw, ca.Raw}, PrivateKey: serverKey, Leaf: server},
+		RP:         rp,
+		RPP12:      p12,
+		RPPassword: password,
+	}
+	if dir != "" {
+		if err := p.write(dir); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+func signCert(tmpl, parent *x509.Certificate, pub, signer any) (*x509.Certificate, error) {
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 128))
+	if err != nil {
+		return nil, fmt.Errorf("bankid dev PKI: %w", err)
+	}
+	tmpl.SerialNumber = serial
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, signer)
+	if err != nil {
+		return nil, fmt.Errorf("bankid dev PKI: signing %q: %w", tmpl.Subject.CommonName, err)
+	}
+	return x509.ParseCertificate(der)
+}
+
+func (p *DevPKI) write(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("bankid dev PKI: %w", err)
+	}
+	files := []struct {
+		name string
+		data []byte
+		mode os.FileMode
+	}{
+		{"ca.pem", p.CAPEM, 0o644},
+		{"rp.p12", p.RPP12, 0o600},
+		{"rp.p12.password", []byte(p.RPPassword + "\n"), 0o600},
+	}
+	for _, f := range files {
+		path := filepath.Join(dir, f.name)
+		// Remove first: WriteFile keeps the mode of a file that exists.
+		if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("bankid dev PKI: %w", err)
+		}
+		if err := os.WriteFile(path, f.data, f.mode); err != nil {
+			return fmt.Errorf("bankid dev PKI: %w", err)
+		}
+	}
+	p.Dir = dir
+	return nil
+}
+
+// ServerTLSConfig is the TLS configuration of the simulator's listener. It
+// verifies a client certificate against the dev CA when one is given but
+// does not demand one in the handshake, so that a request without one
+// reaches the simulator and gets BankID's 401 unauthorized answer in JSON
+// rather than a failed handshake. A certificate from any other CA fails the
+// handshake.
+func (p *DevPKI) ServerTLSConfig() *tls.Config {
+	return &tls.Config{
+		Certificates: []tls.Certificate{p.Server},
+		ClientAuth:   tls.VerifyClientCertIfGiven,
+		ClientCAs:    p.CAPool,
+		MinVersion:   tls.VersionTLS12,
+	}
+}
+
+// ClientConfig is the Config of a Client that talks to the simulator at
+// baseURL (e.g. "https://127.0.0.1:8081/rp/v6.0/") with the dev RP
+// certificate, trusting the dev CA instead of BankID's root.
+func (p *DevPKI) ClientConfig(baseURL string) Config {
+	return Config{
+		Environment: Test,
+		BaseURL:     baseURL,
+		P12:         p.RPP12,
+		P12Password: p.RPPassword,
+		CAPEM:       p.CAPEM,
+	}
+}
+
+// Server returns an http.Server for the simulator's RP API over TLS with
+// pki's certificates. Serve it with srv.ServeTLS(ln, "", "") on a listener
+// such as 127.0.0.1:8081, and stop it with srv.Shutdown. The phone pages are
+// not part of it: mount PhoneHandler on the reader's listener.
+func (s *Simulator) Server(pki *DevPKI) *http.Server {
+	return &http.Server{
+		Handler:           s,
+		TLSConfig:         pki.ServerTLSConfig(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+}

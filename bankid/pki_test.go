@@ -1,0 +1,107 @@
+package bankid
+
+import (
+	"crypto/x509"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"software.sslmate.com/src/go-pkcs12"
+)
+
+func TestPinnedRoots(t *testing.T) {
+	for env, cn := range map[Environment]string{Test: "Test BankID SSL Root CA v1 Test", Production: "BankID SSL Root CA v1"} {
+		pin := pinnedRoots[env]
+		cert, err := pinnedRootCert(pin)
+		if err != nil {
+			t.Fatalf("%s: %v", env, err)
+		}
+		if cert.Subject.CommonName != cn || cert.Subject.Organization[0] != "Finansiell ID-Teknik BID AB" || !cert.IsCA {
+			t.Errorf("%s root = %v", env, cert.Subject)
+		}
+		if err := cert.CheckSignatureFrom(cert); err != nil {
+			t.Errorf("%s root is not self-signed: %v", env, err)
+		}
+		if cert.NotAfter.Year() != 2034 {
+			t.Errorf("%s root expires %v", env, cert.NotAfter)
+		}
+		if _, err := rootPool(env); err != nil {
+			t.Errorf("rootPool(%s): %v", env, err)
+		}
+		tampered := pin
+		tampered.fingerprint = "00" + pin.fingerprint[2:]
+		if _, err := pinnedRootCert(tampered); err == nil {
+			t.Errorf("%s: a root with another fingerprint was accepted", env)
+		}
+	}
+	if _, err := rootPool("staging"); err == nil {
+		t.Error("rootPool accepted an unknown environment")
+	}
+	if _, err := pinnedRootCert(pinnedRoot{file: "roots/missing.pem"}); err == nil {
+		t.Error("a missing root file was accepted")
+	}
+}
+
+func TestNewDevPKI(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "bankid")
+	pki, err := NewDevPKI(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pki.Dir != dir {
+		t.Errorf("Dir = %q", pki.Dir)
+	}
+	for name, mode := range map[string]os.FileMode{"ca.pem": 0o644, "rp.p12": 0o600, "rp.p12.password": 0o600} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != mode {
+			t.Errorf("%s mode %v, want %v", name, fi.Mode().Perm(), mode)
+		}
+	}
+	p12, _ := os.ReadFile(filepath.Join(dir, "rp.p12"))
+	password, _ := os.ReadFile(filepath.Join(dir, "rp.p12.password"))
+	_, leaf, chain, err := pkcs12.DecodeChain(p12, string(password[:len(password)-1]))
+	if err != nil {
+		t.Fatalf("rp.p12 does not decode with its password: %v", err)
+	}
+	if !leaf.Equal(pki.RP) || len(chain) != 1 || !chain[0].Equal(pki.CA) {
+		t.Errorf("rp.p12 holds %v and %d chain certificates", leaf.Subject, len(chain))
+	}
+	if _, _, _, err := pkcs12.DecodeChain(p12, "wrong"); err == nil {
+		t.Error("rp.p12 decodes with a wrong password")
+	}
+
+	now := time.Now()
+	if _, err := pki.Server.Leaf.Verify(x509.VerifyOptions{DNSName: "127.0.0.1", Roots: pki.CAPool, CurrentTime: now}); err != nil {
+		t.Errorf("server certificate for 127.0.0.1: %v", err)
+	}
+	if _, err := pki.Server.Leaf.Verify(x509.VerifyOptions{DNSName: "localhost", Roots: pki.CAPool, CurrentTime: now}); err != nil {
+		t.Errorf("server certificate for localhost: %v", err)
+	}
+	if _, err := pki.RP.Verify(x509.VerifyOptions{Roots: pki.CAPool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Errorf("RP certificate as a client: %v", err)
+	}
+	cert, err := ParseP12(pki.RPP12, pki.RPPassword)
+	if err != nil || !cert.Leaf.Equal(pki.RP) || len(cert.Certificate) != 2 {
+		t.Errorf("ParseP12: %v", err)
+	}
+
+	// A second PKI is a new one, and overwrites the files.
+	again, err := NewDevPKI(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.CA.Equal(pki.CA) {
+		t.Error("the CA was reused")
+	}
+	if ca, _ := os.ReadFile(filepath.Join(dir, "ca.pem")); string(ca) != string(again.CAPEM) {
+		t.Error("ca.pem was not replaced")
+	}
+	tlsConf := again.ServerTLSConfig()
+	if tlsConf.ClientCAs == nil || tlsConf.ClientAuth.String() != "VerifyClientCertIfGiven" {
+		t.Errorf("server TLS config: %v", tlsConf.ClientAuth)
+	}
+}
