@@ -1,0 +1,354 @@
+package vault
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"sigill/addressing"
+)
+
+// Incoming is a message as smtpd hands it over after DATA.
+type Incoming struct {
+	Sender     string // envelope MAIL FROM
+	Account    string // authenticated staff account; "" when it came through the relay
+	Errand     string // decoded Subject (stored in clear: it travels in clear by SMS anyway)
+	MessageID  string // the original's Message-ID header value, without <>, may be empty
+	Raw        []byte // the whole original MIME message: this is what gets encrypted
+	Recipients []Recipient
+}
+
+// Recipient is one RCPT TO of a message: the address as written and what it
+// means.
+type Recipient struct {
+	Address string // the RCPT TO address as the sender wrote it
+	addressing.Recipient
+}
+
+// Accepted is what Accept returns: the message id (for "250 2.0.0 <id>
+// queued") and each recipient's link token, Tokens[i] for Recipients[i].
+// The tokens exist nowhere else in clear: the vault keeps only their hashes.
+type Accepted struct {
+	ID     string
+	Tokens []string
+}
+
+// Letter is what the vault tells about one recipient's copy of a message
+// without decrypting anything.
+type Letter struct {
+	ID, Errand, Sender, Account, MessageID string
+	Received                               time.Time
+	Recipient                              int // index in Incoming.Recipients
+	Rcpt                                   Recipient
+	Expired                                bool // content deleted (or due to be): Decrypt fails with ErrExpired
+}
+
+// Stored forms. JSON: small, readable with bbolt's own tools, and easy to
+// extend; the ciphertext is kept raw in its own bucket.
+type messageRecord struct {
+	ID         string    `json:"id"`
+	Received   time.Time `json:"received"`
+	Sender     string    `json:"sender"`
+	Account    string    `json:"account,omitempty"`
+	Errand     string    `json:"errand"`
+	MessageID  string    `json:"message_id,omitempty"`
+	Size       int       `json:"size"`       // bytes of the original
+	Recipients [][]byte  `json:"recipients"` // token hashes, by recipient index
+	Escrow     []byte    `json:"escrow,omitempty"`
+	Expired    bool      `json:"expired,omitempty"`
+}
+
+type recipientRecord struct {
+	Message   string               `json:"message"`
+	Index     int                  `json:"index"`
+	Address   string               `json:"address"`
+	Recipient addressing.Recipient `json:"recipient"`
+	Wrapped   []byte               `json:"wrapped,omitempty"` // session key under the token's key; gone at expiry
+	Expired   bool                 `json:"expired,omitempty"`
+}
+
+// acceptance is one message made ready for the committer: everything
+// expensive (encryption, tokens, wrapping, encoding) is done by the caller's
+// goroutine, so the commit goroutine only does puts.
+type acceptance struct {
+	id       []byte
+	due      []byte // received ns ‖ id
+	meta     []byte
+	content  []byte
+	hashes   [][]byte
+	recips   [][]byte
+	events   [][]byte
+	jobs     [][]byte
+	estimate int64
+}
+
+// pageEstimate is the growth Options.MaxSize counts for every bucket a write
+// touches: bbolt rewrites a leaf page (and its branches) for each.
+const pageEstimate = 4096
+
+// Accept stores the message, its recipients, an "accepted" event per
+// recipient and a "notify" outbox job per recipient in one write transaction,
+// and returns only after that transaction is durably on disk (bbolt's
+// Commit: fdatasync, never NoSync). Concurrent calls share commits. An error
+// means nothing of the message was stored (smtpd answers 451 and the client
+// tries again) — short of the disk failing the final fsync after the meta
+// page was written, when no store can tell.
+func (v *Vault) Accept(ctx context.Context, in Incoming) (Accepted, error) {
+	if err := validateIncoming(in); err != nil {
+		return Accepted{}, fmt.Errorf("vault: accept: %w", err)
+	}
+	now := v.now().UTC()
+	id := newMessageID(now)
+	a, tokens, err := v.prepare(id, now, in)
+	if err != nil {
+		return Accepted{}, fmt.Errorf("vault: accept: %w", err)
+	}
+	if err := v.commit.update(ctx, a.estimate, a.apply); err != nil {
+		return Accepted{}, fmt.Errorf("vault: accept: %w", err)
+	}
+	return Accepted{ID: id, Tokens: tokens}, nil
+}
+
+func validateIncoming(in Incoming) error {
+	if len(in.Raw) == 0 {
+		return errors.New("empty message")
+	}
+	if len(in.Recipients) == 0 {
+		return errors.New("no recipients")
+	}
+	for i, r := range in.Recipients {
+		switch r.Channel {
+		case addressing.SMS, addressing.Email:
+		default:
+			return fmt.Errorf("recipient %d: unknown channel %q", i, r.Channel)
+		}
+		if r.To == "" {
+			return fmt.Errorf("recipient %d: no destination", i)
+		}
+	}
+	return nil
+}
+
+func (v *Vault) prepare(id string, now time.Time, in Incoming) (*acceptance, []string, error) {
+	sessionKey := randomBytes(sessionKeySize)
+	defer clear(sessionKey)
+	ct, err := encryptMessage(in.Raw, sessionKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encrypt: %w", err)
+	}
+	meta := messageRecord{
+		ID:        id,
+		Received:  now,
+		Sender:    in.Sender,
+		Account:   in.Account,
+		Errand:    in.Errand,
+		MessageID: in.MessageID,
+		Size:      len(in.Raw),
+	}
+	if v.escrow != nil {
+		if meta.Escrow, err = escrowPacket(v.escrow, sessionKey); err != nil {
+			return nil, nil, fmt.Errorf("escrow: %w", err)
+		}
+	}
+	a := &acceptance{
+		id:      []byte(id),
+		due:     dueKey(now, id),
+		content: ct,
+	}
+	tokens := make([]string, len(in.Recipients))
+	for i, r := range in.Recipients {
+		raw, token := newToken()
+		tokens[i] = token
+		wrapped, err := wrapSessionKey(raw, id, i, sessionKey)
+		if err != nil {
+			return nil, nil, fmt.Errorf("wrap: %w", err)
+		}
+		h := tokenHash(raw)
+		meta.Recipients = append(meta.Recipients, h)
+		a.hashes = append(a.hashes, h)
+		rr := recipientRecord{Message: id, Index: i, Address: r.Address, Recipient: r.Recipient, Wrapped: wrapped}
+		ev := Event{MessageID: id, Recipient: i, Kind: EventAccepted, At: now}
+		job := jobRecord{
+			MessageID: id, Recipient: i, Kind: JobNotify,
+			Channel: r.Channel, To: r.To, Lang: r.Lang, Errand: in.Errand,
+			SealedToken: v.seal.seal(raw, id, i),
+			Due:         now, Created: now,
+		}
+		clear(raw)
+		for _, x := range []struct {
+			dst *[][]byte
+			val any
+		}{{&a.recips, rr}, {&a.events, ev}, {&a.jobs, job}} {
+			b, err := json.Marshal(x.val)
+			if err != nil {
+				return nil, nil, err
+			}
+			*x.dst = append(*x.dst, b)
+		}
+	}
+	if a.meta, err = json.Marshal(meta); err != nil {
+		return nil, nil, err
+	}
+	n := len(a.meta) + len(a.content) + 2*len(a.due)
+	for i := range a.recips {
+		n += len(a.recips[i]) + len(a.events[i]) + len(a.jobs[i]) + 3*32
+	}
+	a.estimate = int64(n + 8*pageEstimate)
+	return a, tokens, nil
+}
+
+func (a *acceptance) apply(tx *bolt.Tx) error {
+	msgs := tx.Bucket(bMessages)
+	recips := tx.Bucket(bRecipients)
+	// Both are random (48 and 128 bits): a clash is a fault, not a case.
+	if msgs.Get(a.id) != nil {
+		return fmt.Errorf("message id %s already in use", a.id)
+	}
+	for _, h := range a.hashes {
+		if recips.Get(h) != nil {
+			return errors.New("token hash already in use")
+		}
+	}
+	if err := msgs.Put(a.id, a.meta); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bContent).Put(a.id, a.content); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bExpireDue).Put(a.due, nil); err != nil {
+		return err
+	}
+	events, index, outbox := tx.Bucket(bEvents), tx.Bucket(bEventIndex), tx.Bucket(bOutbox)
+	for i, h := range a.hashes {
+		if err := recips.Put(h, a.recips[i]); err != nil {
+			return err
+		}
+		if err := putEvent(events, index, a.id, a.events[i]); err != nil {
+			return err
+		}
+		seq, err := outbox.NextSequence()
+		if err != nil {
+			return err
+		}
+		if err := outbox.Put(seqKey(seq), a.jobs[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dueKey orders messages by acceptance time for the sweeper.
+func dueKey(t time.Time, id string) []byte {
+	return append(binary.BigEndian.AppendUint64(nil, uint64(t.UnixNano())), id...)
+}
+
+// Lookup tells what a token's letter is, decrypting nothing. An unknown or
+// malformed token is ErrNotFound.
+func (v *Vault) Lookup(token string) (Letter, error) {
+	var l Letter
+	err := v.view(func(tx *bolt.Tx) error {
+		var (
+			err error
+			raw []byte
+		)
+		l, _, raw, err = v.letter(tx, token)
+		clear(raw)
+		return err
+	})
+	if err != nil {
+		return Letter{}, fmt.Errorf("vault: lookup: %w", err)
+	}
+	return l, nil
+}
+
+// Decrypt returns the letter and the exact original message bytes. It fails
+// with ErrNotFound for an unknown token and ErrExpired (with the letter) once
+// the retention has passed.
+func (v *Vault) Decrypt(token string) (Letter, []byte, error) {
+	var (
+		l   Letter
+		raw []byte
+	)
+	err := v.view(func(tx *bolt.Tx) error {
+		l2, rr, rawToken, err := v.letter(tx, token)
+		if err != nil {
+			return err
+		}
+		defer clear(rawToken)
+		l = l2
+		if l.Expired {
+			return ErrExpired
+		}
+		ct := tx.Bucket(bContent).Get([]byte(l.ID))
+		if ct == nil || rr.Wrapped == nil {
+			return ErrExpired
+		}
+		sessionKey, err := unwrapSessionKey(rawToken, l.ID, l.Recipient, rr.Wrapped)
+		if err != nil {
+			return fmt.Errorf("message %s: %w", l.ID, err)
+		}
+		defer clear(sessionKey)
+		// bbolt's bytes are valid only inside the transaction; decryption
+		// reads them in place and writes a fresh buffer.
+		raw, err = decryptMessage(ct, sessionKey)
+		if err != nil {
+			return fmt.Errorf("message %s: %w", l.ID, err)
+		}
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, ErrExpired) {
+			return l, nil, fmt.Errorf("vault: decrypt: %w", err)
+		}
+		return Letter{}, nil, fmt.Errorf("vault: decrypt: %w", err)
+	}
+	return l, raw, nil
+}
+
+func (v *Vault) letter(tx *bolt.Tx, token string) (Letter, *recipientRecord, []byte, error) {
+	raw, ok := parseToken(token)
+	if !ok {
+		return Letter{}, nil, nil, ErrNotFound
+	}
+	b := tx.Bucket(bRecipients).Get(tokenHash(raw))
+	if b == nil {
+		return Letter{}, nil, nil, ErrNotFound
+	}
+	var rr recipientRecord
+	if err := json.Unmarshal(b, &rr); err != nil {
+		return Letter{}, nil, nil, fmt.Errorf("recipient record: %w", err)
+	}
+	m, err := getMessage(tx, rr.Message)
+	if err != nil {
+		return Letter{}, nil, nil, err
+	}
+	l := Letter{
+		ID:        m.ID,
+		Errand:    m.Errand,
+		Sender:    m.Sender,
+		Account:   m.Account,
+		MessageID: m.MessageID,
+		Received:  m.Received,
+		Recipient: rr.Index,
+		Rcpt:      Recipient{Address: rr.Address, Recipient: rr.Recipient},
+		Expired:   m.Expired || rr.Expired || !v.now().Before(m.Received.Add(v.opt.Retention)),
+	}
+	return l, &rr, raw, nil
+}
+
+func getMessage(tx *bolt.Tx, id string) (*messageRecord, error) {
+	b := tx.Bucket(bMessages).Get([]byte(id))
+	if b == nil {
+		return nil, fmt.Errorf("message %q: %w", id, ErrNotFound)
+	}
+	var m messageRecord
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("message %q: %w", id, err)
+	}
+	return &m, nil
+}

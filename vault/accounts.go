@@ -1,0 +1,283 @@
+package vault
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	"golang.org/x/crypto/argon2"
+)
+
+// Account is a staff login. The address is the login; it is compared case
+// insensitively (stored in lower case).
+type Account struct {
+	Address string
+	Created time.Time
+}
+
+type accountRecord struct {
+	Address string    `json:"address"`
+	Hash    string    `json:"hash"` // PHC string: $argon2id$v=19$m=65536,t=1,p=2$salt$hash
+	Created time.Time `json:"created"`
+}
+
+// argonParams are Argon2id's cost parameters.
+type argonParams struct {
+	time    uint32 // passes
+	memory  uint32 // KiB
+	threads uint8
+}
+
+// productionArgon: 64 MiB, one pass, two lanes — the parameters x/crypto's
+// argon2 documentation recommends (RFC 9106's draft: t=1, m=64 MiB), above
+// OWASP's minimum (m=46 MiB with t=1). About 50-100 ms per hash on the
+// target machine class. hashSlots bounds how many hashes run at once, so a
+// burst of logins costs at most 4 × 64 MiB.
+var productionArgon = argonParams{time: 1, memory: 64 * 1024, threads: 2}
+
+const (
+	saltSize  = 16
+	hashSize  = 32
+	hashSlots = 4
+)
+
+// argon is the parameter set new hashes use. Only the package's tests change
+// it (to keep -race runs fast); production code never does.
+var argon = productionArgon
+
+var hashSem = make(chan struct{}, hashSlots)
+
+// argonRuns counts argon2id computations (the tests check that an unknown
+// account costs one, like a known one).
+var argonRuns atomic.Int64
+
+var phcEncoding = base64.RawStdEncoding
+
+func hashPassword(password string, p argonParams) string {
+	salt := randomBytes(saltSize)
+	sum := argonKey([]byte(password), salt, p, hashSize)
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.memory, p.time, p.threads,
+		phcEncoding.EncodeToString(salt), phcEncoding.EncodeToString(sum))
+}
+
+func argonKey(password, salt []byte, p argonParams, n uint32) []byte {
+	hashSem <- struct{}{}
+	defer func() { <-hashSem }()
+	argonRuns.Add(1)
+	return argon2.IDKey(password, salt, p.time, p.memory, p.threads, n)
+}
+
+// parsePHC reads an $argon2id$ PHC string, refusing parameters so large a
+// tampered file could exhaust the machine.
+func parsePHC(s string) (p argonParams, salt, sum []byte, err error) {
+	f := strings.Split(s, "$")
+	if len(f) != 6 || f[0] != "" || f[1] != "argon2id" || f[2] != "v="+strconv.Itoa(argon2.Version) {
+		return p, nil, nil, errors.New("not an argon2id v19 PHC string")
+	}
+	var m, t, par uint64
+	for _, kv := range strings.Split(f[3], ",") {
+		k, val, ok := strings.Cut(kv, "=")
+		n, perr := strconv.ParseUint(val, 10, 32)
+		if !ok || perr != nil {
+			return p, nil, nil, fmt.Errorf("bad parameter %q", kv)
+		}
+		switch k {
+		case "m":
+			m = n
+		case "t":
+			t = n
+		case "p":
+			par = n
+		default:
+			return p, nil, nil, fmt.Errorf("unknown parameter %q", kv)
+		}
+	}
+	if m < 8 || m > 1<<22 || t < 1 || t > 64 || par < 1 || par > 64 || m < 8*par {
+		return p, nil, nil, fmt.Errorf("parameters out of range: m=%d,t=%d,p=%d", m, t, par)
+	}
+	if salt, err = phcEncoding.DecodeString(f[4]); err != nil || len(salt) < 8 {
+		return p, nil, nil, errors.New("bad salt")
+	}
+	if sum, err = phcEncoding.DecodeString(f[5]); err != nil || len(sum) < 16 || len(sum) > 64 {
+		return p, nil, nil, errors.New("bad hash")
+	}
+	return argonParams{time: uint32(t), memory: uint32(m), threads: uint8(par)}, salt, sum, nil
+}
+
+func checkPassword(phc, password string) (bool, error) {
+	p, salt, sum, err := parsePHC(phc)
+	if err != nil {
+		return false, err
+	}
+	got := argonKey([]byte(password), salt, p, uint32(len(sum)))
+	return subtle.ConstantTimeCompare(got, sum) == 1, nil
+}
+
+// dummySalt is what Authenticate hashes with for an unknown account, so that
+// its time does not tell which accounts exist.
+var dummySalt = []byte("sigill-no-such-account")
+
+// normalizeAddress lower-cases a login and checks it looks like an address.
+func normalizeAddress(address string) (string, error) {
+	a := strings.ToLower(address)
+	local, domain, ok := strings.Cut(a, "@")
+	if !ok || local == "" || domain == "" || strings.Contains(domain, "@") {
+		return "", fmt.Errorf("%q is not an address (local@domain)", address)
+	}
+	for _, r := range a {
+		if r <= ' ' || r == 0x7f {
+			return "", fmt.Errorf("%q holds a space or control character", address)
+		}
+	}
+	return a, nil
+}
+
+func checkNewPassword(password string) error {
+	if password == "" {
+		return errors.New("empty password")
+	}
+	return nil
+}
+
+// AddAccount adds a staff login with an argon2id hash of its password.
+// ErrExists when the address (in any case) already has one.
+func (v *Vault) AddAccount(address, password string) error {
+	a, err := normalizeAddress(address)
+	if err == nil {
+		err = checkNewPassword(password)
+	}
+	if err != nil {
+		return fmt.Errorf("vault: add account: %w", err)
+	}
+	rec, err := json.Marshal(accountRecord{Address: a, Hash: hashPassword(password, argon), Created: v.now().UTC()})
+	if err != nil {
+		return fmt.Errorf("vault: add account: %w", err)
+	}
+	err = v.commit.update(context.Background(), int64(len(rec)+pageEstimate), func(tx *bolt.Tx) error {
+		b := tx.Bucket(bAccounts)
+		if b.Get([]byte(a)) != nil {
+			return ErrExists
+		}
+		return b.Put([]byte(a), rec)
+	})
+	if err != nil {
+		return fmt.Errorf("vault: add account %s: %w", a, err)
+	}
+	return nil
+}
+
+// SetPassword replaces an account's password. ErrNotFound for an unknown
+// account.
+func (v *Vault) SetPassword(address, password string) error {
+	a, err := normalizeAddress(address)
+	if err == nil {
+		err = checkNewPassword(password)
+	}
+	if err != nil {
+		return fmt.Errorf("vault: set password: %w", err)
+	}
+	hash := hashPassword(password, argon)
+	err = v.commit.update(context.Background(), 2*pageEstimate, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bAccounts)
+		rec, err := getAccount(b, a)
+		if err != nil {
+			return err
+		}
+		rec.Hash = hash
+		out, err := json.Marshal(rec)
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(a), out)
+	})
+	if err != nil {
+		return fmt.Errorf("vault: set password of %s: %w", a, err)
+	}
+	return nil
+}
+
+// RemoveAccount deletes a staff login. ErrNotFound for an unknown account.
+func (v *Vault) RemoveAccount(address string) error {
+	a := strings.ToLower(address)
+	err := v.commit.update(context.Background(), pageEstimate, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bAccounts)
+		if b.Get([]byte(a)) == nil {
+			return ErrNotFound
+		}
+		return b.Delete([]byte(a))
+	})
+	if err != nil {
+		return fmt.Errorf("vault: remove account %s: %w", a, err)
+	}
+	return nil
+}
+
+// Accounts lists the staff logins sorted by address.
+func (v *Vault) Accounts() ([]Account, error) {
+	var out []Account
+	err := v.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bAccounts).ForEach(func(k, b []byte) error {
+			var r accountRecord
+			if err := json.Unmarshal(b, &r); err != nil {
+				return fmt.Errorf("account %q: %w", k, err)
+			}
+			out = append(out, Account{Address: r.Address, Created: r.Created})
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("vault: accounts: %w", err)
+	}
+	return out, nil
+}
+
+// Authenticate checks a login. Every failure is ErrBadCredentials, and an
+// unknown account costs the same argon2id run as a known one, so neither the
+// answer nor its time tells which accounts exist.
+func (v *Vault) Authenticate(address, password string) (Account, error) {
+	a := strings.ToLower(address)
+	var rec *accountRecord
+	err := v.view(func(tx *bolt.Tx) error {
+		r, err := getAccount(tx.Bucket(bAccounts), a)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		rec = r
+		return err
+	})
+	if err != nil {
+		return Account{}, fmt.Errorf("vault: authenticate: %w", err)
+	}
+	if rec == nil {
+		argonKey([]byte(password), dummySalt, argon, hashSize)
+		return Account{}, fmt.Errorf("vault: authenticate: %w", ErrBadCredentials)
+	}
+	ok, err := checkPassword(rec.Hash, password)
+	if err != nil {
+		return Account{}, fmt.Errorf("vault: authenticate %s: stored hash: %w", a, err)
+	}
+	if !ok {
+		return Account{}, fmt.Errorf("vault: authenticate: %w", ErrBadCredentials)
+	}
+	return Account{Address: rec.Address, Created: rec.Created}, nil
+}
+
+func getAccount(b *bolt.Bucket, address string) (*accountRecord, error) {
+	raw := b.Get([]byte(address))
+	if raw == nil {
+		return nil, ErrNotFound
+	}
+	var r accountRecord
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return nil, fmt.Errorf("account %q: %w", address, err)
+	}
+	return &r, nil
+}

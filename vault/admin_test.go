@@ -1,0 +1,235 @@
+package vault
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+func writeBackup(t *testing.T, v *Vault, path string) int64 {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := v.Backup(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestBackupVerifyStats(t *testing.T) {
+	v, o := openTest(t, nil)
+	in := incoming(mime("Backup "+randomHex(8), []byte("x")), smsRecipient("+46701234567", pn1), smsRecipient("+46709876543", pn3))
+	a := accept(t, v, in)
+	accept(t, v, smallMessage())
+	if err := v.Record(Event{MessageID: a.ID, Recipient: 1, Kind: EventDelivered, ProviderID: "s1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.AddAccount("staff@kommun.example.se", "hemligt"); err != nil {
+		t.Fatal(err)
+	}
+	s, err := v.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Messages != 2 || s.Recipients != 3 || s.Outbox != 3 || s.Events != 4 || s.FileBytes <= 0 {
+		t.Fatalf("stats %+v", s)
+	}
+
+	dir := t.TempDir()
+	bp := filepath.Join(dir, "backup.db")
+	n := writeBackup(t, v, bp)
+	if fi, _ := os.Stat(bp); fi.Size() != n {
+		t.Fatalf("backup wrote %d bytes, file has %d", n, fi.Size())
+	}
+	if err := Verify(bp); err != nil {
+		t.Fatal(err)
+	}
+	// The backup opens (with the key file, backed up apart) and reads.
+	kf, _ := os.ReadFile(o.KeyFile)
+	os.WriteFile(filepath.Join(dir, "backup.key"), kf, 0o600)
+	b, err := Open(Options{Path: bp, KeyFile: filepath.Join(dir, "backup.key")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkStored(t, b, in, a)
+	if _, err := b.Authenticate("staff@kommun.example.se", "hemligt"); err != nil {
+		t.Fatal(err)
+	}
+	if s2 := mustStats(t, b); s2 != (Stats{Messages: 2, Recipients: 3, Outbox: 3, Events: 4}) {
+		t.Fatalf("backup stats %s", fmtStats(s2))
+	}
+	b.Close()
+
+	// Verify finds damage: a recipient record removed behind the vault's back.
+	db, err := bolt.Open(bp, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Update(func(tx *bolt.Tx) error {
+		m, _ := getMessage(tx, a.ID)
+		return tx.Bucket(bRecipients).Delete(m.Recipients[1])
+	})
+	db.Close()
+	if err := Verify(bp); err == nil || !strings.Contains(err.Error(), "recipient 1 missing") {
+		t.Fatalf("verify of a damaged vault: %v", err)
+	}
+	// …and a file that is no vault.
+	junk := filepath.Join(dir, "junk.db")
+	os.WriteFile(junk, bytes.Repeat([]byte("sigill"), 2000), 0o600)
+	if err := Verify(junk); err == nil {
+		t.Fatal("verify of junk passed")
+	}
+	if err := Verify(filepath.Join(dir, "missing.db")); err == nil {
+		t.Fatal("verify of a missing file passed")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "missing.db")); err == nil {
+		t.Fatal("verify created the file")
+	}
+}
+
+func TestEvents(t *testing.T) {
+	c := newClock()
+	v, _ := openTest(t, func(o *Options) { o.Now = c.Now })
+	a := accept(t, v, incoming([]byte("Subject: e\r\n\r\ne"), smsRecipient("+46701234567", pn1), smsRecipient("+46701234568", pn2)))
+	other := accept(t, v, smallMessage())
+	c.Add(time.Minute)
+	if err := v.Record(Event{MessageID: a.ID, Recipient: 1, Kind: EventDenied, PersonalNumber: pn3, IP: "198.51.100.4"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Record(Event{MessageID: other.ID, Kind: EventNotified, ProviderID: "elk-1"}); err != nil {
+		t.Fatal(err)
+	}
+	at := c.Now().Add(time.Second)
+	if err := v.Record(Event{MessageID: a.ID, Recipient: 1, Kind: EventOpened, PersonalNumber: pn2, Name: "Test Testsson", At: at}); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := v.Events(a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 4 {
+		t.Fatalf("%d events: %+v", len(evs), evs)
+	}
+	for i := 1; i < len(evs); i++ {
+		if evs[i].Seq <= evs[i-1].Seq {
+			t.Fatalf("events out of order: %+v", evs)
+		}
+	}
+	if e := evs[2]; e.Kind != EventDenied || e.PersonalNumber != pn3 || e.IP != "198.51.100.4" || !e.At.Equal(c.Now()) {
+		t.Fatalf("denied event %+v", e)
+	}
+	if e := evs[3]; e.Kind != EventOpened || e.Name != "Test Testsson" || !e.At.Equal(at) {
+		t.Fatalf("opened event %+v", e)
+	}
+	if evs, _ := v.Events(other.ID); len(evs) != 2 || evs[1].ProviderID != "elk-1" {
+		t.Fatalf("other message's events: %+v", evs)
+	}
+	for name, ev := range map[string]Event{
+		"unknown message":   {MessageID: "nosuchmessage", Kind: EventOpened},
+		"unknown recipient": {MessageID: a.ID, Recipient: 2, Kind: EventOpened},
+	} {
+		if err := v.Record(ev); !errors.Is(err, ErrNotFound) {
+			t.Errorf("%s: %v, want ErrNotFound", name, err)
+		}
+	}
+	if err := v.Record(Event{MessageID: a.ID, Kind: "read"}); err == nil {
+		t.Error("unknown kind recorded")
+	}
+	if _, err := v.Events("nosuchmessage"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("events of an unknown message: %v", err)
+	}
+}
+
+func TestOpenLocked(t *testing.T) {
+	_, o := openTest(t, nil)
+	start := time.Now()
+	_, err := Open(o)
+	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), o.Path) {
+		t.Fatalf("second open: %v, want ErrLocked naming %s", err, o.Path)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("gave up after %v", d)
+	}
+}
+
+func TestKeyFile(t *testing.T) {
+	dir := t.TempDir()
+	o := Options{Path: filepath.Join(dir, "v.db")}
+	v, err := Open(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(o.Path + ".key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 || fi.Size() != keyFileSize {
+		t.Fatalf("key file mode %v size %d", fi.Mode(), fi.Size())
+	}
+	key, _ := os.ReadFile(o.Path + ".key")
+	v.Close()
+
+	// The same key opens again; the file is not rewritten.
+	v, err = Open(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := accept(t, v, smallMessage())
+	v.Close()
+	if again, _ := os.ReadFile(o.Path + ".key"); !bytes.Equal(again, key) {
+		t.Fatal("key file rewritten")
+	}
+
+	// A key file others may read is refused.
+	os.Chmod(o.Path+".key", 0o640)
+	if _, err := Open(o); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("group-readable key file: %v", err)
+	}
+	os.Chmod(o.Path+".key", 0o600)
+	// A key file of the wrong size is refused.
+	short := filepath.Join(dir, "short.key")
+	os.WriteFile(short, key[:16], 0o600)
+	if _, err := Open(Options{Path: o.Path, KeyFile: short}); err == nil {
+		t.Fatal("16-byte key file taken")
+	}
+	// Another key while jobs are pending: refused, naming the file.
+	other := filepath.Join(dir, "other.key")
+	if _, err := Open(Options{Path: o.Path, KeyFile: other}); !errors.Is(err, ErrKeyMismatch) || !strings.Contains(err.Error(), other) {
+		t.Fatalf("other key file with pending jobs: %v", err)
+	}
+	// With the outbox empty a new key is taken.
+	v, err = Open(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bOutbox)
+		return b.ForEach(func(k, _ []byte) error { return b.Delete(k) })
+	})
+	v.Close()
+	v, err = Open(Options{Path: o.Path, KeyFile: other})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	if _, raw, err := v.Decrypt(a.Tokens[0]); err != nil || len(raw) == 0 {
+		t.Fatalf("messages do not depend on the key file: %v", err)
+	}
+	b := accept(t, v, smallMessage())
+	jobs, err := v.PendingJobs()
+	if err != nil || len(jobs) != 1 || jobs[0].Token != b.Tokens[0] {
+		t.Fatalf("jobs with the new key: %+v, %v", jobs, err)
+	}
+}

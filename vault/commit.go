@@ -1,0 +1,240 @@
+package vault
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// A request is one caller's share of a group commit: fn applies its writes.
+// fn may be run more than once (when another request's fn fails the group's
+// transaction is rolled back and the rest run again), so it must compute
+// everything from the transaction and its own prepared data.
+type request struct {
+	fn   func(*bolt.Tx) error
+	size int64 // estimated growth of the file, for Options.MaxSize
+	err  error
+	done chan struct{}
+}
+
+func (r *request) finish(err error) {
+	r.err = err
+	close(r.done)
+}
+
+// committer is the vault's group commit. Writers enqueue requests; one
+// goroutine takes everything queued the moment the previous commit has ended
+// (no fixed delay: a lone writer commits at once, and under load the group
+// grows by itself while the disk syncs), applies it in one write transaction,
+// commits (bbolt fsyncs), and only then wakes every waiter with its result.
+//
+// Failures are isolated per request:
+//   - a request that would pass Options.MaxSize fails with ErrFull before its
+//     fn runs, and the others go on;
+//   - a request whose fn returns an error fails with it; since bbolt has no
+//     savepoints the transaction is rolled back and the others run again
+//     without it;
+//   - when Commit itself fails (an I/O error, a full disk) the whole group's
+//     transaction is lost: each request is then retried alone, so a bad one
+//     does not fail good ones, and each gets its own commit's result.
+type committer struct {
+	db         *bolt.DB
+	maxSize    int64
+	batch      bool // bbolt DB.Batch instead of the committer, for comparison
+	failCommit func(n int) error
+	onBatch    func(n int)
+
+	mu     sync.Mutex
+	queue  []*request
+	closed bool
+	wake   chan struct{}
+	done   chan struct{}
+}
+
+func newCommitter(db *bolt.DB, o Options) *committer {
+	c := &committer{
+		db:         db,
+		maxSize:    int64(o.MaxSize),
+		batch:      o.batchDelay > 0,
+		failCommit: o.failCommit,
+		onBatch:    o.onBatch,
+		wake:       make(chan struct{}, 1),
+		done:       make(chan struct{}),
+	}
+	if c.batch {
+		close(c.done)
+	} else {
+		go c.run()
+	}
+	return c
+}
+
+// update applies fn in a durable write transaction shared with whatever else
+// is queued, and returns once that transaction is on disk (or has failed).
+// A cancelled ctx gives up only while the request still waits in the queue;
+// once taken, the request's outcome is always waited for, so a caller never
+// reports failure for a write that then commits.
+func (c *committer) update(ctx context.Context, size int64, fn func(*bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if c.batch {
+		return c.updateBatch(size, fn)
+	}
+	r := &request{fn: fn, size: size, done: make(chan struct{})}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	c.queue = append(c.queue, r)
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	select {
+	case <-r.done:
+		return r.err
+	case <-ctx.Done():
+		c.mu.Lock()
+		if i := slices.Index(c.queue, r); i >= 0 {
+			c.queue = slices.Delete(c.queue, i, i+1)
+			c.mu.Unlock()
+			return ctx.Err()
+		}
+		c.mu.Unlock()
+		<-r.done
+		return r.err
+	}
+}
+
+func (c *committer) updateBatch(size int64, fn func(*bolt.Tx) error) error {
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	err := c.db.Batch(func(tx *bolt.Tx) error {
+		if err := c.checkSize(tx, 0, size); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
+	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
+		return ErrClosed
+	}
+	return err
+}
+
+func (c *committer) checkSize(tx *bolt.Tx, used, size int64) error {
+	if c.maxSize > 0 && tx.Size()+used+size > c.maxSize {
+		return fmt.Errorf("%w: %d bytes in use, this write needs about %d more, MaxSize %d", ErrFull, tx.Size()+used, size, c.maxSize)
+	}
+	return nil
+}
+
+func (c *committer) run() {
+	defer close(c.done)
+	for {
+		c.mu.Lock()
+		for len(c.queue) == 0 {
+			if c.closed {
+				c.mu.Unlock()
+				return
+			}
+			c.mu.Unlock()
+			<-c.wake
+			c.mu.Lock()
+		}
+		group := c.queue
+		c.queue = nil
+		c.mu.Unlock()
+		c.commitGroup(group)
+	}
+}
+
+// close refuses new requests, lets the committer finish what is queued, and
+// waits for it to stop.
+func (c *committer) close() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	<-c.done
+}
+
+func (c *committer) commitGroup(group []*request) {
+	for len(group) > 0 {
+		group = c.attempt(group, true)
+	}
+}
+
+// attempt applies reqs in one transaction and commits it. It returns the
+// requests to run again when one request's fn failed and forced a rollback;
+// every other request has been finished.
+func (c *committer) attempt(reqs []*request, retrySolo bool) []*request {
+	tx, err := c.db.Begin(true)
+	if err != nil {
+		if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
+			err = ErrClosed
+		}
+		for _, r := range reqs {
+			r.finish(err)
+		}
+		return nil
+	}
+	var included []*request
+	var used int64
+	for i, r := range reqs {
+		if err := c.checkSize(tx, used, r.size); err != nil {
+			r.finish(err)
+			continue
+		}
+		if err := r.fn(tx); err != nil {
+			_ = tx.Rollback()
+			r.finish(err)
+			return append(included, reqs[i+1:]...)
+		}
+		used += r.size
+		included = append(included, r)
+	}
+	if len(included) == 0 {
+		_ = tx.Rollback()
+		return nil
+	}
+	if c.failCommit != nil {
+		if err = c.failCommit(len(included)); err != nil {
+			_ = tx.Rollback()
+		}
+	}
+	if err == nil {
+		err = tx.Commit()
+	}
+	if err != nil && retrySolo && len(included) > 1 {
+		for _, r := range included {
+			for rest := []*request{r}; len(rest) > 0; {
+				rest = c.attempt(rest, false)
+			}
+		}
+		return nil
+	}
+	if err != nil {
+		err = fmt.Errorf("commit: %w", err)
+	} else if c.onBatch != nil {
+		c.onBatch(len(included))
+	}
+	for _, r := range included {
+		r.finish(err)
+	}
+	return nil
+}

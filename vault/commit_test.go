@@ -1,0 +1,260 @@
+package vault
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// gate holds the first commit until released, so that the test can queue
+// requests that then form one group.
+type gate struct {
+	first   chan struct{}
+	release chan struct{}
+	once    sync.Once
+	fail    atomic.Value // func(n int) error
+	mu      sync.Mutex
+	groups  []int // sizes of attempted commits
+}
+
+func newGate() *gate {
+	return &gate{first: make(chan struct{}), release: make(chan struct{})}
+}
+
+func (g *gate) hook(n int) error {
+	g.once.Do(func() { close(g.first); <-g.release })
+	g.mu.Lock()
+	g.groups = append(g.groups, n)
+	g.mu.Unlock()
+	if f, ok := g.fail.Load().(func(int) error); ok && f != nil {
+		return f(n)
+	}
+	return nil
+}
+
+// holdFirst starts a commit (an account) and waits until it is held.
+func (g *gate) holdFirst(t *testing.T, v *Vault) chan error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- v.AddAccount("first@kommun.example.se", "pw") }()
+	<-g.first
+	return done
+}
+
+type outcome struct {
+	in  Incoming
+	a   Accepted
+	err error
+}
+
+func acceptAsync(v *Vault, in Incoming) chan outcome {
+	c := make(chan outcome, 1)
+	go func() {
+		a, err := v.Accept(context.Background(), in)
+		c <- outcome{in, a, err}
+	}()
+	return c
+}
+
+func smallMessage() Incoming {
+	return incoming(mime("liten "+randomHex(8), []byte("a")))
+}
+
+// TestMaxSizeFull: a write that would pass MaxSize fails with ErrFull, stores
+// nothing, fails alone within its group, and the vault goes on working.
+func TestMaxSizeFull(t *testing.T) {
+	g := newGate()
+	v, _ := openTest(t, func(o *Options) { o.MaxSize = 1 << 20; o.failCommit = g.hook })
+	held := g.holdFirst(t, v)
+
+	big := make([]byte, 2<<20)
+	copy(big, "Subject: stor\r\n\r\n")
+	bigC := acceptAsync(v, incoming(big))
+	var small []chan outcome
+	for range 3 {
+		small = append(small, acceptAsync(v, smallMessage()))
+	}
+	waitQueued(t, v, 4)
+	close(g.release)
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	if o := <-bigC; !errors.Is(o.err, ErrFull) {
+		t.Fatalf("2 MiB message into a 1 MiB vault: %v, want ErrFull", o.err)
+	} else {
+		t.Logf("the error smtpd sees: %v", o.err)
+	}
+	var stored []outcome
+	for _, c := range small {
+		o := <-c
+		if o.err != nil {
+			t.Fatalf("a small message in the same group failed: %v", o.err)
+		}
+		stored = append(stored, o)
+	}
+	g.mu.Lock()
+	if len(g.groups) != 2 || g.groups[1] != 3 {
+		t.Errorf("commits %v, want [1 3]: the small ones together, without the big one", g.groups)
+	}
+	g.mu.Unlock()
+
+	before := mustStats(t, v)
+	if want := (Stats{Messages: 3, Recipients: 3, Outbox: 3, Events: 3}); before != want {
+		t.Fatalf("stats %s, want %s", fmtStats(before), fmtStats(want))
+	}
+	// Full now: still refused, nothing half-stored, reads work.
+	if _, err := v.Accept(context.Background(), incoming(big)); !errors.Is(err, ErrFull) {
+		t.Fatalf("second big accept: %v", err)
+	}
+	if s := mustStats(t, v); s != before {
+		t.Fatalf("stats changed by a refused accept: %s -> %s", fmtStats(before), fmtStats(s))
+	}
+	for _, o := range stored {
+		if _, raw, err := v.Decrypt(o.a.Tokens[0]); err != nil || !bytes.Equal(raw, o.in.Raw) {
+			t.Fatalf("read after full: %v", err)
+		}
+	}
+	if err := v.Record(Event{MessageID: stored[0].a.ID, Kind: EventOpened, PersonalNumber: pn1}); err != nil {
+		t.Fatalf("a small write after full: %v", err)
+	}
+	checkStored(t, v, stored[1].in, stored[1].a)
+
+	// Fill it up with small messages until it is full for them too.
+	var err error
+	for i := 0; i < 1000 && err == nil; i++ {
+		_, err = v.Accept(context.Background(), smallMessage())
+	}
+	if !errors.Is(err, ErrFull) {
+		t.Fatalf("filling the vault: %v, want ErrFull", err)
+	}
+	full := mustStats(t, v)
+	if _, err := v.Accept(context.Background(), smallMessage()); !errors.Is(err, ErrFull) {
+		t.Fatalf("accept into a full vault: %v", err)
+	}
+	if s := mustStats(t, v); s != full {
+		t.Fatalf("stats changed by a refused accept: %s -> %s", fmtStats(full), fmtStats(s))
+	}
+	t.Logf("full at %s", fmtStats(full))
+	checkStored(t, v, stored[2].in, stored[2].a)
+	if _, err := v.Sweep(); err != nil {
+		t.Fatalf("sweeping a full vault: %v", err)
+	}
+}
+
+// TestCommitFailure: when Commit fails for a group, each request is retried
+// alone; when it fails for every request, every caller gets the error and
+// nothing is stored; afterwards the vault works again.
+func TestCommitFailure(t *testing.T) {
+	g := newGate()
+	v, o := openTest(t, func(o *Options) { o.failCommit = g.hook })
+	g.fail.Store(func(n int) error {
+		if n > 1 {
+			return errors.New("injected: group commit failed")
+		}
+		return nil
+	})
+	held := g.holdFirst(t, v)
+	var cs []chan outcome
+	for range 4 {
+		cs = append(cs, acceptAsync(v, smallMessage()))
+	}
+	waitQueued(t, v, 4)
+	close(g.release)
+	<-held
+	var ok []outcome
+	for _, c := range cs {
+		o := <-c
+		if o.err != nil {
+			t.Fatalf("retried alone, still failed: %v", o.err)
+		}
+		ok = append(ok, o)
+	}
+	g.mu.Lock()
+	if want := []int{1, 4, 1, 1, 1, 1}; !equalInts(g.groups, want) {
+		t.Errorf("commits %v, want %v", g.groups, want)
+	}
+	g.mu.Unlock()
+
+	// Every commit fails: a full disk.
+	g.fail.Store(func(int) error { return errors.New("injected: no space left on device") })
+	before := mustStats(t, v)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if _, err := v.Accept(context.Background(), smallMessage()); err == nil {
+				t.Error("accept succeeded while every commit fails")
+			}
+		})
+	}
+	wg.Wait()
+	if err := v.AddAccount("x@kommun.example.se", "pw"); err == nil {
+		t.Error("add account succeeded while every commit fails")
+	}
+	if s := mustStats(t, v); s != before {
+		t.Fatalf("stats changed by failed commits: %s -> %s", fmtStats(before), fmtStats(s))
+	}
+	for _, o := range ok {
+		if _, _, err := v.Decrypt(o.a.Tokens[0]); err != nil {
+			t.Fatalf("read while commits fail: %v", err)
+		}
+	}
+
+	g.fail.Store(func(int) error { return nil })
+	a := accept(t, v, smallMessage())
+	v = reopen(t, v, o)
+	if _, err := v.Lookup(a.Tokens[0]); err != nil {
+		t.Fatal(err)
+	}
+	want := before
+	want.Messages, want.Recipients, want.Outbox, want.Events = 5, 5, 5, 5
+	if s := mustStats(t, v); s != want {
+		t.Fatalf("stats %s, want %s", fmtStats(s), fmtStats(want))
+	}
+}
+
+// TestGroupRequestError: a request that fails on its own (a duplicate
+// account) fails alone; the rest of its group is stored.
+func TestGroupRequestError(t *testing.T) {
+	g := newGate()
+	v, _ := openTest(t, func(o *Options) { o.failCommit = g.hook })
+	held := g.holdFirst(t, v)
+	a1 := acceptAsync(v, smallMessage())
+	waitQueued(t, v, 1)
+	dup := make(chan error, 1)
+	go func() { dup <- v.AddAccount("FIRST@kommun.example.se", "pw2") }()
+	waitQueued(t, v, 2)
+	a2 := acceptAsync(v, smallMessage())
+	waitQueued(t, v, 3)
+	close(g.release)
+	<-held
+	if err := <-dup; !errors.Is(err, ErrExists) {
+		t.Fatalf("duplicate account: %v", err)
+	}
+	for _, c := range []chan outcome{a1, a2} {
+		o := <-c
+		if o.err != nil {
+			t.Fatal(o.err)
+		}
+		checkStored(t, v, o.in, o.a)
+	}
+	g.mu.Lock()
+	if want := []int{1, 2}; !equalInts(g.groups, want) {
+		t.Errorf("commits %v, want %v (the group re-run without the failed request)", g.groups, want)
+	}
+	g.mu.Unlock()
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

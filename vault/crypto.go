@@ -1,0 +1,300 @@
+package vault
+
+import (
+	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+)
+
+const (
+	sessionKeySize = 32 // AES-256
+	tokenSize      = 16 // 128 random bits per link token
+	messageIDSize  = 12 // 48-bit millisecond time ‖ 48 random bits
+
+	// HKDF info strings: one purpose each, so no derived key is ever usable
+	// for another purpose.
+	infoWrap  = "sigill vault v1: session key wrap"
+	infoSeal  = "sigill vault v1: outbox token seal"
+	infoKeyID = "sigill vault v1: outbox key id"
+)
+
+// cipherSuite is what the message is encrypted with: an OpenPGP SEIPDv2
+// packet (RFC 9580) with AES-256 in OCB mode. OCB is the mode every RFC 9580
+// implementation must support, so an escrow export opens anywhere.
+var cipherSuite = packet.CipherSuite{Cipher: packet.CipherAES256, Mode: packet.AEADModeOCB}
+
+var (
+	tokenEncoding = base64.RawURLEncoding.Strict()
+	idEncoding    = base32.HexEncoding.WithPadding(base32.NoPadding) // keeps byte order, so ids sort by time
+)
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic("vault: crypto/rand failed: " + err.Error()) // crypto/rand does not fail on supported systems
+	}
+	return b
+}
+
+// newMessageID returns a short id that sorts by acceptance time: 48 bits of
+// Unix milliseconds and 48 random bits, base32hex in lower case (20
+// characters). It appears in "250 2.0.0 <id> queued" and in receipts.
+func newMessageID(now time.Time) string {
+	b := randomBytes(messageIDSize)
+	ms := uint64(now.UnixMilli())
+	b[0], b[1], b[2], b[3], b[4], b[5] = byte(ms>>40), byte(ms>>32), byte(ms>>24), byte(ms>>16), byte(ms>>8), byte(ms)
+	return toLowerASCII(idEncoding.EncodeToString(b))
+}
+
+func toLowerASCII(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+// newToken returns a fresh link token: its raw bytes and its URL form.
+func newToken() ([]byte, string) {
+	raw := randomBytes(tokenSize)
+	return raw, tokenEncoding.EncodeToString(raw)
+}
+
+// parseToken decodes a token from a link; ok is false for anything that is
+// not exactly the form newToken makes.
+func parseToken(s string) ([]byte, bool) {
+	if len(s) != tokenEncoding.EncodedLen(tokenSize) {
+		return nil, false
+	}
+	raw, err := tokenEncoding.DecodeString(s)
+	if err != nil || len(raw) != tokenSize {
+		return nil, false
+	}
+	return raw, true
+}
+
+// tokenHash is the look-up key of a recipient: SHA-256 of the raw token.
+func tokenHash(raw []byte) []byte {
+	h := sha256.Sum256(raw)
+	return h[:]
+}
+
+// context binds derived keys and sealed values to one recipient of one message.
+func bindContext(purpose, id string, index int) []byte {
+	return []byte(purpose + "\x00" + id + "\x00" + strconv.Itoa(index))
+}
+
+func newGCM(key []byte) (cipher.AEAD, error) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
+}
+
+// tokenKEK derives the key that wraps a message's session key for one
+// recipient: HKDF-SHA256 over the 128-bit token, salt = message id, info naming
+// the purpose and the recipient. The token is random, so no password KDF is
+// needed (or wanted: Argon2 would cost ~200 ms and 64 MiB per look-up).
+func tokenKEK(token []byte, id string, index int) (cipher.AEAD, error) {
+	k, err := hkdf.Key(sha256.New, token, []byte(id), string(bindContext(infoWrap, id, index)), 32)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(k)
+	return newGCM(k)
+}
+
+// wrapSessionKey seals the session key with AES-256-GCM under tokenKEK:
+// nonce ‖ ciphertext ‖ tag (60 bytes).
+func wrapSessionKey(token []byte, id string, index int, sessionKey []byte) ([]byte, error) {
+	aead, err := tokenKEK(token, id, index)
+	if err != nil {
+		return nil, err
+	}
+	nonce := randomBytes(aead.NonceSize())
+	return aead.Seal(nonce, nonce, sessionKey, bindContext(infoWrap, id, index)), nil
+}
+
+func unwrapSessionKey(token []byte, id string, index int, wrapped []byte) ([]byte, error) {
+	aead, err := tokenKEK(token, id, index)
+	if err != nil {
+		return nil, err
+	}
+	if len(wrapped) < aead.NonceSize()+aead.Overhead() {
+		return nil, errors.New("wrapped key too short")
+	}
+	n := aead.NonceSize()
+	key, err := aead.Open(nil, wrapped[:n], wrapped[n:], bindContext(infoWrap, id, index))
+	if err != nil {
+		return nil, errors.New("wrapped key does not open")
+	}
+	return key, nil
+}
+
+// sealer seals link tokens for the outbox under the key file's key.
+type sealer struct {
+	aead cipher.AEAD
+	id   []byte // public key identifier, stored in the meta bucket
+}
+
+func newSealer(key []byte) (*sealer, error) {
+	k, err := hkdf.Key(sha256.New, key, nil, infoSeal, 32)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(k)
+	aead, err := newGCM(k)
+	if err != nil {
+		return nil, err
+	}
+	id, err := hkdf.Key(sha256.New, key, nil, infoKeyID, 8)
+	if err != nil {
+		return nil, err
+	}
+	return &sealer{aead: aead, id: id}, nil
+}
+
+func (s *sealer) seal(token []byte, id string, index int) []byte {
+	nonce := randomBytes(s.aead.NonceSize())
+	return s.aead.Seal(nonce, nonce, token, bindContext(infoSeal, id, index))
+}
+
+func (s *sealer) open(sealed []byte, id string, index int) ([]byte, error) {
+	n := s.aead.NonceSize()
+	if len(sealed) < n+s.aead.Overhead() {
+		return nil, errors.New("sealed token too short")
+	}
+	token, err := s.aead.Open(nil, sealed[:n], sealed[n:], bindContext(infoSeal, id, index))
+	if err != nil {
+		return nil, errors.New("sealed token does not open with this key file")
+	}
+	return token, nil
+}
+
+// aeadChunkSize is the OpenPGP AEAD chunk: go-crypto allocates and clears a
+// buffer of this size per message, and its 256 KiB default was the largest
+// avoidable CPU cost of intake in a profile of 2 KiB messages. 16 KiB costs
+// a 16-byte tag per chunk on large messages and spares that work on small ones.
+const aeadChunkSize = 1 << 14
+
+var pgpConfig = &packet.Config{AEADConfig: &packet.AEADConfig{DefaultMode: cipherSuite.Mode, ChunkSize: aeadChunkSize}}
+
+// encryptMessage encrypts raw under sessionKey as one OpenPGP SEIPDv2 packet
+// holding one binary literal data packet (no file name, no date). It uses
+// go-crypto's packet API directly, so no password KDF runs.
+func encryptMessage(raw, sessionKey []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.Grow(len(raw) + len(raw)/aeadChunkSize*16 + 128)
+	enc, err := packet.SerializeSymmetricallyEncrypted(&buf, cipherSuite.Cipher, true, cipherSuite, sessionKey, pgpConfig)
+	if err != nil {
+		return nil, err
+	}
+	lit, err := packet.SerializeLiteral(enc, true, "", 0)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := lit.Write(raw); err != nil {
+		return nil, err
+	}
+	// Closing the literal packet closes the encrypted packet under it,
+	// which writes the final authentication tag.
+	if err := lit.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// decryptMessage reverses encryptMessage, checking every chunk's and the
+// final authentication tag.
+func decryptMessage(ct, sessionKey []byte) ([]byte, error) {
+	p, err := packet.Read(bytes.NewReader(ct))
+	if err != nil {
+		return nil, fmt.Errorf("read encrypted packet: %w", err)
+	}
+	se, ok := p.(*packet.SymmetricallyEncrypted)
+	if !ok || se.Version != 2 {
+		return nil, fmt.Errorf("not a SEIPDv2 packet: %T", p)
+	}
+	rc, err := se.Decrypt(cipherSuite.Cipher, sessionKey)
+	if err != nil {
+		return nil, fmt.Errorf("decrypt: %w", err)
+	}
+	p, err = packet.Read(rc)
+	if err != nil {
+		return nil, fmt.Errorf("read literal packet: %w", err)
+	}
+	lit, ok := p.(*packet.LiteralData)
+	if !ok {
+		return nil, fmt.Errorf("not a literal data packet: %T", p)
+	}
+	raw, err := io.ReadAll(lit.Body)
+	if err != nil {
+		return nil, fmt.Errorf("decrypt: %w", err)
+	}
+	if n, err := io.Copy(io.Discard, rc); err != nil || n != 0 {
+		return nil, fmt.Errorf("decrypt: trailing data after literal packet (%d bytes, %v)", n, err)
+	}
+	if err := rc.Close(); err != nil {
+		return nil, fmt.Errorf("decrypt: final tag: %w", err)
+	}
+	return raw, nil
+}
+
+// parseEscrowKey reads the organisation's armored public key and picks its
+// encryption (sub)key valid now. A key with secret parts is refused: the
+// private key belongs off the server.
+func parseEscrowKey(armored []byte, now time.Time) (*packet.PublicKey, error) {
+	el, err := openpgp.ReadArmoredKeyRing(bytes.NewReader(armored))
+	if err != nil {
+		return nil, err
+	}
+	if len(el) != 1 {
+		return nil, fmt.Errorf("want exactly one key, found %d", len(el))
+	}
+	e := el[0]
+	if e.PrivateKey != nil {
+		return nil, errors.New("it holds a private key; give the vault only the public key and keep the private key off the server")
+	}
+	for _, sk := range e.Subkeys {
+		if sk.PrivateKey != nil {
+			return nil, errors.New("it holds a private subkey; give the vault only the public key")
+		}
+	}
+	k, ok := e.EncryptionKey(now)
+	if !ok {
+		return nil, errors.New("no valid encryption key (expired or revoked?)")
+	}
+	return k.PublicKey, nil
+}
+
+// escrowPacket wraps the session key to the escrow key as an OpenPGP PKESK
+// (v6, matching the SEIPDv2 packet). PKESK ‖ SEIPD is a complete OpenPGP
+// message the escrow private key opens.
+func escrowPacket(pub *packet.PublicKey, sessionKey []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := packet.SerializeEncryptedKeyAEAD(&buf, pub, cipherSuite.Cipher, true, sessionKey, nil); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func seqKey(n uint64) []byte {
+	return binary.BigEndian.AppendUint64(make([]byte, 0, 8), n)
+}

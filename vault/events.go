@@ -1,0 +1,162 @@
+package vault
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// EventKind names what happened to a recipient's copy of a message. Every
+// receipt and status view is built from events.
+type EventKind string
+
+// The event kinds. (Prefixed with Event because Accepted is also the type
+// Accept returns.)
+const (
+	EventAccepted  EventKind = "accepted"  // stored by Accept, one per recipient
+	EventNotified  EventKind = "notified"  // the provider took the notification
+	EventDelivered EventKind = "delivered" // the provider reported delivery
+	EventFailed    EventKind = "failed"    // notification failed for good
+	EventOpened    EventKind = "opened"    // an allowed person read the message
+	EventDenied    EventKind = "denied"    // a person not allowed tried
+	EventExpired   EventKind = "expired"   // retention passed: content deleted (Sweep)
+	EventRevoked   EventKind = "revoked"   // the sender withdrew the message
+)
+
+var eventKinds = map[EventKind]bool{
+	EventAccepted: true, EventNotified: true, EventDelivered: true, EventFailed: true,
+	EventOpened: true, EventDenied: true, EventExpired: true, EventRevoked: true,
+}
+
+// Event is one line of a message's audit trail. Events are append-only: the
+// vault never changes one, and deletes them only at audit retention, with
+// their message.
+type Event struct {
+	Seq            uint64    `json:"-"` // assigned by the vault; increases with every event
+	MessageID      string    `json:"message"`
+	Recipient      int       `json:"recipient"`
+	Kind           EventKind `json:"kind"`
+	At             time.Time `json:"at"`
+	PersonalNumber string    `json:"personal_number,omitempty"`
+	Name           string    `json:"name,omitempty"`
+	IP             string    `json:"ip,omitempty"`
+	ProviderID     string    `json:"provider_id,omitempty"`
+	Detail         string    `json:"detail,omitempty"`
+}
+
+// Record appends an event to the audit trail of an existing message. At
+// defaults to now; Seq is assigned. It returns once the event is on disk.
+func (v *Vault) Record(ev Event) error {
+	if !eventKinds[ev.Kind] {
+		return fmt.Errorf("vault: record: unknown event kind %q", ev.Kind)
+	}
+	if ev.At.IsZero() {
+		ev.At = v.now()
+	}
+	ev.At = ev.At.UTC()
+	ev.Seq = 0
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("vault: record: %w", err)
+	}
+	id := []byte(ev.MessageID)
+	err = v.commit.update(context.Background(), int64(len(b)+3*pageEstimate), func(tx *bolt.Tx) error {
+		m, err := getMessage(tx, ev.MessageID)
+		if err != nil {
+			return err
+		}
+		if ev.Recipient < 0 || ev.Recipient >= len(m.Recipients) {
+			return fmt.Errorf("message %s has no recipient %d: %w", ev.MessageID, ev.Recipient, ErrNotFound)
+		}
+		return putEvent(tx.Bucket(bEvents), tx.Bucket(bEventIndex), id, b)
+	})
+	if err != nil {
+		return fmt.Errorf("vault: record %s event: %w", ev.Kind, err)
+	}
+	return nil
+}
+
+// putEvent appends an encoded event and its entry in the per-message index.
+func putEvent(events, index *bolt.Bucket, id, ev []byte) error {
+	seq, err := events.NextSequence()
+	if err != nil {
+		return err
+	}
+	k := seqKey(seq)
+	if err := events.Put(k, ev); err != nil {
+		return err
+	}
+	return index.Put(append(append(make([]byte, 0, len(id)+8), id...), k...), nil)
+}
+
+// Events returns a message's events in the order they were recorded.
+// ErrNotFound when the vault holds nothing about the message (never stored,
+// or purged at audit retention).
+func (v *Vault) Events(messageID string) ([]Event, error) {
+	var out []Event
+	err := v.view(func(tx *bolt.Tx) error {
+		if tx.Bucket(bMessages).Get([]byte(messageID)) == nil {
+			return fmt.Errorf("message %q: %w", messageID, ErrNotFound)
+		}
+		var err error
+		out, err = eventsOf(tx, messageID)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("vault: events: %w", err)
+	}
+	return out, nil
+}
+
+// eventsOf reads a message's events through the index: a prefix scan of
+// id ‖ seq keys, not a scan of all events.
+func eventsOf(tx *bolt.Tx, id string) ([]Event, error) {
+	var out []Event
+	events := tx.Bucket(bEvents)
+	prefix := []byte(id)
+	c := tx.Bucket(bEventIndex).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if len(k) != len(prefix)+8 {
+			continue // another id that starts with this one
+		}
+		seq := k[len(prefix):]
+		b := events.Get(seq)
+		if b == nil {
+			return nil, fmt.Errorf("event %d indexed for %s is missing", binary.BigEndian.Uint64(seq), id)
+		}
+		var ev Event
+		if err := json.Unmarshal(b, &ev); err != nil {
+			return nil, fmt.Errorf("event %d: %w", binary.BigEndian.Uint64(seq), err)
+		}
+		ev.Seq = binary.BigEndian.Uint64(seq)
+		out = append(out, ev)
+	}
+	return out, nil
+}
+
+// deleteEvents removes a message's events and their index entries.
+func deleteEvents(tx *bolt.Tx, id string) (int, error) {
+	events, index := tx.Bucket(bEvents), tx.Bucket(bEventIndex)
+	prefix := []byte(id)
+	var keys [][]byte
+	c := index.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if len(k) == len(prefix)+8 {
+			keys = append(keys, bytes.Clone(k))
+		}
+	}
+	for _, k := range keys {
+		if err := events.Delete(k[len(prefix):]); err != nil {
+			return 0, err
+		}
+		if err := index.Delete(k); err != nil {
+			return 0, err
+		}
+	}
+	return len(keys), nil
+}

@@ -1,0 +1,92 @@
+package vault
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"sigill/addressing"
+)
+
+// JobNotify is the kind of the job Accept queues per recipient: tell the
+// recipient that a message waits.
+const JobNotify = "notify"
+
+// Job is one unit of the notifier's work, as PendingJobs returns it: Token is
+// the recipient's link token, unsealed with the key file.
+type Job struct {
+	ID        uint64
+	MessageID string
+	Recipient int
+	Kind      string
+	Channel   addressing.Channel
+	To, Lang  string
+	Errand    string
+	Token     string
+	Attempts  int
+	Due       time.Time
+	Created   time.Time
+}
+
+// jobRecord is a Job as stored in the outbox bucket under its big-endian id.
+// The token is sealed (AES-256-GCM) under the key file's key: the vault file
+// alone yields no token; with the key file it yields only the tokens of
+// notifications not yet sent, since a job is deleted once done.
+type jobRecord struct {
+	MessageID   string             `json:"message"`
+	Recipient   int                `json:"recipient"`
+	Kind        string             `json:"kind"`
+	Channel     addressing.Channel `json:"channel"`
+	To          string             `json:"to"`
+	Lang        string             `json:"lang,omitempty"`
+	Errand      string             `json:"errand"`
+	SealedToken []byte             `json:"sealed_token"`
+	Attempts    int                `json:"attempts"`
+	Due         time.Time          `json:"due"`
+	Created     time.Time          `json:"created"`
+}
+
+// PendingJobs returns every job in the outbox, oldest first, with its token
+// unsealed.
+func (v *Vault) PendingJobs() ([]Job, error) {
+	var jobs []Job
+	err := v.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bOutbox).ForEach(func(k, b []byte) error {
+			j, err := v.decodeJob(k, b)
+			if err != nil {
+				return err
+			}
+			jobs = append(jobs, j)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("vault: pending jobs: %w", err)
+	}
+	return jobs, nil
+}
+
+func (v *Vault) decodeJob(k, b []byte) (Job, error) {
+	if len(k) != 8 {
+		return Job{}, fmt.Errorf("outbox key %x is not a job id", k)
+	}
+	id := binary.BigEndian.Uint64(k)
+	var r jobRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		return Job{}, fmt.Errorf("job %d: %w", id, err)
+	}
+	raw, err := v.seal.open(r.SealedToken, r.MessageID, r.Recipient)
+	if err != nil {
+		return Job{}, fmt.Errorf("job %d: %w", id, err)
+	}
+	token := tokenEncoding.EncodeToString(raw)
+	clear(raw)
+	return Job{
+		ID: id, MessageID: r.MessageID, Recipient: r.Recipient, Kind: r.Kind,
+		Channel: r.Channel, To: r.To, Lang: r.Lang, Errand: r.Errand, Token: token,
+		Attempts: r.Attempts, Due: r.Due, Created: r.Created,
+	}, nil
+}

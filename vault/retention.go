@@ -1,0 +1,234 @@
+package vault
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// SweepResult counts what one Sweep deleted.
+type SweepResult struct {
+	Expired int // messages whose ciphertext and wrapped keys were deleted ("expired" recorded per recipient)
+	Jobs    int // outbox jobs of expired messages dropped (with their sealed tokens)
+	Purged  int // messages whose metadata, recipients and events were deleted
+	Events  int // events deleted with them
+}
+
+// sweepChunk bounds how many messages one write transaction of Sweep
+// handles, so a sweep never holds the writer (and Accept) for long.
+const sweepChunk = 256
+
+// Sweep applies retention, as of now:
+//   - a message older than Retention loses its ciphertext, its escrow packet
+//     and every recipient's wrapped session key; an "expired" event is
+//     recorded per recipient, and its outbox jobs are dropped. Lookup still
+//     answers (Expired set); Decrypt fails with ErrExpired.
+//   - a message older than AuditRetention loses everything else: metadata,
+//     recipients and its events. Events go with their message, so a
+//     message's audit trail is kept whole or not at all.
+//
+// Messages are found through two time-ordered index buckets, so a sweep
+// reads only what is due. Deletes never count against Options.MaxSize, so a
+// full vault can always be swept.
+func (v *Vault) Sweep() (SweepResult, error) {
+	var total SweepResult
+	now := v.now().UTC()
+	for _, step := range []func(*bolt.Tx, time.Time, *SweepResult) (int, error){v.expireStep, v.purgeStep} {
+		for {
+			var (
+				res SweepResult
+				n   int
+			)
+			err := v.commit.update(context.Background(), 0, func(tx *bolt.Tx) error {
+				res = SweepResult{} // the function may run again after a rollback
+				var err error
+				n, err = step(tx, now, &res)
+				return err
+			})
+			if err != nil {
+				return total, fmt.Errorf("vault: sweep: %w", err)
+			}
+			total.Expired += res.Expired
+			total.Jobs += res.Jobs
+			total.Purged += res.Purged
+			total.Events += res.Events
+			if n < sweepChunk {
+				break
+			}
+		}
+	}
+	return total, nil
+}
+
+// due returns up to sweepChunk keys of an index bucket whose time is at or
+// before cutoff.
+func due(b *bolt.Bucket, cutoff time.Time) ([][]byte, error) {
+	var keys [][]byte
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil && len(keys) < sweepChunk; k, _ = c.Next() {
+		if len(k) <= 8 {
+			return nil, fmt.Errorf("bad key %x in %s", k, "index")
+		}
+		if int64(binary.BigEndian.Uint64(k[:8])) > cutoff.UnixNano() {
+			break
+		}
+		keys = append(keys, bytes.Clone(k))
+	}
+	return keys, nil
+}
+
+func (v *Vault) expireStep(tx *bolt.Tx, now time.Time, res *SweepResult) (int, error) {
+	expireDue, purgeDue := tx.Bucket(bExpireDue), tx.Bucket(bPurgeDue)
+	keys, err := due(expireDue, now.Add(-v.opt.Retention))
+	if err != nil {
+		return 0, err
+	}
+	ids := make(map[string]bool)
+	msgs, recips, content := tx.Bucket(bMessages), tx.Bucket(bRecipients), tx.Bucket(bContent)
+	events, index := tx.Bucket(bEvents), tx.Bucket(bEventIndex)
+	for _, k := range keys {
+		id := string(k[8:])
+		if err := expireDue.Delete(k); err != nil {
+			return 0, err
+		}
+		if err := purgeDue.Put(k, nil); err != nil {
+			return 0, err
+		}
+		if err := content.Delete([]byte(id)); err != nil {
+			return 0, err
+		}
+		m, err := getMessage(tx, id)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		for i, h := range m.Recipients {
+			if b := recips.Get(h); b != nil {
+				var rr recipientRecord
+				if err := json.Unmarshal(b, &rr); err != nil {
+					return 0, fmt.Errorf("message %s recipient %d: %w", id, i, err)
+				}
+				rr.Wrapped, rr.Expired = nil, true
+				out, err := json.Marshal(rr)
+				if err != nil {
+					return 0, err
+				}
+				if err := recips.Put(h, out); err != nil {
+					return 0, err
+				}
+			}
+			ev, err := json.Marshal(Event{MessageID: id, Recipient: i, Kind: EventExpired, At: now})
+			if err != nil {
+				return 0, err
+			}
+			if err := putEvent(events, index, []byte(id), ev); err != nil {
+				return 0, err
+			}
+		}
+		m.Escrow, m.Expired = nil, true
+		out, err := json.Marshal(m)
+		if err != nil {
+			return 0, err
+		}
+		if err := msgs.Put([]byte(id), out); err != nil {
+			return 0, err
+		}
+		ids[id] = true
+		res.Expired++
+	}
+	if len(ids) > 0 {
+		// The outbox holds only unfinished jobs, so one scan per chunk is cheap.
+		var drop [][]byte
+		err := tx.Bucket(bOutbox).ForEach(func(k, b []byte) error {
+			var j struct {
+				MessageID string `json:"message"`
+			}
+			if err := json.Unmarshal(b, &j); err != nil {
+				return fmt.Errorf("job %x: %w", k, err)
+			}
+			if ids[j.MessageID] {
+				drop = append(drop, bytes.Clone(k))
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, err
+		}
+		for _, k := range drop {
+			if err := tx.Bucket(bOutbox).Delete(k); err != nil {
+				return 0, err
+			}
+		}
+		res.Jobs += len(drop)
+	}
+	return len(keys), nil
+}
+
+func (v *Vault) purgeStep(tx *bolt.Tx, now time.Time, res *SweepResult) (int, error) {
+	purgeDue := tx.Bucket(bPurgeDue)
+	keys, err := due(purgeDue, now.Add(-v.opt.AuditRetention))
+	if err != nil {
+		return 0, err
+	}
+	msgs, recips, content := tx.Bucket(bMessages), tx.Bucket(bRecipients), tx.Bucket(bContent)
+	for _, k := range keys {
+		id := string(k[8:])
+		if err := purgeDue.Delete(k); err != nil {
+			return 0, err
+		}
+		n, err := deleteEvents(tx, id)
+		if err != nil {
+			return 0, err
+		}
+		res.Events += n
+		m, err := getMessage(tx, id)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		for _, h := range m.Recipients {
+			if err := recips.Delete(h); err != nil {
+				return 0, err
+			}
+		}
+		if err := content.Delete([]byte(id)); err != nil {
+			return 0, err
+		}
+		if err := msgs.Delete([]byte(id)); err != nil {
+			return 0, err
+		}
+		res.Purged++
+	}
+	return len(keys), nil
+}
+
+// RunSweeper sweeps at once and then every interval (default an hour) until
+// ctx ends or the vault closes. A failed sweep is tried again at the next
+// tick; a caller that wants to log failures calls Sweep on its own schedule.
+func (v *Vault) RunSweeper(ctx context.Context, every time.Duration) {
+	if every <= 0 {
+		every = time.Hour
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		_, _ = v.Sweep()
+		select {
+		case <-ctx.Done():
+			return
+		case <-v.closing:
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,310 @@
+package vault
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// Errors callers tell apart with errors.Is. Every error the vault returns is
+// wrapped with the operation (and the file, where one is involved).
+var (
+	ErrNotFound       = errors.New("not found")
+	ErrExpired        = errors.New("message expired: its content has been deleted")
+	ErrExists         = errors.New("already exists")
+	ErrBadCredentials = errors.New("bad credentials")
+	ErrClosed         = errors.New("vault closed")
+	ErrLocked         = errors.New("file is locked by another process (is sigill already running?)")
+	ErrFull           = errors.New("vault full (Options.MaxSize reached)")
+	ErrKeyMismatch    = errors.New("key file does not match the key the pending outbox jobs were sealed with")
+)
+
+// Defaults of Options.
+const (
+	DefaultRetention      = 720 * time.Hour  // 30 days
+	DefaultAuditRetention = 9600 * time.Hour // 400 days
+)
+
+// schemaVersion is written to the meta bucket of a new file; Open refuses a
+// file with another version.
+const schemaVersion = "1"
+
+const (
+	defaultLockTimeout = 2 * time.Second
+	keyFileSize        = 32
+	// initialMmapSize keeps bbolt from remapping (which waits for every open
+	// read transaction, e.g. a long Backup) until the file passes it.
+	initialMmapSize = 512 << 20
+)
+
+var (
+	bMessages   = []byte("messages")          // id → messageRecord (JSON)
+	bContent    = []byte("content")           // id → SEIPDv2 packet (ciphertext)
+	bRecipients = []byte("recipients")        // SHA-256(token) → recipientRecord (JSON)
+	bEvents     = []byte("events")            // big-endian seq → Event (JSON)
+	bEventIndex = []byte("events_by_message") // id ‖ big-endian seq → nothing
+	bOutbox     = []byte("outbox")            // big-endian job id → jobRecord (JSON)
+	bAccounts   = []byte("accounts")          // lowercased address → accountRecord (JSON)
+	bExpireDue  = []byte("expire_due")        // big-endian received ns ‖ id → nothing: content still held
+	bPurgeDue   = []byte("purge_due")         // big-endian received ns ‖ id → nothing: content gone, audit kept
+	bMeta       = []byte("meta")              // schema version, key id
+
+	allBuckets = [][]byte{bMessages, bContent, bRecipients, bEvents, bEventIndex, bOutbox, bAccounts, bExpireDue, bPurgeDue, bMeta}
+
+	kSchema = []byte("schema")
+	kKeyID  = []byte("outbox_key_id")
+)
+
+// Options configure Open. Only Path is required.
+type Options struct {
+	Path           string           // bbolt file
+	KeyFile        string           // outbox sealing key; default Path + ".key"; created 0600 with 32 random bytes when missing
+	Retention      time.Duration    // content + wrapped keys deleted after (default 720h)
+	AuditRetention time.Duration    // events and metadata deleted after (default 9600h); not less than Retention
+	EscrowKey      []byte           // optional armored OpenPGP public key; also wraps every session key
+	Now            func() time.Time // injectable clock; time.Now when nil
+	// MaxSize simulates a full disk, for fault tests: a write whose estimated
+	// growth would take the database (bbolt's high-water mark, Tx.Size) past
+	// MaxSize bytes fails with ErrFull before anything is written. 0 = none.
+	// bbolt v1.4 has no Options.MaxSize of its own, so the vault enforces it;
+	// the estimate is conservative, not exact to the page.
+	MaxSize int
+
+	// Unexported knobs for the package's own tests and benchmarks.
+	batchDelay  time.Duration     // > 0: commit through bbolt's DB.Batch with this MaxBatchDelay instead of the committer
+	lockTimeout time.Duration     // 0: defaultLockTimeout
+	failCommit  func(n int) error // called before each Commit of n requests; an error fails that commit
+	onBatch     func(n int)       // called with the size of every committed group
+}
+
+// Vault is an open vault file. All its methods are safe for concurrent use.
+type Vault struct {
+	db      *bolt.DB
+	path    string
+	opt     Options
+	now     func() time.Time
+	seal    *sealer
+	escrow  *packet.PublicKey
+	commit  *committer
+	closing chan struct{}
+	once    sync.Once
+}
+
+// Open opens (or creates) the vault file and its key file. It waits a short
+// while for bbolt's file lock and then fails with ErrLocked, naming the file.
+func Open(o Options) (*Vault, error) {
+	if o.Path == "" {
+		return nil, errors.New("vault: open: Options.Path is empty")
+	}
+	if o.KeyFile == "" {
+		o.KeyFile = o.Path + ".key"
+	}
+	if o.Retention == 0 {
+		o.Retention = DefaultRetention
+	}
+	if o.AuditRetention == 0 {
+		o.AuditRetention = DefaultAuditRetention
+	}
+	if o.Retention < 0 || o.AuditRetention < 0 {
+		return nil, fmt.Errorf("vault: open %s: negative retention", o.Path)
+	}
+	if o.AuditRetention < o.Retention {
+		return nil, fmt.Errorf("vault: open %s: audit retention %v is shorter than retention %v", o.Path, o.AuditRetention, o.Retention)
+	}
+	if o.MaxSize < 0 {
+		return nil, fmt.Errorf("vault: open %s: negative MaxSize", o.Path)
+	}
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	var escrow *packet.PublicKey
+	if len(o.EscrowKey) > 0 {
+		var err error
+		if escrow, err = parseEscrowKey(o.EscrowKey, now()); err != nil {
+			return nil, fmt.Errorf("vault: open %s: escrow key: %w", o.Path, err)
+		}
+	}
+	timeout := o.lockTimeout
+	if timeout == 0 {
+		timeout = defaultLockTimeout
+	}
+	bo := &bolt.Options{
+		Timeout:      timeout,
+		FreelistType: bolt.FreelistMapType,
+	}
+	if strconv.IntSize == 64 {
+		bo.InitialMmapSize = initialMmapSize
+	}
+	db, err := bolt.Open(o.Path, 0o600, bo)
+	if err != nil {
+		if errors.Is(err, bolterrors.ErrTimeout) {
+			return nil, fmt.Errorf("vault: open %s: %w", o.Path, ErrLocked)
+		}
+		return nil, fmt.Errorf("vault: open %s: %w", o.Path, err)
+	}
+	if o.batchDelay > 0 {
+		db.MaxBatchDelay = o.batchDelay
+	}
+	// The key file is read only once the lock is held, so two processes
+	// never race to create it.
+	key, created, err := loadOrCreateKey(o.KeyFile)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("vault: open %s: %w", o.Path, err)
+	}
+	s, err := newSealer(key)
+	clear(key)
+	if err == nil {
+		err = db.Update(func(tx *bolt.Tx) error { return initFile(tx, s.id, o.KeyFile) })
+	}
+	if err != nil {
+		db.Close()
+		if created {
+			os.Remove(o.KeyFile) // a key made for a vault that refused it would only mislead
+		}
+		return nil, fmt.Errorf("vault: open %s: %w", o.Path, err)
+	}
+	v := &Vault{
+		db:      db,
+		path:    o.Path,
+		opt:     o,
+		now:     now,
+		seal:    s,
+		escrow:  escrow,
+		closing: make(chan struct{}),
+	}
+	v.commit = newCommitter(db, o)
+	return v, nil
+}
+
+// initFile creates the buckets of a new file, checks the schema version of an
+// old one, and checks that the key file is the one the outbox was sealed with.
+func initFile(tx *bolt.Tx, keyID []byte, keyFile string) error {
+	for _, name := range allBuckets {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("create bucket %s: %w", name, err)
+		}
+	}
+	meta := tx.Bucket(bMeta)
+	switch s := meta.Get(kSchema); {
+	case s == nil:
+		if err := meta.Put(kSchema, []byte(schemaVersion)); err != nil {
+			return err
+		}
+	case string(s) != schemaVersion:
+		return fmt.Errorf("schema version %q, this sigill reads %q", s, schemaVersion)
+	}
+	if old := meta.Get(kKeyID); old != nil && !bytes.Equal(old, keyID) {
+		if n := tx.Bucket(bOutbox).Stats().KeyN; n > 0 {
+			return fmt.Errorf("%s: %w (%d jobs); restore the original key file", keyFile, ErrKeyMismatch, n)
+		}
+	}
+	return meta.Put(kKeyID, keyID)
+}
+
+// loadOrCreateKey reads the 32-byte outbox key, creating it (0600, fsynced)
+// when the file does not exist; created reports that it did. A key file
+// others may read is refused.
+func loadOrCreateKey(path string) (key []byte, created bool, err error) {
+	key, err = readKey(path)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return key, false, err
+	}
+	err = createKey(path)
+	if errors.Is(err, fs.ErrExist) {
+		key, err = readKey(path) // created by someone else meanwhile
+		return key, false, err
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	key, err = readKey(path)
+	return key, err == nil, err
+}
+
+func readKey(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("key file: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("key file: %w", err)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("key file %s has mode %#o: others may read it; chmod 600 it", path, perm)
+	}
+	if fi.Size() != keyFileSize {
+		return nil, fmt.Errorf("key file %s: want exactly %d bytes, have %d", path, keyFileSize, fi.Size())
+	}
+	key := make([]byte, keyFileSize)
+	if _, err := io.ReadFull(f, key); err != nil {
+		return nil, fmt.Errorf("key file %s: %w", path, err)
+	}
+	return key, nil
+}
+
+func createKey(path string) error {
+	key := make([]byte, keyFileSize)
+	if _, err := rand.Read(key); err != nil {
+		return fmt.Errorf("key file: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("key file: %w", err)
+	}
+	_, err = f.Write(key)
+	clear(key)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return fmt.Errorf("key file: %w", err)
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// Close waits for queued writes to commit, then closes the file. Calls after
+// Close fail with ErrClosed.
+func (v *Vault) Close() error {
+	var err error
+	v.once.Do(func() {
+		close(v.closing)
+		v.commit.close()
+		if e := v.db.Close(); e != nil {
+			err = fmt.Errorf("vault: close %s: %w", v.path, e)
+		}
+	})
+	return err
+}
+
+// view runs fn in a read transaction, reporting a closed vault as ErrClosed.
+func (v *Vault) view(fn func(*bolt.Tx) error) error {
+	err := v.db.View(fn)
+	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
+		return ErrClosed
+	}
+	return err
+}
