@@ -23,9 +23,16 @@ func Tool(t testing.TB, name, debianPackage string) string {
 	if err == nil {
 		return path
 	}
-	if InCI() {
-		t.Fatalf("%s is missing under CI=true: .ci/run must apt-get install %s", name, debianPackage)
-	}
-	t.Skipf("%s not found; apt-get install %s to run this test", name, debianPackage)
+	Missing(t, name, debianPackage)
 	return ""
+}
+
+// Missing skips the test for want of something a Debian package brings, or
+// fails it under CI.
+func Missing(t testing.TB, what, debianPackage string) {
+	t.Helper()
+	if InCI() {
+		t.Fatalf("%s is missing under CI=true: .ci/run must apt-get install %s", what, debianPackage)
+	}
+	t.Skipf("%s not found; apt-get install %s to run this test", what, debianPackage)
 }

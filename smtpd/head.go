@@ -1,0 +1,39 @@
+package smtpd
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+
+	"github.com/emersion/go-message"
+	_ "github.com/emersion/go-message/charset" // Subjects in ISO-8859-1, Windows-1252, ... as Outlook writes them
+	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-message/textproto"
+)
+
+// head is what intake reads from a message before it is sealed: the errand
+// and the Message-ID receipts will refer to. The body is not parsed here; it
+// is stored as the sender wrote it and read only on the reader page.
+type head struct {
+	subject   string
+	messageID string
+}
+
+func readHead(raw []byte) (head, error) {
+	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))
+	if err != nil {
+		return head{}, err
+	}
+	mh := mail.Header{Header: message.Header{Header: h}}
+	subject, err := mh.Subject()
+	if err != nil {
+		// An undecodable encoded-word still leaves readable text; keep the raw
+		// value rather than refuse a message over its errand's charset.
+		subject = mh.Get("Subject")
+	}
+	id, err := mh.MessageID()
+	if err != nil {
+		return head{}, fmt.Errorf("Message-ID: %w", err)
+	}
+	return head{subject: subject, messageID: id}, nil
+}

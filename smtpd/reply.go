@@ -1,0 +1,104 @@
+package smtpd
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/emersion/go-smtp"
+
+	"sigill/addressing"
+	"sigill/vault"
+)
+
+// Refusals this package makes itself. Each names the fault and the mend.
+var (
+	errAuthRequired = &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0},
+		Message: "Authentication required: log in with your staff account (AUTH PLAIN or LOGIN over STARTTLS)"}
+	errAuthFailed = &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8},
+		Message: "Authentication failed: wrong login or password"}
+	errAuthIdentity = &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8},
+		Message: "Authentication failed: authorization identity must be the login itself"}
+	errAuthThrottled = &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
+		Message: "Too many failed logins from your address; wait a few minutes and try again"}
+)
+
+func errUntrustedPeer(ip netip.Addr) error {
+	return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
+		Message: fmt.Sprintf("%s is not a trusted relay; staff clients send on the submission port with AUTH", ip)}
+}
+
+func errSenderNotAccount(from, account string) error {
+	return &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
+		Message: fmt.Sprintf("<%s>: you are logged in as %s; send from that address", from, account)}
+}
+
+func errSenderDomain(from string, domains []string) error {
+	return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
+		Message: fmt.Sprintf("<%s>: sender domain not served by this relay; senders must be at %s", from, strings.Join(domains, ", "))}
+}
+
+func errSubjectPersonalNumber(masked string) error {
+	return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
+		Message: fmt.Sprintf("The Subject holds a personal identity number (%s); the subject is sent in clear text by SMS: move the number into the message body", masked)}
+}
+
+func errUnreadableHeader(err error) error {
+	return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
+		Message: fmt.Sprintf("The message header cannot be read (%v); nothing was stored", err)}
+}
+
+// vaultFault marks an error from the vault, so reply answers it with a
+// temporary code: the client keeps the message and tries again.
+type vaultFault struct{ err error }
+
+func (v vaultFault) Error() string { return v.err.Error() }
+func (v vaultFault) Unwrap() error { return v.err }
+
+func errVault(err error) error { return vaultFault{err} }
+
+// queued is the reply that ends a transaction well. go-smtp writes a nil
+// error from Data as its own fixed text, so the message id travels as a
+// 250 "error".
+func queued(id string) error {
+	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: id + " queued"}
+}
+
+// reply is the one place where errors become SMTP replies.
+func reply(err error) error {
+	var (
+		smtpErr *smtp.SMTPError
+		refusal *addressing.Refusal
+		fault   vaultFault
+	)
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &smtpErr):
+		return smtpErr
+	case errors.As(err, &refusal):
+		return &smtp.SMTPError{Code: refusal.Code, EnhancedCode: smtp.EnhancedCode(refusal.Enhanced), Message: refusal.Text()}
+	case errors.Is(err, smtp.ErrTooLongLine):
+		return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
+			Message: fmt.Sprintf("A line of the message is longer than %d characters (rfc/5321:3494 allows 998); nothing was stored: send it with quoted-printable or base64 encoding", maxLineLength)}
+	case errors.Is(err, vault.ErrBadCredentials):
+		return errAuthFailed
+	case errors.As(err, &fault):
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0},
+			Message: "The message could not be stored safely and was not kept; try again later"}
+	default:
+		// Anything unforeseen is temporary: the client keeps the message.
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0},
+			Message: "Local error; the message was not kept, try again later"}
+	}
+}
+
+// refusalKind is what a log may say about a refused recipient: the status
+// code, never the address (it carries personal numbers).
+func refusalKind(err error) string {
+	if r, ok := reply(err).(*smtp.SMTPError); ok {
+		return fmt.Sprintf("%d %d.%d.%d", r.Code, r.EnhancedCode[0], r.EnhancedCode[1], r.EnhancedCode[2])
+	}
+	return "unknown"
+}

@@ -1,0 +1,141 @@
+// Package smtpd owns SMTP intake: the submission listeners where staff clients
+// log in, the relay listener where the organisation's own MTA hands messages
+// over, every check made before a message is accepted (who may send, which
+// recipients will work, size, the errand), and the one moment that matters:
+// "250" is said only after the vault has committed the message to disk.
+//
+// Every refusal is made into a *smtp.SMTPError in one place (reply.go),
+// because go-smtp recognises its error type only by type assertion: a wrapped
+// error loses its code and becomes a permanent 554.
+package smtpd
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"sigill/addressing"
+	"sigill/vault"
+)
+
+// Options is what the SMTP listeners need from the configuration.
+type Options struct {
+	Hostname        string
+	Policy          addressing.Policy
+	MaxMessageBytes int64
+	MaxRecipients   int
+	ReadTimeout     time.Duration
+	WriteTimeout    time.Duration
+
+	// TLS is offered with STARTTLS on submission and used by implicit-TLS
+	// listeners. Nil only in dev.
+	TLS *tls.Config
+	// PlainAuthOnLoopback lets AUTH run without TLS. Only `sigill dev`, whose
+	// listeners are all on 127.0.0.1, sets it.
+	PlainAuthOnLoopback bool
+
+	// TrustedNetworks may use the relay listener; SenderDomains limits its
+	// MAIL FROM (empty: any domain, as in dev).
+	TrustedNetworks []netip.Prefix
+	SenderDomains   []string
+
+	// DefaultErrand names a message whose Subject is empty, per language.
+	DefaultErrand map[string]string
+
+	Vault  *vault.Vault
+	Logger *slog.Logger
+}
+
+// maxLineLength is twice rfc/5321:3494's 1000 octets: some clients write
+// long 8bit lines, and nothing here depends on the limit but memory.
+const maxLineLength = 2000
+
+// Server runs every SMTP listener of one sigill instance.
+type Server struct {
+	opts     Options
+	authGate *authGate
+
+	mu      sync.Mutex
+	servers []*smtp.Server
+}
+
+func New(opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Server{opts: opts, authGate: newAuthGate()}
+}
+
+// ServeSubmission serves staff clients on ln: STARTTLS, then AUTH, then mail.
+func (s *Server) ServeSubmission(ln net.Listener) error {
+	return s.server(submission).Serve(ln)
+}
+
+// ServeSubmissionTLS serves staff clients with implicit TLS (port 465).
+func (s *Server) ServeSubmissionTLS(ln net.Listener) error {
+	if s.opts.TLS == nil {
+		return errors.New("smtpd: implicit TLS listener without a TLS configuration")
+	}
+	return s.server(submission).Serve(tls.NewListener(ln, s.opts.TLS))
+}
+
+// ServeRelay serves the organisation's MTAs on ln: no AUTH, the peer's
+// address is the credential.
+func (s *Server) ServeRelay(ln net.Listener) error {
+	return s.server(relay).Serve(ln)
+}
+
+func (s *Server) server(k kind) *smtp.Server {
+	srv := smtp.NewServer(&backend{s: s, kind: k})
+	srv.Domain = s.opts.Hostname
+	srv.MaxMessageBytes = s.opts.MaxMessageBytes
+	srv.MaxRecipients = s.opts.MaxRecipients
+	srv.MaxLineLength = maxLineLength
+	srv.ReadTimeout = s.opts.ReadTimeout
+	srv.WriteTimeout = s.opts.WriteTimeout
+	srv.TLSConfig = s.opts.TLS
+	srv.AllowInsecureAuth = s.opts.PlainAuthOnLoopback
+	srv.EnableSMTPUTF8 = true
+	srv.ErrorLog = slogAdapter{s.opts.Logger}
+	s.mu.Lock()
+	s.servers = append(s.servers, srv)
+	s.mu.Unlock()
+	return srv
+}
+
+// Shutdown stops accepting connections and waits for open transactions to
+// finish, until ctx ends; then the remaining connections are closed. A
+// message whose DATA was cut off this way never got a 250, so the client
+// sends it again.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	servers := s.servers
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, srv := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Shutdown(ctx); err != nil {
+				srv.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	return ctx.Err()
+}
+
+type slogAdapter struct{ l *slog.Logger }
+
+func (a slogAdapter) Printf(format string, v ...any) {
+	a.l.Warn("smtp", "detail", fmt.Sprintf(format, v...))
+}
+func (a slogAdapter) Println(v ...any) { a.l.Warn("smtp", "detail", fmt.Sprint(v...)) }

@@ -1,0 +1,220 @@
+package smtpd
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"sigill/addressing"
+	"sigill/vault"
+)
+
+type kind int
+
+const (
+	submission kind = iota
+	relay
+)
+
+func (k kind) String() string {
+	if k == relay {
+		return "relay"
+	}
+	return "submission"
+}
+
+type backend struct {
+	s    *Server
+	kind kind
+}
+
+func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	ip := peerAddr(c.Conn())
+	if b.kind == relay && !b.s.trusted(ip) {
+		b.s.opts.Logger.Warn("relay refused: untrusted peer", "ip", ip.String())
+		return nil, errUntrustedPeer(ip)
+	}
+	return &session{s: b.s, kind: b.kind, ip: ip}, nil
+}
+
+func (s *Server) trusted(ip netip.Addr) bool {
+	for _, n := range s.opts.TrustedNetworks {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+func peerAddr(c net.Conn) netip.Addr {
+	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+		return ap.Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+// session is one SMTP connection's state. Every method returns through
+// reply(), the one place errors become SMTP codes.
+type session struct {
+	s       *Server
+	kind    kind
+	ip      netip.Addr
+	account string // the authenticated staff address; "" until AUTH
+
+	from       string
+	recipients []vault.Recipient
+	seen       map[string]bool // canonical local parts, so a repeated RCPT counts once
+}
+
+func (ss *session) AuthMechanisms() []string {
+	if ss.kind == relay {
+		return nil
+	}
+	return []string{sasl.Plain, sasl.Login}
+}
+
+func (ss *session) Auth(mech string) (sasl.Server, error) {
+	if ss.kind == relay {
+		return nil, smtp.ErrAuthUnsupported
+	}
+	switch mech {
+	case sasl.Plain:
+		return sasl.NewPlainServer(func(identity, username, password string) error {
+			if identity != "" && !strings.EqualFold(identity, username) {
+				return reply(errAuthIdentity)
+			}
+			return ss.login(username, password)
+		}), nil
+	case sasl.Login:
+		return &loginServer{authenticate: ss.login}, nil
+	}
+	return nil, smtp.ErrAuthUnknownMechanism
+}
+
+func (ss *session) login(username, password string) error {
+	gate := ss.s.authGate
+	if !gate.open(ss.ip) {
+		ss.s.opts.Logger.Warn("auth refused: too many failures", "ip", ss.ip.String())
+		return reply(errAuthThrottled)
+	}
+	acct, err := ss.s.opts.Vault.Authenticate(username, password)
+	if err != nil {
+		gate.failed(ss.ip)
+		ss.s.opts.Logger.Info("auth failed", "ip", ss.ip.String(), "user", username)
+		return reply(err)
+	}
+	ss.account = acct.Address
+	return nil
+}
+
+func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
+	switch {
+	case ss.kind == submission && ss.account == "":
+		return reply(errAuthRequired)
+	case ss.kind == submission && !strings.EqualFold(from, ss.account):
+		return reply(errSenderNotAccount(from, ss.account))
+	case ss.kind == relay && !ss.s.senderDomainAllowed(from):
+		return reply(errSenderDomain(from, ss.s.opts.SenderDomains))
+	}
+	ss.from = from
+	return nil
+}
+
+func (s *Server) senderDomainAllowed(from string) bool {
+	if len(s.opts.SenderDomains) == 0 {
+		return true
+	}
+	at := strings.LastIndexByte(from, '@')
+	if at < 0 {
+		return false
+	}
+	domain := from[at+1:]
+	for _, d := range s.opts.SenderDomains {
+		if strings.EqualFold(d, domain) {
+			return true
+		}
+	}
+	return false
+}
+
+func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+	r, err := ss.s.opts.Policy.Parse(to)
+	if err != nil {
+		ss.s.opts.Logger.Info("recipient refused", "ip", ss.ip.String(), "reason", refusalKind(err))
+		return reply(err)
+	}
+	key := r.LocalPart()
+	if ss.seen == nil {
+		ss.seen = map[string]bool{}
+	}
+	if !ss.seen[key] {
+		ss.seen[key] = true
+		ss.recipients = append(ss.recipients, vault.Recipient{Address: to, Recipient: r})
+	}
+	return nil
+}
+
+func (ss *session) Data(r io.Reader) error {
+	var buf bytes.Buffer
+	if _, err := io.Copy(&buf, r); err != nil {
+		return reply(err) // ErrDataTooLarge stays 552 5.3.4; a cut connection gets no reply anyway
+	}
+	raw := buf.Bytes()
+	head, err := readHead(raw)
+	if err != nil {
+		return reply(errUnreadableHeader(err))
+	}
+	if masked, found := addressing.FindPersonalNumber(head.subject); found {
+		ss.s.opts.Logger.Info("message refused: personal number in subject", "ip", ss.ip.String(), "from", ss.from)
+		return reply(errSubjectPersonalNumber(masked))
+	}
+	errand := head.subject
+	if strings.TrimSpace(errand) == "" {
+		errand = ss.s.defaultErrand(ss.recipients)
+	}
+
+	start := time.Now()
+	accepted, err := ss.s.opts.Vault.Accept(context.Background(), vault.Incoming{
+		Sender:     ss.from,
+		Account:    ss.account,
+		Errand:     errand,
+		MessageID:  head.messageID,
+		Raw:        raw,
+		Recipients: ss.recipients,
+	})
+	if err != nil {
+		ss.s.opts.Logger.Error("vault refused message", "ip", ss.ip.String(), "from", ss.from, "err", err)
+		return reply(errVault(err))
+	}
+	acceptSeconds.Observe(time.Since(start).Seconds())
+	messagesAccepted.WithLabelValues(ss.kind.String()).Inc()
+	ss.s.opts.Logger.Info("message accepted", "id", accepted.ID, "listener", ss.kind.String(), "ip", ss.ip.String(),
+		"from", ss.from, "recipients", len(ss.recipients), "bytes", len(raw))
+	return reply(queued(accepted.ID))
+}
+
+func (s *Server) defaultErrand(rs []vault.Recipient) string {
+	lang := s.opts.Policy.DefaultLang
+	if len(rs) > 0 {
+		lang = rs[0].Lang
+	}
+	if e := s.opts.DefaultErrand[lang]; e != "" {
+		return e
+	}
+	return s.opts.DefaultErrand["sv"]
+}
+
+func (ss *session) Reset() {
+	ss.from = ""
+	ss.recipients = nil
+	ss.seen = nil
+}
+
+func (ss *session) Logout() error { return nil }

@@ -1,0 +1,439 @@
+package smtpd
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"sigill/addressing"
+	"sigill/vault"
+)
+
+const (
+	staff        = "anna@staff.test"
+	staffPass    = "correct horse battery"
+	goodRcpt     = "0701234567&login=199908072391&@secure.test"
+	secondRcpt   = "anna.svensson=example.com&login=198611239883&@secure.test"
+	testSubject  = "Provsvar"
+	testBodyLine = "Hej! Ditt provsvar är klart."
+)
+
+// gateway is a running smtpd over a real vault, on loopback ports.
+type gateway struct {
+	vault                 *vault.Vault
+	submission, relay     string
+	submissionImplicitTLS string
+	server                *Server
+}
+
+type setup func(*Options)
+
+func startGateway(t *testing.T, changes ...setup) *gateway {
+	t.Helper()
+	v, err := vault.Open(vault.Options{Path: filepath.Join(t.TempDir(), "sigill.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { v.Close() })
+	if err := v.AddAccount(staff, staffPass); err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{
+		Hostname:        "localhost",
+		Policy:          addressing.Policy{Domains: []string{"secure.test"}, Region: "SE"},
+		MaxMessageBytes: 64 << 10,
+		MaxRecipients:   3,
+		ReadTimeout:     5 * time.Second,
+		WriteTimeout:    5 * time.Second,
+		TLS:             serverTLS(t),
+		TrustedNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		DefaultErrand:   map[string]string{"sv": "Säkert meddelande", "en": "Secure message"},
+		Vault:           v,
+		Logger:          slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	for _, change := range changes {
+		change(&opts)
+	}
+	g := &gateway{vault: v, server: New(opts)}
+	g.submission = serveOn(t, g.server.ServeSubmission)
+	g.relay = serveOn(t, g.server.ServeRelay)
+	g.submissionImplicitTLS = serveOn(t, g.server.ServeSubmissionTLS)
+	return g
+}
+
+func serveOn(t *testing.T, serve func(net.Listener) error) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go serve(ln)
+	t.Cleanup(func() { ln.Close() })
+	return ln.Addr().String()
+}
+
+func serverTLS(t *testing.T) *tls.Config {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"},
+		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+}
+
+var clientTLS = &tls.Config{InsecureSkipVerify: true} // the test's own throwaway certificate
+
+func plainMessage(subject, body string) string {
+	return "From: Anna <" + staff + ">\r\nTo: <" + goodRcpt + ">\r\nSubject: " + subject +
+		"\r\nMessage-ID: <" + rand.Text() + "@staff.test>\r\nDate: Sat, 28 Nov 2026 09:00:00 +0100\r\n" +
+		"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + body + "\r\n"
+}
+
+// submit logs in over STARTTLS and sends; it returns the 250 text or the error.
+func submit(t *testing.T, addr string, auth sasl.Client, from string, to []string, msg string) (string, error) {
+	t.Helper()
+	c, err := smtp.DialStartTLS(addr, clientTLS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if auth != nil {
+		if err := c.Auth(auth); err != nil {
+			return "", err
+		}
+	}
+	return send(c, from, to, msg)
+}
+
+func send(c *smtp.Client, from string, to []string, msg string) (string, error) {
+	if err := c.Mail(from, nil); err != nil {
+		return "", err
+	}
+	for _, r := range to {
+		if err := c.Rcpt(r, nil); err != nil {
+			return "", err
+		}
+	}
+	w, err := c.Data()
+	if err != nil {
+		return "", err
+	}
+	io.WriteString(w, msg)
+	resp, err := w.CloseWithResponse()
+	if err != nil {
+		return "", err
+	}
+	return resp.StatusText, nil
+}
+
+func wantCode(t *testing.T, err error, code int, enhanced smtp.EnhancedCode, text string) {
+	t.Helper()
+	var se *smtp.SMTPError
+	if !errors.As(err, &se) {
+		t.Fatalf("got %v; want %d %v", err, code, enhanced)
+	}
+	if se.Code != code || se.EnhancedCode != enhanced || !strings.Contains(se.Message, text) {
+		t.Fatalf("got %d %v %q; want %d %v containing %q", se.Code, se.EnhancedCode, se.Message, code, enhanced, text)
+	}
+}
+
+// queuedID checks the 250 text and returns the message id it names.
+func queuedID(t *testing.T, g *gateway, text string) string {
+	t.Helper()
+	id, ok := strings.CutSuffix(strings.TrimPrefix(text, "2.0.0 "), " queued")
+	if !ok || id == "" {
+		t.Fatalf("250 text %q; want \"<id> queued\"", text)
+	}
+	events, err := g.vault.Events(id)
+	if err != nil || len(events) == 0 || events[0].Kind != vault.EventAccepted {
+		t.Fatalf("message %s not in the vault: events %v, err %v", id, events, err)
+	}
+	return id
+}
+
+func TestSubmissionAuthPlainAndLogin(t *testing.T) {
+	g := startGateway(t)
+	for name, auth := range map[string]sasl.Client{
+		"PLAIN": sasl.NewPlainClient("", staff, staffPass),
+		"LOGIN": sasl.NewLoginClient(staff, staffPass),
+	} {
+		t.Run(name, func(t *testing.T) {
+			text, err := submit(t, g.submission, auth, staff, []string{goodRcpt, secondRcpt}, plainMessage(testSubject, testBodyLine))
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := queuedID(t, g, text)
+			events, _ := g.vault.Events(id)
+			if len(events) != 2 {
+				t.Errorf("%d accepted events; want one per recipient (2)", len(events))
+			}
+		})
+	}
+}
+
+func TestImplicitTLS(t *testing.T) {
+	g := startGateway(t)
+	c, err := smtp.DialTLS(g.submissionImplicitTLS, clientTLS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Auth(sasl.NewPlainClient("", staff, staffPass)); err != nil {
+		t.Fatal(err)
+	}
+	text, err := send(c, staff, []string{goodRcpt}, plainMessage(testSubject, testBodyLine))
+	if err != nil {
+		t.Fatal(err)
+	}
+	queuedID(t, g, text)
+}
+
+func TestAuthRefusedWithoutTLS(t *testing.T) {
+	g := startGateway(t)
+	c, err := smtp.Dial(g.submission)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Hello("client.test"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := c.Extension("AUTH"); ok {
+		t.Error("AUTH offered before STARTTLS outside dev")
+	}
+	err = c.Auth(sasl.NewPlainClient("", staff, staffPass))
+	wantCode(t, err, 523, smtp.EnhancedCode{5, 7, 10}, "TLS")
+	err = c.Mail(staff, nil)
+	wantCode(t, err, 530, smtp.EnhancedCode{5, 7, 0}, "Authentication required")
+}
+
+func TestPlainAuthOnLoopbackInDev(t *testing.T) {
+	g := startGateway(t, func(o *Options) { o.PlainAuthOnLoopback = true })
+	c, err := smtp.Dial(g.submission)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Auth(sasl.NewLoginClient(staff, staffPass)); err != nil {
+		t.Fatalf("dev: AUTH LOGIN without TLS on loopback: %v", err)
+	}
+	text, err := send(c, staff, []string{goodRcpt}, plainMessage(testSubject, testBodyLine))
+	if err != nil {
+		t.Fatal(err)
+	}
+	queuedID(t, g, text)
+}
+
+func TestMailBeforeAuth(t *testing.T) {
+	g := startGateway(t)
+	_, err := submit(t, g.submission, nil, staff, []string{goodRcpt}, plainMessage(testSubject, testBodyLine))
+	wantCode(t, err, 530, smtp.EnhancedCode{5, 7, 0}, "log in")
+}
+
+func TestSenderMustBeTheAccount(t *testing.T) {
+	g := startGateway(t)
+	_, err := submit(t, g.submission, sasl.NewPlainClient("", staff, staffPass), "boss@staff.test", []string{goodRcpt}, plainMessage(testSubject, testBodyLine))
+	wantCode(t, err, 553, smtp.EnhancedCode{5, 7, 1}, "logged in as "+staff)
+	// The same address in other case is the same account.
+	text, err := submit(t, g.submission, sasl.NewPlainClient("", staff, staffPass), strings.ToUpper(staff), []string{goodRcpt}, plainMessage(testSubject, testBodyLine))
+	if err != nil {
+		t.Fatal(err)
+	}
+	queuedID(t, g, text)
+}
+
+func TestWrongPasswordIsSlowedThenRefused(t *testing.T) {
+	g := startGateway(t)
+	for i := 0; i < authFailureBurst; i++ {
+		start := time.Now()
+		_, err := submit(t, g.submission, sasl.NewPlainClient("", staff, "wrong password"), staff, []string{goodRcpt}, "")
+		wantCode(t, err, 535, smtp.EnhancedCode{5, 7, 8}, "wrong login or password")
+		if time.Since(start) < authFailureDelay {
+			t.Fatalf("failure %d answered before the %v delay", i+1, authFailureDelay)
+		}
+	}
+	// Now even the right password is not tried from this address.
+	_, err := submit(t, g.submission, sasl.NewPlainClient("", staff, staffPass), staff, []string{goodRcpt}, "")
+	wantCode(t, err, 454, smtp.EnhancedCode{4, 7, 0}, "Too many failed logins")
+}
+
+func TestRecipientFaultsAtRcpt(t *testing.T) {
+	g := startGateway(t)
+	cases := []struct {
+		rcpt     string
+		code     int
+		enhanced smtp.EnhancedCode
+		text     string
+	}{
+		{"0701234567&login=199908072391&@example.com", 550, smtp.EnhancedCode{5, 7, 1}, "relay"},
+		{"&login=199908072391&@secure.test", 550, smtp.EnhancedCode{5, 1, 3}, "no recipient"},
+		{"08123456&login=199908072391&@secure.test", 550, smtp.EnhancedCode{5, 1, 3}, "not a mobile number"},
+		{"0701234567&login=199908072392&@secure.test", 550, smtp.EnhancedCode{5, 1, 3}, "check digit"},
+		{"0701234567@secure.test", 550, smtp.EnhancedCode{5, 1, 3}, "login="},
+		{"0701234567&logni=199908072391&@secure.test", 550, smtp.EnhancedCode{5, 1, 3}, "logni"},
+	}
+	for _, c := range cases {
+		t.Run(c.rcpt, func(t *testing.T) {
+			client, err := smtp.DialStartTLS(g.submission, clientTLS)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer client.Close()
+			if err := client.Auth(sasl.NewPlainClient("", staff, staffPass)); err != nil {
+				t.Fatal(err)
+			}
+			if err := client.Mail(staff, nil); err != nil {
+				t.Fatal(err)
+			}
+			err = client.Rcpt(c.rcpt, nil)
+			wantCode(t, err, c.code, c.enhanced, c.text)
+			if !strings.Contains(err.Error(), "<"+c.rcpt+">") {
+				t.Errorf("reply %q does not name the recipient", err)
+			}
+		})
+	}
+}
+
+func TestOversizeRefused(t *testing.T) {
+	g := startGateway(t)
+	before, _ := g.vault.Stats()
+	big := plainMessage(testSubject, strings.Repeat(strings.Repeat("x", 70)+"\r\n", 1024))
+	_, err := submit(t, g.submission, sasl.NewPlainClient("", staff, staffPass), staff, []string{goodRcpt}, big)
+	wantCode(t, err, 552, smtp.EnhancedCode{5, 3, 4}, "")
+	after, _ := g.vault.Stats()
+	if after.Messages != before.Messages {
+		t.Errorf("an oversize message was stored: %d → %d", before.Messages, after.Messages)
+	}
+}
+
+func TestOverlongLineRefused(t *testing.T) {
+	g := startGateway(t)
+	_, err := submit(t, g.submission, sasl.NewPlainClient("", staff, staffPass), staff, []string{goodRcpt},
+		plainMessage(testSubject, strings.Repeat("x", 3000)))
+	wantCode(t, err, 554, smtp.EnhancedCode{5, 6, 0}, "longer than")
+}
+
+func TestTooManyRecipients(t *testing.T) {
+	g := startGateway(t)
+	rcpts := []string{
+		"0701234567&login=199908072391&@secure.test",
+		"0701234568&login=199908072391&@secure.test",
+		"0701234569&login=199908072391&@secure.test",
+		"0701234560&login=199908072391&@secure.test",
+	}
+	_, err := submit(t, g.submission, sasl.NewPlainClient("", staff, staffPass), staff, rcpts, plainMessage(testSubject, testBodyLine))
+	wantCode(t, err, 452, smtp.EnhancedCode{4, 5, 3}, "")
+}
+
+func TestRelayFromUntrustedPeerRefused(t *testing.T) {
+	g := startGateway(t, func(o *Options) { o.TrustedNetworks = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")} })
+	c, err := smtp.Dial(g.relay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	err = c.Hello("mta.example.se")
+	wantCode(t, err, 554, smtp.EnhancedCode{5, 7, 1}, "not a trusted relay")
+}
+
+func TestRelayFromTrustedPeer(t *testing.T) {
+	g := startGateway(t, func(o *Options) { o.SenderDomains = []string{"staff.test"} })
+	c, err := smtp.Dial(g.relay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Mail("someone@elsewhere.test", nil); err == nil {
+		t.Fatal("relay took a sender outside smtp.relay.sender_domains")
+	} else {
+		wantCode(t, err, 550, smtp.EnhancedCode{5, 7, 1}, "staff.test")
+	}
+	text, err := send(c, staff, []string{goodRcpt}, plainMessage(testSubject, testBodyLine))
+	if err != nil {
+		t.Fatal(err)
+	}
+	queuedID(t, g, text)
+}
+
+func TestPersonalNumberInSubjectRefused(t *testing.T) {
+	g := startGateway(t)
+	before, _ := g.vault.Stats()
+	_, err := submit(t, g.submission, sasl.NewPlainClient("", staff, staffPass), staff, []string{goodRcpt},
+		plainMessage("Provsvar för 19990807-2391", testBodyLine))
+	wantCode(t, err, 554, smtp.EnhancedCode{5, 7, 1}, "19990807-****")
+	if strings.Contains(err.Error(), "2391") {
+		t.Errorf("the refusal repeats the whole number: %v", err)
+	}
+	after, _ := g.vault.Stats()
+	if after.Messages != before.Messages {
+		t.Error("the refused message was stored")
+	}
+}
+
+func TestEmptySubjectGetsDefaultErrand(t *testing.T) {
+	g := startGateway(t)
+	text, err := submit(t, g.submission, sasl.NewPlainClient("", staff, staffPass), staff, []string{goodRcpt}, plainMessage("", testBodyLine))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := queuedID(t, g, text)
+	jobs, _ := g.vault.PendingJobs()
+	for _, j := range jobs {
+		if j.MessageID == id && j.Errand != "Säkert meddelande" {
+			t.Errorf("errand %q; want the default", j.Errand)
+		}
+	}
+}
+
+// A vault that cannot write answers 451: the client keeps the message.
+func TestVaultFullIsTemporary(t *testing.T) {
+	g := startGateway(t)
+	full, err := vault.Open(vault.Options{Path: filepath.Join(t.TempDir(), "full.db"), MaxSize: 256 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer full.Close()
+	if err := full.AddAccount(staff, staffPass); err != nil {
+		t.Fatal(err)
+	}
+	g.server.opts.Vault = full
+	big := plainMessage(testSubject, strings.Repeat(rand.Text()+rand.Text()+"\r\n", 1000)) // ~54 KiB, incompressible
+	var got error
+	for i := 0; i < 10 && got == nil; i++ {
+		_, got = submit(t, g.submission, sasl.NewPlainClient("", staff, staffPass), staff, []string{goodRcpt}, big)
+	}
+	wantCode(t, got, 451, smtp.EnhancedCode{4, 3, 0}, "try again later")
+}
+
+func TestDuplicateRecipientCountsOnce(t *testing.T) {
+	g := startGateway(t)
+	same := []string{goodRcpt, "+46701234567&LOGIN=199908072391@secure.test"}
+	text, err := submit(t, g.submission, sasl.NewPlainClient("", staff, staffPass), staff, same, plainMessage(testSubject, testBodyLine))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := queuedID(t, g, text)
+	if events, _ := g.vault.Events(id); len(events) != 1 {
+		t.Errorf("%d recipients stored for one person written twice; want 1", len(events))
+	}
+}
