@@ -33,6 +33,10 @@ type Config struct {
 	// Dev is set by Dev, never by a file: it allows what only a loopback
 	// development instance may do (plain-text AUTH, the BankID simulator).
 	Dev bool `toml:"-"`
+	// DataDir and SimulatorListen exist only in dev: where the throwaway
+	// BankID PKI is kept, and where the simulator's RP API listens.
+	DataDir         string `toml:"-"`
+	SimulatorListen string `toml:"-"`
 }
 
 type Organisation struct {

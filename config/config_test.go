@@ -2,77 +2,17 @@ package config
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"software.sslmate.com/src/go-pkcs12"
+	"sigill/config/configtest"
 )
 
-// exampleWithSecrets writes sigill.example.toml into a temp dir with every
-// /etc/sigill path moved there, and creates the files those keys name: a TLS
-// pair and a BankID .p12 that end at notAfter, and the secret files.
-func exampleWithSecrets(t *testing.T, notAfter time.Time) (path string) {
-	t.Helper()
-	example, err := os.ReadFile("../sigill.example.toml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	for _, sub := range []string{"tls", "bankid", "secrets"} {
-		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
-			t.Fatal(err)
-		}
-	}
-	text := strings.ReplaceAll(string(example), "/etc/sigill/", dir+"/")
-	text = strings.ReplaceAll(text, "/var/lib/sigill/", dir+"/")
-
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "sigill.example.se"},
-		NotBefore:    notAfter.Add(-365 * 24 * time.Hour),
-		NotAfter:     notAfter,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	keyDER, _ := x509.MarshalPKCS8PrivateKey(key)
-	write(t, filepath.Join(dir, "tls/fullchain.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
-	write(t, filepath.Join(dir, "tls/privkey.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
-	p12, err := pkcs12.Modern.Encode(key, cert, nil, "qwerty123")
-	if err != nil {
-		t.Fatal(err)
-	}
-	write(t, filepath.Join(dir, "bankid/rp.p12"), p12)
-	write(t, filepath.Join(dir, "secrets/bankid-p12-password"), []byte("qwerty123\n"))
-	write(t, filepath.Join(dir, "secrets/sms-password"), []byte("elks-secret\n"))
-
-	path = filepath.Join(dir, "sigill.toml")
-	write(t, path, []byte(text))
-	return path
-}
-
-func write(t *testing.T, path string, data []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestExampleIsAccepted(t *testing.T) {
-	cfg, err := Load(exampleWithSecrets(t, time.Now().Add(400*24*time.Hour)))
+	cfg, err := Load(configtest.Example(t, time.Now().Add(400*24*time.Hour)))
 	if err != nil {
 		t.Fatalf("sigill.example.toml refused:\n%v", err)
 	}
@@ -102,7 +42,7 @@ func TestExampleMatchesSpec(t *testing.T) {
 }
 
 func TestCertificateExpiryWarns(t *testing.T) {
-	cfg, err := Load(exampleWithSecrets(t, time.Now().Add(10*24*time.Hour)))
+	cfg, err := Load(configtest.Example(t, time.Now().Add(10*24*time.Hour)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,8 +62,8 @@ func TestCertificateExpiryWarns(t *testing.T) {
 }
 
 func TestWrongP12PasswordIsAFault(t *testing.T) {
-	path := exampleWithSecrets(t, time.Now().Add(400*24*time.Hour))
-	write(t, filepath.Join(filepath.Dir(path), "secrets/bankid-p12-password"), []byte("wrong"))
+	path := configtest.Example(t, time.Now().Add(400*24*time.Hour))
+	configtest.Write(t, filepath.Join(filepath.Dir(path), "secrets/bankid-p12-password"), []byte("wrong"))
 	cfg, err := Load(path)
 	if err != nil {
 		t.Fatal(err)
@@ -135,7 +75,7 @@ func TestWrongP12PasswordIsAFault(t *testing.T) {
 
 // Each bad file must be refused with a message that names the key.
 func TestFaultsNameTheKey(t *testing.T) {
-	base := exampleWithSecrets(t, time.Now().Add(400*24*time.Hour))
+	base := configtest.Example(t, time.Now().Add(400*24*time.Hour))
 	good, _ := os.ReadFile(base)
 	cases := []struct {
 		name, from, to, wantKey, wantText string

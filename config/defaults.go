@@ -93,6 +93,8 @@ func Dev(dataDir string, offset int) *Config {
 	}
 	c := Default()
 	c.Dev = true
+	c.DataDir = dataDir
+	c.SimulatorListen = at(DevBankIDPort)[0]
 	c.Organisation.Name = "sigill dev"
 	c.Organisation.SMSSender = "sigill"
 	c.SMTP.Domains = []string{DevDomain}

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"sigill/config"
+	"sigill/vault"
+)
+
+func runDev(args []string, _ io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := fs.String("data", "./sigill-data", "data folder, kept between runs")
+	offset := fs.Int("listen-offset", 0, "add this to every port, to run instances side by side")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, `Usage: sigill dev [-data DIR] [-listen-offset N]
+
+Runs the whole gateway on 127.0.0.1 with built-in defaults and no
+configuration file: gateway domain secure.test, a staff account
+dev@staff.test (password from SIGILL_DEV_PASSWORD, else generated and
+printed), plain-text AUTH allowed because nothing leaves loopback.`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	dir, err := filepath.Abs(*dataDir)
+	if err == nil {
+		err = os.MkdirAll(dir, 0o700)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "sigill dev: data folder:", err)
+		return 1
+	}
+	cfg := config.Dev(dir, *offset)
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+
+	sig := stopSignals()
+	in, err := start(cfg, log, nil)
+	if err != nil {
+		fmt.Fprintln(stderr, "sigill dev:", err)
+		return 1
+	}
+	password, err := ensureDevAccount(in.vault)
+	if err != nil {
+		fmt.Fprintln(stderr, "sigill dev: staff account:", err)
+		in.stop(context.Background())
+		return 1
+	}
+	printDevBanner(stdout, cfg, dir, password)
+	return in.runUntilSignal(sig)
+}
+
+// ensureDevAccount makes dev@staff.test log in with SIGILL_DEV_PASSWORD, or
+// with a fresh password printed at each start.
+func ensureDevAccount(v *vault.Vault) (string, error) {
+	password := os.Getenv("SIGILL_DEV_PASSWORD")
+	if password == "" {
+		password = strings.ToLower(rand.Text()[:20])
+	}
+	err := v.AddAccount(config.DevAccount, password)
+	if errors.Is(err, vault.ErrExists) {
+		err = v.SetPassword(config.DevAccount, password)
+	}
+	return password, err
+}
+
+func printDevBanner(w io.Writer, cfg *config.Config, dir, password string) {
+	rcpt := "0701234567&login=199908072391&@" + config.DevDomain
+	fmt.Fprintf(w, `sigill dev is running; data in %s
+
+  SMTP submission  %s  (AUTH PLAIN or LOGIN; STARTTLS optional on loopback)
+  SMTP relay       %s  (no AUTH; peers in 127.0.0.0/8; any sender)
+  BankID phone     http://%s/dev/bankid  (approve orders as any test person)
+  BankID RP API    https://%s/rp/v6.0/  (simulator; mTLS, certificates in %s)
+  admin            http://%s/metrics  /healthz
+  staff account    %s
+  password         %s
+
+Send a first message:
+
+  swaks --server %s --auth LOGIN --auth-user %s --auth-password '%s' \
+    --from %s --to '%s' \
+    --header 'Subject: Provsvar' --body 'Hej! Ditt provsvar är klart.'
+
+`, dir, cfg.SMTP.Submission.Listen[0], cfg.SMTP.Relay.Listen[0],
+		cfg.Reader.Listen[0], cfg.SimulatorListen, filepath.Join(dir, "bankid"), cfg.Admin.Listen[0],
+		config.DevAccount, password,
+		cfg.SMTP.Submission.Listen[0], config.DevAccount, password, config.DevAccount, rcpt)
+}

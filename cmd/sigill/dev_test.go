@@ -1,0 +1,189 @@
+package main
+
+import (
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"sigill/config"
+	"sigill/internal/testenv"
+	"sigill/vault"
+)
+
+const devRcpt = "0701234567&login=199908072391&@secure.test"
+
+func devMessage(subject string) string {
+	return "From: <" + config.DevAccount + ">\r\nTo: <" + devRcpt + ">\r\nSubject: " + subject +
+		"\r\nMessage-ID: <" + subject + "@staff.test>\r\n\r\nHej! Ditt provsvar är klart.\r\n"
+}
+
+// sendDev sends one message and returns the id of its 250 reply.
+func sendDev(addr string, auth sasl.Client, from string) (string, error) {
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	if auth != nil {
+		if err := c.Auth(auth); err != nil {
+			return "", err
+		}
+	}
+	if err := c.Mail(from, nil); err != nil {
+		return "", err
+	}
+	if err := c.Rcpt(devRcpt, nil); err != nil {
+		return "", err
+	}
+	w, err := c.Data()
+	if err != nil {
+		return "", err
+	}
+	w.Write([]byte(devMessage("Provsvar")))
+	resp, err := w.CloseWithResponse()
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(resp.StatusText, "2.0.0 "), " queued"), nil
+}
+
+func TestDevRunsAsTheReadmeSays(t *testing.T) {
+	data := t.TempDir()
+	d := startDev(t, data)
+	for _, want := range []string{devPassword, config.DevAccount, d.addr(config.DevSubmissionPort), d.addr(config.DevRelayPort), "swaks --server"} {
+		if !strings.Contains(d.banner, want) {
+			t.Errorf("the banner does not show %q:\n%s", want, d.banner)
+		}
+	}
+
+	id, err := sendDev(d.addr(config.DevSubmissionPort), sasl.NewLoginClient(config.DevAccount, devPassword), config.DevAccount)
+	if err != nil || id == "" {
+		t.Fatalf("AUTH LOGIN over loopback in dev: id %q, %v", id, err)
+	}
+	if _, err := sendDev(d.addr(config.DevRelayPort), nil, "anyone@elsewhere.test"); err != nil {
+		t.Fatalf("dev relay from loopback: %v", err)
+	}
+
+	// The banner's own swaks command, run as printed.
+	if _, err := exec.LookPath("swaks"); err == nil || testenv.InCI() {
+		swaks := d.banner[strings.Index(d.banner, "swaks --server"):]
+		out, err := exec.Command("sh", "-c", swaks).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), " queued") {
+			t.Errorf("the banner's swaks command: %v\n%s", err, out)
+		}
+	}
+
+	// While dev holds the vault, stats and backup go through its admin listener.
+	stdout, stderr, code := run(t, "", "vault", "-data", data, "stats")
+	var st vault.Stats
+	if code != 0 || json.Unmarshal([]byte(stdout), &st) != nil || st.Messages < 2 || st.Outbox < 2 {
+		t.Errorf("vault stats while running: exit %d, %s %s", code, stdout, stderr)
+	}
+	backup := filepath.Join(t.TempDir(), "backup.db")
+	if _, stderr, code := run(t, "", "vault", "-data", data, "backup", backup); code != 0 {
+		t.Errorf("vault backup while running: exit %d, %s", code, stderr)
+	}
+	d.stop(t)
+	if _, stderr, code := run(t, "", "vault", "-data", data, "verify"); code != 0 {
+		t.Errorf("vault verify after SIGTERM: %s", stderr)
+	}
+	b, err := vault.Open(vault.Options{Path: backup, KeyFile: filepath.Join(data, "sigill.db.key")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if events, err := b.Events(id); err != nil || len(events) == 0 {
+		t.Errorf("the backup lacks message %s: %v", id, err)
+	}
+	for _, secret := range []string{devPassword, "199908072391", "Ditt provsvar"} {
+		if strings.Contains(d.stderr.String(), secret) {
+			t.Errorf("the log holds %q", secret)
+		}
+	}
+}
+
+// A gateway killed under load keeps every message it said 250 for.
+func TestSIGKILLLosesNoAcknowledgedMessage(t *testing.T) {
+	data := t.TempDir()
+	d := startDev(t, data)
+
+	var (
+		mu    sync.Mutex
+		acked []string
+		stop  = make(chan struct{})
+		wg    sync.WaitGroup
+	)
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				id, err := sendDev(d.addr(config.DevRelayPort), nil, "mta@example.se")
+				if err == nil {
+					mu.Lock()
+					acked = append(acked, id)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		mu.Lock()
+		n := len(acked)
+		mu.Unlock()
+		if n >= 200 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	d.cmd.Process.Signal(syscall.SIGKILL) // mid-load: some sessions are inside DATA
+	d.cmd.Wait()
+	close(stop)
+	wg.Wait()
+	if len(acked) < 50 {
+		t.Fatalf("only %d messages acknowledged before the kill; the load did not run", len(acked))
+	}
+
+	// Restart on the same data, then stop cleanly and look inside.
+	startDev(t, data).stop(t)
+	if _, stderr, code := run(t, "", "vault", "-data", data, "verify"); code != 0 {
+		t.Fatalf("the vault is damaged after SIGKILL: %s", stderr)
+	}
+	v, err := vault.Open(vault.Options{Path: filepath.Join(data, "sigill.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	jobs, err := v.PendingJobs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hasJob := map[string]bool{}
+	for _, j := range jobs {
+		hasJob[j.MessageID] = true
+	}
+	for _, id := range acked {
+		events, err := v.Events(id)
+		if err != nil || len(events) == 0 || events[0].Kind != vault.EventAccepted {
+			t.Errorf("acknowledged message %s lost: %v", id, err)
+		}
+		if !hasJob[id] {
+			t.Errorf("acknowledged message %s has no outbox job", id)
+		}
+	}
+	t.Logf("%d acknowledged messages, all present after SIGKILL and restart", len(acked))
+}

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"sigill/config"
+)
+
+// sigillBin is the binary built once for every test here: the commands are
+// tested as an admin runs them, in a process of their own.
+var sigillBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "sigill-bin-")
+	if err != nil {
+		panic(err)
+	}
+	sigillBin = filepath.Join(dir, "sigill")
+	build := exec.Command("go", "build", "-o", sigillBin, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building sigill:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// run runs the binary to completion.
+func run(t *testing.T, stdin string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(sigillBin, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	if exit, ok := err.(*exec.ExitError); ok {
+		return out.String(), errOut.String(), exit.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errOut.String(), 0
+}
+
+// devInstance is a `sigill dev` child process.
+type devInstance struct {
+	cmd    *exec.Cmd
+	data   string
+	offset int
+	banner string
+	stderr *bytes.Buffer
+}
+
+const devPassword = "dev-password-for-tests"
+
+// startDev starts `sigill dev` on free ports and waits for its banner.
+func startDev(t *testing.T, data string) *devInstance {
+	t.Helper()
+	offset := freeOffset(t)
+	cmd := exec.Command(sigillBin, "dev", "-data", data, "-listen-offset", strconv.Itoa(offset))
+	cmd.Env = append(os.Environ(), "SIGILL_DEV_PASSWORD="+devPassword)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &devInstance{cmd: cmd, data: data, offset: offset, stderr: &bytes.Buffer{}}
+	cmd.Stderr = d.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	ready := make(chan string)
+	go func() {
+		var banner strings.Builder
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			banner.WriteString(sc.Text() + "\n")
+			if strings.HasPrefix(strings.TrimSpace(sc.Text()), "--header") {
+				ready <- banner.String()
+			}
+		}
+		io.Copy(io.Discard, stdout)
+	}()
+	select {
+	case d.banner = <-ready:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("sigill dev printed no banner in 30 s; stderr:\n%s", d.stderr)
+	}
+	return d
+}
+
+func (d *devInstance) addr(port int) string {
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port+d.offset))
+}
+
+// freeOffset finds a -listen-offset at which every dev port is free.
+func freeOffset(t *testing.T) int {
+	ports := []int{config.DevSubmissionPort, config.DevRelayPort, config.DevReaderPort,
+		config.DevBankIDPort, config.DevIMAPPort, config.DevAdminPort}
+	for try := 0; try < 50; try++ {
+		offset := 10000 + rand.IntN(400)*100
+		free := true
+		for _, p := range ports {
+			ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p+offset)))
+			if err != nil {
+				free = false
+				break
+			}
+			ln.Close()
+		}
+		if free {
+			return offset
+		}
+	}
+	t.Fatal("no free set of dev ports")
+	return 0
+}
+
+func (d *devInstance) stop(t *testing.T) {
+	t.Helper()
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error)
+	go func() { done <- d.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("sigill dev after SIGTERM: %v\n%s", err, d.stderr)
+		}
+	case <-time.After(40 * time.Second):
+		t.Fatal("sigill dev did not stop within 40 s of SIGTERM")
+	}
+}
+
+func TestUsageNamesEveryCommand(t *testing.T) {
+	_, stderr, code := run(t, "", "-h")
+	if code != 2 {
+		t.Errorf("exit %d; want 2", code)
+	}
+	for name := range commands {
+		if !strings.Contains(stderr, name) {
+			t.Errorf("usage does not name %q:\n%s", name, stderr)
+		}
+		_, help, _ := run(t, "", name, "-h")
+		if !strings.Contains(help, "Usage: sigill "+name) {
+			t.Errorf("sigill %s -h does not explain itself:\n%s", name, help)
+		}
+	}
+}

@@ -1,0 +1,286 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"sigill/addressing"
+	"sigill/bankid"
+	"sigill/config"
+	"sigill/smtpd"
+	"sigill/vault"
+)
+
+// instance is one running gateway. start builds it in the order a message
+// travels: the vault it is sealed into, then the SMTP listeners that take it.
+type instance struct {
+	cfg   *config.Config
+	log   *slog.Logger
+	vault *vault.Vault
+	smtp  *smtpd.Server
+	admin *http.Server
+
+	// In dev only: the BankID simulator's RP API, and the reader listener
+	// that carries its phone and the other /dev/ pages.
+	simulator *http.Server
+	reader    *http.Server
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func start(cfg *config.Config, log *slog.Logger, tlsConfig *tls.Config) (*instance, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	in := &instance{cfg: cfg, log: log, cancel: cancel}
+	var err error
+	defer func() {
+		if err != nil {
+			in.stop(context.Background())
+		}
+	}()
+
+	// Every listener is bound before anything is served, so a port in use
+	// stops the start with its name rather than leaving half a gateway.
+	var lns listeners
+	if err = lns.bind(cfg); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			lns.closeAll()
+		}
+	}()
+
+	// 1. The vault: one transaction per accepted message, on disk before 250.
+	if err = os.MkdirAll(filepath.Dir(cfg.Vault.Path), 0o700); err != nil {
+		return nil, err
+	}
+	if in.vault, err = vault.Open(vaultOptions(cfg)); err != nil {
+		return nil, err
+	}
+	in.goRun(func() { in.vault.RunSweeper(ctx, time.Hour) })
+
+	// In dev, a throwaway PKI stands in for every certificate: STARTTLS on
+	// submission, and both ends of the BankID simulator's mTLS.
+	var pki *bankid.DevPKI
+	if cfg.BankID.Environment == "simulator" {
+		if pki, err = bankid.NewDevPKI(filepath.Join(cfg.DataDir, "bankid")); err != nil {
+			return nil, fmt.Errorf("bankid simulator certificates: %w", err)
+		}
+		if tlsConfig == nil {
+			tlsConfig = &tls.Config{Certificates: []tls.Certificate{pki.Server}}
+		}
+	}
+
+	// 2. SMTP in: recipients checked at RCPT, the message sealed at DATA.
+	in.smtp = smtpd.New(smtpOptions(cfg, tlsConfig, in.vault, log))
+	for _, ln := range lns.submission {
+		in.serve("smtp submission", ln, in.smtp.ServeSubmission)
+	}
+	for _, ln := range lns.submissionTLS {
+		in.serve("smtp submission (implicit TLS)", ln, in.smtp.ServeSubmissionTLS)
+	}
+	for _, ln := range lns.relay {
+		in.serve("smtp relay", ln, in.smtp.ServeRelay)
+	}
+
+	// 3. BankID: in dev the simulator answers the RP API over mTLS, and plays
+	// the recipient's phone at /dev/bankid on the reader's listener.
+	readerMux := http.NewServeMux()
+	if pki != nil {
+		sim := bankid.NewSimulator()
+		in.simulator = sim.Server(pki)
+		for _, ln := range lns.simulator {
+			in.serve("bankid simulator (RP API)", ln, func(ln net.Listener) error { return in.simulator.ServeTLS(ln, "", "") })
+		}
+		readerMux.Handle("/dev/bankid", sim.PhoneHandler())
+		readerMux.Handle("/dev/bankid/", sim.PhoneHandler())
+	}
+	in.reader = &http.Server{Handler: readerMux, ReadHeaderTimeout: 10 * time.Second}
+	for _, ln := range lns.reader {
+		in.serve("reader", ln, in.reader.Serve)
+	}
+
+	// Admin: metrics, health, and the vault commands' way in while we hold the file.
+	in.admin = &http.Server{Handler: adminHandler(in.vault), ReadHeaderTimeout: 10 * time.Second}
+	for _, ln := range lns.admin {
+		in.serve("admin", ln, in.admin.Serve)
+	}
+	if len(lns.admin) > 0 {
+		os.WriteFile(adminAddrFile(cfg), []byte(lns.admin[0].Addr().String()+"\n"), 0o600)
+	}
+	return in, nil
+}
+
+func (in *instance) goRun(f func()) {
+	in.wg.Add(1)
+	go func() { defer in.wg.Done(); f() }()
+}
+
+func (in *instance) serve(name string, ln net.Listener, serve func(net.Listener) error) {
+	in.log.Info("listening", "service", name, "addr", ln.Addr().String())
+	in.goRun(func() {
+		if err := serve(ln); err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, http.ErrServerClosed) {
+			in.log.Error("listener stopped", "service", name, "err", err)
+		}
+	})
+}
+
+// stop lets open SMTP transactions finish (until ctx ends), then closes the
+// vault. A message cut off here never got its 250, so its client retries.
+func (in *instance) stop(ctx context.Context) {
+	if in.smtp != nil {
+		in.smtp.Shutdown(ctx)
+	}
+	for _, srv := range []*http.Server{in.reader, in.simulator} {
+		if srv != nil {
+			srv.Shutdown(ctx)
+		}
+	}
+	if in.admin != nil {
+		in.admin.Close()
+		os.Remove(adminAddrFile(in.cfg))
+	}
+	in.cancel()
+	in.wg.Wait()
+	if in.vault != nil {
+		in.vault.Close()
+	}
+}
+
+// stopSignals catches SIGINT and SIGTERM from before the start, so that a
+// signal arriving while listeners open still stops the gateway gracefully.
+func stopSignals() chan os.Signal {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	return sig
+}
+
+// runUntilSignal serves until SIGINT or SIGTERM, then stops gracefully.
+func (in *instance) runUntilSignal(sig chan os.Signal) int {
+	got := <-sig
+	in.log.Info("stopping", "signal", got.String())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	in.stop(ctx)
+	in.log.Info("stopped")
+	return 0
+}
+
+type listeners struct {
+	submission, submissionTLS, relay, reader, simulator, admin []net.Listener
+}
+
+func (l *listeners) bind(cfg *config.Config) error {
+	type group struct {
+		key   string
+		addrs []string
+		into  *[]net.Listener
+	}
+	groups := []group{
+		{"smtp.submission.listen", cfg.SMTP.Submission.Listen, &l.submission},
+		{"smtp.submission.implicit_tls_listen", cfg.SMTP.Submission.ImplicitTLSListen, &l.submissionTLS},
+		{"smtp.relay.listen", cfg.SMTP.Relay.Listen, &l.relay},
+		{"admin.listen", cfg.Admin.Listen, &l.admin},
+	}
+	if cfg.Dev {
+		// Until the reader pages exist, only dev has something to serve here.
+		groups = append(groups,
+			group{"reader.listen", cfg.Reader.Listen, &l.reader},
+			group{"bankid simulator", []string{cfg.SimulatorListen}, &l.simulator})
+	}
+	for _, g := range groups {
+		for _, addr := range g.addrs {
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return fmt.Errorf("%s: %w", g.key, err)
+			}
+			*g.into = append(*g.into, ln)
+		}
+	}
+	return nil
+}
+
+func (l *listeners) closeAll() {
+	for _, group := range [][]net.Listener{l.submission, l.submissionTLS, l.relay, l.reader, l.simulator, l.admin} {
+		for _, ln := range group {
+			ln.Close()
+		}
+	}
+}
+
+// The translations from configuration to each package's options.
+
+func loadOrDev(configPath, dataDir string) (*config.Config, error) {
+	if configPath != "" {
+		return config.Load(configPath)
+	}
+	if dataDir == "" {
+		dataDir = "./sigill-data"
+	}
+	return config.Dev(dataDir, 0), nil
+}
+
+func addressingPolicy(cfg *config.Config) addressing.Policy {
+	return addressing.Policy{
+		Domains:      cfg.SMTP.Domains,
+		Region:       cfg.Addressing.Region,
+		DefaultLogin: cfg.Addressing.DefaultLogin,
+		MaxLogins:    cfg.Addressing.MaxLogins,
+		DefaultLang:  cfg.Organisation.DefaultLang,
+	}
+}
+
+func vaultOptions(cfg *config.Config) vault.Options {
+	return vault.Options{
+		Path:           cfg.Vault.Path,
+		Retention:      cfg.Vault.Retention.Duration,
+		AuditRetention: cfg.Vault.AuditRetention.Duration,
+		EscrowKey:      readOptional(cfg.Vault.EscrowKey),
+	}
+}
+
+func readOptional(path string) []byte {
+	if path == "" {
+		return nil
+	}
+	data, _ := os.ReadFile(path) // config.Validate has checked it exists
+	return data
+}
+
+func smtpOptions(cfg *config.Config, tlsConfig *tls.Config, v *vault.Vault, log *slog.Logger) smtpd.Options {
+	var trusted []netip.Prefix
+	for _, n := range cfg.SMTP.Relay.TrustedNetworks {
+		trusted = append(trusted, netip.MustParsePrefix(n)) // validated by config
+	}
+	return smtpd.Options{
+		Hostname:            cfg.SMTP.Hostname,
+		Policy:              addressingPolicy(cfg),
+		MaxMessageBytes:     cfg.SMTP.MaxMessageBytes,
+		MaxRecipients:       cfg.SMTP.MaxRecipients,
+		ReadTimeout:         cfg.SMTP.ReadTimeout.Duration,
+		WriteTimeout:        cfg.SMTP.WriteTimeout.Duration,
+		TLS:                 tlsConfig,
+		PlainAuthOnLoopback: cfg.Dev,
+		TrustedNetworks:     trusted,
+		SenderDomains:       cfg.SMTP.Relay.SenderDomains,
+		DefaultErrand: map[string]string{
+			"sv": "Säkert meddelande från " + cfg.Organisation.Name,
+			"en": "Secure message from " + cfg.Organisation.Name,
+		},
+		Vault:  v,
+		Logger: log,
+	}
+}

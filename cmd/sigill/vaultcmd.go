@@ -1,0 +1,172 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"sigill/config"
+	"sigill/vault"
+)
+
+// vaultLocation is the -config / -data pair every vault-touching command takes.
+type vaultLocation struct {
+	configPath, dataDir *string
+}
+
+func vaultFlags(fs *flag.FlagSet) vaultLocation {
+	return vaultLocation{
+		configPath: fs.String("config", "", "the configuration file whose vault.path to use"),
+		dataDir:    fs.String("data", "./sigill-data", "the data folder of 'sigill dev' (when -config is not given)"),
+	}
+}
+
+func (l vaultLocation) config() (*config.Config, error) {
+	return loadOrDev(*l.configPath, *l.dataDir)
+}
+
+func (l vaultLocation) open() (*vault.Vault, error) {
+	cfg, err := l.config()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(cfg.Vault.Path); err != nil {
+		return nil, fmt.Errorf("no vault at %s (%v); start sigill once, or name the right -data or -config", cfg.Vault.Path, err)
+	}
+	return vault.Open(vaultOptions(cfg))
+}
+
+func runVault(args []string, _ io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("vault", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	where := vaultFlags(fs)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, `Usage: sigill vault [-config FILE | -data DIR] stats|backup FILE|verify
+
+  stats         messages, recipients, outbox depth and file size, as JSON
+  backup FILE   a consistent copy of the vault, taken while sigill runs
+  verify        check the vault file's structure (sigill must be stopped)
+While sigill runs it holds the vault file; stats and backup then ask it over
+its admin listener (admin.listen, loopback only).`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	verb := fs.Arg(0)
+	if !(verb == "stats" && fs.NArg() == 1 || verb == "backup" && fs.NArg() == 2 || verb == "verify" && fs.NArg() == 1) {
+		fs.Usage()
+		return 2
+	}
+	cfg, err := where.config()
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	if verb == "verify" {
+		if err := vault.Verify(cfg.Vault.Path); err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		fmt.Fprintln(stdout, "OK", cfg.Vault.Path)
+		return 0
+	}
+
+	// The daemon, when it runs, answers for the vault it holds. An admin.addr
+	// left by a killed daemon answers nothing, and then the file is free.
+	if addr, err := os.ReadFile(adminAddrFile(cfg)); err == nil {
+		err := viaAdmin(strings.TrimSpace(string(addr)), verb, fs.Arg(1), stdout)
+		if !errors.Is(err, errNotRunning) {
+			if err != nil {
+				fmt.Fprintln(stderr, err)
+				return 1
+			}
+			return 0
+		}
+	}
+	v, err := where.open()
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	defer v.Close()
+	switch verb {
+	case "stats":
+		st, err := v.Stats()
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		out, _ := json.Marshal(st)
+		fmt.Fprintln(stdout, string(out))
+	case "backup":
+		err = writeBackup(fs.Arg(1), v.Backup)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		fmt.Fprintln(stdout, "backup written to", fs.Arg(1))
+	}
+	return 0
+}
+
+// adminAddrFile is where a running instance leaves its admin address, so
+// that the vault commands can find it.
+func adminAddrFile(cfg *config.Config) string {
+	return filepath.Join(filepath.Dir(cfg.Vault.Path), "admin.addr")
+}
+
+var errNotRunning = errors.New("no sigill answers on the admin listener")
+
+func viaAdmin(addr, verb, file string, stdout io.Writer) error {
+	client := &http.Client{Timeout: 10 * time.Minute}
+	resp, err := client.Get("http://" + addr + "/vault/" + verb)
+	if err != nil {
+		return errNotRunning
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1000))
+		return fmt.Errorf("the running sigill refused %s: %s %s", verb, resp.Status, msg)
+	}
+	if verb == "stats" {
+		_, err = io.Copy(stdout, resp.Body)
+		return err
+	}
+	if err := writeBackup(file, func(w io.Writer) (int64, error) { return io.Copy(w, resp.Body) }); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "backup written to", file)
+	return nil
+}
+
+// writeBackup writes beside the target and renames, so a half-written
+// backup never carries the name of a good one.
+func writeBackup(path string, write func(io.Writer) (int64, error)) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".partial-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	_, err = write(tmp)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		return errors.Join(fmt.Errorf("backup to %s failed", path), err)
+	}
+	return vault.Verify(path)
+}

@@ -1,0 +1,81 @@
+// Package configtest gives tests a complete production configuration:
+// sigill.example.toml with every file it names made in a temp dir. Tests only.
+package configtest
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"software.sslmate.com/src/go-pkcs12"
+)
+
+// root is the repository's top folder, found from this file's place.
+func root() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// Example writes sigill.example.toml into a temp dir with every
+// /etc/sigill path moved there, and creates the files those keys name: a TLS
+// pair and a BankID .p12 that end at notAfter, and the secret files.
+func Example(t *testing.T, notAfter time.Time) (path string) {
+	t.Helper()
+	example, err := os.ReadFile(filepath.Join(root(), "sigill.example.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, sub := range []string{"tls", "bankid", "secrets"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	text := strings.ReplaceAll(string(example), "/etc/sigill/", dir+"/")
+	text = strings.ReplaceAll(text, "/var/lib/sigill/", dir+"/")
+
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "sigill.example.se"},
+		NotBefore:    notAfter.Add(-365 * 24 * time.Hour),
+		NotAfter:     notAfter,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	keyDER, _ := x509.MarshalPKCS8PrivateKey(key)
+	Write(t, filepath.Join(dir, "tls/fullchain.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	Write(t, filepath.Join(dir, "tls/privkey.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
+	p12, err := pkcs12.Modern.Encode(key, cert, nil, "qwerty123")
+	if err != nil {
+		t.Fatal(err)
+	}
+	Write(t, filepath.Join(dir, "bankid/rp.p12"), p12)
+	Write(t, filepath.Join(dir, "secrets/bankid-p12-password"), []byte("qwerty123\n"))
+	Write(t, filepath.Join(dir, "secrets/sms-password"), []byte("elks-secret\n"))
+
+	path = filepath.Join(dir, "sigill.toml")
+	Write(t, path, []byte(text))
+	return path
+}
+
+// Write writes a file readable by its owner only.
+func Write(t *testing.T, path string, data []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
