@@ -44,7 +44,7 @@ type gateway struct {
 
 type setup func(*Options)
 
-func startGateway(t *testing.T, changes ...setup) *gateway {
+func startGateway(t testing.TB, changes ...setup) *gateway {
 	t.Helper()
 	v, err := vault.Open(vault.Options{Path: filepath.Join(t.TempDir(), "sigill.db")})
 	if err != nil {
@@ -77,7 +77,7 @@ func startGateway(t *testing.T, changes ...setup) *gateway {
 	return g
 }
 
-func serveOn(t *testing.T, serve func(net.Listener) error) string {
+func serveOn(t testing.TB, serve func(net.Listener) error) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +87,7 @@ func serveOn(t *testing.T, serve func(net.Listener) error) string {
 	return ln.Addr().String()
 }
 
-func serverTLS(t *testing.T) *tls.Config {
+func serverTLS(t testing.TB) *tls.Config {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"},
