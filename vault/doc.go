@@ -69,8 +69,12 @@
 // with events_by_message (id ‖ sequence) so Events(id) is a prefix scan,
 // outbox (big-endian job id → JSON job with sealed token), accounts
 // (lower-cased address → JSON with an argon2id PHC hash), expire_due and
-// purge_due (received time ‖ id: the sweeper's work lists), meta (schema
-// version, outbox key id). Message ids are 48 bits of milliseconds and 48
+// purge_due (received time ‖ id: the sweeper's work lists), outbox_due
+// (due time ‖ job id: the notifier's work list), deliveries (provider ‖
+// provider's id → message and recipient, for delivery reports), mailbox,
+// mailbox_meta and mailbox_by_event (each staff account's receipts: UID →
+// event, UIDVALIDITY and UIDNEXT, flags), meta (schema version, outbox key
+// id, outbox_indexed). Message ids are 48 bits of milliseconds and 48
 // random bits in lower-case base32hex: 20 characters that sort by time.
 //
 // # Retention

@@ -65,7 +65,7 @@ func (v *Vault) Record(ev Event) error {
 		return fmt.Errorf("vault: record: %w", err)
 	}
 	id := []byte(ev.MessageID)
-	err = v.commit.update(context.Background(), int64(len(b)+3*pageEstimate), func(tx *bolt.Tx) error {
+	err = v.commit.update(context.Background(), int64(len(b)+7*pageEstimate), func(tx *bolt.Tx) error { // + the receipt: mailbox, meta, index, outbox
 		m, err := getMessage(tx, ev.MessageID)
 		if err != nil {
 			return err
@@ -81,7 +81,9 @@ func (v *Vault) Record(ev Event) error {
 	return nil
 }
 
-// putEvent appends an encoded event and its entry in the per-message index.
+// putEvent appends an encoded event and its entry in the per-message index,
+// and files it in its sender's receipts mailbox when it is a receipt
+// (mailbox.go). Every event goes through here.
 func putEvent(events, index *bolt.Bucket, id, ev []byte) error {
 	seq, err := events.NextSequence()
 	if err != nil {
@@ -91,7 +93,10 @@ func putEvent(events, index *bolt.Bucket, id, ev []byte) error {
 	if err := events.Put(k, ev); err != nil {
 		return err
 	}
-	return index.Put(append(append(make([]byte, 0, len(id)+8), id...), k...), nil)
+	if err := index.Put(append(append(make([]byte, 0, len(id)+8), id...), k...), nil); err != nil {
+		return err
+	}
+	return fileReceipt(events.Tx(), seq, ev)
 }
 
 // Events returns a message's events in the order they were recorded.

@@ -15,8 +15,12 @@ import (
 // recipient that a message waits.
 const JobNotify = "notify"
 
-// Job is one unit of the notifier's work, as PendingJobs returns it: Token is
-// the recipient's link token, unsealed with the key file.
+// Job is one unit of the notifier's work, as PendingJobs and ClaimJobs
+// return it: Token is the recipient's link token, unsealed with the key file
+// ("" for kinds that carry none). Attempts counts the claims so far
+// (ClaimJobs counts the claim it makes); LastError is the reason RetryJob
+// gave for the previous attempt; Leased tells that a claim holds the job
+// and Due is the end of its lease. Event is the event a receipt job mails.
 type Job struct {
 	ID        uint64
 	MessageID string
@@ -29,6 +33,9 @@ type Job struct {
 	Attempts  int
 	Due       time.Time
 	Created   time.Time
+	LastError string
+	Leased    bool
+	Event     uint64
 }
 
 // jobRecord is a Job as stored in the outbox bucket under its big-endian id.
@@ -47,6 +54,11 @@ type jobRecord struct {
 	Attempts    int                `json:"attempts"`
 	Due         time.Time          `json:"due"`
 	Created     time.Time          `json:"created"`
+	// Leased is set by ClaimJobs: Due is then the end of the lease, not a
+	// retry time. ReleaseClaims makes leased jobs due at once.
+	Leased    bool   `json:"leased,omitempty"`
+	LastError string `json:"last_error,omitempty"`
+	Event     uint64 `json:"event,omitempty"` // a receipt job's event (mailbox.go)
 }
 
 // PendingJobs returns every job in the outbox, oldest first, with its token
@@ -87,6 +99,6 @@ func (v *Vault) decodeJob(k, b []byte) (Job, error) {
 	return Job{
 		ID: id, MessageID: r.MessageID, Recipient: r.Recipient, Kind: r.Kind,
 		Channel: r.Channel, To: r.To, Lang: r.Lang, Errand: r.Errand, Token: token,
-		Attempts: r.Attempts, Due: r.Due, Created: r.Created,
+		Attempts: r.Attempts, Due: r.Due, Created: r.Created, LastError: r.LastError, Leased: r.Leased, Event: r.Event,
 	}, nil
 }

@@ -150,11 +150,12 @@ func (v *Vault) expireStep(tx *bolt.Tx, now time.Time, res *SweepResult) (int, e
 		err := tx.Bucket(bOutbox).ForEach(func(k, b []byte) error {
 			var j struct {
 				MessageID string `json:"message"`
+				Kind      string `json:"kind"`
 			}
 			if err := json.Unmarshal(b, &j); err != nil {
 				return fmt.Errorf("job %x: %w", k, err)
 			}
-			if ids[j.MessageID] {
+			if ids[j.MessageID] && j.Kind != JobReceipt { // receipt jobs hold no token, and "expired" is one
 				drop = append(drop, bytes.Clone(k))
 			}
 			return nil
@@ -182,6 +183,9 @@ func (v *Vault) purgeStep(tx *bolt.Tx, now time.Time, res *SweepResult) (int, er
 	for _, k := range keys {
 		id := string(k[8:])
 		if err := purgeDue.Delete(k); err != nil {
+			return 0, err
+		}
+		if err := unfileReceipts(tx, id); err != nil {
 			return 0, err
 		}
 		n, err := deleteEvents(tx, id)

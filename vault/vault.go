@@ -61,7 +61,7 @@ var (
 	bPurgeDue   = []byte("purge_due")         // big-endian received ns ‖ id → nothing: content gone, audit kept
 	bMeta       = []byte("meta")              // schema version, key id
 
-	allBuckets = [][]byte{bMessages, bContent, bRecipients, bEvents, bEventIndex, bOutbox, bAccounts, bExpireDue, bPurgeDue, bMeta}
+	allBuckets = [][]byte{bMessages, bContent, bRecipients, bEvents, bEventIndex, bOutbox, bAccounts, bExpireDue, bPurgeDue, bMeta, bOutboxDue, bDeliveries, bMailbox, bMailboxMeta, bMailboxEvent}
 
 	kSchema = []byte("schema")
 	kKeyID  = []byte("outbox_key_id")
@@ -81,6 +81,8 @@ type Options struct {
 	// bbolt v1.4 has no Options.MaxSize of its own, so the vault enforces it;
 	// the estimate is conservative, not exact to the page.
 	MaxSize int
+	// MailReceipts (receipts.mail_to_sender): every receipt filed in a mailbox also queues a JobReceipt outbox job (mailbox.go)
+	MailReceipts bool
 
 	// Unexported knobs for the package's own tests and benchmarks.
 	batchDelay  time.Duration     // > 0: commit through bbolt's DB.Batch with this MaxBatchDelay instead of the committer
@@ -100,6 +102,7 @@ type Vault struct {
 	commit  *committer
 	closing chan struct{}
 	once    sync.Once
+	mail    mailboxHub // subscribers to receipts mailboxes (mailbox.go)
 }
 
 // Open opens (or creates) the vault file and its key file. It waits a short
@@ -187,6 +190,7 @@ func Open(o Options) (*Vault, error) {
 		closing: make(chan struct{}),
 	}
 	v.commit = newCommitter(db, o)
+	registerVault(v)
 	return v, nil
 }
 
@@ -293,6 +297,7 @@ func (v *Vault) Close() error {
 	v.once.Do(func() {
 		close(v.closing)
 		v.commit.close()
+		unregisterVault(v)
 		if e := v.db.Close(); e != nil {
 			err = fmt.Errorf("vault: close %s: %w", v.path, e)
 		}

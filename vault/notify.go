@@ -1,0 +1,541 @@
+package vault
+
+// The notifier's side of the outbox: claiming due jobs under a lease, and
+// recording each job's outcome together with its event in one transaction.
+//
+// Two buckets serve it:
+//
+//   - outbox_due (big-endian due ns ‖ big-endian job id → nothing) lists the
+//     outbox's jobs by due time, so that a claim reads only what is due and
+//     never scans the outbox. Accept writes jobs without knowing this list;
+//     every claim first enters the jobs added since the last one (the meta
+//     key outbox_indexed remembers the highest job id entered). An entry
+//     whose job is gone (Sweep drops the jobs of expired messages) is
+//     removed when a claim meets it.
+//   - deliveries (provider ‖ 0 ‖ the provider's id → JSON) maps the id a
+//     provider gave a notification back to its message and recipient, for
+//     delivery reports, and remembers the first final report so that a
+//     repeated or late one changes nothing.
+//
+// Every write goes through the vault's group committer, like Accept.
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+var (
+	bOutboxDue  = []byte("outbox_due") // big-endian due ns ‖ big-endian job id → nothing: notify jobs by due time
+	bDeliveries = []byte("deliveries") // provider ‖ 0 ‖ provider's id → deliveryRecord (JSON)
+
+	kOutboxIndexed = []byte("outbox_indexed") // meta: highest job id entered in outbox_due
+)
+
+// Delivery report statuses, as ReportDelivery takes them (46elks' words).
+const (
+	StatusSent      = "sent"      // the provider handed it to the carrier: nothing to record
+	StatusDelivered = "delivered" // the phone has it: "delivered"
+	StatusFailed    = "failed"    // the carrier gave up: "failed"
+)
+
+// deliveryRecord is what a provider's id stands for.
+type deliveryRecord struct {
+	Message   string    `json:"message"`
+	Recipient int       `json:"recipient"`
+	Sent      time.Time `json:"sent"`
+	Final     EventKind `json:"final,omitempty"` // delivered or failed, once reported
+}
+
+func dueIndexKey(due time.Time, id uint64) []byte {
+	ns := due.UnixNano()
+	if ns < 0 {
+		ns = 0
+	}
+	k := binary.BigEndian.AppendUint64(make([]byte, 0, 16), uint64(ns))
+	return binary.BigEndian.AppendUint64(k, id)
+}
+
+func dueIndexTime(k []byte) int64 {
+	return int64(binary.BigEndian.Uint64(k[:8]))
+}
+
+func deliveryKey(provider, providerID string) []byte {
+	k := make([]byte, 0, len(provider)+1+len(providerID))
+	k = append(k, provider...)
+	k = append(k, 0)
+	return append(k, providerID...)
+}
+
+func indexedMark(tx *bolt.Tx) uint64 {
+	if b := tx.Bucket(bMeta).Get(kOutboxIndexed); len(b) == 8 {
+		return binary.BigEndian.Uint64(b)
+	}
+	return 0
+}
+
+// indexNewJobs enters the jobs added to the outbox since the last call
+// (by Accept, or with a receipt) into outbox_due.
+func indexNewJobs(tx *bolt.Tx) error {
+	mark := indexedMark(tx)
+	last := mark
+	due := tx.Bucket(bOutboxDue)
+	c := tx.Bucket(bOutbox).Cursor()
+	for k, b := c.Seek(seqKey(mark + 1)); k != nil; k, b = c.Next() {
+		if len(k) != 8 {
+			continue
+		}
+		id := binary.BigEndian.Uint64(k)
+		var r jobRecord
+		if err := json.Unmarshal(b, &r); err != nil {
+			return fmt.Errorf("job %d: %w", id, err)
+		}
+		if err := due.Put(dueIndexKey(r.Due, id), nil); err != nil {
+			return err
+		}
+		last = id
+	}
+	if last == mark {
+		return nil
+	}
+	return tx.Bucket(bMeta).Put(kOutboxIndexed, seqKey(last))
+}
+
+// hasWork tells, reading only, whether a claim at now could find anything:
+// jobs not yet indexed, or an index entry that is due.
+func hasWork(tx *bolt.Tx, now time.Time) bool {
+	if k, _ := tx.Bucket(bOutbox).Cursor().Last(); len(k) == 8 && binary.BigEndian.Uint64(k) > indexedMark(tx) {
+		return true
+	}
+	k, _ := tx.Bucket(bOutboxDue).Cursor().First()
+	return k != nil && (len(k) != 16 || dueIndexTime(k) <= now.UnixNano())
+}
+
+type rawJob struct{ k, b []byte }
+
+// ClaimJobs takes up to max jobs (of every kind: "notify", and "receipt"
+// when receipts are mailed) that are due at now, oldest due first, and
+// leases them: in one committed transaction each job's Attempts
+// is counted up and its Due moved to now+lease, so no other claim takes it
+// while it is being sent, and a job whose worker died comes back once the
+// lease has passed (or at once after ReleaseClaims). The jobs are returned
+// with their tokens unsealed. When nothing is due, nothing is written.
+//
+// A job whose sealed token does not open (a damaged record) is failed with
+// FailJob rather than returned, so it cannot block the queue.
+func (v *Vault) ClaimJobs(now time.Time, max int, lease time.Duration) ([]Job, error) {
+	if max <= 0 {
+		return nil, nil
+	}
+	if lease <= 0 {
+		return nil, errors.New("vault: claim jobs: lease must be positive")
+	}
+	now = now.UTC()
+	var work bool
+	if err := v.view(func(tx *bolt.Tx) error { work = hasWork(tx, now); return nil }); err != nil {
+		return nil, fmt.Errorf("vault: claim jobs: %w", err)
+	}
+	if !work {
+		return nil, nil
+	}
+	until := now.Add(lease)
+	var claimed []rawJob
+	size := int64(max)*1024 + 4*pageEstimate
+	err := v.commit.update(context.Background(), size, func(tx *bolt.Tx) error {
+		claimed = claimed[:0] // fn may run again after another request's rollback
+		if err := indexNewJobs(tx); err != nil {
+			return err
+		}
+		due, outbox := tx.Bucket(bOutboxDue), tx.Bucket(bOutbox)
+		// Keys first, then changes: bbolt cursors do not survive writes to
+		// their bucket. Room for a few stale entries beyond max.
+		var keys [][]byte
+		c := due.Cursor()
+		for k, _ := c.First(); k != nil && len(keys) < 2*max+16; k, _ = c.Next() {
+			if len(k) == 16 && dueIndexTime(k) > now.UnixNano() {
+				break
+			}
+			keys = append(keys, bytes.Clone(k))
+		}
+		for _, k := range keys {
+			if len(claimed) == max {
+				break
+			}
+			if err := due.Delete(k); err != nil {
+				return err
+			}
+			if len(k) != 16 {
+				continue
+			}
+			idKey := k[8:]
+			id := binary.BigEndian.Uint64(idKey)
+			b := outbox.Get(idKey)
+			if b == nil {
+				continue // done or dropped (Sweep): a stale entry
+			}
+			var r jobRecord
+			if err := json.Unmarshal(b, &r); err != nil {
+				return fmt.Errorf("job %d: %w", id, err)
+			}
+			if want := dueIndexKey(r.Due, id); !bytes.Equal(want, k) {
+				// The entry is older than the job's due time: keep the right one.
+				if err := due.Put(want, nil); err != nil {
+					return err
+				}
+				continue
+			}
+			r.Attempts++
+			r.Due = until
+			r.Leased = true
+			out, err := json.Marshal(r)
+			if err != nil {
+				return err
+			}
+			if err := outbox.Put(idKey, out); err != nil {
+				return err
+			}
+			if err := due.Put(dueIndexKey(until, id), nil); err != nil {
+				return err
+			}
+			claimed = append(claimed, rawJob{idKey, out})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("vault: claim jobs: %w", err)
+	}
+	jobs := make([]Job, 0, len(claimed))
+	var faults []error
+	for _, r := range claimed {
+		j, err := v.decodeJob(r.k, r.b)
+		if err != nil {
+			id := binary.BigEndian.Uint64(r.k)
+			if ferr := v.FailJob(id, "the sealed link token does not open"); ferr != nil {
+				faults = append(faults, ferr)
+			}
+			continue
+		}
+		jobs = append(jobs, j)
+	}
+	if len(faults) > 0 {
+		return jobs, fmt.Errorf("vault: claim jobs: %w", errors.Join(faults...))
+	}
+	return jobs, nil
+}
+
+// ReleaseClaims makes every leased job due at now, and returns how many
+// there were. A process calls it once before its first claim: the bbolt file
+// lock admits one process, so a lease found then was left by one that died,
+// and its jobs need not wait out the lease. Only one claimer may run per
+// vault while this is called.
+func (v *Vault) ReleaseClaims(now time.Time) (int, error) {
+	now = now.UTC()
+	var n int
+	err := v.commit.update(context.Background(), 4*pageEstimate, func(tx *bolt.Tx) error {
+		n = 0
+		if err := indexNewJobs(tx); err != nil {
+			return err
+		}
+		due, outbox := tx.Bucket(bOutboxDue), tx.Bucket(bOutbox)
+		var leased []rawJob
+		err := outbox.ForEach(func(k, b []byte) error {
+			var r struct {
+				Leased bool `json:"leased"`
+			}
+			if err := json.Unmarshal(b, &r); err != nil {
+				return fmt.Errorf("job %x: %w", k, err)
+			}
+			if r.Leased && len(k) == 8 {
+				leased = append(leased, rawJob{bytes.Clone(k), bytes.Clone(b)})
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, l := range leased {
+			var r jobRecord
+			if err := json.Unmarshal(l.b, &r); err != nil {
+				return err
+			}
+			id := binary.BigEndian.Uint64(l.k)
+			if err := due.Delete(dueIndexKey(r.Due, id)); err != nil {
+				return err
+			}
+			r.Due, r.Leased = now, false
+			out, err := json.Marshal(r)
+			if err != nil {
+				return err
+			}
+			if err := outbox.Put(l.k, out); err != nil {
+				return err
+			}
+			if err := due.Put(dueIndexKey(now, id), nil); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("vault: release claims: %w", err)
+	}
+	return n, nil
+}
+
+// jobUpdate runs fn on job id's record inside a committed write transaction
+// shared with other writers. ErrNotFound when the job is no longer in the
+// outbox (already done, or dropped by Sweep).
+func (v *Vault) jobUpdate(op string, id uint64, size int64, fn func(tx *bolt.Tx, r *jobRecord) error) error {
+	err := v.commit.update(context.Background(), size, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bOutbox).Get(seqKey(id))
+		if b == nil {
+			return fmt.Errorf("job %d: %w", id, ErrNotFound)
+		}
+		var r jobRecord
+		if err := json.Unmarshal(b, &r); err != nil {
+			return fmt.Errorf("job %d: %w", id, err)
+		}
+		return fn(tx, &r)
+	})
+	if err != nil {
+		return fmt.Errorf("vault: %s: %w", op, err)
+	}
+	return nil
+}
+
+// removeJob deletes a job (with its sealed token) and its outbox_due entry.
+func removeJob(tx *bolt.Tx, id uint64, r *jobRecord) error {
+	if err := tx.Bucket(bOutboxDue).Delete(dueIndexKey(r.Due, id)); err != nil {
+		return err
+	}
+	return tx.Bucket(bOutbox).Delete(seqKey(id))
+}
+
+// recordJobEvent appends an event for a job's recipient.
+func recordJobEvent(tx *bolt.Tx, r *jobRecord, ev Event) error {
+	m, err := getMessage(tx, r.MessageID)
+	if err != nil {
+		return err
+	}
+	if r.Recipient < 0 || r.Recipient >= len(m.Recipients) {
+		return fmt.Errorf("message %s has no recipient %d: %w", r.MessageID, r.Recipient, ErrNotFound)
+	}
+	ev.MessageID, ev.Recipient = r.MessageID, r.Recipient
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	return putEvent(tx.Bucket(bEvents), tx.Bucket(bEventIndex), []byte(r.MessageID), b)
+}
+
+// jobEventSize is the growth Options.MaxSize counts for a job outcome that
+// appends an event: the event, its index, and a receipt filed with it
+// (mailbox, its meta and index, a receipt job).
+const jobEventSize = 8*pageEstimate + 512
+
+// CompleteJob records that provider accepted job id's notification under
+// providerID, in one transaction: a "notified" event (ProviderID, Detail =
+// provider), the job and its sealed token deleted, and providerID remembered
+// for delivery reports. For a job of another kind than "notify" (a receipt
+// mailed to its sender) the job is only deleted: a receipt has no receipt.
+// ErrNotFound when the job is no longer in the outbox.
+func (v *Vault) CompleteJob(id uint64, providerID, provider string) error {
+	at := v.now().UTC()
+	return v.jobUpdate("complete job", id, jobEventSize, func(tx *bolt.Tx, r *jobRecord) error {
+		if r.Kind != JobNotify {
+			return removeJob(tx, id, r)
+		}
+		ev := Event{Kind: EventNotified, At: at, ProviderID: providerID, Detail: provider}
+		if err := recordJobEvent(tx, r, ev); err != nil {
+			return err
+		}
+		if providerID != "" {
+			d, err := json.Marshal(deliveryRecord{Message: r.MessageID, Recipient: r.Recipient, Sent: at})
+			if err != nil {
+				return err
+			}
+			if err := tx.Bucket(bDeliveries).Put(deliveryKey(provider, providerID), d); err != nil {
+				return err
+			}
+		}
+		return removeJob(tx, id, r)
+	})
+}
+
+// RetryJob ends job id's lease and makes it due again at due, keeping reason
+// (which must hold no token, body or whole personal number) as LastError.
+func (v *Vault) RetryJob(id uint64, due time.Time, reason string) error {
+	due = due.UTC()
+	return v.jobUpdate("retry job", id, 2*pageEstimate+512, func(tx *bolt.Tx, r *jobRecord) error {
+		idx := tx.Bucket(bOutboxDue)
+		if err := idx.Delete(dueIndexKey(r.Due, id)); err != nil {
+			return err
+		}
+		r.Due, r.Leased, r.LastError = due, false, reason
+		out, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		if err := tx.Bucket(bOutbox).Put(seqKey(id), out); err != nil {
+			return err
+		}
+		return idx.Put(dueIndexKey(due, id), nil)
+	})
+}
+
+// FailJob gives job id up, in one transaction: a "failed" event with reason
+// as its Detail (no token, body or whole personal number in it), and the job
+// and its sealed token deleted. Receipts to the sender follow from the event.
+// A job of another kind than "notify" is only deleted: a receipt that cannot
+// be mailed is no failure of the letter (it stays in the IMAP mailbox).
+func (v *Vault) FailJob(id uint64, reason string) error {
+	at := v.now().UTC()
+	return v.jobUpdate("fail job", id, jobEventSize, func(tx *bolt.Tx, r *jobRecord) error {
+		if r.Kind != JobNotify {
+			return removeJob(tx, id, r)
+		}
+		if err := recordJobEvent(tx, r, Event{Kind: EventFailed, At: at, Detail: reason}); err != nil {
+			return err
+		}
+		return removeJob(tx, id, r)
+	})
+}
+
+// ReportDelivery applies a provider's delivery report for providerID (as
+// CompleteJob remembered it) and returns the event it recorded: "delivered"
+// or "failed" for the first final report, and "" for anything that changes
+// nothing — StatusSent, a repeated report, or any report after a final one
+// (a "sent" that arrives after "delivered", or a second final status).
+// at is when the provider says it happened (zero: now). ErrNotFound for an
+// id the vault does not know (never sent, or pruned), or whose message has
+// been purged.
+func (v *Vault) ReportDelivery(provider, providerID, status string, at time.Time) (EventKind, error) {
+	var kind EventKind
+	switch status {
+	case StatusSent:
+	case StatusDelivered:
+		kind = EventDelivered
+	case StatusFailed:
+		kind = EventFailed
+	default:
+		return "", fmt.Errorf("vault: delivery report: unknown status %q", status)
+	}
+	if at.IsZero() {
+		at = v.now()
+	}
+	at = at.UTC()
+	key := deliveryKey(provider, providerID)
+	read := func(tx *bolt.Tx) (*deliveryRecord, error) {
+		b := tx.Bucket(bDeliveries).Get(key)
+		if b == nil {
+			return nil, fmt.Errorf("%s id %q: %w", provider, providerID, ErrNotFound)
+		}
+		var d deliveryRecord
+		if err := json.Unmarshal(b, &d); err != nil {
+			return nil, fmt.Errorf("%s id %q: %w", provider, providerID, err)
+		}
+		return &d, nil
+	}
+	// Most reports change nothing (sent, repeats): answer those without a
+	// write transaction and its fsync.
+	var change bool
+	err := v.view(func(tx *bolt.Tx) error {
+		d, err := read(tx)
+		if err != nil {
+			return err
+		}
+		change = kind != "" && d.Final == ""
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("vault: delivery report: %w", err)
+	}
+	if !change {
+		return "", nil
+	}
+	var recorded EventKind
+	err = v.commit.update(context.Background(), jobEventSize, func(tx *bolt.Tx) error {
+		recorded = ""
+		d, err := read(tx)
+		if err != nil {
+			return err
+		}
+		if d.Final != "" {
+			return nil // another report of the same notification came first
+		}
+		r := jobRecord{MessageID: d.Message, Recipient: d.Recipient}
+		ev := Event{Kind: kind, At: at, ProviderID: providerID, Detail: provider}
+		if err := recordJobEvent(tx, &r, ev); err != nil {
+			return err
+		}
+		d.Final = kind
+		out, err := json.Marshal(d)
+		if err != nil {
+			return err
+		}
+		recorded = kind
+		return tx.Bucket(bDeliveries).Put(key, out)
+	})
+	if err != nil {
+		return "", fmt.Errorf("vault: delivery report: %w", err)
+	}
+	return recorded, nil
+}
+
+// PruneDeliveries forgets the provider ids of notifications sent before
+// before: their delivery reports are then ErrNotFound. Providers report
+// within hours or days; the notifier prunes what is older than a week.
+func (v *Vault) PruneDeliveries(before time.Time) (int, error) {
+	var keys [][]byte
+	err := v.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bDeliveries).ForEach(func(k, b []byte) error {
+			var d struct {
+				Sent time.Time `json:"sent"`
+			}
+			if err := json.Unmarshal(b, &d); err != nil || d.Sent.Before(before) {
+				keys = append(keys, bytes.Clone(k))
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return 0, fmt.Errorf("vault: prune deliveries: %w", err)
+	}
+	n := len(keys)
+	for len(keys) > 0 {
+		chunk := keys[:min(len(keys), sweepChunk)]
+		keys = keys[len(chunk):]
+		err := v.commit.update(context.Background(), 0, func(tx *bolt.Tx) error {
+			for _, k := range chunk {
+				if err := tx.Bucket(bDeliveries).Delete(k); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return n - len(keys) - len(chunk), fmt.Errorf("vault: prune deliveries: %w", err)
+		}
+	}
+	return n, nil
+}
+
+// OutboxLen counts the jobs in the outbox (the notifier's queue depth).
+func (v *Vault) OutboxLen() (int, error) {
+	var n int
+	err := v.view(func(tx *bolt.Tx) error {
+		n = tx.Bucket(bOutbox).Stats().KeyN
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("vault: outbox length: %w", err)
+	}
+	return n, nil
+}
