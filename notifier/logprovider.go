@@ -1,0 +1,187 @@
+package notifier
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+)
+
+// OutboxFile is the log provider's file in the data folder.
+const OutboxFile = "outbox.jsonl"
+
+// LogProvider is sigill dev's provider for both channels: it sends nothing,
+// and appends each notification as one JSON line to <data>/outbox.jsonl:
+//
+//	{"channel":"sms","to":"+46701234567","text":"...","link":"http://127.0.0.1:8080/m/<token>","message_id":"<vault id>"}
+//
+// As an http.Handler it serves GET /dev/outbox: those lines, newest first.
+// The file holds live links (tokens): it is for development only, and
+// config refuses the log provider outside dev.
+type LogProvider struct {
+	path string
+	mu   sync.Mutex
+}
+
+// OutboxEntry is one line of outbox.jsonl.
+type OutboxEntry struct {
+	Channel   string `json:"channel"`
+	To        string `json:"to"`
+	Text      string `json:"text"`
+	Link      string `json:"link"`
+	MessageID string `json:"message_id"`
+}
+
+// NewLogProvider makes the data folder if need be and returns a provider
+// that appends to dataDir/outbox.jsonl.
+func NewLogProvider(dataDir string) (*LogProvider, error) {
+	if dataDir == "" {
+		return nil, errors.New("log provider: no data folder")
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("log provider: %w", err)
+	}
+	return &LogProvider{path: filepath.Join(dataDir, OutboxFile)}, nil
+}
+
+// Path is the file the provider appends to.
+func (l *LogProvider) Path() string { return l.path }
+
+func (l *LogProvider) Name() string { return "log" }
+
+func (l *LogProvider) Send(ctx context.Context, m SMS) (string, error) {
+	return l.append(OutboxEntry{Channel: "sms", To: m.To, Text: m.Text, Link: m.Link, MessageID: m.MessageID})
+}
+
+func (l *LogProvider) SendMail(ctx context.Context, m *Mail) (string, error) {
+	if _, err := l.append(OutboxEntry{Channel: "email", To: m.To, Text: m.Text, Link: m.Link, MessageID: m.MessageID}); err != nil {
+		return "", err
+	}
+	return m.HeaderID, nil
+}
+
+// append writes one line with one write(2) to a file opened O_APPEND, so
+// lines never interleave, also with another process reading or writing.
+func (l *LogProvider) append(e OutboxEntry) (string, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(e); err != nil {
+		return "", Permanent(fmt.Errorf("log provider: %w", err))
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("log provider: %w", err)
+	}
+	_, err = f.Write(b.Bytes())
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", fmt.Errorf("log provider: %w", err)
+	}
+	id := make([]byte, 8)
+	rand.Read(id)
+	return "log-" + hex.EncodeToString(id), nil
+}
+
+// Entries returns the file's lines, oldest first (malformed lines are
+// skipped), at most the last max of them (max <= 0: all).
+func (l *LogProvider) Entries(max int) ([]OutboxEntry, error) {
+	f, err := os.Open(l.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []OutboxEntry
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var e OutboxEntry
+		if json.Unmarshal(sc.Bytes(), &e) == nil {
+			out = append(out, e)
+		}
+	}
+	if err := sc.Err(); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	if max > 0 && len(out) > max {
+		out = out[len(out)-max:]
+	}
+	return out, nil
+}
+
+// pageLimit bounds the lines /dev/outbox shows.
+const pageLimit = 500
+
+var outboxPage = template.Must(template.New("outbox").Parse(`<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>sigill dev: outbox</title>
+<style>
+body { font-family: system-ui, sans-serif; margin: 1rem; }
+table { border-collapse: collapse; width: 100%; }
+th, td { text-align: left; vertical-align: top; padding: .4rem; border-bottom: 1px solid #ccc; }
+td.text { white-space: pre-wrap; max-width: 40rem; }
+code { font-size: .85em; }
+</style>
+</head>
+<body>
+<h1>Outbox</h1>
+<p>What the <code>log</code> provider would have sent, newest first ({{len .}} shown). sigill dev sends nothing.</p>
+{{if .}}<table>
+<thead><tr><th scope="col">Channel</th><th scope="col">To</th><th scope="col">Text</th><th scope="col">Link</th><th scope="col">Message</th></tr></thead>
+<tbody>
+{{range .}}<tr><td>{{.Channel}}</td><td>{{.To}}</td><td class="text">{{.Text}}</td><td><a href="{{.Link}}">{{.Link}}</a></td><td><code>{{.MessageID}}</code></td></tr>
+{{end}}</tbody>
+</table>{{else}}<p>Nothing yet.</p>{{end}}
+</body>
+</html>
+`))
+
+// ServeHTTP serves the /dev/outbox page: every value escaped, no script, no
+// external assets.
+func (l *LogProvider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	entries, err := l.Entries(pageLimit)
+	if err != nil {
+		http.Error(w, "cannot read the outbox file", http.StatusInternalServerError)
+		return
+	}
+	slices.Reverse(entries)
+	var b bytes.Buffer
+	if err := outboxPage.Execute(&b, entries); err != nil {
+		http.Error(w, "cannot render the outbox", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cache-Control", "no-store")
+	w.Write(b.Bytes())
+}

@@ -1,0 +1,29 @@
+package notifier
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// Results of a send, the result label of sigill_notifier_sends_total.
+const (
+	resultOK     = "ok"     // the provider took it: "notified"
+	resultRetry  = "retry"  // temporary failure: tried again later
+	resultFailed = "failed" // permanent failure, or max_age passed: "failed"
+)
+
+var (
+	queueDepth = promauto.NewGauge(prometheus.GaugeOpts{
+		Name: "sigill_notifier_queue_depth",
+		Help: "Notification jobs in the vault's outbox: due, being sent, or waiting to be retried.",
+	})
+	sendsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "sigill_notifier_sends_total",
+		Help: "Notification attempts by provider and result (ok, retry, failed).",
+	}, []string{"provider", "result"})
+	sendSeconds = promauto.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "sigill_notifier_send_seconds",
+		Help:    "Time a provider took to answer one notification, failures included.",
+		Buckets: prometheus.ExponentialBuckets(0.005, 2, 14), // 5 ms … 41 s
+	}, []string{"provider"})
+)

@@ -1,0 +1,467 @@
+package notifier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"sigill/addressing"
+	"sigill/config"
+	"sigill/vault"
+)
+
+// Defaults of Options.
+const (
+	DefaultWorkers     = 8
+	DefaultMaxAge      = 48 * time.Hour
+	DefaultPollEvery   = time.Second
+	DefaultSendTimeout = 30 * time.Second
+	DefaultLease       = 10 * time.Minute
+)
+
+// deliveryMemory is how long provider ids are kept for delivery reports.
+const deliveryMemory = 7 * 24 * time.Hour
+
+// Options configure New. Vault, LinkBase, OrgName and SMS are required.
+type Options struct {
+	Vault     *vault.Vault
+	Workers   int           // concurrent sends (notifier.workers); default 8
+	MaxAge    time.Duration // give up on a job this long after acceptance (notifier.max_age); default 48h
+	LinkBase  string        // link = LinkBase + "/m/" + token (notifier.link_base)
+	OrgName   string        // organisation.name
+	SMSSender string        // organisation.sms_sender
+	SMS       SMSProvider   // NewSMSProvider's, or a test's
+	ReportURL string        // notifier.sms.delivery_report_url: asked of providers for delivery reports; "" = none
+	// Email is the smarthost for e-mail notifications. When nil, e-mail
+	// goes to the log provider if SMS is one (sigill dev: both channels in
+	// outbox.jsonl); otherwise New refuses, as serve always has a smarthost.
+	Email  *SMTPSender
+	Logger *slog.Logger     // nil: slog.Default()
+	Now    func() time.Time // injectable clock for due times, backoff and max_age; time.Now when nil
+	// PollEvery is how often idle workers look for due jobs (retries come
+	// due without a Kick); default 1 s. Looking costs a read transaction.
+	PollEvery time.Duration
+	// ReceiptMail builds the message of a receipt job (vault.JobReceipt, which
+	// the vault queues with each receipt when receipts.mail_to_sender is
+	// set): cmd wires the receipts package's builder here. It is mailed to
+	// the job's To with a null envelope sender, through Email. When nil,
+	// receipt jobs are retried until MaxAge and then dropped. An error
+	// wrapping vault.ErrNotFound (the event is gone) drops the job at once.
+	ReceiptMail func(ctx context.Context, j vault.Job) ([]byte, error)
+	// SendTimeout bounds one attempt (connect, send, answer); default 30 s.
+	SendTimeout time.Duration
+	// Lease is how long a claimed job is kept from other claims; a job whose
+	// worker hung comes back after it. Default 10 min; at least twice
+	// SendTimeout. (A job left leased by a killed process is due again at
+	// the next start at once: see vault.ReleaseClaims.)
+	Lease time.Duration
+}
+
+// Notifier runs the outbox workers and answers delivery reports.
+type Notifier struct {
+	o    Options
+	v    *vault.Vault
+	log  *slog.Logger
+	now  func() time.Time
+	sms  SMSProvider
+	mail MailSender
+	link string // LinkBase + "/m/"
+	from string // e-mail From address
+
+	kick    chan struct{}
+	rand    func() float64
+	running atomic.Bool
+}
+
+// New checks the options and returns a Notifier; Run starts it.
+func New(o Options) (*Notifier, error) {
+	if o.Vault == nil {
+		return nil, errors.New("notifier: no vault")
+	}
+	if o.SMS == nil {
+		return nil, errors.New("notifier: no SMS provider")
+	}
+	if strings.TrimSpace(o.OrgName) == "" {
+		return nil, errors.New("notifier: no organisation name")
+	}
+	u, err := url.Parse(o.LinkBase)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("notifier: link base %q is not an http(s) URL without query", o.LinkBase)
+	}
+	if o.Workers == 0 {
+		o.Workers = DefaultWorkers
+	}
+	if o.Workers < 0 {
+		return nil, errors.New("notifier: negative worker count")
+	}
+	if o.MaxAge <= 0 {
+		o.MaxAge = DefaultMaxAge
+	}
+	if o.PollEvery <= 0 {
+		o.PollEvery = DefaultPollEvery
+	}
+	if o.SendTimeout <= 0 {
+		o.SendTimeout = DefaultSendTimeout
+	}
+	if o.Lease <= 0 {
+		o.Lease = DefaultLease
+	}
+	if o.Lease < 2*o.SendTimeout {
+		return nil, fmt.Errorf("notifier: lease %v is shorter than twice the send timeout %v", o.Lease, o.SendTimeout)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	n := &Notifier{
+		o: o, v: o.Vault, log: o.Logger, now: o.Now, sms: o.SMS,
+		link: strings.TrimRight(o.LinkBase, "/") + "/m/",
+		kick: make(chan struct{}, 1),
+		rand: rand.Float64,
+	}
+	switch lp, isLog := o.SMS.(*LogProvider); {
+	case o.Email != nil:
+		n.mail, n.from = o.Email, o.Email.From()
+	case isLog:
+		n.mail, n.from = lp, "noreply@localhost"
+	default:
+		return nil, errors.New("notifier: no smarthost for e-mail notifications (notifier.email.smarthost)")
+	}
+	return n, nil
+}
+
+// FromConfig builds a Notifier from the configuration: the SMS provider
+// notifier.sms names, the smarthost of notifier.email (none in dev, where
+// e-mail goes to the log provider too) and the organisation's name. In dev
+// idle workers look for due jobs four times a second. Each mod adjusts the
+// options before New (e.g. to set ReceiptMail).
+func FromConfig(cfg *config.Config, v *vault.Vault, log *slog.Logger, mods ...func(*Options)) (*Notifier, error) {
+	dataDir := cfg.DataDir
+	if dataDir == "" {
+		dataDir = filepath.Dir(cfg.Vault.Path)
+	}
+	sms, err := NewSMSProvider(cfg.Notifier.SMS, dataDir)
+	if err != nil {
+		return nil, err
+	}
+	o := Options{
+		Vault:     v,
+		Workers:   cfg.Notifier.Workers,
+		MaxAge:    cfg.Notifier.MaxAge.Duration,
+		LinkBase:  cfg.Notifier.LinkBase,
+		OrgName:   cfg.Organisation.Name,
+		SMSSender: cfg.Organisation.SMSSender,
+		SMS:       sms,
+		ReportURL: cfg.Notifier.SMS.DeliveryReportURL,
+		Logger:    log,
+	}
+	if e := cfg.Notifier.Email; e.Smarthost != "" {
+		if o.Email, err = NewSMTPSender(SMTPOptions{Addr: e.Smarthost, Username: e.Username, Password: e.Password, From: e.From}); err != nil {
+			return nil, fmt.Errorf("notifier.email: %w", err)
+		}
+	}
+	if cfg.Dev {
+		o.PollEvery = 250 * time.Millisecond
+	}
+	for _, mod := range mods {
+		mod(&o)
+	}
+	return New(o)
+}
+
+// DevOutbox is the /dev/outbox page when the log provider is in use, else nil.
+func (n *Notifier) DevOutbox() *LogProvider {
+	lp, _ := n.sms.(*LogProvider)
+	return lp
+}
+
+// Kick wakes the workers to look for due jobs now: smtpd (through cmd)
+// calls it after each accepted message, so a notification does not wait
+// for the next poll. It never blocks.
+func (n *Notifier) Kick() {
+	select {
+	case n.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run sends notifications until ctx ends; then it stops claiming, lets the
+// sends in flight finish (each bounded by SendTimeout) and record their
+// outcome, gives the jobs claimed but not yet started back, and returns. A
+// job it could not finish is sent at the next start. Only one Run may be
+// active per vault (the bbolt lock admits one process; within it, start one
+// Notifier).
+//
+// One dispatcher claims due jobs for the workers, up to Workers ahead of
+// them, so that a worker that finishes a job starts the next at once rather
+// than after a claim's commit.
+func (n *Notifier) Run(ctx context.Context) error {
+	if !n.running.CompareAndSwap(false, true) {
+		return errors.New("notifier: already running")
+	}
+	defer n.running.Store(false)
+	released, err := n.v.ReleaseClaims(n.now())
+	if err != nil {
+		return fmt.Errorf("notifier: %w", err)
+	}
+	if released > 0 {
+		n.log.Info("notifier: jobs the previous run had claimed are due again", "jobs", released)
+	}
+
+	workers := n.o.Workers
+	jobs := make(chan vault.Job, workers) // claimed, not yet started
+	done := make(chan struct{}, 2*workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for j := range jobs {
+				n.process(j)
+				done <- struct{}{}
+			}
+		})
+	}
+	defer func() {
+		// Jobs claimed but not started go back, due now.
+		for drained := false; !drained; {
+			select {
+			case j := <-jobs:
+				if err := n.v.RetryJob(j.ID, n.now(), j.LastError); err != nil {
+					n.log.Error("notifier: cannot give a claimed job back; it is due again at the next start", "job", j.ID, "err", err)
+				}
+			default:
+				drained = true
+			}
+		}
+		close(jobs)
+		wg.Wait()
+		n.updateDepth()
+		if s, ok := n.mail.(*SMTPSender); ok {
+			s.Close() // idle smarthost connections; a later Run dials anew
+		}
+	}()
+
+	outstanding := 0 // claimed and not yet finished: queued or in a worker
+	poll := time.NewTimer(n.o.PollEvery)
+	defer poll.Stop()
+	var lastDepth, lastPrune, lastFault time.Time
+	for {
+		for drained := false; !drained; {
+			select {
+			case <-done:
+				outstanding--
+			default:
+				drained = true
+			}
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if want := 2*workers - outstanding; want > 0 {
+			claimed, err := n.v.ClaimJobs(n.now(), want, n.o.Lease)
+			if err != nil && time.Since(lastFault) > time.Minute {
+				lastFault = time.Now()
+				n.log.Error("notifier: cannot claim jobs", "err", err)
+			}
+			for _, j := range claimed {
+				jobs <- j // room: at most workers queued, and idle workers take
+				outstanding++
+			}
+		}
+		if time.Since(lastDepth) > 250*time.Millisecond {
+			lastDepth = time.Now()
+			n.updateDepth()
+		}
+		if time.Since(lastPrune) > 6*time.Hour {
+			lastPrune = time.Now()
+			if k, err := n.v.PruneDeliveries(n.now().Add(-deliveryMemory)); err != nil {
+				n.log.Error("notifier: cannot prune delivery ids", "err", err)
+			} else if k > 0 {
+				n.log.Info("notifier: forgot old provider ids", "ids", k)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-n.kick:
+		case <-done:
+			outstanding--
+		case <-poll.C:
+			poll.Reset(n.o.PollEvery)
+		}
+	}
+}
+
+func (n *Notifier) updateDepth() {
+	if k, err := n.v.OutboxLen(); err == nil {
+		queueDepth.Set(float64(k))
+	}
+}
+
+// IdempotencyKey is the key a job's every attempt carries to providers: one
+// per message and recipient.
+func IdempotencyKey(j vault.Job) string {
+	return "sigill-" + j.MessageID + "-" + strconv.Itoa(j.Recipient)
+}
+
+// kindReceipt is vault.JobReceipt: a receipt to mail to its sender.
+const kindReceipt = "receipt"
+
+// process makes one attempt at a job and records its outcome.
+func (n *Notifier) process(j vault.Job) {
+	switch j.Kind {
+	case vault.JobNotify:
+	case kindReceipt:
+		n.processReceipt(j)
+		return
+	default:
+		n.finish(j, "none", "", Permanent(fmt.Errorf("unknown job kind %q", j.Kind)), 0)
+		return
+	}
+	link := n.link + j.Token
+	lang := j.Lang
+	if lang == "" {
+		lang = "sv"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), n.o.SendTimeout)
+	defer cancel()
+	start := time.Now()
+	var (
+		provider, id string
+		err          error
+	)
+	switch j.Channel {
+	case addressing.SMS:
+		provider = n.sms.Name()
+		id, err = n.sms.Send(ctx, SMS{
+			To: j.To, From: n.o.SMSSender, Text: SMSText(lang, n.o.OrgName, j.Errand, link),
+			IdempotencyKey: IdempotencyKey(j), ReportURL: n.o.ReportURL,
+			MessageID: j.MessageID, Link: link,
+		})
+	case addressing.Email:
+		provider = n.mail.Name()
+		var m *Mail
+		m, err = buildMail(mailParams{
+			JobID: j.ID, MessageID: j.MessageID, From: n.from, OrgName: n.o.OrgName,
+			To: j.To, Lang: lang, Errand: j.Errand, Link: link, Date: n.now(),
+		})
+		if err != nil {
+			err = Permanent(err)
+		} else {
+			id, err = n.mail.SendMail(ctx, m)
+		}
+	default:
+		provider, err = "none", Permanent(fmt.Errorf("unknown channel %q", j.Channel))
+	}
+	took := time.Since(start)
+	if err != nil {
+		// Whatever a provider answered, the token goes no further.
+		perm := IsPermanent(err)
+		err = errors.New(scrub(err.Error(), j.Token))
+		if perm {
+			err = Permanent(err)
+		}
+	}
+	n.finish(j, provider, id, err, took)
+}
+
+// processReceipt mails a receipt job's message to the sender.
+func (n *Notifier) processReceipt(j vault.Job) {
+	provider := n.mail.Name()
+	if n.o.ReceiptMail == nil {
+		n.finish(j, provider, "", errors.New("no receipt builder is wired (Options.ReceiptMail)"), 0)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), n.o.SendTimeout)
+	defer cancel()
+	start := time.Now()
+	raw, err := n.o.ReceiptMail(ctx, j)
+	if errors.Is(err, vault.ErrNotFound) {
+		err = Permanent(err)
+	}
+	var id string
+	if err == nil {
+		// A null reverse-path: nothing bounces back about a receipt.
+		id, err = n.mail.SendMail(ctx, &Mail{To: j.To, MIME: raw, MessageID: j.MessageID})
+	}
+	n.finish(j, provider, id, err, time.Since(start))
+}
+
+// finish records an attempt's outcome: notified, a retry at the backoff's
+// time (never after the deadline, so the last attempt is made at
+// Created+MaxAge), or failed (a permanent error, or a failure at or after
+// the deadline).
+func (n *Notifier) finish(j vault.Job, provider, id string, err error, took time.Duration) {
+	if err == nil {
+		// The crash window closes with this commit: record first, then
+		// anything else.
+		cerr := n.v.CompleteJob(j.ID, id, provider)
+		n.count(provider, resultOK, took)
+		log := n.jobLog(j, provider)
+		if errors.Is(cerr, vault.ErrNotFound) {
+			log.Warn("notifier: sent, but the job was gone meanwhile (its message expired)", "provider_id", id)
+			return
+		}
+		if cerr != nil {
+			// The window, without the crash: the provider has it, the vault
+			// does not know. The lease brings the job back.
+			log.Error("notifier: sent, but the outcome was not recorded; it will be sent again", "provider_id", id, "err", cerr)
+			return
+		}
+		log.Info("notifier: notified", "provider_id", id, "seconds", took.Seconds())
+		return
+	}
+	log := n.jobLog(j, provider)
+	reason := err.Error()
+	now := n.now()
+	deadline := j.Created.Add(n.o.MaxAge)
+	switch {
+	case IsPermanent(err):
+		n.count(provider, resultFailed, took)
+		log.Warn("notifier: refused for good", "err", reason)
+		n.fail(log, j, reason)
+	case !now.Before(deadline):
+		n.count(provider, resultFailed, took)
+		reason = fmt.Sprintf("gave up after %d attempts in %v: %s", j.Attempts, n.o.MaxAge, reason)
+		log.Warn("notifier: giving up", "err", reason)
+		n.fail(log, j, reason)
+	default:
+		n.count(provider, resultRetry, took)
+		next := now.Add(Backoff(j.Attempts, n.rand()))
+		if next.After(deadline) {
+			next = deadline
+		}
+		log.Warn("notifier: will retry", "err", reason, "at", next)
+		if rerr := n.v.RetryJob(j.ID, next, reason); rerr != nil {
+			log.Error("notifier: cannot schedule the retry; the job comes back after its lease", "err", rerr)
+		}
+	}
+}
+
+func (n *Notifier) count(provider, result string, took time.Duration) {
+	sendsTotal.WithLabelValues(provider, result).Inc()
+	if took > 0 {
+		sendSeconds.WithLabelValues(provider).Observe(took.Seconds())
+	}
+}
+
+func (n *Notifier) jobLog(j vault.Job, provider string) *slog.Logger {
+	return n.log.With("job", j.ID, "kind", j.Kind, "message", j.MessageID, "recipient", j.Recipient,
+		"channel", string(j.Channel), "to", maskTo(j.Channel, j.To), "provider", provider, "attempt", j.Attempts)
+}
+
+func (n *Notifier) fail(log *slog.Logger, j vault.Job, reason string) {
+	if err := n.v.FailJob(j.ID, reason); err != nil {
+		log.Error("notifier: cannot record the failure; the job comes back after its lease", "err", err)
+	}
+}

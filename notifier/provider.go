@@ -1,0 +1,135 @@
+package notifier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+	"unicode"
+
+	"sigill/config"
+)
+
+// SMS is one text message as a provider gets it.
+type SMS struct {
+	To             string // E.164, e.g. +46701234567
+	From           string // organisation.sms_sender: alphanumeric id or E.164
+	Text           string // SMSText: organisation, errand, link
+	IdempotencyKey string // the same for every attempt at one job
+	ReportURL      string // where delivery reports go; "" asks for none
+
+	// For the log provider, which writes them to outbox.jsonl. Real
+	// providers send only the fields above.
+	MessageID, Link string
+}
+
+// SMSProvider sends text messages. Send returns the provider's id for the
+// message (which its delivery reports name), or an error; an error wrapped
+// with Permanent means that trying again cannot help (the job fails at once),
+// any other error is retried with backoff until notifier.max_age.
+//
+// The errors this package's providers call permanent are the provider's
+// refusals of the message itself: HTTP 400, 413 and 422. Everything else —
+// network faults, time-outs, 429, 5xx, and also 401, 403 and 404, which are
+// configuration faults an operator can mend while the jobs wait — is
+// temporary.
+type SMSProvider interface {
+	Name() string
+	Send(ctx context.Context, m SMS) (providerID string, err error)
+}
+
+// Mail is one notification e-mail, built by the notifier.
+type Mail struct {
+	To        string // the recipient's address
+	From      string // envelope sender (notifier.email.from)
+	HeaderID  string // the Message-ID header without <>: the provider id recorded
+	MIME      []byte // the whole message, CRLF lines
+	Text      string // its plain-text part, for the log provider
+	MessageID string // the vault's message id, for the log provider
+	Link      string // for the log provider
+}
+
+// MailSender sends notification e-mails: SMTPSender through the smarthost,
+// or LogProvider in dev. Errors are classified as for SMSProvider.
+type MailSender interface {
+	Name() string
+	SendMail(ctx context.Context, m *Mail) (providerID string, err error)
+}
+
+// PermanentError marks a failure that retrying cannot mend.
+type PermanentError struct{ Err error }
+
+func (e *PermanentError) Error() string { return e.Err.Error() }
+func (e *PermanentError) Unwrap() error { return e.Err }
+
+// Permanent marks err as permanent (nil stays nil).
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &PermanentError{Err: err}
+}
+
+// IsPermanent reports whether err, or an error it wraps, is permanent.
+func IsPermanent(err error) bool {
+	var p *PermanentError
+	return errors.As(err, &p)
+}
+
+// statusError turns a provider's unsuccessful HTTP answer into an error
+// classified as SMSProvider describes.
+func statusError(provider string, code int, body []byte) error {
+	err := fmt.Errorf("%s: HTTP %d %s", provider, code, snippet(body))
+	switch code {
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity:
+		return Permanent(err)
+	}
+	return err
+}
+
+// snippet is the start of a provider's answer, for a reason or a log line:
+// one line, printable, at most 120 characters.
+func snippet(b []byte) string {
+	s := strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == unicode.ReplacementChar {
+			return ' '
+		}
+		return r
+	}, string(b))
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > 120 {
+		s = string(r[:120]) + "..."
+	}
+	return s
+}
+
+// newHTTPClient is the providers' client: connections kept for many
+// workers, no redirects (a POST with credentials goes where configured or
+// nowhere), and no overall timeout (each send's context has one).
+func newHTTPClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 256
+	t.MaxIdleConnsPerHost = 128
+	t.IdleConnTimeout = 90 * time.Second
+	return &http.Client{
+		Transport:     t,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// NewSMSProvider builds the provider notifier.sms names: "46elks" (Elks),
+// "webhook" (Webhook, whose HMAC secret is the password file's content) or
+// "log" (LogProvider writing into dataDir, for sigill dev).
+func NewSMSProvider(cfg config.SMS, dataDir string) (SMSProvider, error) {
+	switch cfg.Provider {
+	case "46elks":
+		return NewElks(ElksOptions{URL: cfg.URL, Username: cfg.Username, Password: cfg.Password})
+	case "webhook":
+		return NewWebhook(WebhookOptions{URL: cfg.URL, Secret: []byte(strings.TrimSpace(cfg.Password))})
+	case "log":
+		return NewLogProvider(dataDir)
+	}
+	return nil, fmt.Errorf("notifier.sms.provider: %q is not a provider; write \"46elks\", \"webhook\" or \"log\"", cfg.Provider)
+}
