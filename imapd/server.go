@@ -1,0 +1,309 @@
+package imapd
+
+import (
+	"container/list"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"sigill/receipts"
+	"sigill/vault"
+)
+
+// Options configure New. Vault is required.
+type Options struct {
+	Vault        *vault.Vault
+	Org          receipts.Org // what the receipts say about the organisation
+	TLS          *tls.Config  // STARTTLS on Serve's listeners; required by ServeTLS
+	InsecureAuth bool         // sigill dev: LOGIN without TLS, from loopback peers only
+	Logger       *slog.Logger // nil: discard
+}
+
+// Server is an IMAP server of receipts mailboxes.
+type Server struct {
+	o     Options
+	log   *slog.Logger
+	imap  *imapserver.Server
+	cache *receiptCache
+
+	mu     sync.Mutex
+	boxes  map[string]*mailbox
+	closed bool
+}
+
+// How a failed login is slowed down, and how many one connection may make.
+var (
+	loginFailDelay = time.Second
+	maxLoginFails  = 3
+)
+
+// New makes a server. It panics without a Vault.
+func New(o Options) *Server {
+	if o.Vault == nil {
+		panic("imapd: Options.Vault is nil")
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		o:     o,
+		log:   log,
+		cache: newReceiptCache(16 << 20),
+		boxes: make(map[string]*mailbox),
+	}
+	s.imap = imapserver.New(&imapserver.Options{
+		NewSession:   s.newSession,
+		Caps:         imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {}},
+		Logger:       imapLogger{log},
+		TLSConfig:    o.TLS,
+		InsecureAuth: o.InsecureAuth,
+	})
+	return s
+}
+
+// Serve answers IMAP on ln (plain, with STARTTLS when Options.TLS is set)
+// until Close. It returns nil once closed.
+func (s *Server) Serve(ln net.Listener) error {
+	return s.imap.Serve(ln)
+}
+
+// ServeTLS answers IMAP with implicit TLS (port 993) on ln until Close.
+func (s *Server) ServeTLS(ln net.Listener) error {
+	if s.o.TLS == nil {
+		return errors.New("imapd: ServeTLS without Options.TLS")
+	}
+	return s.imap.Serve(tls.NewListener(ln, s.o.TLS))
+}
+
+// Close closes the listeners and every connection at once.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	err := s.imap.Close()
+	s.mu.Lock()
+	for _, mb := range s.boxes {
+		mb.cancel()
+	}
+	s.mu.Unlock()
+	return err
+}
+
+// imapLogger passes go-imap's own messages (connection and protocol faults;
+// it never logs credentials unless given a DebugWriter, which sigill does
+// not) to slog.
+type imapLogger struct{ log *slog.Logger }
+
+func (l imapLogger) Printf(format string, args ...any) {
+	l.log.Warn("imap: " + fmt.Sprintf(format, args...))
+}
+
+// mailbox is one account's INBOX while sessions have it selected: the
+// entries as the sessions' tracker knows them, kept in step with the vault.
+type mailbox struct {
+	s        *Server
+	account  string
+	validity uint32
+	tracker  *imapserver.MailboxTracker
+	cancel   func() // ends the vault subscription, and with it watch
+	refs     int    // sessions that selected it; guarded by s.mu
+
+	// mu guards entries and next, and orders every change of them with the
+	// tracker updates that announce it.
+	mu      sync.Mutex
+	entries []vault.MailboxEntry // by UID, as the tracker numbers them
+	top     uint32               // highest UID ever in entries
+	next    uint32
+}
+
+func (s *Server) acquire(account string) (*mailbox, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, errors.New("server closed")
+	}
+	if mb := s.boxes[account]; mb != nil {
+		mb.refs++
+		return mb, nil
+	}
+	// Subscribe first, then read: a receipt filed in between is read now
+	// and found again (unchanged) by the refresh its signal causes.
+	sig, cancel := s.o.Vault.Subscribe(account)
+	box, err := s.o.Vault.Mailbox(account)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	mb := &mailbox{
+		s: s, account: account, validity: box.UIDValidity,
+		tracker: imapserver.NewMailboxTracker(uint32(len(box.Entries))),
+		cancel:  cancel, refs: 1,
+		entries: box.Entries, next: box.UIDNext,
+	}
+	if n := len(box.Entries); n > 0 {
+		mb.top = box.Entries[n-1].UID
+	}
+	s.boxes[account] = mb
+	go mb.watch(sig)
+	return mb, nil
+}
+
+func (s *Server) release(mb *mailbox) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	mb.refs--
+	if mb.refs == 0 {
+		if s.boxes[mb.account] == mb {
+			delete(s.boxes, mb.account)
+		}
+		mb.cancel()
+	}
+}
+
+func (mb *mailbox) watch(sig <-chan struct{}) {
+	for range sig {
+		mb.refresh()
+	}
+}
+
+// refresh brings entries in step with the vault and queues what changed for
+// the sessions: EXPUNGE for entries gone (audit retention), FETCH FLAGS for
+// flags stored elsewhere, and one EXISTS per new receipt (one at a time, as
+// SessionTracker.EncodeSeqNum expects).
+func (mb *mailbox) refresh() {
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	box, err := mb.s.o.Vault.Mailbox(mb.account)
+	if err != nil {
+		mb.s.log.Error("imap: reading a mailbox", "account", mb.account, "err", err)
+		return
+	}
+	if box.UIDValidity != mb.validity {
+		mb.s.log.Error("imap: UIDVALIDITY changed under a selected mailbox", "account", mb.account)
+		return
+	}
+	now := make(map[uint32]vault.MailboxEntry, len(box.Entries))
+	for _, e := range box.Entries {
+		now[e.UID] = e
+	}
+	for i := len(mb.entries) - 1; i >= 0; i-- {
+		if _, ok := now[mb.entries[i].UID]; !ok {
+			mb.tracker.QueueExpunge(uint32(i + 1))
+			mb.entries = append(mb.entries[:i], mb.entries[i+1:]...)
+		}
+	}
+	for i, e := range mb.entries {
+		if ne := now[e.UID]; ne.Flags != e.Flags {
+			mb.entries[i].Flags = ne.Flags
+			mb.tracker.QueueMessageFlags(uint32(i+1), imap.UID(e.UID), flagList(ne.Flags), nil)
+		}
+	}
+	for _, e := range box.Entries {
+		if e.UID > mb.top {
+			mb.entries = append(mb.entries, e)
+			mb.top = e.UID
+			mb.tracker.QueueNumMessages(uint32(len(mb.entries)))
+		}
+	}
+	mb.next = box.UIDNext
+}
+
+// index finds an entry by UID; -1 when absent. Call with mu held.
+func (mb *mailbox) index(uid uint32) int {
+	lo, hi := 0, len(mb.entries)
+	for lo < hi {
+		m := (lo + hi) / 2
+		switch {
+		case mb.entries[m].UID < uid:
+			lo = m + 1
+		case mb.entries[m].UID > uid:
+			hi = m
+		default:
+			return m
+		}
+	}
+	return -1
+}
+
+// built is a receipt as FETCH serves it.
+type built struct {
+	raw []byte
+	at  time.Time // INTERNALDATE: when the event happened
+}
+
+// receipt returns the bytes of an event's receipt, from the cache or built
+// anew (receipts.Build is deterministic, so both are the same).
+func (s *Server) receipt(seq uint64) (*built, error) {
+	if b := s.cache.get(seq); b != nil {
+		return b, nil
+	}
+	l, ev, err := s.o.Vault.ReceiptEvent(seq)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := receipts.Build(s.o.Org, l, ev)
+	if err != nil {
+		return nil, err
+	}
+	b := &built{raw: raw, at: ev.At}
+	s.cache.put(seq, b)
+	return b, nil
+}
+
+// receiptCache keeps recently built receipts, up to max bytes, least
+// recently used out first.
+type receiptCache struct {
+	mu    sync.Mutex
+	max   int
+	size  int
+	ll    *list.List // of cacheItem, most recent first
+	items map[uint64]*list.Element
+}
+
+type cacheItem struct {
+	seq uint64
+	b   *built
+}
+
+func newReceiptCache(max int) *receiptCache {
+	return &receiptCache{max: max, ll: list.New(), items: make(map[uint64]*list.Element)}
+}
+
+func (c *receiptCache) get(seq uint64) *built {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.items[seq]; e != nil {
+		c.ll.MoveToFront(e)
+		return e.Value.(cacheItem).b
+	}
+	return nil
+}
+
+func (c *receiptCache) put(seq uint64, b *built) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.items[seq] != nil || len(b.raw) > c.max {
+		return
+	}
+	c.items[seq] = c.ll.PushFront(cacheItem{seq, b})
+	c.size += len(b.raw)
+	for c.size > c.max {
+		e := c.ll.Back()
+		it := e.Value.(cacheItem)
+		c.ll.Remove(e)
+		delete(c.items, it.seq)
+		c.size -= len(it.b.raw)
+	}
+}

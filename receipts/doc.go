@@ -1,0 +1,56 @@
+// Package receipts owns the receipt messages sigill sends back to a sender:
+// one MIME message for each audit event the sender cares about, built from
+// the event and the letter it is about (vault.ReceiptEvent).
+//
+// design.md lists "receipts to senders" under the notifier, but two
+// packages need the same bytes — the notifier, which mails a receipt to the
+// sender (receipts.mail_to_sender), and imapd, which serves every receipt in
+// the sender's INBOX — so the MIME lives here, a package of its own between
+// vault and notifier/imapd in the import order
+// (config, addressing → vault → receipts → notifier, imapd). It imports only
+// addressing and vault, and logs nothing.
+//
+// # What each event becomes
+//
+//   - opened: an RFC 8098 MDN, multipart/report;
+//     report-type=disposition-notification: a readable text part (who opened
+//     what, when; the name and the masked personal number in the Subject,
+//     the whole number only in the body) and a message/disposition-notification
+//     part with Reporting-UA, Final-Recipient (the gateway address of that
+//     recipient), Original-Message-ID and "Disposition:
+//     automatic-action/MDN-sent-automatically; displayed".
+//   - delivered, failed, expired: an RFC 3464 DSN, multipart/report;
+//     report-type=delivery-status: a text part and a message/delivery-status
+//     part with Reporting-MTA, Arrival-Date and the recipient's
+//     Final-Recipient, Action, Status (delivered 2.0.0; failed 5.0.0 with the
+//     reason as Diagnostic-Code; expired 5.4.7) and Last-Attempt-Date.
+//     "delivered" means the notification (SMS or e-mail with the link)
+//     reached the recipient, not that the message was read.
+//   - denied: a plain text notice that a person who is not allowed signed in
+//     to open the message, with their name and number, and how to allow them.
+//
+// Every receipt has In-Reply-To and References set to the original
+// Message-ID (when the original had one), so Outlook and Thunderbird thread
+// it under the sent mail, and Auto-Submitted: auto-replied plus
+// X-Auto-Response-Suppress: All, so no autoresponder answers it. It goes
+// From the organisation (Org.Name, Org.From) To the letter's owner
+// (vault.Letter.Owner).
+//
+// # Language and time
+//
+// The text is Swedish or English by the recipient's language
+// (addressing.Recipient.Lang, from lang= in the address), else Org.Lang,
+// else Swedish: the sender chose that language for the person, and a staff
+// member who writes lang=en usually reads English too. Times are shown in
+// Org.Location (default Europe/Stockholm, from the embedded time zone
+// database, so a build does not depend on the machine's zoneinfo).
+//
+// # Deterministic
+//
+// Build is a pure function of its inputs: Date is the event's time,
+// Message-ID is receipt.<event seq>.<message id>@<Org.Hostname>, and the
+// MIME boundary is derived from the same values. imapd relies on it: a
+// receipt is never stored, only rebuilt, and its RFC822.SIZE must not
+// change between two FETCHes. Letter.Expired, which changes with the clock,
+// is never read.
+package receipts
