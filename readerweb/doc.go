@@ -1,0 +1,125 @@
+// Package readerweb owns the recipient's side of sigill: the page a link
+// opens, the BankID identification that guards a message, the check of the
+// returned personal number against who may open it, and the view of the
+// decrypted message with its inline images and attachments.
+//
+// # Routes
+//
+// Handler serves, beside the /dev/ and /hooks/ routes on the same
+// listener (mount it at "/"):
+//
+//	GET  /m/<token>               landing page; the message once identified
+//	POST /m/<token>/auth          start a BankID order (form → 303; JSON → {"autoStartToken","qr"})
+//	GET  /m/<token>/auth          the order's state {"status","hintCode","message","qr"}
+//	GET  /m/<token>/qr.svg        the current animated QR code, for the page's script
+//	POST /m/<token>/cancel        cancel the order
+//	POST /m/<token>/logout        end the session
+//	GET  /m/<token>/message.json  {"errand","from","sent","text","html","attachments":[{"name","size","url"}]}
+//	GET  /m/<token>/cid/<n>       an inline (cid:) image of the message
+//	GET  /m/<token>/att/<n>       an attachment, as a download
+//	GET  /r/<nonce>               where the BankID app returns on the same device
+//	GET  /static/<name>           the page's CSS and script, named by content hash
+//	GET  /favicon.ico             204, so that browsers stop asking
+//
+// Status values of GET /m/<token>/auth are BankID's pending, failed and
+// complete (complete only when the person may open the message), plus
+// "denied" (identified, but not allowed; nothing decrypted) and, with 404,
+// "none" (this browser session has no order for the link).
+//
+// # What a GET changes
+//
+// Mail security scanners fetch links before people do. A GET or HEAD without
+// this browser's session cookie changes nothing: it reads the letter's
+// metadata (errand, time) through vault.Lookup, decrypts nothing, records
+// nothing and sets no cookie. An unknown, malformed, expired or revoked token
+// gets the same 200 page shape after the same look-up work (a malformed token
+// is looked up as a fixed dummy token), so that neither status nor time tells
+// tokens apart. Only a browser whose session completed BankID as an allowed
+// person changes state with a GET: its first request after completion rotates
+// the session id and records "opened" (see below).
+//
+// # Sessions
+//
+// Sessions live in memory: a restart logs readers out, which is acceptable for
+// sessions that last minutes (Options.SessionTTL, absolute from the moment the
+// session was made, not sliding). The cookie is HttpOnly, SameSite=Strict,
+// Path=/ and, unless Options.Secure is false (dev on loopback), Secure with
+// the __Host- prefix.
+//
+// A session is made only by POST /m/<token>/auth, and every such POST makes a
+// new one (an incoming session, with its order, is ended first), so a session
+// id planted in a browser before BankID never carries an order. When the
+// order completes as an allowed person, the next request of that session
+// claims the result: "opened" is recorded (number, name, time, the request's
+// IP), the old id is deleted and a new id holding the grant is set. The
+// pre-BankID id opens nothing afterwards. An order belongs to the session that
+// started it: another session asking about it gets "none".
+//
+// # Collecting
+//
+// Each order has one goroutine that calls /collect every 2 s while the order
+// is pending, and stops for good at complete or failed. The goroutine, not the
+// browser, acts on the result, so a denial is recorded even when the browser
+// has gone. An order is cancelled at BankID (and its goroutine stopped) when
+// its session ends: a new order in the same browser, cancel, logout, the
+// session's TTL, or Close. Collect errors are retried up to three times in a
+// row (maintenance and tooManyRequests until the order's time is up) before the
+// order fails with BankID's recommended message.
+//
+// # BankID
+//
+// /auth gets endUserIp (the client's address; X-Forwarded-For only from
+// Options.TrustedProxies), userVisibleData (Options.UserVisibleText, never
+// message content), returnRisk, requirement.personalNumber when exactly one
+// number may open the message (one login, no birth dates, not "*"), and for
+// an order on the same device a returnUrl of /r/<nonce>, a random nonce of
+// the order that maps back to the link only for the browser that holds the
+// session: the return wakes the page and proves nothing. (Opened from the app,
+// the request may count as cross-site and come without the SameSite=Strict
+// cookie; /r/ then answers once with a page that refreshes to itself, a
+// same-site navigation that carries it.) The link token is never sent to
+// BankID. The animated QR code is computed on the server every
+// second from qrStartSecret, which never reaches the browser. The page starts
+// the app itself only in answer to the person's click; a reloaded page resumes
+// the order and shows a link to open the app.
+//
+// A complete order is checked against the recipient (addressing.Recipient.
+// Allows with completionData.user.personalNumber, never a typed number). A
+// high risk answer is refused. A refusal records "denied" (number, name, IP
+// of the order, and the reason in Detail).
+//
+// # The message
+//
+// The original MIME message is decrypted per request with the token from the
+// URL (never kept) and parsed with go-message. Text is shown as text
+// (format=flowed joined); HTML is sanitised with bluemonday's UGC policy:
+// no script, style, form or remote content; links get rel="nofollow
+// noreferrer" and open in a new tab; image sources other than cid: parts of
+// the message are removed, and cid: sources become /m/<token>/cid/<n>.
+// Attachments are served with Content-Disposition: attachment, nosniff and a
+// sandboxing CSP, and types that a browser could run (HTML, SVG, XML, script)
+// as application/octet-stream.
+//
+// # Security
+//
+// Every response carries a strict Content-Security-Policy (default-src
+// 'none'; scripts, styles, images and fetches from 'self' only; no inline
+// script or style), X-Content-Type-Options: nosniff, Referrer-Policy:
+// no-referrer, frame-ancestors 'none' and X-Frame-Options: DENY; /m/ and /r/
+// responses are Cache-Control: no-store; Strict-Transport-Security is sent
+// when Options.Secure. POSTs pass http.CrossOriginProtection. Rate limits
+// (golang.org/x/time/rate, token buckets kept per key and forgotten once idle
+// long enough to be full again, with a cap on the number of keys):
+//
+//	per client IP (IPv6 by /64)  every request       20/s, burst 100
+//	per client IP                starting an order   1/s, burst 20
+//	per token                    every request       5/s, burst 30
+//	per token                    starting an order   1 per 10 s, burst 5
+//
+// At most 10 000 orders are pending and 100 000 sessions alive at once.
+//
+// # Logging
+//
+// Logs name message ids and masked personal numbers (addressing.Mask), never
+// tokens, session ids, nonces, bodies or whole personal numbers.
+package readerweb

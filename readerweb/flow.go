@@ -1,0 +1,331 @@
+package readerweb
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"regexp"
+	"time"
+
+	"sigill/addressing"
+	"sigill/bankid"
+	"sigill/vault"
+)
+
+// order is one BankID order, bound to the session that started it.
+type order struct {
+	ref, autoStart, qrToken, qrSecret string
+
+	key        string // tokenKey of the link
+	messageID  string
+	recipient  int
+	rcpt       addressing.Recipient // who may open
+	ip         string               // endUserIp
+	sameDevice bool
+	nonce      string // in the returnUrl of a same-device order
+	returnPath string // /m/<token>?lang=…, where the return leads; same-device orders only
+	started    time.Time
+
+	cancel context.CancelFunc // stops the collector, which then cancels at BankID
+	done   chan struct{}      // closed when the collector has ended
+
+	orderState // guarded by Server.mu
+}
+
+// orderState is what collect has learnt.
+type orderState struct {
+	status  string     // "pending", "complete" (allowed), "failed" or "denied"
+	hint    string     // BankID's hintCode
+	rfa     bankid.RFA // when the order failed by an error: its message
+	risk    bool       // denied because BankID judged the risk high
+	pn      string     // the person, once complete
+	name    string
+	claimed bool // a request is recording "opened" for it
+}
+
+// qrData is the animated QR code's content for now.
+func (o *order) qrData(now time.Time) string {
+	secs := int(now.Sub(o.started) / time.Second)
+	if secs < 0 {
+		secs = 0
+	}
+	return bankid.QRData(o.qrToken, o.qrSecret, secs)
+}
+
+// onlyLogin is the personal number BankID should require: set when exactly
+// one number, and nothing else, may open the message.
+func onlyLogin(r addressing.Recipient) string {
+	if !r.Anyone && len(r.Born) == 0 && len(r.Logins) == 1 {
+		return r.Logins[0]
+	}
+	return ""
+}
+
+var hostRE = regexp.MustCompile(`^[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$`)
+
+// origin is this site's origin as the browser reached it, for the returnUrl
+// ("" when the Host header is not a plain host name).
+func (s *Server) origin(r *http.Request) string {
+	if !hostRE.MatchString(r.Host) {
+		return ""
+	}
+	scheme := "https"
+	if !s.opt.Secure && r.TLS == nil {
+		scheme = "http"
+	}
+	return scheme + "://" + r.Host
+}
+
+var errBusy = errors.New("too many open BankID orders")
+
+// startOrder ends the browser's current session (cancelling its order at
+// BankID first, so that a new order for the same person is not
+// alreadyInProgress), asks BankID for a new order and binds it to a new
+// session. Every order gets a new session id: an id planted in the browser
+// before BankID never carries one.
+func (s *Server) startOrder(w http.ResponseWriter, r *http.Request, token string, l vault.Letter, sameDevice bool, lang string) (*order, error) {
+	if old := s.takeSession(r); old != nil {
+		s.endOrder(old, true)
+		s.clearCookie(w)
+	}
+	s.mu.Lock()
+	if s.closed || s.active >= s.maxOrders || len(s.sessions) >= maxSessions {
+		s.mu.Unlock()
+		return nil, errBusy
+	}
+	s.active++
+	s.mu.Unlock()
+
+	ip := s.clientIP(r)
+	o := &order{
+		key:        tokenKey(token),
+		messageID:  l.ID,
+		recipient:  l.Recipient,
+		rcpt:       l.Rcpt.Recipient,
+		ip:         ip.String(),
+		sameDevice: sameDevice,
+		done:       make(chan struct{}),
+		orderState: orderState{status: "pending", hint: string(bankid.HintOutstandingTransaction)},
+	}
+	req := bankid.AuthRequest{
+		EndUserIP:       o.ip,
+		UserVisibleData: s.opt.UserVisibleText,
+		PersonalNumber:  onlyLogin(o.rcpt),
+	}
+	if origin := s.origin(r); sameDevice && origin != "" {
+		o.nonce = randomID(16)
+		o.returnPath = "/m/" + token + "?lang=" + lang
+		req.ReturnURL = origin + "/r/" + o.nonce
+	}
+	// Not cancelled with the request: an order BankID made must be known,
+	// so that it can be cancelled when the browser has gone meanwhile.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), callTimeout)
+	res, err := s.opt.BankID.Auth(ctx, req)
+	cancel()
+	if err == nil && r.Context().Err() != nil {
+		o.ref = res.OrderRef
+		s.cancelAtBankID(o)
+		err = r.Context().Err()
+	}
+	if err != nil {
+		s.mu.Lock()
+		s.active--
+		s.mu.Unlock()
+		s.log.Warn("bankid auth failed", "message", l.ID, "err", err)
+		return nil, err
+	}
+	o.ref, o.autoStart, o.qrToken, o.qrSecret = res.OrderRef, res.AutoStartToken, res.QRStartToken, res.QRStartSecret
+	o.started = s.now()
+
+	cctx, stop := context.WithCancel(s.ctx)
+	o.cancel = stop
+	ss := &session{id: randomID(32), expires: s.now().Add(s.opt.SessionTTL), order: o}
+	s.mu.Lock()
+	if s.closed {
+		s.active--
+		s.mu.Unlock()
+		stop()
+		s.cancelAtBankID(o)
+		return nil, errBusy
+	}
+	s.sessions[ss.id] = ss
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go s.collect(cctx, o)
+	s.setCookie(w, ss)
+	s.log.Info("bankid order started", "message", l.ID, "recipient", l.Recipient,
+		"same_device", sameDevice, "required_person", addressing.Mask(req.PersonalNumber))
+	return o, nil
+}
+
+// collect asks BankID about the order every collectEvery while it is
+// pending, and never again once it is complete or failed. When ctx ends
+// first (the session ended, or Close) it cancels the order at BankID.
+func (s *Server) collect(ctx context.Context, o *order) {
+	defer s.wg.Done()
+	defer o.cancel() // releases the context when the order ends by itself
+	defer func() {
+		s.mu.Lock()
+		s.active--
+		s.mu.Unlock()
+		close(o.done)
+	}()
+	t := time.NewTicker(s.collectEvery)
+	defer t.Stop()
+	errs := 0
+	for {
+		select {
+		case <-ctx.Done():
+			s.abandon(o)
+			return
+		case <-t.C:
+		}
+		cctx, cancel := context.WithTimeout(ctx, callTimeout)
+		res, err := s.opt.BankID.Collect(cctx, o.ref)
+		cancel()
+		if ctx.Err() != nil {
+			s.abandon(o)
+			return
+		}
+		if err != nil {
+			errs++
+			if s.collectFailed(o, err, errs) {
+				return
+			}
+			continue
+		}
+		errs = 0
+		switch res.Status {
+		case bankid.StatusPending:
+			s.mu.Lock()
+			o.hint = string(res.HintCode)
+			s.mu.Unlock()
+		case bankid.StatusFailed:
+			s.mu.Lock()
+			o.status, o.hint = "failed", string(res.HintCode)
+			s.mu.Unlock()
+			s.log.Info("bankid order failed", "message", o.messageID, "hint", string(res.HintCode))
+			return
+		case bankid.StatusComplete:
+			s.complete(o, res.CompletionData)
+			return
+		}
+	}
+}
+
+// collectFailed handles a collect error and tells whether the order is over.
+func (s *Server) collectFailed(o *order, err error, errs int) bool {
+	switch {
+	case errors.Is(err, bankid.ErrInvalidParameters):
+		// BankID no longer knows the order: nothing to cancel.
+	case bankid.Retryable(err) && s.now().Sub(o.started) < bankid.OrderTimeout+time.Minute:
+		return false
+	case errs < maxCollectErrs && !errors.Is(err, bankid.ErrUnauthorized):
+		return false
+	default:
+		s.cancelAtBankID(o)
+	}
+	s.mu.Lock()
+	o.status, o.hint, o.rfa = "failed", "", bankid.ErrorMessageCode(err)
+	s.mu.Unlock()
+	s.log.Warn("bankid collect failed", "message", o.messageID, "err", err)
+	return true
+}
+
+// abandon cancels an order nobody follows any more.
+func (s *Server) abandon(o *order) {
+	s.mu.Lock()
+	pending := o.status == "pending"
+	if pending {
+		o.status, o.hint, o.rfa = "failed", "", bankid.RFA6
+	}
+	s.mu.Unlock()
+	if pending {
+		s.cancelAtBankID(o)
+	}
+}
+
+func (s *Server) cancelAtBankID(o *order) {
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	err := s.opt.BankID.Cancel(ctx, o.ref)
+	if err != nil && !errors.Is(err, bankid.ErrInvalidParameters) {
+		s.log.Warn("bankid cancel failed", "message", o.messageID, "err", err)
+		return
+	}
+	s.log.Info("bankid order cancelled", "message", o.messageID)
+}
+
+// complete checks the person BankID identified. One who may not open the
+// message, or an identification BankID judged high risk, is refused and
+// "denied" recorded; nothing is decrypted. One who may is remembered for the
+// session's next request, which records "opened" (claim).
+func (s *Server) complete(o *order, cd *bankid.CompletionData) {
+	pn, name := cd.User.PersonalNumber, cd.User.Name
+	var detail string
+	switch {
+	case cd.Risk == bankid.RiskHigh:
+		detail = "bankid risk high"
+	case !o.rcpt.Allows(pn):
+		detail = "not an allowed login"
+	}
+	if detail == "" {
+		s.mu.Lock()
+		o.status, o.hint, o.pn, o.name = "complete", "", pn, name
+		s.mu.Unlock()
+		s.log.Info("bankid identified an allowed person", "message", o.messageID, "person", addressing.Mask(pn))
+		return
+	}
+	err := s.opt.Vault.Record(vault.Event{
+		MessageID: o.messageID, Recipient: o.recipient, Kind: vault.EventDenied,
+		At: s.now(), PersonalNumber: pn, Name: name, IP: o.ip, Detail: detail,
+	})
+	if err != nil {
+		s.log.Error("recording denied", "message", o.messageID, "err", err)
+	}
+	s.mu.Lock()
+	o.status, o.hint, o.risk, o.pn = "denied", "", cd.Risk == bankid.RiskHigh, pn
+	s.mu.Unlock()
+	s.log.Info("reader refused", "message", o.messageID, "person", addressing.Mask(pn), "reason", detail)
+}
+
+var errGone = errors.New("the session's order is no longer there to claim")
+
+// claim is the session's first request after its order completed as an
+// allowed person: it records "opened" (the person, the time and this
+// request's IP), then ends the session and makes a new one, with a new id,
+// that holds the grant. The old id opens nothing afterwards. When two
+// requests race, one claims and the other gets errGone.
+func (s *Server) claim(w http.ResponseWriter, r *http.Request, st standing, l vault.Letter) (*session, error) {
+	s.mu.Lock()
+	o := st.order
+	if s.sessions[st.sess.id] != st.sess || st.sess.order != o || o.status != "complete" || o.claimed {
+		s.mu.Unlock()
+		return nil, errGone
+	}
+	o.claimed = true
+	g := grant{pn: o.pn, name: o.name}
+	s.mu.Unlock()
+
+	err := s.opt.Vault.Record(vault.Event{
+		MessageID: l.ID, Recipient: l.Recipient, Kind: vault.EventOpened,
+		At: s.now(), PersonalNumber: g.pn, Name: g.name, IP: s.clientIP(r).String(),
+	})
+	if err != nil {
+		s.mu.Lock()
+		o.claimed = false
+		s.mu.Unlock()
+		s.log.Error("recording opened", "message", l.ID, "err", err)
+		return nil, err
+	}
+	ns := &session{id: randomID(32), expires: s.now().Add(s.opt.SessionTTL), grants: map[string]grant{o.key: g}}
+	s.mu.Lock()
+	delete(s.sessions, st.sess.id)
+	if !s.closed {
+		s.sessions[ns.id] = ns
+	}
+	s.mu.Unlock()
+	s.setCookie(w, ns)
+	s.log.Info("message opened", "message", l.ID, "recipient", l.Recipient, "person", addressing.Mask(g.pn))
+	return ns, nil
+}

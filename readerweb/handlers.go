@@ -1,0 +1,532 @@
+package readerweb
+
+import (
+	"encoding/json"
+	"errors"
+	"html/template"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"sigill/bankid"
+	"sigill/vault"
+)
+
+// dummyToken is looked up in place of a malformed token, so that every token
+// costs the same work: a hash and a look-up that finds nothing.
+const dummyToken = "AAAAAAAAAAAAAAAAAAAAAA"
+
+// wellFormed tells a token of the vault's shape: 22 characters of base64url.
+func wellFormed(token string) bool {
+	if len(token) != len(dummyToken) {
+		return false
+	}
+	for i := 0; i < len(token); i++ {
+		c := token[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// letter looks a token up without decrypting anything. ok is false for an
+// unknown, malformed, expired or revoked token, which all look the same to
+// the reader.
+func (s *Server) letter(token string) (vault.Letter, bool) {
+	look := token
+	if !wellFormed(token) {
+		look = dummyToken
+	}
+	l, err := s.opt.Vault.Lookup(look)
+	if err != nil {
+		if !errors.Is(err, vault.ErrNotFound) {
+			s.log.Error("vault lookup", "err", err)
+		}
+		return vault.Letter{}, false
+	}
+	if look != token || l.Expired || s.revoked(l) {
+		return vault.Letter{}, false
+	}
+	return l, true
+}
+
+// revoked tells whether the sender withdrew this recipient's copy.
+func (s *Server) revoked(l vault.Letter) bool {
+	evs, err := s.opt.Vault.Events(l.ID)
+	if err != nil {
+		return false
+	}
+	for _, ev := range evs {
+		if ev.Kind == vault.EventRevoked && ev.Recipient == l.Recipient {
+			return true
+		}
+	}
+	return false
+}
+
+// textsOf picks the page's language: ?lang=, else the recipient's, else the
+// default.
+func (s *Server) textsOf(r *http.Request, l *vault.Letter) *texts {
+	def := s.opt.DefaultLang
+	if l != nil && normLang(l.Rcpt.Lang) != "" {
+		def = l.Rcpt.Lang
+	}
+	return textsFor(r.URL.Query().Get("lang"), def)
+}
+
+func mobileUA(ua string) bool {
+	for _, m := range []string{"Mobi", "Android", "iPhone", "iPad", "iPod"} {
+		if strings.Contains(ua, m) {
+			return true
+		}
+	}
+	return false
+}
+
+// letterPage is a page about one letter, before anything is decrypted.
+func (s *Server) letterPage(r *http.Request, t *texts, token string, l vault.Letter) *page {
+	base := "/m/" + token
+	p := s.newPage(t, base)
+	p.Kind, p.Base, p.Script = "flow", base, true
+	p.Errand = l.Errand
+	sent := l.Received.In(s.loc)
+	p.Sent, p.SentISO = t.date(sent), l.Received.UTC().Format(time.RFC3339)
+	p.State = "start"
+	p.LaunchPrefix = "bankid:///"
+	if mobileUA(r.UserAgent()) {
+		p.LaunchPrefix = "https://app.bankid.com/"
+	}
+	return p
+}
+
+// invalid answers a token that opens nothing: the same status and page shape
+// as a valid one.
+func (s *Server) invalid(w http.ResponseWriter, r *http.Request, t *texts) {
+	s.plain(w, r, http.StatusOK, t, t.InvalidTitle, t.InvalidText)
+}
+
+// servePage is GET /m/<token>: the letter's page, showing the state of this
+// browser's order, or the message once BankID let the person in.
+func (s *Server) servePage(w http.ResponseWriter, r *http.Request) {
+	token := r.PathValue("token")
+	l, ok := s.letter(token)
+	if !ok {
+		s.invalid(w, r, s.textsOf(r, nil))
+		return
+	}
+	t := s.textsOf(r, &l)
+	st := s.standingOf(r, tokenKey(token))
+	switch st.kind {
+	case "granted", "complete":
+		s.showMessage(w, r, t, token, l, st)
+		return
+	}
+	p := s.letterPage(r, t, token, l)
+	switch st.kind {
+	case "pending":
+		o := st.order
+		p.State, p.Refresh = "pending", true
+		p.Status = st.state.message(t, o.sameDevice)
+		if o.sameDevice {
+			p.SameDevice = true
+			p.LaunchURL = template.URL(bankid.LaunchURL(o.autoStart, "", mobileUA(r.UserAgent())))
+		} else {
+			svg, err := bankid.QRSVG(o.qrData(s.now()))
+			if err == nil {
+				p.QR, p.QRSVG = true, template.HTML(svg)
+			}
+		}
+	case "failed", "denied":
+		p.Notice = st.state.message(t, st.order.sameDevice)
+		if st.kind == "denied" {
+			p.NoticeTitle = t.DeniedTitle
+		}
+	}
+	s.render(w, r, http.StatusOK, p)
+}
+
+// showMessage decrypts and shows the message to a session that has, or has
+// just won, the grant for it.
+func (s *Server) showMessage(w http.ResponseWriter, r *http.Request, t *texts, token string, l vault.Letter, st standing) {
+	lb, ok := s.open(w, r, t, token)
+	if !ok {
+		return
+	}
+	g := st.grant
+	if st.kind == "complete" {
+		if _, err := s.claim(w, r, st, l); err != nil {
+			s.claimFailed(w, r, t, err)
+			return
+		}
+		g = grant{pn: st.state.pn, name: st.state.name}
+	}
+	p := s.letterPage(r, t, token, l)
+	p.Kind, p.Script, p.Person = "message", false, g.name
+	if p.Person == "" {
+		p.Person = maskedDate(g.pn)
+	}
+	mv := &mailView{From: lb.From, Text: lb.Text, HTML: template.HTML(lb.HTML)} // sanitised by parseLetter
+	for _, i := range lb.Attachments {
+		part := lb.Parts[i]
+		mv.Attachments = append(mv.Attachments, attView{
+			Name: part.Name, URL: p.Base + "/att/" + strconv.Itoa(i), Size: t.size(len(part.Body)),
+		})
+	}
+	p.Mail = mv
+	s.render(w, r, http.StatusOK, p)
+}
+
+func maskedDate(pn string) string {
+	if len(pn) == 12 {
+		return pn[:8] + "-****"
+	}
+	return ""
+}
+
+func (s *Server) claimFailed(w http.ResponseWriter, r *http.Request, t *texts, err error) {
+	if errors.Is(err, errGone) {
+		// Another request of this session claimed it first; start over.
+		http.Redirect(w, r, r.URL.Path+"?lang="+t.Lang, http.StatusSeeOther)
+		return
+	}
+	s.plain(w, r, http.StatusInternalServerError, t, t.ErrorTitle, t.ErrorText)
+}
+
+// open decrypts and parses the message of token; on failure it has answered.
+func (s *Server) open(w http.ResponseWriter, r *http.Request, t *texts, token string) (*letterBody, bool) {
+	_, raw, err := s.opt.Vault.Decrypt(token)
+	if err != nil {
+		if errors.Is(err, vault.ErrNotFound) || errors.Is(err, vault.ErrExpired) {
+			s.invalid(w, r, t)
+		} else {
+			s.log.Error("vault decrypt", "err", err)
+			s.plain(w, r, http.StatusInternalServerError, t, t.ErrorTitle, t.ErrorText)
+		}
+		return nil, false
+	}
+	lb, err := parseLetter(raw, "/m/"+token)
+	clear(raw)
+	if err != nil {
+		s.log.Error("parsing message", "err", err)
+		s.plain(w, r, http.StatusInternalServerError, t, t.ErrorTitle, t.ErrorText)
+		return nil, false
+	}
+	return lb, true
+}
+
+// authStart is the answer to POST /m/<token>/auth in JSON.
+type authStart struct {
+	AutoStartToken string `json:"autoStartToken"`
+	QR             string `json:"qr"`
+}
+
+// authStatus is the answer to GET /m/<token>/auth.
+type authStatus struct {
+	Status   string `json:"status"`
+	HintCode string `json:"hintCode"`
+	Message  string `json:"message"`
+	QR       string `json:"qr"`
+}
+
+// serveStart is POST /m/<token>/auth: a new BankID order for this browser.
+// device=same asks for an order to start on this device (with a returnUrl);
+// anything else is an order for the QR code.
+func (s *Server) serveStart(w http.ResponseWriter, r *http.Request) {
+	token := r.PathValue("token")
+	asJSON := wantsJSON(r)
+	l, ok := s.letter(token)
+	if !ok {
+		t := s.textsOf(r, nil)
+		if asJSON {
+			writeJSON(w, http.StatusNotFound, apiError{Error: "not_found", Message: t.InvalidText})
+			return
+		}
+		s.invalid(w, r, t)
+		return
+	}
+	t := s.textsOf(r, &l)
+	now := s.now()
+	if !s.limits.ipOrders.allow(ipKey(s.clientIP(r)), now, 1) || !s.limits.tokenOrders.allow(tokenKey(token), now, 1) {
+		s.tooMany(w, r)
+		return
+	}
+	device := ""
+	r.Body = http.MaxBytesReader(w, r.Body, 4096)
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		var body struct {
+			Device string `json:"device"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&body); err == nil {
+			device = body.Device
+		}
+	} else {
+		device = r.PostFormValue("device")
+	}
+	o, err := s.startOrder(w, r, token, l, device == "same", t.Lang)
+	if err != nil {
+		status, msg := http.StatusBadGateway, bankid.ErrorMessage(err, t.Lang)
+		if errors.Is(err, errBusy) {
+			status, msg = http.StatusServiceUnavailable, t.BusyText
+		}
+		if asJSON {
+			writeJSON(w, status, apiError{Error: "bankid", Message: msg})
+			return
+		}
+		p := s.letterPage(r, t, token, l)
+		p.Notice = msg
+		s.render(w, r, status, p)
+		return
+	}
+	if asJSON {
+		writeJSON(w, http.StatusOK, authStart{AutoStartToken: o.autoStart, QR: o.qrData(s.now())})
+		return
+	}
+	http.Redirect(w, r, "/m/"+token+"?lang="+t.Lang, http.StatusSeeOther)
+}
+
+// servePoll is GET /m/<token>/auth: the state of this browser's order.
+func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
+	token := r.PathValue("token")
+	l, ok := s.letter(token)
+	if !ok {
+		t := s.textsOf(r, nil)
+		writeJSON(w, http.StatusNotFound, authStatus{Status: "none", Message: t.InvalidText})
+		return
+	}
+	t := s.textsOf(r, &l)
+	st := s.standingOf(r, tokenKey(token))
+	switch st.kind {
+	case "granted":
+		writeJSON(w, http.StatusOK, authStatus{Status: "complete"})
+	case "complete":
+		if _, err := s.claim(w, r, st, l); err != nil {
+			if errors.Is(err, errGone) {
+				writeJSON(w, http.StatusNotFound, authStatus{Status: "none"})
+				return
+			}
+			writeJSON(w, http.StatusInternalServerError, apiError{Error: "internal", Message: t.ErrorText})
+			return
+		}
+		writeJSON(w, http.StatusOK, authStatus{Status: "complete"})
+	case "pending":
+		writeJSON(w, http.StatusOK, authStatus{
+			Status: "pending", HintCode: st.state.hint,
+			Message: st.state.message(t, st.order.sameDevice), QR: st.order.qrData(s.now()),
+		})
+	case "failed", "denied":
+		writeJSON(w, http.StatusOK, authStatus{
+			Status: st.kind, HintCode: st.state.hint, Message: st.state.message(t, st.order.sameDevice),
+		})
+	default:
+		writeJSON(w, http.StatusNotFound, authStatus{Status: "none"})
+	}
+}
+
+// serveQR is GET /m/<token>/qr.svg: the QR code of this second, for the
+// page's script to put in place of the last one.
+func (s *Server) serveQR(w http.ResponseWriter, r *http.Request) {
+	token := r.PathValue("token")
+	if _, ok := s.letter(token); !ok {
+		http.NotFound(w, r)
+		return
+	}
+	st := s.standingOf(r, tokenKey(token))
+	if st.kind != "pending" {
+		http.NotFound(w, r)
+		return
+	}
+	svg, err := bankid.QRSVG(st.order.qrData(s.now()))
+	if err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "image/svg+xml")
+	w.Header().Set("Content-Length", strconv.Itoa(len(svg)))
+	w.Write([]byte(svg))
+}
+
+// serveCancel is POST /m/<token>/cancel: the order is cancelled at BankID and
+// forgotten; the page shows its buttons again.
+func (s *Server) serveCancel(w http.ResponseWriter, r *http.Request) {
+	token := r.PathValue("token")
+	key := tokenKey(token)
+	st := s.standingOf(r, key)
+	if st.order != nil {
+		s.endOrder(st.sess, true)
+		s.mu.Lock()
+		if st.sess.order == st.order {
+			st.sess.order = nil
+		}
+		s.mu.Unlock()
+	}
+	if wantsJSON(r) {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	http.Redirect(w, r, "/m/"+token+"?lang="+textsFor(r.URL.Query().Get("lang"), s.opt.DefaultLang).Lang, http.StatusSeeOther)
+}
+
+// serveLogout is POST /m/<token>/logout: the session ends.
+func (s *Server) serveLogout(w http.ResponseWriter, r *http.Request) {
+	token := r.PathValue("token")
+	if ss := s.takeSession(r); ss != nil {
+		s.endOrder(ss, false)
+	}
+	s.clearCookie(w)
+	if wantsJSON(r) {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	http.Redirect(w, r, "/m/"+token+"?lang="+textsFor(r.URL.Query().Get("lang"), s.opt.DefaultLang).Lang, http.StatusSeeOther)
+}
+
+// letterJSON is GET /m/<token>/message.json.
+type letterJSON struct {
+	Errand      string           `json:"errand"`
+	From        string           `json:"from"`
+	Sent        string           `json:"sent"`
+	Text        string           `json:"text"`
+	HTML        string           `json:"html"`
+	Attachments []attachmentJSON `json:"attachments"`
+}
+
+type attachmentJSON struct {
+	Name string `json:"name"`
+	Size int    `json:"size"`
+	URL  string `json:"url"`
+}
+
+func (s *Server) serveMessageJSON(w http.ResponseWriter, r *http.Request) {
+	token := r.PathValue("token")
+	l, ok := s.letter(token)
+	if !ok {
+		writeJSON(w, http.StatusNotFound, apiError{Error: "not_found", Message: s.textsOf(r, nil).InvalidText})
+		return
+	}
+	t := s.textsOf(r, &l)
+	st := s.standingOf(r, tokenKey(token))
+	if st.kind != "granted" && st.kind != "complete" {
+		writeJSON(w, http.StatusForbidden, apiError{Error: "forbidden", Message: t.ForbiddenText})
+		return
+	}
+	_, raw, err := s.opt.Vault.Decrypt(token)
+	if err != nil {
+		if errors.Is(err, vault.ErrNotFound) || errors.Is(err, vault.ErrExpired) {
+			writeJSON(w, http.StatusNotFound, apiError{Error: "not_found", Message: t.InvalidText})
+			return
+		}
+		s.log.Error("vault decrypt", "err", err)
+		writeJSON(w, http.StatusInternalServerError, apiError{Error: "internal", Message: t.ErrorText})
+		return
+	}
+	base := "/m/" + token
+	lb, err := parseLetter(raw, base)
+	clear(raw)
+	if err != nil {
+		s.log.Error("parsing message", "err", err)
+		writeJSON(w, http.StatusInternalServerError, apiError{Error: "internal", Message: t.ErrorText})
+		return
+	}
+	if st.kind == "complete" {
+		if _, err := s.claim(w, r, st, l); err != nil {
+			status := http.StatusInternalServerError
+			if errors.Is(err, errGone) {
+				status = http.StatusForbidden
+			}
+			writeJSON(w, status, apiError{Error: "forbidden", Message: t.ForbiddenText})
+			return
+		}
+	}
+	out := letterJSON{
+		Errand: l.Errand, From: lb.From, Sent: l.Received.UTC().Format(time.RFC3339),
+		Text: lb.Text, HTML: lb.HTML, Attachments: []attachmentJSON{},
+	}
+	for _, i := range lb.Attachments {
+		out.Attachments = append(out.Attachments, attachmentJSON{
+			Name: lb.Parts[i].Name, Size: len(lb.Parts[i].Body), URL: base + "/att/" + strconv.Itoa(i),
+		})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// servePart serves an inline image (cid) or an attachment of the message to
+// a session that holds the grant.
+func (s *Server) servePart(inline bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		token := r.PathValue("token")
+		l, ok := s.letter(token)
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		t := s.textsOf(r, &l)
+		if st := s.standingOf(r, tokenKey(token)); st.kind != "granted" {
+			s.plain(w, r, http.StatusForbidden, t, t.ErrorTitle, t.ForbiddenText)
+			return
+		}
+		n, err := strconv.Atoi(r.PathValue("n"))
+		if err != nil || n < 0 {
+			http.NotFound(w, r)
+			return
+		}
+		lb, ok := s.open(w, r, t, token)
+		if !ok {
+			return
+		}
+		if n >= len(lb.Parts) {
+			http.NotFound(w, r)
+			return
+		}
+		part := lb.Parts[n]
+		h := w.Header()
+		// Whatever the part is, it runs nothing here.
+		h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
+		if inline {
+			if part.ContentID == "" || !inlineImage(part.MediaType) {
+				http.NotFound(w, r)
+				return
+			}
+			h.Set("Content-Type", part.MediaType)
+			h.Set("Content-Disposition", "inline")
+		} else {
+			isAtt := false
+			for _, i := range lb.Attachments {
+				isAtt = isAtt || i == n
+			}
+			if !isAtt {
+				http.NotFound(w, r)
+				return
+			}
+			h.Set("Content-Type", downloadType(part.MediaType))
+			h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": part.Name}))
+		}
+		h.Set("Content-Length", strconv.Itoa(len(part.Body)))
+		w.Write(part.Body)
+	}
+}
+
+// serveReturn is GET /r/<nonce>, the returnUrl of a same-device order: for
+// the browser whose session holds that order it leads back to the letter's
+// page. It wakes the page; it proves nothing.
+func (s *Server) serveReturn(w http.ResponseWriter, r *http.Request) {
+	nonce := r.PathValue("nonce")
+	t := textsFor(r.URL.Query().Get("lang"), s.opt.DefaultLang)
+	if o := s.orderByNonce(r, nonce); o != nil && o.returnPath != "" {
+		http.Redirect(w, r, o.returnPath, http.StatusSeeOther)
+		return
+	}
+	if _, err := r.Cookie(s.cookieName()); err != nil && r.URL.Query().Get("b") == "" && wellFormed(nonce) {
+		// Opened from the BankID app, the request may count as cross-site,
+		// and a SameSite=Strict cookie is not sent. A navigation from this
+		// site's own page is same-site: try once more that way.
+		p := s.newPage(t, r.URL.Path)
+		p.Kind, p.Heading, p.Text = "plain", t.ReturnTitle, t.ReturnText
+		p.Jump = template.HTMLAttr(`content="0;url=/r/` + nonce + `?b=1"`) // nonce: 22 base64url characters
+		s.render(w, r, http.StatusOK, p)
+		return
+	}
+	s.plain(w, r, http.StatusOK, t, t.ReturnTitle, t.ReturnText)
+}

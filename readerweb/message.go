@@ -1,0 +1,279 @@
+package readerweb
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/url"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"github.com/emersion/go-message"
+	_ "github.com/emersion/go-message/charset" // bodies in ISO-8859-1, Windows-1252, ... as Outlook writes them
+	"github.com/emersion/go-message/mail"
+	"github.com/microcosm-cc/bluemonday"
+)
+
+// letterBody is a decrypted message as the reader sees it.
+type letterBody struct {
+	From        string
+	Text        string
+	HTML        string // sanitised; cid: images point at /m/<token>/cid/<n>
+	Parts       []mimePart
+	Attachments []int // indexes into Parts, in message order
+}
+
+// mimePart is one leaf of the MIME tree.
+type mimePart struct {
+	MediaType   string // lower case
+	Disposition string // lower case, "" when none
+	Name        string // file name, safe to show and to put in a header
+	ContentID   string // without <>
+	Flowed      bool   // text/plain; format=flowed
+	DelSp       bool   // and delsp=yes
+	Body        []byte // transfer encoding removed; text/* in UTF-8
+}
+
+// maxParts bounds the leaves read from one message.
+const maxParts = 500
+
+// parseLetter reads the original message and prepares what the page shows.
+// base is /m/<token>, the prefix of the URLs of inline images and attachments.
+func parseLetter(raw []byte, base string) (*letterBody, error) {
+	e, err := message.Read(bytes.NewReader(raw))
+	if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
+		return nil, fmt.Errorf("reading message: %w", err)
+	}
+	lb := &letterBody{From: fromHeader(e.Header)}
+	werr := e.Walk(func(_ []int, ent *message.Entity, err error) error {
+		if ent == nil || ent.MultipartReader() != nil {
+			return nil
+		}
+		if len(lb.Parts) >= maxParts {
+			return errTooManyParts
+		}
+		lb.Parts = append(lb.Parts, readPart(ent, len(lb.Parts)))
+		return nil
+	})
+	if werr != nil && !errors.Is(werr, errTooManyParts) && len(lb.Parts) == 0 {
+		return nil, fmt.Errorf("reading message parts: %w", werr)
+	}
+	// A broken tail of a multipart message loses only the parts after it.
+
+	textPart, htmlPart := -1, -1
+	for i, p := range lb.Parts {
+		if p.Disposition == "attachment" {
+			continue
+		}
+		switch {
+		case p.MediaType == "text/plain" && textPart < 0:
+			textPart = i
+		case p.MediaType == "text/html" && htmlPart < 0:
+			htmlPart = i
+		}
+	}
+	if textPart >= 0 {
+		lb.Text = plainText(lb.Parts[textPart])
+	}
+	used := map[int]bool{}
+	if htmlPart >= 0 {
+		lb.HTML = sanitizeHTML(string(lb.Parts[htmlPart].Body), func(cid string) (string, bool) {
+			for i, p := range lb.Parts {
+				if p.ContentID != "" && p.ContentID == cid && inlineImage(p.MediaType) {
+					used[i] = true
+					return base + "/cid/" + strconv.Itoa(i), true
+				}
+			}
+			return "", false
+		})
+	}
+	for i := range lb.Parts {
+		if i == textPart || i == htmlPart || used[i] {
+			continue
+		}
+		lb.Attachments = append(lb.Attachments, i)
+	}
+	return lb, nil
+}
+
+var errTooManyParts = errors.New("too many parts")
+
+func readPart(ent *message.Entity, index int) mimePart {
+	mt, params, _ := ent.Header.ContentType()
+	if mt == "" {
+		mt = "text/plain"
+	}
+	p := mimePart{MediaType: strings.ToLower(mt)}
+	p.Flowed = strings.EqualFold(params["format"], "flowed")
+	p.DelSp = strings.EqualFold(params["delsp"], "yes")
+	if disp, _, err := ent.Header.ContentDisposition(); err == nil {
+		p.Disposition = strings.ToLower(disp)
+	}
+	ah := mail.AttachmentHeader{Header: ent.Header}
+	name, _ := ah.Filename()
+	if name == "" {
+		name = params["name"]
+	}
+	p.Name = safeFileName(name, p.MediaType, index)
+	p.ContentID = strings.Trim(strings.TrimSpace(ent.Header.Get("Content-Id")), "<>")
+	p.Body, _ = io.ReadAll(ent.Body) // a broken encoding leaves what was readable
+	return p
+}
+
+func fromHeader(h message.Header) string {
+	mh := mail.Header{Header: h}
+	if list, err := mh.AddressList("From"); err == nil && len(list) > 0 {
+		a := list[0]
+		if a.Name != "" {
+			return a.Name + " <" + a.Address + ">"
+		}
+		return a.Address
+	}
+	if s, err := h.Text("From"); err == nil {
+		return s
+	}
+	return ""
+}
+
+// safeFileName makes a name for a download: no path, no control characters,
+// at most 150 characters; a made-up one when the part has none.
+func safeFileName(name, mediaType string, index int) string {
+	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
+		name = name[i+1:]
+	}
+	name = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == '"' {
+			return -1
+		}
+		return r
+	}, name)
+	name = strings.TrimSpace(strings.Trim(name, "."))
+	if r := []rune(name); len(r) > 150 {
+		name = string(r[:150])
+	}
+	if name == "" {
+		name = "bilaga-" + strconv.Itoa(index+1)
+		if exts, _ := mime.ExtensionsByType(mediaType); len(exts) > 0 {
+			name += exts[0]
+		}
+	}
+	return name
+}
+
+// plainText is a text part as it should read: line ends normalised and,
+// for format=flowed, soft-broken lines joined.
+func plainText(p mimePart) string {
+	s := strings.ReplaceAll(string(p.Body), "\r\n", "\n")
+	if p.Flowed {
+		s = unflow(s, p.DelSp)
+	}
+	return strings.TrimRight(s, " \n")
+}
+
+// unflow joins the soft-broken lines of a format=flowed text (RFC 3676): a
+// line that ends in a space goes on with the next line of the same quote
+// depth, unless it is the signature separator "-- "; space-stuffing is
+// removed, and with delsp=yes so is the space of a soft break.
+func unflow(s string, delsp bool) string {
+	var (
+		out   []string
+		cur   strings.Builder
+		depth = -1
+		open  bool
+	)
+	flush := func() {
+		prefix := ""
+		if depth > 0 {
+			prefix = strings.Repeat(">", depth) + " "
+		}
+		out = append(out, prefix+cur.String())
+		cur.Reset()
+		open = false
+	}
+	for _, line := range strings.Split(s, "\n") {
+		d := 0
+		for d < len(line) && line[d] == '>' {
+			d++
+		}
+		content := strings.TrimPrefix(line[d:], " ")
+		if open && d != depth {
+			flush()
+		}
+		depth = d
+		flowed := strings.HasSuffix(content, " ") && content != "-- "
+		if flowed && delsp {
+			content = content[:len(content)-1]
+		}
+		cur.WriteString(content)
+		open = true
+		if !flowed {
+			flush()
+		}
+	}
+	if open {
+		flush()
+	}
+	return strings.Join(out, "\n")
+}
+
+// inlineImage tells the image types shown inline from the message. SVG is
+// not among them: it is a document that can carry script.
+func inlineImage(mediaType string) bool {
+	switch mediaType {
+	case "image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "image/avif":
+		return true
+	}
+	return false
+}
+
+// downloadType is the Content-Type of an attachment download: the declared
+// one, unless a browser could run it as a document.
+func downloadType(mediaType string) string {
+	if mediaType == "" || strings.ContainsAny(mediaType, " ;,\"") {
+		return "application/octet-stream"
+	}
+	switch {
+	case strings.Contains(mediaType, "html"),
+		strings.Contains(mediaType, "xml"),
+		strings.Contains(mediaType, "svg"),
+		strings.Contains(mediaType, "javascript"),
+		strings.Contains(mediaType, "ecmascript"),
+		mediaType == "text/css":
+		return "application/octet-stream"
+	}
+	return mediaType
+}
+
+// sanitizeHTML keeps what is safe to show of an HTML body: bluemonday's UGC
+// policy (no script, style, form, iframe or event handler), links only to
+// http, https, mailto and tel (opening in a new tab without a referrer), and
+// images only from the message's own cid: parts, rewritten by cidURL. Every
+// other image source is removed, so nothing is fetched from elsewhere.
+func sanitizeHTML(src string, cidURL func(cid string) (string, bool)) string {
+	p := bluemonday.UGCPolicy()
+	p.AllowURLSchemes("mailto", "http", "https", "tel", "cid")
+	p.AllowRelativeURLs(false)
+	p.RequireNoReferrerOnLinks(true)
+	p.AddTargetBlankToFullyQualifiedLinks(true)
+	p.RewriteSrc(func(u *url.URL) {
+		if u.Scheme == "cid" {
+			cid := u.Opaque
+			if un, err := url.PathUnescape(cid); err == nil {
+				cid = un
+			}
+			if path, ok := cidURL(cid); ok {
+				*u = url.URL{Path: path}
+				return
+			}
+		}
+		*u = url.URL{}
+	})
+	out := p.Sanitize(src)
+	// A removed source is left as src=""; drop the attribute. In text,
+	// bluemonday escapes quotes, so this matches attributes only.
+	out = strings.ReplaceAll(out, ` src=""`, "")
+	return strings.TrimSpace(out)
+}

@@ -1,0 +1,177 @@
+package readerweb
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// texts are the page's words in one language. BankID's own recommended
+// messages (RFA texts) come from the bankid package.
+type texts struct {
+	Lang, OtherLang, OtherLanguage, Language string
+
+	Title         string
+	From          string
+	Organisation  string
+	Sent          string
+	OpenHeading   string
+	Intro         string
+	ThisDevice    string
+	OtherDevice   string
+	Identify      string
+	QRLabel       string
+	QRHelp        string
+	OpenApp       string
+	Cancel        string
+	InvalidTitle  string
+	InvalidText   string
+	DeniedTitle   string
+	DeniedText    string
+	RiskText      string
+	SignedInAs    string
+	Logout        string
+	Message       string
+	Attachments   string
+	ReturnTitle   string
+	ReturnText    string
+	BusyTitle     string
+	BusyText      string
+	ErrorTitle    string
+	ErrorText     string
+	ForbiddenText string
+	NotFoundTitle string
+	NotFoundText  string
+	NoContent     string
+	Months        [12]string
+	At            string
+}
+
+var textsSV = &texts{
+	Lang: "sv", OtherLang: "en", OtherLanguage: "English", Language: "Språk",
+
+	Title:         "Säkert meddelande",
+	From:          "Från",
+	Organisation:  "Avsändare",
+	Sent:          "Skickat",
+	OpenHeading:   "Öppna meddelandet",
+	Intro:         "Legitimera dig med BankID för att läsa meddelandet. Bara den som meddelandet är till kan öppna det.",
+	ThisDevice:    "BankID på den här enheten",
+	OtherDevice:   "BankID på en annan enhet",
+	Identify:      "Legitimera dig med BankID",
+	QRLabel:       "QR-kod att skanna med BankID-appen",
+	QRHelp:        "Öppna BankID-appen och välj Skanna QR-kod.",
+	OpenApp:       "Öppna BankID-appen",
+	Cancel:        "Avbryt",
+	InvalidTitle:  "Länken går inte att öppna",
+	InvalidText:   "Länken är fel, har gått ut eller har dragits tillbaka. Meddelanden sparas bara en begränsad tid. Kontakta avsändaren om du fortfarande behöver meddelandet.",
+	DeniedTitle:   "Du kan inte öppna det här meddelandet",
+	DeniedText:    "Meddelandet är inte till den som legitimerade sig. Inget av innehållet har visats. Försöket har noterats hos avsändaren.",
+	RiskText:      "BankID bedömde legitimeringen som osäker, så meddelandet kan inte öppnas. Inget av innehållet har visats.",
+	SignedInAs:    "Legitimerad som",
+	Logout:        "Logga ut",
+	Message:       "Meddelande",
+	Attachments:   "Bilagor",
+	ReturnTitle:   "Gå tillbaka till webbläsaren",
+	ReturnText:    "Fortsätt i webbläsaren och fliken där du startade BankID.",
+	BusyTitle:     "För många försök",
+	BusyText:      "Vänta en stund och försök sedan igen.",
+	ErrorTitle:    "Något gick fel",
+	ErrorText:     "Försök igen om en stund.",
+	ForbiddenText: "Legitimera dig med BankID på sidan för meddelandet först.",
+	NotFoundTitle: "Sidan finns inte",
+	NotFoundText:  "Öppna länken du fick i SMS:et eller e-postmeddelandet.",
+	NoContent:     "Meddelandet har ingen text.",
+	Months: [12]string{"januari", "februari", "mars", "april", "maj", "juni",
+		"juli", "augusti", "september", "oktober", "november", "december"},
+	At: "kl.",
+}
+
+var textsEN = &texts{
+	Lang: "en", OtherLang: "sv", OtherLanguage: "Svenska", Language: "Language",
+
+	Title:         "Secure message",
+	From:          "From",
+	Organisation:  "Sender",
+	Sent:          "Sent",
+	OpenHeading:   "Open the message",
+	Intro:         "Identify yourself with BankID to read the message. Only the person it is for can open it.",
+	ThisDevice:    "BankID on this device",
+	OtherDevice:   "BankID on another device",
+	Identify:      "Identify yourself with BankID",
+	QRLabel:       "QR code to scan with the BankID app",
+	QRHelp:        "Open the BankID app and choose Scan QR code.",
+	OpenApp:       "Open the BankID app",
+	Cancel:        "Cancel",
+	InvalidTitle:  "This link cannot be opened",
+	InvalidText:   "The link is wrong, has expired or has been withdrawn. Messages are kept for a limited time only. Please contact the sender if you still need the message.",
+	DeniedTitle:   "You cannot open this message",
+	DeniedText:    "The message is not for the person who identified. None of its content has been shown. The sender will see this attempt.",
+	RiskText:      "BankID judged the identification unsafe, so the message cannot be opened. None of its content has been shown.",
+	SignedInAs:    "Identified as",
+	Logout:        "Log out",
+	Message:       "Message",
+	Attachments:   "Attachments",
+	ReturnTitle:   "Go back to your browser",
+	ReturnText:    "Continue in the browser and tab where you started BankID.",
+	BusyTitle:     "Too many attempts",
+	BusyText:      "Please wait a moment and try again.",
+	ErrorTitle:    "Something went wrong",
+	ErrorText:     "Please try again in a moment.",
+	ForbiddenText: "Identify yourself with BankID on the message's page first.",
+	NotFoundTitle: "Page not found",
+	NotFoundText:  "Open the link you received by text message or e-mail.",
+	NoContent:     "The message has no text.",
+	Months: [12]string{"January", "February", "March", "April", "May", "June",
+		"July", "August", "September", "October", "November", "December"},
+	At: "at",
+}
+
+// textsFor returns the words for "sv" or "en" (anything else is def).
+func textsFor(lang, def string) *texts {
+	switch normLang(lang) {
+	case "sv":
+		return textsSV
+	case "en":
+		return textsEN
+	}
+	if normLang(def) == "en" {
+		return textsEN
+	}
+	return textsSV
+}
+
+// normLang reduces a language tag to "sv", "en" or "".
+func normLang(lang string) string {
+	lang = strings.ToLower(strings.TrimSpace(lang))
+	switch {
+	case lang == "sv" || strings.HasPrefix(lang, "sv-"):
+		return "sv"
+	case lang == "en" || strings.HasPrefix(lang, "en-"):
+		return "en"
+	}
+	return ""
+}
+
+// date writes a time as people read it: "28 november 2026 kl. 09:14".
+func (t *texts) date(tm time.Time) string {
+	return fmt.Sprintf("%d %s %d %s %s", tm.Day(), t.Months[tm.Month()-1], tm.Year(), t.At, tm.Format("15:04"))
+}
+
+// size writes a byte count: "840 B", "12 kB", "1,4 MB" (Swedish decimal
+// comma) or "1.4 MB".
+func (t *texts) size(n int) string {
+	var s string
+	switch {
+	case n < 1000:
+		return fmt.Sprintf("%d B", n)
+	case n < 1000*1000:
+		s = fmt.Sprintf("%.0f kB", float64(n)/1000)
+	default:
+		s = fmt.Sprintf("%.1f MB", float64(n)/1e6)
+	}
+	if t.Lang == "sv" {
+		s = strings.Replace(s, ".", ",", 1)
+	}
+	return s
+}
