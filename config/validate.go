@@ -185,6 +185,16 @@ func (c *Config) Validate() error {
 	return f.err()
 }
 
+// Warnings are what a valid configuration still lacks to work: values the
+// example leaves empty for each organisation to fill in.
+func (c *Config) Warnings() []string {
+	var w []string
+	if c.Notifier.SMS.Provider == "46elks" && c.Notifier.SMS.Username == "" {
+		w = append(w, "notifier.sms.username: is empty; 46elks needs the API username, and sigill serve will not start without it")
+	}
+	return w
+}
+
 func (f *Faults) lang(key, v string) {
 	if v != "sv" && v != "en" {
 		f.add(key, "%q is not a language sigill speaks; write \"sv\" or \"en\"", v)

@@ -52,6 +52,9 @@ type Options struct {
 
 	Vault  *vault.Vault
 	Logger *slog.Logger
+	// Accepted, when set, is called after each 250, so that the notifier
+	// sends at once instead of at its next look at the outbox.
+	Accepted func()
 }
 
 // maxLineLength is twice rfc/5321:3494's 1000 octets: some clients write

@@ -194,6 +194,9 @@ func (ss *session) Data(r io.Reader) error {
 		return reply(errVault(err))
 	}
 	acceptSeconds.Observe(time.Since(start).Seconds())
+	if ss.s.opts.Accepted != nil {
+		ss.s.opts.Accepted()
+	}
 	messagesAccepted.WithLabelValues(ss.kind.String()).Inc()
 	ss.s.opts.Logger.Info("message accepted", "id", accepted.ID, "listener", ss.kind.String(), "ip", ss.ip.String(),
 		"from", ss.from, "recipients", len(ss.recipients), "bytes", len(raw))

@@ -29,6 +29,7 @@ it is at, and exits 1 on a fault. Warns when a certificate ends within 30 days.`
 	if err == nil {
 		var warnings []string
 		warnings, err = cfg.CheckCertificates(time.Now())
+		warnings = append(warnings, cfg.Warnings()...)
 		for _, w := range warnings {
 			fmt.Fprintln(stdout, "warning:", w)
 		}

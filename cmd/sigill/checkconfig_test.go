@@ -12,8 +12,12 @@ import (
 func TestCheckConfigAcceptsTheExample(t *testing.T) {
 	path := configtest.Example(t, time.Now().Add(400*24*time.Hour))
 	stdout, stderr, code := run(t, "", "check-config", "-config", path)
-	if code != 0 || !strings.HasPrefix(stdout, "OK ") {
+	if code != 0 || !strings.Contains(stdout, "\nOK ") {
 		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
+	}
+	// The example leaves the 46elks username for each organisation to fill in.
+	if !strings.HasPrefix(stdout, "warning: notifier.sms.username") {
+		t.Errorf("no warning about the empty 46elks username:\n%s", stdout)
 	}
 }
 

@@ -80,20 +80,24 @@ func printDevBanner(w io.Writer, cfg *config.Config, dir, password string) {
 
   SMTP submission  %s  (AUTH PLAIN or LOGIN; STARTTLS optional on loopback)
   SMTP relay       %s  (no AUTH; peers in 127.0.0.0/8; any sender)
+  reader pages     http://%s/m/<token>  (the links in the notifications)
+  notifications    http://%s/dev/outbox  and %s
   BankID phone     http://%s/dev/bankid  (approve orders as any test person)
   BankID RP API    https://%s/rp/v6.0/  (simulator; mTLS, certificates in %s)
+  IMAP receipts    %s  (LOGIN as the staff account; plain text on loopback)
   admin            http://%s/metrics  /healthz
   staff account    %s
   password         %s
 
-Send a first message:
+Send a first message, then open the link that appears in the outbox:
 
   swaks --server %s --auth LOGIN --auth-user %s --auth-password '%s' \
     --from %s --to '%s' \
     --header 'Subject: Provsvar' --body 'Hej! Ditt provsvar är klart.'
 
 `, dir, cfg.SMTP.Submission.Listen[0], cfg.SMTP.Relay.Listen[0],
-		cfg.Reader.Listen[0], cfg.SimulatorListen, filepath.Join(dir, "bankid"), cfg.Admin.Listen[0],
+		cfg.Reader.Listen[0], cfg.Reader.Listen[0], filepath.Join(dir, "outbox.jsonl"), cfg.Reader.Listen[0],
+		cfg.SimulatorListen, filepath.Join(dir, "bankid"), cfg.IMAP.Listen[0], cfg.Admin.Listen[0],
 		config.DevAccount, password,
 		cfg.SMTP.Submission.Listen[0], config.DevAccount, password, config.DevAccount, rcpt)
 }

@@ -19,23 +19,30 @@ import (
 	"sigill/addressing"
 	"sigill/bankid"
 	"sigill/config"
+	"sigill/imapd"
+	"sigill/notifier"
+	"sigill/readerweb"
+	"sigill/receipts"
 	"sigill/smtpd"
 	"sigill/vault"
 )
 
 // instance is one running gateway. start builds it in the order a message
-// travels: the vault it is sealed into, then the SMTP listeners that take it.
+// travels: the vault it is sealed into, the notifier that tells the
+// recipient, the SMTP listeners that take it in, BankID and the reader pages
+// where it is opened, and the IMAP mailbox where its receipts come back.
 type instance struct {
-	cfg   *config.Config
-	log   *slog.Logger
-	vault *vault.Vault
-	smtp  *smtpd.Server
-	admin *http.Server
+	cfg      *config.Config
+	log      *slog.Logger
+	vault    *vault.Vault
+	notifier *notifier.Notifier
+	smtp     *smtpd.Server
+	reader   *readerweb.Server
+	imap     *imapd.Server
+	admin    *http.Server
 
-	// In dev only: the BankID simulator's RP API, and the reader listener
-	// that carries its phone and the other /dev/ pages.
-	simulator *http.Server
-	reader    *http.Server
+	readerHTTP *http.Server
+	simulator  *http.Server // dev only: the BankID simulator's RP API
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -72,6 +79,23 @@ func start(cfg *config.Config, log *slog.Logger, tlsConfig *tls.Config) (*instan
 	}
 	in.goRun(func() { in.vault.RunSweeper(ctx, time.Hour) })
 
+	// 2. The notifier: outbox jobs become an SMS or e-mail with the link;
+	// delivery reports and receipts follow from the events.
+	org := receiptsOrg(cfg)
+	receiptMail := func(o *notifier.Options) {
+		o.ReceiptMail = func(_ context.Context, j vault.Job) ([]byte, error) {
+			letter, event, err := in.vault.ReceiptEvent(j.Event)
+			if err != nil {
+				return nil, err
+			}
+			return receipts.Build(org, letter, event)
+		}
+	}
+	if in.notifier, err = notifier.FromConfig(cfg, in.vault, log, receiptMail); err != nil {
+		return nil, err
+	}
+	in.goRun(func() { in.notifier.Run(ctx) })
+
 	// In dev, a throwaway PKI stands in for every certificate: STARTTLS on
 	// submission, and both ends of the BankID simulator's mTLS.
 	var pki *bankid.DevPKI
@@ -84,8 +108,8 @@ func start(cfg *config.Config, log *slog.Logger, tlsConfig *tls.Config) (*instan
 		}
 	}
 
-	// 2. SMTP in: recipients checked at RCPT, the message sealed at DATA.
-	in.smtp = smtpd.New(smtpOptions(cfg, tlsConfig, in.vault, log))
+	// 3. SMTP in: recipients checked at RCPT, the message sealed at DATA.
+	in.smtp = smtpd.New(smtpOptions(cfg, tlsConfig, in.vault, in.notifier.Kick, log))
 	for _, ln := range lns.submission {
 		in.serve("smtp submission", ln, in.smtp.ServeSubmission)
 	}
@@ -96,9 +120,10 @@ func start(cfg *config.Config, log *slog.Logger, tlsConfig *tls.Config) (*instan
 		in.serve("smtp relay", ln, in.smtp.ServeRelay)
 	}
 
-	// 3. BankID: in dev the simulator answers the RP API over mTLS, and plays
-	// the recipient's phone at /dev/bankid on the reader's listener.
+	// 4. BankID: the real service, or in dev the simulator, which answers
+	// the RP API over mTLS and plays the recipient's phone at /dev/bankid.
 	readerMux := http.NewServeMux()
+	var bankidClient *bankid.Client
 	if pki != nil {
 		sim := bankid.NewSimulator()
 		in.simulator = sim.Server(pki)
@@ -107,10 +132,37 @@ func start(cfg *config.Config, log *slog.Logger, tlsConfig *tls.Config) (*instan
 		}
 		readerMux.Handle("/dev/bankid", sim.PhoneHandler())
 		readerMux.Handle("/dev/bankid/", sim.PhoneHandler())
+		readerMux.Handle("GET /dev/outbox", in.notifier.DevOutbox())
+		bankidClient, err = bankid.NewClient(pki.ClientConfig("https://" + cfg.SimulatorListen + "/rp/v6.0/"))
+	} else {
+		bankidClient, err = bankid.NewClient(bankidConfig(cfg))
 	}
-	in.reader = &http.Server{Handler: readerMux, ReadHeaderTimeout: 10 * time.Second}
+	if err != nil {
+		return nil, fmt.Errorf("bankid: %w", err)
+	}
+
+	// 5. The reader pages: the recipient opens the link, signs in, reads.
+	if in.reader, err = readerweb.New(readerOptions(cfg, in.vault, bankidClient, log)); err != nil {
+		return nil, err
+	}
+	readerMux.Handle("/", in.reader.Handler())
+	readerMux.Handle("POST /hooks/sms", in.notifier.ReportHandler())
+	in.readerHTTP = &http.Server{Handler: readerMux, ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsConfig}
 	for _, ln := range lns.reader {
-		in.serve("reader", ln, in.reader.Serve)
+		if cfg.Dev {
+			in.serve("reader", ln, in.readerHTTP.Serve)
+		} else {
+			in.serve("reader (https)", ln, func(ln net.Listener) error { return in.readerHTTP.ServeTLS(ln, "", "") })
+		}
+	}
+
+	// 6. Receipts over IMAP: each staff account's INBOX, built from the events.
+	in.imap = imapd.New(imapd.Options{Vault: in.vault, Org: org, TLS: tlsConfig, InsecureAuth: cfg.Dev, Logger: log})
+	for _, ln := range lns.imapTLS {
+		in.serve("imap (implicit TLS)", ln, in.imap.ServeTLS)
+	}
+	for _, ln := range lns.imap {
+		in.serve("imap", ln, in.imap.Serve)
 	}
 
 	// Admin: metrics, health, and the vault commands' way in while we hold the file.
@@ -144,10 +196,16 @@ func (in *instance) stop(ctx context.Context) {
 	if in.smtp != nil {
 		in.smtp.Shutdown(ctx)
 	}
-	for _, srv := range []*http.Server{in.reader, in.simulator} {
+	for _, srv := range []*http.Server{in.readerHTTP, in.simulator} {
 		if srv != nil {
 			srv.Shutdown(ctx)
 		}
+	}
+	if in.reader != nil {
+		in.reader.Close()
+	}
+	if in.imap != nil {
+		in.imap.Close()
 	}
 	if in.admin != nil {
 		in.admin.Close()
@@ -180,7 +238,7 @@ func (in *instance) runUntilSignal(sig chan os.Signal) int {
 }
 
 type listeners struct {
-	submission, submissionTLS, relay, reader, simulator, admin []net.Listener
+	submission, submissionTLS, relay, reader, imap, imapTLS, simulator, admin []net.Listener
 }
 
 func (l *listeners) bind(cfg *config.Config) error {
@@ -193,13 +251,18 @@ func (l *listeners) bind(cfg *config.Config) error {
 		{"smtp.submission.listen", cfg.SMTP.Submission.Listen, &l.submission},
 		{"smtp.submission.implicit_tls_listen", cfg.SMTP.Submission.ImplicitTLSListen, &l.submissionTLS},
 		{"smtp.relay.listen", cfg.SMTP.Relay.Listen, &l.relay},
+		{"reader.listen", cfg.Reader.Listen, &l.reader},
 		{"admin.listen", cfg.Admin.Listen, &l.admin},
 	}
+	// IMAP: implicit TLS in production; dev's one listener is plain on loopback.
 	if cfg.Dev {
-		// Until the reader pages exist, only dev has something to serve here.
 		groups = append(groups,
-			group{"reader.listen", cfg.Reader.Listen, &l.reader},
+			group{"imap.listen", cfg.IMAP.Listen, &l.imap},
 			group{"bankid simulator", []string{cfg.SimulatorListen}, &l.simulator})
+	} else {
+		groups = append(groups,
+			group{"imap.listen", cfg.IMAP.Listen, &l.imapTLS},
+			group{"imap.starttls_listen", cfg.IMAP.StartTLSListen, &l.imap})
 	}
 	for _, g := range groups {
 		for _, addr := range g.addrs {
@@ -214,7 +277,7 @@ func (l *listeners) bind(cfg *config.Config) error {
 }
 
 func (l *listeners) closeAll() {
-	for _, group := range [][]net.Listener{l.submission, l.submissionTLS, l.relay, l.reader, l.simulator, l.admin} {
+	for _, group := range [][]net.Listener{l.submission, l.submissionTLS, l.relay, l.reader, l.imap, l.imapTLS, l.simulator, l.admin} {
 		for _, ln := range group {
 			ln.Close()
 		}
@@ -249,6 +312,7 @@ func vaultOptions(cfg *config.Config) vault.Options {
 		Retention:      cfg.Vault.Retention.Duration,
 		AuditRetention: cfg.Vault.AuditRetention.Duration,
 		EscrowKey:      readOptional(cfg.Vault.EscrowKey),
+		MailReceipts:   cfg.Receipts.MailToSender,
 	}
 }
 
@@ -260,7 +324,7 @@ func readOptional(path string) []byte {
 	return data
 }
 
-func smtpOptions(cfg *config.Config, tlsConfig *tls.Config, v *vault.Vault, log *slog.Logger) smtpd.Options {
+func smtpOptions(cfg *config.Config, tlsConfig *tls.Config, v *vault.Vault, accepted func(), log *slog.Logger) smtpd.Options {
 	var trusted []netip.Prefix
 	for _, n := range cfg.SMTP.Relay.TrustedNetworks {
 		trusted = append(trusted, netip.MustParsePrefix(n)) // validated by config
@@ -280,7 +344,48 @@ func smtpOptions(cfg *config.Config, tlsConfig *tls.Config, v *vault.Vault, log 
 			"sv": "Säkert meddelande från " + cfg.Organisation.Name,
 			"en": "Secure message from " + cfg.Organisation.Name,
 		},
-		Vault:  v,
-		Logger: log,
+		Vault:    v,
+		Logger:   log,
+		Accepted: accepted,
+	}
+}
+
+func bankidConfig(cfg *config.Config) bankid.Config {
+	return bankid.Config{
+		Environment: bankid.Environment(cfg.BankID.Environment),
+		P12:         readOptional(cfg.BankID.CertificateFile),
+		P12Password: cfg.BankID.CertificatePassword,
+		CAFile:      cfg.BankID.CAFile,
+	}
+}
+
+func readerOptions(cfg *config.Config, v *vault.Vault, client *bankid.Client, log *slog.Logger) readerweb.Options {
+	var proxies []netip.Prefix
+	for _, p := range cfg.Reader.TrustedProxies {
+		if prefix, err := netip.ParsePrefix(p); err == nil {
+			proxies = append(proxies, prefix)
+		} else if addr, err := netip.ParseAddr(p); err == nil {
+			proxies = append(proxies, netip.PrefixFrom(addr, addr.BitLen()))
+		}
+	}
+	return readerweb.Options{
+		Vault:           v,
+		BankID:          client,
+		OrgName:         cfg.Organisation.Name,
+		DefaultLang:     cfg.Organisation.DefaultLang,
+		UserVisibleText: cfg.BankID.UserVisibleText,
+		SessionTTL:      cfg.Reader.SessionTTL.Duration,
+		TrustedProxies:  proxies,
+		Secure:          !cfg.Dev,
+		Logger:          log,
+	}
+}
+
+func receiptsOrg(cfg *config.Config) receipts.Org {
+	return receipts.Org{
+		Name:     cfg.Organisation.Name,
+		Hostname: cfg.SMTP.Hostname,
+		From:     cfg.Notifier.Email.From,
+		Lang:     cfg.Organisation.DefaultLang,
 	}
 }
