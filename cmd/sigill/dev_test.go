@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -76,8 +77,17 @@ func TestDevRunsAsTheReadmeSays(t *testing.T) {
 	if _, err := exec.LookPath("swaks"); err == nil || testenv.InCI() {
 		swaks := d.banner[strings.Index(d.banner, "swaks --server"):]
 		out, err := exec.Command("sh", "-c", swaks).CombinedOutput()
-		if err != nil || !strings.Contains(string(out), " queued") {
-			t.Errorf("the banner's swaks command: %v\n%s", err, out)
+		sent := time.Now()
+		m := regexp.MustCompile(`250 2\.0\.0 (\S+) queued`).FindStringSubmatch(string(out))
+		if err != nil || m == nil {
+			t.Fatalf("the banner's swaks command: %v\n%s", err, out)
+		}
+		// Its notification: errand and link, not a word of the body.
+		note := waitForNotification(t, data, m[1])
+		t.Logf("swaks's message was in outbox.jsonl %v after its 250", time.Since(sent).Round(time.Millisecond))
+		if !strings.Contains(note.Text, "Provsvar") || !strings.HasPrefix(note.Link, "http://"+d.addr(config.DevReaderPort)+"/m/") ||
+			strings.Contains(note.Text, "provsvar är klart") {
+			t.Errorf("notification %+v: wants the errand and a link to the reader, and no word of the body", note)
 		}
 	}
 
