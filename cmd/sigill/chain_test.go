@@ -91,6 +91,22 @@ func TestChainOpenedGivesMDNInIMAP(t *testing.T) {
 			t.Errorf("the MDN's report part lacks %q:\n%s", want, report)
 		}
 	}
+
+	// After the whole chain, the log holds none of the secrets it passed.
+	d.stop(t)
+	token := note.Link[strings.LastIndex(note.Link, "/")+1:]
+	for what, secret := range map[string]string{
+		"the link token": token, "the body": "4,2", "the password": devPassword,
+		"the whole personal number": "199908072391", "the dashed personal number": "19990807-2391",
+		"the BankID autoStartToken": started.AutoStartToken,
+	} {
+		if strings.Contains(d.stderr.String(), secret) {
+			t.Errorf("the log holds %s", what)
+		}
+	}
+	if !strings.Contains(d.stderr.String(), "19990807-****") {
+		t.Errorf("the log does not record the opening with a masked number:\n%s", d.stderr)
+	}
 }
 
 // The failure branch of the chain, in process with a clock the test turns:
