@@ -100,15 +100,6 @@ func (ss *session) peer() string {
 	return ss.remote.String()
 }
 
-// loggable is a user name as a log may show it: an address, or nothing (a
-// password typed into the wrong field must not reach the log).
-func loggable(username string) string {
-	if len(username) > 100 || strings.Count(username, "@") != 1 || strings.ContainsFunc(username, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
-		return "(not an address)"
-	}
-	return strings.ToLower(username)
-}
-
 func (ss *session) Login(username, password string) error {
 	if !ss.secure() {
 		return errPrivacy
@@ -116,7 +107,7 @@ func (ss *session) Login(username, password string) error {
 	acct, err := ss.s.o.Vault.Authenticate(username, password)
 	if errors.Is(err, vault.ErrBadCredentials) {
 		ss.fails++
-		ss.s.log.Info("imap login failed", "user", loggable(username), "peer", ss.peer(), "failures", ss.fails)
+		ss.s.log.Info("imap login failed", "user", vault.LoggableLogin(username), "peer", ss.peer(), "failures", ss.fails)
 		time.Sleep(loginFailDelay)
 		if ss.fails >= maxLoginFails {
 			ss.s.log.Warn("imap: too many failed logins, closing the connection", "peer", ss.peer())
@@ -125,7 +116,7 @@ func (ss *session) Login(username, password string) error {
 		return imapserver.ErrAuthFailed
 	}
 	if err != nil {
-		ss.s.log.Error("imap login", "user", loggable(username), "peer", ss.peer(), "err", err)
+		ss.s.log.Error("imap login", "user", vault.LoggableLogin(username), "peer", ss.peer(), "err", err)
 		return errUnavailable
 	}
 	ss.account = acct.Address

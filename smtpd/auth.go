@@ -10,12 +10,15 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// authGate slows down and then stops password guessing, per client address.
-// Each failed login costs one token; an address with no token left is
-// refused before its password is even checked, until a token comes back.
+// authGate slows down and then stops password guessing, per client address
+// (an IPv6 client by its /64, which one subscriber usually holds whole and
+// can pick addresses from at will). Each failed login costs one token; an
+// address with no token left is refused before its password is even
+// checked, until a token comes back.
 type authGate struct {
 	mu       sync.Mutex
-	failures map[netip.Addr]*gateEntry
+	failures map[netip.Prefix]*gateEntry
+	swept    time.Time // when idle entries were last forgotten
 }
 
 type gateEntry struct {
@@ -30,13 +33,24 @@ const (
 	authGateForget   = 15 * time.Minute // entries idle this long are dropped
 )
 
-func newAuthGate() *authGate { return &authGate{failures: map[netip.Addr]*gateEntry{}} }
+func newAuthGate() *authGate { return &authGate{failures: map[netip.Prefix]*gateEntry{}} }
+
+// gateKey is the part of ip the gate counts by: an IPv4 address as is, an
+// IPv6 address by its /64.
+func gateKey(ip netip.Addr) netip.Prefix {
+	bits := ip.BitLen()
+	if ip.Is6() {
+		bits = 64
+	}
+	p, _ := ip.Prefix(bits)
+	return p
+}
 
 // open reports whether ip may try a password now.
 func (g *authGate) open(ip netip.Addr) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	e, ok := g.failures[ip]
+	e, ok := g.failures[gateKey(ip)]
 	return !ok || e.limiter.Tokens() >= 1
 }
 
@@ -44,9 +58,13 @@ func (g *authGate) open(ip netip.Addr) bool {
 func (g *authGate) failed(ip netip.Addr) {
 	g.mu.Lock()
 	now := time.Now()
-	e, ok := g.failures[ip]
+	key := gateKey(ip)
+	e, ok := g.failures[key]
 	if !ok {
-		if len(g.failures) > 10000 {
+		// Forget idle addresses now and then, not on every failure: a flood
+		// from many addresses must not make each new one scan the map.
+		if now.Sub(g.swept) > time.Minute {
+			g.swept = now
 			for addr, old := range g.failures {
 				if now.Sub(old.seen) > authGateForget {
 					delete(g.failures, addr)
@@ -54,7 +72,7 @@ func (g *authGate) failed(ip netip.Addr) {
 			}
 		}
 		e = &gateEntry{limiter: rate.NewLimiter(rate.Every(authFailureEvery), authFailureBurst)}
-		g.failures[ip] = e
+		g.failures[key] = e
 	}
 	e.seen = now
 	e.limiter.AllowN(now, 1)

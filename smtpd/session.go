@@ -107,7 +107,7 @@ func (ss *session) login(username, password string) error {
 	acct, err := ss.s.opts.Vault.Authenticate(username, password)
 	if err != nil {
 		gate.failed(ss.ip)
-		ss.s.opts.Logger.Info("auth failed", "ip", ss.ip.String(), "user", username)
+		ss.s.opts.Logger.Info("auth failed", "ip", ss.ip.String(), "user", vault.LoggableLogin(username))
 		return reply(err)
 	}
 	ss.account = acct.Address

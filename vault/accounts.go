@@ -239,6 +239,15 @@ func (v *Vault) Accounts() ([]Account, error) {
 	return out, nil
 }
 
+// LoggableLogin is a login name as a log may show it: an address, or a
+// placeholder (a password typed into the wrong field must not reach the log).
+func LoggableLogin(username string) string {
+	if len(username) > 100 || strings.Count(username, "@") != 1 || strings.ContainsFunc(username, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return "(not an address)"
+	}
+	return strings.ToLower(username)
+}
+
 // Authenticate checks a login. Every failure is ErrBadCredentials, and an
 // unknown account costs the same argon2id run as a known one, so neither the
 // answer nor its time tells which accounts exist.
