@@ -327,7 +327,13 @@ func (v *Vault) letter(tx *bolt.Tx, token string) (Letter, *recipientRecord, []b
 	if err != nil {
 		return Letter{}, nil, nil, err
 	}
-	l := Letter{
+	return v.letterOf(m, &rr), &rr, raw, nil
+}
+
+// letterOf is what a message and one of its recipients tell about that
+// recipient's copy.
+func (v *Vault) letterOf(m *messageRecord, rr *recipientRecord) Letter {
+	return Letter{
 		ID:        m.ID,
 		Errand:    m.Errand,
 		Sender:    m.Sender,
@@ -338,7 +344,6 @@ func (v *Vault) letter(tx *bolt.Tx, token string) (Letter, *recipientRecord, []b
 		Rcpt:      Recipient{Address: rr.Address, Recipient: rr.Recipient},
 		Expired:   m.Expired || rr.Expired || !v.now().Before(m.Received.Add(v.opt.Retention)),
 	}
-	return l, &rr, raw, nil
 }
 
 func getMessage(tx *bolt.Tx, id string) (*messageRecord, error) {

@@ -495,17 +495,7 @@ func (v *Vault) letterByID(tx *bolt.Tx, id string, recipient int) (Letter, error
 	if err := json.Unmarshal(b, &rr); err != nil {
 		return Letter{}, fmt.Errorf("recipient record: %w", err)
 	}
-	return Letter{
-		ID:        m.ID,
-		Errand:    m.Errand,
-		Sender:    m.Sender,
-		Account:   m.Account,
-		MessageID: m.MessageID,
-		Received:  m.Received,
-		Recipient: rr.Index,
-		Rcpt:      Recipient{Address: rr.Address, Recipient: rr.Recipient},
-		Expired:   m.Expired || rr.Expired || !v.now().Before(m.Received.Add(v.opt.Retention)),
-	}, nil
+	return v.letterOf(m, &rr), nil
 }
 
 // ReceiptEvent returns an event and the letter it is about, read together:
