@@ -138,11 +138,12 @@ func (s *SMTPSender) transact(ctx context.Context, c *smtp.Client, m *Mail) erro
 		c.SubmissionTimeout = time.Until(d)
 	}
 	err := c.SendMail(m.From, []string{m.To}, bytes.NewReader(m.MIME))
+	if err == nil {
+		// The smarthost said 250: sent, however late.
+		return nil
+	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("smarthost: %w", ctx.Err())
-	}
-	if err == nil {
-		return nil
 	}
 	var se *smtp.SMTPError
 	if errors.As(err, &se) && se.Code >= 500 && se.Code != 530 && se.Code != 535 && se.Code != 538 {

@@ -2,6 +2,7 @@ package notifier
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"regexp"
 	"strings"
@@ -170,5 +171,33 @@ func TestEmailFailures(t *testing.T) {
 				t.Error("the smarthost password is in the logs")
 			}
 		})
+	}
+}
+
+// sentThenLate is a context whose time runs out the moment the smarthost
+// has the message: after its 250, before SendMail has looked.
+type sentThenLate struct {
+	context.Context
+	h *smarthost
+}
+
+func (c sentThenLate) Err() error {
+	if len(c.h.received()) > 0 {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// TestEmailAcceptedAtTheDeadlineIsSent: a message the smarthost accepted is
+// sent, even when the attempt's time runs out just after the 250; an error
+// would send it a second time on the retry.
+func TestEmailAcceptedAtTheDeadlineIsSent(t *testing.T) {
+	h := newSmarthost(t, true)
+	s := mustSMTPSender(t, h.options())
+	m := &Mail{To: "anna@example.org", From: "noreply@secure.example.se", HeaderID: "j1.m1@secure.example.se",
+		MIME: []byte("From: <noreply@secure.example.se>\r\nSubject: Provsvar\r\n\r\nA link.\r\n")}
+	id, err := s.SendMail(sentThenLate{context.Background(), h}, m)
+	if err != nil || id != m.HeaderID {
+		t.Fatalf("SendMail = %q, %v; want %q, nil (the smarthost has %d messages)", id, err, m.HeaderID, len(h.received()))
 	}
 }
