@@ -53,11 +53,14 @@ func (s *Server) letter(token string) (vault.Letter, bool) {
 	return l, true
 }
 
-// revoked tells whether the sender withdrew this recipient's copy.
+// revoked tells whether the sender withdrew this recipient's copy. When the
+// events cannot be read the answer is yes: a vault fault must not show a
+// letter that may have been withdrawn.
 func (s *Server) revoked(l vault.Letter) bool {
 	evs, err := s.opt.Vault.Events(l.ID)
 	if err != nil {
-		return false
+		s.log.Error("vault events", "err", err)
+		return true
 	}
 	for _, ev := range evs {
 		if ev.Kind == vault.EventRevoked && ev.Recipient == l.Recipient {

@@ -130,8 +130,10 @@ func start(cfg *config.Config, log *slog.Logger, tlsConfig *tls.Config) (*instan
 		for _, ln := range lns.simulator {
 			in.serve("bankid simulator (RP API)", ln, func(ln net.Listener) error { return in.simulator.ServeTLS(ln, "", "") })
 		}
-		readerMux.Handle("/dev/bankid", sim.PhoneHandler())
-		readerMux.Handle("/dev/bankid/", sim.PhoneHandler())
+		// Another page open in the developer's browser must not approve orders.
+		phone := http.NewCrossOriginProtection().Handler(sim.PhoneHandler())
+		readerMux.Handle("/dev/bankid", phone)
+		readerMux.Handle("/dev/bankid/", phone)
 		readerMux.Handle("GET /dev/outbox", in.notifier.DevOutbox())
 		bankidClient, err = bankid.NewClient(pki.ClientConfig("https://" + cfg.SimulatorListen + "/rp/v6.0/"))
 	} else {
