@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -23,6 +22,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"sigill/addressing"
+	"sigill/internal/authgate"
 	"sigill/receipts"
 	"sigill/vault"
 )
@@ -42,11 +42,6 @@ const (
 )
 
 var org = receipts.Org{Name: "Region Test", Hostname: "sigill.test", From: "noreply@secure.test", Lang: "sv"}
-
-func TestMain(m *testing.M) {
-	loginFailDelay = 0
-	os.Exit(m.Run())
-}
 
 // env is a vault with two staff accounts and an IMAP server on loopback.
 type env struct {
@@ -93,7 +88,9 @@ func newEnvClock(t *testing.T, now func() time.Time, mod func(*Options)) *env {
 			t.Fatal(err)
 		}
 	}
-	e.opt = Options{Org: org, InsecureAuth: true, Logger: slog.New(slog.NewTextHandler(e.logs, nil))}
+	gate := authgate.New()
+	gate.Delay = 0 // failures answer at once here; the gate's own tests cover the delay
+	e.opt = Options{Org: org, InsecureAuth: true, Logger: slog.New(slog.NewTextHandler(e.logs, nil)), AuthGate: gate}
 	if mod != nil {
 		mod(&e.opt)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
+	"sigill/internal/authgate"
 	"sigill/vault"
 )
 
@@ -424,6 +425,23 @@ func TestLoginRules(t *testing.T) {
 	c.Login("hunter2 secret", "x").Wait()
 	if strings.Contains(e.logs.String(), "hunter2") {
 		t.Errorf("a user name that may be a password was logged:\n%s", e.logs.String())
+	}
+}
+
+// Reconnecting brings no new tries: failures count per address, in the gate
+// that cmd shares with SMTP submission.
+func TestLoginThrottledAcrossConnections(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	for i := 0; i < authgate.Burst; i++ {
+		c := e.dial(nil)
+		refusal(t, "wrong password", c.Login(anna, "wrong").Wait(), imap.ResponseCodeAuthenticationFailed, "")
+		c.Close()
+	}
+	c := e.dial(nil)
+	err := c.Login(anna, annaPass).Wait()
+	if err == nil || !strings.Contains(err.Error(), "Too many failed logins") {
+		t.Fatalf("the right password after %d failures from the same address: %v; want a refusal", authgate.Burst, err)
 	}
 }
 

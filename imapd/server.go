@@ -13,6 +13,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 
+	"sigill/internal/authgate"
 	"sigill/receipts"
 	"sigill/vault"
 )
@@ -24,6 +25,9 @@ type Options struct {
 	TLS          *tls.Config  // STARTTLS on Serve's listeners; required by ServeTLS
 	InsecureAuth bool         // sigill dev: LOGIN without TLS, from loopback peers only
 	Logger       *slog.Logger // nil: discard
+	// AuthGate limits failed logins per client address across
+	// connections; cmd shares one with SMTP. Nil: a gate of this server's own.
+	AuthGate *authgate.Gate
 }
 
 // Server is an IMAP server of receipts mailboxes.
@@ -38,11 +42,9 @@ type Server struct {
 	closed bool
 }
 
-// How a failed login is slowed down, and how many one connection may make.
-var (
-	loginFailDelay = time.Second
-	maxLoginFails  = 3
-)
+// How many failed logins one connection may make before it is closed; the
+// AuthGate limits them per address across connections.
+const maxLoginFails = 3
 
 // New makes a server. It panics without a Vault.
 func New(o Options) *Server {
@@ -52,6 +54,9 @@ func New(o Options) *Server {
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if o.AuthGate == nil {
+		o.AuthGate = authgate.New()
 	}
 	s := &Server{
 		o:     o,

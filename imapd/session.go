@@ -6,10 +6,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"net/netip"
 	"reflect"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -49,6 +49,8 @@ var (
 		Text: "TLS is required to log in: use port 993 or STARTTLS"}
 	errUnavailable = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnavailable,
 		Text: "Temporary failure, try again later"}
+	errThrottled = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnavailable,
+		Text: "Too many failed logins from your address; wait a few minutes and try again"}
 )
 
 // session is one connection.
@@ -100,15 +102,27 @@ func (ss *session) peer() string {
 	return ss.remote.String()
 }
 
+func peerIP(a net.Addr) netip.Addr {
+	if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+		return ap.Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
 func (ss *session) Login(username, password string) error {
 	if !ss.secure() {
 		return errPrivacy
+	}
+	ip := peerIP(ss.remote)
+	if !ss.s.o.AuthGate.Open(ip) {
+		ss.s.log.Warn("imap login refused: too many failures", "peer", ss.peer())
+		return errThrottled
 	}
 	acct, err := ss.s.o.Vault.Authenticate(username, password)
 	if errors.Is(err, vault.ErrBadCredentials) {
 		ss.fails++
 		ss.s.log.Info("imap login failed", "user", vault.LoggableLogin(username), "peer", ss.peer(), "failures", ss.fails)
-		time.Sleep(loginFailDelay)
+		ss.s.o.AuthGate.Failed(ip)
 		if ss.fails >= maxLoginFails {
 			ss.s.log.Warn("imap: too many failed logins, closing the connection", "peer", ss.peer())
 			ss.conn.NetConn().Close()

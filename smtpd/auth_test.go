@@ -3,7 +3,6 @@ package smtpd
 import (
 	"bytes"
 	"log/slog"
-	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -11,26 +10,6 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 )
-
-// An IPv6 client picks its addresses from a whole /64: a new address in
-// the same /64 must not bring new tries.
-func TestAuthGateCountsIPv6ByPrefix(t *testing.T) {
-	g := newAuthGate()
-	var wg sync.WaitGroup
-	for i := range authFailureBurst {
-		wg.Go(func() { g.failed(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(i + 1)})) })
-	}
-	wg.Wait()
-	if g.open(netip.MustParseAddr("2001:db8::ff")) {
-		t.Error("another address in the same /64 may try again after the burst")
-	}
-	if !g.open(netip.MustParseAddr("2001:db8:0:1::1")) {
-		t.Error("another /64 is refused")
-	}
-	if !g.open(netip.MustParseAddr("192.0.2.1")) {
-		t.Error("an IPv4 address with no failures is refused")
-	}
-}
 
 // A password typed into the login field must not reach the log.
 func TestFailedAuthLogsNoPassword(t *testing.T) {

@@ -23,6 +23,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"sigill/addressing"
+	"sigill/internal/authgate"
 	"sigill/vault"
 )
 
@@ -52,6 +53,9 @@ type Options struct {
 
 	Vault  *vault.Vault
 	Logger *slog.Logger
+	// AuthGate limits failed logins per client address; cmd shares one
+	// with IMAP. Nil: a gate of this server's own.
+	AuthGate *authgate.Gate
 	// Accepted, when set, is called after each 250, so that the notifier
 	// sends at once instead of at its next look at the outbox.
 	Accepted func()
@@ -64,7 +68,7 @@ const maxLineLength = 2000
 // Server runs every SMTP listener of one sigill instance.
 type Server struct {
 	opts     Options
-	authGate *authGate
+	authGate *authgate.Gate
 
 	mu      sync.Mutex
 	servers []*smtp.Server
@@ -74,7 +78,10 @@ func New(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Server{opts: opts, authGate: newAuthGate()}
+	if opts.AuthGate == nil {
+		opts.AuthGate = authgate.New()
+	}
+	return &Server{opts: opts, authGate: opts.AuthGate}
 }
 
 // ServeSubmission serves staff clients on ln: STARTTLS, then AUTH, then mail.

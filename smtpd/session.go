@@ -100,13 +100,13 @@ func (ss *session) Auth(mech string) (sasl.Server, error) {
 
 func (ss *session) login(username, password string) error {
 	gate := ss.s.authGate
-	if !gate.open(ss.ip) {
+	if !gate.Open(ss.ip) {
 		ss.s.opts.Logger.Warn("auth refused: too many failures", "ip", ss.ip.String())
 		return reply(errAuthThrottled)
 	}
 	acct, err := ss.s.opts.Vault.Authenticate(username, password)
 	if err != nil {
-		gate.failed(ss.ip)
+		gate.Failed(ss.ip)
 		ss.s.opts.Logger.Info("auth failed", "ip", ss.ip.String(), "user", vault.LoggableLogin(username))
 		return reply(err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"sigill/addressing"
+	"sigill/internal/authgate"
 	"sigill/vault"
 )
 
@@ -264,12 +265,12 @@ func TestSenderMustBeTheAccount(t *testing.T) {
 
 func TestWrongPasswordIsSlowedThenRefused(t *testing.T) {
 	g := startGateway(t)
-	for i := 0; i < authFailureBurst; i++ {
+	for i := 0; i < authgate.Burst; i++ {
 		start := time.Now()
 		_, err := submit(t, g.submission, sasl.NewPlainClient("", staff, "wrong password"), staff, []string{goodRcpt}, "")
 		wantCode(t, err, 535, smtp.EnhancedCode{5, 7, 8}, "wrong login or password")
-		if time.Since(start) < authFailureDelay {
-			t.Fatalf("failure %d answered before the %v delay", i+1, authFailureDelay)
+		if time.Since(start) < authgate.DefaultDelay {
+			t.Fatalf("failure %d answered before the %v delay", i+1, authgate.DefaultDelay)
 		}
 	}
 	// Now even the right password is not tried from this address.

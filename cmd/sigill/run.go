@@ -20,6 +20,7 @@ import (
 	"sigill/bankid"
 	"sigill/config"
 	"sigill/imapd"
+	"sigill/internal/authgate"
 	"sigill/notifier"
 	"sigill/readerweb"
 	"sigill/receipts"
@@ -109,7 +110,9 @@ func start(cfg *config.Config, log *slog.Logger, tlsConfig *tls.Config) (*instan
 	}
 
 	// 3. SMTP in: recipients checked at RCPT, the message sealed at DATA.
-	in.smtp = smtpd.New(smtpOptions(cfg, tlsConfig, in.vault, in.notifier.Kick, log))
+	// One gate against password guessing for SMTP and IMAP alike.
+	gate := authgate.New()
+	in.smtp = smtpd.New(smtpOptions(cfg, tlsConfig, in.vault, gate, in.notifier.Kick, log))
 	for _, ln := range lns.submission {
 		in.serve("smtp submission", ln, in.smtp.ServeSubmission)
 	}
@@ -159,7 +162,7 @@ func start(cfg *config.Config, log *slog.Logger, tlsConfig *tls.Config) (*instan
 	}
 
 	// 6. Receipts over IMAP: each staff account's INBOX, built from the events.
-	in.imap = imapd.New(imapd.Options{Vault: in.vault, Org: org, TLS: tlsConfig, InsecureAuth: cfg.Dev, Logger: log})
+	in.imap = imapd.New(imapd.Options{Vault: in.vault, Org: org, TLS: tlsConfig, InsecureAuth: cfg.Dev, AuthGate: gate, Logger: log})
 	for _, ln := range lns.imapTLS {
 		in.serve("imap (implicit TLS)", ln, in.imap.ServeTLS)
 	}
@@ -326,7 +329,7 @@ func readOptional(path string) []byte {
 	return data
 }
 
-func smtpOptions(cfg *config.Config, tlsConfig *tls.Config, v *vault.Vault, accepted func(), log *slog.Logger) smtpd.Options {
+func smtpOptions(cfg *config.Config, tlsConfig *tls.Config, v *vault.Vault, gate *authgate.Gate, accepted func(), log *slog.Logger) smtpd.Options {
 	var trusted []netip.Prefix
 	for _, n := range cfg.SMTP.Relay.TrustedNetworks {
 		trusted = append(trusted, netip.MustParsePrefix(n)) // validated by config
@@ -348,6 +351,7 @@ func smtpOptions(cfg *config.Config, tlsConfig *tls.Config, v *vault.Vault, acce
 		},
 		Vault:    v,
 		Logger:   log,
+		AuthGate: gate,
 		Accepted: accepted,
 	}
 }
