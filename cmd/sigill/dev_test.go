@@ -120,58 +120,68 @@ func TestDevRunsAsTheReadmeSays(t *testing.T) {
 	}
 }
 
-// A gateway killed under load keeps every message it said 250 for.
-func TestSIGKILLLosesNoAcknowledgedMessage(t *testing.T) {
-	data := t.TempDir()
-	d := startDev(t, data)
+// load sends messages over the relay from 8 sessions until stop is closed,
+// and keeps the id and time of every 250.
+type load struct {
+	mu    sync.Mutex
+	acked []ack
+	stop  chan struct{}
+	wg    sync.WaitGroup
+}
 
-	var (
-		mu    sync.Mutex
-		acked []string
-		stop  = make(chan struct{})
-		wg    sync.WaitGroup
-	)
-	for i := 0; i < 8; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+type ack struct {
+	id string
+	at time.Time
+}
+
+func startLoad(relay string) *load {
+	l := &load{stop: make(chan struct{})}
+	for range 8 {
+		l.wg.Go(func() {
 			for {
 				select {
-				case <-stop:
+				case <-l.stop:
 					return
 				default:
 				}
-				id, err := sendDev(d.addr(config.DevRelayPort), nil, "mta@example.se", devRcpt, devMessage("Provsvar"))
+				id, err := sendDev(relay, nil, "mta@example.se", devRcpt, devMessage("Provsvar"))
 				if err == nil {
-					mu.Lock()
-					acked = append(acked, id)
-					mu.Unlock()
+					l.mu.Lock()
+					l.acked = append(l.acked, ack{id, time.Now()})
+					l.mu.Unlock()
 				}
 			}
-		}()
+		})
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		mu.Lock()
-		n := len(acked)
-		mu.Unlock()
-		if n >= 200 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	d.cmd.Process.Signal(syscall.SIGKILL) // mid-load: some sessions are inside DATA
-	d.cmd.Wait()
-	close(stop)
-	wg.Wait()
-	if len(acked) < 50 {
-		t.Fatalf("only %d messages acknowledged before the kill; the load did not run", len(acked))
-	}
+	return l
+}
 
-	// Restart on the same data, then stop cleanly and look inside.
-	startDev(t, data).stop(t)
+func (l *load) count() int { l.mu.Lock(); defer l.mu.Unlock(); return len(l.acked) }
+
+// waitFor lets the load run until n more messages are acknowledged.
+func (l *load) waitFor(t *testing.T, n int) {
+	t.Helper()
+	target, deadline := l.count()+n, time.Now().Add(30*time.Second)
+	for l.count() < target {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d messages acknowledged in 30 s", l.count(), target)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (l *load) end() []ack {
+	close(l.stop)
+	l.wg.Wait()
+	return l.acked
+}
+
+// checkAcknowledged opens the vault of a stopped instance and checks that
+// every acknowledged message is there with its notification queued or sent.
+func checkAcknowledged(t *testing.T, data string, acked []ack) {
+	t.Helper()
 	if _, stderr, code := run(t, "", "vault", "-data", data, "verify"); code != 0 {
-		t.Fatalf("the vault is damaged after SIGKILL: %s", stderr)
+		t.Fatalf("the vault is damaged: %s", stderr)
 	}
 	v, err := vault.Open(vault.Options{Path: filepath.Join(data, "sigill.db")})
 	if err != nil {
@@ -186,21 +196,59 @@ func TestSIGKILLLosesNoAcknowledgedMessage(t *testing.T) {
 	for _, j := range jobs {
 		hasJob[j.MessageID] = true
 	}
-	// Each acknowledged message is in the vault, and its notification is
-	// either still queued or was sent (the restarted notifier may have sent it).
-	for _, id := range acked {
-		events, err := v.Events(id)
+	for _, a := range acked {
+		events, err := v.Events(a.id)
 		if err != nil || len(events) == 0 || events[0].Kind != vault.EventAccepted {
-			t.Errorf("acknowledged message %s lost: %v", id, err)
+			t.Errorf("acknowledged message %s lost: %v", a.id, err)
 			continue
 		}
 		notified := false
 		for _, e := range events {
 			notified = notified || e.Kind == vault.EventNotified
 		}
-		if !hasJob[id] && !notified {
-			t.Errorf("acknowledged message %s has neither an outbox job nor a notified event", id)
+		if !hasJob[a.id] && !notified {
+			t.Errorf("acknowledged message %s has neither an outbox job nor a notified event", a.id)
 		}
 	}
-	t.Logf("%d acknowledged messages, all present after SIGKILL and restart", len(acked))
+}
+
+// A gateway killed under load keeps every message it said 250 for; five
+// times over on the same vault.
+func TestSIGKILLLosesNoAcknowledgedMessage(t *testing.T) {
+	data := t.TempDir()
+	var all []ack
+	for round := 1; round <= 5; round++ {
+		d := startDev(t, data)
+		l := startLoad(d.addr(config.DevRelayPort))
+		l.waitFor(t, 100)
+		d.cmd.Process.Signal(syscall.SIGKILL) // mid-load: some sessions are inside DATA
+		d.cmd.Wait()
+		all = append(all, l.end()...)
+	}
+	startDev(t, data).stop(t) // a clean restart, then look inside
+	checkAcknowledged(t, data, all)
+	t.Logf("%d acknowledged messages over 5 kills, all present", len(all))
+}
+
+// SIGTERM under load: transactions open at the signal finish with their
+// 250, the process exits 0, and nothing acknowledged is missing.
+func TestSIGTERMFinishesOpenTransactions(t *testing.T) {
+	data := t.TempDir()
+	d := startDev(t, data)
+	l := startLoad(d.addr(config.DevRelayPort))
+	l.waitFor(t, 100)
+	signalled := time.Now()
+	d.stop(t) // SIGTERM, and fails the test unless it exits 0 in time
+	acked := l.end()
+	after := 0
+	for _, a := range acked {
+		if a.at.After(signalled) {
+			after++
+		}
+	}
+	if after == 0 {
+		t.Error("no transaction open at SIGTERM got its 250: they were cut off")
+	}
+	checkAcknowledged(t, data, acked)
+	t.Logf("%d acknowledged, %d of them after SIGTERM", len(acked), after)
 }
