@@ -57,7 +57,7 @@ var testPKI = sync.OnceValues(func() (*bankid.DevPKI, error) { return bankid.New
 // env is a vault, the BankID simulator over mTLS on 127.0.0.1, a client for
 // it and the reader's server on an httptest server.
 type env struct {
-	t   *testing.T
+	t   testing.TB
 	v   *vault.Vault
 	sim *bankid.Simulator
 	rw  *Server
@@ -71,7 +71,7 @@ type envConfig struct {
 	realLimits bool // keep the production rate limits (tests of them)
 }
 
-func newEnv(t *testing.T, cfgs ...envConfig) *env {
+func newEnv(t testing.TB, cfgs ...envConfig) *env {
 	t.Helper()
 	var cfg envConfig
 	if len(cfgs) > 0 {
@@ -315,7 +315,7 @@ func (b *browser) setCookie(value string) {
 	b.c.Jar.SetCookies(u, []*http.Cookie{{Name: "sigill", Value: value, Path: "/"}})
 }
 
-func mustJSON(t *testing.T, body string, v any) {
+func mustJSON(t testing.TB, body string, v any) {
 	t.Helper()
 	if err := json.Unmarshal([]byte(body), v); err != nil {
 		t.Fatalf("decoding %q: %v", body, err)
