@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"sigill/internal/testenv"
 )
 
 // The only personal numbers tests use: Skatteverket's test numbers.
@@ -19,26 +21,8 @@ const (
 	pnC = "200211242383"
 )
 
-// fakeClock is the simulator's clock in tests: it moves only when told.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+func newFakeClock() *testenv.Clock {
+	return testenv.NewClock(time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC))
 }
 
 // testPKI is made once: key generation and PKCS#12 encoding are the slow
@@ -57,7 +41,7 @@ func devPKI(t testing.TB) *DevPKI {
 // simEnv is a simulator serving TLS on 127.0.0.1 and a client for it.
 type simEnv struct {
 	sim    *Simulator
-	clock  *fakeClock
+	clock  *testenv.Clock
 	pki    *DevPKI
 	base   string // https://127.0.0.1:port/rp/v6.0/
 	client *Client

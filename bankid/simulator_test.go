@@ -11,13 +11,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"sigill/internal/testenv"
 )
 
 // wire calls the simulator's handler directly, as if over mutual TLS.
 type wire struct {
 	t     *testing.T
 	sim   *Simulator
-	clock *fakeClock
+	clock *testenv.Clock
 	cert  *x509.Certificate
 }
 

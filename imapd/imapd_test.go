@@ -14,6 +14,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"sigill/internal/authgate"
+	"sigill/internal/testenv"
 	"sigill/vault"
 )
 
@@ -564,33 +565,15 @@ func TestRawProtocol(t *testing.T) {
 	}
 }
 
-// clock is a settable time for the vault.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // TestAuditRetention: receipts go with their events at audit retention, and
 // a selected session hears EXPUNGE (and EXISTS for the sweep's "expired").
 func TestAuditRetention(t *testing.T) {
 	t.Parallel()
-	c := &clock{t: time.Now().Add(-vault.DefaultAuditRetention)}
+	c := testenv.NewClock(time.Now().Add(-vault.DefaultAuditRetention))
 	e := newEnvClock(t, c.Now, nil)
 	old := e.send(anna, anna, "Gammalt")
 	e.record(old, vault.EventDelivered, "", "")
-	c.Add(24 * time.Hour)
+	c.Advance(24 * time.Hour)
 	young := e.send(anna, anna, "Nytt")
 	e.record(young, vault.EventDelivered, "", "")
 	e.record(young, vault.EventOpened, pn1, "Anna Andersson")
@@ -609,7 +592,7 @@ func TestAuditRetention(t *testing.T) {
 	if sel.NumMessages != 3 {
 		t.Fatalf("select: %+v", sel)
 	}
-	c.Add(vault.DefaultAuditRetention - 12*time.Hour)
+	c.Advance(vault.DefaultAuditRetention - 12*time.Hour)
 	if _, err := e.v.Sweep(); err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package notifier
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -27,6 +26,8 @@ import (
 	"testing"
 	"time"
 
+	"sigill/internal/testenv"
+
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,44 +50,7 @@ const (
 	linkBase  = "https://read.example.se"
 )
 
-// clock is an injectable, settable time shared by the vault and the
-// notifier.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 3, 2, 9, 30, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-// syncBuffer collects log output from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+func newClock() *testenv.Clock { return testenv.NewClock(time.Date(2026, 3, 2, 9, 30, 0, 0, time.UTC)) }
 
 // waitFor polls cond until it holds or the deadline passes. The deadline is
 // generous: it only bounds a test that would otherwise hang.
@@ -319,11 +283,11 @@ func (f *fakeElks) report(sms elksSMS, status string) int {
 // env is a running notifier against a fresh vault.
 type env struct {
 	t      testing.TB
-	clock  *clock
+	clock  *testenv.Clock
 	v      *vault.Vault
 	n      *Notifier
 	hooks  *httptest.Server
-	logs   *syncBuffer
+	logs   *testenv.SyncBuffer
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -331,7 +295,7 @@ type env struct {
 // newEnv makes the vault and a report listener; start runs the notifier
 // with the options mod adjusts.
 func newEnv(t testing.TB) *env {
-	e := &env{t: t, clock: newClock(), logs: &syncBuffer{}}
+	e := &env{t: t, clock: newClock(), logs: &testenv.SyncBuffer{}}
 	e.v = openVault(t, e.clock.Now)
 	return e
 }
@@ -403,7 +367,7 @@ func (e *env) checkLogs(tokens ...string) {
 
 // advance moves the shared clock and wakes the workers.
 func (e *env) advance(d time.Duration) {
-	e.clock.Add(d)
+	e.clock.Advance(d)
 	e.n.Kick()
 }
 

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 
+	"sigill/internal/testenv"
+
 	"sigill/vault"
 )
 
@@ -24,7 +26,7 @@ func TestReceiptJobs(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { v.Close() })
-	e := &env{t: t, clock: c, logs: &syncBuffer{}, v: v}
+	e := &env{t: t, clock: c, logs: &testenv.SyncBuffer{}, v: v}
 	h := newSmarthost(t, true)
 	elks := newFakeElks(t)
 	var (

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"sigill/internal/testenv"
+
 	"sigill/vault"
 )
 
@@ -184,7 +186,7 @@ func TestRestart(t *testing.T) {
 	}
 
 	// The restart, here: the same code on the same file.
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	n, err := New(Options{
 		Vault: v, Workers: restartWorkers, LinkBase: linkBase, OrgName: orgName, SMSSender: smsSender,
 		SMS:       mustWebhook(t, srv.URL+"/send", secret),

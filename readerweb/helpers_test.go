@@ -20,6 +20,7 @@ import (
 
 	"sigill/addressing"
 	"sigill/bankid"
+	"sigill/internal/testenv"
 	"sigill/vault"
 )
 
@@ -30,26 +31,8 @@ const (
 	pnC = "200211242383"
 )
 
-// fakeClock moves only when told.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+func newFakeClock() *testenv.Clock {
+	return testenv.NewClock(time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC))
 }
 
 var testPKI = sync.OnceValues(func() (*bankid.DevPKI, error) { return bankid.NewDevPKI("") })

@@ -1,11 +1,11 @@
 package smtpd
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
+
+	"sigill/internal/testenv"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
@@ -13,7 +13,7 @@ import (
 
 // A password typed into the login field must not reach the log.
 func TestFailedAuthLogsNoPassword(t *testing.T) {
-	var log lockedBuffer
+	var log testenv.SyncBuffer
 	g := startGateway(t, func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(&log, nil)) })
 	const typo = "Sommar2026!"
 	_, err := submit(t, g.submission, sasl.NewPlainClient("", typo, typo), staff, []string{goodRcpt}, "")
@@ -21,21 +21,4 @@ func TestFailedAuthLogsNoPassword(t *testing.T) {
 	if out := log.String(); strings.Contains(out, typo) || !strings.Contains(out, "auth failed") {
 		t.Errorf("log:\n%s", out)
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -257,7 +257,7 @@ func TestIDsAndTokens(t *testing.T) {
 			t.Fatalf("id %q, token %q", a.ID, a.Tokens[0])
 		}
 		ids = append(ids, a.ID)
-		c.Add(time.Millisecond)
+		c.Advance(time.Millisecond)
 	}
 	if !slices.IsSorted(ids) {
 		t.Fatalf("ids do not sort by time: %v", ids)

@@ -13,7 +13,7 @@ func TestAccounts(t *testing.T) {
 	if err := v.AddAccount("Anna.Berg@Kommun.Example.se", "första lösenordet"); err != nil {
 		t.Fatal(err)
 	}
-	c.Add(time.Minute)
+	c.Advance(time.Minute)
 	if err := v.AddAccount("bo@kommun.example.se", "bo-pw"); err != nil {
 		t.Fatal(err)
 	}

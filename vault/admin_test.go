@@ -104,7 +104,7 @@ func TestEvents(t *testing.T) {
 	v, _ := openTest(t, func(o *Options) { o.Now = c.Now })
 	a := accept(t, v, incoming([]byte("Subject: e\r\n\r\ne"), smsRecipient("+46701234567", pn1), smsRecipient("+46701234568", pn2)))
 	other := accept(t, v, smallMessage())
-	c.Add(time.Minute)
+	c.Advance(time.Minute)
 	if err := v.Record(Event{MessageID: a.ID, Recipient: 1, Kind: EventDenied, PersonalNumber: pn3, IP: "198.51.100.4"}); err != nil {
 		t.Fatal(err)
 	}

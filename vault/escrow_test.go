@@ -73,7 +73,7 @@ func TestEscrow(t *testing.T) {
 			}
 
 			// The escrow packet goes with the content at retention.
-			c.Add(DefaultRetention)
+			c.Advance(DefaultRetention)
 			if _, err := v.Sweep(); err != nil {
 				t.Fatal(err)
 			}

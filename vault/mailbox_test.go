@@ -48,7 +48,7 @@ func TestMailboxFiling(t *testing.T) {
 		t.Fatalf("empty mailbox: %+v", mb)
 	}
 	validity := mb.UIDValidity
-	c.Add(time.Hour)
+	c.Advance(time.Hour)
 
 	record(t, v, Event{MessageID: a.ID, Recipient: 0, Kind: EventNotified}) // no receipt
 	record(t, v, Event{MessageID: a.ID, Recipient: 0, Kind: EventDelivered})
@@ -233,7 +233,7 @@ func TestMailReceiptsJobs(t *testing.T) {
 
 	// Expiry drops the notify job but keeps receipt jobs, and its "expired"
 	// is a receipt with a job of its own.
-	c.Add(o.Retention)
+	c.Advance(o.Retention)
 	r, err := v.Sweep()
 	if err != nil {
 		t.Fatal(err)
@@ -281,13 +281,13 @@ func TestMailboxPurge(t *testing.T) {
 	v, o := openTest(t, func(o *Options) { o.Now = c.Now })
 	old := accept(t, v, incoming(smallRaw()))
 	record(t, v, Event{MessageID: old.ID, Kind: EventDelivered})
-	c.Add(24 * time.Hour)
+	c.Advance(24 * time.Hour)
 	young := accept(t, v, incoming(smallRaw()))
 	record(t, v, Event{MessageID: young.ID, Kind: EventDelivered})
 	sig, cancel := v.Subscribe("staff@kommun.example.se")
 	defer cancel()
 
-	c.Add(o.AuditRetention - 12*time.Hour) // old is past audit retention, young not
+	c.Advance(o.AuditRetention - 12*time.Hour) // old is past audit retention, young not
 	if _, err := v.Sweep(); err != nil {
 		t.Fatal(err)
 	}

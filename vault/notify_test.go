@@ -44,7 +44,7 @@ func TestClaimJobs(t *testing.T) {
 	c := newClock()
 	v, _ := openTest(t, func(o *Options) { o.Now = c.Now })
 	a1 := accept(t, v, incoming(mime("one", nil), smsRecipient("+46701234567", pn1), emailRecipient("anna@example.org", pn2)))
-	c.Add(time.Second)
+	c.Advance(time.Second)
 	a2 := accept(t, v, incoming(mime("two", nil), smsRecipient("+46701234568", pn3)))
 
 	if jobs := mustClaim(t, v, c.Now().Add(-2*time.Second), 10); len(jobs) != 0 {
@@ -336,7 +336,7 @@ func TestClaimAfterSweep(t *testing.T) {
 	if err := v.RetryJob(j[0].ID, c.Now().Add(time.Minute), "later"); err != nil {
 		t.Fatal(err)
 	}
-	c.Add(o.Retention + time.Hour)
+	c.Advance(o.Retention + time.Hour)
 	if res, err := v.Sweep(); err != nil || res.Jobs != 1 {
 		t.Fatalf("sweep: %+v, %v", res, err)
 	}

@@ -17,14 +17,14 @@ func TestRetention(t *testing.T) {
 	in := incoming(mime("Retention "+randomHex(8), []byte("pdf")),
 		smsRecipient("+46701234567", pn1), emailRecipient("c@example.org", pn2))
 	a := accept(t, v, in)
-	c.Add(time.Hour)
+	c.Advance(time.Hour)
 	keep := accept(t, v, smallMessage()) // an hour younger: survives the first sweep
 	if err := v.Record(Event{MessageID: a.ID, Recipient: 0, Kind: EventOpened, PersonalNumber: pn1, Name: "Test Testsson", IP: "192.0.2.7"}); err != nil {
 		t.Fatal(err)
 	}
 
 	// Just before the retention: nothing to do.
-	c.Add(DefaultRetention - time.Hour - time.Second)
+	c.Advance(DefaultRetention - time.Hour - time.Second)
 	if r, err := v.Sweep(); err != nil || r != (SweepResult{}) {
 		t.Fatalf("sweep before retention: %+v, %v", r, err)
 	}
@@ -33,7 +33,7 @@ func TestRetention(t *testing.T) {
 	}
 
 	// At the retention the content is refused even before a sweep…
-	c.Add(time.Second)
+	c.Advance(time.Second)
 	if l, _, err := v.Decrypt(a.Tokens[0]); !errors.Is(err, ErrExpired) || l.ID != a.ID || !l.Expired {
 		t.Fatalf("decrypt at retention, unswept: %+v, %v", l, err)
 	}
@@ -125,7 +125,7 @@ func TestRetention(t *testing.T) {
 	}
 
 	// At the audit retention everything about it goes.
-	c.Add(DefaultAuditRetention - DefaultRetention)
+	c.Advance(DefaultAuditRetention - DefaultRetention)
 	r, err = v.Sweep()
 	if err != nil {
 		t.Fatal(err)
@@ -148,7 +148,7 @@ func TestRetention(t *testing.T) {
 	if s := mustStats(t, v); s != (Stats{Messages: 1, Recipients: 1, Events: 2}) {
 		t.Fatalf("stats %s", fmtStats(s))
 	}
-	c.Add(time.Hour)
+	c.Advance(time.Hour)
 	if r, err := v.Sweep(); err != nil || r.Purged != 1 {
 		t.Fatalf("last sweep: %+v, %v", r, err)
 	}
@@ -175,12 +175,12 @@ func TestSweepChunks(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	c.Add(time.Hour)
+	c.Advance(time.Hour)
 	r, err := v.Sweep()
 	if err != nil || r.Expired != n || r.Jobs != n {
 		t.Fatalf("sweep: %+v, %v", r, err)
 	}
-	c.Add(time.Hour)
+	c.Advance(time.Hour)
 	r, err = v.Sweep()
 	if err != nil || r.Purged != n || r.Events != 2*n {
 		t.Fatalf("audit sweep: %+v, %v", r, err)
@@ -194,7 +194,7 @@ func TestRunSweeper(t *testing.T) {
 	c := newClock()
 	v, _ := openTest(t, func(o *Options) { o.Now = c.Now })
 	a := accept(t, v, smallMessage())
-	c.Add(DefaultRetention)
+	c.Advance(DefaultRetention)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { v.RunSweeper(ctx, time.Millisecond); close(done) }()

@@ -24,6 +24,7 @@ import (
 	"sigill/addressing"
 	"sigill/config"
 	"sigill/imapd"
+	"sigill/internal/testenv"
 	"sigill/notifier"
 	"sigill/receipts"
 	"sigill/vault"
@@ -134,7 +135,7 @@ func TestChainGivingUpGivesDSNInIMAP(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	clock := &fakeClock{now: time.Now()}
+	clock := testenv.NewClock(time.Now())
 	refusing := &refusingProvider{}
 	// The recipient is SMS; the smarthost is configured as in serve but never called.
 	smarthost, err := notifier.NewSMTPSender(notifier.SMTPOptions{Addr: "127.0.0.1:9", From: "noreply@secure.test"})
@@ -154,10 +155,10 @@ func TestChainGivingUpGivesDSNInIMAP(t *testing.T) {
 	go n.Run(ctx)
 	// Each turn of the clock brings the next retry due; past an hour the job is given up.
 	for i := 0; i < 200 && refusing.count() < 3; i++ {
-		clock.advance(10 * time.Minute)
+		clock.Advance(10 * time.Minute)
 		time.Sleep(20 * time.Millisecond)
 	}
-	clock.advance(2 * time.Hour)
+	clock.Advance(2 * time.Hour)
 
 	srv := imapd.New(imapd.Options{Vault: v, Org: receipts.Org{Name: "sigill test", Hostname: "localhost"}, InsecureAuth: true})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -192,18 +193,6 @@ func (p *refusingProvider) Send(context.Context, notifier.SMS) (string, error) {
 	return "", errors.New("503 service unavailable")
 }
 func (p *refusingProvider) count() int { p.mu.Lock(); defer p.mu.Unlock(); return p.n }
-
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 func getJSON(t *testing.T, c *http.Client, method, url string, into any) {
 	t.Helper()
