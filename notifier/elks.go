@@ -90,29 +90,39 @@ func (e *Elks) Send(ctx context.Context, m SMS) (string, error) {
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
 	req.SetBasicAuth(e.user, e.pass)
-	resp, err := e.client.Do(req)
+	body, status, err := exchange(e.client, "46elks", req)
 	if err != nil {
-		return "", fmt.Errorf("46elks: %w", redactURL(err))
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if err != nil {
-		return "", fmt.Errorf("46elks: reading the answer: %w", err)
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return "", statusError("46elks", resp.StatusCode, body)
+		return "", err
 	}
 	var ans struct {
 		ID     string `json:"id"`
 		Status string `json:"status"`
 	}
 	if err := json.Unmarshal(body, &ans); err != nil || ans.ID == "" {
-		return "", fmt.Errorf("46elks: HTTP %d without a message id: %s", resp.StatusCode, snippet(body))
+		return "", fmt.Errorf("46elks: HTTP %d without a message id: %s", status, snippet(body))
 	}
 	if ans.Status == "failed" {
 		return "", Permanent(fmt.Errorf("46elks: message %s failed at once", ans.ID))
 	}
 	return ans.ID, nil
+}
+
+// exchange sends a provider's request and returns its answer when the
+// status is 2xx; otherwise the error that says what the provider answered.
+func exchange(c *http.Client, provider string, req *http.Request) (body []byte, status int, err error) {
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", provider, redactURL(err))
+	}
+	defer resp.Body.Close()
+	body, err = io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return nil, resp.StatusCode, fmt.Errorf("%s: reading the answer: %w", provider, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return nil, resp.StatusCode, statusError(provider, resp.StatusCode, body)
+	}
+	return body, resp.StatusCode, nil
 }
 
 // redactURL keeps an error from carrying a URL's query or user info (a

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -102,23 +101,15 @@ func (w *Webhook) Send(ctx context.Context, m SMS) (string, error) {
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("Idempotency-Key", m.IdempotencyKey)
 	req.Header.Set(SignatureHeader, w.Sign(body))
-	resp, err := w.client.Do(req)
+	ans, status, err := exchange(w.client, "webhook", req)
 	if err != nil {
-		return "", fmt.Errorf("webhook: %w", redactURL(err))
-	}
-	defer resp.Body.Close()
-	ans, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if err != nil {
-		return "", fmt.Errorf("webhook: reading the answer: %w", err)
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return "", statusError("webhook", resp.StatusCode, ans)
+		return "", err
 	}
 	var a struct {
 		ID string `json:"id"`
 	}
 	if err := json.Unmarshal(ans, &a); err != nil || a.ID == "" {
-		return "", fmt.Errorf("webhook: HTTP %d without an id: %s", resp.StatusCode, snippet(ans))
+		return "", fmt.Errorf("webhook: HTTP %d without an id: %s", status, snippet(ans))
 	}
 	return a.ID, nil
 }
