@@ -70,8 +70,15 @@ type Server struct {
 	opts     Options
 	authGate *authgate.Gate
 
-	mu      sync.Mutex
-	servers []*smtp.Server
+	mu        sync.Mutex
+	listening []listening
+	closed    bool
+}
+
+// listening is one go-smtp server and the listener it serves.
+type listening struct {
+	srv *smtp.Server
+	ln  net.Listener
 }
 
 func New(opts Options) *Server {
@@ -86,7 +93,7 @@ func New(opts Options) *Server {
 
 // ServeSubmission serves staff clients on ln: STARTTLS, then AUTH, then mail.
 func (s *Server) ServeSubmission(ln net.Listener) error {
-	return s.server(submission).Serve(ln)
+	return s.serve(submission, ln)
 }
 
 // ServeSubmissionTLS serves staff clients with implicit TLS (port 465).
@@ -94,13 +101,28 @@ func (s *Server) ServeSubmissionTLS(ln net.Listener) error {
 	if s.opts.TLS == nil {
 		return errors.New("smtpd: implicit TLS listener without a TLS configuration")
 	}
-	return s.server(submission).Serve(tls.NewListener(ln, s.opts.TLS))
+	return s.serve(submission, tls.NewListener(ln, s.opts.TLS))
 }
 
 // ServeRelay serves the organisation's MTAs on ln: no AUTH, the peer's
 // address is the credential.
 func (s *Server) ServeRelay(ln net.Listener) error {
-	return s.server(relay).Serve(ln)
+	return s.serve(relay, ln)
+}
+
+// serve registers ln before serving it, so that a Shutdown that comes first,
+// even while this goroutine is still starting, closes it and ends the serving.
+func (s *Server) serve(k kind, ln net.Listener) error {
+	srv := s.server(k)
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		ln.Close()
+		return smtp.ErrServerClosed
+	}
+	s.listening = append(s.listening, listening{srv, ln})
+	s.mu.Unlock()
+	return srv.Serve(ln)
 }
 
 func (s *Server) server(k kind) *smtp.Server {
@@ -115,9 +137,6 @@ func (s *Server) server(k kind) *smtp.Server {
 	srv.AllowInsecureAuth = s.opts.PlainAuthOnLoopback
 	srv.EnableSMTPUTF8 = true
 	srv.ErrorLog = slogAdapter{s.opts.Logger}
-	s.mu.Lock()
-	s.servers = append(s.servers, srv)
-	s.mu.Unlock()
 	return srv
 }
 
@@ -127,15 +146,19 @@ func (s *Server) server(k kind) *smtp.Server {
 // sends it again.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
-	servers := s.servers
+	s.closed = true
+	all := s.listening
 	s.mu.Unlock()
 	var wg sync.WaitGroup
-	for _, srv := range servers {
+	for _, l := range all {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := srv.Shutdown(ctx); err != nil {
-				srv.Close()
+			// go-smtp closes only the listeners its Serve has reached; this
+			// one may not have been, if Shutdown came right after the start.
+			l.ln.Close()
+			if err := l.srv.Shutdown(ctx); err != nil {
+				l.srv.Close()
 			}
 		}()
 	}

@@ -1,6 +1,7 @@
 package smtpd
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -436,5 +437,36 @@ func TestDuplicateRecipientCountsOnce(t *testing.T) {
 	id := queuedID(t, g, text)
 	if events, _ := g.vault.Events(id); len(events) != 1 {
 		t.Errorf("%d recipients stored for one person written twice; want 1", len(events))
+	}
+}
+
+// A SIGTERM right after the start must still end every listener: Shutdown
+// may come before the goroutines that serve them have begun.
+func TestShutdownRightAfterStart(t *testing.T) {
+	v, err := vault.Open(vault.Options{Path: filepath.Join(t.TempDir(), "sigill.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	for range 20 {
+		s := New(Options{Hostname: "localhost", Vault: v, TLS: serverTLS(t), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		done := make(chan error, 3)
+		for _, serve := range []func(net.Listener) error{s.ServeSubmission, s.ServeSubmissionTLS, s.ServeRelay} {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			go func() { done <- serve(ln) }()
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		s.Shutdown(ctx)
+		cancel()
+		for range 3 {
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				t.Fatal("a listener still serves after Shutdown")
+			}
+		}
 	}
 }

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/emersion/go-smtp"
+
 	"sigill/addressing"
 	"sigill/bankid"
 	"sigill/config"
@@ -112,7 +114,10 @@ func start(cfg *config.Config, log *slog.Logger, tlsConfig *tls.Config) (*instan
 	// 3. SMTP in: recipients checked at RCPT, the message sealed at DATA.
 	// One gate against password guessing for SMTP and IMAP alike.
 	gate := authgate.New()
-	in.smtp = smtpd.New(smtpOptions(cfg, tlsConfig, in.vault, gate, in.notifier.Kick, log))
+	// Each service gets its own copy of the TLS configuration: net/http adds
+	// its ALPN protocols to the one it is given, and an IMAP client offering
+	// "imap" would then be refused.
+	in.smtp = smtpd.New(smtpOptions(cfg, tlsConfig.Clone(), in.vault, gate, in.notifier.Kick, log))
 	for _, ln := range lns.submission {
 		in.serve("smtp submission", ln, in.smtp.ServeSubmission)
 	}
@@ -152,7 +157,7 @@ func start(cfg *config.Config, log *slog.Logger, tlsConfig *tls.Config) (*instan
 	}
 	readerMux.Handle("/", in.reader.Handler())
 	readerMux.Handle("POST /hooks/sms", in.notifier.ReportHandler())
-	in.readerHTTP = &http.Server{Handler: readerMux, ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsConfig}
+	in.readerHTTP = &http.Server{Handler: readerMux, ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsConfig.Clone()}
 	for _, ln := range lns.reader {
 		if cfg.Dev {
 			in.serve("reader", ln, in.readerHTTP.Serve)
@@ -162,7 +167,7 @@ func start(cfg *config.Config, log *slog.Logger, tlsConfig *tls.Config) (*instan
 	}
 
 	// 6. Receipts over IMAP: each staff account's INBOX, built from the events.
-	in.imap = imapd.New(imapd.Options{Vault: in.vault, Org: org, TLS: tlsConfig, InsecureAuth: cfg.Dev, AuthGate: gate, Logger: log})
+	in.imap = imapd.New(imapd.Options{Vault: in.vault, Org: org, TLS: tlsConfig.Clone(), InsecureAuth: cfg.Dev, AuthGate: gate, Logger: log})
 	for _, ln := range lns.imapTLS {
 		in.serve("imap (implicit TLS)", ln, in.imap.ServeTLS)
 	}
@@ -189,7 +194,7 @@ func (in *instance) goRun(f func()) {
 func (in *instance) serve(name string, ln net.Listener, serve func(net.Listener) error) {
 	in.log.Info("listening", "service", name, "addr", ln.Addr().String())
 	in.goRun(func() {
-		if err := serve(ln); err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, http.ErrServerClosed) {
+		if err := serve(ln); err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, smtp.ErrServerClosed) {
 			in.log.Error("listener stopped", "service", name, "err", err)
 		}
 	})
