@@ -26,7 +26,8 @@ func devMessage(subject string) string {
 		"\r\nMessage-ID: <" + subject + "@staff.test>\r\n\r\nHej! Ditt provsvar är klart.\r\n"
 }
 
-// sendDev sends one message and returns the id of its 250 reply.
+// sendDev sends one message over a plain connection (dev's loopback) and
+// returns the id of its 250 reply.
 func sendDev(addr string, auth sasl.Client, from, rcpt, msg string) (string, error) {
 	c, err := smtp.Dial(addr)
 	if err != nil {
@@ -38,6 +39,11 @@ func sendDev(addr string, auth sasl.Client, from, rcpt, msg string) (string, err
 			return "", err
 		}
 	}
+	return transact(c, from, rcpt, msg)
+}
+
+// transact runs one mail transaction and returns the id of its 250 reply.
+func transact(c *smtp.Client, from, rcpt, msg string) (string, error) {
 	if err := c.Mail(from, nil); err != nil {
 		return "", err
 	}

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"bytes"
+	"crypto/tls"
+	"encoding/pem"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"sigill/config/configtest"
+)
+
+// fakeElks is 46elks's SMS API as the docs describe it: a form POST with
+// Basic auth, answered with JSON holding the message id.
+type fakeElks struct {
+	mu   sync.Mutex
+	sent []url.Values
+}
+
+func (f *fakeElks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	user, _, ok := r.BasicAuth()
+	if r.Method != http.MethodPost || r.URL.Path != "/a1/sms" || !ok || user != "elks-user" || r.ParseForm() != nil {
+		http.Error(w, "bad request", http.StatusBadRequest)
+		return
+	}
+	f.mu.Lock()
+	f.sent = append(f.sent, r.PostForm)
+	f.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	io.WriteString(w, `{"id":"s1234","status":"created"}`)
+}
+
+func (f *fakeElks) waitForOne(t *testing.T) url.Values {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		f.mu.Lock()
+		if len(f.sent) > 0 {
+			defer f.mu.Unlock()
+			return f.sent[0]
+		}
+		f.mu.Unlock()
+	}
+	t.Fatal("no SMS reached the fake 46elks")
+	return nil
+}
+
+// sigill serve from sigill.example.toml, with every listener moved to a
+// loopback port and the SMS API to a fake 46elks: TLS on every listener,
+// AUTH only after STARTTLS, the SMS carries the link, the reader answers
+// over HTTPS with HSTS, IMAP over implicit TLS.
+func TestServeFromTheExampleConfig(t *testing.T) {
+	path := configtest.Example(t, time.Now().Add(400*24*time.Hour))
+	dir := filepath.Dir(path)
+	elks := &fakeElks{}
+	elksServer := httptest.NewTLSServer(elks)
+	defer elksServer.Close()
+	caFile := filepath.Join(dir, "elks-ca.pem")
+	configtest.Write(t, caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: elksServer.Certificate().Raw}))
+
+	ports := map[string]string{}
+	text, _ := os.ReadFile(path)
+	conf := string(text)
+	for _, listen := range []string{"0.0.0.0:587", "0.0.0.0:465", "0.0.0.0:25", "0.0.0.0:443", "0.0.0.0:993", "127.0.0.1:9090"} {
+		ports[listen] = freePort(t)
+		conf = strings.Replace(conf, `"`+listen+`"`, `"`+ports[listen]+`"`, 1)
+	}
+	for from, to := range map[string]string{
+		`trusted_networks = ["10.0.0.0/8"]`:       `trusted_networks = ["127.0.0.0/8"]`,
+		`url = "https://api.46elks.com/a1/sms"`:   `url = "` + elksServer.URL + `/a1/sms"`,
+		"username = \"\"\npassword_file = \"" + dir: "username = \"elks-user\"\npassword_file = \"" + dir,
+		`link_base = "https://read.example.se"`:   `link_base = "https://` + ports["0.0.0.0:443"] + `"`,
+	} {
+		if !strings.Contains(conf, from) {
+			t.Fatalf("the example has no %q", from)
+		}
+		conf = strings.Replace(conf, from, to, 1)
+	}
+	configtest.Write(t, path, []byte(conf))
+
+	const staff, password = "anna@example.se", "a long staff password"
+	if _, stderr, code := run(t, password+"\n", "user", "-config", path, "add", staff); code != 1 || !strings.Contains(stderr, "no vault") {
+		t.Fatalf("user add before the first start: exit %d, %s", code, stderr)
+	}
+
+	serve := exec.Command(sigillBin, "serve", "-config", path)
+	serve.Env = append(os.Environ(), "SSL_CERT_FILE="+caFile) // the fake 46elks's certificate
+	var log bytes.Buffer
+	serve.Stderr = &log
+	start := func() {
+		t.Helper()
+		serve.Stderr = &log
+		if err := serve.Start(); err != nil {
+			t.Fatal(err)
+		}
+		waitPort(t, ports["0.0.0.0:587"], &log)
+	}
+	stop := func() {
+		serve.Process.Signal(syscall.SIGTERM)
+		timer := time.AfterFunc(40*time.Second, func() { serve.Process.Signal(syscall.SIGQUIT) })
+		defer timer.Stop()
+		if err := serve.Wait(); err != nil {
+			t.Fatalf("serve after SIGTERM: %v\n%s", err, log.String())
+		}
+	}
+	// The first start makes the vault; accounts are added while it is stopped.
+	start()
+	stop()
+	if _, stderr, code := run(t, password+"\n", "user", "-config", path, "add", staff); code != 0 {
+		t.Fatalf("user add: %s", stderr)
+	}
+	serve = exec.Command(sigillBin, "serve", "-config", path)
+	serve.Env = append(os.Environ(), "SSL_CERT_FILE="+caFile)
+	start()
+	defer stop()
+
+	insecure := &tls.Config{InsecureSkipVerify: true} // the example's self-signed certificate
+	// Outside dev, AUTH waits for TLS.
+	plain, err := smtp.Dial(ports["0.0.0.0:587"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := plain.Hello("client.example.se"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := plain.Extension("AUTH"); ok {
+		t.Error("AUTH offered before STARTTLS in serve")
+	}
+	plain.Close()
+
+	c, err := smtp.DialStartTLS(ports["0.0.0.0:587"], insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Auth(sasl.NewLoginClient(staff, password)); err != nil {
+		t.Fatalf("AUTH LOGIN after STARTTLS: %v", err)
+	}
+	rcpt := "0701234567&login=199908072391&@secure.example.se"
+	if _, err := transact(c, staff, rcpt, "Subject: Provsvar\r\nMessage-ID: <serve-1@example.se>\r\n\r\nHej!\r\n"); err != nil {
+		t.Fatalf("sending through serve: %v", err)
+	}
+	c.Close()
+
+	sms := elks.waitForOne(t)
+	if sms.Get("to") != "+46701234567" || sms.Get("from") != "RegionEx" || !strings.Contains(sms.Get("message"), "Provsvar") {
+		t.Errorf("the SMS: %v", sms)
+	}
+	link := sms.Get("message")[strings.Index(sms.Get("message"), "https://"):]
+	web := &http.Client{Transport: &http.Transport{TLSClientConfig: insecure}, Timeout: 10 * time.Second}
+	resp, err := web.Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), "Provsvar") || resp.Header.Get("Strict-Transport-Security") == "" {
+		t.Errorf("the reader over HTTPS: %s, HSTS %q\n%.300s", resp.Status, resp.Header.Get("Strict-Transport-Security"), page)
+	}
+
+	imapc, err := imapclient.DialTLS(ports["0.0.0.0:993"], &imapclient.Options{TLSConfig: insecure})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer imapc.Close()
+	if err := imapc.Login(staff, password).Wait(); err != nil {
+		t.Fatalf("IMAP LOGIN over TLS: %v", err)
+	}
+	if _, err := imapc.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatalf("SELECT INBOX: %v", err)
+	}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func waitPort(t *testing.T, addr string, log *bytes.Buffer) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return
+		}
+	}
+	t.Fatalf("nothing listens on %s; the log:\n%s", addr, log.String())
+}
