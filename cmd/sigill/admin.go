@@ -1,7 +1,9 @@
 package main
 
 import (
+	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -12,10 +14,13 @@ import (
 	"sigill/vault"
 )
 
-// adminHandler serves the admin listener: Prometheus metrics, a health
-// check, CPU and heap profiles, and the vault's stats and hot backup for `sigill vault`. The vault
-// routes answer loopback peers only, whatever address admin.listen names.
-func adminHandler(v *vault.Vault) http.Handler {
+// adminHandler serves the admin listener. /metrics and /healthz are open to
+// whoever may reach admin.listen. Everything else (profiles, the vault's
+// stats and hot backup, staff accounts) answers only loopback peers that
+// present the admin token: the daemon writes it beside the vault, readable
+// by the vault's owner alone, so these routes give no one more than the
+// vault file itself would.
+func adminHandler(v *vault.Vault, token string) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -25,32 +30,78 @@ func adminHandler(v *vault.Vault) http.Handler {
 		}
 		w.Write([]byte("ok\n"))
 	})
-	mux.Handle("GET /vault/stats", loopbackOnly(func(w http.ResponseWriter, r *http.Request) {
+	private := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, privileged(token, h)) }
+	private("/debug/pprof/", pprof.Index)
+	private("/debug/pprof/profile", pprof.Profile)
+	private("GET /vault/stats", func(w http.ResponseWriter, r *http.Request) {
 		st, err := v.Stats()
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(st)
-	}))
-	// Profiles, for the figures in BENCHMARKS.md: loopback only, like the vault.
-	mux.Handle("/debug/pprof/", loopbackOnly(pprof.Index))
-	mux.Handle("/debug/pprof/profile", loopbackOnly(pprof.Profile))
-	mux.Handle("GET /vault/backup", loopbackOnly(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, st)
+	})
+	private("GET /vault/backup", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/octet-stream")
 		v.Backup(w) // a failure midway cuts the stream; the CLI verifies what it got
-	}))
+	})
+	private("GET /accounts", func(w http.ResponseWriter, r *http.Request) {
+		accounts, err := v.Accounts()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		writeJSON(w, accounts)
+	})
+	private("POST /accounts/{address}", func(w http.ResponseWriter, r *http.Request) {
+		answer(w, v.AddAccount(r.PathValue("address"), readSecret(r)))
+	})
+	private("PUT /accounts/{address}", func(w http.ResponseWriter, r *http.Request) {
+		answer(w, v.SetPassword(r.PathValue("address"), readSecret(r)))
+	})
+	private("DELETE /accounts/{address}", func(w http.ResponseWriter, r *http.Request) {
+		answer(w, v.RemoveAccount(r.PathValue("address")))
+	})
 	return mux
 }
 
-func loopbackOnly(h http.HandlerFunc) http.Handler {
+func privileged(token string, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host, _, _ := net.SplitHostPort(r.RemoteAddr)
 		if ip, err := netip.ParseAddr(host); err != nil || !ip.IsLoopback() {
 			http.Error(w, "only from this machine", http.StatusForbidden)
 			return
 		}
+		given := r.Header.Get("Authorization")
+		if subtle.ConstantTimeCompare([]byte(given), []byte("Bearer "+token)) != 1 {
+			http.Error(w, "the admin token is missing or wrong", http.StatusUnauthorized)
+			return
+		}
 		h(w, r)
 	})
+}
+
+// The status codes the CLI turns back into vault's errors.
+func answer(w http.ResponseWriter, err error) {
+	switch {
+	case err == nil:
+		w.WriteHeader(http.StatusNoContent)
+	case errors.Is(err, vault.ErrExists):
+		http.Error(w, err.Error(), http.StatusConflict)
+	case errors.Is(err, vault.ErrNotFound):
+		http.Error(w, err.Error(), http.StatusNotFound)
+	default:
+		http.Error(w, err.Error(), http.StatusBadRequest)
+	}
+}
+
+func readSecret(r *http.Request) string {
+	var body struct{ Password string }
+	json.NewDecoder(http.MaxBytesReader(nil, r.Body, 4096)).Decode(&body)
+	return body.Password
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v)
 }

@@ -176,12 +176,15 @@ func start(cfg *config.Config, log *slog.Logger, tlsConfig *tls.Config) (*instan
 	}
 
 	// Admin: metrics, health, and the vault commands' way in while we hold the file.
-	in.admin = &http.Server{Handler: adminHandler(in.vault), ReadHeaderTimeout: 10 * time.Second}
+	token := newAdminToken()
+	in.admin = &http.Server{Handler: adminHandler(in.vault, token), ReadHeaderTimeout: 10 * time.Second}
 	for _, ln := range lns.admin {
 		in.serve("admin", ln, in.admin.Serve)
 	}
 	if len(lns.admin) > 0 {
-		os.WriteFile(adminAddrFile(cfg), []byte(lns.admin[0].Addr().String()+"\n"), 0o600)
+		if err = writeAdminFile(cfg, lns.admin[0].Addr().String(), token); err != nil {
+			return nil, fmt.Errorf("admin: %w", err)
+		}
 	}
 	return in, nil
 }
@@ -219,7 +222,7 @@ func (in *instance) stop(ctx context.Context) {
 	}
 	if in.admin != nil {
 		in.admin.Close()
-		os.Remove(adminAddrFile(in.cfg))
+		os.Remove(adminFile(in.cfg))
 	}
 	in.cancel()
 	in.wg.Wait()

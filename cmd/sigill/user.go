@@ -27,8 +27,8 @@ and a password (stored as an argon2id hash).
   list             list the accounts
   remove ADDRESS   delete an account
 The password is asked for on the terminal, or read as the first line of
-standard input when that is not a terminal. The vault must not be held by a
-running sigill: stop it first.`)
+standard input when that is not a terminal. While sigill runs, the change
+goes through its admin listener and takes effect at once.`)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -44,7 +44,7 @@ running sigill: stop it first.`)
 		fs.Usage()
 		return 2
 	}
-	v, err := where.open()
+	v, err := where.accounts()
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1

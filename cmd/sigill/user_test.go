@@ -1,8 +1,15 @@
 package main
 
 import (
+	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/emersion/go-sasl"
+
+	"sigill/config"
 )
 
 func TestUserCommands(t *testing.T) {
@@ -39,5 +46,57 @@ func TestUserCommands(t *testing.T) {
 	}
 	if stdout, _, _ := run(t, "", "user", "-data", data, "list"); strings.Contains(stdout, "staff@example.se") {
 		t.Errorf("a removed account is still listed: %s", stdout)
+	}
+}
+
+// While sigill runs, accounts change through its admin listener and a new
+// account can log in at once.
+func TestUserCommandsWhileRunning(t *testing.T) {
+	data := t.TempDir()
+	d := startDev(t, data)
+	const staff, password = "bo@staff.test", "a long enough password"
+	if stdout, stderr, code := run(t, password+"\n", "user", "-data", data, "add", staff); code != 0 {
+		t.Fatalf("user add while running: exit %d, %s %s", code, stdout, stderr)
+	}
+	if _, stderr, code := run(t, password+"\n", "user", "-data", data, "add", staff); code != 1 || !strings.Contains(stderr, "exists") {
+		t.Errorf("a second add: exit %d, %s", code, stderr)
+	}
+	if stdout, _, _ := run(t, "", "user", "-data", data, "list"); !strings.Contains(stdout, staff) || !strings.Contains(stdout, config.DevAccount) {
+		t.Errorf("list while running: %s", stdout)
+	}
+	if _, err := sendDev(d.addr(config.DevSubmissionPort), sasl.NewPlainClient("", staff, password), staff, devRcpt, devMessage("Provsvar")); err != nil {
+		t.Errorf("the new account cannot send: %v", err)
+	}
+	if _, stderr, code := run(t, "", "user", "-data", data, "remove", staff); code != 0 {
+		t.Errorf("remove while running: %s", stderr)
+	}
+	if _, err := sendDev(d.addr(config.DevSubmissionPort), sasl.NewPlainClient("", staff, password), staff, devRcpt, devMessage("Provsvar")); err == nil {
+		t.Error("a removed account can still send")
+	}
+}
+
+// The admin listener's private routes want the token that only the vault's
+// owner can read; metrics and health stay open.
+func TestAdminRoutesWantTheToken(t *testing.T) {
+	data := t.TempDir()
+	d := startDev(t, data)
+	base := "http://" + d.addr(config.DevAdminPort)
+	for path, want := range map[string]int{
+		"/metrics": http.StatusOK, "/healthz": http.StatusOK,
+		"/vault/backup": http.StatusUnauthorized, "/vault/stats": http.StatusUnauthorized,
+		"/accounts": http.StatusUnauthorized, "/debug/pprof/": http.StatusUnauthorized,
+	} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s without the token: %s; want %d", path, resp.Status, want)
+		}
+	}
+	info, err := os.Stat(filepath.Join(data, "admin.json"))
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("admin.json: %v, mode %v; want 0600", err, info.Mode())
 	}
 }

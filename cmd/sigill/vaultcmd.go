@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
-	"time"
 
 	"sigill/config"
 	"sigill/vault"
@@ -41,6 +39,27 @@ func (l vaultLocation) open() (*vault.Vault, error) {
 		return nil, fmt.Errorf("no vault at %s (%v); start sigill once, or name the right -data or -config", cfg.Vault.Path, err)
 	}
 	return vault.Open(vaultOptions(cfg))
+}
+
+// accountStore is what `sigill user` needs: the running daemon through its
+// admin listener, or the vault file when nothing holds it.
+type accountStore interface {
+	Accounts() ([]vault.Account, error)
+	AddAccount(address, password string) error
+	SetPassword(address, password string) error
+	RemoveAccount(address string) error
+	Close() error
+}
+
+func (l vaultLocation) accounts() (accountStore, error) {
+	cfg, err := l.config()
+	if err != nil {
+		return nil, err
+	}
+	if admin, err := runningAdmin(cfg); err == nil {
+		return admin, nil
+	}
+	return l.open()
 }
 
 func runVault(args []string, _ io.Reader, stdout, stderr io.Writer) int {
@@ -79,17 +98,13 @@ its admin listener (admin.listen, loopback only).`)
 		return 0
 	}
 
-	// The daemon, when it runs, answers for the vault it holds. An admin.addr
-	// left by a killed daemon answers nothing, and then the file is free.
-	if addr, err := os.ReadFile(adminAddrFile(cfg)); err == nil {
-		err := viaAdmin(strings.TrimSpace(string(addr)), verb, fs.Arg(1), stdout)
-		if !errors.Is(err, errNotRunning) {
-			if err != nil {
-				fmt.Fprintln(stderr, err)
-				return 1
-			}
-			return 0
+	// The daemon, when it runs, answers for the vault it holds.
+	if admin, err := runningAdmin(cfg); err == nil {
+		if err := viaAdmin(admin, verb, fs.Arg(1), stdout); err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
 		}
+		return 0
 	}
 	v, err := where.open()
 	if err != nil {
@@ -117,25 +132,12 @@ its admin listener (admin.listen, loopback only).`)
 	return 0
 }
 
-// adminAddrFile is where a running instance leaves its admin address, so
-// that the vault commands can find it.
-func adminAddrFile(cfg *config.Config) string {
-	return filepath.Join(filepath.Dir(cfg.Vault.Path), "admin.addr")
-}
-
-var errNotRunning = errors.New("no sigill answers on the admin listener")
-
-func viaAdmin(addr, verb, file string, stdout io.Writer) error {
-	client := &http.Client{Timeout: 10 * time.Minute}
-	resp, err := client.Get("http://" + addr + "/vault/" + verb)
+func viaAdmin(admin *adminClient, verb, file string, stdout io.Writer) error {
+	resp, err := admin.do(http.MethodGet, "/vault/"+verb, nil)
 	if err != nil {
-		return errNotRunning
+		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1000))
-		return fmt.Errorf("the running sigill refused %s: %s %s", verb, resp.Status, msg)
-	}
 	if verb == "stats" {
 		_, err = io.Copy(stdout, resp.Body)
 		return err
