@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-sasl"
@@ -161,9 +162,20 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	return nil
 }
 
+// dataBuffers are reused across messages: growing a fresh buffer to each
+// message's size was the largest allocation of intake. Accept encrypts the
+// bytes before it returns and keeps no reference to them.
+var dataBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
 func (ss *session) Data(r io.Reader) error {
-	var buf bytes.Buffer
-	if _, err := io.Copy(&buf, r); err != nil {
+	buf := dataBuffers.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 4<<20 { // a rare huge message does not pin its memory
+			buf.Reset()
+			dataBuffers.Put(buf)
+		}
+	}()
+	if _, err := io.Copy(buf, r); err != nil {
 		return reply(err) // ErrDataTooLarge stays 552 5.3.4; a cut connection gets no reply anyway
 	}
 	raw := buf.Bytes()
