@@ -8,6 +8,8 @@
 # ../shared/bench/compare-ingest.sh against its relay listener with the same
 # arguments. The last line is the median ratio sigill/Postfix: ratio=<x>.
 # Needs root once, to install Postfix (../shared/bench/setup-postfix.sh).
+# SIGILL_BENCH_DATA=DIR runs sigill on an existing data folder (e.g. one
+# filled by `go run ./bench/fill`) instead of an empty one.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -18,7 +20,7 @@ offset=20000
 work=$(mktemp -d)
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
 (cd "$root" && go build -o "$work/sigill" ./cmd/sigill)
-SIGILL_DEV_PASSWORD=bench-password-unused "$work/sigill" dev -data "$work/data" -listen-offset $offset \
+SIGILL_DEV_PASSWORD=bench-password-unused "$work/sigill" dev -data "${SIGILL_BENCH_DATA:-$work/data}" -listen-offset $offset \
   >"$work/stdout" 2>"$work/log" &
 pid=$!
 relay=127.0.0.1:$((2525 + offset))
