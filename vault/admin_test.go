@@ -233,3 +233,14 @@ func TestKeyFile(t *testing.T) {
 		t.Fatalf("jobs with the new key: %+v, %v", jobs, err)
 	}
 }
+
+func TestPing(t *testing.T) {
+	v, _ := openTest(t, nil)
+	if err := v.Ping(); err != nil {
+		t.Fatalf("a fresh vault: %v", err)
+	}
+	v.Close()
+	if err := v.Ping(); err == nil {
+		t.Error("a closed vault answers Ping")
+	}
+}

@@ -24,8 +24,8 @@ func adminHandler(v *vault.Vault, token string) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		if _, err := v.Stats(); err != nil {
-			http.Error(w, "vault: "+err.Error(), http.StatusServiceUnavailable)
+		if err := v.Ping(); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		w.Write([]byte("ok\n"))
