@@ -120,9 +120,11 @@ func (s *SMTPSender) SendMail(ctx context.Context, m *Mail) (string, error) {
 		}
 		c.Close()
 		// A kept connection the server has meanwhile dropped fails before
-		// any reply: once more on a fresh one.
+		// any reply: once more on a fresh one. Only before DATA: once the
+		// message has gone out, the smarthost may hold it, and sending it
+		// again at once would deliver it twice.
 		var se *smtp.SMTPError
-		if reused && try == 0 && !errors.As(err, &se) && ctx.Err() == nil {
+		if reused && try == 0 && errors.Is(err, errBeforeData) && !errors.As(err, &se) && ctx.Err() == nil {
 			continue
 		}
 		return "", err
@@ -137,7 +139,7 @@ func (s *SMTPSender) transact(ctx context.Context, c *smtp.Client, m *Mail) erro
 		c.CommandTimeout = time.Until(d)
 		c.SubmissionTimeout = time.Until(d)
 	}
-	err := c.SendMail(m.From, []string{m.To}, bytes.NewReader(m.MIME))
+	err := sendOne(c, m)
 	if err == nil {
 		// The smarthost said 250: sent, however late.
 		return nil
@@ -150,6 +152,29 @@ func (s *SMTPSender) transact(ctx context.Context, c *smtp.Client, m *Mail) erro
 		return Permanent(fmt.Errorf("smarthost refused the message: %d %s", se.Code, snippet([]byte(se.Message))))
 	}
 	return fmt.Errorf("smarthost: %w", err)
+}
+
+// errBeforeData marks a failure before the message's data went out.
+var errBeforeData = errors.New("before DATA")
+
+// sendOne is go-smtp's Client.SendMail for one recipient, telling a failure
+// before DATA (errBeforeData) from one after.
+func sendOne(c *smtp.Client, m *Mail) error {
+	if err := c.Mail(m.From, nil); err != nil {
+		return errors.Join(errBeforeData, err)
+	}
+	if err := c.Rcpt(m.To, nil); err != nil {
+		return errors.Join(errBeforeData, err)
+	}
+	w, err := c.Data()
+	if err != nil {
+		return errors.Join(errBeforeData, err)
+	}
+	if _, err := w.Write(m.MIME); err != nil {
+		w.Close()
+		return err
+	}
+	return w.Close()
 }
 
 // client returns a kept connection (RSET first) or a new one.

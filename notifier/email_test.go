@@ -201,3 +201,24 @@ func TestEmailAcceptedAtTheDeadlineIsSent(t *testing.T) {
 		t.Fatalf("SendMail = %q, %v; want %q, nil (the smarthost has %d messages)", id, err, m.HeaderID, len(h.received()))
 	}
 }
+
+// A kept connection that breaks after the message went out must not send it
+// again at once on a fresh one: the smarthost has it already.
+func TestEmailNotResentAfterDataOnAKeptConnection(t *testing.T) {
+	h := newSmarthost(t, true)
+	s := mustSMTPSender(t, h.options())
+	mail := func(id string) *Mail {
+		return &Mail{To: "anna@example.org", From: "noreply@secure.example.se", HeaderID: id,
+			MIME: []byte("From: <noreply@secure.example.se>\r\nSubject: Provsvar\r\n\r\nA link.\r\n")}
+	}
+	if _, err := s.SendMail(context.Background(), mail("j1.m1@secure.example.se")); err != nil {
+		t.Fatal(err)
+	}
+	h.dropData.Store(1) // the next message is kept, then the connection drops
+	if _, err := s.SendMail(context.Background(), mail("j2.m1@secure.example.se")); err == nil {
+		t.Error("a send whose answer was lost reports success")
+	}
+	if got := len(h.received()); got != 2 {
+		t.Errorf("the smarthost received %d messages; want 2 (the second once, not resent at once)", got)
+	}
+}

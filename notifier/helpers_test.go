@@ -390,6 +390,7 @@ type smarthost struct {
 	user     string
 	pass     string
 	rcptCode atomic.Int32 // when not 0: refuse RCPT with this code
+	dropData atomic.Int32 // when > 0: keep the next message, then drop the connection without a reply
 
 	mu   sync.Mutex
 	msgs []smtpMsg
@@ -485,6 +486,9 @@ func (s *smtpSession) Data(r io.Reader) error {
 	s.h.mu.Lock()
 	s.h.msgs = append(s.h.msgs, s.msg)
 	s.h.mu.Unlock()
+	if s.h.dropData.Add(-1) >= 0 {
+		s.c.Close()
+	}
 	return nil
 }
 
