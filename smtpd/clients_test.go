@@ -123,3 +123,23 @@ with smtplib.SMTP(host, int(port)) as s:
 		t.Errorf("smtplib did not get 250 2.0.0 <id> queued:\n%s", out)
 	}
 }
+
+// A Message-ID that is not in RFC 5322's form costs the sender nothing: the
+// message is taken, and receipts refer to what the client wrote.
+func TestMalformedMessageIDIsKept(t *testing.T) {
+	g := startGateway(t)
+	for written, kept := range map[string]string{"abc@def.example": "abc@def.example", "<abc>": "abc", "<<<>>>": ""} {
+		msg := "From: <" + staff + ">\r\nSubject: Provsvar\r\nMessage-ID: " + written + "\r\n\r\nHej!\r\n"
+		text, err := submit(t, g.submission, sasl.NewPlainClient("", staff, staffPass), staff, []string{goodRcpt}, msg)
+		if err != nil {
+			t.Fatalf("Message-ID %q: %v", written, err)
+		}
+		letter, err := g.vault.Lookup(jobFor(t, g, queuedID(t, g, text)).Token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if letter.MessageID != kept {
+			t.Errorf("Message-ID %q stored as %q; want %q", written, letter.MessageID, kept)
+		}
+	}
+}

@@ -3,7 +3,7 @@ package smtpd
 import (
 	"bufio"
 	"bytes"
-	"fmt"
+	"strings"
 
 	"github.com/emersion/go-message"
 	_ "github.com/emersion/go-message/charset" // Subjects in ISO-8859-1, Windows-1252, ... as Outlook writes them
@@ -33,7 +33,20 @@ func readHead(raw []byte) (head, error) {
 	}
 	id, err := mh.MessageID()
 	if err != nil {
-		return head{}, fmt.Errorf("Message-ID: %w", err)
+		// Not rfc/5322:3260's form ("abc@def" without brackets, "<abc>"
+		// without '@'): the sender's client still knows the message by it,
+		// and receipts must refer to it, so keep what was written.
+		id = looseMessageID(mh.Get("Message-ID"))
 	}
 	return head{subject: subject, messageID: id}, nil
+}
+
+// looseMessageID is a malformed Message-ID without its brackets, or "" when
+// nothing usable is left; receipts then refer to the gateway's own id.
+func looseMessageID(v string) string {
+	id := strings.Trim(strings.TrimSpace(v), "<>")
+	if id == "" || strings.ContainsAny(id, "<> \t\r\n") {
+		return ""
+	}
+	return id
 }
