@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
+	"time"
 
 	"sigill/config"
 )
@@ -38,7 +38,13 @@ SIGTERM lets open SMTP transactions finish, then stops.`)
 		return 1
 	}
 	tlsConfig := &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	// What check-config would warn of is worth a line in the log too: that
+	// is where an admin sees a certificate about to run out.
+	warnings, _ := cfg.CheckCertificates(time.Now())
+	for _, w := range append(warnings, cfg.Warnings()...) {
+		log.Warn("configuration", "warning", w)
+	}
 	sig := stopSignals()
 	in, err := start(cfg, log, tlsConfig)
 	if err != nil {

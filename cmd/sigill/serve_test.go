@@ -123,6 +123,10 @@ func TestServeFromTheExampleConfig(t *testing.T) {
 	if _, stderr, code := run(t, password+"\n", "user", "-config", path, "add", staff); code != 0 {
 		t.Fatalf("user add: %s", stderr)
 	}
+	// The example's certificates last 400 days: the log warns of nothing.
+	if strings.Contains(log.String(), `"warning"`) {
+		t.Errorf("serve warned at start with sound certificates:\n%s", log.String())
+	}
 	serve = exec.Command(sigillBin, "serve", "-config", path)
 	serve.Env = append(os.Environ(), "SSL_CERT_FILE="+caFile)
 	start()
