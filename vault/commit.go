@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
@@ -156,7 +157,9 @@ func (c *committer) run() {
 		group := c.queue
 		c.queue = nil
 		c.mu.Unlock()
+		start := time.Now()
 		c.commitGroup(group)
+		committerBusy.Add(time.Since(start).Seconds())
 	}
 }
 
@@ -218,7 +221,9 @@ func (c *committer) attempt(reqs []*request, retrySolo bool) []*request {
 		}
 	}
 	if err == nil {
+		start := time.Now()
 		err = tx.Commit()
+		commitSeconds.Observe(time.Since(start).Seconds())
 	}
 	if err != nil && retrySolo && len(included) > 1 {
 		for _, r := range included {
@@ -230,8 +235,11 @@ func (c *committer) attempt(reqs []*request, retrySolo bool) []*request {
 	}
 	if err != nil {
 		err = fmt.Errorf("commit: %w", err)
-	} else if c.onBatch != nil {
-		c.onBatch(len(included))
+	} else {
+		commitRequests.Observe(float64(len(included)))
+		if c.onBatch != nil {
+			c.onBatch(len(included))
+		}
 	}
 	for _, r := range included {
 		r.finish(err)

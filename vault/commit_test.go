@@ -7,6 +7,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // gate holds the first commit until released, so that the test can queue
@@ -257,4 +260,57 @@ func equalInts(a, b []int) bool {
 		}
 	}
 	return true
+}
+
+// TestCommitMetrics: the committer's figures on /metrics follow its commits:
+// one group of three accepts is one commit shared by three requests.
+func TestCommitMetrics(t *testing.T) {
+	g := newGate()
+	v, _ := openTest(t, func(o *Options) { o.failCommit = g.hook })
+	held := g.holdFirst(t, v)
+	before := histogramOf(t, commitRequests)
+	commitsBefore := histogramOf(t, commitSeconds).GetSampleCount()
+	busyBefore := counterOf(t, committerBusy)
+	var outs []chan outcome
+	for i := range 3 {
+		outs = append(outs, acceptAsync(v, smallMessage()))
+		waitQueued(t, v, i+1)
+	}
+	close(g.release)
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range outs {
+		if o := <-c; o.err != nil {
+			t.Fatal(o.err)
+		}
+	}
+	after := histogramOf(t, commitRequests)
+	if n, sum := after.GetSampleCount()-before.GetSampleCount(), after.GetSampleSum()-before.GetSampleSum(); n != 2 || sum != 4 {
+		t.Errorf("requests_per_commit moved by %d commits of %v requests, want 2 commits (the held one, the group of 3) of 4", n, sum)
+	}
+	if n := histogramOf(t, commitSeconds).GetSampleCount() - commitsBefore; n != 2 {
+		t.Errorf("commit_seconds counted %d commits, want 2", n)
+	}
+	if busy := counterOf(t, committerBusy) - busyBefore; busy <= 0 {
+		t.Errorf("committer_busy_seconds_total did not grow: %v", busy)
+	}
+}
+
+func histogramOf(t *testing.T, h prometheus.Histogram) *dto.Histogram {
+	t.Helper()
+	var m dto.Metric
+	if err := h.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetHistogram()
+}
+
+func counterOf(t *testing.T, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
 }

@@ -1,0 +1,29 @@
+package vault
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// The committer's figures. Every durable write in the process goes through
+// one goroutine (commit.go), so when intake stalls these say whether it is
+// the disk: a busy rate near 1 means the committer never rests, and
+// commit_seconds shows what each bbolt commit (its page writes and two
+// fdatasyncs) costs. requests_per_commit shows how much each commit is
+// shared.
+var (
+	commitSeconds = promauto.NewHistogram(prometheus.HistogramOpts{
+		Name:    "sigill_vault_commit_seconds",
+		Help:    "Time of each bbolt commit (page writes and fdatasyncs) of the group committer.",
+		Buckets: prometheus.ExponentialBuckets(0.00025, 2, 12),
+	})
+	commitRequests = promauto.NewHistogram(prometheus.HistogramOpts{
+		Name:    "sigill_vault_requests_per_commit",
+		Help:    "Write requests (accepts, notifier claims and outcomes, receipts) sharing one commit.",
+		Buckets: []float64{1, 2, 4, 8, 16, 32, 64},
+	})
+	committerBusy = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "sigill_vault_committer_busy_seconds_total",
+		Help: "Time the group committer spent applying and committing; its rate near 1 means intake waits on the disk.",
+	})
+)
