@@ -5,8 +5,11 @@
 //
 //	go run ./bench/fill -data DIR -n 1000000
 //
-// The filled folder also works with `SIGILL_BENCH_DATA=DIR bench/ingest.sh`,
-// but its notifier then starts on the stored messages' pending notifications.
+// A notifier runs beside the writers, as in the daemon, with a provider that
+// takes every SMS at once, so the vault ends as a production vault does after
+// a million notifications: each message has its "notified" event and its
+// delivery record, and the outbox is empty. The filled folder then serves
+// `SIGILL_BENCH_DATA=DIR bench/ingest.sh`, whose notifier starts idle.
 package main
 
 import (
@@ -14,6 +17,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,8 +26,18 @@ import (
 	"time"
 
 	"sigill/addressing"
+	"sigill/notifier"
 	"sigill/vault"
 )
+
+// takeAll is an SMS provider that accepts every message at once.
+type takeAll struct{ n atomic.Int64 }
+
+func (p *takeAll) Name() string { return "fill" }
+
+func (p *takeAll) Send(context.Context, notifier.SMS) (string, error) {
+	return fmt.Sprintf("fill-%d", p.n.Add(1)), nil
+}
 
 func main() {
 	data := flag.String("data", "./sigill-data", "the data folder (as sigill dev -data)")
@@ -42,6 +56,23 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	sms := &takeAll{}
+	// Every recipient here is an SMS one: the smarthost is never dialled.
+	mail, err := notifier.NewSMTPSender(notifier.SMTPOptions{Addr: "127.0.0.1:1", From: "noreply@secure.test"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	notify, err := notifier.New(notifier.Options{
+		Email: mail,
+		Vault: v, LinkBase: "https://read.example.se", OrgName: "Region Exempel", SMSSender: "RegionEx",
+		SMS: sms, Workers: 16, Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	notified := make(chan error, 1)
+	go func() { notified <- notify.Run(ctx) }()
 	raw := []byte("Subject: Provsvar\r\n\r\n" + strings.Repeat(strings.Repeat("x", 76)+"\r\n", 26))
 	const window = 50000
 	var done atomic.Int64
@@ -68,10 +99,27 @@ func main() {
 				}); err != nil {
 					log.Fatal(err)
 				}
+				notify.Kick()
 			}
 		})
 	}
 	wg.Wait()
+	filled := time.Since(start)
+	for {
+		n, err := v.OutboxLen()
+		if err != nil {
+			log.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	stop()
+	if err := <-notified; err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("stored %d messages in %v, all notified after %v (%d SMS)\n", *n, filled.Round(time.Second), time.Since(start).Round(time.Second), sms.n.Load())
 	st, _ := v.Stats()
-	fmt.Printf("stored %d messages in %v; the vault holds %d messages, %d bytes\n", *n, time.Since(start).Round(time.Second), st.Messages, st.FileBytes)
+	fmt.Printf("the vault holds %d messages, %d bytes\n", st.Messages, st.FileBytes)
 }
