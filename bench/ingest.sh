@@ -10,6 +10,13 @@
 # Needs root once, to install Postfix (../shared/bench/setup-postfix.sh).
 # SIGILL_BENCH_DATA=DIR runs sigill on an existing data folder (e.g. one
 # filled by `go run ./bench/fill`) instead of an empty one.
+#
+# Then it prints what sigill did under the load (bench/sample.py): RSS median
+# and peak, the vault committer's busy share, requests per bbolt commit, and
+# the commit time. SIGILL_BENCH_PROFILE=FILE also saves a CPU profile of
+# sigill's first measured round (SIGILL_BENCH_PROFILE_SECONDS, default 5: give
+# -m enough messages for a round to last that long); read it with
+# `go tool pprof -top FILE`.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -28,4 +35,14 @@ for _ in $(seq 100); do
   (exec 3<>/dev/tcp/127.0.0.1/$((2525 + offset))) 2>/dev/null && break
   sleep 0.1
 done
-bash "$compare" "$relay" "$@"
+profile=()
+if [ -n "${SIGILL_BENCH_PROFILE:-}" ]; then
+  token=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["token"])' "${SIGILL_BENCH_DATA:-$work/data}/admin.json")
+  profile=("$SIGILL_BENCH_PROFILE" "$token" "${SIGILL_BENCH_PROFILE_SECONDS:-5}")
+fi
+python3 "$here/sample.py" "$pid" "http://127.0.0.1:$((9090 + offset))" "${profile[@]}" &
+sampler=$!
+status=0
+bash "$compare" "$relay" "$@" || status=$?
+kill -TERM $sampler; wait $sampler || true
+exit $status
