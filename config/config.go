@@ -118,6 +118,11 @@ type BankID struct {
 	CertificatePasswordFile string `toml:"certificate_password_file"`
 	CAFile                  string `toml:"ca_file"`
 	UserVisibleText         string `toml:"user_visible_text"`
+	// URL replaces the environment's RP API base URL, e.g. a simulator's
+	// https://127.0.0.1:8081/rp/v6.0/ from `sigill bankid-simulator`. It is
+	// sigill's addition to the spec's example and is allowed only with
+	// environment "test" and a CAFile (see Validate).
+	URL string `toml:"url"`
 
 	CertificatePassword string `toml:"-"` // read from CertificatePasswordFile by Load
 }

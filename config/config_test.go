@@ -28,16 +28,30 @@ func TestExampleIsAccepted(t *testing.T) {
 	}
 }
 
+// sigillAdditions are the whole lines sigill's example has and the spec's
+// has not: keys sigill added (README's "Running it in production" lists them).
+var sigillAdditions = []string{
+	`url = ""                                # only with environment = "test": another RP API base URL, e.g. a simulator from "sigill bankid-simulator"; needs ca_file`,
+}
+
 // The repository's copy of the example is what README points admins at; it
-// must not drift from the spec's.
+// must not drift from the spec's: without sigill's additions it is the
+// spec's, byte for byte.
 func TestExampleMatchesSpec(t *testing.T) {
 	spec, err := os.ReadFile("../../shared/spec/sigill.example.toml")
 	if err != nil {
 		t.Skipf("no ../shared beside the project: %v", err)
 	}
 	ours, _ := os.ReadFile("../sigill.example.toml")
+	for _, line := range sigillAdditions {
+		without := bytes.Replace(ours, []byte(line+"\n"), nil, 1)
+		if len(without) == len(ours) {
+			t.Errorf("sigill.example.toml lacks sigill's addition %q", line)
+		}
+		ours = without
+	}
 	if !bytes.Equal(spec, ours) {
-		t.Error("sigill.example.toml differs from ../shared/spec/sigill.example.toml; copy the spec's over")
+		t.Error("sigill.example.toml, less sigill's additions, differs from ../shared/spec/sigill.example.toml; copy the spec's over and add them again")
 	}
 }
 
@@ -95,6 +109,7 @@ func TestFaultsNameTheKey(t *testing.T) {
 		{"audit shorter than content", `audit_retention = "9600h"`, `audit_retention = "24h"`, "vault.audit_retention", "outlive"},
 		{"bad region", `region = "SE"`, `region = "XX"`, "addressing.region", "two-letter"},
 		{"long sender id", `sms_sender = "RegionEx"`, `sms_sender = "RegionExempel"`, "organisation.sms_sender", "2-11"},
+		{"bankid url in production", `url = ""  `, `url = "https://127.0.0.1:8081/rp/v6.0/"  `, "bankid.url", `environment = "test"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -131,5 +146,44 @@ func TestDevIsValidAndOffset(t *testing.T) {
 	}
 	if cfg.SMTP.Domains[0] != "secure.test" {
 		t.Errorf("dev domain %v", cfg.SMTP.Domains)
+	}
+}
+
+// bankid.url points a test deployment at another RP API (a simulator): only
+// with environment "test", only https, and only with ca_file.
+func TestBankIDURL(t *testing.T) {
+	base := configtest.Example(t, time.Now().Add(400*24*time.Hour))
+	dir := filepath.Dir(base)
+	good, _ := os.ReadFile(base)
+	caFile := filepath.Join(dir, "tls/fullchain.pem") // any PEM file will do for Validate
+	withBankID := func(env, url, ca string) string {
+		text := strings.Replace(string(good), `environment = "production"`, `environment = "`+env+`"`, 1)
+		text = strings.Replace(text, `ca_file = ""`, `ca_file = "`+ca+`"`, 1)
+		return strings.Replace(text, `url = ""  `, `url = "`+url+`"  `, 1)
+	}
+	cfg, err := Parse([]byte(withBankID("test", "https://127.0.0.1:8081/rp/v6.0/", caFile)))
+	if err != nil {
+		t.Fatalf("a test environment with url and ca_file refused: %v", err)
+	}
+	if cfg.BankID.URL != "https://127.0.0.1:8081/rp/v6.0/" || cfg.BankID.CAFile != caFile {
+		t.Errorf("read url %q, ca_file %q", cfg.BankID.URL, cfg.BankID.CAFile)
+	}
+	if cfg, err := Parse(good); err != nil || cfg.BankID.URL != "" {
+		t.Errorf("the example: url %q, err %v; want empty", cfg.BankID.URL, err)
+	}
+	for _, c := range []struct {
+		name, env, url, ca, want string
+	}{
+		{"production", "production", "https://127.0.0.1:8081/rp/v6.0/", caFile, `may only point environment = "test"`},
+		{"plain http", "test", "http://127.0.0.1:8081/rp/v6.0/", caFile, "must use https"},
+		{"not a URL", "test", "127.0.0.1:8081", caFile, "not a URL"},
+		{"no ca_file", "test", "https://127.0.0.1:8081/rp/v6.0/", "", "needs bankid.ca_file"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse([]byte(withBankID(c.env, c.url, c.ca)))
+			if err == nil || !strings.Contains(err.Error(), "bankid.url: ") || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("got %v; want a fault at bankid.url saying %q", err, c.want)
+			}
+		})
 	}
 }

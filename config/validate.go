@@ -166,6 +166,7 @@ func (c *Config) Validate() error {
 	default:
 		f.add("bankid.environment", "%q is not an environment; write \"production\", \"test\" or \"simulator\"", c.BankID.Environment)
 	}
+	f.bankidURL(c.BankID)
 	if strings.TrimSpace(c.BankID.UserVisibleText) == "" {
 		f.add("bankid.user_visible_text", "is empty; write what the BankID app shows the recipient")
 	}
@@ -193,6 +194,31 @@ func (c *Config) Warnings() []string {
 		w = append(w, "notifier.sms.username: is empty; 46elks needs the API username, and sigill serve will not start without it")
 	}
 	return w
+}
+
+// bankidURL checks bankid.url, the override of BankID's RP API base URL. It
+// exists to point a test deployment at a simulator, so it is refused with
+// environment = "production" (a production gateway can never be sent to a
+// fake by a stray line) and needs ca_file, since BankID's pinned test root
+// would match no other server.
+func (f *Faults) bankidURL(b BankID) {
+	if b.URL == "" {
+		return
+	}
+	if b.Environment != "test" {
+		f.add("bankid.url", "is set while bankid.environment is %q; it may only point environment = \"test\" at another RP API such as a simulator, so remove the line", b.Environment)
+		return
+	}
+	u, err := url.Parse(b.URL)
+	switch {
+	case err != nil || u.Host == "":
+		f.add("bankid.url", "%q is not a URL; write the RP API base URL, e.g. \"https://127.0.0.1:8081/rp/v6.0/\"", b.URL)
+	case u.Scheme != "https":
+		f.add("bankid.url", "%q must use https (the RP API is mutual TLS); write e.g. \"https://127.0.0.1:8081/rp/v6.0/\"", b.URL)
+	}
+	if b.CAFile == "" {
+		f.add("bankid.url", "needs bankid.ca_file: BankID's pinned test root matches no other server; name the PEM root of the server at %q", b.URL)
+	}
 }
 
 func (f *Faults) lang(key, v string) {

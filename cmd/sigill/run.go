@@ -370,6 +370,7 @@ func bankidConfig(cfg *config.Config) bankid.Config {
 		P12:         readOptional(cfg.BankID.CertificateFile),
 		P12Password: cfg.BankID.CertificatePassword,
 		CAFile:      cfg.BankID.CAFile,
+		BaseURL:     cfg.BankID.URL, // "" keeps the environment's own
 	}
 }
 
