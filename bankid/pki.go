@@ -40,15 +40,25 @@ type DevPKI struct {
 	RPP12      []byte            // RP key, certificate and CA as PKCS#12 (AES-256, PBKDF2)
 	RPPassword string            // random
 
-	// Dir is where the files were written: ca.pem, rp.p12 and
-	// rp.p12.password (mode 0600). Empty when NewDevPKI was given "".
+	// Dir is where the files were written: ca.pem, rp.p12,
+	// rp.p12.password, server.pem and server.key (all but ca.pem and
+	// server.pem mode 0600). Empty when NewDevPKI was given "".
 	Dir string
 }
 
 // NewDevPKI makes a new CA and the certificates it signs. When dir is not
-// empty it writes ca.pem, rp.p12 and rp.p12.password there (replacing older
-// ones), so that other tools (curl --cert-type P12) can talk to the
-// simulator too; the server key stays in memory.
+// empty it writes there (replacing older ones):
+//
+//	ca.pem            the CA certificate
+//	rp.p12            the RP client certificate, key and CA (PKCS#12)
+//	rp.p12.password   its password
+//	server.pem        the server certificate for 127.0.0.1, ::1 and localhost, then the CA
+//	server.key        its private key (PKCS#8 PEM, mode 0600)
+//
+// so that other tools (curl --cert-type P12) can talk to the simulator, and
+// so that the same throwaway CA can also serve other loopback TLS listeners
+// in tests: sigill serve's own, or a fake SMS provider, all trusted through
+// ca.pem alone.
 func NewDevPKI(dir string) (*DevPKI, error) {
 	now := time.Now()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -146,6 +156,14 @@ func (p *DevPKI) write(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("bankid dev PKI: %w", err)
 	}
+	serverKey, err := x509.MarshalPKCS8PrivateKey(p.Server.PrivateKey)
+	if err != nil {
+		return fmt.Errorf("bankid dev PKI: server key: %w", err)
+	}
+	var chain []byte
+	for _, der := range p.Server.Certificate {
+		chain = append(chain, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
+	}
 	files := []struct {
 		name string
 		data []byte
@@ -154,6 +172,8 @@ func (p *DevPKI) write(dir string) error {
 		{"ca.pem", p.CAPEM, 0o644},
 		{"rp.p12", p.RPP12, 0o600},
 		{"rp.p12.password", []byte(p.RPPassword + "\n"), 0o600},
+		{"server.pem", chain, 0o644},
+		{"server.key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: serverKey}), 0o600},
 	}
 	for _, f := range files {
 		path := filepath.Join(dir, f.name)

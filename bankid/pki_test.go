@@ -1,6 +1,8 @@
 package bankid
 
 import (
+	"bytes"
+	"crypto/tls"
 	"crypto/x509"
 	"os"
 	"path/filepath"
@@ -52,7 +54,7 @@ func TestNewDevPKI(t *testing.T) {
 	if pki.Dir != dir {
 		t.Errorf("Dir = %q", pki.Dir)
 	}
-	for name, mode := range map[string]os.FileMode{"ca.pem": 0o644, "rp.p12": 0o600, "rp.p12.password": 0o600} {
+	for name, mode := range map[string]os.FileMode{"ca.pem": 0o644, "rp.p12": 0o600, "rp.p12.password": 0o600, "server.pem": 0o644, "server.key": 0o600} {
 		fi, err := os.Stat(filepath.Join(dir, name))
 		if err != nil {
 			t.Fatal(err)
@@ -87,6 +89,19 @@ func TestNewDevPKI(t *testing.T) {
 	cert, err := ParseP12(pki.RPP12, pki.RPPassword)
 	if err != nil || !cert.Leaf.Equal(pki.RP) || len(cert.Certificate) != 2 {
 		t.Errorf("ParseP12: %v", err)
+	}
+
+	// server.pem and server.key are the simulator's own pair, chain first,
+	// for other loopback TLS listeners that trust ca.pem.
+	pair, err := tls.LoadX509KeyPair(filepath.Join(dir, "server.pem"), filepath.Join(dir, "server.key"))
+	if err != nil {
+		t.Fatalf("server.pem with server.key: %v", err)
+	}
+	if len(pair.Certificate) != 2 || !bytes.Equal(pair.Certificate[0], pki.Server.Leaf.Raw) || !bytes.Equal(pair.Certificate[1], pki.CA.Raw) {
+		t.Errorf("server.pem holds %d certificates, want the server's then the CA", len(pair.Certificate))
+	}
+	if key, _ := os.ReadFile(filepath.Join(dir, "server.key")); !bytes.HasPrefix(key, []byte("-----BEGIN PRIVATE KEY-----")) {
+		t.Errorf("server.key is not PKCS#8 PEM: %.40q", key)
 	}
 
 	// A second PKI is a new one, and overwrites the files.
