@@ -16,12 +16,13 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"serve":        {"run the gateway from a configuration file (production)", runServe},
-	"dev":          {"run the whole gateway on loopback with built-in defaults", runDev},
-	"addr":         {"show what the gateway makes of a recipient address", runAddr},
-	"check-config": {"validate a configuration file and its certificates", runCheckConfig},
-	"user":         {"manage staff accounts: add, passwd, list, remove", runUser},
-	"vault":        {"inspect the vault: stats, backup, verify", runVault},
+	"serve":            {"run the gateway from a configuration file (production)", runServe},
+	"dev":              {"run the whole gateway on loopback with built-in defaults", runDev},
+	"bankid-simulator": {"run the BankID simulator alone, for staging and tests (loopback)", runBankIDSimulator},
+	"addr":             {"show what the gateway makes of a recipient address", runAddr},
+	"check-config":     {"validate a configuration file and its certificates", runCheckConfig},
+	"user":             {"manage staff accounts: add, passwd, list, remove", runUser},
+	"vault":            {"inspect the vault: stats, backup, verify", runVault},
 }
 
 func main() {
@@ -50,7 +51,7 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		fmt.Fprintf(w, "  %-13s %s\n", name, commands[name].summary)
+		fmt.Fprintf(w, "  %-17s %s\n", name, commands[name].summary)
 	}
 	fmt.Fprintln(w, "\n`sigill COMMAND -h` explains a command's flags.")
 }

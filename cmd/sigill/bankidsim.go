@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"path/filepath"
+	"time"
+
+	"sigill/bankid"
+)
+
+// runBankIDSimulator runs the BankID simulator as a process of its own, for
+// a `sigill serve` in staging or an integration test: the RP API over mTLS
+// on -listen, the simulated phone on -phone, and the throwaway PKI in -dir.
+// The gateway reaches it through bankid.url with environment = "test".
+func runBankIDSimulator(args []string, _ io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bankid-simulator", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dirFlag := fs.String("dir", "./sigill-bankid-simulator", "where the throwaway CA, RP certificate and server pair are written")
+	listen := fs.String("listen", "127.0.0.1:8081", "the RP API (https, mutual TLS); loopback only")
+	phone := fs.String("phone", "127.0.0.1:8082", "the simulated phone: page and JSON at /dev/bankid (plain http); loopback only")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, `Usage: sigill bankid-simulator [-dir DIR] [-listen ADDR] [-phone ADDR]
+
+Runs the BankID simulator on its own, for a sigill serve in staging or a
+test: BankID's RP API v6.0 over mutual TLS, with a new throwaway CA, RP
+certificate (PKCS#12) and server certificate for 127.0.0.1 written to DIR at
+every start. It prints the [bankid] lines to paste into sigill's
+configuration (environment = "test", url, ca_file, and the certificate).
+
+The phone approves orders as anyone: POST /dev/bankid/approve with
+{"autoStartToken": "…", "personalNumber": "199908072391"}, or use the page
+at /dev/bankid. Since it lets anyone sign in as anyone, both listeners must
+be on loopback. DIR also gets server.pem and server.key: a TLS pair for
+127.0.0.1 that ca.pem vouches for, for other listeners in a test.`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "sigill bankid-simulator: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	for _, a := range []struct{ flag, addr string }{{"-listen", *listen}, {"-phone", *phone}} {
+		if err := loopbackOnly(a.addr); err != nil {
+			fmt.Fprintf(stderr, "sigill bankid-simulator: %s %s: %v; the simulator lets anyone sign in as anyone, so it listens on loopback only (e.g. 127.0.0.1:8081)\n", a.flag, a.addr, err)
+			return 2
+		}
+	}
+	dir, err := filepath.Abs(*dirFlag)
+	if err != nil {
+		fmt.Fprintln(stderr, "sigill bankid-simulator: -dir:", err)
+		return 1
+	}
+	pki, err := bankid.NewDevPKI(dir)
+	if err != nil {
+		fmt.Fprintln(stderr, "sigill bankid-simulator:", err)
+		return 1
+	}
+
+	sig := stopSignals()
+	apiLn, err := net.Listen("tcp", *listen)
+	if err != nil {
+		fmt.Fprintln(stderr, "sigill bankid-simulator: -listen:", err)
+		return 1
+	}
+	phoneLn, err := net.Listen("tcp", *phone)
+	if err != nil {
+		apiLn.Close()
+		fmt.Fprintln(stderr, "sigill bankid-simulator: -phone:", err)
+		return 1
+	}
+	sim := bankid.NewSimulator()
+	api := sim.Server(pki)
+	// As in sigill dev: another page open in the tester's browser must not
+	// approve orders; scripts (no Origin, no Sec-Fetch-Site) may.
+	phoneHandler := http.NewCrossOriginProtection().Handler(sim.PhoneHandler())
+	phoneMux := http.NewServeMux()
+	phoneMux.Handle("/dev/bankid", phoneHandler)
+	phoneMux.Handle("/dev/bankid/", phoneHandler)
+	phoneMux.Handle("GET /{$}", http.RedirectHandler("/dev/bankid", http.StatusSeeOther))
+	phoneSrv := &http.Server{Handler: phoneMux, ReadHeaderTimeout: 10 * time.Second}
+
+	errs := make(chan error, 2)
+	go func() { errs <- api.ServeTLS(apiLn, "", "") }()
+	go func() { errs <- phoneSrv.Serve(phoneLn) }()
+
+	apiURL := "https://" + apiLn.Addr().String() + "/rp/v6.0/"
+	phoneURL := "http://" + phoneLn.Addr().String() + "/dev/bankid"
+	fmt.Fprintf(stdout, `sigill bankid-simulator: BankID's RP API v6.0 at %s (mutual TLS)
+Anyone may sign in as anyone here: for tests and staging only.
+
+Paste into sigill's configuration:
+
+[bankid]
+environment = "test"
+url = %q
+ca_file = %q
+certificate_file = %q
+certificate_password_file = %q
+
+The phone: %s
+  POST %s/approve  {"autoStartToken": "…", "personalNumber": "199908072391"}
+A TLS pair for 127.0.0.1 that ca_file vouches for: %s, %s
+`, apiURL, apiURL, filepath.Join(dir, "ca.pem"), filepath.Join(dir, "rp.p12"), filepath.Join(dir, "rp.p12.password"),
+		phoneURL, phoneURL, filepath.Join(dir, "server.pem"), filepath.Join(dir, "server.key"))
+
+	code := 0
+	select {
+	case <-sig:
+	case err := <-errs:
+		fmt.Fprintln(stderr, "sigill bankid-simulator:", err)
+		code = 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	api.Shutdown(ctx)
+	phoneSrv.Shutdown(ctx)
+	return code
+}
+
+// loopbackOnly accepts host:port where host is a loopback IP address or
+// "localhost"; an empty host (every interface) is refused.
+func loopbackOnly(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if host == "localhost" {
+		return nil
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil || !ip.IsLoopback() {
+		return errors.New("not a loopback address")
+	}
+	return nil
+}
