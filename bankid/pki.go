@@ -20,9 +20,13 @@ import (
 	"software.sslmate.com/src/go-pkcs12"
 )
 
-// devValidity is how long the throwaway certificates live. `sigill dev` makes
-// new ones at every start, so this only has to outlast one run.
-const devValidity = 30 * 24 * time.Hour
+// devValidity is how long the throwaway certificates live. `sigill dev` and
+// `sigill bankid-simulator` make new ones at every start, so this only has
+// to outlast one run; it is 90 days rather than 30 because a staging
+// `sigill serve` checks the simulator's certificates with check-config,
+// which warns 30 days (config.ExpiryWarning) before a certificate ends: a
+// fresh one must not read "renew it now".
+const devValidity = 90 * 24 * time.Hour
 
 // DevPKI is the throwaway PKI `sigill dev` runs the simulator with: a CA, a
 // server certificate for 127.0.0.1, ::1 and localhost signed by it, and an
