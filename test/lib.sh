@@ -12,7 +12,14 @@ RELAY=127.0.0.1:$((2525 + OFFSET))
 READER=http://127.0.0.1:$((8080 + OFFSET))
 IMAP=127.0.0.1:$((1143 + OFFSET))
 
-fail() { echo "FAIL: $*" >&2; echo "--- sigill's log:" >&2; tail -20 "$WORK/log" >&2 || true; exit 1; }
+fail() {
+  echo "FAIL: $*" >&2
+  if [ -e "$WORK/log" ]; then echo "--- sigill's log:" >&2; tail -20 "$WORK/log" >&2; fi
+  for f in "$WORK"/*.err; do
+    [ -s "$f" ] && { echo "--- $(basename "$f" .err)'s stderr:" >&2; tail -20 "$f" >&2; }
+  done
+  exit 1
+}
 
 start_dev() {
   SIGILL_DEV_PASSWORD=$PASSWORD "$SIGILL" dev -data "$DATA" -listen-offset "$OFFSET" >"$WORK/banner" 2>"$WORK/log" &
@@ -42,4 +49,45 @@ for l in open(sys.argv[1]):
     sleep 0.05
   done
   fail "no line for $1 in outbox.jsonl"
+}
+
+# Scripts that run more than `sigill dev` (serve, a simulator, a fake
+# provider) start each process with start_bg; on exit every one still
+# running gets SIGTERM, is waited for, and $WORK is removed.
+BG_PIDS=()
+stop_all() {
+  local pid
+  for pid in "${BG_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${BG_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+
+# start_bg NAME COMMAND...: run COMMAND in the background, its stdout in
+# $WORK/NAME.out and its stderr appended to $WORK/NAME.err; its pid is in
+# $BG_PID.
+start_bg() {
+  local name=$1; shift
+  "$@" >"$WORK/$name.out" 2>>"$WORK/$name.err" &
+  BG_PID=$!
+  BG_PIDS+=("$BG_PID")
+  trap stop_all EXIT
+}
+
+# stop_bg PID: SIGTERM, and fail unless the process then exits with 0.
+stop_bg() {
+  kill -TERM "$1"
+  wait "$1" || fail "process $1 exited with $? after SIGTERM"
+}
+
+# wait_for FILE PATTERN WHAT: wait (20 s at most) for a line matching the
+# grep pattern to appear in FILE.
+wait_for() {
+  for _ in $(seq 400); do grep -q -- "$2" "$1" 2>/dev/null && return; sleep 0.05; done
+  fail "no $3 (no line matching '$2' in $1)"
+}
+
+# wait_port HOST:PORT: wait (20 s at most) until something accepts there.
+wait_port() {
+  for _ in $(seq 400); do (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null && return; sleep 0.05; done
+  fail "nothing listens on $1"
 }

@@ -1,0 +1,220 @@
+#!/usr/bin/env bash
+# The production path: `sigill serve -config FILE` with a full configuration
+# file (TLS on every listener), the BankID simulator as its own process
+# (`sigill bankid-simulator`, reached through bankid.url with environment =
+# "test") and a fake 46elks over HTTPS. Real clients throughout: swaks over
+# STARTTLS + AUTH LOGIN, verifying the certificate; curl --cacert for the
+# reader; Python's imaplib over implicit TLS for the receipt. The one CA of the
+# simulator's throwaway PKI (ca.pem) vouches for every TLS server here.
+. "$(dirname "$0")/../lib.sh"
+UTIL=$(cd "$(dirname "$0")/../util" && pwd)
+
+P() { echo $(($1 + OFFSET)); } # a port moved by $OFFSET
+SIM=$WORK/bankid-simulator
+CA=$SIM/ca.pem
+STAFF=anna.svensson@example.se
+STAFF_PASSWORD='staging staff password 7'
+SMS_PASSWORD=elks-staging-secret
+CONFIG=$WORK/sigill.toml
+SUBMISSION=127.0.0.1:$(P 2587)
+READER_URL=https://127.0.0.1:$(P 8443)
+IMAPS_PORT=$(P 1993)
+PHONE=http://127.0.0.1:$(P 8082)/dev/bankid
+BODY='Hej! Provsvaret visar inget anmärkningsvärt.'
+
+# 1. The BankID simulator: its RP API over mTLS, its phone, and the [bankid]
+#    lines it prints for the configuration.
+start_bg simulator "$SIGILL" bankid-simulator -dir "$SIM" -listen "127.0.0.1:$(P 8081)" -phone "127.0.0.1:$(P 8082)"
+wait_for "$WORK/simulator.out" '^A TLS pair' "banner from sigill bankid-simulator"
+bankid_block=$(sed -n '/^\[bankid\]$/,/^$/p' "$WORK/simulator.out")
+echo "$bankid_block" | grep -q '^url = "https://127.0.0.1:' || fail "the simulator printed no url: $bankid_block"
+grep -q "^The phone: $PHONE\$" "$WORK/simulator.out" || fail "the simulator's phone is not at $PHONE"
+
+# 2. A fake 46elks over HTTPS with the simulator's server.pem, checking the
+#    API username and password that sigill's configuration names.
+mkdir -m 700 "$WORK/secrets"
+printf '%s\n' "$SMS_PASSWORD" >"$WORK/secrets/sms-password"
+SMS_LOG=$WORK/sms.jsonl
+start_bg fake46elks python3 "$UTIL/fake46elks.py" --listen "127.0.0.1:$(P 8444)" \
+  --cert "$SIM/server.pem" --key "$SIM/server.key" \
+  --user u-staging --password-file "$WORK/secrets/sms-password" --out "$SMS_LOG"
+wait_for "$WORK/fake46elks.out" '^listening' "start of the fake 46elks"
+
+# 3. The configuration, as a staging deployment on one machine would write it.
+cat >"$CONFIG" <<EOF
+[organisation]
+name = "Region Exempel"
+sms_sender = "RegionEx"
+default_lang = "sv"
+
+[smtp]
+domains = ["secure.example.se"]
+hostname = "localhost"
+max_message_bytes = 26214400
+max_recipients = 50
+
+[smtp.submission]                       # staff: STARTTLS, then AUTH
+listen = ["$SUBMISSION"]
+implicit_tls_listen = ["127.0.0.1:$(P 2465)"]
+
+[smtp.relay]                            # the organisation's MTA, here anything on loopback
+listen = ["127.0.0.1:$(P 2525)"]
+trusted_networks = ["127.0.0.0/8"]
+sender_domains = ["example.se"]
+
+[tls]                                   # the simulator's pair for 127.0.0.1, under its ca.pem
+cert_file = "$SIM/server.pem"
+key_file = "$SIM/server.key"
+
+[addressing]
+region = "SE"
+default_login = ""
+max_logins = 20
+
+[vault]
+path = "$WORK/vault/sigill.db"
+retention = "720h"
+audit_retention = "9600h"
+
+[notifier]
+workers = 2
+max_age = "48h"
+link_base = "$READER_URL"
+
+[notifier.sms]
+provider = "46elks"
+url = "https://127.0.0.1:$(P 8444)/a1/sms"    # the fake; trusted through SSL_CERT_FILE
+username = "u-staging"
+password_file = "$WORK/secrets/sms-password"
+delivery_report_url = "$READER_URL/hooks/sms"
+
+[notifier.email]                        # no e-mail recipients and no mailed receipts here
+smarthost = "127.0.0.1:$(P 2526)"
+from = "noreply@secure.example.se"
+
+$bankid_block
+user_visible_text = "Logga in för att läsa ett säkert meddelande från Region Exempel"
+
+[reader]
+listen = ["127.0.0.1:$(P 8443)"]
+session_ttl = "15m"
+
+[imap]
+listen = ["127.0.0.1:$IMAPS_PORT"]      # implicit TLS
+
+[receipts]
+mail_to_sender = false                  # receipts only in IMAP: this staging run has no smarthost
+
+[admin]
+listen = ["127.0.0.1:$(P 9090)"]
+EOF
+mkdir -m 700 "$WORK/vault"
+check=$("$SIGILL" check-config -config "$CONFIG" 2>&1) || fail "check-config refused the configuration: $check"
+[ "$check" = "OK $CONFIG" ] || fail "check-config said more than OK (fresh certificates warn of nothing): $check"
+
+# 4. The first start makes the vault; the staff account is added while sigill
+#    is stopped; then serve again, trusting the fake 46elks through ca.pem.
+start_serve() {
+  start_bg serve env SSL_CERT_FILE="$CA" "$SIGILL" serve -config "$CONFIG"
+  SERVE_PID=$BG_PID
+  wait_port "$SUBMISSION"
+  wait_port "127.0.0.1:$IMAPS_PORT"
+}
+start_serve
+stop_bg "$SERVE_PID"
+out=$(printf '%s\n' "$STAFF_PASSWORD" | "$SIGILL" user -config "$CONFIG" add "$STAFF" 2>&1) || fail "user add: $out"
+start_serve
+
+# 5. Without TLS no AUTH is offered; a wrong recipient is refused with its
+#    fault; a good one is queued. swaks verifies serve's certificate chain
+#    against ca.pem (this swaks does not check the host name).
+swaks_tls() { # RCPT MESSAGE-ID
+  swaks --server "$SUBMISSION" --tls --tls-verify --tls-ca-path "$CA" \
+    --auth LOGIN --auth-user "$STAFF" --auth-password "$STAFF_PASSWORD" \
+    --from "$STAFF" --to "$1" --header 'Subject: Provsvar' --header "Message-Id: $2" --body "$BODY" 2>&1 || true
+}
+plain=$(swaks --server "$SUBMISSION" --auth LOGIN --auth-user "$STAFF" --auth-password "$STAFF_PASSWORD" \
+  --from "$STAFF" --to '0701234567&login=199908072391&@secure.example.se' --body "$BODY" 2>&1 || true)
+echo "$plain" | grep -q ' queued' && fail "sent without TLS: $plain"
+echo "$plain" | grep -qi 'did not advertise.*auth' || fail "AUTH offered before STARTTLS? $plain"
+
+bad=$(swaks_tls '070123&login=1999&@secure.example.se' '<t04-bad@example.se>')
+echo "$bad" | grep -q 'TLS started' || fail "no TLS for the bad recipient: $bad"
+echo "$bad" | grep -q '550 5\.1\.3 .*070123 is not a valid phone number' || fail "the bad recipient was not refused with its fault: $bad"
+echo "$bad" | grep -q ' queued' && fail "a bad recipient was queued: $bad"
+
+dialog=$(swaks_tls '0701234567&login=199908072391&@secure.example.se' '<t04@example.se>')
+id=$(echo "$dialog" | queued_id)
+[ -n "$id" ] || fail "no 250 queued over STARTTLS + AUTH LOGIN: $dialog"
+
+# 6. The SMS at the fake 46elks: to the number in E.164, the errand and an
+#    https link, never the body.
+wait_for "$SMS_LOG" '"to": "+46701234567"' "SMS at the fake 46elks"
+sms_field() { python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())[sys.argv[2]])' "$SMS_LOG" "$1"; }
+text=$(sms_field message)
+[ "$(sms_field from)" = RegionEx ] || fail "SMS from $(sms_field from), want RegionEx"
+echo "$text" | grep -q 'Provsvar' || fail "the SMS lacks the errand: $text"
+echo "$text" | grep -q 'Provsvaret visar' && fail "the SMS carries the body: $text"
+link=$(echo "$text" | grep -o "$READER_URL/m/[A-Za-z0-9_-]*" | head -1)
+[ -n "$link" ] || fail "no $READER_URL/m/ link in the SMS: $text"
+token=${link##*/}
+[ "$(wc -l <"$SMS_LOG")" -eq 1 ] || fail "more than one SMS: $(cat "$SMS_LOG")"
+
+# 7. The reader over HTTPS, certificate checked: the errand and HSTS; then
+#    BankID through the simulator, and the body.
+page=$(curl -sS -f --cacert "$CA" -D "$WORK/headers" "$link") || fail "GET $link"
+echo "$page" | grep -q 'Provsvar' || fail "the reader page lacks the errand"
+echo "$page" | grep -q 'Provsvaret visar' && fail "the reader page shows the body before BankID"
+grep -qi '^strict-transport-security: max-age=' "$WORK/headers" || fail "no HSTS header: $(cat "$WORK/headers")"
+
+jar=$WORK/cookies
+reader() { curl -sS -f --cacert "$CA" -c "$jar" -b "$jar" -H 'Accept: application/json' "$@"; }
+start=$(reader -X POST "$link/auth") || fail "POST $link/auth"
+auto=$(echo "$start" | python3 -c 'import json,sys; print(json.load(sys.stdin)["autoStartToken"])')
+curl -sS -f -X POST -H 'Content-Type: application/json' \
+  -d "{\"autoStartToken\":\"$auto\",\"personalNumber\":\"199908072391\",\"name\":\"Anna Andersson\"}" \
+  "$PHONE/approve" >/dev/null || fail "approve at the simulator's phone"
+status=
+for _ in $(seq 100); do
+  status=$(reader "$link/auth") || fail "GET $link/auth"
+  echo "$status" | grep -q '"complete"' && break
+  sleep 0.2
+done
+echo "$status" | grep -q '"complete"' || fail "the BankID order never completed: $status"
+reader "$link/message.json" | grep -q 'Provsvaret visar inget' || fail "message.json lacks the body"
+
+# 8. The receipt over IMAP with implicit TLS, the certificate checked
+#    against ca.pem: an MDN "displayed" naming the reader, threaded with the
+#    sent Message-ID.
+receipt=$(python3 - "$IMAPS_PORT" "$CA" "$STAFF" "$STAFF_PASSWORD" <<'EOF'
+import imaplib, ssl, sys, time
+port, ca, user, password = sys.argv[1:]
+ctx = ssl.create_default_context(cafile=ca)
+for _ in range(100):
+    with imaplib.IMAP4_SSL("127.0.0.1", int(port), ssl_context=ctx) as imap:
+        imap.login(user, password)
+        imap.select("INBOX", readonly=True)
+        _, ids = imap.search(None, "ALL")
+        for num in ids[0].split():
+            _, data = imap.fetch(num, "(RFC822)")
+            msg = data[0][1].decode("utf-8", "replace")
+            if "Original-Message-ID: <t04@example.se>" in msg:
+                print(msg)
+                sys.exit(0)
+    time.sleep(0.1)
+sys.exit("no MDN for <t04@example.se> in INBOX")
+EOF
+) || fail "IMAP: $receipt"
+echo "$receipt" | grep -q 'displayed' || fail "the MDN is not 'displayed': $receipt"
+echo "$receipt" | grep -q 'Anna Andersson' || fail "the MDN does not name the reader: $receipt"
+
+# 9. serve's log (both runs) holds no body, whole personal number, link
+#    token or password.
+log=$WORK/serve.err
+[ -s "$log" ] || fail "serve logged nothing"
+grep -q '"warning"' "$log" && fail "serve warned at start: $(grep '"warning"' "$log")"
+for secret in 'Provsvaret visar' 199908072391 "$token" "$STAFF_PASSWORD" "$SMS_PASSWORD" "$(cat "$SIM/rp.p12.password")"; do
+  grep -qF -- "$secret" "$log" && fail "serve's log holds '$secret'"
+done
+stop_bg "$SERVE_PID"
+echo "ok: $id through serve (STARTTLS + AUTH), SMS at the fake 46elks, opened with the BankID simulator, MDN over IMAPS; the bad recipient refused"
