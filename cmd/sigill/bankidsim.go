@@ -38,7 +38,10 @@ The phone approves orders as anyone: POST /dev/bankid/approve with
 {"autoStartToken": "…", "personalNumber": "199908072391"}, or use the page
 at /dev/bankid. Since it lets anyone sign in as anyone, both listeners must
 be on loopback. DIR also gets server.pem and server.key: a TLS pair for
-127.0.0.1 that ca.pem vouches for, for other listeners in a test.`)
+127.0.0.1 that ca.pem vouches for, for other listeners in a test.
+
+Each start replaces every file in DIR with new ones (a new CA): restart
+sigill serve after restarting the simulator.`)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
