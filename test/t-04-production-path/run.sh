@@ -160,6 +160,16 @@ link=$(echo "$text" | grep -o "$READER_URL/m/[A-Za-z0-9_-]*" | head -1)
 token=${link##*/}
 [ "$(wc -l <"$SMS_LOG")" -eq 1 ] || fail "more than one SMS: $(cat "$SMS_LOG")"
 
+# 46elks then posts a delivery report to the whendelivered URL sigill gave it
+# (the reader's /hooks/sms over HTTPS, with a key); without the key, 403.
+report_url=$(sms_field whendelivered)
+case $report_url in "$READER_URL/hooks/sms?key="?*) ;; *) fail "whendelivered is $report_url" ;; esac
+report_key=${report_url##*key=}
+report() { curl -sS -o /dev/null -w '%{http_code}' --cacert "$CA" -d "id=$(sms_field id)" -d status=delivered \
+  --data-urlencode "delivered=$(date -u '+%Y-%m-%d %H:%M:%S.000000')" "$1"; }
+[ "$(report "$READER_URL/hooks/sms")" = 403 ] || fail "a delivery report without the key was not refused"
+[ "$(report "$report_url")" = 200 ] || fail "the delivery report was not taken"
+
 # 7. The reader over HTTPS, certificate checked: the errand and HSTS; then
 #    BankID through the simulator, and the body.
 page=$(curl -sS -f --cacert "$CA" -D "$WORK/headers" "$link") || fail "GET $link"
@@ -183,13 +193,14 @@ done
 echo "$status" | grep -q '"complete"' || fail "the BankID order never completed: $status"
 reader "$link/message.json" | grep -q 'Provsvaret visar inget' || fail "message.json lacks the body"
 
-# 8. The receipt over IMAP with implicit TLS, the certificate checked
-#    against ca.pem: an MDN "displayed" naming the reader, threaded with the
-#    sent Message-ID.
-receipt=$(python3 - "$IMAPS_PORT" "$CA" "$STAFF" "$STAFF_PASSWORD" <<'EOF'
+# 8. The receipts over IMAP with implicit TLS, the certificate checked
+#    against ca.pem, both threaded with the sent Message-ID: the DSN of the
+#    delivery report, and the MDN "displayed" that names the reader.
+out=$(python3 - "$IMAPS_PORT" "$CA" "$STAFF" "$STAFF_PASSWORD" "$WORK" <<'EOF'
 import imaplib, ssl, sys, time
-port, ca, user, password = sys.argv[1:]
-ctx = ssl.create_default_context(cafile=ca)
+port, ca, user, password, work = sys.argv[1:]
+ctx = ssl.create_default_context(cafile=ca)  # checks the chain and 127.0.0.1
+found = {}
 for _ in range(100):
     with imaplib.IMAP4_SSL("127.0.0.1", int(port), ssl_context=ctx) as imap:
         imap.login(user, password)
@@ -198,23 +209,36 @@ for _ in range(100):
         for num in ids[0].split():
             _, data = imap.fetch(num, "(RFC822)")
             msg = data[0][1].decode("utf-8", "replace")
-            if "Original-Message-ID: <t04@example.se>" in msg:
-                print(msg)
-                sys.exit(0)
+            if "In-Reply-To: <t04@example.se>" not in msg:
+                continue
+            for kind in ("disposition-notification", "delivery-status"):
+                if "report-type=" + kind in msg:
+                    found[kind] = msg
+    if len(found) == 2:
+        break
     time.sleep(0.1)
-sys.exit("no MDN for <t04@example.se> in INBOX")
+for kind, msg in found.items():
+    with open(f"{work}/{kind}.eml", "w") as f:
+        f.write(msg)
+if len(found) < 2:
+    sys.exit(f"INBOX has only {sorted(found)} for <t04@example.se>")
 EOF
-) || fail "IMAP: $receipt"
-echo "$receipt" | grep -q 'displayed' || fail "the MDN is not 'displayed': $receipt"
-echo "$receipt" | grep -q 'Anna Andersson' || fail "the MDN does not name the reader: $receipt"
+) || fail "IMAP: $out"
+mdn=$(cat "$WORK/disposition-notification.eml")
+echo "$mdn" | grep -q 'Original-Message-ID: <t04@example.se>' || fail "the MDN does not refer to <t04@example.se>: $mdn"
+echo "$mdn" | grep -q 'Disposition: .*displayed' || fail "the MDN is not 'displayed': $mdn"
+echo "$mdn" | grep -q 'Anna Andersson' || fail "the MDN does not name the reader: $mdn"
+dsn=$(cat "$WORK/delivery-status.eml")
+echo "$dsn" | grep -q 'Action: delivered' || fail "the DSN is not 'delivered': $dsn"
+echo "$dsn" | grep -q 'Status: 2\.0\.0' || fail "the DSN's status is not 2.0.0: $dsn"
 
 # 9. serve's log (both runs) holds no body, whole personal number, link
 #    token or password.
 log=$WORK/serve.err
 [ -s "$log" ] || fail "serve logged nothing"
 grep -q '"warning"' "$log" && fail "serve warned at start: $(grep '"warning"' "$log")"
-for secret in 'Provsvaret visar' 199908072391 "$token" "$STAFF_PASSWORD" "$SMS_PASSWORD" "$(cat "$SIM/rp.p12.password")"; do
+for secret in 'Provsvaret visar' 199908072391 "$token" "$report_key" "$STAFF_PASSWORD" "$SMS_PASSWORD" "$(cat "$SIM/rp.p12.password")"; do
   grep -qF -- "$secret" "$log" && fail "serve's log holds '$secret'"
 done
 stop_bg "$SERVE_PID"
-echo "ok: $id through serve (STARTTLS + AUTH), SMS at the fake 46elks, opened with the BankID simulator, MDN over IMAPS; the bad recipient refused"
+echo "ok: $id through serve (STARTTLS + AUTH), SMS at the fake 46elks and its delivery report, opened with the BankID simulator, DSN and MDN over IMAPS; a bad recipient and a keyless report refused"
