@@ -1,6 +1,8 @@
 # Shared by the test/t-NN-*/run.sh scripts: start `sigill dev` from the
 # binary in $SIGILL on ports moved by $OFFSET, and small helpers. Each script
 # runs in its own temp folder ($WORK) and fails on the first error.
+# Under pipefail, `echo "$big" | grep -q` can fail although grep matched:
+# grep exits at the match and echo dies of SIGPIPE. Write `grep -q X <<<"$big"`.
 set -euo pipefail
 : "${SIGILL:?set SIGILL to the sigill binary}"
 OFFSET=${OFFSET:-23000}

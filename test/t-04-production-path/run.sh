@@ -27,7 +27,7 @@ BODY='Hej! Provsvaret visar inget anmärkningsvärt.'
 start_bg simulator "$SIGILL" bankid-simulator -dir "$SIM" -listen "127.0.0.1:$(P 8081)" -phone "127.0.0.1:$(P 8082)"
 wait_for "$WORK/simulator.out" '^A TLS pair' "banner from sigill bankid-simulator"
 bankid_block=$(sed -n '/^\[bankid\]$/,/^$/p' "$WORK/simulator.out")
-echo "$bankid_block" | grep -q '^url = "https://127.0.0.1:' || fail "the simulator printed no url: $bankid_block"
+grep -q '^url = "https://127.0.0.1:' <<<"$bankid_block" || fail "the simulator printed no url: $bankid_block"
 grep -q "^The phone: $PHONE\$" "$WORK/simulator.out" || fail "the simulator's phone is not at $PHONE"
 
 # 2. A fake 46elks over HTTPS with the simulator's server.pem, checking the
@@ -135,13 +135,13 @@ swaks_tls() { # RCPT MESSAGE-ID
 }
 plain=$(swaks --server "$SUBMISSION" --auth LOGIN --auth-user "$STAFF" --auth-password "$STAFF_PASSWORD" \
   --from "$STAFF" --to '0701234567&login=199908072391&@secure.example.se' --body "$BODY" 2>&1 || true)
-echo "$plain" | grep -q ' queued' && fail "sent without TLS: $plain"
-echo "$plain" | grep -qi 'did not advertise.*auth' || fail "AUTH offered before STARTTLS? $plain"
+grep -q ' queued' <<<"$plain" && fail "sent without TLS: $plain"
+grep -qi 'did not advertise.*auth' <<<"$plain" || fail "AUTH offered before STARTTLS? $plain"
 
 bad=$(swaks_tls '070123&login=1999&@secure.example.se' '<t04-bad@example.se>')
-echo "$bad" | grep -q 'TLS started' || fail "no TLS for the bad recipient: $bad"
-echo "$bad" | grep -q '550 5\.1\.3 .*070123 is not a valid phone number' || fail "the bad recipient was not refused with its fault: $bad"
-echo "$bad" | grep -q ' queued' && fail "a bad recipient was queued: $bad"
+grep -q 'TLS started' <<<"$bad" || fail "no TLS for the bad recipient: $bad"
+grep -q '550 5\.1\.3 .*070123 is not a valid phone number' <<<"$bad" || fail "the bad recipient was not refused with its fault: $bad"
+grep -q ' queued' <<<"$bad" && fail "a bad recipient was queued: $bad"
 
 dialog=$(swaks_tls '0701234567&login=199908072391&@secure.example.se' '<t04@example.se>')
 id=$(echo "$dialog" | queued_id)
@@ -153,9 +153,9 @@ wait_for "$SMS_LOG" '"to": "+46701234567"' "SMS at the fake 46elks"
 sms_field() { python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())[sys.argv[2]])' "$SMS_LOG" "$1"; }
 text=$(sms_field message)
 [ "$(sms_field from)" = RegionEx ] || fail "SMS from $(sms_field from), want RegionEx"
-echo "$text" | grep -q 'Provsvar' || fail "the SMS lacks the errand: $text"
-echo "$text" | grep -q 'Provsvaret visar' && fail "the SMS carries the body: $text"
-link=$(echo "$text" | grep -o "$READER_URL/m/[A-Za-z0-9_-]*" | head -1)
+grep -q 'Provsvar' <<<"$text" || fail "the SMS lacks the errand: $text"
+grep -q 'Provsvaret visar' <<<"$text" && fail "the SMS carries the body: $text"
+link=$(grep -o "$READER_URL/m/[A-Za-z0-9_-]*" <<<"$text" | head -1)
 [ -n "$link" ] || fail "no $READER_URL/m/ link in the SMS: $text"
 token=${link##*/}
 [ "$(wc -l <"$SMS_LOG")" -eq 1 ] || fail "more than one SMS: $(cat "$SMS_LOG")"
@@ -173,8 +173,8 @@ report() { curl -sS -o /dev/null -w '%{http_code}' --cacert "$CA" -d "id=$(sms_f
 # 7. The reader over HTTPS, certificate checked: the errand and HSTS; then
 #    BankID through the simulator, and the body.
 page=$(curl -sS -f --cacert "$CA" -D "$WORK/headers" "$link") || fail "GET $link"
-echo "$page" | grep -q 'Provsvar' || fail "the reader page lacks the errand"
-echo "$page" | grep -q 'Provsvaret visar' && fail "the reader page shows the body before BankID"
+grep -q 'Provsvar' <<<"$page" || fail "the reader page lacks the errand"
+grep -q 'Provsvaret visar' <<<"$page" && fail "the reader page shows the body before BankID"
 grep -qi '^strict-transport-security: max-age=' "$WORK/headers" || fail "no HSTS header: $(cat "$WORK/headers")"
 
 jar=$WORK/cookies
@@ -187,11 +187,12 @@ curl -sS -f -X POST -H 'Content-Type: application/json' \
 status=
 for _ in $(seq 100); do
   status=$(reader "$link/auth") || fail "GET $link/auth"
-  echo "$status" | grep -q '"complete"' && break
+  grep -q '"complete"' <<<"$status" && break
   sleep 0.2
 done
-echo "$status" | grep -q '"complete"' || fail "the BankID order never completed: $status"
-reader "$link/message.json" | grep -q 'Provsvaret visar inget' || fail "message.json lacks the body"
+grep -q '"complete"' <<<"$status" || fail "the BankID order never completed: $status"
+message=$(reader "$link/message.json") || fail "GET $link/message.json"
+grep -q 'Provsvaret visar inget' <<<"$message" || fail "message.json lacks the body: $message"
 
 # 8. The receipts over IMAP with implicit TLS, the certificate checked
 #    against ca.pem, both threaded with the sent Message-ID: the DSN of the
@@ -201,7 +202,7 @@ import imaplib, ssl, sys, time
 port, ca, user, password, work = sys.argv[1:]
 ctx = ssl.create_default_context(cafile=ca)  # checks the chain and 127.0.0.1
 found = {}
-for _ in range(100):
+for _ in range(300):  # 30 s and more: receipts follow the events
     with imaplib.IMAP4_SSL("127.0.0.1", int(port), ssl_context=ctx) as imap:
         imap.login(user, password)
         imap.select("INBOX", readonly=True)
@@ -225,12 +226,12 @@ if len(found) < 2:
 EOF
 ) || fail "IMAP: $out"
 mdn=$(cat "$WORK/disposition-notification.eml")
-echo "$mdn" | grep -q 'Original-Message-ID: <t04@example.se>' || fail "the MDN does not refer to <t04@example.se>: $mdn"
-echo "$mdn" | grep -q 'Disposition: .*displayed' || fail "the MDN is not 'displayed': $mdn"
-echo "$mdn" | grep -q 'Anna Andersson' || fail "the MDN does not name the reader: $mdn"
+grep -q 'Original-Message-ID: <t04@example.se>' <<<"$mdn" || fail "the MDN does not refer to <t04@example.se>: $mdn"
+grep -q 'Disposition: .*displayed' <<<"$mdn" || fail "the MDN is not 'displayed': $mdn"
+grep -q 'Anna Andersson' <<<"$mdn" || fail "the MDN does not name the reader: $mdn"
 dsn=$(cat "$WORK/delivery-status.eml")
-echo "$dsn" | grep -q 'Action: delivered' || fail "the DSN is not 'delivered': $dsn"
-echo "$dsn" | grep -q 'Status: 2\.0\.0' || fail "the DSN's status is not 2.0.0: $dsn"
+grep -q 'Action: delivered' <<<"$dsn" || fail "the DSN is not 'delivered': $dsn"
+grep -q 'Status: 2\.0\.0' <<<"$dsn" || fail "the DSN's status is not 2.0.0: $dsn"
 
 # 9. serve's log (both runs) holds no body, whole personal number, link
 #    token or password.
