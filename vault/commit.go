@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -21,7 +22,21 @@ type request struct {
 	size int64 // estimated growth of the file, for Options.MaxSize
 	err  error
 	done chan struct{}
+	// rideAlong requests (the notifier's bookkeeping) start no commit of
+	// their own: they join the next one another writer starts, or commit
+	// after defaultRideAlongWait at the latest.
+	rideAlong bool
+	queued    time.Time
 }
+
+// defaultRideAlongWait bounds how long a ride-along request waits for a commit to
+// join. Under load one comes within a millisecond or two; with a single
+// sender the next message's accept comes within a few. Without the wait a
+// lone session paid three commits per message (its accept, the notifier's
+// claim, the notifier's outcome), each two fdatasyncs, and its next accept
+// queued behind the notifier's. The cost is that a notification starts, or
+// its outcome is on disk, up to this much later.
+const defaultRideAlongWait = 10 * time.Millisecond
 
 func (r *request) finish(err error) {
 	r.err = err
@@ -33,6 +48,9 @@ func (r *request) finish(err error) {
 // (no fixed delay: a lone writer commits at once, and under load the group
 // grows by itself while the disk syncs), applies it in one write transaction,
 // commits (bbolt fsyncs), and only then wakes every waiter with its result.
+// The exception is the notifier's bookkeeping (claims and job outcomes):
+// those ride along, waiting up to defaultRideAlongWait for another writer's
+// commit instead of starting their own.
 //
 // Failures are isolated per request:
 //   - a request that would pass Options.MaxSize fails with ErrFull before its
@@ -49,6 +67,7 @@ type committer struct {
 	batch      bool // bbolt DB.Batch instead of the committer, for comparison
 	failCommit func(n int) error
 	onBatch    func(n int)
+	rideWait   time.Duration // defaultRideAlongWait, or a test's
 
 	mu     sync.Mutex
 	queue  []*request
@@ -64,6 +83,7 @@ func newCommitter(db *bolt.DB, o Options) *committer {
 		batch:      o.batchDelay > 0,
 		failCommit: o.failCommit,
 		onBatch:    o.onBatch,
+		rideWait:   cmp.Or(o.rideAlongWait, defaultRideAlongWait),
 		wake:       make(chan struct{}, 1),
 		done:       make(chan struct{}),
 	}
@@ -81,13 +101,24 @@ func newCommitter(db *bolt.DB, o Options) *committer {
 // once taken, the request's outcome is always waited for, so a caller never
 // reports failure for a write that then commits.
 func (c *committer) update(ctx context.Context, size int64, fn func(*bolt.Tx) error) error {
+	return c.enqueue(ctx, &request{fn: fn, size: size, done: make(chan struct{})})
+}
+
+// rideAlong is update for writes that need not be on disk at once (see
+// request.rideAlong): it returns once fn's transaction is on disk, at most
+// defaultRideAlongWait plus one commit after the call when nothing else is
+// written.
+func (c *committer) rideAlong(size int64, fn func(*bolt.Tx) error) error {
+	return c.enqueue(context.Background(), &request{fn: fn, size: size, done: make(chan struct{}), rideAlong: true, queued: time.Now()})
+}
+
+func (c *committer) enqueue(ctx context.Context, r *request) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if c.batch {
-		return c.updateBatch(size, fn)
+		return c.updateBatch(r.size, r.fn)
 	}
-	r := &request{fn: fn, size: size, done: make(chan struct{})}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -154,6 +185,16 @@ func (c *committer) run() {
 			<-c.wake
 			c.mu.Lock()
 		}
+		if wait := c.rideAlongOnly(); wait > 0 {
+			c.mu.Unlock()
+			timer := time.NewTimer(wait)
+			select {
+			case <-c.wake:
+			case <-timer.C:
+			}
+			timer.Stop()
+			continue
+		}
 		group := c.queue
 		c.queue = nil
 		c.mu.Unlock()
@@ -161,6 +202,25 @@ func (c *committer) run() {
 		c.commitGroup(group)
 		committerBusy.Add(time.Since(start).Seconds())
 	}
+}
+
+// rideAlongOnly tells, with c.mu held, how much longer the queue may wait for
+// a writer that starts a commit: 0 when some request starts one, when the
+// oldest ride-along request has waited c.rideWait, or when closing.
+func (c *committer) rideAlongOnly() time.Duration {
+	if c.closed {
+		return 0
+	}
+	oldest := time.Time{}
+	for _, r := range c.queue {
+		if !r.rideAlong {
+			return 0
+		}
+		if oldest.IsZero() || r.queued.Before(oldest) {
+			oldest = r.queued
+		}
+	}
+	return max(time.Until(oldest.Add(c.rideWait)), 0)
 }
 
 // close refuses new requests, lets the committer finish what is queued, and

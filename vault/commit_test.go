@@ -7,9 +7,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	bolt "go.etcd.io/bbolt"
 )
 
 // gate holds the first commit until released, so that the test can queue
@@ -313,4 +315,72 @@ func counterOf(t *testing.T, c prometheus.Counter) float64 {
 		t.Fatal(err)
 	}
 	return m.GetCounter().GetValue()
+}
+
+// rideAlongAt queues a ride-along write of key k (in the meta bucket) and
+// returns its outcome.
+func rideAlongAt(v *Vault, k string) chan error {
+	done := make(chan error, 1)
+	go func() {
+		done <- v.commit.rideAlong(0, func(tx *bolt.Tx) error { return tx.Bucket(bMeta).Put([]byte(k), []byte("x")) })
+	}()
+	return done
+}
+
+// TestRideAlong: the notifier's bookkeeping starts no commit of its own
+// while another writer will start one: the ride-along write and the next
+// accept share one commit (here the wait is long enough that only the
+// accept can end it).
+func TestRideAlong(t *testing.T) {
+	var mu sync.Mutex
+	var groups []int
+	v, _ := openTest(t, func(o *Options) {
+		o.rideAlongWait = time.Hour
+		o.onBatch = func(n int) { mu.Lock(); groups = append(groups, n); mu.Unlock() }
+	})
+	ride := rideAlongAt(v, "ride-1")
+	waitQueued(t, v, 1)
+	in := smallMessage()
+	a, err := v.Accept(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-ride; err != nil {
+		t.Fatal(err)
+	}
+	checkStored(t, v, in, a)
+	mu.Lock()
+	defer mu.Unlock()
+	if !equalInts(groups, []int{2}) {
+		t.Errorf("commits %v, want one of 2 (the ride-along write joined the accept's)", groups)
+	}
+}
+
+// A ride-along write alone commits after the wait, and Close commits one
+// that is still waiting rather than dropping it or waiting it out.
+func TestRideAlongAlone(t *testing.T) {
+	v, _ := openTest(t, nil)
+	if err := <-rideAlongAt(v, "alone"); err != nil {
+		t.Fatal(err)
+	}
+	long, o := openTest(t, func(o *Options) { o.rideAlongWait = time.Hour })
+	ride := rideAlongAt(long, "at-close")
+	waitQueued(t, long, 1)
+	if err := long.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-ride; err != nil {
+		t.Fatalf("the waiting ride-along write at Close: %v", err)
+	}
+	reopened, err := Open(Options{Path: o.Path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reopened.Close()
+	reopened.view(func(tx *bolt.Tx) error {
+		if tx.Bucket(bMeta).Get([]byte("at-close")) == nil {
+			t.Error("the ride-along write queued before Close is not on disk")
+		}
+		return nil
+	})
 }

@@ -85,10 +85,11 @@ type Options struct {
 	MailReceipts bool
 
 	// Unexported knobs for the package's own tests and benchmarks.
-	batchDelay  time.Duration     // > 0: commit through bbolt's DB.Batch with this MaxBatchDelay instead of the committer
-	lockTimeout time.Duration     // 0: defaultLockTimeout
-	failCommit  func(n int) error // called before each Commit of n requests; an error fails that commit
-	onBatch     func(n int)       // called with the size of every committed group
+	batchDelay    time.Duration     // > 0: commit through bbolt's DB.Batch with this MaxBatchDelay instead of the committer
+	lockTimeout   time.Duration     // 0: defaultLockTimeout
+	failCommit    func(n int) error // called before each Commit of n requests; an error fails that commit
+	onBatch       func(n int)       // called with the size of every committed group
+	rideAlongWait time.Duration     // how long notifier bookkeeping waits to join another commit; 0: defaultRideAlongWait
 }
 
 // Vault is an open vault file. All its methods are safe for concurrent use.
