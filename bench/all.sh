@@ -21,7 +21,7 @@ step() {
 }
 
 echo "# sigill benchmarks, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(go env GOVERSION), commit $(git rev-parse --short HEAD)"
-step env SIGILL_BENCH_PROFILE="$profile" SIGILL_BENCH_PROFILE_SECONDS=8 bench/ingest.sh -s 8 -l 2048 -m 4000 -r 5
+step env SIGILL_BENCH_PROFILE="$profile" SIGILL_BENCH_PROFILE_SECONDS=3 bench/ingest.sh -s 8 -l 2048 -m 4000 -r 5
 step bench/ingest.sh -s 1 -l 2048 -m 1000 -r 3
 step bench/ingest.sh -s 8 -l 65536 -m 1000 -r 3
 step bench/ingest.sh -s 1 -l 65536 -m 500 -r 3
