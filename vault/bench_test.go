@@ -5,25 +5,14 @@ package vault
 // concurrent callers, through the vault's committer and through bbolt's
 // DB.Batch with MaxBatchDelay 1 ms.
 //
-// Results, 2026-11-28, 2 vCPU AMD EPYC VM, ext4 on a virtio disk, go1.26.8,
-// after the OpenPGP AEAD chunk went from 256 KiB to 16 KiB (aeadChunkSize):
-//
-//	go test -run='^$' -bench=Accept -benchtime=2s ./vault/
-//
-//	committer/p1    936585 ns/op  1068 msgs/s   1.00 msgs/commit
-//	committer/p8    345247 ns/op  2896 msgs/s   3.99 msgs/commit
-//	batch1ms/p1    2282966 ns/op   438 msgs/s
-//	batch1ms/p8     428745 ns/op  2332 msgs/s
-//
-// (Before the chunk change: committer 806-852 / 1586-1874, Batch 378-404 /
-// 1342-1556 msgs/s at p1 / p8.)
-//
-// The committer is ahead at both parallelisms, as design.md's prototype
-// found: about 2.4x Batch for a lone caller, who never waits out a batch
-// delay (one commit costs ~0.9 ms here: bbolt fdatasyncs the data pages and
-// then the meta page), and 1.25x at 8 callers. With N callers in a closed
-// loop the groups alternate around N/2: the callers woken by one commit
-// prepare their next message while the next group commits.
+// It also reports the bytes the process had written to storage per message
+// (bbolt's write amplification). Figures, with the VM's spread over the day,
+// are in BENCHMARKS.md ("Accept latency"): a lone caller is always well
+// ahead of Batch (it never waits out a batch delay; one commit is bbolt's
+// page writes and two fdatasyncs); at 8 callers the two are within the spread.
+// With N callers in a closed loop the groups alternate around N/2: the
+// callers woken by one commit prepare their next message while the next
+// group commits.
 
 import (
 	"context"
