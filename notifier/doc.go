@@ -38,12 +38,13 @@
 // due at once and it is sent again — with the same idempotency key, so a
 // webhook that honours the key drops the repeat, while 46elks, which takes
 // none, sends a second SMS (an e-mail repeats its Message-ID). The window is
-// kept to one provider round trip plus one group commit and at most 10 ms:
+// kept to one provider round trip, at most 10 ms, and two group commits:
 // the outcome is recorded the moment the answer arrives, before anything else
-// (logging comes after), in a small transaction that joins the next commit
-// another writer starts (an accept, usually within a millisecond or two), or
-// is committed on its own 10 ms later (the vault's ride-along writes, which
-// spare a lone sender two extra commits per message). Jobs whose "notified" is on
+// (logging comes after), in a small transaction that, while mail is coming
+// in, joins the next commit an accept starts (usually within a millisecond
+// or two) or commits on its own 10 ms later, and otherwise commits at once
+// (the vault's ride-along writes, which spare a lone sender two extra
+// commits per message). Jobs whose "notified" is on
 // disk are never sent again: the job is gone in the same transaction. (Two
 // cousins of the window, without a crash: a send whose answer is lost to a
 // time-out is retried, and so is one whose CompleteJob fails; both carry the

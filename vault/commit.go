@@ -23,19 +23,24 @@ type request struct {
 	err  error
 	done chan struct{}
 	// rideAlong requests (the notifier's bookkeeping) start no commit of
-	// their own: they join the next one another writer starts, or commit
-	// after defaultRideAlongWait at the latest.
+	// their own while other writers are active: they join the next commit
+	// another writer starts, or commit after defaultRideAlongWait at the
+	// latest. When no other writer has committed for that long, they commit
+	// at once.
 	rideAlong bool
 	queued    time.Time
 }
 
-// defaultRideAlongWait bounds how long a ride-along request waits for a commit to
-// join. Under load one comes within a millisecond or two; with a single
-// sender the next message's accept comes within a few. Without the wait a
-// lone session paid three commits per message (its accept, the notifier's
-// claim, the notifier's outcome), each two fdatasyncs, and its next accept
-// queued behind the notifier's. The cost is that a notification starts, or
-// its outcome is on disk, up to this much later.
+// defaultRideAlongWait bounds how long a ride-along request waits for a
+// commit to join. Under load one comes within a millisecond or two; with a
+// single sender the next message's accept comes within a few. Without the
+// wait a lone session paid three commits per message (its accept, the
+// notifier's claim, the notifier's outcome), each two fdatasyncs, and its
+// next accept queued behind the notifier's. The cost is that a notification
+// starts, or its outcome is on disk, up to this much later. Only while other
+// writers are active, though: the notifier draining a backlog with no mail
+// coming in (after a provider's outage) would otherwise wait this long for
+// every claim and every outcome.
 const defaultRideAlongWait = 10 * time.Millisecond
 
 func (r *request) finish(err error) {
@@ -49,8 +54,9 @@ func (r *request) finish(err error) {
 // grows by itself while the disk syncs), applies it in one write transaction,
 // commits (bbolt fsyncs), and only then wakes every waiter with its result.
 // The exception is the notifier's bookkeeping (claims and job outcomes):
-// those ride along, waiting up to defaultRideAlongWait for another writer's
-// commit instead of starting their own.
+// while other writers are active those ride along, waiting up to
+// defaultRideAlongWait for another writer's commit instead of starting their
+// own.
 //
 // Failures are isolated per request:
 //   - a request that would pass Options.MaxSize fails with ErrFull before its
@@ -68,6 +74,7 @@ type committer struct {
 	failCommit func(n int) error
 	onBatch    func(n int)
 	rideWait   time.Duration // defaultRideAlongWait, or a test's
+	lastOther  time.Time     // when a request that is not ride-along was last taken into a commit
 
 	mu     sync.Mutex
 	queue  []*request
@@ -197,6 +204,9 @@ func (c *committer) run() {
 		}
 		group := c.queue
 		c.queue = nil
+		if slices.ContainsFunc(group, func(r *request) bool { return !r.rideAlong }) {
+			c.lastOther = time.Now()
+		}
 		c.mu.Unlock()
 		start := time.Now()
 		c.commitGroup(group)
@@ -206,9 +216,10 @@ func (c *committer) run() {
 
 // rideAlongOnly tells, with c.mu held, how much longer the queue may wait for
 // a writer that starts a commit: 0 when some request starts one, when the
-// oldest ride-along request has waited c.rideWait, or when closing.
+// oldest ride-along request has waited c.rideWait, when no other writer has
+// committed within c.rideWait (none is likely to come soon), or when closing.
 func (c *committer) rideAlongOnly() time.Duration {
-	if c.closed {
+	if c.closed || time.Since(c.lastOther) > c.rideWait {
 		return 0
 	}
 	oldest := time.Time{}

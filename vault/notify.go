@@ -18,9 +18,10 @@ package vault
 //     repeated or late one changes nothing.
 //
 // Every write goes through the vault's group committer, like Accept. Claims
-// and job outcomes ride along (commit.go): each joins the next commit another
-// writer starts, or commits alone after 10 ms, so the notifier adds no
-// commits of its own to a steady stream of accepts.
+// and job outcomes ride along (commit.go): while accepts are coming in each
+// joins the next commit another writer starts, or commits alone after 10 ms,
+// so the notifier adds no commits of its own to a steady stream of accepts;
+// with nothing else being written they commit at once.
 
 import (
 	"bytes"
