@@ -37,6 +37,8 @@ for _ in $(seq 100); do
 done
 profile=()
 if [ -n "${SIGILL_BENCH_PROFILE:-}" ]; then
+  # The listeners answer before admin.json is written: wait for it.
+  for _ in $(seq 100); do [ -s "${SIGILL_BENCH_DATA:-$work/data}/admin.json" ] && break; sleep 0.1; done
   token=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["token"])' "${SIGILL_BENCH_DATA:-$work/data}/admin.json")
   profile=("$SIGILL_BENCH_PROFILE" "$token" "${SIGILL_BENCH_PROFILE_SECONDS:-5}")
 fi
@@ -44,5 +46,6 @@ python3 "$here/sample.py" "$pid" "http://127.0.0.1:$((9090 + offset))" "${profil
 sampler=$!
 status=0
 bash "$compare" "$relay" "$@" || status=$?
-kill -TERM $sampler; wait $sampler || true
+kill -TERM $sampler 2>/dev/null || true
+wait $sampler || true
 exit $status

@@ -106,6 +106,11 @@ func main() {
 	wg.Wait()
 	filled := time.Since(start)
 	for {
+		select {
+		case err := <-notified:
+			log.Fatalf("the notifier stopped before the outbox was empty: %v", err)
+		default:
+		}
 		n, err := v.OutboxLen()
 		if err != nil {
 			log.Fatal(err)

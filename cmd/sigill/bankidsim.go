@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -62,6 +63,10 @@ sigill serve after restarting the simulator.`)
 		fmt.Fprintln(stderr, "sigill bankid-simulator: -dir:", err)
 		return 1
 	}
+	if err := claimSimulatorDir(dir); err != nil {
+		fmt.Fprintln(stderr, "sigill bankid-simulator: -dir:", err)
+		return 1
+	}
 	pki, err := bankid.NewDevPKI(dir)
 	if err != nil {
 		fmt.Fprintln(stderr, "sigill bankid-simulator:", err)
@@ -100,7 +105,8 @@ sigill serve after restarting the simulator.`)
 	fmt.Fprintf(stdout, `sigill bankid-simulator: BankID's RP API v6.0 at %s (mutual TLS)
 Anyone may sign in as anyone here: for tests and staging only.
 
-Paste into sigill's configuration:
+In sigill's configuration, put these in place of the [bankid] table's
+lines of the same names (keep its user_visible_text):
 
 [bankid]
 environment = "test"
@@ -144,4 +150,30 @@ func loopbackOnly(addr string) error {
 		return errors.New("not a loopback address")
 	}
 	return nil
+}
+
+// simulatorMarker marks a folder as the simulator's own. Every start
+// replaces rp.p12 and the rest in -dir, so a folder without it that holds
+// anything is refused: -dir /etc/sigill/bankid would otherwise destroy the
+// production RP certificate the example configuration names.
+const simulatorMarker = ".sigill-bankid-simulator"
+
+// claimSimulatorDir creates dir (0700) if need be and marks it, or refuses
+// a folder that has files and no marker.
+func claimSimulatorDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	marker := filepath.Join(dir, simulatorMarker)
+	if _, err := os.Stat(marker); err == nil {
+		return nil
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	if len(entries) > 0 {
+		return fmt.Errorf("%s holds files and is not the simulator's (no %s in it); every start overwrites ca.pem, rp.p12 and the rest, so name an empty or new folder", dir, simulatorMarker)
+	}
+	return os.WriteFile(marker, []byte("This folder belongs to `sigill bankid-simulator`, which rewrites its files at every start.\n"), 0o600)
 }

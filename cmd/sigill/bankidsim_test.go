@@ -165,6 +165,31 @@ func TestBankIDSimulatorLoopbackOnly(t *testing.T) {
 	}
 }
 
+// The simulator rewrites rp.p12 and the rest at every start: it refuses a
+// folder that holds files and is not its own, and takes its own again.
+func TestBankIDSimulatorKeepsOffOtherFolders(t *testing.T) {
+	dir := t.TempDir()
+	production := filepath.Join(dir, "rp.p12")
+	if err := os.WriteFile(production, []byte("the production RP certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := run(t, "", "bankid-simulator", "-dir", dir, "-listen", "127.0.0.1:0", "-phone", "127.0.0.1:0")
+	if code != 1 || !strings.Contains(stderr, "-dir") || !strings.Contains(stderr, "not the simulator's") {
+		t.Errorf("a foreign folder: exit %d, %q; want 1 and a refusal naming -dir", code, stderr)
+	}
+	if b, _ := os.ReadFile(production); string(b) != "the production RP certificate" {
+		t.Errorf("the foreign folder's rp.p12 was touched: %q", b)
+	}
+	own := filepath.Join(t.TempDir(), "sim")
+	if err := claimSimulatorDir(own); err != nil {
+		t.Fatalf("a new folder: %v", err)
+	}
+	os.WriteFile(filepath.Join(own, "ca.pem"), []byte("x"), 0o600)
+	if err := claimSimulatorDir(own); err != nil {
+		t.Errorf("the simulator's own folder, with files, refused: %v", err)
+	}
+}
+
 // serve hands bankid.url to the BankID client; "" keeps BankID's own URL.
 func TestBankIDConfigCarriesURL(t *testing.T) {
 	cfg := config.Default()
