@@ -105,8 +105,8 @@ sigill serve after restarting the simulator.`)
 	fmt.Fprintf(stdout, `sigill bankid-simulator: BankID's RP API v6.0 at %s (mutual TLS)
 Anyone may sign in as anyone here: for tests and staging only.
 
-In sigill's configuration, put these in place of the [bankid] table's
-lines of the same names (keep its user_visible_text):
+In sigill's configuration, these replace the lines of the same names in
+its bankid table (keep its user_visible_text):
 
 [bankid]
 environment = "test"
