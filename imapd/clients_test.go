@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -135,4 +136,111 @@ func TestCurl(t *testing.T) {
 	if box.Entries[1].Flags&vault.FlagSeen == 0 || box.Entries[0].Flags&vault.FlagSeen != 0 {
 		t.Errorf("flags after curl's FETCH BODY[]: %+v", box.Entries)
 	}
+}
+
+var tuidHeader = regexp.MustCompile(`(?m)^X-TUID: \S+\n`)
+
+// TestMbsync mirrors the receipts mailbox into a Maildir with isync's
+// mbsync, as a staff member keeping receipts in a local archive would, and
+// syncs again after a new receipt: each receipt arrives once, whole (line
+// endings and mbsync's X-TUID header aside), so the persistent UIDVALIDITY and UIDs hold up against a client that keeps
+// sync state between runs.
+func TestMbsync(t *testing.T) {
+	t.Parallel()
+	mbsync := testenv.Tool(t, "mbsync", "isync")
+	e := newEnv(t, nil)
+	id := e.send(anna, anna, "Provsvar")
+	e.record(id, vault.EventDelivered, "", "")
+	e.record(id, vault.EventOpened, pn1, "Anna Andersson")
+
+	dir := t.TempDir()
+	host, port, _ := net.SplitHostPort(e.addr)
+	passFile := filepath.Join(dir, "password")
+	rc := filepath.Join(dir, "mbsyncrc")
+	maildir := filepath.Join(dir, "mail")
+	// The test listener is plain text on loopback; a staff member's would
+	// be TLSType IMAPS against the gateway's port 993.
+	conf := `IMAPAccount sigill
+Host ` + host + `
+Port ` + port + `
+User ` + anna + `
+PassCmd "cat ` + passFile + `"
+SSLType None
+AuthMechs LOGIN
+
+IMAPStore sigill-remote
+Account sigill
+
+MaildirStore archive
+Path ` + maildir + `/
+Inbox ` + maildir + `/INBOX
+
+Channel receipts
+Far :sigill-remote:
+Near :archive:
+Patterns INBOX
+Create Near
+Sync Pull
+SyncState *
+`
+	if err := os.Mkdir(maildir, 0o700); err != nil { // mbsync makes folders, not the store's root
+		t.Fatal(err)
+	}
+	for name, text := range map[string]string{passFile: annaPass, rc: conf} {
+		if err := os.WriteFile(name, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sync := func() {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, mbsync, "-c", rc, "-a").CombinedOutput()
+		if err != nil {
+			t.Fatalf("mbsync: %v\n%s", err, out)
+		}
+	}
+	archived := func() [][]byte {
+		t.Helper()
+		var got [][]byte
+		for _, sub := range []string{"new", "cur"} {
+			files, _ := filepath.Glob(filepath.Join(maildir, "INBOX", sub, "*"))
+			for _, f := range files {
+				b, err := os.ReadFile(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// mbsync adds its own tracking header to what it stores.
+				got = append(got, tuidHeader.ReplaceAll(b, nil))
+			}
+		}
+		return got
+	}
+	check := func(n int) {
+		t.Helper()
+		got := archived()
+		if len(got) != n {
+			t.Fatalf("the archive holds %d receipts, want %d", len(got), n)
+		}
+		for uid := uint32(1); uid <= uint32(n); uid++ {
+			// mbsync stores Maildir files with the local line ending.
+			want := bytes.ReplaceAll(e.want(anna, uid), []byte("\r\n"), []byte("\n"))
+			found := 0
+			for _, b := range got {
+				if bytes.Equal(b, want) {
+					found++
+				}
+			}
+			if found != 1 {
+				t.Errorf("receipt UID %d is in the archive %d times", uid, found)
+			}
+		}
+	}
+	sync()
+	check(2)
+	e.record(id, vault.EventDenied, pn3, "Per Persson")
+	sync()
+	check(3)
+	sync() // nothing new: nothing fetched again
+	check(3)
 }
