@@ -22,6 +22,11 @@ func isPhoneShaped(t string) bool {
 	return true
 }
 
+// phoneSeparators are what people write between digit groups. Built once: a
+// Replacer builds its lookup table on first use, which per RCPT showed up in
+// intake's allocation profile.
+var phoneSeparators = strings.NewReplacer("-", "", " ", "")
+
 // parsePhone reads a phone-shaped target in region and returns it in E.164,
 // or a fault that names the number as written. "+" and a leading "00" mark
 // the international form; a national number that is not valid in region is
@@ -29,7 +34,7 @@ func isPhoneShaped(t string) bool {
 // reaches are taken: MOBILE, and FIXED_LINE_OR_MOBILE where the numbering
 // plan does not tell the two apart (as in the US).
 func parsePhone(target, region string) (e164, fault string) {
-	digits := strings.NewReplacer("-", "", " ", "").Replace(target)
+	digits := phoneSeparators.Replace(target)
 	international := false
 	switch {
 	case strings.HasPrefix(digits, "+"):
