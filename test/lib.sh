@@ -75,10 +75,15 @@ start_bg() {
   trap stop_all EXIT
 }
 
-# stop_bg PID: SIGTERM, and fail unless the process then exits with 0.
+# stop_bg PID: SIGTERM, and fail unless the process then exits with 0. The
+# pid leaves BG_PIDS, so stop_all never signals a number the system may have
+# given to another process since.
 stop_bg() {
   kill -TERM "$1"
   wait "$1" || fail "process $1 exited with $? after SIGTERM"
+  local keep=() pid
+  for pid in "${BG_PIDS[@]}"; do [ "$pid" = "$1" ] || keep+=("$pid"); done
+  BG_PIDS=("${keep[@]}")
 }
 
 # wait_for FILE PATTERN WHAT: wait (20 s at most) for a line matching the

@@ -266,7 +266,9 @@ func equalInts(a, b []int) bool {
 }
 
 // TestCommitMetrics: the committer's figures on /metrics follow its commits:
-// one group of three accepts is one commit shared by three requests.
+// one group of three accepts is one commit shared by three requests. The
+// metrics are process-wide, so this test compares before and after and must
+// not run in parallel with other tests of the package that commit.
 func TestCommitMetrics(t *testing.T) {
 	g := newGate()
 	v, _ := openTest(t, func(o *Options) { o.failCommit = g.hook })
