@@ -131,6 +131,35 @@ type mailbox struct {
 	entries []vault.MailboxEntry // by UID, as the tracker numbers them
 	top     uint32               // highest UID ever in entries
 	next    uint32
+	idlers  map[chan struct{}]struct{} // sessions in IDLE, woken after tracker updates
+}
+
+// idle registers a session in IDLE: wake gets a signal after every batch of
+// tracker updates queued from then on; done ends that.
+func (mb *mailbox) idle() (wake <-chan struct{}, done func()) {
+	ch := make(chan struct{}, 1)
+	mb.mu.Lock()
+	if mb.idlers == nil {
+		mb.idlers = map[chan struct{}]struct{}{}
+	}
+	mb.idlers[ch] = struct{}{}
+	mb.mu.Unlock()
+	return ch, func() {
+		mb.mu.Lock()
+		delete(mb.idlers, ch)
+		mb.mu.Unlock()
+	}
+}
+
+// wakeIdlers tells the sessions in IDLE that updates are queued for them.
+// Call with mu held, after queueing.
+func (mb *mailbox) wakeIdlers() {
+	for ch := range mb.idlers {
+		select {
+		case ch <- struct{}{}:
+		default: // a wake-up is already pending
+		}
+	}
 }
 
 func (s *Server) acquire(account string) (*mailbox, error) {
@@ -223,6 +252,7 @@ func (mb *mailbox) refresh() {
 		}
 	}
 	mb.next = box.UIDNext
+	mb.wakeIdlers()
 }
 
 // index finds an entry by UID; -1 when absent. Call with mu held.

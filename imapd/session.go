@@ -306,15 +306,32 @@ func (ss *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	return ss.view.Poll(w, allowExpunge)
 }
 
+// Idle pushes updates while the client idles. It does not use go-imap's
+// SessionTracker.Idle: that waits for updates queued after it starts, and
+// go-imap polls only after a command completes, so a receipt filed between
+// SELECT (or DONE) and IDLE stayed unannounced until the next receipt or
+// command — for Thunderbird, until it renews IDLE half an hour later
+// (beta.8). Registering first and then polling once leaves no such gap.
 func (ss *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 	ss.mu.Lock()
-	view := ss.view
+	box, view := ss.box, ss.view
 	ss.mu.Unlock()
 	if view == nil {
 		<-stop
 		return nil
 	}
-	return view.Idle(w, stop)
+	wake, done := box.idle()
+	defer done()
+	for {
+		if err := view.Poll(w, true); err != nil {
+			return err
+		}
+		select {
+		case <-wake:
+		case <-stop:
+			return nil
+		}
+	}
 }
 
 // Selected state.
@@ -477,6 +494,7 @@ func (ss *session) store(uids []uint32, op vault.FlagOp, flags vault.MailFlags, 
 		changed[e.UID] = true
 		mb.tracker.QueueMessageFlags(uint32(i+1), imap.UID(e.UID), flagList(e.Flags), ss.view)
 	}
+	mb.wakeIdlers()
 	return nil
 }
 
