@@ -151,7 +151,7 @@ func TestMailboxSubscribe(t *testing.T) {
 		t.Helper()
 		select {
 		case <-sig:
-		case <-time.After(2 * time.Second):
+		case <-time.After(30 * time.Second):
 			t.Fatalf("no signal after %s", what)
 		}
 	}
@@ -299,7 +299,7 @@ func TestMailboxPurge(t *testing.T) {
 	}
 	select {
 	case <-sig:
-	case <-time.After(2 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Error("no signal for the purge")
 	}
 	if _, err := v.LetterByID(old.ID, 0); !errors.Is(err, ErrNotFound) {
