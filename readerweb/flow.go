@@ -84,7 +84,8 @@ var errBusy = errors.New("too many open BankID orders")
 // session. Every order gets a new session id: an id planted in the browser
 // before BankID never carries one.
 func (s *Server) startOrder(w http.ResponseWriter, r *http.Request, token string, l vault.Letter, sameDevice bool, lang string) (*order, error) {
-	if old := s.takeSession(r); old != nil {
+	old := s.takeSession(r)
+	if old != nil {
 		s.endOrder(old, true)
 		s.clearCookie(w)
 	}
@@ -141,6 +142,7 @@ func (s *Server) startOrder(w http.ResponseWriter, r *http.Request, token string
 	o.cancel = stop
 	ss := &session{id: randomID(32), expires: s.now().Add(s.opt.SessionTTL), order: o}
 	s.mu.Lock()
+	s.carry(ss, old)
 	if s.closed {
 		s.active--
 		s.mu.Unlock()
@@ -304,7 +306,7 @@ func (s *Server) claim(w http.ResponseWriter, r *http.Request, st standing, l va
 		return nil, errGone
 	}
 	o.claimed = true
-	g := grant{pn: o.pn, name: o.name}
+	g := grant{pn: o.pn, name: o.name, until: s.now().Add(s.opt.SessionTTL)}
 	s.mu.Unlock()
 
 	err := s.opt.Vault.Record(vault.Event{
@@ -319,7 +321,12 @@ func (s *Server) claim(w http.ResponseWriter, r *http.Request, st standing, l va
 		return nil, err
 	}
 	ns := &session{id: randomID(32), expires: s.now().Add(s.opt.SessionTTL), grants: map[string]grant{o.key: g}}
+	if o.nonce != "" {
+		ns.returns = map[string]string{o.nonce: o.returnPath}
+	}
 	s.mu.Lock()
+	s.carry(ns, st.sess)
+	ns.grants[o.key] = g // this login's grant, not an older one for the same link
 	delete(s.sessions, st.sess.id)
 	if !s.closed {
 		s.sessions[ns.id] = ns

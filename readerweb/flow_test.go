@@ -655,3 +655,79 @@ func (s *safeBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// A recipient with two messages reads both in one browser: logging in for
+// the second keeps the first open (its grant carried to the new session),
+// and reading the first again records nothing more.
+func TestTwoMessagesOneBrowser(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	idA, tokenA := e.accept(outlookErrand, sample(t, "outlook-html-inline-image.eml"), recipient(pnA))
+	_, tokenB := e.accept("Kallelse", sample(t, "thunderbird-attachment.eml"), recipient(pnA))
+	b := e.browser()
+	if st := b.openWithQR(tokenA, pnA); st.Status != "complete" {
+		t.Fatalf("A: %+v", st)
+	}
+	if st := b.openWithQR(tokenB, pnA); st.Status != "complete" {
+		t.Fatalf("B: %+v", st)
+	}
+	if r := b.get("/m/" + tokenB + "/message.json"); r.status != 200 || !strings.Contains(r.body, "återbesök") {
+		t.Fatalf("B after both logins: %d %s", r.status, r.body)
+	}
+	if r := b.get("/m/" + tokenA); r.status != 200 || !strings.Contains(r.body, "Ditt provsvar är klart") {
+		t.Fatalf("A after logging in for B: %d\n%.400s", r.status, r.body)
+	}
+	if evs := e.events(idA); len(evs) != 1 {
+		t.Fatalf("A's events %+v, want the one opened", evs)
+	}
+}
+
+// A grant lasts session_ttl from its own login, also when a later login
+// carries it into a newer session.
+func TestCarriedGrantKeepsItsTTL(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	e := newEnv(t, envConfig{opts: func(o *Options) { o.Now = clock.Now; o.SessionTTL = 5 * time.Minute }})
+	_, tokenA := e.accept(outlookErrand, sample(t, "outlook-html-inline-image.eml"), recipient(pnA))
+	_, tokenB := e.accept("Kallelse", sample(t, "thunderbird-attachment.eml"), recipient(pnA))
+	b := e.browser()
+	if st := b.openWithQR(tokenA, pnA); st.Status != "complete" {
+		t.Fatalf("A: %+v", st)
+	}
+	clock.Advance(3 * time.Minute)
+	if st := b.openWithQR(tokenB, pnA); st.Status != "complete" {
+		t.Fatalf("B: %+v", st)
+	}
+	clock.Advance(3 * time.Minute) // A's login is 6 min old, B's 3
+	if r := b.get("/m/" + tokenA); strings.Contains(r.body, "provsvar är klart") {
+		t.Error("A still open 6 minutes after its login, with a 5-minute TTL")
+	}
+	if r := b.get("/m/" + tokenB + "/message.json"); r.status != 200 {
+		t.Errorf("B closed 3 minutes after its login: %d", r.status)
+	}
+}
+
+// On a phone the BankID app's return often opens a new tab after the first
+// tab has polled and logged in: the return still leads to the message.
+func TestReturnAfterLogin(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	_, token := e.accept(outlookErrand, sample(t, "outlook-html-inline-image.eml"), recipient(pnA))
+	b := e.browser()
+	a := b.start(token, "same")
+	var nonce, returnPath string
+	e.waitOrder(func(o *order) bool { nonce, returnPath = o.nonce, o.returnPath; return true })
+	if _, err := e.sim.Approve(bankid.PhoneRequest{AutoStartToken: a.AutoStartToken}); err != nil {
+		t.Fatal(err)
+	}
+	if st := b.waitStatus(token); st.Status != "complete" {
+		t.Fatalf("final %+v", st)
+	}
+	r := b.get("/r/" + nonce)
+	if r.status != http.StatusSeeOther || r.header.Get("Location") != returnPath {
+		t.Fatalf("the return after the login: %d, Location %q; want 303 to %s", r.status, r.header.Get("Location"), returnPath)
+	}
+	if r := e.browser().get("/r/" + nonce); r.status != 200 || strings.Contains(r.body, token) {
+		t.Fatalf("another browser with the nonce: %d", r.status)
+	}
+}

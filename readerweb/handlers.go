@@ -517,8 +517,8 @@ func (s *Server) servePart(inline bool) http.HandlerFunc {
 func (s *Server) serveReturn(w http.ResponseWriter, r *http.Request) {
 	nonce := r.PathValue("nonce")
 	t := textsFor(r.URL.Query().Get("lang"), s.opt.DefaultLang)
-	if o := s.orderByNonce(r, nonce); o != nil && o.returnPath != "" {
-		http.Redirect(w, r, o.returnPath, http.StatusSeeOther)
+	if path := s.returnPathOf(r, nonce); path != "" {
+		http.Redirect(w, r, path, http.StatusSeeOther)
 		return
 	}
 	if _, err := r.Cookie(s.cookieName()); err != nil && r.URL.Query().Get("b") == "" && wellFormed(nonce) {

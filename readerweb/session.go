@@ -10,18 +10,51 @@ import (
 	"sigill/bankid"
 )
 
-// session is one browser's stay: at most one BankID order, and after a
-// successful one the grants it won. Its fields are guarded by Server.mu.
+// session is one browser's stay: at most one BankID order, and the grants
+// its successful orders won. A new order or a login replaces the session
+// (a new id) but carries the unexpired grants over, so a recipient with two
+// messages can read both in one browser. Its fields are guarded by
+// Server.mu.
 type session struct {
 	id      string
 	expires time.Time
 	order   *order
 	grants  map[string]grant // by tokenKey
+	// returns maps the nonce of each claimed same-device order to its
+	// message: on iOS the BankID app's return often opens a new tab after
+	// the first one has already polled and logged in, and that return
+	// must still lead to the message.
+	returns map[string]string
 }
 
-// grant is the right to read one link's message, won with BankID.
+// grant is the right to read one link's message, won with BankID. It lasts
+// reader.session_ttl from the login, whichever session carries it.
 type grant struct {
 	pn, name string
+	until    time.Time
+}
+
+// carry copies from's unexpired grants and returns into to. Called with
+// s.mu held, or before to is shared.
+func (s *Server) carry(to, from *session) {
+	if from == nil {
+		return
+	}
+	now := s.now()
+	for k, g := range from.grants {
+		if now.Before(g.until) {
+			if to.grants == nil {
+				to.grants = map[string]grant{}
+			}
+			to.grants[k] = g
+		}
+	}
+	for n, path := range from.returns {
+		if to.returns == nil {
+			to.returns = map[string]string{}
+		}
+		to.returns[n] = path
+	}
 }
 
 func randomID(n int) string {
@@ -129,7 +162,7 @@ func (s *Server) standingOf(r *http.Request, key string) standing {
 	if ss == nil {
 		return standing{kind: "none"}
 	}
-	if g, ok := ss.grants[key]; ok {
+	if g, ok := ss.grants[key]; ok && s.now().Before(g.until) {
 		return standing{kind: "granted", sess: ss, grant: g}
 	}
 	o := ss.order
@@ -152,6 +185,25 @@ func (s *Server) orderByNonce(r *http.Request, nonce string) *order {
 		return nil
 	}
 	return ss.order
+}
+
+// returnPathOf is where the BankID app's return with nonce leads for the
+// request's session: its pending order's message, or that of an order it
+// has already claimed; "" when neither.
+func (s *Server) returnPathOf(r *http.Request, nonce string) string {
+	if o := s.orderByNonce(r, nonce); o != nil {
+		return o.returnPath
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ss := s.sessionOf(r); ss != nil {
+		for n, path := range ss.returns {
+			if subtle.ConstantTimeCompare([]byte(n), []byte(nonce)) == 1 {
+				return path
+			}
+		}
+	}
+	return ""
 }
 
 // message is the order's text for the person, in lang.
