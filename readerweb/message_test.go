@@ -282,3 +282,28 @@ func TestSafeFileName(t *testing.T) {
 		}
 	}
 }
+
+// A reader who has opened the message fetches its inline images without
+// running into the link's rate limit (a mail with dozens of images is one
+// page view); the production limits apply, with the clock held still so no
+// bucket refills.
+func TestManyImagesWithinLimits(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	e := newEnv(t, envConfig{realLimits: true, opts: func(o *Options) { o.Now = clock.Now }})
+	_, token := e.accept(outlookErrand, sample(t, "outlook-html-inline-image.eml"), recipient(pnA))
+	b := e.browser()
+	if st := b.openWithQR(token, pnA); st.Status != "complete" {
+		t.Fatalf("%+v", st)
+	}
+	page := b.get("/m/" + token)
+	m := regexp.MustCompile(`<img [^>]*src="(/m/` + regexp.QuoteMeta(token) + `/cid/\d+)"`).FindStringSubmatch(page.body)
+	if m == nil {
+		t.Fatalf("no cid image in the page:\n%s", page.body)
+	}
+	for i := range 60 { // twice the link's burst of 30
+		if r := b.get(m[1]); r.status != 200 {
+			t.Fatalf("image fetch %d: %d", i+1, r.status)
+		}
+	}
+}

@@ -221,13 +221,16 @@ func (s *Server) headers(next http.Handler) http.Handler {
 	})
 }
 
-// rateLimit applies the per-IP and per-token request limits.
+// rateLimit applies the per-IP and per-token request limits. A message's
+// inline images and attachments fetched by a browser that has opened it with
+// BankID count against the per-IP limit only: a newsletter-like mail with
+// forty images would otherwise exhaust the link's budget on one page view.
 func (s *Server) rateLimit(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		now := s.now()
 		ok := s.limits.ip.allow(ipKey(s.clientIP(r)), now, 1)
 		if ok {
-			if tok, found := tokenInPath(r.URL.Path); found {
+			if tok, found := tokenInPath(r.URL.Path); found && !s.grantedPart(r, tok) {
 				ok = s.limits.token.allow(tokenKey(tok), now, 1)
 			}
 		}
@@ -237,6 +240,15 @@ func (s *Server) rateLimit(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// grantedPart tells whether r fetches a part (/cid/ or /att/) of tok's
+// message in a session that holds a grant for it.
+func (s *Server) grantedPart(r *http.Request, tok string) bool {
+	if !strings.HasPrefix(r.URL.Path, "/m/"+tok+"/cid/") && !strings.HasPrefix(r.URL.Path, "/m/"+tok+"/att/") {
+		return false
+	}
+	return s.standingOf(r, tokenKey(tok)).kind == "granted"
 }
 
 func (s *Server) tooMany(w http.ResponseWriter, r *http.Request) {
