@@ -255,8 +255,9 @@ func allDigits(s string) bool {
 // returns the first one masked (see Mask) for the reply.
 //
 // Shaped means one of the accepted forms — YYYYMMDDNNNN, YYYYMMDD-NNNN,
-// YYMMDDNNNN, YYMMDD-NNNN, YYMMDD+NNNN, and also YYYYMMDD+NNNN, which
-// ParsePersonalNumber refuses but which points at a person just the same —
+// YYMMDDNNNN, YYMMDD-NNNN, YYMMDD+NNNN, and also YYYYMMDD+NNNN and the forms
+// with spaces after the separator or instead of it, which
+// ParsePersonalNumber refuses but which point at a person just the same —
 // not part of a longer run of digits, whose date exists (samordningsnummer day + 60, month 00 and day 60
 // included; a 12-digit year begins with 18, 19 or 20). The check digit is not
 // required: a mistyped number still points at a person. One exception keeps
@@ -274,14 +275,32 @@ func FindPersonalNumber(text string) (masked string, found bool) {
 		}
 		run := text[i:j]
 		// The separated forms: 8 or 6 digits, a separator, exactly 4 digits.
+		// The separator is "-" or "+", either possibly followed by spaces
+		// (a Subject folded after the hyphen unfolds to "19990807- 2391"), or
+		// spaces alone ("19990807 2391"): then only with the right check
+		// digit, since a date and a time ("20241128 1030") look the same.
 		var sep byte
 		var tail string
-		if j < len(text) && (text[j] == '-' || text[j] == '+') {
-			k := j + 1
+		if k := j; k < len(text) && (text[k] == '-' || text[k] == '+' || text[k] == ' ') {
+			if text[k] != ' ' {
+				sep = text[k]
+				k++
+			}
+			spaces := k
+			for k < len(text) && text[k] == ' ' {
+				k++
+			}
+			start := k
 			for k < len(text) && isDigit(text[k]) {
 				k++
 			}
-			sep, tail = text[j], text[j+1:k]
+			tail = text[start:k]
+			if sep == 0 && k > spaces && start > spaces {
+				sep = ' '
+			}
+			if sep == ' ' && len(tail) == 4 && len(run) >= 6 && luhnCheckDigit(run[len(run)-6:]+tail[:3]) != tail[3] {
+				sep, tail = 0, ""
+			}
 		}
 		switch {
 		case len(run) == 12 && shapedDate(run[:8]):
@@ -290,8 +309,10 @@ func FindPersonalNumber(text string) (masked string, found bool) {
 			return Mask(run), true
 		case len(run) == 8 && sep != 0 && len(tail) == 4 && shapedDate(run):
 			return Mask(run + "-" + tail), true
+		case len(run) == 6 && sep == '+' && len(tail) == 4 && shapedDate(run):
+			return Mask(run + "+" + tail), true
 		case len(run) == 6 && sep != 0 && len(tail) == 4 && shapedDate(run):
-			return Mask(run + string(sep) + tail), true
+			return Mask(run + "-" + tail), true
 		}
 		i = j
 	}

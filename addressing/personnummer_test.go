@@ -210,6 +210,10 @@ func TestFindPersonalNumber(t *testing.T) {
 		"Ang. 19990807+2391":                   "19990807-****", // not a form Parse takes, but a leak
 		"Två: 19861123-9883 och 19990807-2391": "19861123-****",
 		"Order 4711, ang. 19990807-2391":       "19990807-****",
+		"svar 19990807 2391":                   "19990807-****", // a space, the check digit right
+		"svar 19990807- 2391":                  "19990807-****", // folded after the hyphen
+		"svar 990807 2391":                     "990807-****",
+		"svar 861123  9883":                    "861123-****",
 	}
 	for text, want := range found {
 		got, ok := FindPersonalNumber(text)
@@ -236,7 +240,7 @@ func TestFindPersonalNumber(t *testing.T) {
 		"Ang. 990229-2391",   // 29 February, neither 1999 nor 2099 is a leap year
 		"Ang. 17990807-2391", // a 12-digit year begins with 18, 19 or 20
 		"Ärende 123456-7890", // month 34
-		"Ang. 990807 2391",   // not an accepted form
+		"Möte 20241128 1030", // a date and a time: spaced, and the check digit is wrong
 	} {
 		if got, ok := FindPersonalNumber(text); ok {
 			t.Errorf("FindPersonalNumber(%q) = %q; want nothing found", text, got)
