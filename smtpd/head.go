@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/emersion/go-message"
 	_ "github.com/emersion/go-message/charset" // Subjects in ISO-8859-1, Windows-1252, ... as Outlook writes them
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
+	"golang.org/x/text/encoding/charmap"
 )
 
 // head is what intake reads from a message before it is sealed: the errand
@@ -30,6 +32,15 @@ func readHead(raw []byte) (head, error) {
 		// An undecodable encoded-word still leaves readable text; keep the raw
 		// value rather than refuse a message over its errand's charset.
 		subject = mh.Get("Subject")
+	}
+	if !utf8.ValidString(subject) {
+		// Raw 8-bit bytes outside UTF-8 (rfc/6532 wants UTF-8 there, but old
+		// clients write their code page): in Sweden that is Windows-1252, a
+		// superset of ISO-8859-1. Read as such, "Råd" stays "Råd" in the SMS
+		// instead of becoming "R�d".
+		if s, err := charmap.Windows1252.NewDecoder().String(subject); err == nil {
+			subject = s
+		}
 	}
 	id, err := mh.MessageID()
 	if err != nil {

@@ -44,10 +44,21 @@ func errSubjectPersonalNumber(masked string) error {
 		Message: fmt.Sprintf("The Subject holds a personal identity number (%s); the subject is sent in clear text by SMS: move the number into the message body", masked)}
 }
 
+// errUnreadableHeader names the parser's complaint on one line (it may
+// quote the offending header line, CRLF and all), cut short.
 func errUnreadableHeader(err error) error {
+	why := strings.Join(strings.Fields(err.Error()), " ")
+	if r := []rune(why); len(r) > 120 {
+		why = string(r[:120]) + "…"
+	}
 	return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
-		Message: fmt.Sprintf("The message header cannot be read (%v); nothing was stored", err)}
+		Message: fmt.Sprintf("The message header cannot be read (%s); nothing was stored", why)}
 }
+
+// errEmptyMessage is permanent: sending the same nothing again cannot help
+// (a 4xx would keep it in the sender's queue until it expires).
+var errEmptyMessage = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
+	Message: "The message is empty (no header, no body); nothing was stored: write the message and send it again"}
 
 // vaultFault marks an error from the vault, so reply answers it with a
 // temporary code: the client keeps the message and tries again.

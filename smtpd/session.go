@@ -179,6 +179,9 @@ func (ss *session) Data(r io.Reader) error {
 		return reply(err) // ErrDataTooLarge stays 552 5.3.4; a cut connection gets no reply anyway
 	}
 	raw := buf.Bytes()
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return reply(errEmptyMessage)
+	}
 	head, err := readHead(raw)
 	if err != nil {
 		return reply(errUnreadableHeader(err))

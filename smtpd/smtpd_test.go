@@ -470,3 +470,40 @@ func TestShutdownRightAfterStart(t *testing.T) {
 		}
 	}
 }
+
+// An empty message is refused for good (554), not deferred: a 451 would
+// keep nothing in the sender's queue until it expires.
+func TestEmptyMessageRefused(t *testing.T) {
+	g := startGateway(t)
+	before, _ := g.vault.Stats()
+	_, err := submit(t, g.submission, sasl.NewPlainClient("", staff, staffPass), staff, []string{goodRcpt}, "")
+	wantCode(t, err, 554, smtp.EnhancedCode{5, 6, 0}, "empty")
+	if after, _ := g.vault.Stats(); after.Messages != before.Messages {
+		t.Error("the empty message was stored")
+	}
+}
+
+// A header line that cannot be read is named in a one-line reply.
+func TestUnreadableHeaderReplyIsOneLine(t *testing.T) {
+	g := startGateway(t)
+	_, err := submit(t, g.submission, sasl.NewPlainClient("", staff, staffPass), staff, []string{goodRcpt},
+		"Subject: x\r\nno colon line\r\n\r\nbody\r\n")
+	wantCode(t, err, 554, smtp.EnhancedCode{5, 6, 0}, "cannot be read")
+	if strings.ContainsAny(err.(*smtp.SMTPError).Message, "\r\n") {
+		t.Errorf("the reply spans lines: %q", err)
+	}
+}
+
+// A Subject in raw Windows-1252 / ISO-8859-1 bytes, as old clients write
+// it, reaches the SMS as the letters the sender typed.
+func TestRawLatin1Subject(t *testing.T) {
+	g := startGateway(t)
+	text, err := submit(t, g.submission, sasl.NewPlainClient("", staff, staffPass), staff, []string{goodRcpt},
+		plainMessage("R\xe5d om l\xe4kemedel", testBodyLine))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := jobFor(t, g, queuedID(t, g, text)).Errand; got != "Råd om läkemedel" {
+		t.Errorf("errand %q, want %q", got, "Råd om läkemedel")
+	}
+}
