@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -20,6 +19,7 @@ import (
 
 	"sigill/bankid"
 	"sigill/config"
+	"sigill/internal/testenv"
 )
 
 // `sigill bankid-simulator` as a staging gateway uses it: the [bankid] lines
@@ -33,7 +33,7 @@ func TestBankIDSimulatorCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr bytes.Buffer
+	var stderr testenv.SyncBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"sigill/config"
+	"sigill/internal/testenv"
 )
 
 // sigillBin is the binary built once for every test here: the commands are
@@ -62,7 +63,7 @@ type devInstance struct {
 	data   string
 	offset int
 	banner string
-	stderr *bytes.Buffer
+	stderr *testenv.SyncBuffer // written by exec's copier while the test reads it
 }
 
 const devPassword = "dev-password-for-tests"
@@ -77,7 +78,7 @@ func startDev(t *testing.T, data string) *devInstance {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &devInstance{cmd: cmd, data: data, offset: offset, stderr: &bytes.Buffer{}}
+	d := &devInstance{cmd: cmd, data: data, offset: offset, stderr: &testenv.SyncBuffer{}}
 	cmd.Stderr = d.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -112,7 +113,10 @@ func freeOffset(t *testing.T) int {
 	ports := []int{config.DevSubmissionPort, config.DevRelayPort, config.DevReaderPort,
 		config.DevBankIDPort, config.DevIMAPPort, config.DevAdminPort}
 	for try := 0; try < 50; try++ {
-		offset := 10000 + rand.IntN(400)*100
+		// Every port stays below 32768, out of the kernel's ephemeral range:
+		// a port checked free there can be taken by any test's outgoing
+		// connection before sigill binds it.
+		offset := 10000 + rand.IntN(130)*100
 		free := true
 		for _, p := range ports {
 			ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p+offset)))

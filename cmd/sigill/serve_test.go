@@ -1,10 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"crypto/tls"
 	"encoding/pem"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -23,6 +25,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"sigill/config/configtest"
+	"sigill/internal/testenv"
 )
 
 // fakeElks is 46elks's SMS API as the docs describe it: a form POST with
@@ -99,7 +102,7 @@ func TestServeFromTheExampleConfig(t *testing.T) {
 
 	serve := exec.Command(sigillBin, "serve", "-config", path)
 	serve.Env = append(os.Environ(), "SSL_CERT_FILE="+caFile) // the fake 46elks's certificate
-	var log bytes.Buffer
+	var log testenv.SyncBuffer                                // written by exec's copier while waitPort may read it
 	serve.Stderr = &log
 	start := func() {
 		t.Helper()
@@ -188,17 +191,24 @@ func TestServeFromTheExampleConfig(t *testing.T) {
 	}
 }
 
+// freePort finds a free loopback port for a process the test starts. It
+// draws from 20000-32767, below the kernel's ephemeral range: a port the
+// kernel handed out (Listen on :0) is free again once checked, and the next
+// outgoing connection of any test may take it before the process binds it.
 func freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(20000+rand.IntN(12768)))
+		if ln, err := net.Listen("tcp", addr); err == nil {
+			ln.Close()
+			return addr
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("no free port in 20000-32767")
+	return ""
 }
 
-func waitPort(t *testing.T, addr string, log *bytes.Buffer) {
+func waitPort(t *testing.T, addr string, log fmt.Stringer) {
 	t.Helper()
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		if c, err := net.Dial("tcp", addr); err == nil {
