@@ -102,7 +102,8 @@ func TestServeFromTheExampleConfig(t *testing.T) {
 
 	serve := exec.Command(sigillBin, "serve", "-config", path)
 	serve.Env = append(os.Environ(), "SSL_CERT_FILE="+caFile) // the fake 46elks's certificate
-	var log testenv.SyncBuffer                                // written by exec's copier while waitPort may read it
+	// Written by exec's copier while waitPort may read it.
+	var log testenv.SyncBuffer
 	serve.Stderr = &log
 	start := func() {
 		t.Helper()
