@@ -165,22 +165,6 @@ func ensureMailbox(tx *bolt.Tx, account string, now time.Time) (validity, next u
 	return validity, next, putMailboxMeta(tx, account, validity, next)
 }
 
-// receiptJob is a JobReceipt as stored in the outbox: the notifier's job
-// record with the event's sequence number and no sealed token.
-type receiptJob struct {
-	MessageID   string             `json:"message"`
-	Recipient   int                `json:"recipient"`
-	Kind        string             `json:"kind"`
-	Channel     addressing.Channel `json:"channel"`
-	To          string             `json:"to"`
-	Errand      string             `json:"errand"`
-	Event       uint64             `json:"event"`
-	SealedToken []byte             `json:"sealed_token"`
-	Attempts    int                `json:"attempts"`
-	Due         time.Time          `json:"due"`
-	Created     time.Time          `json:"created"`
-}
-
 // openVaults maps each open vault's bbolt handle to the vault, so that
 // putEvent, which every path that appends an event goes through (Accept,
 // Record, Sweep, the notifier's job outcomes), can file receipts with the
@@ -261,7 +245,7 @@ func fileReceipt(tx *bolt.Tx, seq uint64, raw []byte) error {
 	}
 	if v.opt.MailReceipts {
 		now = now.UTC()
-		b, err := json.Marshal(receiptJob{
+		b, err := json.Marshal(jobRecord{
 			MessageID: m.ID, Recipient: ev.Recipient, Kind: JobReceipt,
 			Channel: addressing.Email, To: account, Errand: m.Errand, Event: seq,
 			// An empty token, sealed: every reader of the outbox (PendingJobs,

@@ -255,12 +255,12 @@ func TestMailReceiptsJobs(t *testing.T) {
 	}
 }
 
-func receiptJobs(t *testing.T, v *Vault) []receiptJob {
+func receiptJobs(t *testing.T, v *Vault) []jobRecord {
 	t.Helper()
-	var out []receiptJob
+	var out []jobRecord
 	err := v.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bOutbox).ForEach(func(_, b []byte) error {
-			var j receiptJob
+			var j jobRecord
 			if err := json.Unmarshal(b, &j); err != nil {
 				return err
 			}
