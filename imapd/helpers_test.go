@@ -14,7 +14,6 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 
 	"sigill/addressing"
 	"sigill/internal/authgate"
+	"sigill/internal/testenv"
 	"sigill/receipts"
 	"sigill/vault"
 )
@@ -51,25 +51,8 @@ type env struct {
 	srv  *Server
 	addr string
 	opt  Options
-	logs *syncBuffer
+	logs *testenv.SyncBuffer
 	now  func() time.Time // the vault's clock; nil: time.Now
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // newEnv starts a server; mod adjusts its options (InsecureAuth is on
@@ -81,7 +64,7 @@ func newEnv(t *testing.T, mod func(*Options)) *env {
 
 func newEnvClock(t *testing.T, now func() time.Time, mod func(*Options)) *env {
 	t.Helper()
-	e := &env{t: t, path: filepath.Join(t.TempDir(), "sigill.db"), logs: &syncBuffer{}, now: now}
+	e := &env{t: t, path: filepath.Join(t.TempDir(), "sigill.db"), logs: &testenv.SyncBuffer{}, now: now}
 	e.openVault()
 	for _, a := range [][2]string{{anna, annaPass}, {bo, boPass}} {
 		if err := e.v.AddAccount(a[0], a[1]); err != nil {

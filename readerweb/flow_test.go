@@ -1,18 +1,17 @@
 package readerweb
 
 import (
-	"bytes"
 	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"sigill/bankid"
+	"sigill/internal/testenv"
 	"sigill/vault"
 )
 
@@ -612,7 +611,7 @@ func TestOrderCap(t *testing.T) {
 // personal number.
 func TestLogsKeepSecrets(t *testing.T) {
 	t.Parallel()
-	var buf safeBuffer
+	var buf testenv.SyncBuffer
 	e := newEnv(t, envConfig{opts: func(o *Options) {
 		o.Logger = slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}})
@@ -637,23 +636,6 @@ func TestLogsKeepSecrets(t *testing.T) {
 	if !strings.Contains(logs, "19990807-****") || !strings.Contains(logs, "message opened") || !strings.Contains(logs, "reader refused") {
 		t.Errorf("the log lacks the events:\n%s", logs)
 	}
-}
-
-type safeBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *safeBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *safeBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // A recipient with two messages reads both in one browser: logging in for
