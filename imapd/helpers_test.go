@@ -1,6 +1,7 @@
 package imapd
 
 import (
+	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -9,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/big"
 	"net"
@@ -275,5 +277,59 @@ func waitExists(t *testing.T, c *imapclient.Client, n uint32) {
 			t.Fatalf("no EXISTS %d within 2 s", n)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// rawConn speaks IMAP by hand, for answers a client library would hide.
+type rawConn struct {
+	t *testing.T
+	c net.Conn
+	r *bufio.Reader
+}
+
+// dialRaw connects to the server and reads its greeting; every read after
+// limit fails the test.
+func (e *env) dialRaw(limit time.Duration) *rawConn {
+	e.t.Helper()
+	conn, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { conn.Close() })
+	conn.SetDeadline(time.Now().Add(limit))
+	c := &rawConn{t: e.t, c: conn, r: bufio.NewReader(conn)}
+	c.line()
+	return c
+}
+
+func (c *rawConn) line() string {
+	c.t.Helper()
+	s, err := c.r.ReadString('\n')
+	if err != nil {
+		c.t.Fatalf("reading: %v", err)
+	}
+	return strings.TrimRight(s, "\r\n")
+}
+
+func (c *rawConn) send(line string) { fmt.Fprintf(c.c, "%s\r\n", line) }
+
+// cmd sends "tag command" and returns the lines up to and including the
+// tagged answer.
+func (c *rawConn) cmd(tag, command string) []string {
+	c.t.Helper()
+	c.send(tag + " " + command)
+	return c.until(tag)
+}
+
+// until reads the lines up to and including the one tagged tag.
+func (c *rawConn) until(tag string) []string {
+	c.t.Helper()
+	var out []string
+	for {
+		s := c.line()
+		out = append(out, s)
+		if strings.HasPrefix(s, tag+" ") {
+			return out
+		}
 	}
 }

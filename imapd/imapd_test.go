@@ -1,7 +1,6 @@
 package imapd
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"net"
@@ -516,33 +515,9 @@ func TestRawProtocol(t *testing.T) {
 	e := newEnv(t, nil)
 	id := e.send(anna, anna, "Provsvar")
 	e.record(id, vault.EventDelivered, "", "")
-	conn, err := net.Dial("tcp", e.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	r := bufio.NewReader(conn)
-	line := func() string {
-		s, err := r.ReadString('\n')
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strings.TrimRight(s, "\r\n")
-	}
-	cmd := func(tag, c string) []string {
-		fmt.Fprintf(conn, "%s %s\r\n", tag, c)
-		var out []string
-		for {
-			s := line()
-			out = append(out, s)
-			if strings.HasPrefix(s, tag+" ") {
-				return out
-			}
-		}
-	}
+	c := e.dialRaw(10 * time.Second)
+	cmd := c.cmd
 	last := func(out []string) string { return out[len(out)-1] }
-	line() // greeting
 	// base64("\x00anna@staff.test\x00anna-secret-pass")
 	if got := last(cmd("a1", "AUTHENTICATE PLAIN AGFubmFAc3RhZmYudGVzdABhbm5hLXNlY3JldC1wYXNz")); !strings.HasPrefix(got, "a1 OK") {
 		t.Fatalf("AUTHENTICATE PLAIN: %s", got)
@@ -637,29 +612,9 @@ func TestIdleAnnouncesWhatCameBefore(t *testing.T) {
 	e := newEnv(t, nil)
 	id := e.send(anna, anna, "Provsvar")
 	e.record(id, vault.EventDelivered, "", "")
-	conn, err := net.Dial("tcp", e.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(30 * time.Second)) // a bound for a missing push
-	r := bufio.NewReader(conn)
-	line := func() string {
-		s, err := r.ReadString('\n')
-		if err != nil {
-			t.Fatalf("reading: %v", err)
-		}
-		return strings.TrimRight(s, "\r\n")
-	}
-	until := func(tag string) {
-		for s := line(); !strings.HasPrefix(s, tag+" "); s = line() {
-		}
-	}
-	line() // greeting
-	fmt.Fprintf(conn, "a1 LOGIN %s %s\r\n", anna, annaPass)
-	until("a1")
-	fmt.Fprintf(conn, "a2 SELECT INBOX\r\n")
-	until("a2")
+	c := e.dialRaw(30 * time.Second) // a bound for a missing push
+	c.cmd("a1", "LOGIN "+anna+" "+annaPass)
+	c.cmd("a2", "SELECT INBOX")
 	e.record(id, vault.EventOpened, pn1, "Anna Andersson")
 	// Wait until the server has queued the update for this session.
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
@@ -676,13 +631,13 @@ func TestIdleAnnouncesWhatCameBefore(t *testing.T) {
 			t.Fatal("the server never took in the second receipt")
 		}
 	}
-	fmt.Fprintf(conn, "a3 IDLE\r\n")
-	if s := line(); !strings.HasPrefix(s, "+") {
+	c.send("a3 IDLE")
+	if s := c.line(); !strings.HasPrefix(s, "+") {
 		t.Fatalf("IDLE: %q", s)
 	}
-	if s := line(); s != "* 2 EXISTS" {
+	if s := c.line(); s != "* 2 EXISTS" {
 		t.Fatalf("after + idling: %q, want * 2 EXISTS", s)
 	}
-	fmt.Fprintf(conn, "DONE\r\n")
-	until("a3")
+	c.send("DONE")
+	c.until("a3")
 }
