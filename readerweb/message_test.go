@@ -20,12 +20,8 @@ func TestCidImageServed(t *testing.T) {
 	if st := b.openWithQR(token, pnA); st.Status != "complete" {
 		t.Fatalf("%+v", st)
 	}
-	page := b.get("/m/" + token)
-	m := regexp.MustCompile(`<img [^>]*src="(/m/` + regexp.QuoteMeta(token) + `/cid/\d+)"`).FindStringSubmatch(page.body)
-	if m == nil {
-		t.Fatalf("no cid image in the page:\n%s", page.body)
-	}
-	img := b.get(m[1])
+	page, src := cidImage(t, b, token)
+	img := b.get(src)
 	if img.status != 200 || img.header.Get("Content-Type") != "image/png" || !strings.HasPrefix(img.body, "\x89PNG") {
 		t.Fatalf("cid image: %d %v", img.status, img.header)
 	}
@@ -36,7 +32,7 @@ func TestCidImageServed(t *testing.T) {
 		t.Error("the inline image is listed as an attachment")
 	}
 	// Without the session, nothing.
-	if r := e.browser().get(m[1]); r.status != http.StatusForbidden || strings.Contains(r.body, "PNG") {
+	if r := e.browser().get(src); r.status != http.StatusForbidden || strings.Contains(r.body, "PNG") {
 		t.Fatalf("cid image without a session: %d", r.status)
 	}
 }
@@ -296,14 +292,22 @@ func TestManyImagesWithinLimits(t *testing.T) {
 	if st := b.openWithQR(token, pnA); st.Status != "complete" {
 		t.Fatalf("%+v", st)
 	}
+	_, src := cidImage(t, b, token)
+	for i := range 60 { // twice the link's burst of 30
+		if r := b.get(src); r.status != 200 {
+			t.Fatalf("image fetch %d: %d", i+1, r.status)
+		}
+	}
+}
+
+// cidImage fetches the message page and returns it with the src of its
+// first inline image.
+func cidImage(t *testing.T, b *browser, token string) (resp, string) {
+	t.Helper()
 	page := b.get("/m/" + token)
 	m := regexp.MustCompile(`<img [^>]*src="(/m/` + regexp.QuoteMeta(token) + `/cid/\d+)"`).FindStringSubmatch(page.body)
 	if m == nil {
 		t.Fatalf("no cid image in the page:\n%s", page.body)
 	}
-	for i := range 60 { // twice the link's burst of 30
-		if r := b.get(m[1]); r.status != 200 {
-			t.Fatalf("image fetch %d: %d", i+1, r.status)
-		}
-	}
+	return page, m[1]
 }
