@@ -2,11 +2,9 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -91,38 +89,13 @@ func TestBankIDSimulatorCommand(t *testing.T) {
 	// A client made from exactly those settings signs in against it.
 	p12, _ := os.ReadFile(b.CertificateFile)
 	password, _ := os.ReadFile(b.CertificatePasswordFile)
-	client, err := bankid.NewClient(bankid.Config{
+	signInAtSimulator(t, bankid.Config{
 		Environment: bankid.Test,
 		BaseURL:     b.URL,
 		P12:         p12,
 		P12Password: strings.TrimSpace(string(password)),
 		CAFile:      b.CAFile,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	ctx := context.Background()
-	order, err := client.Auth(ctx, bankid.AuthRequest{EndUserIP: "127.0.0.1", UserVisibleData: "Logga in"})
-	if err != nil {
-		t.Fatalf("Auth against the simulator: %v", err)
-	}
-	resp, err := http.Post(phoneURL+"/approve", "application/json",
-		strings.NewReader(`{"autoStartToken": "`+order.AutoStartToken+`", "personalNumber": "199908072391"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("POST %s/approve: %s", phoneURL, resp.Status)
-	}
-	got, err := client.Collect(ctx, order.OrderRef)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Status != "complete" || got.CompletionData == nil || got.CompletionData.User.PersonalNumber != "199908072391" {
-		t.Errorf("collect after approve: %+v", got)
-	}
+	}, phoneURL)
 
 	// server.pem and server.key make a TLS server that ca.pem vouches for.
 	pair, err := tls.LoadX509KeyPair(filepath.Join(dir, "server.pem"), filepath.Join(dir, "server.key"))
