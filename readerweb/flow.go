@@ -141,6 +141,9 @@ func (s *Server) startOrder(w http.ResponseWriter, r *http.Request, token string
 	cctx, stop := context.WithCancel(s.ctx)
 	o.cancel = stop
 	ss := &session{id: randomID(32), expires: s.now().Add(s.opt.SessionTTL), order: o}
+	if o.nonce != "" {
+		ss.returns = map[string]string{o.nonce: o.returnPath}
+	}
 	s.mu.Lock()
 	s.carry(ss, old)
 	if s.closed {
@@ -321,9 +324,6 @@ func (s *Server) claim(w http.ResponseWriter, r *http.Request, st standing, l va
 		return nil, err
 	}
 	ns := &session{id: randomID(32), expires: s.now().Add(s.opt.SessionTTL), grants: map[string]grant{o.key: g}}
-	if o.nonce != "" {
-		ns.returns = map[string]string{o.nonce: o.returnPath}
-	}
 	s.mu.Lock()
 	s.carry(ns, st.sess)
 	ns.grants[o.key] = g // this login's grant, not an older one for the same link

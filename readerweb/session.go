@@ -20,10 +20,10 @@ type session struct {
 	expires time.Time
 	order   *order
 	grants  map[string]grant // by tokenKey
-	// returns maps the nonce of each claimed same-device order to its
-	// message: on iOS the BankID app's return often opens a new tab after
-	// the first one has already polled and logged in, and that return
-	// must still lead to the message.
+	// returns maps the nonce of each same-device order this browser
+	// started to its message, and outlives the order: on iOS the BankID
+	// app's return often opens a new tab after the first one has already
+	// polled and logged in, and that return must still lead to the message.
 	returns map[string]string
 }
 
@@ -172,28 +172,10 @@ func (s *Server) standingOf(r *http.Request, key string) standing {
 	return standing{kind: o.status, sess: ss, order: o, state: o.orderState}
 }
 
-// orderByNonce returns the order of the request's session when its nonce is
-// nonce.
-func (s *Server) orderByNonce(r *http.Request, nonce string) *order {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ss := s.sessionOf(r)
-	if ss == nil || ss.order == nil || ss.order.nonce == "" {
-		return nil
-	}
-	if subtle.ConstantTimeCompare([]byte(ss.order.nonce), []byte(nonce)) != 1 {
-		return nil
-	}
-	return ss.order
-}
-
 // returnPathOf is where the BankID app's return with nonce leads for the
-// request's session: its pending order's message, or that of an order it
-// has already claimed; "" when neither.
+// request's session: the message of the same-device order it started with
+// that nonce, pending or done; "" when there is none.
 func (s *Server) returnPathOf(r *http.Request, nonce string) string {
-	if o := s.orderByNonce(r, nonce); o != nil {
-		return o.returnPath
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if ss := s.sessionOf(r); ss != nil {
