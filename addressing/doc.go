@@ -81,4 +81,12 @@
 //     required), except a bare 10-digit run that is a valid Swedish phone
 //     number in national form (0701234567) and fails the check digit. It
 //     also flags YYYYMMDD+NNNN, a form ParsePersonalNumber refuses.
+//   - It reads the text as a person would: after NFKC, any script's decimal
+//     digits, dashes and spaces count as ASCII ones ("１９９９０８０７２３９１",
+//     "١٩٩٩٠٨٠٧-٢٣٩١"), and invisible format characters not at all.
+//   - Digit groups parted by spaces or punctuation ("1999 08 07 2391",
+//     "99.08.07/2391") count only when every part falls where the number's
+//     year, month, day and serial meet, the date exists and the check digit is
+//     right, so dates, times and phone numbers pass ("Tid 2024-05-12 kl 10",
+//     "2024-05-12 10:30", "070-123 45 67").
 package addressing

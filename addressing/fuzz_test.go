@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
 )
 
 // fuzzSeeds are the Examples and Errors of addressing.md and the awkward
@@ -114,10 +115,23 @@ func FuzzPersonalNumber(f *testing.F) {
 		"260161-2381", "191500722390", "171160+2399", "199908072392", "19991307-2391", "990229-2391", "0701234567"} {
 		f.Add(s)
 	}
+	for _, s := range []string{"１９９９０８０７２３９１", "1999 08 07 2391", "99.08.07/2391", "Tid 2024-05-12 kl 10",
+		"Ring 070-123 45 67", "١٩٩٩٠٨٠٧٢٣٩١", "1999​0807–2391"} {
+		f.Add(s)
+	}
 	f.Fuzz(func(t *testing.T, s string) {
 		masked, found := FindPersonalNumber(s)
 		if found && (len(masked) != 11 && len(masked) != 13 || !strings.HasSuffix(masked, "****")) {
 			t.Fatalf("FindPersonalNumber(%q) = %q", s, masked)
+		}
+		// Written another way, the same text tells the same.
+		for _, w := range []struct{ name, text string }{
+			{"fullwidth", fullwidth(s)},
+			{"Arabic-Indic digits", arabicIndic(s)},
+		} {
+			if m, f := FindPersonalNumber(w.text); f != found || m != masked {
+				t.Fatalf("FindPersonalNumber(%q) = %q, %v; in %s (%q) %q, %v", s, masked, found, w.name, w.text, m, f)
+			}
 		}
 		pn, err := ParsePersonalNumber(s, today)
 		if err != nil {
@@ -138,5 +152,56 @@ func FuzzPersonalNumber(f *testing.F) {
 		if Mask(pn) != pn[:8]+"-****" {
 			t.Fatalf("Mask(%q) = %q", pn, Mask(pn))
 		}
+		for _, w := range []string{
+			pn[:4] + " " + pn[4:6] + " " + pn[6:8] + " " + pn[8:],
+			pn[:4] + "-" + pn[4:6] + "-" + pn[6:8] + "-" + pn[8:],
+			pn[2:4] + "." + pn[4:6] + "." + pn[6:8] + " / " + pn[8:],
+			"Ang. " + fullwidth(pn[:8]) + "\u3000" + fullwidth(pn[8:]),
+		} {
+			if m, ok := FindPersonalNumber(w); !ok || !strings.HasSuffix(m, "-****") {
+				t.Fatalf("FindPersonalNumber(%q) = %q, %v; but it is %s written in groups", w, m, ok, pn)
+			}
+		}
 	})
+}
+
+// fullwidth writes printable ASCII in its fullwidth form (U+FF01–U+FF5E).
+func fullwidth(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r > ' ' && r <= '~' {
+			return r - '!' + '\uff01'
+		}
+		return r
+	}, s)
+}
+
+// arabicIndic writes ASCII digits as Arabic-Indic ones (U+0660–U+0669).
+func arabicIndic(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return r - '0' + '\u0660'
+		}
+		return r
+	}, s)
+}
+
+// Every decimal digit's value is found: Unicode's runs of ten, from 0.
+func TestDigitValue(t *testing.T) {
+	for _, rt := range []*unicode.RangeTable{unicode.Nd} {
+		for _, rg := range rt.R16 {
+			if rg.Stride != 1 || (rg.Hi-rg.Lo+1)%10 != 0 {
+				t.Fatalf("Nd range %U-%U is not runs of ten", rg.Lo, rg.Hi)
+			}
+		}
+		for _, rg := range rt.R32 {
+			if rg.Stride != 1 || (rg.Hi-rg.Lo+1)%10 != 0 {
+				t.Fatalf("Nd range %U-%U is not runs of ten", rg.Lo, rg.Hi)
+			}
+		}
+	}
+	for r, want := range map[rune]rune{'7': 7, '７': 7, '٧': 7, '۷': 7, '७': 7, '৭': 7, '𝟕': 7, '𝟿': 9, '𝟎': 0, '߇': 7} {
+		if got := searchForm(string(r)); got != string('0'+want) {
+			t.Errorf("searchForm(%q) = %q, want %d", r, got, want)
+		}
+	}
 }

@@ -263,7 +263,25 @@ func allDigits(s string) bool {
 // required: a mistyped number still points at a person. One exception keeps
 // phone numbers out: a bare 10-digit run that is a valid Swedish phone number
 // in national form (0701234567) counts only when its check digit is right.
+//
+// The text is first read as a person sees it (see searchForm): fullwidth and
+// other compatibility forms, every script's decimal digits, any dash and any
+// space count as their ASCII selves, and invisible format characters as
+// nothing. Digit groups parted by other spaces and punctuation, such as
+// "1999 08 07 2391" or "1999.08.07/2391", count when they part the number only
+// where its date and serial part (see findWritten), the date exists and the
+// check digit is right.
 func FindPersonalNumber(text string) (masked string, found bool) {
+	text = searchForm(text)
+	if masked, found := findShaped(text); found {
+		return masked, true
+	}
+	return findWritten(text)
+}
+
+// findShaped is FindPersonalNumber for the forms written without other
+// punctuation, in searchForm's text.
+func findShaped(text string) (masked string, found bool) {
 	for i := 0; i < len(text); {
 		if !isDigit(text[i]) {
 			i++

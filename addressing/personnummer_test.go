@@ -214,6 +214,20 @@ func TestFindPersonalNumber(t *testing.T) {
 		"svar 19990807- 2391":                  "19990807-****", // folded after the hyphen
 		"svar 990807 2391":                     "990807-****",
 		"svar 861123  9883":                    "861123-****",
+		// Written forms a person reads as the same number.
+		"１９９９０８０７２３９１":         "19990807-****", // fullwidth
+		"Svar １９９９０８０７－２３９１":   "19990807-****", // fullwidth hyphen
+		"Svar ١٩٩٩٠٨٠٧٢٣٩١":    "19990807-****", // Arabic-Indic digits
+		"Svar १९९९०८०७-२३९१":   "19990807-****", // Devanagari digits
+		"Svar 19990807–2391":   "19990807-****", // en dash
+		"Svar 19990807 2391":   "19990807-****", // no-break space
+		"Svar 1999​0807-2391":  "19990807-****", // zero-width space
+		"Svar 1999 08 07 2391": "19990807-****",
+		"Svar 1999-08-07-2391": "19990807-****",
+		"Svar 1999.08.07/2391": "19990807-****",
+		"Svar 99 08 07 - 2391": "990807-****",
+		"Svar 86.11.23 9883":   "861123-****",
+		"Svar ８６ １１ ２３ ９８８３":   "861123-****",
 	}
 	for text, want := range found {
 		got, ok := FindPersonalNumber(text)
@@ -241,6 +255,20 @@ func TestFindPersonalNumber(t *testing.T) {
 		"Ang. 17990807-2391", // a 12-digit year begins with 18, 19 or 20
 		"Ärende 123456-7890", // month 34
 		"Möte 20241128 1030", // a date and a time: spaced, and the check digit is wrong
+		// Dates, times and phone numbers written in groups: parted elsewhere
+		// than a personal number's parts, or without its check digit.
+		"Tid 2024-05-12 kl 10",
+		"Tid 2024-05-12 10:30",
+		"Tid 2024-05-12 10.30",
+		"Tid ２０２４－０５－１２ kl １０",
+		"Tid 2024-05-12 1030", // the parts of a number, but the check digit is wrong
+		"Ring 070-123 45 67",
+		"Ring 08-123 456 78",
+		"Ring 0701 23 45 67",
+		"Svar 1999 08 07 2392", // the check digit is wrong
+		"Svar 1999 13 07 2391", // no month 13
+		"Ref 12-34-56-78-90",
+		"Svar 1999 080 72391", // parted inside the date
 	} {
 		if got, ok := FindPersonalNumber(text); ok {
 			t.Errorf("FindPersonalNumber(%q) = %q; want nothing found", text, got)

@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"errors"
 	"io"
 	"log/slog"
@@ -390,6 +391,31 @@ func TestPersonalNumberInSubjectRefused(t *testing.T) {
 	if after.Messages != before.Messages {
 		t.Error("the refused message was stored")
 	}
+}
+
+// The number written so that a person reads it but a plain digit search
+// would not: fullwidth (raw UTF-8 and RFC 2047-encoded, as Outlook sends
+// it) and in groups. A date and time in the errand still pass.
+func TestWrittenPersonalNumberInSubjectRefused(t *testing.T) {
+	g := startGateway(t)
+	auth := sasl.NewPlainClient("", staff, staffPass)
+	for _, subject := range []string{
+		"１９９９０８０７２３９１",
+		"=?UTF-8?B?" + base64.StdEncoding.EncodeToString([]byte("Svar １９９９０８０７－２３９１")) + "?=",
+		"Svar 1999 08 07 2391",
+	} {
+		before, _ := g.vault.Stats()
+		_, err := submit(t, g.submission, auth, staff, []string{goodRcpt}, plainMessage(subject, testBodyLine))
+		wantCode(t, err, 554, smtp.EnhancedCode{5, 7, 1}, "The Subject holds a personal identity number (19990807-****)")
+		if after, _ := g.vault.Stats(); after.Messages != before.Messages {
+			t.Errorf("Subject %q: the refused message was stored", subject)
+		}
+	}
+	text, err := submit(t, g.submission, auth, staff, []string{goodRcpt}, plainMessage("Tid 2024-05-12 kl 10, ring 070-123 45 67", testBodyLine))
+	if err != nil {
+		t.Fatalf("a date and a phone number in the Subject: %v", err)
+	}
+	queuedID(t, g, text)
 }
 
 func TestEmptySubjectGetsDefaultErrand(t *testing.T) {
