@@ -81,6 +81,9 @@ func (s *Simulator) Scan(req PhoneRequest) (PhoneResult, error) {
 		return PhoneResult{}, fmt.Errorf("%w (%s)", ErrPhoneWrongPerson, maskPersonalNumber(o.requiredPN))
 	}
 	s.open(o, viaQR)
+	if o.person == "" && validPersonalNumber(req.PersonalNumber) {
+		o.person = req.PersonalNumber // the app knows whose BankID holds the order now
+	}
 	return PhoneResult{OrderRef: o.ref, Status: o.status, HintCode: o.hint}, nil
 }
 

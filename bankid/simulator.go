@@ -90,10 +90,12 @@ var faultStatus = map[Fault]int{
 //   - an order the app has not picked up fails with startFailed after
 //     StartTimeout, any pending order with expiredTransaction after
 //     OrderTimeout, on the Now clock;
-//   - /auth with requirement.personalNumber while another pending order has
-//     the same requirement gets 400 alreadyInProgress, and the pending order
-//     fails with hintCode cancelled: BankID aborts the order in progress and
-//     creates no new one, so both are gone;
+//   - BankID allows one open order per person: /auth with
+//     requirement.personalNumber while a pending order is that person's (it
+//     requires the same number, or the person has picked it up in the app:
+//     Scan with a PersonalNumber) gets 400 alreadyInProgress, and the pending
+//     order fails with hintCode cancelled: BankID aborts the order in progress
+//     and creates no new one, so both are gone;
 //   - the hint goes outstandingTransaction → started (opened with the
 //     autostart token; the next collect moves it to userSign) or userSign
 //     (QR scanned) → complete or failed.
@@ -120,6 +122,7 @@ type simOrder struct {
 	created                                          time.Time
 	endUserIP                                        string
 	requiredPN                                       string // requirement.personalNumber
+	person                                           string // whose order it is: requiredPN, or who picked it up
 	requireMRTD                                      bool
 	returnRisk                                       bool
 	visibleText                                      string // userVisibleData, decoded
@@ -247,7 +250,7 @@ func (s *Simulator) serveAuth(w http.ResponseWriter, body []byte) {
 	if pn != "" {
 		for _, o := range s.orders {
 			s.expire(o, now)
-			if o.status == StatusPending && o.requiredPN == pn {
+			if o.status == StatusPending && o.person == pn {
 				o.status, o.hint = StatusFailed, HintCancelled
 				writeAPIError(w, http.StatusBadRequest, ErrAlreadyInProgress, "Order already in progress for pno")
 				return
@@ -262,6 +265,7 @@ func (s *Simulator) serveAuth(w http.ResponseWriter, body []byte) {
 		created:        now,
 		endUserIP:      req.EndUserIP,
 		requiredPN:     pn,
+		person:         pn,
 		requireMRTD:    req.Requirement.MRTD,
 		returnRisk:     req.ReturnRisk,
 		visibleText:    visible,

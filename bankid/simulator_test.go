@@ -234,6 +234,20 @@ func TestSimulatorAlreadyInProgress(t *testing.T) {
 	w.auth(req)
 }
 
+// An order without a requirement is that person's once they pick it up in
+// the app: BankID counts open orders per person, not per requirement.
+func TestSimulatorAlreadyInProgressAfterPickUp(t *testing.T) {
+	w := newWire(t)
+	open := w.auth(`{` + ip + `}`)
+	if _, err := w.sim.Scan(PhoneRequest{QRStartToken: open.QRStartToken, PersonalNumber: pnA}); err != nil {
+		t.Fatal(err)
+	}
+	req := `{` + ip + `,"requirement":{"personalNumber":"` + pnA + `"}}`
+	w.wantError(w.post("auth", req), http.StatusBadRequest, ErrAlreadyInProgress)
+	w.wantState(open.OrderRef, StatusFailed, HintCancelled)
+	w.auth(req)
+}
+
 func TestSimulatorEnforcesRequiredPersonalNumber(t *testing.T) {
 	w := newWire(t)
 	a := w.auth(`{` + ip + `,"requirement":{"personalNumber":"` + pnA + `"}}`)
