@@ -83,6 +83,18 @@
 // the app itself only in answer to the person's click; a reloaded page resumes
 // the order and shows a link to open the app.
 //
+// BankID allows a person one open order, and an order with
+// requirement.personalNumber is that person's: someone holding a forwarded
+// link could otherwise start orders in a loop and the recipient would get
+// alreadyInProgress (RFA4) every time. So a new order that names a person
+// first cancels (/cancel) this server's pending order for the same person,
+// whichever browser and link started it, and that browser's page then says
+// that another sign-in for the same person replaced it. Starts for one person
+// are serialised. The one exception: an order whose person is already asked
+// for the security code (hint userSign, reached only with that person's
+// BankID) is not cancelled; the new start gets 409 and a plain "the
+// recipient is identifying right now", and BankID is not called.
+//
 // A complete order is checked against the recipient (addressing.Recipient.
 // Allows with completionData.user.personalNumber, never a typed number). A
 // high risk answer is refused. A refusal records "denied" (number, name, IP

@@ -34,13 +34,16 @@ type order struct {
 
 // orderState is what collect has learnt.
 type orderState struct {
-	status  string     // "pending", "complete" (allowed), "failed" or "denied"
-	hint    string     // BankID's hintCode
-	rfa     bankid.RFA // when the order failed by an error: its message
-	risk    bool       // denied because BankID judged the risk high
-	pn      string     // the person, once complete
-	name    string
-	claimed bool // a request is recording "opened" for it
+	status string     // "pending", "complete" (allowed), "failed" or "denied"
+	hint   string     // BankID's hintCode
+	rfa    bankid.RFA // when the order failed by an error: its message
+	risk   bool       // denied because BankID judged the risk high
+	// replaced: cancelled because a new order for the same person started
+	// (see makeWayFor)
+	replaced bool
+	pn       string // the person, once complete
+	name     string
+	claimed  bool // a request is recording "opened" for it
 }
 
 // qrData is the animated QR code's content for now.
@@ -76,18 +79,36 @@ func (s *Server) origin(r *http.Request) string {
 	return scheme + "://" + r.Host
 }
 
-var errBusy = errors.New("too many open BankID orders")
+var (
+	errBusy = errors.New("too many open BankID orders")
+	// errSigningIn: the person an order would name is entering their
+	// security code for another order of theirs on this gateway.
+	errSigningIn = errors.New("the person is signing in with BankID for another order")
+)
 
 // startOrder ends the browser's current session (cancelling its order at
 // BankID first, so that a new order for the same person is not
 // alreadyInProgress), asks BankID for a new order and binds it to a new
 // session. Every order gets a new session id: an id planted in the browser
 // before BankID never carries one.
+//
+// An order that names a person first makes way for itself (makeWayFor), so
+// that whoever holds a forwarded link cannot keep the recipient out by
+// starting orders in a loop: the recipient's start cancels theirs.
 func (s *Server) startOrder(w http.ResponseWriter, r *http.Request, token string, l vault.Letter, sameDevice bool, lang string) (*order, error) {
 	old := s.takeSession(r)
 	if old != nil {
 		s.endOrder(old, true)
 		s.clearCookie(w)
+	}
+	person := onlyLogin(l.Rcpt.Recipient)
+	if person != "" {
+		done := s.startingFor(person)
+		defer done()
+		if err := s.makeWayFor(person); err != nil {
+			s.log.Info("bankid order refused: the person is signing in elsewhere", "message", l.ID, "person", addressing.Mask(person))
+			return nil, err
+		}
 	}
 	s.mu.Lock()
 	if s.closed || s.active >= s.maxOrders || len(s.sessions) >= maxSessions {
@@ -154,6 +175,9 @@ func (s *Server) startOrder(w http.ResponseWriter, r *http.Request, token string
 		return nil, errBusy
 	}
 	s.sessions[ss.id] = ss
+	if req.PersonalNumber != "" {
+		s.personOrders[req.PersonalNumber] = o
+	}
 	s.wg.Add(1)
 	s.mu.Unlock()
 	go s.collect(cctx, o)
@@ -161,6 +185,57 @@ func (s *Server) startOrder(w http.ResponseWriter, r *http.Request, token string
 	s.log.Info("bankid order started", "message", l.ID, "recipient", l.Recipient,
 		"same_device", sameDevice, "required_person", addressing.Mask(req.PersonalNumber))
 	return o, nil
+}
+
+// startingFor waits until no other start of an order naming person is under
+// way, and marks one as under way until the returned func is called; so two
+// starts for one person cannot both pass makeWayFor and then meet each other
+// at BankID as alreadyInProgress.
+func (s *Server) startingFor(person string) (done func()) {
+	for {
+		s.mu.Lock()
+		busy, ok := s.starting[person]
+		if !ok {
+			mine := make(chan struct{})
+			s.starting[person] = mine
+			s.mu.Unlock()
+			return func() {
+				s.mu.Lock()
+				delete(s.starting, person)
+				s.mu.Unlock()
+				close(mine)
+			}
+		}
+		s.mu.Unlock()
+		<-busy
+	}
+}
+
+// makeWayFor cancels, at BankID, the pending order of this gateway that
+// names person, from whichever browser and link it was started: BankID
+// would otherwise refuse the new one as alreadyInProgress, and cancel the old
+// one too. The session that held it learns that a new sign-in replaced it.
+// Only an order whose person is entering the security code (hint userSign,
+// which only the named person's own BankID reaches) is left alone: the new
+// start is refused with errSigningIn instead, so that nobody else can cancel
+// the recipient's sign-in half-way.
+func (s *Server) makeWayFor(person string) error {
+	s.mu.Lock()
+	prev := s.personOrders[person]
+	if prev == nil || prev.status != "pending" {
+		s.mu.Unlock()
+		return nil
+	}
+	if prev.hint == string(bankid.HintUserSign) {
+		s.mu.Unlock()
+		return errSigningIn
+	}
+	prev.replaced = true
+	s.mu.Unlock()
+	prev.cancel() // its collector cancels it at BankID (abandon)
+	<-prev.done
+	s.log.Info("bankid order replaced by a new one for the same person", "message", prev.messageID)
+	return nil
 }
 
 // collect asks BankID about the order every collectEvery while it is
@@ -172,6 +247,9 @@ func (s *Server) collect(ctx context.Context, o *order) {
 	defer func() {
 		s.mu.Lock()
 		s.active--
+		if pn := onlyLogin(o.rcpt); pn != "" && s.personOrders[pn] == o {
+			delete(s.personOrders, pn)
+		}
 		s.mu.Unlock()
 		close(o.done)
 	}()
@@ -243,6 +321,9 @@ func (s *Server) abandon(o *order) {
 	pending := o.status == "pending"
 	if pending {
 		o.status, o.hint, o.rfa = "failed", "", bankid.RFA6
+		if o.replaced {
+			o.rfa = "" // the page says what happened instead
+		}
 	}
 	s.mu.Unlock()
 	if pending {

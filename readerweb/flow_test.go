@@ -713,3 +713,93 @@ func TestReturnAfterLogin(t *testing.T) {
 		t.Fatalf("another browser with the nonce: %d", r.status)
 	}
 }
+
+// Someone holding a forwarded link starts orders in a loop; each names the
+// one person who may open, and BankID allows a person one open order. The
+// recipient's start replaces the holder's order instead of meeting
+// alreadyInProgress (RFA4), and the holder's page says why theirs ended.
+func TestRecipientStartReplacesLinkHoldersOrder(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	id, token := e.accept(outlookErrand, sample(t, "outlook-html-inline-image.eml"), recipient(pnA))
+	holder, reader := e.browser(), e.browser()
+
+	held := holder.start(token, "same")
+	r := reader.postForm("/m/"+token+"/auth", url.Values{"device": {"other"}}, "Accept", "application/json")
+	if r.status != http.StatusOK {
+		t.Fatalf("the recipient's start: %d %s", r.status, r.body)
+	}
+	var live authStart
+	mustJSON(t, r.body, &live)
+
+	// The holder's order is gone at BankID, and their page says so.
+	if _, err := e.sim.Approve(bankid.PhoneRequest{AutoStartToken: held.AutoStartToken}); !errors.Is(err, bankid.ErrPhoneNoOrder) {
+		t.Fatalf("the holder's order is still at BankID: %v", err)
+	}
+	st, _ := holder.poll(token)
+	if st.Status != "failed" || st.Message != textsSV.ReplacedText {
+		t.Fatalf("the holder's poll: %+v", st)
+	}
+	if p := holder.get("/m/" + token); !strings.Contains(p.body, "en ny inloggning för samma person startades") {
+		t.Fatalf("the holder's page does not say what happened:\n%s", p.body)
+	}
+
+	// The recipient's order is live: it completes, and they read.
+	st, _ = reader.poll(token)
+	if st.Status != "pending" {
+		t.Fatalf("the recipient's order: %+v", st)
+	}
+	if _, err := e.sim.Approve(bankid.PhoneRequest{QR: st.QR, PersonalNumber: pnA}); err != nil {
+		t.Fatalf("the recipient approves: %v", err)
+	}
+	if st := reader.waitStatus(token); st.Status != "complete" {
+		t.Fatalf("the recipient's final status: %+v", st)
+	}
+	if r := reader.get("/m/" + token + "/message.json"); r.status != 200 || !strings.Contains(r.body, "Ditt provsvar är klart") {
+		t.Fatalf("message.json: %d %s", r.status, r.body)
+	}
+	if evs := e.events(id); len(evs) != 1 || evs[0].Kind != vault.EventOpened || evs[0].PersonalNumber != pnA {
+		t.Fatalf("events %+v", evs)
+	}
+}
+
+// Once the recipient's BankID is asking for the security code (userSign,
+// which only their own BankID reaches), a new start for the same person does
+// not cancel their sign-in half-way: it is refused, without calling BankID.
+func TestStartDoesNotCancelASignInUnderWay(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	_, token := e.accept(outlookErrand, sample(t, "outlook-html-inline-image.eml"), recipient(pnA))
+	_, other := e.accept("Kallelse", sample(t, "thunderbird-attachment.eml"), recipient(pnA))
+	reader, holder := e.browser(), e.browser()
+
+	reader.start(token, "other")
+	st, _ := reader.poll(token)
+	if _, err := e.sim.Scan(bankid.PhoneRequest{QR: st.QR, PersonalNumber: pnA}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitOrder(func(o *order) bool { return o.hint == string(bankid.HintUserSign) })
+
+	// On the same link, and on another link for the same person.
+	for _, tk := range []string{token, other} {
+		r := holder.postForm("/m/"+tk+"/auth", url.Values{"device": {"other"}}, "Accept", "application/json")
+		if r.status != http.StatusConflict || !strings.Contains(r.body, "legitimera sig med BankID just nu") {
+			t.Fatalf("a start while the recipient signs in: %d %s", r.status, r.body)
+		}
+	}
+	if _, err := e.sim.Approve(bankid.PhoneRequest{QR: mustPoll(t, reader, token).QR, PersonalNumber: pnA}); err != nil {
+		t.Fatalf("the recipient approves: %v", err)
+	}
+	if st := reader.waitStatus(token); st.Status != "complete" {
+		t.Fatalf("the recipient's final status: %+v", st)
+	}
+}
+
+func mustPoll(t *testing.T, b *browser, token string) authStatus {
+	t.Helper()
+	st, code := b.poll(token)
+	if code != http.StatusOK {
+		t.Fatalf("poll: %d %+v", code, st)
+	}
+	return st
+}

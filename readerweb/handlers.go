@@ -271,8 +271,11 @@ func (s *Server) serveStart(w http.ResponseWriter, r *http.Request) {
 	o, err := s.startOrder(w, r, token, l, device == "same", t.Lang)
 	if err != nil {
 		status, msg := http.StatusBadGateway, bankid.ErrorMessage(err, t.Lang)
-		if errors.Is(err, errBusy) {
+		switch {
+		case errors.Is(err, errBusy):
 			status, msg = http.StatusServiceUnavailable, t.BusyText
+		case errors.Is(err, errSigningIn):
+			status, msg = http.StatusConflict, t.SigningInText
 		}
 		if asJSON {
 			writeJSON(w, status, apiError{Error: "bankid", Message: msg})

@@ -71,6 +71,12 @@ type Server struct {
 	sessions map[string]*session // by session id
 	active   int                 // orders whose collector runs
 	closed   bool
+	// personOrders is the pending order that names each person (BankID's
+	// requirement.personalNumber), and starting the starts of such orders
+	// under way, by personal number: BankID allows a person one open order,
+	// so a new one first makes way (see startOrder).
+	personOrders map[string]*order
+	starting     map[string]chan struct{}
 
 	ctx  context.Context // ends at Close: stops the collectors and the janitor
 	stop context.CancelFunc
@@ -130,6 +136,8 @@ func New(o Options) (*Server, error) {
 		collectEvery: o.collectEvery,
 		maxOrders:    maxOrders,
 		sessions:     make(map[string]*session),
+		personOrders: make(map[string]*order),
+		starting:     make(map[string]chan struct{}),
 		ctx:          ctx,
 		stop:         stop,
 	}

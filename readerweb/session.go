@@ -195,6 +195,8 @@ func (st orderState) message(t *texts, sameDevice bool) string {
 		return t.RiskText
 	case st.status == "denied":
 		return t.DeniedText
+	case st.replaced:
+		return t.ReplacedText
 	case st.rfa != "":
 		return st.rfa.Text(t.Lang)
 	}

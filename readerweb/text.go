@@ -29,6 +29,8 @@ type texts struct {
 	DeniedTitle   string
 	DeniedText    string
 	RiskText      string
+	ReplacedText  string
+	SigningInText string
 	SignedInAs    string
 	Logout        string
 	Message       string
@@ -68,6 +70,8 @@ var textsSV = &texts{
 	DeniedTitle:   "Du kan inte öppna det här meddelandet",
 	DeniedText:    "Meddelandet är inte till den som legitimerade sig. Inget av innehållet har visats. Försöket har noterats hos avsändaren.",
 	RiskText:      "BankID bedömde legitimeringen som osäker, så meddelandet kan inte öppnas. Inget av innehållet har visats.",
+	ReplacedText:  "Din BankID-inloggning avbröts: en ny inloggning för samma person startades, på den här länken eller en annan. Var det inte du, starta en ny inloggning här.",
+	SigningInText: "Mottagaren håller på att legitimera sig med BankID just nu. Vänta en stund och försök sedan igen.",
 	SignedInAs:    "Legitimerad som",
 	Logout:        "Logga ut",
 	Message:       "Meddelande",
@@ -108,6 +112,8 @@ var textsEN = &texts{
 	DeniedTitle:   "You cannot open this message",
 	DeniedText:    "The message is not for the person who identified. None of its content has been shown. The sender will see this attempt.",
 	RiskText:      "BankID judged the identification unsafe, so the message cannot be opened. None of its content has been shown.",
+	ReplacedText:  "Your BankID sign-in was cancelled: another sign-in for the same person started, on this link or another one. If that was not you, start a new sign-in here.",
+	SigningInText: "The recipient is identifying with BankID right now. Please wait a moment and try again.",
 	SignedInAs:    "Identified as",
 	Logout:        "Log out",
 	Message:       "Message",
