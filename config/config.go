@@ -46,15 +46,25 @@ type Organisation struct {
 }
 
 type SMTP struct {
-	Domains         []string   `toml:"domains"`
-	Hostname        string     `toml:"hostname"`
-	MaxMessageBytes int64      `toml:"max_message_bytes"`
-	MaxRecipients   int        `toml:"max_recipients"`
-	ReadTimeout     Duration   `toml:"read_timeout"`
-	WriteTimeout    Duration   `toml:"write_timeout"`
-	Submission      Submission `toml:"submission"`
-	Relay           Relay      `toml:"relay"`
+	Domains         []string `toml:"domains"`
+	Hostname        string   `toml:"hostname"`
+	MaxMessageBytes int64    `toml:"max_message_bytes"`
+	MaxRecipients   int      `toml:"max_recipients"`
+	ReadTimeout     Duration `toml:"read_timeout"`
+	WriteTimeout    Duration `toml:"write_timeout"`
+	// FromHeader says what becomes of a message whose From header names
+	// another address than the sender sigill vouches for (the account, or
+	// the relay's envelope sender): FromOnBehalf or FromRefuse.
+	FromHeader string     `toml:"from_header"`
+	Submission Submission `toml:"submission"`
+	Relay      Relay      `toml:"relay"`
 }
+
+// Values of smtp.from_header.
+const (
+	FromOnBehalf = "on_behalf" // shown as "sent by <vouched> on behalf of <From>"
+	FromRefuse   = "refuse"    // refused at DATA with 550 5.7.1
+)
 
 type Submission struct {
 	Listen            []string `toml:"listen"`

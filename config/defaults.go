@@ -24,6 +24,7 @@ func Default() *Config {
 			MaxRecipients:   50,
 			ReadTimeout:     durationOf(2 * time.Minute),
 			WriteTimeout:    durationOf(2 * time.Minute),
+			FromHeader:      FromOnBehalf,
 			Submission: Submission{
 				Listen:            []string{"0.0.0.0:587"},
 				ImplicitTLSListen: []string{"0.0.0.0:465"},

@@ -77,6 +77,9 @@ func (c *Config) Validate() error {
 	}
 	f.duration("smtp.read_timeout", c.SMTP.ReadTimeout, "2m")
 	f.duration("smtp.write_timeout", c.SMTP.WriteTimeout, "2m")
+	if h := c.SMTP.FromHeader; h != FromOnBehalf && h != FromRefuse {
+		f.add("smtp.from_header", "%q must be %q (a From header naming someone else is shown as on behalf of them, beside the sender sigill vouches for) or %q (such a message is refused)", h, FromOnBehalf, FromRefuse)
+	}
 	f.listen("smtp.submission.listen", c.SMTP.Submission.Listen)
 	f.listen("smtp.submission.implicit_tls_listen", c.SMTP.Submission.ImplicitTLSListen)
 	f.listen("smtp.relay.listen", c.SMTP.Relay.Listen)

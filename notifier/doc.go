@@ -1,7 +1,9 @@
 // Package notifier owns the outbox workers: it tells each recipient that a
 // secure message waits — by SMS through a provider (46elks, a JSON webhook,
 // or the dev log) or by e-mail through the smarthost — with the
-// organisation's name, the errand and the link, never anything of the body;
+// organisation's name and the sender the gateway vouches for (the staff
+// account, or the relay's envelope sender; never the From header), the
+// errand and the link, never anything of the body;
 // it retries with backoff until notifier.max_age and then records the
 // failure; it turns providers' delivery reports into events; and it mails
 // receipt jobs to senders when receipts are mailed.

@@ -260,7 +260,8 @@ type mailParams struct {
 	JobID     uint64
 	MessageID string // the vault's
 	From      string // address
-	OrgName   string
+	OrgName   string // the From header's name
+	SentBy    string // who the text says it is from (Notifier.senderLine); OrgName when empty
 	To        string
 	Lang      string
 	Errand    string
@@ -275,8 +276,12 @@ type mailParams struct {
 // and Auto-Submitted: auto-generated (RFC 3834) so that no auto-reply comes
 // back. Nothing of the secret message's body is in it.
 func buildMail(p mailParams) (*Mail, error) {
-	text := mailText(p.Lang, p.OrgName, p.Errand, p.Link)
-	html, err := mailHTMLPart(p.Lang, p.OrgName, p.Errand, p.Link)
+	who := p.SentBy
+	if who == "" {
+		who = p.OrgName
+	}
+	text := mailText(p.Lang, who, p.Errand, p.Link)
+	html, err := mailHTMLPart(p.Lang, who, p.Errand, p.Link)
 	if err != nil {
 		return nil, err
 	}

@@ -317,6 +317,19 @@ func IdempotencyKey(j vault.Job) string {
 // kindReceipt is vault.JobReceipt: a receipt to mail to its sender.
 const kindReceipt = "receipt"
 
+// senderLine names who a notification is from: the organisation and the
+// sender the gateway vouches for (the staff account, or the relay's envelope
+// sender), "Region Exempel (anna@region.se)"; never the message's From
+// header, which only says what the sender wrote. The organisation alone when
+// the message is gone.
+func (n *Notifier) senderLine(j vault.Job) string {
+	l, err := n.v.LetterByID(j.MessageID, j.Recipient)
+	if err != nil || l.Vouched() == "" {
+		return n.o.OrgName
+	}
+	return n.o.OrgName + " (" + l.Vouched() + ")"
+}
+
 // process makes one attempt at a job and records its outcome.
 func (n *Notifier) process(j vault.Job) {
 	switch j.Kind {
@@ -329,6 +342,7 @@ func (n *Notifier) process(j vault.Job) {
 		return
 	}
 	link := n.link + j.Token
+	who := n.senderLine(j)
 	lang := j.Lang
 	if lang == "" {
 		lang = "sv"
@@ -344,7 +358,7 @@ func (n *Notifier) process(j vault.Job) {
 	case addressing.SMS:
 		provider = n.sms.Name()
 		id, err = n.sms.Send(ctx, SMS{
-			To: j.To, From: n.o.SMSSender, Text: SMSText(lang, n.o.OrgName, j.Errand, link),
+			To: j.To, From: n.o.SMSSender, Text: SMSText(lang, who, j.Errand, link),
 			IdempotencyKey: IdempotencyKey(j), ReportURL: n.o.ReportURL,
 			MessageID: j.MessageID, Link: link,
 		})
@@ -352,7 +366,7 @@ func (n *Notifier) process(j vault.Job) {
 		provider = n.mail.Name()
 		var m *Mail
 		m, err = buildMail(mailParams{
-			JobID: j.ID, MessageID: j.MessageID, From: n.from, OrgName: n.o.OrgName,
+			JobID: j.ID, MessageID: j.MessageID, From: n.from, OrgName: n.o.OrgName, SentBy: who,
 			To: j.To, Lang: lang, Errand: j.Errand, Link: link, Date: n.now(),
 		})
 		if err != nil {

@@ -31,7 +31,9 @@ func TestSendAndReports(t *testing.T) {
 		t.Fatalf("%d SMS sent, want 1", len(sent))
 	}
 	s := sent[0]
-	wantText := `Region Exempel: Du har ett säkert meddelande om "Provsvar". Läs det här: https://read.example.se/m/` + a.Tokens[0]
+	// The sender the gateway vouches for (the account), not the From
+	// header's name.
+	wantText := `Region Exempel (staff@kommun.example.se): Du har ett säkert meddelande om "Provsvar". Läs det här: https://read.example.se/m/` + a.Tokens[0]
 	if s.From != smsSender || s.To != "+46701234567" || s.Message != wantText {
 		t.Errorf("sent %+v\nwant text %q", s, wantText)
 	}

@@ -16,7 +16,7 @@ import (
 type SMS struct {
 	To             string // E.164, e.g. +46701234567
 	From           string // organisation.sms_sender: alphanumeric id or E.164
-	Text           string // SMSText: organisation, errand, link
+	Text           string // SMSText: organisation and vouched sender, errand, link
 	IdempotencyKey string // the same for every attempt at one job
 	ReportURL      string // where delivery reports go; "" asks for none
 

@@ -14,7 +14,7 @@
 //	GET  /m/<token>/qr.svg        the current animated QR code, for the page's script
 //	POST /m/<token>/cancel        cancel the order
 //	POST /m/<token>/logout        end the session
-//	GET  /m/<token>/message.json  {"errand","from","sent","text","html","attachments":[{"name","size","url"}]}
+//	GET  /m/<token>/message.json  {"errand","from","on_behalf_of","sent","text","html","attachments":[{"name","size","url"}]}
 //	GET  /m/<token>/cid/<n>       an inline (cid:) image of the message
 //	GET  /m/<token>/att/<n>       an attachment, as a download
 //	GET  /r/<nonce>               where the BankID app returns on the same device
@@ -99,6 +99,16 @@
 // Allows with completionData.user.personalNumber, never a typed number). A
 // high risk answer is refused. A refusal records "denied" (number, name, IP
 // of the order, and the reason in Detail).
+//
+// # The sender
+//
+// The landing page and the message name the organisation (Options.OrgName)
+// and the sender the gateway vouches for (vault.Letter.Vouched: the staff
+// account, or the relay's envelope sender); "from" in message.json is that
+// address. The message's From header is what the sender wrote: when its
+// address is another, the message shows it as "on behalf of", marked as not
+// verified ("on_behalf_of" in message.json, left out otherwise), and never
+// as the sender. A display name on the vouched address is not shown.
 //
 // # The message
 //

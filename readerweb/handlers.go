@@ -94,7 +94,7 @@ func (s *Server) letterPage(r *http.Request, t *texts, token string, l vault.Let
 	base := "/m/" + token
 	p := s.newPage(t, base)
 	p.Kind, p.Base, p.Script = "flow", base, true
-	p.Errand = l.Errand
+	p.Errand, p.Sender = l.Errand, l.Vouched()
 	sent := l.Received.In(s.loc)
 	p.Sent, p.SentISO = t.date(sent), l.Received.UTC().Format(time.RFC3339)
 	p.State = "start"
@@ -171,7 +171,7 @@ func (s *Server) showMessage(w http.ResponseWriter, r *http.Request, t *texts, t
 	if p.Person == "" {
 		p.Person = maskedDate(g.pn)
 	}
-	mv := &mailView{From: lb.From, Text: lb.Text, HTML: template.HTML(lb.HTML)} // sanitised by parseLetter
+	mv := &mailView{From: l.Vouched(), OnBehalfOf: onBehalfOf(l, lb), Text: lb.Text, HTML: template.HTML(lb.HTML)} // sanitised by parseLetter
 	for _, i := range lb.Attachments {
 		part := lb.Parts[i]
 		mv.Attachments = append(mv.Attachments, attView{
@@ -389,10 +389,21 @@ func (s *Server) serveLogout(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/m/"+token+"?lang="+textsFor(r.URL.Query().Get("lang"), s.opt.DefaultLang).Lang, http.StatusSeeOther)
 }
 
+// onBehalfOf is the message's From header as written, when its address is
+// not the sender the gateway vouches for; "" when it is, or there is none.
+// The page shows it only beside the vouched sender, marked as unverified.
+func onBehalfOf(l vault.Letter, lb *letterBody) string {
+	if lb.From == "" || (lb.FromAddress != "" && strings.EqualFold(lb.FromAddress, l.Vouched())) {
+		return ""
+	}
+	return lb.From
+}
+
 // letterJSON is GET /m/<token>/message.json.
 type letterJSON struct {
 	Errand      string           `json:"errand"`
-	From        string           `json:"from"`
+	From        string           `json:"from"`                   // the vouched sender
+	OnBehalfOf  string           `json:"on_behalf_of,omitempty"` // an unverified From header that names someone else
 	Sent        string           `json:"sent"`
 	Text        string           `json:"text"`
 	HTML        string           `json:"html"`
@@ -447,7 +458,7 @@ func (s *Server) serveMessageJSON(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	out := letterJSON{
-		Errand: l.Errand, From: lb.From, Sent: l.Received.UTC().Format(time.RFC3339),
+		Errand: l.Errand, From: l.Vouched(), OnBehalfOf: onBehalfOf(l, lb), Sent: l.Received.UTC().Format(time.RFC3339),
 		Text: lb.Text, HTML: lb.HTML, Attachments: []attachmentJSON{},
 	}
 	for _, i := range lb.Attachments {

@@ -147,8 +147,15 @@ func recipient(logins ...string) addressing.Recipient {
 // accept stores raw for rcpt and returns the message id and link token.
 func (e *env) accept(errand string, raw []byte, rcpt addressing.Recipient) (string, string) {
 	e.t.Helper()
+	return e.acceptFrom("dev@staff.test", "dev@staff.test", errand, raw, rcpt)
+}
+
+// acceptFrom is accept for a message from account (submission) or, when
+// account is "", relayed with the envelope sender.
+func (e *env) acceptFrom(account, envelope, errand string, raw []byte, rcpt addressing.Recipient) (string, string) {
+	e.t.Helper()
 	a, err := e.v.Accept(context.Background(), vault.Incoming{
-		Sender: "dev@staff.test", Account: "dev@staff.test", Errand: errand, Raw: raw,
+		Sender: envelope, Account: account, Errand: errand, Raw: raw,
 		Recipients: []vault.Recipient{{Address: "0701234567&login=x@secure.test", Recipient: rcpt}},
 	})
 	if err != nil {

@@ -19,7 +19,8 @@ import (
 
 // letterBody is a decrypted message as the reader sees it.
 type letterBody struct {
-	From        string
+	From        string // the From header as written (name and address), unverified
+	FromAddress string // its (first) address
 	Text        string
 	HTML        string // sanitised; cid: images point at /m/<token>/cid/<n>
 	Parts       []mimePart
@@ -47,7 +48,8 @@ func parseLetter(raw []byte, base string) (*letterBody, error) {
 	if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
 		return nil, fmt.Errorf("reading message: %w", err)
 	}
-	lb := &letterBody{From: fromHeader(e.Header)}
+	lb := &letterBody{}
+	lb.From, lb.FromAddress = fromHeader(e.Header)
 	werr := e.Walk(func(_ []int, ent *message.Entity, err error) error {
 		if ent == nil || ent.MultipartReader() != nil {
 			return nil
@@ -123,19 +125,29 @@ func readPart(ent *message.Entity, index int) mimePart {
 	return p
 }
 
-func fromHeader(h message.Header) string {
+// fromHeader is the From header as it reads, and its first address ("" when
+// the header does not parse as addresses). A header of several addresses
+// reads as all of them.
+func fromHeader(h message.Header) (shown, address string) {
 	mh := mail.Header{Header: h}
 	if list, err := mh.AddressList("From"); err == nil && len(list) > 0 {
-		a := list[0]
-		if a.Name != "" {
-			return a.Name + " <" + a.Address + ">"
+		var names []string
+		for _, a := range list {
+			if a.Name != "" {
+				names = append(names, a.Name+" <"+a.Address+">")
+			} else {
+				names = append(names, a.Address)
+			}
 		}
-		return a.Address
+		if len(list) > 1 {
+			return strings.Join(names, ", "), "" // never the vouched sender alone
+		}
+		return names[0], list[0].Address
 	}
 	if s, err := h.Text("From"); err == nil {
-		return s
+		return s, ""
 	}
-	return ""
+	return "", ""
 }
 
 // safeFileName makes a name for a download: no path, no control characters,

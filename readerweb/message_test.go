@@ -192,7 +192,7 @@ func TestMessageJSONShape(t *testing.T) {
 	}
 	var lj letterJSON
 	mustJSON(t, r.body, &lj)
-	if lj.Errand != outlookErrand || lj.From != "Anna Andersson <dev@staff.test>" ||
+	if lj.Errand != outlookErrand || lj.From != "dev@staff.test" ||
 		!strings.Contains(lj.Text, "Ditt provsvar är klart") || !strings.Contains(lj.HTML, "Ditt provsvar är klart") ||
 		!regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$`).MatchString(lj.Sent) {
 		t.Fatalf("content %+v", lj)
@@ -310,4 +310,48 @@ func cidImage(t *testing.T, b *browser, token string) (resp, string) {
 		t.Fatalf("no cid image in the page:\n%s", page.body)
 	}
 	return page, m[1]
+}
+
+// The page names the sender the gateway vouches for — the account, or for
+// relayed mail the envelope sender — beside the organisation, on the landing
+// page and with the message. A From header that names someone else is shown
+// only as "on behalf of", marked unverified, never as the sender.
+func TestPageShowsTheVouchedSender(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	raw := []byte("From: \"Region Chef\" <chef@region.example>\r\nSubject: Beslut\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHej! Beslutet är fattat.\r\n")
+	for _, c := range []struct{ name, account, envelope, vouched string }{
+		{"submission", "dev@staff.test", "dev@staff.test", "dev@staff.test"},
+		{"relay", "", "clinic@staff.test", "clinic@staff.test"},
+	} {
+		_, token := e.acceptFrom(c.account, c.envelope, "Beslut", raw, recipient(pnA))
+		b := e.browser()
+		landing := b.get("/m/" + token)
+		if !strings.Contains(landing.body, "<dt>Från</dt><dd>"+c.vouched+"</dd>") || !strings.Contains(landing.body, "Vårdcentralen Exempel") {
+			t.Errorf("%s: the landing page does not name %s and the organisation:\n%s", c.name, c.vouched, landing.body)
+		}
+		if st := b.openWithQR(token, pnA); st.Status != "complete" {
+			t.Fatalf("%s: %+v", c.name, st)
+		}
+		page := b.get("/m/" + token)
+		if !strings.Contains(page.body, "<dt>Från</dt><dd>"+c.vouched+"</dd>") ||
+			!strings.Contains(page.body, "<dt>På uppdrag av</dt><dd>Region Chef &lt;chef@region.example&gt; <small>(som avsändaren skrev det, inte kontrollerat)</small></dd>") {
+			t.Errorf("%s: the message page:\n%s", c.name, page.body)
+		}
+		if strings.Contains(page.body, "<dt>Från</dt><dd>Region Chef") {
+			t.Errorf("%s: the forged From is shown as the sender", c.name)
+		}
+		var lj letterJSON
+		mustJSON(t, b.get("/m/"+token+"/message.json").body, &lj)
+		if lj.From != c.vouched || lj.OnBehalfOf != "Region Chef <chef@region.example>" {
+			t.Errorf("%s: message.json from %q, on_behalf_of %q", c.name, lj.From, lj.OnBehalfOf)
+		}
+	}
+	// The account's own address, under any name, is no one else.
+	_, token := e.accept(outlookErrand, sample(t, "outlook-html-inline-image.eml"), recipient(pnA))
+	b := e.browser()
+	b.openWithQR(token, pnA)
+	if page := b.get("/m/" + token); !strings.Contains(page.body, "<dt>Från</dt><dd>dev@staff.test</dd>") || strings.Contains(page.body, "På uppdrag av") {
+		t.Errorf("a From of the account itself:\n%s", page.body)
+	}
 }

@@ -373,6 +373,7 @@ type page struct {
 	Jump          template.HTMLAttr // content="0;url=…" of an immediate refresh
 
 	Errand, Sent, SentISO string
+	Sender                string // the sender the gateway vouches for (vault.Letter.Vouched)
 	Base                  string // /m/<token>
 
 	State        string // "start" or "pending"
@@ -390,7 +391,8 @@ type page struct {
 }
 
 type mailView struct {
-	From        string
+	From        string // the vouched sender, never a header
+	OnBehalfOf  string // the From header, when its address is not From's
 	Text        string
 	HTML        template.HTML
 	Attachments []attView

@@ -13,6 +13,8 @@ type texts struct {
 
 	Title         string
 	From          string
+	OnBehalfOf    string
+	Unverified    string
 	Organisation  string
 	Sent          string
 	OpenHeading   string
@@ -54,6 +56,8 @@ var textsSV = &texts{
 
 	Title:         "Säkert meddelande",
 	From:          "Från",
+	OnBehalfOf:    "På uppdrag av",
+	Unverified:    "som avsändaren skrev det, inte kontrollerat",
 	Organisation:  "Avsändare",
 	Sent:          "Skickat",
 	OpenHeading:   "Öppna meddelandet",
@@ -96,6 +100,8 @@ var textsEN = &texts{
 
 	Title:         "Secure message",
 	From:          "From",
+	OnBehalfOf:    "On behalf of",
+	Unverified:    "as the sender wrote it, not verified",
 	Organisation:  "Sender",
 	Sent:          "Sent",
 	OpenHeading:   "Open the message",

@@ -19,6 +19,8 @@ import (
 type head struct {
 	subject   string
 	messageID string
+	from      []string // the From header's addresses; nil when it has none or none that parse
+	hasFrom   bool
 }
 
 func readHead(raw []byte) (head, error) {
@@ -49,7 +51,31 @@ func readHead(raw []byte) (head, error) {
 		// and receipts must refer to it, so keep what was written.
 		id = looseMessageID(mh.Get("Message-ID"))
 	}
-	return head{subject: subject, messageID: id}, nil
+	h2 := head{subject: subject, messageID: id, hasFrom: mh.Has("From")}
+	if list, err := mh.AddressList("From"); err == nil {
+		for _, a := range list {
+			h2.from = append(h2.from, a.Address)
+		}
+	}
+	return h2, nil
+}
+
+// otherFrom is the first From address that is not vouched (compared without
+// case), or "<unreadable>" for a From header whose addresses do not parse;
+// "" when the header is absent or names only the vouched sender.
+func (h head) otherFrom(vouched string) string {
+	if !h.hasFrom {
+		return ""
+	}
+	if len(h.from) == 0 {
+		return "<unreadable>"
+	}
+	for _, a := range h.from {
+		if !strings.EqualFold(a, vouched) {
+			return a
+		}
+	}
+	return ""
 }
 
 // looseMessageID is a malformed Message-ID without its brackets, or "" when

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/emersion/go-smtp"
 
@@ -39,6 +41,11 @@ func errSenderDomain(from string, domains []string) error {
 		Message: fmt.Sprintf("<%s>: sender domain not served by this relay; senders must be at %s", from, strings.Join(domains, ", "))}
 }
 
+func errOtherFrom(other, vouched string) error {
+	return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
+		Message: fmt.Sprintf("The From header names %s, but this gateway vouches only for the sender <%s>: write From as <%s>", oneLineCut(other, 64), vouched, vouched)}
+}
+
 func errSubjectPersonalNumber(masked string) error {
 	return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
 		Message: fmt.Sprintf("The Subject holds a personal identity number (%s); the subject is sent in clear text by SMS: move the number into the message body", masked)}
@@ -47,12 +54,25 @@ func errSubjectPersonalNumber(masked string) error {
 // errUnreadableHeader names the parser's complaint on one line (it may
 // quote the offending header line, CRLF and all), cut short.
 func errUnreadableHeader(err error) error {
-	why := strings.Join(strings.Fields(err.Error()), " ")
-	if r := []rune(why); len(r) > 120 {
-		why = string(r[:120]) + "…"
-	}
+	why := oneLineCut(err.Error(), 120)
 	return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
 		Message: fmt.Sprintf("The message header cannot be read (%s); nothing was stored", why)}
+}
+
+// oneLineCut makes what a sender wrote fit to repeat in a reply: runs of
+// white space as one space, other unprintable characters as '?', at most
+// max characters.
+func oneLineCut(s string, max int) string {
+	s = strings.Map(func(c rune) rune {
+		if c == utf8.RuneError || !unicode.IsPrint(c) && !unicode.IsSpace(c) {
+			return '?'
+		}
+		return c
+	}, strings.Join(strings.Fields(s), " "))
+	if r := []rune(s); len(r) > max {
+		s = string(r[:max]) + "…"
+	}
+	return s
 }
 
 // errEmptyMessage is permanent: sending the same nothing again cannot help

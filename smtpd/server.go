@@ -47,6 +47,12 @@ type Options struct {
 	// MAIL FROM (empty: any domain, as in dev).
 	TrustedNetworks []netip.Prefix
 	SenderDomains   []string
+	// RefuseOtherFrom refuses (550 5.7.1 at DATA) a message whose From
+	// header names an address other than the sender the gateway vouches for
+	// (vault.VouchedSender: the account, or the relay's MAIL FROM);
+	// smtp.from_header = "refuse". Otherwise such a From is kept and the
+	// reader page shows it as "on behalf of", beside the vouched sender.
+	RefuseOtherFrom bool
 
 	// DefaultErrand names a message whose Subject is empty, per language.
 	DefaultErrand map[string]string

@@ -190,6 +190,13 @@ func (ss *session) Data(r io.Reader) error {
 		ss.s.opts.Logger.Info("message refused: personal number in subject", "ip", ss.ip.String(), "from", ss.from)
 		return reply(errSubjectPersonalNumber(masked))
 	}
+	if ss.s.opts.RefuseOtherFrom {
+		vouched := vault.VouchedSender(ss.account, ss.from)
+		if other := head.otherFrom(vouched); other != "" {
+			ss.s.opts.Logger.Info("message refused: From header names another sender", "ip", ss.ip.String(), "from", ss.from)
+			return reply(errOtherFrom(other, vouched))
+		}
+	}
 	errand := head.subject
 	if strings.TrimSpace(errand) == "" {
 		errand = ss.s.defaultErrand(ss.recipients)

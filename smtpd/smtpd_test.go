@@ -533,3 +533,53 @@ func TestRawLatin1Subject(t *testing.T) {
 		t.Errorf("errand %q, want %q", got, "Råd om läkemedel")
 	}
 }
+
+// forgedFrom is plainMessage with a From header that names someone other
+// than the sender.
+func forgedFrom(from string) string {
+	return strings.Replace(plainMessage(testSubject, testBodyLine), "From: Anna <"+staff+">", "From: "+from, 1)
+}
+
+// With smtp.from_header = "refuse", a From header that names another
+// address than the sender the gateway vouches for (the account; through the
+// relay, the envelope sender) is refused at DATA with the reason; the
+// vouched address under any display name passes. By default such a message
+// is accepted (the reader page shows it as on behalf of).
+func TestOtherFromHeader(t *testing.T) {
+	refusing := startGateway(t, func(o *Options) { o.RefuseOtherFrom = true; o.SenderDomains = []string{"staff.test"} })
+	auth := func() sasl.Client { return sasl.NewPlainClient("", staff, staffPass) }
+	for _, from := range []string{`"Region Chef" <chef@region.example>`, "chef@region.example", "<" + staff + ">, <chef@region.example>", "Region Chef"} {
+		_, err := submit(t, refusing.submission, auth(), staff, []string{goodRcpt}, forgedFrom(from))
+		wantCode(t, err, 550, smtp.EnhancedCode{5, 7, 1}, "but this gateway vouches only for the sender <"+staff+">")
+	}
+	for _, from := range []string{`"Region Chef" <` + strings.ToUpper(staff) + `>`, staff} {
+		text, err := submit(t, refusing.submission, auth(), staff, []string{goodRcpt}, forgedFrom(from))
+		if err != nil {
+			t.Fatalf("From %s: %v", from, err)
+		}
+		queuedID(t, refusing, text)
+	}
+	// Through the relay the envelope sender is the one vouched for.
+	relayed := func(g *gateway, envelope, from string) (string, error) {
+		c, err := smtp.Dial(g.relay)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return send(c, envelope, []string{goodRcpt}, forgedFrom(from))
+	}
+	_, err := relayed(refusing, "clinic@staff.test", `"Region Chef" <chef@region.example>`)
+	wantCode(t, err, 550, smtp.EnhancedCode{5, 7, 1}, "The From header names chef@region.example, but this gateway vouches only for the sender <clinic@staff.test>")
+	if text, err := relayed(refusing, "clinic@staff.test", "Mottagningen <clinic@staff.test>"); err != nil {
+		t.Fatal(err)
+	} else {
+		queuedID(t, refusing, text)
+	}
+
+	showing := startGateway(t)
+	text, err := submit(t, showing.submission, auth(), staff, []string{goodRcpt}, forgedFrom(`"Region Chef" <chef@region.example>`))
+	if err != nil {
+		t.Fatalf("by default a foreign From is kept: %v", err)
+	}
+	queuedID(t, showing, text)
+}

@@ -48,6 +48,20 @@ type Letter struct {
 	Expired                                bool // content deleted (or due to be): Decrypt fails with ErrExpired
 }
 
+// VouchedSender is the sender the gateway vouches for: the authenticated
+// account of a submission, else the envelope sender the relay accepted
+// (within smtp.relay.sender_domains). A From header says only what the
+// sender wrote; pages and notices name this one.
+func VouchedSender(account, envelopeSender string) string {
+	if account != "" {
+		return account
+	}
+	return envelopeSender
+}
+
+// Vouched is the letter's VouchedSender.
+func (l Letter) Vouched() string { return VouchedSender(l.Account, l.Sender) }
+
 // Stored forms. JSON: small, readable with bbolt's own tools, and easy to
 // extend; the ciphertext is kept raw in its own bucket.
 type messageRecord struct {

@@ -53,31 +53,7 @@ func TestChainOpenedGivesMDNInIMAP(t *testing.T) {
 	}
 
 	// The recipient's side, as the page's script does it.
-	jar, _ := cookiejar.New(nil)
-	web := &http.Client{Jar: jar, Timeout: 10 * time.Second}
-	var started struct{ AutoStartToken, QR string }
-	getJSON(t, web, "POST", note.Link+"/auth", &started)
-	if started.AutoStartToken == "" {
-		t.Fatalf("POST /auth gave no autoStartToken: %+v", started)
-	}
-	approve, _ := json.Marshal(map[string]string{"autoStartToken": started.AutoStartToken, "personalNumber": "199908072391", "name": "Anna Andersson"})
-	resp, err := http.Post("http://"+d.addr(config.DevReaderPort)+"/dev/bankid/approve", "application/json", bytes.NewReader(approve))
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("approve: %v %v", err, resp)
-	}
-	resp.Body.Close()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		var status struct{ Status, HintCode, Message string }
-		getJSON(t, web, "GET", note.Link+"/auth", &status)
-		if status.Status == "complete" {
-			break
-		}
-		if status.Status != "pending" || time.Now().After(deadline) {
-			t.Fatalf("BankID status %+v", status)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	web, autoStartToken := signInByLink(t, d, note.Link, "199908072391")
 	var opened struct{ Errand, Text string }
 	getJSON(t, web, "GET", note.Link+"/message.json", &opened)
 	if opened.Errand != "Provsvar" || !strings.Contains(opened.Text, body) {
@@ -99,7 +75,7 @@ func TestChainOpenedGivesMDNInIMAP(t *testing.T) {
 	for what, secret := range map[string]string{
 		"the link token": token, "the body": "4,2", "the password": devPassword,
 		"the whole personal number": "199908072391", "the dashed personal number": "19990807-2391",
-		"the BankID autoStartToken": started.AutoStartToken,
+		"the BankID autoStartToken": autoStartToken,
 	} {
 		if strings.Contains(d.stderr.String(), secret) {
 			t.Errorf("the log holds %s", what)
@@ -107,6 +83,39 @@ func TestChainOpenedGivesMDNInIMAP(t *testing.T) {
 	}
 	if !strings.Contains(d.stderr.String(), "19990807-****") {
 		t.Errorf("the log does not record the opening with a masked number:\n%s", d.stderr)
+	}
+}
+
+// signInByLink identifies as personalNumber on a link's page through the
+// reader's JSON endpoints and the dev simulator's phone, as the page's
+// script and a person would, and returns the browser, now allowed to read,
+// and the order's autoStartToken.
+func signInByLink(t *testing.T, d *devInstance, link, personalNumber string) (*http.Client, string) {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	web := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	var started struct{ AutoStartToken, QR string }
+	getJSON(t, web, "POST", link+"/auth", &started)
+	if started.AutoStartToken == "" {
+		t.Fatalf("POST /auth gave no autoStartToken: %+v", started)
+	}
+	approve, _ := json.Marshal(map[string]string{"autoStartToken": started.AutoStartToken, "personalNumber": personalNumber, "name": "Anna Andersson"})
+	resp, err := http.Post("http://"+d.addr(config.DevReaderPort)+"/dev/bankid/approve", "application/json", bytes.NewReader(approve))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("approve: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var status struct{ Status, HintCode, Message string }
+		getJSON(t, web, "GET", link+"/auth", &status)
+		if status.Status == "complete" {
+			return web, started.AutoStartToken
+		}
+		if status.Status != "pending" || time.Now().After(deadline) {
+			t.Fatalf("BankID status %+v", status)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 

@@ -353,6 +353,7 @@ func smtpOptions(cfg *config.Config, tlsConfig *tls.Config, v *vault.Vault, gate
 		PlainAuthOnLoopback: cfg.Dev,
 		TrustedNetworks:     trusted,
 		SenderDomains:       cfg.SMTP.Relay.SenderDomains,
+		RefuseOtherFrom:     cfg.SMTP.FromHeader == config.FromRefuse,
 		DefaultErrand: map[string]string{
 			"sv": "Säkert meddelande från " + cfg.Organisation.Name,
 			"en": "Secure message from " + cfg.Organisation.Name,
