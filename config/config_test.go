@@ -31,6 +31,7 @@ func TestExampleIsAccepted(t *testing.T) {
 // sigillAdditions are the whole lines sigill's example has and the spec's
 // has not: keys sigill added (README's "Running it in production" lists them).
 var sigillAdditions = []string{
+	`from_header = "on_behalf"               # From header naming another address than the account (relay: MAIL FROM): "on_behalf" shows it as on behalf of, unverified; "refuse" answers 550`,
 	`url = ""                                # only with environment = "test": another RP API base URL, e.g. a simulator from "sigill bankid-simulator"; needs ca_file`,
 }
 
@@ -108,6 +109,7 @@ func TestFaultsNameTheKey(t *testing.T) {
 		{"missing secret", `sms-password"`, `no-such-file"`, "notifier.sms.password_file", "cannot read"},
 		{"audit shorter than content", `audit_retention = "9600h"`, `audit_retention = "24h"`, "vault.audit_retention", "outlive"},
 		{"bad region", `region = "SE"`, `region = "XX"`, "addressing.region", "two-letter"},
+		{"bad from_header", `from_header = "on_behalf"`, `from_header = "rewrite"`, "smtp.from_header", `"refuse"`},
 		{"long sender id", `sms_sender = "RegionEx"`, `sms_sender = "RegionExempel"`, "organisation.sms_sender", "2-11"},
 		{"bankid url in production", `url = ""  `, `url = "https://127.0.0.1:8081/rp/v6.0/"  `, "bankid.url", `environment = "test"`},
 	}
