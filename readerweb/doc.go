@@ -135,8 +135,15 @@
 //
 //	per client IP (IPv6 by /64)  every request       20/s, burst 100
 //	per client IP                starting an order   1/s, burst 20
-//	per token                    every request       5/s, burst 30
-//	per token                    starting an order   1 per 10 s, burst 5
+//	per token and client IP      every request       5/s, burst 30
+//	per token and client IP      starting an order   1 per 10 s, burst 5
+//	per token                    every request       50/s, burst 300
+//	per token                    starting an order   1/s, burst 20
+//
+// A link's own limits count per client: one client that holds a forwarded
+// link and spends its budget does not spend the recipient's. The per-token
+// totals, ten times one client's, still bound the load on one link; only
+// many clients at once reach them.
 //
 // At most 10 000 orders are pending and 100 000 sessions alive at once.
 //

@@ -252,7 +252,8 @@ func (s *Server) serveStart(w http.ResponseWriter, r *http.Request) {
 	}
 	t := s.textsOf(r, &l)
 	now := s.now()
-	if !s.limits.ipOrders.allow(ipKey(s.clientIP(r)), now, 1) || !s.limits.tokenOrders.allow(tokenKey(token), now, 1) {
+	client := ipKey(s.clientIP(r))
+	if !s.limits.ipOrders.allow(client, now, 1) || !s.limits.allowLink(tokenKey(token), client, now, true) {
 		s.tooMany(w, r)
 		return
 	}

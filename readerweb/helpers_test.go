@@ -125,6 +125,8 @@ func looseLimits() *limits {
 		ipOrders:    newLimiterSet(1e6, 1e6, maxLimiterKeys),
 		token:       newLimiterSet(1e6, 1e6, maxLimiterKeys),
 		tokenOrders: newLimiterSet(1e6, 1e6, maxLimiterKeys),
+		link:        newLimiterSet(1e6, 1e6, maxLimiterKeys),
+		linkOrders:  newLimiterSet(1e6, 1e6, maxLimiterKeys),
 	}
 }
 

@@ -84,9 +84,11 @@ func (l *limiterSet) len() int {
 	return len(l.m)
 }
 
-// limits are the reader's rate limits; see the package documentation.
+// limits are the reader's rate limits; see the package documentation. The
+// token and tokenOrders sets are keyed by linkClientKey, link and
+// linkOrders by tokenKey.
 type limits struct {
-	ip, ipOrders, token, tokenOrders *limiterSet
+	ip, ipOrders, token, tokenOrders, link, linkOrders *limiterSet
 }
 
 const maxLimiterKeys = 100_000
@@ -97,11 +99,26 @@ func defaultLimits() *limits {
 		ipOrders:    newLimiterSet(1, 20, maxLimiterKeys),
 		token:       newLimiterSet(5, 30, maxLimiterKeys),
 		tokenOrders: newLimiterSet(rate.Every(10*time.Second), 5, maxLimiterKeys),
+		link:        newLimiterSet(50, 300, maxLimiterKeys),
+		linkOrders:  newLimiterSet(1, 20, maxLimiterKeys),
 	}
 }
 
+// linkClientKey is the key of one client's budget on one link.
+func linkClientKey(tokenKey, ipKey string) string { return tokenKey + "\x00" + ipKey }
+
+// allowLink takes one request (or, with orders, one order start) from the
+// client's budget on the link and from the link's total.
+func (l *limits) allowLink(tokenKey, ipKey string, now time.Time, orders bool) bool {
+	client, total := l.token, l.link
+	if orders {
+		client, total = l.tokenOrders, l.linkOrders
+	}
+	return client.allow(linkClientKey(tokenKey, ipKey), now, 1) && total.allow(tokenKey, now, 1)
+}
+
 func (l *limits) sweep(now time.Time) {
-	for _, s := range []*limiterSet{l.ip, l.ipOrders, l.token, l.tokenOrders} {
+	for _, s := range []*limiterSet{l.ip, l.ipOrders, l.token, l.tokenOrders, l.link, l.linkOrders} {
 		s.sweep(now)
 	}
 }

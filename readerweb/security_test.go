@@ -251,22 +251,38 @@ func TestRateLimits(t *testing.T) {
 	b := e.browser()
 	from := func(ip string) []string { return []string{"X-Forwarded-For", ip} }
 
-	// Per token: 30 at once, then 429; another token from the same IP is fine.
+	// Per token and client: 30 at once, then 429 for that client; another
+	// client on the token, and another token from the client, are fine.
 	for i := range 30 {
 		if r := b.get("/m/"+token, from("198.51.100.1")...); r.status != 200 {
 			t.Fatalf("request %d: %d", i, r.status)
 		}
 	}
-	r := b.get("/m/"+token, from("198.51.100.2")...)
+	r := b.get("/m/"+token, from("198.51.100.1")...)
 	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" || r.header.Get("Content-Security-Policy") == "" {
-		t.Fatalf("31st request for one token: %d %v", r.status, r.header)
+		t.Fatalf("31st request for one token from one client: %d %v", r.status, r.header)
+	}
+	if r := b.get("/m/"+token, from("198.51.100.2")...); r.status != 200 {
+		t.Fatalf("another client on the token: %d", r.status)
 	}
 	if r := b.get("/m/"+token2, from("198.51.100.1")...); r.status != 200 {
 		t.Fatalf("another token: %d", r.status)
 	}
 	clock.Advance(time.Second) // 5 more
-	if r := b.get("/m/"+token, from("198.51.100.3")...); r.status != 200 {
+	if r := b.get("/m/"+token, from("198.51.100.1")...); r.status != 200 {
 		t.Fatalf("after a second: %d", r.status)
+	}
+	// Per token in all: 300 at once, over ten clients, then 429 for anyone.
+	_, token3 := e.accept(outlookErrand, sample(t, "outlook-html-inline-image.eml"), recipient(pnA, pnB))
+	for c := range 10 {
+		for i := range 30 {
+			if r := b.get("/m/"+token3, from(fmt.Sprintf("198.51.100.%d", 10+c))...); r.status != 200 {
+				t.Fatalf("client %d, request %d: %d", c, i, r.status)
+			}
+		}
+	}
+	if r := b.get("/m/"+token3, from("198.51.100.99")...); r.status != http.StatusTooManyRequests {
+		t.Fatalf("the 301st request for one token: %d", r.status)
 	}
 
 	// Per IP: 100 at once (over many tokens), then 429; another IP is fine.
@@ -290,17 +306,34 @@ func TestRateLimits(t *testing.T) {
 		t.Fatalf("same /64: %d", r.status)
 	}
 
-	// Orders per token: 5 at once, then 429 (also as JSON).
+	// Orders per token and client: 5 at once, then 429 (also as JSON) for
+	// that client; another client still starts one.
 	clock.Advance(time.Hour)
+	order := func(tk, ip string) resp {
+		return e.browser().postForm("/m/"+tk+"/auth", url.Values{"device": {"other"}}, "X-Forwarded-For", ip, "Accept", "application/json")
+	}
 	for i := range 5 {
-		r := e.browser().postForm("/m/"+token2+"/auth", url.Values{"device": {"other"}}, from(fmt.Sprintf("192.0.2.%d", i+1))...)
-		if r.status != http.StatusSeeOther {
+		if r := order(token2, "192.0.2.1"); r.status != http.StatusOK {
 			t.Fatalf("order %d: %d", i, r.status)
 		}
 	}
-	r = e.browser().postForm("/m/"+token2+"/auth", url.Values{"device": {"other"}}, "X-Forwarded-For", "192.0.2.99", "Accept", "application/json")
+	r = order(token2, "192.0.2.1")
 	if r.status != http.StatusTooManyRequests || !strings.Contains(r.body, `"error":"too_many_requests"`) {
-		t.Fatalf("6th order for one token: %d %s", r.status, r.body)
+		t.Fatalf("6th order for one token from one client: %d %s", r.status, r.body)
+	}
+	if r := order(token2, "192.0.2.2"); r.status != http.StatusOK {
+		t.Fatalf("another client's order: %d %s", r.status, r.body)
+	}
+	// Orders per token in all: 20 at once, over four clients, then 429.
+	for c := range 4 {
+		for i := range 5 {
+			if r := order(token3, fmt.Sprintf("192.0.2.%d", 10+c)); r.status != http.StatusOK {
+				t.Fatalf("client %d, order %d: %d", c, i, r.status)
+			}
+		}
+	}
+	if r := order(token3, "192.0.2.50"); r.status != http.StatusTooManyRequests {
+		t.Fatalf("the 21st order for one token: %d %s", r.status, r.body)
 	}
 
 	// Orders per IP: 20 at once over many tokens, then 429.
@@ -469,5 +502,44 @@ func TestAccessibleMarkup(t *testing.T) {
 	// Buttons come in reading order: this device, then another device.
 	if strings.Index(page, "den här enheten") > strings.Index(page, "en annan enhet") {
 		t.Error("focus order")
+	}
+}
+
+// A link's limits count per client: someone holding a forwarded link who
+// spends every request and order the link allows them does not spend the
+// recipient's, who still starts an order, replaces the holder's, and reads.
+func TestLinkHolderCannotSpendTheRecipientsLimits(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	e := newEnv(t, envConfig{realLimits: true, opts: func(o *Options) {
+		o.Now = clock.Now
+		o.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	}})
+	_, token := e.accept(outlookErrand, sample(t, "outlook-html-inline-image.eml"), recipient(pnA))
+	holder, reader := e.browser(), e.browser()
+	const holderIP, readerIP = "198.51.100.66", "203.0.113.5"
+	start := func(b *browser, ip string) resp {
+		return b.postForm("/m/"+token+"/auth", url.Values{"device": {"other"}}, "X-Forwarded-For", ip, "Accept", "application/json")
+	}
+	for start(holder, holderIP).status == http.StatusOK {
+	}
+	for holder.get("/m/"+token, "X-Forwarded-For", holderIP).status == http.StatusOK {
+	}
+
+	if r := reader.get("/m/"+token, "X-Forwarded-For", readerIP); r.status != http.StatusOK {
+		t.Fatalf("the recipient's page: %d", r.status)
+	}
+	r := start(reader, readerIP)
+	if r.status != http.StatusOK {
+		t.Fatalf("the recipient's start: %d %s", r.status, r.body)
+	}
+	var a authStart
+	mustJSON(t, r.body, &a)
+	if _, err := e.sim.Approve(bankid.PhoneRequest{QR: a.QR, PersonalNumber: pnA}); err != nil {
+		t.Fatalf("the recipient approves: %v", err)
+	}
+	e.waitOrder(func(o *order) bool { return o.status == "complete" })
+	if r := reader.get("/m/"+token+"/message.json", "X-Forwarded-For", readerIP); r.status != http.StatusOK || !strings.Contains(r.body, "Ditt provsvar är klart") {
+		t.Fatalf("message.json: %d %s", r.status, r.body)
 	}
 }

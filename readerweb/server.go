@@ -236,10 +236,11 @@ func (s *Server) headers(next http.Handler) http.Handler {
 func (s *Server) rateLimit(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		now := s.now()
-		ok := s.limits.ip.allow(ipKey(s.clientIP(r)), now, 1)
+		client := ipKey(s.clientIP(r))
+		ok := s.limits.ip.allow(client, now, 1)
 		if ok {
 			if tok, found := tokenInPath(r.URL.Path); found && !s.grantedPart(r, tok) {
-				ok = s.limits.token.allow(tokenKey(tok), now, 1)
+				ok = s.limits.allowLink(tokenKey(tok), client, now, false)
 			}
 		}
 		if !ok {
