@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"sigill/bankid"
+	"sigill/internal/testenv"
 	"sigill/vault"
 )
 
@@ -237,15 +238,21 @@ func TestCrossOriginPostRefused(t *testing.T) {
 	}
 }
 
+// newLimitedEnv is an env with the production rate limits on clock, whose
+// requests name their client in X-Forwarded-For.
+func newLimitedEnv(t *testing.T, clock *testenv.Clock) *env {
+	return newEnv(t, envConfig{realLimits: true, opts: func(o *Options) {
+		o.Now = clock.Now
+		o.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	}})
+}
+
 // The rate limits, on the server's clock: per IP, per token, and for
 // starting orders.
 func TestRateLimits(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock()
-	e := newEnv(t, envConfig{realLimits: true, opts: func(o *Options) {
-		o.Now = clock.Now
-		o.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
-	}})
+	e := newLimitedEnv(t, clock)
 	_, token := e.accept(outlookErrand, sample(t, "outlook-html-inline-image.eml"), recipient(pnA, pnB))
 	_, token2 := e.accept(outlookErrand, sample(t, "outlook-html-inline-image.eml"), recipient(pnA, pnB))
 	b := e.browser()
@@ -511,10 +518,7 @@ func TestAccessibleMarkup(t *testing.T) {
 func TestLinkHolderCannotSpendTheRecipientsLimits(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock()
-	e := newEnv(t, envConfig{realLimits: true, opts: func(o *Options) {
-		o.Now = clock.Now
-		o.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
-	}})
+	e := newLimitedEnv(t, clock)
 	_, token := e.accept(outlookErrand, sample(t, "outlook-html-inline-image.eml"), recipient(pnA))
 	holder, reader := e.browser(), e.browser()
 	const holderIP, readerIP = "198.51.100.66", "203.0.113.5"
