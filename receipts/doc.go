@@ -38,10 +38,13 @@
 //
 // # Language and time
 //
-// The text is Swedish or English by the recipient's language
-// (addressing.Recipient.Lang, from lang= in the address), else Org.Lang,
-// else Swedish: the sender chose that language for the person, and a staff
-// member who writes lang=en usually reads English too. Times are shown in
+// The text is in the sender's language: Org.Lang (the organisation's
+// default, organisation.default_lang), else Swedish. A receipt is read by
+// the staff member who sent the message, not by the recipient, so the
+// recipient's lang= (which chooses the SMS, the e-mail notice and the reader
+// page) does not choose it: a Swedish clinic writing to an English-speaking
+// patient gets Swedish receipts. Staff accounts have no language of their
+// own; the organisation's is the one sigill knows. Times are shown in
 // Org.Location (default Europe/Stockholm, from the embedded time zone
 // database, so a build does not depend on the machine's zoneinfo).
 //

@@ -24,7 +24,7 @@ type Org struct {
 	Name     string         // organisation.name: From's display name, and the signature of the text
 	Hostname string         // smtp.hostname: Reporting-UA / Reporting-MTA, and the right side of Message-IDs
 	From     string         // notifier.email.from: the receipts' From address ("noreply@" + Hostname when empty)
-	Lang     string         // organisation.default_lang: "sv" or "en", for a recipient without lang
+	Lang     string         // organisation.default_lang: "sv" or "en", the language receipts are written in
 	Location *time.Location // times in the text and Date; nil = Europe/Stockholm
 }
 
@@ -96,7 +96,7 @@ func newBuilder(org Org, l vault.Letter, ev vault.Event) *builder {
 		loc = stockholm
 	}
 	errand := clean(l.Errand)
-	t := textsFor(l.Rcpt.Lang, org.Lang)
+	t := textsFor(org.Lang)
 	if errand == "" {
 		errand = t.noErrand
 	}

@@ -78,7 +78,19 @@ func event(l vault.Letter, kind vault.EventKind, seq uint64) vault.Event {
 	return ev
 }
 
+// orgIn is the test organisation with its default language set to lang.
+func orgIn(lang string) Org {
+	o := org
+	o.Lang = lang
+	return o
+}
+
 func build(t *testing.T, l vault.Letter, ev vault.Event) []byte {
+	t.Helper()
+	return buildFor(t, org, l, ev)
+}
+
+func buildFor(t *testing.T, org Org, l vault.Letter, ev vault.Event) []byte {
 	t.Helper()
 	b, err := Build(org, l, ev)
 	if err != nil {
@@ -191,6 +203,11 @@ func fields(t *testing.T, body []byte) []textproto.Header {
 
 func checkCommon(t *testing.T, p parsed, l vault.Letter, ev vault.Event) {
 	t.Helper()
+	checkCommonFor(t, org, p, l, ev)
+}
+
+func checkCommonFor(t *testing.T, org Org, p parsed, l vault.Letter, ev vault.Event) {
+	t.Helper()
 	h := p.header
 	if got, _ := h.MsgIDList("In-Reply-To"); len(got) != 1 || got[0] != l.MessageID {
 		t.Errorf("In-Reply-To %v", got)
@@ -276,10 +293,11 @@ func TestMDN(t *testing.T) {
 func TestDSN(t *testing.T) {
 	l := emailLetter("en")
 	ev := event(l, vault.EventFailed, 43)
-	raw := build(t, l, ev)
+	org := orgIn("en")
+	raw := buildFor(t, org, l, ev)
 	golden(t, "dsn_failed_en", raw)
 	p := parse(t, raw)
-	checkCommon(t, p, l, ev)
+	checkCommonFor(t, org, p, l, ev)
 
 	typ, params, _ := p.header.ContentType()
 	if typ != "multipart/report" || params["report-type"] != "delivery-status" {
@@ -320,11 +338,12 @@ func TestEveryKind(t *testing.T) {
 	for _, lang := range []string{"sv", "en"} {
 		for _, kind := range []vault.EventKind{vault.EventDelivered, vault.EventFailed, vault.EventExpired, vault.EventOpened, vault.EventDenied} {
 			t.Run(lang+"/"+string(kind), func(t *testing.T) {
+				org := orgIn(lang)
 				l := smsLetter(lang)
 				ev := event(l, kind, 7)
-				raw := build(t, l, ev)
+				raw := buildFor(t, org, l, ev)
 				p := parse(t, raw)
-				checkCommon(t, p, l, ev)
+				checkCommonFor(t, org, p, l, ev)
 				typ, params, _ := p.header.ContentType()
 				switch kind {
 				case vault.EventDenied:
@@ -364,6 +383,30 @@ func TestEveryKind(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// The receipt goes to the sender, so it speaks the sender's language (the
+// organisation's default), whatever lang= the address chose for the
+// recipient.
+func TestSenderLanguage(t *testing.T) {
+	for _, c := range []struct{ recipient, org, subject, contentLanguage string }{
+		{"en", "sv", "Levererat: ", "sv"},
+		{"sv", "en", "Delivered: ", "en"},
+	} {
+		l := smsLetter(c.recipient)
+		ev := event(l, vault.EventDelivered, 12)
+		p := parse(t, buildFor(t, orgIn(c.org), l, ev))
+		if s, _ := p.header.Subject(); !strings.HasPrefix(s, c.subject) {
+			t.Errorf("recipient lang=%s, organisation %s: Subject %q, want it to start %q", c.recipient, c.org, s, c.subject)
+		}
+		if got := p.header.Get("Content-Language"); got != c.contentLanguage {
+			t.Errorf("recipient lang=%s, organisation %s: Content-Language %q", c.recipient, c.org, got)
+		}
+	}
+	l := smsLetter("en")
+	if p := parse(t, buildFor(t, orgIn("sv"), l, event(l, vault.EventOpened, 13))); !strings.Contains(p.text, "öppnade ditt säkra meddelande") {
+		t.Errorf("the text of a receipt for an English-speaking recipient is not Swedish:\n%s", p.text)
 	}
 }
 

@@ -126,16 +126,10 @@ var swedish = texts{
 	deniedAllow: "Om personen ska kunna läsa det: skicka meddelandet igen med login=%s i adressen.",
 }
 
-// textsFor picks the recipient's language, else the organisation's, else
-// Swedish.
-func textsFor(langs ...string) *texts {
-	for _, l := range langs {
-		switch l {
-		case "en":
-			return &english
-		case "sv":
-			return &swedish
-		}
+// textsFor picks the sender's language: the organisation's, else Swedish.
+func textsFor(orgLang string) *texts {
+	if orgLang == "en" {
+		return &english
 	}
 	return &swedish
 }
