@@ -117,7 +117,10 @@
 // (format=flowed joined); HTML is sanitised with bluemonday's UGC policy:
 // no script, style, form or remote content; links get rel="nofollow
 // noreferrer" and open in a new tab; image sources other than cid: parts of
-// the message are removed, and cid: sources become /m/<token>/cid/<n>.
+// the message are removed, and cid: sources become /m/<token>/cid/<n>. An
+// image from elsewhere becomes a visible note in the reader's language
+// ("External image blocked: <alt>"), an image whose cid: the message lacks
+// goes: no empty <img> is left.
 // Attachments are served with Content-Disposition: attachment, nosniff and a
 // sandboxing CSP, and types that a browser could run (HTML, SVG, XML, script)
 // as application/octet-stream.

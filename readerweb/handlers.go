@@ -217,6 +217,7 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, t *texts, token st
 		s.plain(w, r, http.StatusInternalServerError, t, t.ErrorTitle, t.ErrorText)
 		return nil, false
 	}
+	lb.HTML = withBlockedNotes(lb.HTML, t.ImageBlocked)
 	return lb, true
 }
 
@@ -448,6 +449,7 @@ func (s *Server) serveMessageJSON(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusInternalServerError, apiError{Error: "internal", Message: t.ErrorText})
 		return
 	}
+	lb.HTML = withBlockedNotes(lb.HTML, t.ImageBlocked)
 	if st.kind == "complete" {
 		if _, err := s.claim(w, r, st, l); err != nil {
 			status := http.StatusInternalServerError

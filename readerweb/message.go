@@ -15,6 +15,8 @@ import (
 	_ "github.com/emersion/go-message/charset" // bodies in ISO-8859-1, Windows-1252, ... as Outlook writes them
 	"github.com/emersion/go-message/mail"
 	"github.com/microcosm-cc/bluemonday"
+	"golang.org/x/net/html"
+	"golang.org/x/net/html/atom"
 )
 
 // letterBody is a decrypted message as the reader sees it.
@@ -263,7 +265,10 @@ func downloadType(mediaType string) string {
 // policy (no script, style, form, iframe or event handler), links only to
 // http, https, mailto and tel (opening in a new tab without a referrer), and
 // images only from the message's own cid: parts, rewritten by cidURL. Every
-// other image source is removed, so nothing is fetched from elsewhere.
+// other image source is removed, so nothing is fetched from elsewhere: an
+// image from elsewhere becomes a blocked-image placeholder (withBlockedNotes
+// words it in the reader's language), and an image without a source (a cid:
+// the message lacks) goes, so no empty <img> is left.
 func sanitizeHTML(src string, cidURL func(cid string) (string, bool)) string {
 	p := bluemonday.UGCPolicy()
 	p.AllowURLSchemes("mailto", "http", "https", "tel", "cid")
@@ -280,12 +285,66 @@ func sanitizeHTML(src string, cidURL func(cid string) (string, bool)) string {
 				*u = url.URL{Path: path}
 				return
 			}
+			*u = url.URL{}
+			return
 		}
-		*u = url.URL{}
+		*u = url.URL{Path: blockedSrc}
 	})
-	out := p.Sanitize(src)
-	// A removed source is left as src=""; drop the attribute. In text,
-	// bluemonday escapes quotes, so this matches attributes only.
-	out = strings.ReplaceAll(out, ` src=""`, "")
-	return strings.TrimSpace(out)
+	return strings.TrimSpace(replaceBlockedImages(p.Sanitize(src)))
+}
+
+// blockedSrc marks, between bluemonday and replaceBlockedImages, an image
+// whose source was elsewhere. Every src passes through RewriteSrc, so a
+// message cannot write it itself.
+const blockedSrc = "/-sigill-blocked-image-"
+
+// blockedOpen starts the placeholder of a blocked image in sanitised HTML;
+// the image's alt text, if any, follows it as ": alt". bluemonday lets no
+// data- attribute through, so a message cannot write one itself.
+const blockedOpen = `<span class="blocked" data-sigill-blocked>`
+
+// replaceBlockedImages rewrites bluemonday's output: an <img> with the
+// blockedSrc mark becomes the placeholder, one left without a source is
+// dropped, and everything else is copied as it is.
+func replaceBlockedImages(sanitized string) string {
+	var out strings.Builder
+	z := html.NewTokenizer(strings.NewReader(sanitized))
+	for {
+		tt := z.Next()
+		if tt == html.ErrorToken {
+			return out.String()
+		}
+		raw := string(z.Raw()) // before Token, which unescapes attribute values in place
+		if tt == html.StartTagToken || tt == html.SelfClosingTagToken {
+			if tok := z.Token(); tok.DataAtom == atom.Img {
+				var src, alt string
+				for _, a := range tok.Attr {
+					switch a.Key {
+					case "src":
+						src = a.Val
+					case "alt":
+						alt = strings.TrimSpace(a.Val)
+					}
+				}
+				switch src {
+				case "":
+					continue
+				case blockedSrc:
+					out.WriteString(blockedOpen)
+					if alt != "" {
+						out.WriteString(": " + html.EscapeString(alt))
+					}
+					out.WriteString("</span>")
+					continue
+				}
+			}
+		}
+		out.WriteString(raw)
+	}
+}
+
+// withBlockedNotes words the placeholders of blocked images in the reader's
+// language: note is texts.ImageBlocked.
+func withBlockedNotes(sanitized, note string) string {
+	return strings.ReplaceAll(sanitized, blockedOpen, `<span class="blocked">`+html.EscapeString(note))
 }

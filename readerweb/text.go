@@ -47,6 +47,7 @@ type texts struct {
 	NotFoundTitle string
 	NotFoundText  string
 	NoContent     string
+	ImageBlocked  string // stands where the message showed an image from elsewhere
 	Months        [12]string
 	At            string
 }
@@ -90,6 +91,7 @@ var textsSV = &texts{
 	NotFoundTitle: "Sidan finns inte",
 	NotFoundText:  "Öppna länken du fick i SMS:et eller e-postmeddelandet.",
 	NoContent:     "Meddelandet har ingen text.",
+	ImageBlocked:  "Extern bild blockerad",
 	Months: [12]string{"januari", "februari", "mars", "april", "maj", "juni",
 		"juli", "augusti", "september", "oktober", "november", "december"},
 	At: "kl.",
@@ -134,6 +136,7 @@ var textsEN = &texts{
 	NotFoundTitle: "Page not found",
 	NotFoundText:  "Open the link you received by text message or e-mail.",
 	NoContent:     "The message has no text.",
+	ImageBlocked:  "External image blocked",
 	Months: [12]string{"January", "February", "March", "April", "May", "June",
 		"July", "August", "September", "October", "November", "December"},
 	At: "at",
