@@ -100,7 +100,7 @@ its admin listener (admin.listen, loopback only).`)
 
 	// The daemon, when it runs, answers for the vault it holds.
 	if admin, err := runningAdmin(cfg); err == nil {
-		if err := viaAdmin(admin, verb, fs.Arg(1), stdout); err != nil {
+		if err := viaAdmin(admin, verb, fs.Arg(1), cfg.Vault.Path, stdout); err != nil {
 			fmt.Fprintln(stderr, err)
 			return 1
 		}
@@ -122,17 +122,17 @@ its admin listener (admin.listen, loopback only).`)
 		out, _ := json.Marshal(st)
 		fmt.Fprintln(stdout, string(out))
 	case "backup":
-		err = writeBackup(fs.Arg(1), v.Backup)
+		copied, err := writeBackup(fs.Arg(1), v.Backup)
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			return 1
 		}
-		fmt.Fprintln(stdout, "backup written to", fs.Arg(1))
+		reportBackup(stdout, fs.Arg(1), copied, cfg.Vault.Path)
 	}
 	return 0
 }
 
-func viaAdmin(admin *adminClient, verb, file string, stdout io.Writer) error {
+func viaAdmin(admin *adminClient, verb, file, vaultPath string, stdout io.Writer) error {
 	resp, err := admin.do(http.MethodGet, "/vault/"+verb, nil)
 	if err != nil {
 		return err
@@ -142,22 +142,56 @@ func viaAdmin(admin *adminClient, verb, file string, stdout io.Writer) error {
 		_, err = io.Copy(stdout, resp.Body)
 		return err
 	}
-	if err := writeBackup(file, func(w io.Writer) (int64, error) { return io.Copy(w, resp.Body) }); err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout, "backup written to", file)
-	return nil
-}
-
-// writeBackup writes beside the target and renames, so a half-written
-// backup never carries the name of a good one.
-func writeBackup(path string, write func(io.Writer) (int64, error)) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".partial-*")
+	copied, err := writeBackup(file, func(w io.Writer) (int64, error) { return io.Copy(w, resp.Body) })
 	if err != nil {
 		return err
 	}
+	reportBackup(stdout, file, copied, vaultPath)
+	return nil
+}
+
+// reportBackup says how large the copy is and, when it is smaller than the
+// vault file (it nearly always is), why that is no loss: bbolt grows its
+// file ahead of need (by 16 MiB at a time once past its first map), and
+// Tx.WriteTo copies the pages up to the highest one ever used, not the
+// reserved space after it. Pages freed inside that range (expired content)
+// are copied as they are and reused by later writes.
+func reportBackup(w io.Writer, path string, copied int64, vaultPath string) {
+	fmt.Fprintf(w, "backup written to %s: %s, verified\n", path, byteCount(copied))
+	fi, err := os.Stat(vaultPath)
+	if err != nil || fi.Size() <= copied {
+		return
+	}
+	fmt.Fprintf(w, "The vault file %s is %s. The copy is smaller and complete: bbolt reserves space at the end of its file\n"+
+		"ahead of need (16 MiB at a time), and a copy ends at the last page in use. Restored, the copy grows the same way.\n",
+		vaultPath, byteCount(fi.Size()))
+	fmt.Fprintf(w, "Back up the key file %s.key with it: the copy does not hold it.\n", vaultPath)
+}
+
+// byteCount is n in bytes and, from 1 KiB, in binary units too: "24576 bytes (24.0 KiB)".
+func byteCount(n int64) string {
+	if n < 1024 {
+		return fmt.Sprintf("%d bytes", n)
+	}
+	v, unit := float64(n)/1024, "KiB"
+	for _, u := range []string{"MiB", "GiB", "TiB"} {
+		if v < 1024 {
+			break
+		}
+		v, unit = v/1024, u
+	}
+	return fmt.Sprintf("%d bytes (%.1f %s)", n, v, unit)
+}
+
+// writeBackup writes beside the target and renames, so a half-written
+// backup never carries the name of a good one. It returns the bytes copied.
+func writeBackup(path string, write func(io.Writer) (int64, error)) (int64, error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".partial-*")
+	if err != nil {
+		return 0, err
+	}
 	defer os.Remove(tmp.Name())
-	_, err = write(tmp)
+	copied, err := write(tmp)
 	if err == nil {
 		err = tmp.Sync()
 	}
@@ -168,7 +202,7 @@ func writeBackup(path string, write func(io.Writer) (int64, error)) error {
 		err = os.Rename(tmp.Name(), path)
 	}
 	if err != nil {
-		return errors.Join(fmt.Errorf("backup to %s failed", path), err)
+		return copied, errors.Join(fmt.Errorf("backup to %s failed", path), err)
 	}
-	return vault.Verify(path)
+	return copied, vault.Verify(path)
 }
