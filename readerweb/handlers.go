@@ -174,9 +174,11 @@ func (s *Server) showMessage(w http.ResponseWriter, r *http.Request, t *texts, t
 	mv := &mailView{From: l.Vouched(), OnBehalfOf: onBehalfOf(l, lb), Text: lb.Text, HTML: template.HTML(lb.HTML)} // sanitised by parseLetter
 	for _, i := range lb.Attachments {
 		part := lb.Parts[i]
-		mv.Attachments = append(mv.Attachments, attView{
-			Name: part.Name, URL: p.Base + "/att/" + strconv.Itoa(i), Size: t.size(len(part.Body)),
-		})
+		av := attView{Name: part.Name, URL: p.Base + "/att/" + strconv.Itoa(i), Size: t.size(len(part.Body))}
+		if part.Unreadable {
+			av.Note = t.WinmailUnreadable
+		}
+		mv.Attachments = append(mv.Attachments, av)
 	}
 	p.Mail = mv
 	s.render(w, r, http.StatusOK, p)

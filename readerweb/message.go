@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"unicode"
@@ -16,7 +17,9 @@ import (
 	"github.com/emersion/go-message/mail"
 	"github.com/microcosm-cc/bluemonday"
 	"golang.org/x/net/html"
+
 	"golang.org/x/net/html/atom"
+	"sigill/internal/tnef"
 )
 
 // letterBody is a decrypted message as the reader sees it.
@@ -38,6 +41,9 @@ type mimePart struct {
 	Flowed      bool   // text/plain; format=flowed
 	DelSp       bool   // and delsp=yes
 	Body        []byte // transfer encoding removed; text/* in UTF-8
+	// Unreadable marks a winmail.dat that is listed as it is because it
+	// could not be unpacked wholly (see unpackTNEF); the page says so.
+	Unreadable bool
 }
 
 // maxParts bounds the leaves read from one message.
@@ -66,6 +72,7 @@ func parseLetter(raw []byte, base string) (*letterBody, error) {
 		return nil, fmt.Errorf("reading message parts: %w", werr)
 	}
 	// A broken tail of a multipart message loses only the parts after it.
+	unpacked := unpackTNEF(lb)
 
 	textPart, htmlPart := -1, -1
 	for i, p := range lb.Parts {
@@ -95,12 +102,84 @@ func parseLetter(raw []byte, base string) (*letterBody, error) {
 		})
 	}
 	for i := range lb.Parts {
-		if i == textPart || i == htmlPart || used[i] {
+		if i == textPart || i == htmlPart || used[i] || unpacked.child[i] {
 			continue
+		}
+		if files, ok := unpacked.files[i]; ok {
+			// The files of a winmail.dat stand where it stood.
+			lb.Attachments = append(lb.Attachments, files...)
+			if !lb.Parts[i].Unreadable {
+				continue
+			}
 		}
 		lb.Attachments = append(lb.Attachments, i)
 	}
 	return lb, nil
+}
+
+// tnefFiles records what unpackTNEF added: the parts (indexes into
+// letterBody.Parts) unpacked from each winmail.dat, by its own index.
+type tnefFiles struct {
+	files map[int][]int
+	child map[int]bool
+}
+
+// unpackTNEF appends the files inside each winmail.dat (application/
+// ms-tnef) of the message to lb.Parts as attachments of their own, so the
+// reader sees and downloads them as the sender attached them in Outlook.
+// The vault keeps the message as it was sent; unpacking happens here, at
+// display, so that the sealed original (and an escrow export of it) stays
+// byte for byte what the sender's client sent, and a better decoder
+// applies to messages already stored. A winmail.dat that cannot be read
+// wholly (malformed, or holding an embedded message, which is not
+// unpacked) stays in the list too, marked Unreadable.
+func unpackTNEF(lb *letterBody) tnefFiles {
+	out := tnefFiles{files: map[int][]int{}, child: map[int]bool{}}
+	for i, n := 0, len(lb.Parts); i < n; i++ {
+		if !isTNEF(lb.Parts[i]) {
+			continue
+		}
+		files, skipped, err := tnef.Attachments(lb.Parts[i].Body)
+		if err != nil || skipped > 0 || len(files) == 0 {
+			lb.Parts[i].Unreadable = true
+		}
+		for _, f := range files {
+			if len(lb.Parts) >= maxParts {
+				lb.Parts[i].Unreadable = true
+				break
+			}
+			mt := f.MediaType
+			if _, _, err := mime.ParseMediaType(mt); err != nil || !strings.Contains(mt, "/") {
+				mt = ""
+			}
+			if mt == "" {
+				mt = "application/octet-stream"
+				if byExt := mime.TypeByExtension(path.Ext(f.Name)); byExt != "" {
+					mt, _, _ = mime.ParseMediaType(byExt)
+				}
+			}
+			j := len(lb.Parts)
+			lb.Parts = append(lb.Parts, mimePart{
+				MediaType: strings.ToLower(mt), Disposition: "attachment",
+				Name: safeFileName(f.Name, mt, j), Body: f.Data,
+			})
+			out.files[i] = append(out.files[i], j)
+			out.child[j] = true
+		}
+	}
+	return out
+}
+
+// isTNEF tells a winmail.dat: by its type, or by its name when a client
+// labelled it application/octet-stream.
+func isTNEF(p mimePart) bool {
+	switch p.MediaType {
+	case tnef.MediaType, "application/vnd.ms-tnef":
+		return true
+	case "application/octet-stream":
+		return strings.EqualFold(p.Name, "winmail.dat")
+	}
+	return false
 }
 
 var errTooManyParts = errors.New("too many parts")

@@ -399,7 +399,10 @@ type mailView struct {
 	Attachments []attView
 }
 
-type attView struct{ Name, URL, Size string }
+type attView struct {
+	Name, URL, Size string
+	Note            string // why the file is as it is (a winmail.dat that could not be unpacked)
+}
 
 func (s *Server) newPage(t *texts, self string) *page {
 	return &page{

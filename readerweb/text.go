@@ -48,8 +48,10 @@ type texts struct {
 	NotFoundText  string
 	NoContent     string
 	ImageBlocked  string // stands where the message showed an image from elsewhere
-	Months        [12]string
-	At            string
+
+	WinmailUnreadable string // under a winmail.dat that could not be unpacked
+	Months            [12]string
+	At                string
 }
 
 var textsSV = &texts{
@@ -92,6 +94,8 @@ var textsSV = &texts{
 	NotFoundText:  "Öppna länken du fick i SMS:et eller e-postmeddelandet.",
 	NoContent:     "Meddelandet har ingen text.",
 	ImageBlocked:  "Extern bild blockerad",
+
+	WinmailUnreadable: "Outlook skickade bilagorna packade i den här filen (winmail.dat), och den gick inte att packa upp här. Outlook öppnar den, liksom program för TNEF-filer.",
 	Months: [12]string{"januari", "februari", "mars", "april", "maj", "juni",
 		"juli", "augusti", "september", "oktober", "november", "december"},
 	At: "kl.",
@@ -137,6 +141,8 @@ var textsEN = &texts{
 	NotFoundText:  "Open the link you received by text message or e-mail.",
 	NoContent:     "The message has no text.",
 	ImageBlocked:  "External image blocked",
+
+	WinmailUnreadable: "Outlook sent the attachments packed in this file (winmail.dat), and it could not be unpacked here. Outlook opens it, as do programs for TNEF files.",
 	Months: [12]string{"January", "February", "March", "April", "May", "June",
 		"July", "August", "September", "October", "November", "December"},
 	At: "at",
