@@ -64,12 +64,7 @@ func TestBlockedPlaceholderCannotBeForged(t *testing.T) {
 // empty <img>.
 func TestBlockedImageNoteOnPage(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	_, token := e.accept("Test", []byte(hostileMail), recipient(pnA))
-	b := e.browser()
-	if st := b.openWithQR(token, pnA); st.Status != "complete" {
-		t.Fatalf("%+v", st)
-	}
+	b, token := openedByReader(t, "Test", []byte(hostileMail))
 	for lang, note := range map[string]string{"sv": "Extern bild blockerad", "en": "External image blocked"} {
 		page := b.get("/m/" + token + "?lang=" + lang).body
 		if n := strings.Count(page, `<span class="blocked">`+note+`</span>`); n != 2 {

@@ -32,12 +32,7 @@ func TestWinmailDatUnpacked(t *testing.T) {
 
 func TestWinmailDatOnPage(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	_, token := e.accept("Bilagor", sample(t, "outlook-winmail-dat.eml"), recipient(pnA))
-	b := e.browser()
-	if st := b.openWithQR(token, pnA); st.Status != "complete" {
-		t.Fatalf("%+v", st)
-	}
+	b, token := openedByReader(t, "Bilagor", sample(t, "outlook-winmail-dat.eml"))
 	page := b.get("/m/" + token).body
 	if strings.Contains(page, "winmail.dat") || !strings.Contains(page, ">zappa_av1.jpg</a>") || !strings.Contains(page, ">bookmark.htm</a>") {
 		t.Fatalf("the page does not list the files inside winmail.dat:\n%s", page)
@@ -62,22 +57,30 @@ func TestWinmailDatOnPage(t *testing.T) {
 // that says what it is.
 func TestWinmailDatUnreadable(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
 	raw := "From: <dev@staff.test>\r\nSubject: Bilaga\r\nMIME-Version: 1.0\r\n" +
 		"Content-Type: multipart/mixed; boundary=b\r\n\r\n" +
 		"--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHej!\r\n" +
 		"--b\r\nContent-Type: application/ms-tnef; name=\"winmail.dat\"\r\nContent-Transfer-Encoding: base64\r\n" +
 		"Content-Disposition: attachment; filename=\"winmail.dat\"\r\n\r\n" +
 		base64.StdEncoding.EncodeToString([]byte("\x78\x9f\x3e\x22\x01\x00\x02\x0f\x80\x06\x00\xff\xff\xff\x00")) + "\r\n--b--\r\n"
-	_, token := e.accept("Bilaga", []byte(raw), recipient(pnA))
-	b := e.browser()
-	if st := b.openWithQR(token, pnA); st.Status != "complete" {
-		t.Fatalf("%+v", st)
-	}
+	b, token := openedByReader(t, "Bilaga", []byte(raw))
 	for lang, note := range map[string]string{"sv": "gick inte att packa upp", "en": "could not be unpacked"} {
 		page := b.get("/m/" + token + "?lang=" + lang).body
 		if !strings.Contains(page, ">winmail.dat</a>") || !strings.Contains(page, note) {
 			t.Errorf("%s: the unreadable winmail.dat is not listed with its note:\n%s", lang, page)
 		}
 	}
+}
+
+// openedByReader accepts raw for a recipient allowed to pnA and opens it as
+// that person: the browser holds the grant.
+func openedByReader(t *testing.T, errand string, raw []byte) (*browser, string) {
+	t.Helper()
+	e := newEnv(t)
+	_, token := e.accept(errand, raw, recipient(pnA))
+	b := e.browser()
+	if st := b.openWithQR(token, pnA); st.Status != "complete" {
+		t.Fatalf("%+v", st)
+	}
+	return b, token
 }
