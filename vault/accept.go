@@ -45,6 +45,7 @@ type Letter struct {
 	Received                               time.Time
 	Recipient                              int // index in Incoming.Recipients
 	Rcpt                                   Recipient
+	Expires                                time.Time
 	Expired                                bool // content deleted (or due to be): Decrypt fails with ErrExpired
 }
 
@@ -73,8 +74,13 @@ type messageRecord struct {
 	MessageID  string    `json:"message_id,omitempty"`
 	Size       int       `json:"size"`       // bytes of the original
 	Recipients [][]byte  `json:"recipients"` // token hashes, by recipient index
-	Escrow     []byte    `json:"escrow,omitempty"`
+	Escrow     []byte    `json:"escrow,omitempty"` // the escrow PKESK, sealed under the expiry key
 	Expired    bool      `json:"expired,omitempty"`
+	// Expires is when the content expires; ExpiryKey names the key store's
+	// expiry key (its period's start, Unix seconds) that every wrapped key
+	// and the escrow packet of the message need.
+	Expires   time.Time `json:"expires"`
+	ExpiryKey int64     `json:"expiry_key"`
 }
 
 type recipientRecord struct {
@@ -91,7 +97,7 @@ type recipientRecord struct {
 // goroutine, so the commit goroutine only does puts.
 type acceptance struct {
 	id       []byte
-	due      []byte // received ns ‖ id
+	due      []byte // expires ns ‖ id
 	meta     []byte
 	content  []byte
 	hashes   [][]byte
@@ -99,6 +105,7 @@ type acceptance struct {
 	events   [][]byte
 	jobs     [][]byte
 	estimate int64
+	onCommit func() // counts the jobs under their outbox key
 }
 
 // pageEstimate is the growth Options.MaxSize counts for every bucket a write
@@ -118,7 +125,9 @@ func (v *Vault) Accept(ctx context.Context, in Incoming) (Accepted, error) {
 	}
 	now := v.now().UTC()
 	id := newMessageID(now)
-	a, tokens, err := v.prepare(id, now, in)
+	sealKey := v.keys.acquire()
+	defer v.keys.release(sealKey) // after the commit: the key cannot be destroyed before
+	a, tokens, err := v.prepare(id, now, in, sealKey)
 	if err != nil {
 		return Accepted{}, fmt.Errorf("vault: accept: %w", err)
 	}
@@ -148,7 +157,12 @@ func validateIncoming(in Incoming) error {
 	return nil
 }
 
-func (v *Vault) prepare(id string, now time.Time, in Incoming) (*acceptance, []string, error) {
+func (v *Vault) prepare(id string, now time.Time, in Incoming, sealKey *outboxKey) (*acceptance, []string, error) {
+	expires := now.Add(v.opt.Retention)
+	expiry, err := v.keys.expiryKeyFor(expires)
+	if err != nil {
+		return nil, nil, err
+	}
 	sessionKey := randomBytes(sessionKeySize)
 	defer clear(sessionKey)
 	ct, err := encryptMessage(in.Raw, sessionKey)
@@ -163,22 +177,28 @@ func (v *Vault) prepare(id string, now time.Time, in Incoming) (*acceptance, []s
 		Errand:    in.Errand,
 		MessageID: in.MessageID,
 		Size:      len(in.Raw),
+		Expires:   expires,
+		ExpiryKey: expiry.start.Unix(),
 	}
 	if v.escrow != nil {
-		if meta.Escrow, err = escrowPacket(v.escrow, sessionKey); err != nil {
+		pkesk, err := escrowPacket(v.escrow, sessionKey)
+		if err != nil {
 			return nil, nil, fmt.Errorf("escrow: %w", err)
 		}
+		meta.Escrow = sealEscrow(expiry, id, pkesk)
 	}
 	a := &acceptance{
 		id:      []byte(id),
-		due:     dueKey(now, id),
+		due:     dueKey(expires, id),
 		content: ct,
 	}
+	n := len(in.Recipients)
+	a.onCommit = func() { v.keys.added(sealKey, n) }
 	tokens := make([]string, len(in.Recipients))
 	for i, r := range in.Recipients {
 		raw, token := newToken()
 		tokens[i] = token
-		wrapped, err := wrapSessionKey(raw, id, i, sessionKey)
+		wrapped, err := wrapSessionKey(raw, expiry, id, i, sessionKey)
 		if err != nil {
 			return nil, nil, fmt.Errorf("wrap: %w", err)
 		}
@@ -190,7 +210,7 @@ func (v *Vault) prepare(id string, now time.Time, in Incoming) (*acceptance, []s
 		job := jobRecord{
 			MessageID: id, Recipient: i, Kind: JobNotify,
 			Channel: r.Channel, To: r.To, Lang: r.Lang, Errand: in.Errand,
-			SealedToken: v.seal.seal(raw, id, i),
+			Epoch: sealKey.id, SealedToken: sealToken(sealKey, raw, id, i),
 			Due:         now, Created: now,
 		}
 		clear(raw)
@@ -208,11 +228,11 @@ func (v *Vault) prepare(id string, now time.Time, in Incoming) (*acceptance, []s
 	if a.meta, err = json.Marshal(meta); err != nil {
 		return nil, nil, err
 	}
-	n := len(a.meta) + len(a.content) + 2*len(a.due)
+	size := len(a.meta) + len(a.content) + 2*len(a.due)
 	for i := range a.recips {
-		n += len(a.recips[i]) + len(a.events[i]) + len(a.jobs[i]) + 3*32
+		size += len(a.recips[i]) + len(a.events[i]) + len(a.jobs[i]) + 3*32
 	}
-	a.estimate = int64(n + 8*pageEstimate)
+	a.estimate = int64(size + 8*pageEstimate)
 	return a, tokens, nil
 }
 
@@ -253,10 +273,12 @@ func (a *acceptance) apply(tx *bolt.Tx) error {
 			return err
 		}
 	}
+	tx.OnCommit(a.onCommit)
 	return nil
 }
 
-// dueKey orders messages by acceptance time for the sweeper.
+// dueKey orders messages by a time for the sweeper: expire_due by expiry,
+// purge_due by acceptance.
 func dueKey(t time.Time, id string) []byte {
 	return append(binary.BigEndian.AppendUint64(nil, uint64(t.UnixNano())), id...)
 }
@@ -270,7 +292,7 @@ func (v *Vault) Lookup(token string) (Letter, error) {
 			err error
 			raw []byte
 		)
-		l, _, raw, err = v.letter(tx, token)
+		l, _, _, raw, err = v.letter(tx, token)
 		clear(raw)
 		return err
 	})
@@ -289,7 +311,7 @@ func (v *Vault) Decrypt(token string) (Letter, []byte, error) {
 		raw []byte
 	)
 	err := v.view(func(tx *bolt.Tx) error {
-		l2, rr, rawToken, err := v.letter(tx, token)
+		l2, m, rr, rawToken, err := v.letter(tx, token)
 		if err != nil {
 			return err
 		}
@@ -302,7 +324,11 @@ func (v *Vault) Decrypt(token string) (Letter, []byte, error) {
 		if ct == nil || rr.Wrapped == nil {
 			return ErrExpired
 		}
-		sessionKey, err := unwrapSessionKey(rawToken, l.ID, l.Recipient, rr.Wrapped)
+		expiry := v.keys.expiryKeyAt(m.ExpiryKey)
+		if expiry == nil {
+			return fmt.Errorf("message %s: the key store has no expiry key for it (%s)", l.ID, v.opt.KeyStore)
+		}
+		sessionKey, err := unwrapSessionKey(rawToken, expiry, l.ID, l.Recipient, rr.Wrapped)
 		if err != nil {
 			return fmt.Errorf("message %s: %w", l.ID, err)
 		}
@@ -324,24 +350,24 @@ func (v *Vault) Decrypt(token string) (Letter, []byte, error) {
 	return l, raw, nil
 }
 
-func (v *Vault) letter(tx *bolt.Tx, token string) (Letter, *recipientRecord, []byte, error) {
+func (v *Vault) letter(tx *bolt.Tx, token string) (Letter, *messageRecord, *recipientRecord, []byte, error) {
 	raw, ok := parseToken(token)
 	if !ok {
-		return Letter{}, nil, nil, ErrNotFound
+		return Letter{}, nil, nil, nil, ErrNotFound
 	}
 	b := tx.Bucket(bRecipients).Get(tokenHash(raw))
 	if b == nil {
-		return Letter{}, nil, nil, ErrNotFound
+		return Letter{}, nil, nil, nil, ErrNotFound
 	}
 	var rr recipientRecord
 	if err := json.Unmarshal(b, &rr); err != nil {
-		return Letter{}, nil, nil, fmt.Errorf("recipient record: %w", err)
+		return Letter{}, nil, nil, nil, fmt.Errorf("recipient record: %w", err)
 	}
 	m, err := getMessage(tx, rr.Message)
 	if err != nil {
-		return Letter{}, nil, nil, err
+		return Letter{}, nil, nil, nil, err
 	}
-	return v.letterOf(m, &rr), &rr, raw, nil
+	return v.letterOf(m, &rr), m, &rr, raw, nil
 }
 
 // letterOf is what a message and one of its recipients tell about that
@@ -356,7 +382,8 @@ func (v *Vault) letterOf(m *messageRecord, rr *recipientRecord) Letter {
 		Received:  m.Received,
 		Recipient: rr.Index,
 		Rcpt:      Recipient{Address: rr.Address, Recipient: rr.Recipient},
-		Expired:   m.Expired || rr.Expired || !v.now().Before(m.Received.Add(v.opt.Retention)),
+		Expires:   m.Expires,
+		Expired:   m.Expired || rr.Expired || !v.now().Before(m.Expires),
 	}
 }
 

@@ -38,7 +38,7 @@ func TestAcceptDurable(t *testing.T) {
 
 	// The copy is made before Close, with the vault still open.
 	dir := t.TempDir()
-	for _, f := range [][2]string{{o.Path, "copy.db"}, {o.KeyFile, "copy.key"}} {
+	for _, f := range [][2]string{{o.Path, "copy.db"}, {o.KeyFile, "copy.key"}, {o.KeyStore, "copy.keys"}} {
 		b, err := os.ReadFile(f[0])
 		if err != nil {
 			t.Fatal(err)
@@ -47,7 +47,7 @@ func TestAcceptDurable(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c, err := Open(Options{Path: filepath.Join(dir, "copy.db"), KeyFile: filepath.Join(dir, "copy.key")})
+	c, err := Open(Options{Path: filepath.Join(dir, "copy.db"), KeyFile: filepath.Join(dir, "copy.key"), KeyStore: filepath.Join(dir, "copy.keys")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,9 +57,10 @@ func (v *Vault) Ping() error {
 
 // Backup writes a consistent copy of the whole vault file to w while the
 // vault keeps working (bbolt's Tx.WriteTo in a read transaction). The copy
-// holds what the vault file holds — nothing readable without a token — but
-// not the key file: back that up separately, or accept that the outbox's
-// pending notifications cannot be sent after a restore.
+// is the file page for page, free pages included: it holds what the vault
+// file holds, deleted records too, none of it readable without the key
+// store's keys. It holds neither the key file nor the key store (see the
+// package doc, "What a copy opens", for what to back up beside it).
 func (v *Vault) Backup(w io.Writer) (int64, error) {
 	var n int64
 	err := v.view(func(tx *bolt.Tx) error {
@@ -92,8 +93,16 @@ func (v *Vault) EscrowMessage(id string) ([]byte, error) {
 		if len(m.Escrow) == 0 {
 			return fmt.Errorf("message %s was accepted without an escrow key", id)
 		}
-		out = make([]byte, 0, len(m.Escrow)+len(ct))
-		out = append(append(out, m.Escrow...), ct...)
+		expiry := v.keys.expiryKeyAt(m.ExpiryKey)
+		if expiry == nil {
+			return ErrExpired // its period has ended: the sweep comes
+		}
+		pkesk, err := openEscrow(expiry, id, m.Escrow)
+		if err != nil {
+			return fmt.Errorf("message %s: %w", id, err)
+		}
+		out = make([]byte, 0, len(pkesk)+len(ct))
+		out = append(append(out, pkesk...), ct...)
 		return nil
 	})
 	if err != nil {
@@ -180,8 +189,7 @@ func checkStructure(tx *bolt.Tx, fault func(string, ...any) bool) {
 		if m.ID != string(k) {
 			report("stored under key %q", k)
 		}
-		dk := dueKey(m.Received, m.ID)
-		inExpire, inPurge := expireDue.Get(dk) != nil, purgeDue.Get(dk) != nil
+		inExpire, inPurge := expireDue.Get(dueKey(m.Expires, m.ID)) != nil, purgeDue.Get(dueKey(m.Received, m.ID)) != nil
 		if inExpire == inPurge {
 			report("in %d sweep indexes, want 1", btoi(inExpire)+btoi(inPurge))
 		}

@@ -56,10 +56,13 @@ func TestBackupVerifyStats(t *testing.T) {
 	if err := Verify(bp); err != nil {
 		t.Fatal(err)
 	}
-	// The backup opens (with the key file, backed up apart) and reads.
+	// The backup opens with the key file and the key store (copied apart)
+	// and reads.
 	kf, _ := os.ReadFile(o.KeyFile)
 	os.WriteFile(filepath.Join(dir, "backup.key"), kf, 0o600)
-	b, err := Open(Options{Path: bp, KeyFile: filepath.Join(dir, "backup.key")})
+	ks, _ := os.ReadFile(o.KeyStore)
+	os.WriteFile(filepath.Join(dir, "backup.keys"), ks, 0o600)
+	b, err := Open(Options{Path: bp, KeyFile: filepath.Join(dir, "backup.key"), KeyStore: filepath.Join(dir, "backup.keys")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,28 +207,50 @@ func TestKeyFile(t *testing.T) {
 	if _, err := Open(Options{Path: o.Path, KeyFile: short}); err == nil {
 		t.Fatal("16-byte key file taken")
 	}
-	// Another key while jobs are pending: refused, naming the file.
+	// Another key file: the key store does not open with it, refused,
+	// naming both files.
 	other := filepath.Join(dir, "other.key")
-	if _, err := Open(Options{Path: o.Path, KeyFile: other}); !errors.Is(err, ErrKeyMismatch) || !strings.Contains(err.Error(), other) {
-		t.Fatalf("other key file with pending jobs: %v", err)
+	if _, err := Open(Options{Path: o.Path, KeyFile: other}); !errors.Is(err, ErrKeyMismatch) || !strings.Contains(err.Error(), other) || !strings.Contains(err.Error(), o.Path+".keys") {
+		t.Fatalf("other key file: %v", err)
 	}
-	// With the outbox empty a new key is taken.
+	if _, err := os.Stat(other); err == nil {
+		t.Error("a refused open left the key file it made")
+	}
+	// The key store gone while a notification is pending and a message has
+	// not expired: refused, naming it.
+	keys, _ := os.ReadFile(o.Path + ".keys")
+	os.Remove(o.Path + ".keys")
+	if _, err := Open(o); !errors.Is(err, ErrKeyMismatch) || !strings.Contains(err.Error(), o.Path+".keys") {
+		t.Fatalf("missing key store with pending jobs: %v", err)
+	}
+	if _, err := os.Stat(o.Path + ".keys"); err == nil {
+		t.Error("a refused open left the key store it made")
+	}
+	os.WriteFile(o.Path+".keys", keys, 0o600)
+	// Messages need the key store: with it back, the token opens.
 	v, err = Open(o)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, raw, err := v.Decrypt(a.Tokens[0]); err != nil || len(raw) == 0 {
+		t.Fatalf("with the key store back: %v", err)
+	}
+	// Once nothing needs the old keys (no job pending, every message
+	// expired), a new key file and key store are taken.
 	v.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bOutbox)
 		return b.ForEach(func(k, _ []byte) error { return b.Delete(k) })
 	})
 	v.Close()
-	v, err = Open(Options{Path: o.Path, KeyFile: other})
+	os.Remove(o.Path + ".keys")
+	later := Options{Path: o.Path, KeyFile: other, Now: func() time.Time { return time.Now().Add(DefaultRetention) }}
+	v, err = Open(later)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer v.Close()
-	if _, raw, err := v.Decrypt(a.Tokens[0]); err != nil || len(raw) == 0 {
-		t.Fatalf("messages do not depend on the key file: %v", err)
+	if _, _, err := v.Decrypt(a.Tokens[0]); !errors.Is(err, ErrExpired) {
+		t.Fatalf("an expired message after the key store was replaced: %v", err)
 	}
 	b := accept(t, v, smallMessage())
 	jobs, err := v.PendingJobs()

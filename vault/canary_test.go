@@ -68,6 +68,11 @@ func TestCanary(t *testing.T) {
 		}
 	}
 	sessionKey := sessionKeyOf(t, v, a.Tokens[0])
+	outboxKeyRaw := bytes.Clone(v.keys.current.raw)
+	var expiryRaw [][]byte
+	for _, k := range v.keys.expiry {
+		expiryRaw = append(expiryRaw, bytes.Clone(k.raw))
+	}
 	if err := v.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +131,7 @@ func TestCanary(t *testing.T) {
 	// …and no bytes in the file are key material: every 16-byte window tried
 	// as a token and every 32-byte window tried as a session key, a key
 	// encryption key and the key file's key open nothing.
-	m := readMaterial(t, stolen)
+	m := readMaterial(t, stolen, o.KeyStore, expiryRaw)
 	if len(m.wrapped) != 2 || len(m.packets) != 1 || len(m.sealed) != 2 {
 		t.Fatalf("found %d wrapped keys, %d messages, %d sealed tokens; want 2, 1, 2", len(m.wrapped), len(m.packets), len(m.sealed))
 	}
@@ -142,9 +147,10 @@ func TestCanary(t *testing.T) {
 	rawTok, _ := parseToken(a.Tokens[1])
 	copy(noise[77:], rawTok)
 	copy(noise[201:], sessionKey)
-	copy(noise[333:], `"x":"`+base64.StdEncoding.EncodeToString(keyFile)+`"`)
+	copy(noise[333:], `"x":"`+base64.StdEncoding.EncodeToString(outboxKeyRaw)+`"`)
+	copy(noise[444:], keyFile)
 	found := m.scan(withDecoded(noise))
-	for _, want := range []string{"token opens wrapped key 1", "session key opens message 0", "key file opens sealed token 0", "key file opens sealed token 1"} {
+	for _, want := range []string{"token opens wrapped key 1", "session key opens message 0", "outbox key opens sealed token 0", "outbox key opens sealed token 1", "key file opens the key store"} {
 		if !strings.Contains(strings.Join(found, "; "), want) {
 			t.Errorf("control: scan of planted secrets found %q, missing %q", found, want)
 		}
@@ -161,8 +167,11 @@ func sessionKeyOf(t *testing.T, v *Vault, token string) []byte {
 		if err := json.Unmarshal(tx.Bucket(bRecipients).Get(tokenHash(raw)), &rr); err != nil {
 			return err
 		}
-		var err error
-		key, err = unwrapSessionKey(raw, rr.Message, rr.Index, rr.Wrapped)
+		m, err := getMessage(tx, rr.Message)
+		if err != nil {
+			return err
+		}
+		key, err = unwrapSessionKey(raw, v.keys.expiryKeyAt(m.ExpiryKey), rr.Message, rr.Index, rr.Wrapped)
 		return err
 	})
 	if err != nil {
@@ -184,21 +193,29 @@ type sealedToken struct {
 }
 
 // material is everything in a vault file that could hold a key: what a
-// thief with the file alone has to work with.
+// thief with the file alone has to work with, and the key store's expiry
+// keys (as if the thief had it too), so that a token in the file would be
+// found. keyStore is the sealed key store file, for the key file test.
 type material struct {
-	wrapped []wrappedKey
-	packets [][]byte
-	sealed  []sealedToken
+	wrapped  []wrappedKey
+	packets  [][]byte
+	sealed   []sealedToken
+	expiry   [][]byte
+	keyStore []byte
 }
 
-func readMaterial(t *testing.T, path string) *material {
+func readMaterial(t *testing.T, path, keyStore string, expiry [][]byte) *material {
 	t.Helper()
+	ks, err := os.ReadFile(keyStore)
+	if err != nil {
+		t.Fatal(err)
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	m := &material{}
+	m := &material{keyStore: ks, expiry: expiry}
 	err = db.View(func(tx *bolt.Tx) error {
 		err := tx.Bucket(bRecipients).ForEach(func(_, b []byte) error {
 			var rr recipientRecord
@@ -269,8 +286,10 @@ func (m *material) scan(buf []byte) []string {
 			w := buf[o : o+size]
 			for _, k := range m.wrapped {
 				ad := bindContext(infoWrap, k.id, k.index)
-				if gcmOpens(hkdfKey(w, []byte(k.id), string(ad)), k.wrapped, ad) {
-					add(fmt.Sprintf("token opens wrapped key %d", k.index))
+				for _, e := range m.expiry {
+					if gcmOpens(hkdfKey(append(bytes.Clone(e), w...), []byte(k.id), string(ad)), k.wrapped, ad) {
+						add(fmt.Sprintf("token opens wrapped key %d", k.index))
+					}
 				}
 				if size == 32 && gcmOpens(w, k.wrapped, ad) {
 					add(fmt.Sprintf("key encryption key opens wrapped key %d", k.index))
@@ -290,11 +309,14 @@ func (m *material) scan(buf []byte) []string {
 		for _, st := range m.sealed {
 			ad := bindContext(infoSeal, st.id, st.index)
 			if gcmOpens(sealKey, st.sealed, ad) {
-				add(fmt.Sprintf("key file opens sealed token %d", st.index))
+				add(fmt.Sprintf("outbox key opens sealed token %d", st.index))
 			}
 			if gcmOpens(w, st.sealed, ad) {
 				add(fmt.Sprintf("seal key opens sealed token %d", st.index))
 			}
+		}
+		if head := len(keyStoreMagic) + 1; len(m.keyStore) > head+12 && gcmOpens(hkdfKey(w, nil, infoStore), m.keyStore[head:], m.keyStore[:head]) {
+			add("key file opens the key store")
 		}
 	}
 	return found

@@ -26,10 +26,11 @@ const (
 	messageIDSize  = 12 // 48-bit millisecond time ‖ 48 random bits
 
 	// HKDF info strings: one purpose each, so no derived key is ever usable
-	// for another purpose.
-	infoWrap  = "sigill vault v1: session key wrap"
-	infoSeal  = "sigill vault v1: outbox token seal"
-	infoKeyID = "sigill vault v1: outbox key id"
+	// for another purpose. v2: schema 2 (the key store).
+	infoWrap   = "sigill vault v2: session key wrap"
+	infoSeal   = "sigill vault v2: outbox token seal"
+	infoEscrow = "sigill vault v2: escrow packet seal"
+	infoStore  = "sigill vault v2: key store"
 )
 
 // cipherSuite is what the message is encrypted with: an OpenPGP SEIPDv2
@@ -109,11 +110,17 @@ func newGCM(key []byte) (cipher.AEAD, error) {
 }
 
 // tokenKEK derives the key that wraps a message's session key for one
-// recipient: HKDF-SHA256 over the 128-bit token, salt = message id, info naming
-// the purpose and the recipient. The token is random, so no password KDF is
-// needed (or wanted: Argon2 would cost ~200 ms and 64 MiB per look-up).
-func tokenKEK(token []byte, id string, index int) (cipher.AEAD, error) {
-	k, err := hkdf.Key(sha256.New, token, []byte(id), string(bindContext(infoWrap, id, index)), 32)
+// recipient: HKDF-SHA256 over the message's expiry key and the 128-bit
+// token, salt = message id, info naming the purpose and the recipient. Both
+// secrets are random, so no password KDF is needed (or wanted: Argon2 would
+// cost ~200 ms and 64 MiB per look-up). Without the token nothing opens;
+// without the expiry key, destroyed when the message's expiry period ends,
+// no token opens it either.
+func tokenKEK(token []byte, expiry *expiryKey, id string, index int) (cipher.AEAD, error) {
+	ikm := make([]byte, 0, len(expiry.raw)+len(token))
+	ikm = append(append(ikm, expiry.raw...), token...)
+	defer clear(ikm)
+	k, err := hkdf.Key(sha256.New, ikm, []byte(id), string(bindContext(infoWrap, id, index)), 32)
 	if err != nil {
 		return nil, err
 	}
@@ -123,8 +130,8 @@ func tokenKEK(token []byte, id string, index int) (cipher.AEAD, error) {
 
 // wrapSessionKey seals the session key with AES-256-GCM under tokenKEK:
 // nonce ‖ ciphertext ‖ tag (60 bytes).
-func wrapSessionKey(token []byte, id string, index int, sessionKey []byte) ([]byte, error) {
-	aead, err := tokenKEK(token, id, index)
+func wrapSessionKey(token []byte, expiry *expiryKey, id string, index int, sessionKey []byte) ([]byte, error) {
+	aead, err := tokenKEK(token, expiry, id, index)
 	if err != nil {
 		return nil, err
 	}
@@ -132,8 +139,8 @@ func wrapSessionKey(token []byte, id string, index int, sessionKey []byte) ([]by
 	return aead.Seal(nonce, nonce, sessionKey, bindContext(infoWrap, id, index)), nil
 }
 
-func unwrapSessionKey(token []byte, id string, index int, wrapped []byte) ([]byte, error) {
-	aead, err := tokenKEK(token, id, index)
+func unwrapSessionKey(token []byte, expiry *expiryKey, id string, index int, wrapped []byte) ([]byte, error) {
+	aead, err := tokenKEK(token, expiry, id, index)
 	if err != nil {
 		return nil, err
 	}
@@ -148,44 +155,42 @@ func unwrapSessionKey(token []byte, id string, index int, wrapped []byte) ([]byt
 	return key, nil
 }
 
-// sealer seals link tokens for the outbox under the key file's key.
-type sealer struct {
-	aead cipher.AEAD
-	id   []byte // public key identifier, stored in the meta bucket
+// sealToken seals a link token for the outbox under an outbox key
+// (AES-256-GCM under HKDF(key, info = infoSeal)), bound to its recipient.
+func sealToken(k *outboxKey, token []byte, id string, index int) []byte {
+	nonce := randomBytes(k.aead.NonceSize())
+	return k.aead.Seal(nonce, nonce, token, bindContext(infoSeal, id, index))
 }
 
-func newSealer(key []byte) (*sealer, error) {
-	k, err := hkdf.Key(sha256.New, key, nil, infoSeal, 32)
-	if err != nil {
-		return nil, err
-	}
-	defer clear(k)
-	aead, err := newGCM(k)
-	if err != nil {
-		return nil, err
-	}
-	id, err := hkdf.Key(sha256.New, key, nil, infoKeyID, 8)
-	if err != nil {
-		return nil, err
-	}
-	return &sealer{aead: aead, id: id}, nil
-}
-
-func (s *sealer) seal(token []byte, id string, index int) []byte {
-	nonce := randomBytes(s.aead.NonceSize())
-	return s.aead.Seal(nonce, nonce, token, bindContext(infoSeal, id, index))
-}
-
-func (s *sealer) open(sealed []byte, id string, index int) ([]byte, error) {
-	n := s.aead.NonceSize()
-	if len(sealed) < n+s.aead.Overhead() {
+func openToken(k *outboxKey, sealed []byte, id string, index int) ([]byte, error) {
+	n := k.aead.NonceSize()
+	if len(sealed) < n+k.aead.Overhead() {
 		return nil, errors.New("sealed token too short")
 	}
-	token, err := s.aead.Open(nil, sealed[:n], sealed[n:], bindContext(infoSeal, id, index))
+	token, err := k.aead.Open(nil, sealed[:n], sealed[n:], bindContext(infoSeal, id, index))
 	if err != nil {
-		return nil, errors.New("sealed token does not open with this key file")
+		return nil, errors.New("sealed token does not open with its outbox key")
 	}
 	return token, nil
+}
+
+// sealEscrow seals a message's escrow packet under its expiry key, so that
+// the escrow private key too opens nothing of a message past its period.
+func sealEscrow(k *expiryKey, id string, pkesk []byte) []byte {
+	nonce := randomBytes(k.escrow.NonceSize())
+	return k.escrow.Seal(nonce, nonce, pkesk, bindContext(infoEscrow, id, 0))
+}
+
+func openEscrow(k *expiryKey, id string, sealed []byte) ([]byte, error) {
+	n := k.escrow.NonceSize()
+	if len(sealed) < n+k.escrow.Overhead() {
+		return nil, errors.New("sealed escrow packet too short")
+	}
+	p, err := k.escrow.Open(nil, sealed[:n], sealed[n:], bindContext(infoEscrow, id, 0))
+	if err != nil {
+		return nil, errors.New("sealed escrow packet does not open")
+	}
+	return p, nil
 }
 
 // aeadChunkSize is the OpenPGP AEAD chunk: go-crypto allocates and clears a

@@ -44,8 +44,7 @@ import (
 // JobReceipt is the kind of the outbox job queued with every receipt filed
 // when Options.MailReceipts is set: mail the receipt of the job's event to
 // the letter's owner (Job.To). The stored job is the notifier's job record
-// plus "event" (the event's Seq, for ReceiptEvent); its sealed token opens
-// to "" so that every reader of the outbox decodes it like any other job.
+// plus "event" (the event's Seq, for ReceiptEvent), with no token.
 // Its failure must not be recorded as a "failed" event of the letter (that
 // would be a receipt about a receipt).
 const JobReceipt = "receipt"
@@ -248,10 +247,8 @@ func fileReceipt(tx *bolt.Tx, seq uint64, raw []byte) error {
 		b, err := json.Marshal(jobRecord{
 			MessageID: m.ID, Recipient: ev.Recipient, Kind: JobReceipt,
 			Channel: addressing.Email, To: account, Errand: m.Errand, Event: seq,
-			// An empty token, sealed: every reader of the outbox (PendingJobs,
-			// Verify) decodes a receipt job like any other; it opens to "".
-			SealedToken: v.seal.seal(nil, m.ID, ev.Recipient),
-			Due:         now, Created: now,
+			Due: now, Created: now, // no token: a receipt job carries none
+
 		})
 		if err != nil {
 			return err

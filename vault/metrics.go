@@ -26,4 +26,20 @@ var (
 		Name: "sigill_vault_committer_busy_seconds_total",
 		Help: "Time the group committer spent applying and committing; its rate near 1 means intake waits on the disk.",
 	})
+
+	// The key store's figures (keystore.go): live keys, and writes that
+	// failed (a key meant to be destroyed is then still in the file until
+	// the next write succeeds).
+	outboxKeys = promauto.NewGauge(prometheus.GaugeOpts{
+		Name: "sigill_vault_outbox_keys",
+		Help: "Outbox keys in the key store: the current one, the next, and retired ones some pending job is still sealed under.",
+	})
+	expiryKeys = promauto.NewGauge(prometheus.GaugeOpts{
+		Name: "sigill_vault_expiry_keys",
+		Help: "Expiry keys in the key store: one per hour in which some unexpired message expires.",
+	})
+	keyStoreWriteErrors = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "sigill_vault_key_store_write_errors_total",
+		Help: "Failed writes of the key store; until one succeeds, keys meant to be destroyed are still in its file.",
+	})
 )

@@ -129,7 +129,9 @@ type rawJob struct{ k, b []byte }
 // is counted up and its Due moved to now+lease, so no other claim takes it
 // while it is being sent, and a job whose worker died comes back once the
 // lease has passed (or at once after ReleaseClaims). The jobs are returned
-// with their tokens unsealed. When nothing is due, nothing is written.
+// with their tokens unsealed, inside the claim's transaction, so that the
+// key store cannot destroy an outbox key between the claim and the
+// unsealing. When nothing is due, nothing is written.
 //
 // A job whose sealed token does not open (a damaged record) is failed with
 // FailJob rather than returned, so it cannot block the queue.
@@ -149,10 +151,14 @@ func (v *Vault) ClaimJobs(now time.Time, max int, lease time.Duration) ([]Job, e
 		return nil, nil
 	}
 	until := now.Add(lease)
-	var claimed []rawJob
+	var (
+		jobs     []Job
+		damaged  []uint64
+	)
 	size := int64(max)*1024 + 4*pageEstimate
 	err := v.commit.rideAlong(size, func(tx *bolt.Tx) error {
-		claimed = claimed[:0] // fn may run again after another request's rollback
+		jobs, damaged = jobs[:0], damaged[:0] // fn may run again after another request's rollback
+		claimed := 0
 		if err := indexNewJobs(tx); err != nil {
 			return err
 		}
@@ -168,7 +174,7 @@ func (v *Vault) ClaimJobs(now time.Time, max int, lease time.Duration) ([]Job, e
 			keys = append(keys, bytes.Clone(k))
 		}
 		for _, k := range keys {
-			if len(claimed) == max {
+			if claimed == max {
 				break
 			}
 			if err := due.Delete(k); err != nil {
@@ -207,25 +213,24 @@ func (v *Vault) ClaimJobs(now time.Time, max int, lease time.Duration) ([]Job, e
 			if err := due.Put(dueIndexKey(until, id), nil); err != nil {
 				return err
 			}
-			claimed = append(claimed, rawJob{idKey, out})
+			claimed++
+			j, err := v.decodeJob(idKey, out)
+			if err != nil {
+				damaged = append(damaged, id)
+				continue
+			}
+			jobs = append(jobs, j)
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("vault: claim jobs: %w", err)
 	}
-	jobs := make([]Job, 0, len(claimed))
 	var faults []error
-	for _, r := range claimed {
-		j, err := v.decodeJob(r.k, r.b)
-		if err != nil {
-			id := binary.BigEndian.Uint64(r.k)
-			if ferr := v.FailJob(id, "the sealed link token does not open"); ferr != nil {
-				faults = append(faults, ferr)
-			}
-			continue
+	for _, id := range damaged {
+		if ferr := v.FailJob(id, "the sealed link token does not open (damaged, or its outbox key is gone from the key store)"); ferr != nil {
+			faults = append(faults, ferr)
 		}
-		jobs = append(jobs, j)
 	}
 	if len(faults) > 0 {
 		return jobs, fmt.Errorf("vault: claim jobs: %w", errors.Join(faults...))
@@ -315,11 +320,29 @@ func (v *Vault) jobUpdate(op string, id uint64, size int64, fn func(tx *bolt.Tx,
 }
 
 // removeJob deletes a job (with its sealed token) and its outbox_due entry.
-func removeJob(tx *bolt.Tx, id uint64, r *jobRecord) error {
+// Its bytes stay in the file's free pages: once committed, the job no longer
+// keeps its outbox key alive, and the key store's pass is asked to run.
+func (v *Vault) removeJob(tx *bolt.Tx, id uint64, r *jobRecord) error {
 	if err := tx.Bucket(bOutboxDue).Delete(dueIndexKey(r.Due, id)); err != nil {
 		return err
 	}
-	return tx.Bucket(bOutbox).Delete(seqKey(id))
+	if err := tx.Bucket(bOutbox).Delete(seqKey(id)); err != nil {
+		return err
+	}
+	v.jobGone(tx, r.Epoch)
+	return nil
+}
+
+// jobGone counts a committed job under outbox key epoch gone, once tx has
+// committed, and asks the key store's pass to run.
+func (v *Vault) jobGone(tx *bolt.Tx, epoch uint64) {
+	if epoch == 0 {
+		return
+	}
+	tx.OnCommit(func() {
+		v.keys.removed(epoch)
+		v.kickShred()
+	})
 }
 
 // recordJobEvent appends an event for a job's recipient.
@@ -354,7 +377,7 @@ func (v *Vault) CompleteJob(id uint64, providerID, provider string) error {
 	at := v.now().UTC()
 	return v.jobUpdate("complete job", id, jobEventSize, func(tx *bolt.Tx, r *jobRecord) error {
 		if r.Kind != JobNotify {
-			return removeJob(tx, id, r)
+			return v.removeJob(tx, id, r)
 		}
 		ev := Event{Kind: EventNotified, At: at, ProviderID: providerID, Detail: provider}
 		if err := recordJobEvent(tx, r, ev); err != nil {
@@ -369,7 +392,7 @@ func (v *Vault) CompleteJob(id uint64, providerID, provider string) error {
 				return err
 			}
 		}
-		return removeJob(tx, id, r)
+		return v.removeJob(tx, id, r)
 	})
 }
 
@@ -403,12 +426,12 @@ func (v *Vault) FailJob(id uint64, reason string) error {
 	at := v.now().UTC()
 	return v.jobUpdate("fail job", id, jobEventSize, func(tx *bolt.Tx, r *jobRecord) error {
 		if r.Kind != JobNotify {
-			return removeJob(tx, id, r)
+			return v.removeJob(tx, id, r)
 		}
 		if err := recordJobEvent(tx, r, Event{Kind: EventFailed, At: at, Detail: reason}); err != nil {
 			return err
 		}
-		return removeJob(tx, id, r)
+		return v.removeJob(tx, id, r)
 	})
 }
 

@@ -16,8 +16,8 @@ import (
 const JobNotify = "notify"
 
 // Job is one unit of the notifier's work, as PendingJobs and ClaimJobs
-// return it: Token is the recipient's link token, unsealed with the key file
-// ("" for kinds that carry none). Attempts counts the claims so far
+// return it: Token is the recipient's link token, unsealed with its outbox
+// key from the key store ("" for kinds that carry none). Attempts counts the claims so far
 // (ClaimJobs counts the claim it makes); LastError is the reason RetryJob
 // gave for the previous attempt; Leased tells that a claim holds the job
 // and Due is the end of its lease. Event is the event a receipt job mails.
@@ -39,9 +39,11 @@ type Job struct {
 }
 
 // jobRecord is a Job as stored in the outbox bucket under its big-endian id.
-// The token is sealed (AES-256-GCM) under the key file's key: the vault file
-// alone yields no token; with the key file it yields only the tokens of
-// notifications not yet sent, since a job is deleted once done.
+// The token is sealed (AES-256-GCM) under the outbox key Epoch of the key
+// store (keystore.go), which is destroyed once no pending job is sealed
+// under it: deleting the job frees its page but leaves its bytes in the
+// file, and only the key's end makes them unreadable. A receipt job carries
+// no token (Epoch 0, no SealedToken).
 type jobRecord struct {
 	MessageID   string             `json:"message"`
 	Recipient   int                `json:"recipient"`
@@ -50,7 +52,8 @@ type jobRecord struct {
 	To          string             `json:"to"`
 	Lang        string             `json:"lang,omitempty"`
 	Errand      string             `json:"errand"`
-	SealedToken []byte             `json:"sealed_token"`
+	Epoch       uint64             `json:"epoch,omitempty"`
+	SealedToken []byte             `json:"sealed_token,omitempty"`
 	Attempts    int                `json:"attempts"`
 	Due         time.Time          `json:"due"`
 	Created     time.Time          `json:"created"`
@@ -65,6 +68,8 @@ type jobRecord struct {
 // unsealed.
 func (v *Vault) PendingJobs() ([]Job, error) {
 	var jobs []Job
+	v.keys.openMu.RLock()
+	defer v.keys.openMu.RUnlock()
 	err := v.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bOutbox).ForEach(func(k, b []byte) error {
 			j, err := v.decodeJob(k, b)
@@ -90,12 +95,19 @@ func (v *Vault) decodeJob(k, b []byte) (Job, error) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return Job{}, fmt.Errorf("job %d: %w", id, err)
 	}
-	raw, err := v.seal.open(r.SealedToken, r.MessageID, r.Recipient)
-	if err != nil {
-		return Job{}, fmt.Errorf("job %d: %w", id, err)
+	var token string
+	if r.Kind != JobReceipt {
+		k := v.keys.outboxKey(r.Epoch)
+		if k == nil {
+			return Job{}, fmt.Errorf("job %d: its outbox key %x is not in the key store %s", id, r.Epoch, v.opt.KeyStore)
+		}
+		raw, err := openToken(k, r.SealedToken, r.MessageID, r.Recipient)
+		if err != nil {
+			return Job{}, fmt.Errorf("job %d: %w", id, err)
+		}
+		token = tokenEncoding.EncodeToString(raw)
+		clear(raw)
 	}
-	token := tokenEncoding.EncodeToString(raw)
-	clear(raw)
 	return Job{
 		ID: id, MessageID: r.MessageID, Recipient: r.Recipient, Kind: r.Kind,
 		Channel: r.Channel, To: r.To, Lang: r.Lang, Errand: r.Errand, Token: token,

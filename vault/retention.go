@@ -15,6 +15,7 @@ import (
 // SweepResult counts what one Sweep deleted.
 type SweepResult struct {
 	Expired int // messages whose ciphertext and wrapped keys were deleted ("expired" recorded per recipient)
+	Keys    int // expiry keys destroyed (their periods ended): what makes the expiry final
 	Jobs    int // outbox jobs of expired messages dropped (with their sealed tokens)
 	Purged  int // messages whose metadata, recipients and events were deleted
 	Events  int // events deleted with them
@@ -25,10 +26,15 @@ type SweepResult struct {
 const sweepChunk = 256
 
 // Sweep applies retention, as of now:
-//   - a message older than Retention loses its ciphertext, its escrow packet
-//     and every recipient's wrapped session key; an "expired" event is
-//     recorded per recipient, and its outbox jobs are dropped. Lookup still
-//     answers (Expired set); Decrypt fails with ErrExpired.
+//   - a message past its expiry (Retention after it was accepted) loses its
+//     ciphertext, its escrow packet and every recipient's wrapped session
+//     key; an "expired" event is recorded per recipient, and its outbox jobs
+//     are dropped. Lookup still answers (Expired set); Decrypt fails with
+//     ErrExpired.
+//   - the expiry key of every period that has ended is destroyed (the key
+//     store is written without it): the deleted records stay in bbolt's free
+//     pages and in backups, and this is what makes them unreadable with any
+//     token.
 //   - a message older than AuditRetention loses everything else: metadata,
 //     recipients and its events. Events go with their message, so a
 //     message's audit trail is kept whole or not at all.
@@ -63,6 +69,11 @@ func (v *Vault) Sweep() (SweepResult, error) {
 			}
 		}
 	}
+	n, err := v.keys.dropExpired(now)
+	total.Keys = n
+	if err != nil {
+		return total, fmt.Errorf("vault: sweep: %w", err)
+	}
 	return total, nil
 }
 
@@ -85,7 +96,7 @@ func due(b *bolt.Bucket, cutoff time.Time) ([][]byte, error) {
 
 func (v *Vault) expireStep(tx *bolt.Tx, now time.Time, res *SweepResult) (int, error) {
 	expireDue, purgeDue := tx.Bucket(bExpireDue), tx.Bucket(bPurgeDue)
-	keys, err := due(expireDue, now.Add(-v.opt.Retention))
+	keys, err := due(expireDue, now)
 	if err != nil {
 		return 0, err
 	}
@@ -97,9 +108,6 @@ func (v *Vault) expireStep(tx *bolt.Tx, now time.Time, res *SweepResult) (int, e
 		if err := expireDue.Delete(k); err != nil {
 			return 0, err
 		}
-		if err := purgeDue.Put(k, nil); err != nil {
-			return 0, err
-		}
 		if err := content.Delete([]byte(id)); err != nil {
 			return 0, err
 		}
@@ -108,6 +116,9 @@ func (v *Vault) expireStep(tx *bolt.Tx, now time.Time, res *SweepResult) (int, e
 			continue
 		}
 		if err != nil {
+			return 0, err
+		}
+		if err := purgeDue.Put(dueKey(m.Received, id), nil); err != nil {
 			return 0, err
 		}
 		for i, h := range m.Recipients {
@@ -146,27 +157,33 @@ func (v *Vault) expireStep(tx *bolt.Tx, now time.Time, res *SweepResult) (int, e
 	}
 	if len(ids) > 0 {
 		// The outbox holds only unfinished jobs, so one scan per chunk is cheap.
-		var drop [][]byte
+		var (
+			drop   [][]byte
+			epochs []uint64
+		)
 		err := tx.Bucket(bOutbox).ForEach(func(k, b []byte) error {
 			var j struct {
 				MessageID string `json:"message"`
 				Kind      string `json:"kind"`
+				Epoch     uint64 `json:"epoch"`
 			}
 			if err := json.Unmarshal(b, &j); err != nil {
 				return fmt.Errorf("job %x: %w", k, err)
 			}
 			if ids[j.MessageID] && j.Kind != JobReceipt { // receipt jobs hold no token, and "expired" is one
 				drop = append(drop, bytes.Clone(k))
+				epochs = append(epochs, j.Epoch)
 			}
 			return nil
 		})
 		if err != nil {
 			return 0, err
 		}
-		for _, k := range drop {
+		for i, k := range drop {
 			if err := tx.Bucket(bOutbox).Delete(k); err != nil {
 				return 0, err
 			}
+			v.jobGone(tx, epochs[i])
 		}
 		res.Jobs += len(drop)
 	}
@@ -216,21 +233,26 @@ func (v *Vault) purgeStep(tx *bolt.Tx, now time.Time, res *SweepResult) (int, er
 	return len(keys), nil
 }
 
-// RunSweeper sweeps at once and then every interval (default an hour) until
-// ctx ends or the vault closes. A failed sweep is tried again at the next
-// tick; a caller that wants to log failures calls Sweep on its own schedule.
+// RunSweeper sweeps at once and then every interval (default an hour), and
+// also just after each expiry period ends (on the hour), so that an expiry
+// key is destroyed as its period ends, until ctx ends or the vault closes. A
+// failed sweep is tried again at the next tick; a caller that wants to log
+// failures calls Sweep on its own schedule.
 func (v *Vault) RunSweeper(ctx context.Context, every time.Duration) {
 	if every <= 0 {
 		every = time.Hour
 	}
-	t := time.NewTicker(every)
-	defer t.Stop()
 	for {
 		_, _ = v.Sweep()
+		now := v.now()
+		wait := min(every, periodStart(now).Add(expiryPeriod).Sub(now)+time.Second)
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
 		case <-v.closing:
+			t.Stop()
 			return
 		case <-t.C:
 		}

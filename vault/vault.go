@@ -3,6 +3,7 @@ package vault
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -28,7 +29,7 @@ var (
 	ErrClosed         = errors.New("vault closed")
 	ErrLocked         = errors.New("file is locked by another process (is sigill already running?)")
 	ErrFull           = errors.New("vault full (Options.MaxSize reached)")
-	ErrKeyMismatch    = errors.New("key file does not match the key the pending outbox jobs were sealed with")
+	ErrKeyMismatch    = errors.New("key file and key store do not match the vault")
 )
 
 // Defaults of Options.
@@ -38,8 +39,9 @@ const (
 )
 
 // schemaVersion is written to the meta bucket of a new file; Open refuses a
-// file with another version.
-const schemaVersion = "1"
+// file with another version. 2: tokens sealed under outbox keys and message
+// keys wrapped with expiry keys, both from the key store (keystore.go).
+const schemaVersion = "2"
 
 const (
 	defaultLockTimeout = 2 * time.Second
@@ -63,14 +65,15 @@ var (
 
 	allBuckets = [][]byte{bMessages, bContent, bRecipients, bEvents, bEventIndex, bOutbox, bAccounts, bExpireDue, bPurgeDue, bMeta, bOutboxDue, bDeliveries, bMailbox, bMailboxMeta, bMailboxEvent}
 
-	kSchema = []byte("schema")
-	kKeyID  = []byte("outbox_key_id")
+	kSchema     = []byte("schema")
+	kKeyStoreID = []byte("key_store_id") // the id of the key store this file's keys are in
 )
 
 // Options configure Open. Only Path is required.
 type Options struct {
 	Path           string           // bbolt file
-	KeyFile        string           // outbox sealing key; default Path + ".key"; created 0600 with 32 random bytes when missing
+	KeyFile        string           // seals the key store; default Path + ".key"; created 0600 with 32 random bytes when missing
+	KeyStore       string           // outbox and expiry keys (keystore.go); default Path + ".keys"; created 0600 when missing
 	Retention      time.Duration    // content + wrapped keys deleted after (default 720h)
 	AuditRetention time.Duration    // events and metadata deleted after (default 9600h); not less than Retention
 	EscrowKey      []byte           // optional armored OpenPGP public key; also wraps every session key
@@ -98,12 +101,15 @@ type Vault struct {
 	path    string
 	opt     Options
 	now     func() time.Time
-	seal    *sealer
+	keys    *keyStore
 	escrow  *packet.PublicKey
 	commit  *committer
 	closing chan struct{}
 	once    sync.Once
 	mail    mailboxHub // subscribers to receipts mailboxes (mailbox.go)
+
+	shredKick chan struct{} // a job is done: run the key store's pass soon
+	shredDone chan struct{} // the background pass has stopped
 }
 
 // Open opens (or creates) the vault file and its key file. It waits a short
@@ -114,6 +120,9 @@ func Open(o Options) (*Vault, error) {
 	}
 	if o.KeyFile == "" {
 		o.KeyFile = o.Path + ".key"
+	}
+	if o.KeyStore == "" {
+		o.KeyStore = o.Path + ".keys"
 	}
 	if o.Retention == 0 {
 		o.Retention = DefaultRetention
@@ -169,35 +178,57 @@ func Open(o Options) (*Vault, error) {
 		db.Close()
 		return nil, fmt.Errorf("vault: open %s: %w", o.Path, err)
 	}
-	s, err := newSealer(key)
+	ks, storeCreated, err := loadKeyStore(o.KeyStore, o.KeyFile, key)
 	clear(key)
+	var pending map[uint64]int
 	if err == nil {
-		err = db.Update(func(tx *bolt.Tx) error { return initFile(tx, s.id, o.KeyFile) })
+		err = db.Update(func(tx *bolt.Tx) error {
+			if err := initFile(tx, ks.id, o.KeyStore, now()); err != nil {
+				return err
+			}
+			pending, err = pendingByKey(tx)
+			return err
+		})
+	}
+	if err == nil {
+		err = ks.start(now().UTC(), pending)
 	}
 	if err != nil {
 		db.Close()
 		if created {
 			os.Remove(o.KeyFile) // a key made for a vault that refused it would only mislead
 		}
+		if storeCreated {
+			os.Remove(o.KeyStore)
+		}
 		return nil, fmt.Errorf("vault: open %s: %w", o.Path, err)
 	}
 	v := &Vault{
-		db:      db,
-		path:    o.Path,
-		opt:     o,
-		now:     now,
-		seal:    s,
-		escrow:  escrow,
-		closing: make(chan struct{}),
+		db:        db,
+		path:      o.Path,
+		opt:       o,
+		now:       now,
+		keys:      ks,
+		escrow:    escrow,
+		closing:   make(chan struct{}),
+		shredKick: make(chan struct{}, 1),
+		shredDone: make(chan struct{}),
 	}
 	v.commit = newCommitter(db, o)
 	registerVault(v)
+	go v.runShredder()
+	if err := v.shredPass(false); err != nil { // the expiry keys of the coming periods
+		v.Close()
+		return nil, fmt.Errorf("vault: open %s: %w", o.Path, err)
+	}
 	return v, nil
 }
 
 // initFile creates the buckets of a new file, checks the schema version of an
-// old one, and checks that the key file is the one the outbox was sealed with.
-func initFile(tx *bolt.Tx, keyID []byte, keyFile string) error {
+// old one, and checks that the key store is the one its keys are in: another
+// one (or a new one, when the file is missing) is taken only while no
+// pending notification and no unexpired message needs the old one.
+func initFile(tx *bolt.Tx, storeID []byte, keyStore string, now time.Time) error {
 	for _, name := range allBuckets {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
@@ -210,14 +241,27 @@ func initFile(tx *bolt.Tx, keyID []byte, keyFile string) error {
 			return err
 		}
 	case string(s) != schemaVersion:
-		return fmt.Errorf("schema version %q, this sigill reads %q", s, schemaVersion)
+		return fmt.Errorf("schema version %q, this sigill reads %q: the file was written by another version of sigill; "+
+			"start this one with a new vault (move the data folder, or vault.path with its .key and .keys files, aside)", s, schemaVersion)
 	}
-	if old := meta.Get(kKeyID); old != nil && !bytes.Equal(old, keyID) {
-		if n := tx.Bucket(bOutbox).Stats().KeyN; n > 0 {
-			return fmt.Errorf("%s: %w (%d jobs); restore the original key file", keyFile, ErrKeyMismatch, n)
+	if old := meta.Get(kKeyStoreID); old != nil && !bytes.Equal(old, storeID) {
+		jobs := 0
+		_ = tx.Bucket(bOutbox).ForEach(func(_, b []byte) error {
+			if !bytes.Contains(b, []byte(`"kind":"`+JobReceipt+`"`)) {
+				jobs++
+			}
+			return nil
+		})
+		// expire_due is ordered by expiry: its last entry tells whether any
+		// message has not expired yet.
+		k, _ := tx.Bucket(bExpireDue).Cursor().Last()
+		live := len(k) > 8 && int64(binary.BigEndian.Uint64(k[:8])) > now.UnixNano()
+		if jobs > 0 || live {
+			return fmt.Errorf("%s: %w: it is not the key store of this vault (missing, or another one), and %d pending notifications "+
+				"(unexpired messages: %v) need the keys in that one; restore it, with its key file", keyStore, ErrKeyMismatch, jobs, live)
 		}
 	}
-	return meta.Put(kKeyID, keyID)
+	return meta.Put(kKeyStoreID, storeID)
 }
 
 // loadOrCreateKey reads the 32-byte outbox key, creating it (0600, fsynced)
@@ -297,7 +341,10 @@ func (v *Vault) Close() error {
 	var err error
 	v.once.Do(func() {
 		close(v.closing)
+		<-v.shredDone
 		v.commit.close()
+		// Every commit is in: destroy what no job needs any more.
+		_ = v.shredPass(false)
 		unregisterVault(v)
 		if e := v.db.Close(); e != nil {
 			err = fmt.Errorf("vault: close %s: %w", v.path, e)

@@ -1,0 +1,688 @@
+package vault
+
+// The key store: the short-lived keys that make deletion final.
+//
+// bbolt never overwrites a freed page on purpose: a deleted outbox job, an
+// expired message's ciphertext and its wrapped keys stay in the file's free
+// pages (and in every Backup) until the space happens to be reused. So
+// nothing the vault deletes may be readable once deleted; instead the keys
+// that open such records live outside the B-tree, in a small file of their
+// own that is rewritten whole (temporary file, fsync, rename, fsync of the
+// folder), and a key is destroyed by writing the file without it:
+//
+//   - outbox keys seal the link tokens of pending notify jobs. One key takes
+//     new seals for at most outboxKeyLife and is then retired; a retired key
+//     is destroyed as soon as no pending job is sealed under it. A key whose
+//     jobs are partly done (their tokens must become unreadable) but some of
+//     which keep failing is not kept alive by them: after resealAfter its
+//     remaining jobs are sealed again under the current key, and it goes.
+//     A key whose jobs are all still pending (a provider's outage) is kept:
+//     it protects nothing already sent, and resealing a backlog every minute
+//     would cost more than it buys.
+//   - expiry keys, one per expiryPeriod of expiry instants (UTC hours), are
+//     mixed into the key that wraps each message key for its recipients, and
+//     seal its escrow packet. Sweep destroys a period's key once the period
+//     has ended, i.e. once every message expiring in it has expired.
+//
+// The file is sealed with AES-256-GCM under a key derived from the key file
+// (Options.KeyFile, unchanged: 32 random bytes), so a copy of the vault and
+// the key store without the key file opens nothing. Every key is made
+// durable (the file written and synced) before anything is sealed under it,
+// so an accept never gets its 250 with a token or message key that a crash
+// could lose; that costs one file write per new outbox key (at most one a
+// second, in the background, and only while mail flows) and per new expiry
+// period, never one per message.
+
+import (
+	"bytes"
+	"context"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+const (
+	// outboxKeyLife is how long one outbox key takes new seals while mail
+	// flows. A notified job's token stays readable (with the key file and
+	// the key store) until its key is destroyed: at most this long plus the
+	// time its last companion takes to be sent, or resealAfter.
+	outboxKeyLife = time.Minute
+	// resealAfter is how long a retired outbox key some of whose jobs are
+	// done waits for the rest before they are resealed under the current key.
+	resealAfter = time.Minute
+	// expiryPeriod is the span of expiry instants that share one expiry key.
+	// A message's content is refused from its exact expiry; its key goes at
+	// the end of its period, so copies of the files made up to this long
+	// after the expiry still open it (with a token).
+	expiryPeriod = time.Hour
+	// shredGap bounds how often the background pass rewrites the key store;
+	// shredTick is how often it looks without being asked (for retirement by
+	// age and for resealing).
+	shredGap  = time.Second
+	shredTick = 10 * time.Second
+
+	keyStoreVersion = 1
+)
+
+var keyStoreMagic = []byte("sigill-keys\x00")
+
+// outboxKey seals link tokens for the outbox. The counts are kept in memory
+// (rebuilt from the outbox at Open) and changed only by committed
+// transactions (tx.OnCommit) and by acquire/release.
+type outboxKey struct {
+	id       uint64
+	raw      []byte
+	aead     cipher.AEAD
+	since    time.Time // became the key new seals go to (zero: not yet)
+	retired  time.Time // stopped being it (zero: current or next)
+	inflight int       // accepts and reseals sealing under it, not yet committed
+	pending  int       // committed jobs sealed under it
+	sealed   int       // committed seals under it since Open; -1: unknown (loaded)
+	durable  bool      // in the key store file
+}
+
+// expiryKey is the key of the messages whose expiry falls in [start, end).
+type expiryKey struct {
+	start, end time.Time
+	raw        []byte
+	escrow     cipher.AEAD // seals escrow packets
+	durable    bool
+}
+
+// keyStore is the vault's key store: its file and the keys in memory.
+type keyStore struct {
+	path  string
+	store cipher.AEAD // seals the file; from the key file's key
+	id    []byte      // random; the vault's meta bucket names the store it belongs to
+
+	writeMu sync.Mutex // one write of the file at a time; taken before mu
+	// openMu is held (read) by readers that decode jobs outside the
+	// committer, so that no outbox key is destroyed between their read of a
+	// job and their unsealing of its token.
+	openMu sync.RWMutex
+
+	mu      sync.Mutex
+	outbox  map[uint64]*outboxKey
+	current *outboxKey
+	next    *outboxKey // durable before it becomes current
+	expiry  map[int64]*expiryKey
+	dirty   bool // the file holds keys that are destroyed in memory
+	lastErr error
+}
+
+// keyStoreFile is the sealed file's content.
+type keyStoreFile struct {
+	ID      []byte           `json:"id"`
+	Current uint64           `json:"current"`
+	Next    uint64           `json:"next"`
+	Outbox  []keyStoreOutbox `json:"outbox"`
+	Expiry  []keyStoreExpiry `json:"expiry"`
+}
+
+type keyStoreOutbox struct {
+	ID  uint64 `json:"id"`
+	Key []byte `json:"key"`
+}
+
+type keyStoreExpiry struct {
+	Start int64  `json:"start"` // Unix seconds
+	End   int64  `json:"end"`
+	Key   []byte `json:"key"`
+}
+
+func storeAEAD(fileKey []byte) (cipher.AEAD, error) {
+	k, err := hkdf.Key(sha256.New, fileKey, nil, infoStore, 32)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(k)
+	return newGCM(k)
+}
+
+// loadKeyStore reads the key store at path, sealed under fileKey; a missing
+// file gives an empty store with a new id (created reports it; nothing is
+// written until persist).
+func loadKeyStore(path, keyFile string, fileKey []byte) (ks *keyStore, created bool, err error) {
+	aead, err := storeAEAD(fileKey)
+	if err != nil {
+		return nil, false, err
+	}
+	ks = &keyStore{path: path, store: aead, outbox: map[uint64]*outboxKey{}, expiry: map[int64]*expiryKey{}}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		ks.id = randomBytes(16)
+		return ks, true, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("key store: %w", err)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		return nil, false, fmt.Errorf("key store %s has mode %#o: others may read it; chmod 600 it", path, fi.Mode().Perm())
+	}
+	head := len(keyStoreMagic) + 1
+	n := aead.NonceSize()
+	if len(b) < head+n+aead.Overhead() || !bytes.Equal(b[:len(keyStoreMagic)], keyStoreMagic) {
+		return nil, false, fmt.Errorf("key store %s: not a sigill key store", path)
+	}
+	if b[len(keyStoreMagic)] != keyStoreVersion {
+		return nil, false, fmt.Errorf("key store %s: version %d, this sigill reads %d", path, b[len(keyStoreMagic)], keyStoreVersion)
+	}
+	plain, err := aead.Open(nil, b[head:head+n], b[head+n:], b[:head])
+	if err != nil {
+		return nil, false, fmt.Errorf("key store %s does not open with key file %s: %w; restore the key file it was made with", path, keyFile, ErrKeyMismatch)
+	}
+	defer clear(plain)
+	var f keyStoreFile
+	if err := json.Unmarshal(plain, &f); err != nil {
+		return nil, false, fmt.Errorf("key store %s: %w", path, err)
+	}
+	ks.id = f.ID
+	for _, o := range f.Outbox {
+		k, err := newOutboxKey(o.ID, o.Key)
+		if err != nil {
+			return nil, false, fmt.Errorf("key store %s: %w", path, err)
+		}
+		k.durable, k.sealed = true, -1
+		ks.outbox[o.ID] = k
+	}
+	for _, e := range f.Expiry {
+		k, err := newExpiryKey(time.Unix(e.Start, 0).UTC(), time.Unix(e.End, 0).UTC(), e.Key)
+		if err != nil {
+			return nil, false, fmt.Errorf("key store %s: %w", path, err)
+		}
+		k.durable = true
+		ks.expiry[e.Start] = k
+	}
+	return ks, false, nil
+}
+
+func newOutboxKey(id uint64, raw []byte) (*outboxKey, error) {
+	if len(raw) != 32 {
+		return nil, fmt.Errorf("outbox key %d: %d bytes", id, len(raw))
+	}
+	k, err := hkdf.Key(sha256.New, raw, nil, infoSeal, 32)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(k)
+	aead, err := newGCM(k)
+	if err != nil {
+		return nil, err
+	}
+	return &outboxKey{id: id, raw: raw, aead: aead}, nil
+}
+
+func newExpiryKey(start, end time.Time, raw []byte) (*expiryKey, error) {
+	if len(raw) != 32 {
+		return nil, fmt.Errorf("expiry key %v: %d bytes", start, len(raw))
+	}
+	k, err := hkdf.Key(sha256.New, raw, nil, infoEscrow, 32)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(k)
+	aead, err := newGCM(k)
+	if err != nil {
+		return nil, err
+	}
+	return &expiryKey{start: start, end: end, raw: raw, escrow: aead}, nil
+}
+
+// freshOutboxKey makes a key with a random id not in use; ks.mu held.
+func (ks *keyStore) freshOutboxKey() *outboxKey {
+	for {
+		id := binary.BigEndian.Uint64(randomBytes(8))
+		if id == 0 || ks.outbox[id] != nil {
+			continue
+		}
+		k, err := newOutboxKey(id, randomBytes(32))
+		if err != nil {
+			panic("vault: " + err.Error()) // AES-256 with a 32-byte key does not fail
+		}
+		ks.outbox[id] = k
+		return k
+	}
+}
+
+// start readies the store of a vault being opened, as of now: pending
+// counts the committed jobs per outbox key (from the outbox); every key
+// loaded is retired (its jobs are resealed or it is destroyed by the next
+// passes), and a fresh current and next key are made and written with the
+// file.
+func (ks *keyStore) start(now time.Time, pending map[uint64]int) error {
+	ks.mu.Lock()
+	for id, k := range ks.outbox {
+		k.retired, k.pending = now, pending[id]
+	}
+	ks.current = ks.freshOutboxKey()
+	ks.current.since = now
+	ks.next = ks.freshOutboxKey()
+	ks.mu.Unlock()
+	ks.writeMu.Lock()
+	defer ks.writeMu.Unlock()
+	return ks.persistLocked()
+}
+
+// persistLocked writes every key in memory to the file; ks.writeMu held.
+func (ks *keyStore) persistLocked() error {
+	ks.mu.Lock()
+	f := keyStoreFile{ID: ks.id}
+	if ks.current != nil {
+		f.Current = ks.current.id
+	}
+	if ks.next != nil {
+		f.Next = ks.next.id
+	}
+	var wrote []*outboxKey
+	for _, k := range ks.outbox {
+		f.Outbox = append(f.Outbox, keyStoreOutbox{ID: k.id, Key: k.raw})
+		wrote = append(wrote, k)
+	}
+	var wroteExp []*expiryKey
+	for _, k := range ks.expiry {
+		f.Expiry = append(f.Expiry, keyStoreExpiry{Start: k.start.Unix(), End: k.end.Unix(), Key: k.raw})
+		wroteExp = append(wroteExp, k)
+	}
+	ks.mu.Unlock()
+	plain, err := json.Marshal(f)
+	if err != nil {
+		return err
+	}
+	head := append(bytes.Clone(keyStoreMagic), keyStoreVersion)
+	nonce := randomBytes(ks.store.NonceSize())
+	out := ks.store.Seal(append(head, nonce...), nonce, plain, head)
+	clear(plain)
+	if err := writeFileAtomic(ks.path, out); err != nil {
+		ks.mu.Lock()
+		ks.lastErr = err
+		ks.mu.Unlock()
+		keyStoreWriteErrors.Inc()
+		return fmt.Errorf("key store: %w", err)
+	}
+	ks.mu.Lock()
+	for _, k := range wrote {
+		k.durable = true
+	}
+	for _, k := range wroteExp {
+		k.durable = true
+	}
+	ks.dirty, ks.lastErr = false, nil
+	outboxKeys.Set(float64(len(ks.outbox)))
+	expiryKeys.Set(float64(len(ks.expiry)))
+	ks.mu.Unlock()
+	return nil
+}
+
+// writeFileAtomic replaces path with data: a temporary file beside it,
+// written and synced, renamed over it, and the folder synced, so that the
+// file is either the old or the new one after a crash, and the new one is
+// on disk when this returns.
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// acquire returns the outbox key new seals go to, counted in flight until
+// release.
+func (ks *keyStore) acquire() *outboxKey {
+	ks.mu.Lock()
+	k := ks.current
+	k.inflight++
+	ks.mu.Unlock()
+	return k
+}
+
+func (ks *keyStore) release(k *outboxKey) {
+	ks.mu.Lock()
+	k.inflight--
+	ks.mu.Unlock()
+}
+
+// added counts n jobs committed under k (tx.OnCommit).
+func (ks *keyStore) added(k *outboxKey, n int) {
+	ks.mu.Lock()
+	k.pending += n
+	if k.sealed >= 0 {
+		k.sealed += n
+	}
+	ks.mu.Unlock()
+}
+
+// removed counts one committed job under key id gone (done, failed,
+// dropped or resealed) (tx.OnCommit).
+func (ks *keyStore) removed(id uint64) {
+	ks.mu.Lock()
+	if k := ks.outbox[id]; k != nil && k.pending > 0 {
+		k.pending--
+	}
+	ks.mu.Unlock()
+}
+
+// outboxKey returns key id for unsealing, or nil when it is destroyed.
+func (ks *keyStore) outboxKey(id uint64) *outboxKey {
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	return ks.outbox[id]
+}
+
+func periodStart(expires time.Time) time.Time {
+	return expires.UTC().Truncate(expiryPeriod)
+}
+
+// expiryKeyFor returns the durable key of expires' period, making and
+// writing it first when there is none. The background pass makes the keys
+// of the coming periods ahead of need, so an accept rarely waits.
+func (ks *keyStore) expiryKeyFor(expires time.Time) (*expiryKey, error) {
+	start := periodStart(expires)
+	ks.mu.Lock()
+	k := ks.expiry[start.Unix()]
+	ks.mu.Unlock()
+	if k != nil && k.durable {
+		return k, nil
+	}
+	ks.writeMu.Lock()
+	defer ks.writeMu.Unlock()
+	ks.mu.Lock()
+	k = ks.addExpiryLocked(start)
+	durable := k.durable
+	ks.mu.Unlock()
+	if !durable {
+		if err := ks.persistLocked(); err != nil {
+			return nil, err
+		}
+	}
+	return k, nil
+}
+
+// addExpiryLocked returns the key of the period starting at start, adding a
+// new (not yet durable) one when missing; ks.mu held.
+func (ks *keyStore) addExpiryLocked(start time.Time) *expiryKey {
+	if k := ks.expiry[start.Unix()]; k != nil {
+		return k
+	}
+	k, err := newExpiryKey(start, start.Add(expiryPeriod), randomBytes(32))
+	if err != nil {
+		panic("vault: " + err.Error())
+	}
+	ks.expiry[start.Unix()] = k
+	return k
+}
+
+// expiryKeyAt returns the key of the period starting at start (Unix
+// seconds), or nil once it is destroyed.
+func (ks *keyStore) expiryKeyAt(start int64) *expiryKey {
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	return ks.expiry[start]
+}
+
+// dropExpired destroys the keys of every period that has ended by now, and
+// returns how many went.
+func (ks *keyStore) dropExpired(now time.Time) (int, error) {
+	ks.writeMu.Lock()
+	defer ks.writeMu.Unlock()
+	ks.mu.Lock()
+	n := 0
+	for start, k := range ks.expiry {
+		if !now.Before(k.end) {
+			delete(ks.expiry, start)
+			clear(k.raw)
+			n++
+		}
+	}
+	write := n > 0 || ks.dirty
+	if n > 0 {
+		ks.dirty = true
+	}
+	ks.mu.Unlock()
+	if !write {
+		return 0, nil
+	}
+	return n, ks.persistLocked()
+}
+
+// passPlan is what a pass found to reseal: retired outbox keys with pending
+// jobs, some of whose jobs are done (or not known not to be).
+func (ks *keyStore) toReseal(now time.Time) []*outboxKey {
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	var out []*outboxKey
+	for _, k := range ks.outbox {
+		if k == ks.current || k == ks.next || k.retired.IsZero() || k.pending == 0 || k.inflight > 0 {
+			continue
+		}
+		if (k.sealed < 0 || k.pending < k.sealed) && now.Sub(k.retired) >= resealAfter {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// rotateAndDrop retires the current outbox key when it is due (idle with
+// its jobs done, or older than outboxKeyLife), destroys every retired key no
+// job needs, makes the expiry keys of the coming periods (expiryHorizon
+// ahead) and writes the file when anything changed.
+func (ks *keyStore) rotateAndDrop(now time.Time, expiryHorizon time.Duration) error {
+	ks.writeMu.Lock()
+	defer ks.writeMu.Unlock()
+	ks.openMu.Lock() // no reader is between reading a job and unsealing its token
+	ks.mu.Lock()
+	changed := ks.dirty
+	cur := ks.current
+	used := cur.sealed > 0 || cur.inflight > 0 || cur.pending > 0
+	idleDone := cur.pending == 0 && cur.inflight == 0 && cur.sealed > 0
+	if (idleDone || (used && now.Sub(cur.since) >= outboxKeyLife)) && ks.next != nil && ks.next.durable {
+		cur.retired = now
+		ks.current, ks.current.since = ks.next, now
+		ks.next = ks.freshOutboxKey()
+		changed = true
+	}
+	if ks.next == nil {
+		ks.next = ks.freshOutboxKey()
+		changed = true
+	}
+	for id, k := range ks.outbox {
+		if k != ks.current && k != ks.next && k.pending == 0 && k.inflight == 0 {
+			delete(ks.outbox, id)
+			clear(k.raw)
+			changed = true
+		}
+	}
+	for _, at := range []time.Time{now.Add(expiryHorizon), now.Add(expiryHorizon + expiryPeriod)} {
+		if _, ok := ks.expiry[periodStart(at).Unix()]; !ok {
+			ks.addExpiryLocked(periodStart(at))
+			changed = true
+		}
+	}
+	for _, k := range ks.expiry {
+		changed = changed || !k.durable
+	}
+	if ks.next != nil && !ks.next.durable {
+		changed = true
+	}
+	ks.mu.Unlock()
+	ks.openMu.Unlock()
+	if !changed {
+		return nil
+	}
+	return ks.persistLocked()
+}
+
+// shredPass is one round of the background work: reseal what keeps a
+// retired outbox key alive, then rotate, destroy and write. resealing is
+// skipped when the committer is closing.
+func (v *Vault) shredPass(reseal bool) error {
+	now := v.now().UTC()
+	var errs []error
+	if reseal {
+		for _, k := range v.keys.toReseal(now) {
+			if err := v.reseal(k); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if err := v.keys.rotateAndDrop(now, v.opt.Retention); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// reseal seals every pending job under old again under the current outbox
+// key, in chunks, so that old can be destroyed.
+func (v *Vault) reseal(old *outboxKey) error {
+	var ids [][]byte
+	err := v.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bOutbox).ForEach(func(k, b []byte) error {
+			var r struct {
+				Epoch uint64 `json:"epoch"`
+			}
+			if json.Unmarshal(b, &r) == nil && r.Epoch == old.id {
+				ids = append(ids, bytes.Clone(k))
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("vault: reseal: %w", err)
+	}
+	to := v.keys.acquire()
+	defer v.keys.release(to)
+	for len(ids) > 0 {
+		chunk := ids[:min(len(ids), sweepChunk)]
+		ids = ids[len(chunk):]
+		err := v.commit.update(context.Background(), 0, func(tx *bolt.Tx) error {
+			outbox := tx.Bucket(bOutbox)
+			n := 0
+			for _, k := range chunk {
+				b := outbox.Get(k)
+				if b == nil {
+					continue
+				}
+				var r jobRecord
+				if err := json.Unmarshal(b, &r); err != nil {
+					return fmt.Errorf("job %x: %w", k, err)
+				}
+				if r.Epoch != old.id {
+					continue
+				}
+				raw, err := openToken(old, r.SealedToken, r.MessageID, r.Recipient)
+				if err != nil {
+					continue // a damaged record: ClaimJobs fails it
+				}
+				r.Epoch, r.SealedToken = to.id, sealToken(to, raw, r.MessageID, r.Recipient)
+				clear(raw)
+				out, err := json.Marshal(r)
+				if err != nil {
+					return err
+				}
+				if err := outbox.Put(k, out); err != nil {
+					return err
+				}
+				n++
+			}
+			tx.OnCommit(func() {
+				for range n {
+					v.keys.removed(old.id)
+				}
+				v.keys.added(to, n)
+			})
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("vault: reseal: %w", err)
+		}
+	}
+	return nil
+}
+
+// kickShred asks the background pass to run soon (a job is done, so a key
+// may have become destroyable).
+func (v *Vault) kickShred() {
+	select {
+	case v.shredKick <- struct{}{}:
+	default:
+	}
+}
+
+// runShredder runs shredPass when kicked (at most every shredGap) and every
+// shredTick, until the vault closes.
+func (v *Vault) runShredder() {
+	defer close(v.shredDone)
+	tick := time.NewTicker(shredTick)
+	defer tick.Stop()
+	var last time.Time
+	for {
+		select {
+		case <-v.closing:
+			return
+		case <-v.shredKick:
+		case <-tick.C:
+		}
+		if wait := shredGap - time.Since(last); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-v.closing:
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+		last = time.Now()
+		_ = v.shredPass(true) // a failure is counted (metrics) and retried next time
+	}
+}
+
+// pendingByKey counts the outbox's notify jobs per outbox key.
+func pendingByKey(tx *bolt.Tx) (map[uint64]int, error) {
+	n := map[uint64]int{}
+	err := tx.Bucket(bOutbox).ForEach(func(k, b []byte) error {
+		var r struct {
+			Epoch uint64 `json:"epoch"`
+		}
+		if err := json.Unmarshal(b, &r); err != nil {
+			return fmt.Errorf("job %x: %w", k, err)
+		}
+		if r.Epoch != 0 {
+			n[r.Epoch]++
+		}
+		return nil
+	})
+	return n, err
+}
