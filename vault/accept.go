@@ -72,8 +72,8 @@ type messageRecord struct {
 	Account    string    `json:"account,omitempty"`
 	Errand     string    `json:"errand"`
 	MessageID  string    `json:"message_id,omitempty"`
-	Size       int       `json:"size"`       // bytes of the original
-	Recipients [][]byte  `json:"recipients"` // token hashes, by recipient index
+	Size       int       `json:"size"`             // bytes of the original
+	Recipients [][]byte  `json:"recipients"`       // token hashes, by recipient index
 	Escrow     []byte    `json:"escrow,omitempty"` // the escrow PKESK, sealed under the expiry key
 	Expired    bool      `json:"expired,omitempty"`
 	// Expires is when the content expires; ExpiryKey names the key store's
@@ -211,7 +211,7 @@ func (v *Vault) prepare(id string, now time.Time, in Incoming, sealKey *outboxKe
 			MessageID: id, Recipient: i, Kind: JobNotify,
 			Channel: r.Channel, To: r.To, Lang: r.Lang, Errand: in.Errand,
 			Epoch: sealKey.id, SealedToken: sealToken(sealKey, raw, id, i),
-			Due:         now, Created: now,
+			Due: now, Created: now,
 		}
 		clear(raw)
 		for _, x := range []struct {

@@ -152,8 +152,8 @@ func (v *Vault) ClaimJobs(now time.Time, max int, lease time.Duration) ([]Job, e
 	}
 	until := now.Add(lease)
 	var (
-		jobs     []Job
-		damaged  []uint64
+		jobs    []Job
+		damaged []uint64
 	)
 	size := int64(max)*1024 + 4*pageEstimate
 	err := v.commit.rideAlong(size, func(tx *bolt.Tx) error {
