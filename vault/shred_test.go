@@ -1,0 +1,204 @@
+package vault
+
+// Deletion has to be final in the files, not only in the B-tree: bbolt keeps
+// a deleted record's bytes in its free pages, and Backup copies them. These
+// tests hand an attacker's scan (vaulttest.Scan) every byte of the vault
+// file and of backups, with the key file and the key store beside them, and
+// check that nothing of a notified or expired message opens, while what is
+// meant to open (a pending notification, a live message) does.
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+
+	"sigill/vault/vaulttest"
+)
+
+// stolen is what a thief who copies the data folder now holds: the vault
+// file, the key file and the key store beside it (path + ".keys"; none
+// before the key store existed), and the backups given.
+func stolen(t *testing.T, o Options, backups map[string][]byte, tokens []string, escrow openpgp.EntityList) vaulttest.Files {
+	t.Helper()
+	file, err := os.ReadFile(o.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := os.ReadFile(o.Path + ".key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := os.ReadFile(o.Path + ".keys")
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	f := vaulttest.Files{Vault: map[string][]byte{"vault file": file}, KeyFile: key, KeyStore: keys, Tokens: tokens, Escrow: escrow}
+	for name, b := range backups {
+		f.Vault[name] = b
+	}
+	return f
+}
+
+func backupBytes(t *testing.T, v *Vault) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if _, err := v.Backup(&b); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func logReport(t *testing.T, r vaulttest.Report) {
+	t.Helper()
+	t.Logf("scan: %d sealed tokens, %d wrapped keys, %d packets found; %d outbox and %d expiry keys in the key store; %d findings",
+		r.SealedTokens, r.WrappedKeys, r.Packets, r.OutboxKeys, r.ExpiryKeys, len(r.Findings))
+}
+
+func has(fs []vaulttest.Finding, what string) bool {
+	for _, f := range fs {
+		if f.What == what {
+			return true
+		}
+	}
+	return false
+}
+
+// TestNotifiedTokensAreShredded: once its notification is sent or given up,
+// no copy of a job's token opens from the vault file or a backup, with the
+// key file and the key store: the sealed tokens are still in the free pages,
+// but the keys they were sealed under are gone.
+func TestNotifiedTokensAreShredded(t *testing.T) {
+	c := newClock()
+	v, o := openTest(t, func(o *Options) { o.Now = c.Now })
+	var notified []Accepted
+	for i := range 24 {
+		notified = append(notified, accept(t, v, incoming(mime(fmt.Sprintf("Notified %d %s", i, randomHex(8)), nil),
+			smsRecipient("+46701234567", pn1), emailRecipient("anna@example.org", pn2))))
+	}
+	// As the notifier does: claim, and record each outcome. Most are sent at
+	// once, some after a failed attempt (the job rewritten in between), some
+	// given up.
+	outcomes := map[string]int{}
+	for {
+		jobs := mustClaim(t, v, c.Now(), 10)
+		if len(jobs) == 0 {
+			break
+		}
+		for _, j := range jobs {
+			var err error
+			switch {
+			case j.ID%5 == 0 && j.Attempts == 1:
+				err = v.RetryJob(j.ID, c.Now(), "503 from the provider")
+				outcomes["retried"]++
+			case j.ID%7 == 0:
+				err = v.FailJob(j.ID, "gave up")
+				outcomes["given up"]++
+			default:
+				err = v.CompleteJob(j.ID, fmt.Sprintf("sms-%d", j.ID), "46elks")
+				outcomes["sent"]++
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if n, _ := v.OutboxLen(); n != 0 || outcomes["retried"] == 0 || outcomes["given up"] == 0 {
+		t.Fatalf("test fault: %d jobs left, outcomes %v", n, outcomes)
+	}
+	backups := map[string][]byte{"backup after the notifications": backupBytes(t, v)}
+	// A restart between, so that the key store's pass has run (it runs in
+	// the background while the vault is open, and once more at Close).
+	v = reopen(t, v, o)
+	pending := accept(t, v, incoming(mime("Pending "+randomHex(8), nil), smsRecipient("+46701234568", pn3)))
+	backups["backup with a notification pending"] = backupBytes(t, v)
+	if err := v.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	r := vaulttest.Scan(stolen(t, o, backups, nil, nil))
+	logReport(t, r)
+	for _, a := range notified {
+		for _, f := range r.Of(a.ID) {
+			t.Errorf("notified message: %s", f)
+		}
+	}
+	// The scan can succeed: the pending notification's token opens, and
+	// with it the message.
+	if p := r.Of(pending.ID); !has(p, "sealed token") || !has(p, "content") {
+		t.Errorf("control: the pending notification's token or message did not open: %v", p)
+	}
+	// And the sealed tokens of notified jobs are still in the files: what
+	// protects them is that their keys are gone, not luck.
+	if r.SealedTokens <= 1 {
+		t.Errorf("control: the scan found %d sealed tokens; the notified jobs' should be in the free pages", r.SealedTokens)
+	}
+}
+
+// TestExpiredMessagesAreShredded: after a message's expiry (and the end of
+// its expiry hour), no kept token opens it from a copy of the files made
+// then, nor does the escrow private key; a copy made before still does.
+func TestExpiredMessagesAreShredded(t *testing.T) {
+	c := newClock()
+	priv, pub := newEscrowEntity(t, &packet.Config{Algorithm: packet.PubKeyAlgoEdDSA, Time: func() time.Time { return c.Now().Add(-time.Hour) }})
+	escrow := openpgp.EntityList{priv}
+	v, o := openTest(t, func(o *Options) { o.Now = c.Now; o.EscrowKey = pub })
+	var expiring []Accepted
+	var tokens []string
+	for i := range 12 {
+		a := accept(t, v, incoming(mime(fmt.Sprintf("Expiring %d %s", i, randomHex(8)), []byte(strings.Repeat("bilaga ", 200))),
+			smsRecipient("+46701234567", pn1), emailRecipient("anna@example.org", pn2)))
+		expiring = append(expiring, a)
+		tokens = append(tokens, a.Tokens...)
+		c.Advance(10 * time.Minute)
+	}
+	// Half the notifications are sent; the rest are still pending at expiry.
+	for _, j := range mustClaim(t, v, c.Now(), 12) {
+		if err := v.CompleteJob(j.ID, fmt.Sprintf("sms-%d", j.ID), "46elks"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Control: a copy made before the expiry opens every message with its
+	// token, and with the escrow key.
+	before := vaulttest.Scan(stolen(t, o, map[string][]byte{"backup": backupBytes(t, v)}, tokens, escrow))
+	for _, a := range expiring {
+		if f := before.Of(a.ID); !has(f, "content") || !has(f, "escrow message key") {
+			t.Fatalf("control: before expiry message %s does not open: %v", a.ID, f)
+		}
+	}
+
+	// Past the last one's expiry and the end of its hour.
+	c.Advance(DefaultRetention + time.Hour)
+	r, err := v.Sweep()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Expired != len(expiring) {
+		t.Fatalf("sweep: %+v", r)
+	}
+	fresh := accept(t, v, incoming(mime("Fresh "+randomHex(8), nil), smsRecipient("+46701234568", pn3)))
+	backup := backupBytes(t, v)
+	if err := v.Close(); err != nil {
+		t.Fatal(err)
+	}
+	after := vaulttest.Scan(stolen(t, o, map[string][]byte{"backup after expiry": backup}, append(tokens, fresh.Tokens...), escrow))
+	logReport(t, after)
+	for _, a := range expiring {
+		for _, f := range after.Of(a.ID) {
+			t.Errorf("expired message: %s", f)
+		}
+	}
+	if f := after.Of(fresh.ID); !has(f, "content") || !has(f, "escrow message key") {
+		t.Errorf("control: the message not yet expired does not open: %v", f)
+	}
+	if after.WrappedKeys <= 1 {
+		t.Errorf("control: the scan found %d wrapped keys; the expired messages' should be in the free pages", after.WrappedKeys)
+	}
+}
