@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -110,6 +111,15 @@ func TestDevRunsAsTheReadmeSays(t *testing.T) {
 	d.stop(t)
 	if _, stderr, code := run(t, "", "vault", "-data", data, "verify"); code != 0 {
 		t.Errorf("vault verify after SIGTERM: %s", stderr)
+	}
+	// The backup opens with the key file and a copy of the key store (the
+	// vault rewrites the key store it opens).
+	keys, err := os.ReadFile(filepath.Join(data, "sigill.db.keys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(backup+".keys", keys, 0o600); err != nil {
+		t.Fatal(err)
 	}
 	b, err := vault.Open(vault.Options{Path: backup, KeyFile: filepath.Join(data, "sigill.db.key")})
 	if err != nil {
