@@ -129,9 +129,7 @@ type rawJob struct{ k, b []byte }
 // is counted up and its Due moved to now+lease, so no other claim takes it
 // while it is being sent, and a job whose worker died comes back once the
 // lease has passed (or at once after ReleaseClaims). The jobs are returned
-// with their tokens unsealed, inside the claim's transaction, so that the
-// key store cannot destroy an outbox key between the claim and the
-// unsealing. When nothing is due, nothing is written.
+// with their tokens unsealed. When nothing is due, nothing is written.
 //
 // A job whose sealed token does not open (a damaged record) is failed with
 // FailJob rather than returned, so it cannot block the queue.
@@ -150,15 +148,44 @@ func (v *Vault) ClaimJobs(now time.Time, max int, lease time.Duration) ([]Job, e
 	if !work {
 		return nil, nil
 	}
-	until := now.Add(lease)
-	var (
-		jobs    []Job
-		damaged []uint64
-	)
+	// The key store destroys no outbox key while a claimed job's token is
+	// not yet unsealed; the unsealing is done outside the committer, whose
+	// time is intake's.
+	v.keys.openMu.RLock()
+	claimed, err := v.leaseDue(now, now.Add(lease), max)
+	jobs := make([]Job, 0, len(claimed))
+	var damaged []uint64
+	for _, r := range claimed {
+		j, err := v.decodeJob(r.k, r.b)
+		if err != nil {
+			damaged = append(damaged, binary.BigEndian.Uint64(r.k))
+			continue
+		}
+		jobs = append(jobs, j)
+	}
+	v.keys.openMu.RUnlock()
+	if err != nil {
+		return nil, fmt.Errorf("vault: claim jobs: %w", err)
+	}
+	var faults []error
+	for _, id := range damaged {
+		if ferr := v.FailJob(id, "the sealed link token does not open (damaged, or its outbox key is gone from the key store)"); ferr != nil {
+			faults = append(faults, ferr)
+		}
+	}
+	if len(faults) > 0 {
+		return jobs, fmt.Errorf("vault: claim jobs: %w", errors.Join(faults...))
+	}
+	return jobs, nil
+}
+
+// leaseDue claims up to max jobs due at now until until, in one committed
+// transaction, and returns their ids and records.
+func (v *Vault) leaseDue(now, until time.Time, max int) ([]rawJob, error) {
+	var claimed []rawJob
 	size := int64(max)*1024 + 4*pageEstimate
 	err := v.commit.rideAlong(size, func(tx *bolt.Tx) error {
-		jobs, damaged = jobs[:0], damaged[:0] // fn may run again after another request's rollback
-		claimed := 0
+		claimed = claimed[:0] // fn may run again after another request's rollback
 		if err := indexNewJobs(tx); err != nil {
 			return err
 		}
@@ -174,7 +201,7 @@ func (v *Vault) ClaimJobs(now time.Time, max int, lease time.Duration) ([]Job, e
 			keys = append(keys, bytes.Clone(k))
 		}
 		for _, k := range keys {
-			if claimed == max {
+			if len(claimed) == max {
 				break
 			}
 			if err := due.Delete(k); err != nil {
@@ -213,29 +240,11 @@ func (v *Vault) ClaimJobs(now time.Time, max int, lease time.Duration) ([]Job, e
 			if err := due.Put(dueIndexKey(until, id), nil); err != nil {
 				return err
 			}
-			claimed++
-			j, err := v.decodeJob(idKey, out)
-			if err != nil {
-				damaged = append(damaged, id)
-				continue
-			}
-			jobs = append(jobs, j)
+			claimed = append(claimed, rawJob{idKey, out})
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("vault: claim jobs: %w", err)
-	}
-	var faults []error
-	for _, id := range damaged {
-		if ferr := v.FailJob(id, "the sealed link token does not open (damaged, or its outbox key is gone from the key store)"); ferr != nil {
-			faults = append(faults, ferr)
-		}
-	}
-	if len(faults) > 0 {
-		return jobs, fmt.Errorf("vault: claim jobs: %w", errors.Join(faults...))
-	}
-	return jobs, nil
+	return claimed, err
 }
 
 // ReleaseClaims makes every leased job due at now, and returns how many
