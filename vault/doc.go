@@ -16,32 +16,118 @@
 //
 //   - SHA-256(token) as the recipient's look-up key, never the token;
 //   - the session key wrapped with AES-256-GCM under
-//     HKDF-SHA256(token, salt = message id, info = purpose ‖ id ‖ recipient
-//     index), bound to the same context as associated data. The token is
-//     random, so HKDF is the right tool; a password KDF (go-crypto's Argon2,
-//     ~200 ms and 64 MiB a call) would only cost time.
+//     HKDF-SHA256(expiry key ‖ token, salt = message id, info = purpose ‖ id
+//     ‖ recipient index), bound to the same context as associated data. The
+//     token and the expiry key (below) are random, so HKDF is the right
+//     tool; a password KDF (go-crypto's Argon2, ~200 ms and 64 MiB a call)
+//     would only cost time.
 //
-// So the vault file alone decrypts no message: every key that opens content
-// is derived from a token the file does not hold. The token from the link
-// plus the vault can (Decrypt). With an escrow key (Options.EscrowKey, an
-// armored OpenPGP public key) the session key is also encrypted to it as a
-// v6 PKESK kept beside the message; EscrowMessage returns PKESK ‖ SEIPD, a
+// So no key that opens content is in the vault file: each is derived from a
+// token the file does not hold and a key the file does not hold. With an
+// escrow key (Options.EscrowKey, an armored OpenPGP public key) the session
+// key is also encrypted to it as a v6 PKESK, kept beside the message sealed
+// under the message's expiry key; EscrowMessage returns PKESK ‖ SEIPD, a
 // standard OpenPGP message the organisation's private key (kept off the
 // server) opens.
 //
-// # The outbox and its key file
+// # The key file and the key store
 //
-// The notifier must build each link from the token, also after a restart, so
-// an outbox job has to carry its token. It carries it sealed (AES-256-GCM)
-// under a key from a separate file, Options.KeyFile (default Path + ".key",
-// 32 random bytes, created 0600 when missing, refused when others may read
-// it). A job is deleted once its notification is done, and with it the
-// sealed token. Hence: the vault file alone yields no token; the vault file
-// plus the key file yields only the tokens of notifications not yet sent.
-// Back the key file up apart from the vault (or not at all: without it only
-// pending notifications are lost). Open refuses a key file other than the
-// one the pending jobs were sealed with (ErrKeyMismatch), and takes a new one
-// when the outbox is empty.
+// bbolt does not overwrite what it deletes: a deleted record's page goes to
+// the free list with its bytes, and stays in the file (and in every Backup)
+// until reused. Deleting a record therefore deletes nothing an attacker with
+// the file cannot read; only destroying the key it was sealed under does
+// (crypto-shredding). Those keys live outside bbolt's pages, in the key
+// store (Options.KeyStore, default Path + ".keys", 0600), a small file
+// rewritten whole on every change (temporary file, fsync, rename, fsync of
+// the folder) and sealed (AES-256-GCM) under a key derived from the key file
+// (Options.KeyFile, default Path + ".key": 32 random bytes, created 0600
+// when missing, refused when others may read it). It holds two kinds:
+//
+//   - outbox keys. The notifier must build each link from its token, also
+//     after a restart, so an outbox job carries its token sealed under the
+//     current outbox key. A key takes new seals for at most a minute while
+//     mail flows (at once when all its jobs are done), and is destroyed as
+//     soon as no pending job is sealed under it; a job that keeps failing is
+//     sealed again under the current key a minute after its key retired, so
+//     it keeps no notified job's token readable. (A key whose jobs all wait
+//     out a provider's outage is left alone: it holds no sent token.)
+//   - expiry keys, one per UTC hour of expiry instants. A message's expiry
+//     (today received + Options.Retention; the key is chosen by the expiry
+//     instant, so a message may have an expiry of its own) names its hour's
+//     key, which every wrapped key and the escrow packet of the message
+//     need. Sweep destroys the key once its hour has ended.
+//
+// A key is in the file (written and synced) before anything is sealed under
+// it: an accept never gets its 250 with a key a crash could lose. Keys are
+// made ahead of need by a background pass (at most one write a second, and
+// only while something changes), so Accept writes no file of its own and
+// adds no fsync. Open refuses a key store that the key file does not open,
+// and a missing or other key store while a pending notification or an
+// unexpired message needs the old one (ErrKeyMismatch); a vault opens and
+// rewrites its key store, so a backup opened beside the live vault needs a
+// copy of it.
+//
+// # What a copy opens
+//
+// The vault file alone, or a backup alone, or either with the key store but
+// without the key file: nothing — no token, no message key, no message.
+//
+// The vault file (or a backup of any age) with the key file and the key store
+// as they are at time T opens:
+//
+//   - the tokens of the notifications pending at T, and with them their
+//     messages: that is what pending means. A notification's token stops
+//     opening when its outbox key is destroyed: about a second after it is
+//     sent or given up when no other job is pending under that key (mail
+//     that comes now and then); while mail flows, once the key has retired
+//     (it takes new seals for a minute) and its other jobs are done; at
+//     most about two and a half minutes after (the key's minute, the minute
+//     before a failing companion is resealed, and the passes, every ten
+//     seconds).
+//   - with a token held from elsewhere (the recipient's SMS or e-mail), that
+//     token's message, if its expiry hour had not ended at T. Decrypt refuses
+//     from the exact expiry; the copy stops opening at the end of the hour.
+//   - with the escrow private key, every message whose expiry hour had not
+//     ended at T, without a token: escrow is the organisation's standing
+//     right to read its messages until they expire, and ends with the expiry
+//     key like any token. What was exported with EscrowMessage before is the
+//     organisation's to delete.
+//
+// So a copy of the three files made before a notification is sent holds its
+// token, and one made before a message's expiry hour ends holds what opens
+// it (given a token); copies made after hold neither, whatever earlier
+// pages of the vault file they include. A copy of the key store keeps every
+// key in it alive for as long as the copy exists, whatever the vault
+// destroys: backing it up extends every pending token's and every live
+// message's readability (given the vault file, which backups are) by the
+// backup's lifetime. Backup copies the vault file only. Back up beside it
+// the key file, apart (it never changes), and the key store either not at
+// all — a restore then loses the content of unexpired messages and the
+// pending notifications, and keeps accounts, audit trail and receipts — or
+// as one short-lived copy that is overwritten (e.g. nightly) and never
+// archived, accepting that its lifetime is added to the retention.
+//
+// Not shredded: what is stored in clear (errands, addresses, audit events
+// with the openers' personal numbers, staff accounts) stays in free pages
+// after audit retention deletes it, until the space is reused; and the key
+// store's own old versions are gone from the file system but not from a
+// raw disk image, a copy-on-write file system's snapshots, or a backup tool
+// that copied the file.
+//
+// # On PostgreSQL
+//
+// A PostgreSQL engine (issue "One store core, two engines") keeps deleted
+// and updated rows as dead tuples until VACUUM reuses their space (VACUUM
+// FULL rewrites the table), and every version of every row in WAL, in WAL
+// archives, in base backups and on replicas. Nothing deleted there is gone
+// either, so the same rule must hold: the outbox and expiry keys stay
+// outside the database, in a file (or a secret store) that truly replaces
+// its content, never in a table, whose old rows would survive in WAL just as
+// bbolt's pages do. Then WAL, archives, replicas and dumps are copies of the
+// vault file in the sense above, and what holds for those holds for them.
+// What stored in clear is deleted (audit retention) will not be gone from
+// WAL archives and backups until those are: their retention is the
+// organisation's to set.
 //
 // # Accepting a message
 //
@@ -63,18 +149,20 @@
 //
 // # Layout
 //
-// Buckets: messages (id → JSON metadata), content (id → SEIPD packet),
+// Buckets: messages (id → JSON metadata: expiry, expiry key, sealed escrow
+// packet), content (id → SEIPD packet),
 // recipients (SHA-256(token) → JSON: message id, index, address, addressing
 // data, wrapped key), events (big-endian sequence → JSON event, append only)
 // with events_by_message (id ‖ sequence) so Events(id) is a prefix scan,
-// outbox (big-endian job id → JSON job with sealed token), accounts
-// (lower-cased address → JSON with an argon2id PHC hash), expire_due and
-// purge_due (received time ‖ id: the sweeper's work lists), outbox_due
+// outbox (big-endian job id → JSON job with its outbox key's id and sealed
+// token), accounts (lower-cased address → JSON with an argon2id PHC hash),
+// expire_due (expiry ‖ id) and purge_due (received time ‖ id): the
+// sweeper's work lists, outbox_due
 // (due time ‖ job id: the notifier's work list), deliveries (provider ‖
 // provider's id → message and recipient, for delivery reports), mailbox,
 // mailbox_meta and mailbox_by_event (each staff account's receipts: UID →
-// event, UIDVALIDITY and UIDNEXT, flags), meta (schema version, outbox key
-// id, outbox_indexed). Message ids are 48 bits of milliseconds and 48
+// event, UIDVALIDITY and UIDNEXT, flags), meta (schema version 2, the key
+// store's id, outbox_indexed). Message ids are 48 bits of milliseconds and 48
 // random bits in lower-case base32hex: 20 characters that sort by time.
 //
 // # Retention
@@ -82,6 +170,9 @@
 // After Options.Retention (default 30 days) Sweep deletes a message's
 // ciphertext, escrow packet and wrapped keys, drops its outbox jobs and
 // records "expired" per recipient; Lookup still answers with Expired set.
+// Sweep also destroys the expiry keys of the hours that have ended, which is
+// what makes the deletion final (above); RunSweeper runs just after each
+// hour ends.
 // After Options.AuditRetention (default 400 days) the events and the
 // metadata go too. RunSweeper sweeps periodically.
 //
