@@ -141,8 +141,10 @@ type keyStoreExpiry struct {
 	Key   []byte `json:"key"`
 }
 
-func storeAEAD(fileKey []byte) (cipher.AEAD, error) {
-	k, err := hkdf.Key(sha256.New, fileKey, nil, infoStore, 32)
+// derivedAEAD is AES-256-GCM under HKDF-SHA256(secret, info): one key per
+// purpose from each secret.
+func derivedAEAD(secret []byte, info string) (cipher.AEAD, error) {
+	k, err := hkdf.Key(sha256.New, secret, nil, info, 32)
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +156,7 @@ func storeAEAD(fileKey []byte) (cipher.AEAD, error) {
 // file gives an empty store with a new id (created reports it; nothing is
 // written until persist).
 func loadKeyStore(path, keyFile string, fileKey []byte) (ks *keyStore, created bool, err error) {
-	aead, err := storeAEAD(fileKey)
+	aead, err := derivedAEAD(fileKey, infoStore)
 	if err != nil {
 		return nil, false, err
 	}
@@ -211,12 +213,7 @@ func newOutboxKey(id uint64, raw []byte) (*outboxKey, error) {
 	if len(raw) != 32 {
 		return nil, fmt.Errorf("outbox key %d: %d bytes", id, len(raw))
 	}
-	k, err := hkdf.Key(sha256.New, raw, nil, infoSeal, 32)
-	if err != nil {
-		return nil, err
-	}
-	defer clear(k)
-	aead, err := newGCM(k)
+	aead, err := derivedAEAD(raw, infoSeal)
 	if err != nil {
 		return nil, err
 	}
@@ -227,12 +224,7 @@ func newExpiryKey(start, end time.Time, raw []byte) (*expiryKey, error) {
 	if len(raw) != 32 {
 		return nil, fmt.Errorf("expiry key %v: %d bytes", start, len(raw))
 	}
-	k, err := hkdf.Key(sha256.New, raw, nil, infoEscrow, 32)
-	if err != nil {
-		return nil, err
-	}
-	defer clear(k)
-	aead, err := newGCM(k)
+	aead, err := derivedAEAD(raw, infoEscrow)
 	if err != nil {
 		return nil, err
 	}
