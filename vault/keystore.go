@@ -405,15 +405,16 @@ func (ks *keyStore) expiryKeyFor(expires time.Time) (*expiryKey, error) {
 	start := periodStart(expires)
 	ks.mu.Lock()
 	k := ks.expiry[start.Unix()]
+	durable := k != nil && k.durable
 	ks.mu.Unlock()
-	if k != nil && k.durable {
+	if durable {
 		return k, nil
 	}
 	ks.writeMu.Lock()
 	defer ks.writeMu.Unlock()
 	ks.mu.Lock()
 	k = ks.addExpiryLocked(start)
-	durable := k.durable
+	durable = k.durable
 	ks.mu.Unlock()
 	if !durable {
 		if err := ks.persistLocked(); err != nil {
@@ -454,8 +455,9 @@ func (ks *keyStore) dropExpired(now time.Time) (int, error) {
 	n := 0
 	for start, k := range ks.expiry {
 		if !now.Before(k.end) {
+			// Not cleared in memory: a Decrypt that looked it up may still
+			// use it (and refuses the expired message anyway).
 			delete(ks.expiry, start)
-			clear(k.raw)
 			n++
 		}
 	}
@@ -470,8 +472,9 @@ func (ks *keyStore) dropExpired(now time.Time) (int, error) {
 	return n, ks.persistLocked()
 }
 
-// passPlan is what a pass found to reseal: retired outbox keys with pending
-// jobs, some of whose jobs are done (or not known not to be).
+// toReseal returns the retired outbox keys whose pending jobs are to be
+// sealed again: some of their jobs are done (or, for a key loaded at Open,
+// may be), and they retired resealAfter ago.
 func (ks *keyStore) toReseal(now time.Time) []*outboxKey {
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
