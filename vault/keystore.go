@@ -505,7 +505,8 @@ func (ks *keyStore) rotateAndDrop(now time.Time, expiryHorizon time.Duration) er
 	idleDone := cur.pending == 0 && cur.inflight == 0 && cur.sealed > 0
 	if (idleDone || (used && now.Sub(cur.since) >= outboxKeyLife)) && ks.next != nil && ks.next.durable {
 		cur.retired = now
-		ks.current, ks.current.since = ks.next, now
+		ks.current = ks.next
+		ks.current.since = now
 		ks.next = ks.freshOutboxKey()
 		changed = true
 	}

@@ -210,3 +210,60 @@ func TestKeyStoreRefusals(t *testing.T) {
 		t.Errorf("a damaged key store: %v", err)
 	}
 }
+
+// TestOutboxKeyLife: while jobs are pending under it, the current outbox
+// key takes new seals for outboxKeyLife, not longer, and not shorter: a
+// key store write per pass would cost intake, a longer life keeps sent
+// tokens readable longer.
+func TestOutboxKeyLife(t *testing.T) {
+	c := newClock()
+	v, _ := openTest(t, func(o *Options) { o.Now = c.Now })
+	keyOf := func(a Accepted) uint64 {
+		t.Helper()
+		for _, j := range mustClaimAll(t, v) {
+			if j.MessageID == a.ID {
+				return jobEpochs(t, v)[j.ID]
+			}
+		}
+		t.Fatalf("no job for %s", a.ID)
+		return 0
+	}
+	// Once rotated (the key made at Open is not the one under test): a job
+	// sent, its key idle, and the next pass retires it.
+	accept(t, v, smallMessage())
+	for _, j := range mustClaim(t, v, c.Now(), 1) {
+		if err := v.CompleteJob(j.ID, "id", "46elks"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := v.shredPass(true); err != nil {
+		t.Fatal(err)
+	}
+	first := keyOf(accept(t, v, smallMessage()))
+	for _, step := range []time.Duration{0, outboxKeyLife / 2, outboxKeyLife/2 - time.Second} {
+		c.Advance(step)
+		if err := v.shredPass(true); err != nil {
+			t.Fatal(err)
+		}
+		if k := keyOf(accept(t, v, smallMessage())); k != first {
+			t.Fatalf("%v into the key's life, a new accept went under another key", c.Now().Sub(newClock().Now()))
+		}
+	}
+	c.Advance(time.Second)
+	if err := v.shredPass(true); err != nil {
+		t.Fatal(err)
+	}
+	if k := keyOf(accept(t, v, smallMessage())); k == first {
+		t.Fatal("after outboxKeyLife new accepts still go under the same key")
+	}
+}
+
+// mustClaimAll returns every pending job (claiming none).
+func mustClaimAll(t *testing.T, v *Vault) []Job {
+	t.Helper()
+	jobs, err := v.PendingJobs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return jobs
+}
