@@ -76,11 +76,12 @@ type messageRecord struct {
 	Recipients [][]byte  `json:"recipients"`       // token hashes, by recipient index
 	Escrow     []byte    `json:"escrow,omitempty"` // the escrow PKESK, sealed under the expiry key
 	Expired    bool      `json:"expired,omitempty"`
-	// Expires is when the content expires; ExpiryKey names the key store's
-	// expiry key (its period's start, Unix seconds) that every wrapped key
-	// and the escrow packet of the message need.
-	Expires   time.Time `json:"expires"`
-	ExpiryKey int64     `json:"expiry_key"`
+	// Expires is when the content expires; ExpiryKey (its period's start,
+	// Unix seconds) and ExpiryKeyID name the key store's expiry key that
+	// every wrapped key and the escrow packet of the message need.
+	Expires     time.Time `json:"expires"`
+	ExpiryKey   int64     `json:"expiry_key"`
+	ExpiryKeyID uint64    `json:"expiry_key_id"`
 }
 
 type recipientRecord struct {
@@ -170,15 +171,16 @@ func (v *Vault) prepare(id string, now time.Time, in Incoming, sealKey *outboxKe
 		return nil, nil, fmt.Errorf("encrypt: %w", err)
 	}
 	meta := messageRecord{
-		ID:        id,
-		Received:  now,
-		Sender:    in.Sender,
-		Account:   in.Account,
-		Errand:    in.Errand,
-		MessageID: in.MessageID,
-		Size:      len(in.Raw),
-		Expires:   expires,
-		ExpiryKey: expiry.start.Unix(),
+		ID:          id,
+		Received:    now,
+		Sender:      in.Sender,
+		Account:     in.Account,
+		Errand:      in.Errand,
+		MessageID:   in.MessageID,
+		Size:        len(in.Raw),
+		Expires:     expires,
+		ExpiryKey:   expiry.start.Unix(),
+		ExpiryKeyID: expiry.id,
 	}
 	if v.escrow != nil {
 		pkesk, err := escrowPacket(v.escrow, sessionKey)
@@ -324,9 +326,11 @@ func (v *Vault) Decrypt(token string) (Letter, []byte, error) {
 		if ct == nil || rr.Wrapped == nil {
 			return ErrExpired
 		}
-		expiry := v.keys.expiryKeyAt(m.ExpiryKey)
+		expiry := v.keys.expiryKeyAt(m.ExpiryKey, m.ExpiryKeyID)
 		if expiry == nil {
-			return fmt.Errorf("message %s: the key store has no expiry key for it (%s)", l.ID, v.opt.KeyStore)
+			// Lost with a key store the admin replaced: the content is as
+			// good as deleted.
+			return fmt.Errorf("%w (its expiry key is not in the key store %s)", ErrExpired, v.opt.KeyStore)
 		}
 		sessionKey, err := unwrapSessionKey(rawToken, expiry, l.ID, l.Recipient, rr.Wrapped)
 		if err != nil {

@@ -93,7 +93,7 @@ func (v *Vault) EscrowMessage(id string) ([]byte, error) {
 		if len(m.Escrow) == 0 {
 			return fmt.Errorf("message %s was accepted without an escrow key", id)
 		}
-		expiry := v.keys.expiryKeyAt(m.ExpiryKey)
+		expiry := v.keys.expiryKeyAt(m.ExpiryKey, m.ExpiryKeyID)
 		if expiry == nil {
 			return ErrExpired // its period has ended: the sweep comes
 		}

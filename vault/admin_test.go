@@ -226,6 +226,29 @@ func TestKeyFile(t *testing.T) {
 	if _, err := os.Stat(o.Path + ".keys"); err == nil {
 		t.Error("a refused open left the key store it made")
 	}
+	// An empty key store is the admin's consent to go on without the lost
+	// one: the message is then as good as expired, and its pending
+	// notification fails when claimed.
+	dir2 := t.TempDir()
+	for _, f := range []string{"v.db", "v.db.key"} {
+		b, _ := os.ReadFile(filepath.Join(dir, f))
+		os.WriteFile(filepath.Join(dir2, f), b, 0o600)
+	}
+	os.WriteFile(filepath.Join(dir2, "v.db.keys"), nil, 0o600)
+	lost, err := Open(Options{Path: filepath.Join(dir2, "v.db")})
+	if err != nil {
+		t.Fatalf("open with an empty key store: %v", err)
+	}
+	if _, _, err := lost.Decrypt(a.Tokens[0]); !errors.Is(err, ErrExpired) {
+		t.Errorf("decrypt after the key store was replaced: %v, want ErrExpired", err)
+	}
+	if jobs, err := lost.ClaimJobs(time.Now(), 10, time.Minute); err != nil || len(jobs) != 0 {
+		t.Errorf("claim after the key store was replaced: %+v, %v", jobs, err)
+	}
+	if n, _ := lost.OutboxLen(); n != 0 {
+		t.Errorf("%d jobs left after their keys were lost; want them failed", n)
+	}
+	lost.Close()
 	os.WriteFile(o.Path+".keys", keys, 0o600)
 	// Messages need the key store: with it back, the token opens.
 	v, err = Open(o)

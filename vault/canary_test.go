@@ -171,7 +171,7 @@ func sessionKeyOf(t *testing.T, v *Vault, token string) []byte {
 		if err != nil {
 			return err
 		}
-		key, err = unwrapSessionKey(raw, v.keys.expiryKeyAt(m.ExpiryKey), rr.Message, rr.Index, rr.Wrapped)
+		key, err = unwrapSessionKey(raw, v.keys.expiryKeyAt(m.ExpiryKey, m.ExpiryKeyID), rr.Message, rr.Index, rr.Wrapped)
 		return err
 	})
 	if err != nil {

@@ -94,6 +94,7 @@ type outboxKey struct {
 
 // expiryKey is the key of the messages whose expiry falls in [start, end).
 type expiryKey struct {
+	id         uint64
 	start, end time.Time
 	raw        []byte
 	escrow     cipher.AEAD // seals escrow packets
@@ -119,6 +120,8 @@ type keyStore struct {
 	expiry  map[int64]*expiryKey
 	dirty   bool // the file holds keys that are destroyed in memory
 	lastErr error
+
+	replacing bool // made from an empty file: the admin lets the old store's keys go
 }
 
 // keyStoreFile is the sealed file's content.
@@ -136,6 +139,7 @@ type keyStoreOutbox struct {
 }
 
 type keyStoreExpiry struct {
+	ID    uint64 `json:"id"`    // random: a message names its key by period and id
 	Start int64  `json:"start"` // Unix seconds
 	End   int64  `json:"end"`
 	Key   []byte `json:"key"`
@@ -172,6 +176,12 @@ func loadKeyStore(path, keyFile string, fileKey []byte) (ks *keyStore, created b
 	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
 		return nil, false, fmt.Errorf("key store %s has mode %#o: others may read it; chmod 600 it", path, fi.Mode().Perm())
 	}
+	if len(b) == 0 {
+		// An empty file is the admin's consent to start a new key store
+		// for a vault that needed the lost one (see initFile).
+		ks.id, ks.replacing = randomBytes(16), true
+		return ks, false, nil
+	}
 	head := len(keyStoreMagic) + 1
 	n := aead.NonceSize()
 	if len(b) < head+n+aead.Overhead() || !bytes.Equal(b[:len(keyStoreMagic)], keyStoreMagic) {
@@ -199,7 +209,7 @@ func loadKeyStore(path, keyFile string, fileKey []byte) (ks *keyStore, created b
 		ks.outbox[o.ID] = k
 	}
 	for _, e := range f.Expiry {
-		k, err := newExpiryKey(time.Unix(e.Start, 0).UTC(), time.Unix(e.End, 0).UTC(), e.Key)
+		k, err := newExpiryKey(e.ID, time.Unix(e.Start, 0).UTC(), time.Unix(e.End, 0).UTC(), e.Key)
 		if err != nil {
 			return nil, false, fmt.Errorf("key store %s: %w", path, err)
 		}
@@ -220,7 +230,7 @@ func newOutboxKey(id uint64, raw []byte) (*outboxKey, error) {
 	return &outboxKey{id: id, raw: raw, aead: aead}, nil
 }
 
-func newExpiryKey(start, end time.Time, raw []byte) (*expiryKey, error) {
+func newExpiryKey(id uint64, start, end time.Time, raw []byte) (*expiryKey, error) {
 	if len(raw) != 32 {
 		return nil, fmt.Errorf("expiry key %v: %d bytes", start, len(raw))
 	}
@@ -228,7 +238,7 @@ func newExpiryKey(start, end time.Time, raw []byte) (*expiryKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &expiryKey{start: start, end: end, raw: raw, escrow: aead}, nil
+	return &expiryKey{id: id, start: start, end: end, raw: raw, escrow: aead}, nil
 }
 
 // freshOutboxKey makes a key with a random id not in use; ks.mu held.
@@ -283,7 +293,7 @@ func (ks *keyStore) persistLocked() error {
 	}
 	var wroteExp []*expiryKey
 	for _, k := range ks.expiry {
-		f.Expiry = append(f.Expiry, keyStoreExpiry{Start: k.start.Unix(), End: k.end.Unix(), Key: k.raw})
+		f.Expiry = append(f.Expiry, keyStoreExpiry{ID: k.id, Start: k.start.Unix(), End: k.end.Unix(), Key: k.raw})
 		wroteExp = append(wroteExp, k)
 	}
 	ks.mu.Unlock()
@@ -430,7 +440,7 @@ func (ks *keyStore) addExpiryLocked(start time.Time) *expiryKey {
 	if k := ks.expiry[start.Unix()]; k != nil {
 		return k
 	}
-	k, err := newExpiryKey(start, start.Add(expiryPeriod), randomBytes(32))
+	k, err := newExpiryKey(binary.BigEndian.Uint64(randomBytes(8)), start, start.Add(expiryPeriod), randomBytes(32))
 	if err != nil {
 		panic("vault: " + err.Error())
 	}
@@ -438,12 +448,16 @@ func (ks *keyStore) addExpiryLocked(start time.Time) *expiryKey {
 	return k
 }
 
-// expiryKeyAt returns the key of the period starting at start (Unix
-// seconds), or nil once it is destroyed.
-func (ks *keyStore) expiryKeyAt(start int64) *expiryKey {
+// expiryKeyAt returns key id of the period starting at start (Unix
+// seconds), or nil once it is destroyed (or lost with a replaced key store,
+// whose key of the same period is another).
+func (ks *keyStore) expiryKeyAt(start int64, id uint64) *expiryKey {
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
-	return ks.expiry[start]
+	if k := ks.expiry[start]; k != nil && k.id == id {
+		return k
+	}
+	return nil
 }
 
 // dropExpired destroys the keys of every period that has ended by now, and

@@ -183,7 +183,7 @@ func Open(o Options) (*Vault, error) {
 	var pending map[uint64]int
 	if err == nil {
 		err = db.Update(func(tx *bolt.Tx) error {
-			if err := initFile(tx, ks.id, o.KeyStore, now()); err != nil {
+			if err := initFile(tx, ks.id, o.KeyStore, ks.replacing, now()); err != nil {
 				return err
 			}
 			pending, err = pendingByKey(tx)
@@ -227,8 +227,9 @@ func Open(o Options) (*Vault, error) {
 // initFile creates the buckets of a new file, checks the schema version of an
 // old one, and checks that the key store is the one its keys are in: another
 // one (or a new one, when the file is missing) is taken only while no
-// pending notification and no unexpired message needs the old one.
-func initFile(tx *bolt.Tx, storeID []byte, keyStore string, now time.Time) error {
+// pending notification and no unexpired message needs the old one, or when
+// replacing (the admin put an empty file there).
+func initFile(tx *bolt.Tx, storeID []byte, keyStore string, replacing bool, now time.Time) error {
 	for _, name := range allBuckets {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
@@ -256,9 +257,10 @@ func initFile(tx *bolt.Tx, storeID []byte, keyStore string, now time.Time) error
 		// message has not expired yet.
 		k, _ := tx.Bucket(bExpireDue).Cursor().Last()
 		live := len(k) > 8 && int64(binary.BigEndian.Uint64(k[:8])) > now.UnixNano()
-		if jobs > 0 || live {
+		if (jobs > 0 || live) && !replacing {
 			return fmt.Errorf("%s: %w: it is not the key store of this vault (missing, or another one), and %d pending notifications "+
-				"(unexpired messages: %v) need the keys in that one; restore it, with its key file", keyStore, ErrKeyMismatch, jobs, live)
+				"(unexpired messages: %v) need the keys in that one; restore it, with its key file, or, to start without the content "+
+				"of those messages and notifications, put an empty file there (install -m 600 /dev/null %s)", keyStore, ErrKeyMismatch, jobs, live, keyStore)
 		}
 	}
 	return meta.Put(kKeyStoreID, storeID)
