@@ -63,9 +63,10 @@
 // only while something changes), so Accept writes no file of its own and
 // adds no fsync. Open refuses a key store that the key file does not open,
 // and a missing or other key store while a pending notification or an
-// unexpired message needs the old one (ErrKeyMismatch); a vault opens and
-// rewrites its key store, so a backup opened beside the live vault needs a
-// copy of it.
+// unexpired message needs the old one (ErrKeyMismatch), unless the admin
+// put an empty file in its place: then those messages read as expired and
+// those notifications fail. A vault opens and rewrites its key store, so a
+// backup opened beside the live vault needs a copy of it.
 //
 // # What a copy opens
 //
@@ -102,8 +103,9 @@
 // message's readability (given the vault file, which backups are) by the
 // backup's lifetime. Backup copies the vault file only. Back up beside it
 // the key file, apart (it never changes), and the key store either not at
-// all — a restore then loses the content of unexpired messages and the
-// pending notifications, and keeps accounts, audit trail and receipts — or
+// all — a restore (with an empty key store file) then loses the content of
+// unexpired messages and the pending notifications, and keeps accounts,
+// audit trail and receipts — or
 // as one short-lived copy that is overwritten (e.g. nightly) and never
 // archived, accepting that its lifetime is added to the retention.
 //
