@@ -128,8 +128,8 @@ func TestFailingJobKeepsNoKeyAlive(t *testing.T) {
 	if f := r.Of(sent.ID); len(f) > 0 {
 		t.Errorf("the sent message opens: %v", f)
 	}
-	if f := r.Of(failing.ID); !has(f, "content") {
-		t.Errorf("control: the failing (pending) job's message does not open: %v", f)
+	if !r.Has(failing.ID, "content") {
+		t.Errorf("control: the failing (pending) job's message does not open: %v", r.Of(failing.ID))
 	}
 }
 

@@ -62,15 +62,6 @@ func logReport(t *testing.T, r vaulttest.Report) {
 		r.SealedTokens, r.WrappedKeys, r.Packets, r.OutboxKeys, r.ExpiryKeys, len(r.Findings))
 }
 
-func has(fs []vaulttest.Finding, what string) bool {
-	for _, f := range fs {
-		if f.What == what {
-			return true
-		}
-	}
-	return false
-}
-
 // TestNotifiedTokensAreShredded: once its notification is sent or given up,
 // no copy of a job's token opens from the vault file or a backup, with the
 // key file and the key store: the sealed tokens are still in the free pages,
@@ -132,8 +123,8 @@ func TestNotifiedTokensAreShredded(t *testing.T) {
 	}
 	// The scan can succeed: the pending notification's token opens, and
 	// with it the message.
-	if p := r.Of(pending.ID); !has(p, "sealed token") || !has(p, "content") {
-		t.Errorf("control: the pending notification's token or message did not open: %v", p)
+	if !r.Has(pending.ID, "sealed token") || !r.Has(pending.ID, "content") {
+		t.Errorf("control: the pending notification's token or message did not open: %v", r.Of(pending.ID))
 	}
 	// And the sealed tokens of notified jobs are still in the files: what
 	// protects them is that their keys are gone, not luck.
@@ -169,8 +160,8 @@ func TestExpiredMessagesAreShredded(t *testing.T) {
 	// token, and with the escrow key.
 	before := vaulttest.Scan(stolen(t, o, map[string][]byte{"backup": backupBytes(t, v)}, tokens, escrow))
 	for _, a := range expiring {
-		if f := before.Of(a.ID); !has(f, "content") || !has(f, "escrow message key") {
-			t.Fatalf("control: before expiry message %s does not open: %v", a.ID, f)
+		if !before.Has(a.ID, "content") || !before.Has(a.ID, "escrow message key") {
+			t.Fatalf("control: before expiry message %s does not open: %v", a.ID, before.Of(a.ID))
 		}
 	}
 
@@ -195,8 +186,8 @@ func TestExpiredMessagesAreShredded(t *testing.T) {
 			t.Errorf("expired message: %s", f)
 		}
 	}
-	if f := after.Of(fresh.ID); !has(f, "content") || !has(f, "escrow message key") {
-		t.Errorf("control: the message not yet expired does not open: %v", f)
+	if !after.Has(fresh.ID, "content") || !after.Has(fresh.ID, "escrow message key") {
+		t.Errorf("control: the message not yet expired does not open: %v", after.Of(fresh.ID))
 	}
 	if after.WrappedKeys <= 1 {
 		t.Errorf("control: the scan found %d wrapped keys; the expired messages' should be in the free pages", after.WrappedKeys)

@@ -75,6 +75,16 @@ func (r Report) Of(id string) []Finding {
 	return out
 }
 
+// Has tells whether a finding of kind what concerns message id.
+func (r Report) Has(id, what string) bool {
+	for _, f := range r.Findings {
+		if f.Message == id && f.What == what {
+			return true
+		}
+	}
+	return false
+}
+
 // The vault's labels, as an attacker who has read its source knows them.
 const (
 	v1Seal   = "sigill vault v1: outbox token seal"
