@@ -165,7 +165,8 @@ func reportBackup(w io.Writer, path string, copied int64, vaultPath string) {
 	fmt.Fprintf(w, "The vault file %s is %s. The copy is smaller and complete: bbolt reserves space at the end of its file\n"+
 		"ahead of need (16 MiB at a time), and a copy ends at the last page in use. Restored, the copy grows the same way.\n",
 		vaultPath, byteCount(fi.Size()))
-	fmt.Fprintf(w, "Back up the key file %s.key with it: the copy does not hold it.\n", vaultPath)
+	fmt.Fprintf(w, "The copy holds neither the key file %s.key (keep it apart) nor the key store %s.keys: a copy of the key store\n"+
+		"keeps every message live now readable with the backup for as long as it exists (README: \"Decisions worth knowing\").\n", vaultPath, vaultPath)
 }
 
 // byteCount is n in bytes and, from 1 KiB, in binary units too: "24576 bytes (24.0 KiB)".

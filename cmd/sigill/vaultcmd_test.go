@@ -37,7 +37,7 @@ func TestVaultBackupSaysItsSize(t *testing.T) {
 			"The vault file " + vaultFile + " is " + strconv.FormatInt(file.Size(), 10) + " bytes (",
 			"bbolt reserves space at the end of its file",
 			"a copy ends at the last page in use",
-			"Back up the key file " + vaultFile + ".key",
+			"neither the key file " + vaultFile + ".key (keep it apart) nor the key store " + vaultFile + ".keys",
 		} {
 			if !strings.Contains(stdout, want) {
 				t.Errorf("%s: %q missing from\n%s", when, want, stdout)
