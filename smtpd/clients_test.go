@@ -108,7 +108,9 @@ with smtplib.SMTP(host, int(port)) as s:
         code, text = list(e.recipients.values())[0]
         print("refused", code, text.decode())
     code, text = s.mail(sys.argv[2])
-    s.rcpt(sys.argv[4])
+    print("mail", code, text.decode())
+    code, text = s.rcpt(sys.argv[4])
+    print("rcpt", code, text.decode())
     code, text = s.data(msg)
     print("data", code, text.decode())
 `
@@ -121,6 +123,14 @@ with smtplib.SMTP(host, int(port)) as s:
 	}
 	if !strings.Contains(string(out), "data 250 2.0.0 ") {
 		t.Errorf("smtplib did not get 250 2.0.0 <id> queued:\n%s", out)
+	}
+	// The positive replies are sober and carry RFC 3463's address codes,
+	// also after STARTTLS (go-smtp's own texts were "Roger, …" and
+	// "I'll make sure … gets this"; see third_party/go-smtp/SIGILL.md).
+	for _, want := range []string{"mail 250 2.1.0 Sender <" + staff + "> ok", "rcpt 250 2.1.5 Recipient <" + goodRcpt + "> ok"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("smtplib did not see %q:\n%s", want, out)
+		}
 	}
 }
 

@@ -8,15 +8,13 @@
 // because go-smtp recognises its error type only by type assertion: a wrapped
 // error loses its code and becomes a permanent 554.
 //
-// The texts of the other positive replies are go-smtp's, not sigill's:
-// "250 2.0.0 Roger, accepting mail from <…>" to MAIL and "250 2.0.0 I'll
-// make sure <…> gets this" to RCPT among them. go-smtp v0.25.1 (the newest
-// release, and its main branch) writes them itself after Session.Mail or
-// Rcpt returns nil. A 250 *SMTPError returned instead would be written, but
-// go-smtp records the sender or recipient only on nil, so the transaction
-// would then fail at RCPT or DATA; upstream declined to change that
-// (emersion/go-smtp#187, #188). The reply that ends a transaction is
-// sigill's: Data's 250 carries the message id (queued in reply.go).
+// The positive replies to MAIL and RCPT are go-smtp's, which writes them
+// itself after Session.Mail or Rcpt returns nil; sigill builds go-smtp from
+// third_party/go-smtp, where the only change is their text ("250 2.1.0
+// Sender <…> ok", "250 2.1.5 Recipient <…> ok" instead of "Roger, …" and
+// "I'll make sure … gets this"; SIGILL.md there says why no other way
+// works). The reply that ends a transaction is sigill's: Data's 250 carries
+// the message id (queued in reply.go).
 package smtpd
 
 import (
