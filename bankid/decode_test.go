@@ -11,6 +11,13 @@ import (
 	"time"
 )
 
+// The only personal numbers tests use: Skatteverket's test numbers.
+const (
+	pnA = "199908072391"
+	pnB = "198611239883"
+	pnC = "200211242383"
+)
+
 func readFixture(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", name))

@@ -1,9 +1,14 @@
-// Package bankid owns everything sigill says to and about Swedish BankID:
-// a client for BankID's RP API v6.0 (/auth, /collect, /cancel), the animated
-// QR code and the autostart links that start the BankID app, BankID's
-// recommended user messages (RFA texts) in Swedish and English, and a
-// simulator that speaks the same wire format, so that the real client code is
-// what development and the tests exercise.
+// Package bankid owns what a production gateway says to and about Swedish
+// BankID: a client for BankID's RP API v6.0 (/auth, /collect, /cancel), its
+// wire types and error codes, the animated QR code and the autostart links
+// that start the BankID app, BankID's recommended user messages (RFA texts)
+// in Swedish and English, and the pinned SSL roots of BankID's two
+// environments.
+//
+// The simulator that speaks the same wire format, so that the real client
+// code is what development and the tests exercise, lives beside it in
+// bankid/bankidsim; the throwaway certificates both ends of its mutual TLS
+// use come from internal/devpki. Neither is part of this package's API.
 //
 // # Client
 //
@@ -32,19 +37,5 @@
 // The qrStartSecret stays on the server: only QRData's output reaches a
 // browser.
 //
-// # Simulator
-//
-// [Simulator] is an http.Handler for /rp/v6.0/ with BankID's rules (POST
-// only, application/json only, mutual TLS, UUID tokens, lowercase statuses,
-// startFailed after 30 s unscanned, expiredTransaction after 3 minutes,
-// alreadyInProgress, switchable faults) on an injectable clock. It also plays
-// the user's phone: [Simulator.Approve], [Simulator.Scan] and
-// [Simulator.Cancel] from Go, and [Simulator.PhoneHandler] for the dev pages
-// at /dev/bankid. [NewDevPKI] makes the throwaway CA, server certificate and
-// RP certificate that `sigill dev` runs it with, and [Simulator.Server]
-// returns the TLS server for its listener.
-//
-// The package never logs. Where a personal number has to appear in text a
-// person reads (the simulator's phone page, error messages), it is masked as
-// 19990807-****.
+// The package never logs.
 package bankid

@@ -1,4 +1,4 @@
-package bankid
+package bankid_test
 
 import (
 	"context"
@@ -7,51 +7,37 @@ import (
 	"log"
 	"net"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
+	"sigill/bankid"
+	"sigill/bankid/bankidsim"
+	"sigill/internal/devpki"
 	"sigill/internal/testenv"
 )
 
-// The only personal numbers tests use: Skatteverket's test numbers.
+// The only personal numbers tests use: Skatteverket's test numbers (the
+// package's own tests, in package bankid, have them in decode_test.go).
 const (
 	pnA = "199908072391"
 	pnB = "198611239883"
 	pnC = "200211242383"
 )
 
-func newFakeClock() *testenv.Clock {
-	return testenv.NewClock(time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC))
-}
-
-// testPKI is made once: key generation and PKCS#12 encoding are the slow
-// part of a test, and the certificates carry no state.
-var testPKI = sync.OnceValues(func() (*DevPKI, error) { return NewDevPKI("") })
-
-func devPKI(t testing.TB) *DevPKI {
-	t.Helper()
-	pki, err := testPKI()
-	if err != nil {
-		t.Fatalf("NewDevPKI: %v", err)
-	}
-	return pki
-}
-
 // simEnv is a simulator serving TLS on 127.0.0.1 and a client for it.
 type simEnv struct {
-	sim    *Simulator
+	sim    *bankidsim.Simulator
 	clock  *testenv.Clock
-	pki    *DevPKI
+	pki    *devpki.PKI
 	base   string // https://127.0.0.1:port/rp/v6.0/
-	client *Client
+	client *bankid.Client
 }
 
 func startSim(t testing.TB) *simEnv {
 	t.Helper()
-	pki := devPKI(t)
-	clock := newFakeClock()
-	sim := &Simulator{Now: clock.Now}
+	pki := testenv.DevPKI(t)
+	clock := testenv.NewClock(time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC))
+	sim := &bankidsim.Simulator{Now: clock.Now}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("listen: %v", err)
@@ -70,7 +56,7 @@ func startSim(t testing.TB) *simEnv {
 		}
 	})
 	base := "https://" + ln.Addr().String() + "/rp/v6.0/"
-	client, err := NewClient(pki.ClientConfig(base))
+	client, err := bankid.NewClient(bankidsim.ClientConfig(pki, base))
 	if err != nil {
 		t.Fatalf("NewClient: %v", err)
 	}
@@ -78,7 +64,7 @@ func startSim(t testing.TB) *simEnv {
 	return &simEnv{sim: sim, clock: clock, pki: pki, base: base, client: client}
 }
 
-func (e *simEnv) auth(t testing.TB, req AuthRequest) *AuthResponse {
+func (e *simEnv) auth(t testing.TB, req bankid.AuthRequest) *bankid.AuthResponse {
 	t.Helper()
 	if req.EndUserIP == "" {
 		req.EndUserIP = "192.0.2.10"
@@ -90,7 +76,7 @@ func (e *simEnv) auth(t testing.TB, req AuthRequest) *AuthResponse {
 	return r
 }
 
-func (e *simEnv) collect(t testing.TB, orderRef string) *CollectResponse {
+func (e *simEnv) collect(t testing.TB, orderRef string) *bankid.CollectResponse {
 	t.Helper()
 	r, err := e.client.Collect(context.Background(), orderRef)
 	if err != nil {

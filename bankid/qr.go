@@ -30,25 +30,6 @@ func qrAuthCode(secret, t string) string {
 	return hex.EncodeToString(mac.Sum(nil))
 }
 
-// parseQRData splits a QR string into its token, seconds and code. It is the
-// simulator's phone reading the code; ok is false for anything not shaped
-// like QRData's output.
-func parseQRData(s string) (token string, seconds int, code string, ok bool) {
-	rest, found := strings.CutPrefix(s, "bankid.")
-	if !found {
-		return "", 0, "", false
-	}
-	parts := strings.Split(rest, ".")
-	if len(parts) != 3 || parts[0] == "" || len(parts[2]) != sha256.Size*2 {
-		return "", 0, "", false
-	}
-	n, err := strconv.Atoi(parts[1])
-	if err != nil || n < 0 || strconv.Itoa(n) != parts[1] {
-		return "", 0, "", false
-	}
-	return parts[0], n, parts[2], true
-}
-
 // qrQuietZone is the white border QR readers need, in modules.
 const qrQuietZone = 4
 

@@ -25,19 +25,6 @@ func TestQRDataTestVector(t *testing.T) {
 	}
 }
 
-func TestParseQRData(t *testing.T) {
-	s := QRData("67df3917-fa0d-44e5-b327-edcc928297f8", "secret", 42)
-	tok, sec, code, ok := parseQRData(s)
-	if !ok || tok != "67df3917-fa0d-44e5-b327-edcc928297f8" || sec != 42 || code != qrAuthCode("secret", "42") {
-		t.Fatalf("parseQRData(%q) = %q %d %q %v", s, tok, sec, code, ok)
-	}
-	for _, bad := range []string{"", "bankid.", "bankid.a.1", "bankid..1." + code, "bankid.a.x." + code, "bankid.a.+1." + code, "bankid.a.1." + code + ".x", "BANKID.a.1." + code} {
-		if _, _, _, ok := parseQRData(bad); ok {
-			t.Errorf("parseQRData(%q) accepted it", bad)
-		}
-	}
-}
-
 var svgRun = regexp.MustCompile(`M(\d+) (\d+)h(\d+)v1h-(\d+)z`)
 
 func TestQRSVG(t *testing.T) {

@@ -46,6 +46,16 @@ const (
 	HintTransactionRiskBlocked HintCode = "transactionRiskBlocked" // BankID blocked the order for its risk
 )
 
+// BankID's time limits for an order, as BankID documents them.
+const (
+	// StartTimeout is how long an order waits for the app to pick it up
+	// (QR scanned or autostart opened) before it fails with startFailed.
+	StartTimeout = 30 * time.Second
+	// OrderTimeout is how long an order may stay pending at all before it
+	// fails with expiredTransaction.
+	OrderTimeout = 3 * time.Minute
+)
+
 // Risk is BankID's risk assessment of a completed order, present when the
 // order was started with returnRisk (this client always asks for it).
 // Callers refuse RiskHigh; an unknown value is kept as it is.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"sigill/bankid"
+	"sigill/bankid/bankidsim"
 	"sigill/internal/testenv"
 	"sigill/vault"
 )
@@ -73,7 +74,7 @@ func TestAutostartFlowAllowed(t *testing.T) {
 	if a.AutoStartToken == "" || !strings.HasPrefix(a.QR, "bankid.") {
 		t.Fatalf("start answer %+v", a)
 	}
-	if _, err := e.sim.Scan(bankid.PhoneRequest{AutoStartToken: a.AutoStartToken}); err != nil {
+	if _, err := e.sim.Scan(bankidsim.PhoneRequest{AutoStartToken: a.AutoStartToken}); err != nil {
 		t.Fatal(err)
 	}
 	// RFA15B or RFA9 while the app has it, and BankID's same-device wording.
@@ -83,7 +84,7 @@ func TestAutostartFlowAllowed(t *testing.T) {
 		t.Fatalf("pending after scan: %+v", st)
 	}
 	// No personal number given: the order's requirement supplies it.
-	if _, err := e.sim.Approve(bankid.PhoneRequest{AutoStartToken: a.AutoStartToken}); err != nil {
+	if _, err := e.sim.Approve(bankidsim.PhoneRequest{AutoStartToken: a.AutoStartToken}); err != nil {
 		t.Fatalf("Approve: %v", err)
 	}
 	if st := b.waitStatus(token); st.Status != "complete" {
@@ -107,13 +108,13 @@ func TestRequirementPersonalNumber(t *testing.T) {
 	_, two := e.accept("Två", sample(t, "outlook-windows-1252.eml"), recipient(pnA, pnB))
 
 	a := e.browser().start(one, "same")
-	_, err := e.sim.Approve(bankid.PhoneRequest{AutoStartToken: a.AutoStartToken, PersonalNumber: pnC})
-	if !errors.Is(err, bankid.ErrPhoneWrongPerson) {
+	_, err := e.sim.Approve(bankidsim.PhoneRequest{AutoStartToken: a.AutoStartToken, PersonalNumber: pnC})
+	if !errors.Is(err, bankidsim.ErrPhoneWrongPerson) {
 		t.Fatalf("one login: another person approved: %v", err)
 	}
 
 	a = e.browser().start(two, "same")
-	if _, err := e.sim.Approve(bankid.PhoneRequest{AutoStartToken: a.AutoStartToken, PersonalNumber: pnC}); err != nil {
+	if _, err := e.sim.Approve(bankidsim.PhoneRequest{AutoStartToken: a.AutoStartToken, PersonalNumber: pnC}); err != nil {
 		t.Fatalf("two logins: the order required a person: %v", err)
 	}
 	if onlyLogin(recipient(pnA)) != pnA || onlyLogin(recipient(pnA, pnB)) != "" {
@@ -185,7 +186,7 @@ func TestHighRiskRefused(t *testing.T) {
 	id, token := e.accept(outlookErrand, sample(t, "outlook-html-inline-image.eml"), recipient(pnA))
 	b := e.browser()
 	a := b.start(token, "same")
-	if _, err := e.sim.Approve(bankid.PhoneRequest{AutoStartToken: a.AutoStartToken, PersonalNumber: pnA, Risk: "high"}); err != nil {
+	if _, err := e.sim.Approve(bankidsim.PhoneRequest{AutoStartToken: a.AutoStartToken, PersonalNumber: pnA, Risk: "high"}); err != nil {
 		t.Fatal(err)
 	}
 	st := b.waitStatus(token)
@@ -228,7 +229,7 @@ func TestStartFailedThenNewOrder(t *testing.T) {
 	b.start(token, "other")
 	st, _ = b.poll(token)
 	clock.Advance(time.Second)
-	if _, err := e.sim.Approve(bankid.PhoneRequest{QR: st.QR, PersonalNumber: pnA}); err != nil {
+	if _, err := e.sim.Approve(bankidsim.PhoneRequest{QR: st.QR, PersonalNumber: pnA}); err != nil {
 		t.Fatalf("scanning the new order's code: %v", err)
 	}
 	if st := b.waitStatus(token); st.Status != "complete" {
@@ -247,7 +248,7 @@ func TestCancel(t *testing.T) {
 	if r.status != http.StatusSeeOther || r.header.Get("Location") != "/m/"+token+"?lang=sv" {
 		t.Fatalf("cancel: %d %v", r.status, r.header)
 	}
-	if _, err := e.sim.Approve(bankid.PhoneRequest{AutoStartToken: a.AutoStartToken, PersonalNumber: pnA}); !errors.Is(err, bankid.ErrPhoneNoOrder) {
+	if _, err := e.sim.Approve(bankidsim.PhoneRequest{AutoStartToken: a.AutoStartToken, PersonalNumber: pnA}); !errors.Is(err, bankidsim.ErrPhoneNoOrder) {
 		t.Fatalf("the order still exists at BankID after cancel: %v", err)
 	}
 	if st, code := b.poll(token); code != http.StatusNotFound || st.Status != "none" {
@@ -269,7 +270,7 @@ func TestNewOrderCancelsOld(t *testing.T) {
 	if a1.AutoStartToken == a2.AutoStartToken {
 		t.Fatal("no new order")
 	}
-	if _, err := e.sim.Approve(bankid.PhoneRequest{AutoStartToken: a1.AutoStartToken}); !errors.Is(err, bankid.ErrPhoneNoOrder) {
+	if _, err := e.sim.Approve(bankidsim.PhoneRequest{AutoStartToken: a1.AutoStartToken}); !errors.Is(err, bankidsim.ErrPhoneNoOrder) {
 		t.Fatalf("the replaced order was not cancelled: %v", err)
 	}
 }
@@ -311,7 +312,7 @@ func TestReloadResumes(t *testing.T) {
 	// The link's token is the order's: the app picks it up.
 	u, _ := url.Parse(strings.ReplaceAll(links[0], "&amp;", "&"))
 	ast := u.Query().Get("autostarttoken")
-	if _, err := e.sim.Approve(bankid.PhoneRequest{AutoStartToken: ast}); err != nil {
+	if _, err := e.sim.Approve(bankidsim.PhoneRequest{AutoStartToken: ast}); err != nil {
 		t.Fatalf("approving through the page's link: %v", err)
 	}
 	// Without JavaScript the 2 s refresh lands on the message.
@@ -378,7 +379,7 @@ func TestSessionFixation(t *testing.T) {
 	attacker.setCookie(during)
 
 	st, _ := victim.poll(token)
-	if _, err := e.sim.Approve(bankid.PhoneRequest{QR: st.QR, PersonalNumber: pnA}); err != nil {
+	if _, err := e.sim.Approve(bankidsim.PhoneRequest{QR: st.QR, PersonalNumber: pnA}); err != nil {
 		t.Fatal(err)
 	}
 	if st := victim.waitStatus(token); st.Status != "complete" {
@@ -428,7 +429,7 @@ func TestOtherSessionCannotCollect(t *testing.T) {
 		t.Fatalf("other session's qr.svg: %d", r.status)
 	}
 	ownerSt, _ := owner.poll(token)
-	if _, err := e.sim.Approve(bankid.PhoneRequest{QR: ownerSt.QR, PersonalNumber: pnA}); err != nil {
+	if _, err := e.sim.Approve(bankidsim.PhoneRequest{QR: ownerSt.QR, PersonalNumber: pnA}); err != nil {
 		t.Fatal(err)
 	}
 	e.waitOrder(func(o *order) bool { return o.status == "complete" })
@@ -488,7 +489,7 @@ func TestCloseCancelsOrders(t *testing.T) {
 
 	a2 := e.browser().start(token, "same")
 	e.rw.Close()
-	if _, err := e.sim.Approve(bankid.PhoneRequest{AutoStartToken: a2.AutoStartToken, PersonalNumber: pnA}); !errors.Is(err, bankid.ErrPhoneNoOrder) {
+	if _, err := e.sim.Approve(bankidsim.PhoneRequest{AutoStartToken: a2.AutoStartToken, PersonalNumber: pnA}); !errors.Is(err, bankidsim.ErrPhoneNoOrder) {
 		t.Fatalf("order open after Close: %v", err)
 	}
 	e.rw.mu.Lock()
@@ -503,8 +504,8 @@ func (e *env) waitGone(autoStart string) {
 	e.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		_, err := e.sim.Scan(bankid.PhoneRequest{AutoStartToken: autoStart})
-		if errors.Is(err, bankid.ErrPhoneNoOrder) {
+		_, err := e.sim.Scan(bankidsim.PhoneRequest{AutoStartToken: autoStart})
+		if errors.Is(err, bankidsim.ErrPhoneNoOrder) {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -521,7 +522,7 @@ func TestUserCancelInApp(t *testing.T) {
 	_, token := e.accept(outlookErrand, sample(t, "outlook-html-inline-image.eml"), recipient(pnA))
 	b := e.browser()
 	a := b.start(token, "same")
-	if _, err := e.sim.Cancel(bankid.PhoneRequest{AutoStartToken: a.AutoStartToken}); err != nil {
+	if _, err := e.sim.Cancel(bankidsim.PhoneRequest{AutoStartToken: a.AutoStartToken}); err != nil {
 		t.Fatal(err)
 	}
 	st := b.waitStatus(token)
@@ -537,7 +538,7 @@ func TestBankIDErrors(t *testing.T) {
 	e := newEnv(t)
 	_, token := e.accept(outlookErrand, sample(t, "outlook-html-inline-image.eml"), recipient(pnA))
 	b := e.browser()
-	if err := e.sim.InjectFault(bankid.FaultInternalError); err != nil {
+	if err := e.sim.InjectFault(bankidsim.FaultInternalError); err != nil {
 		t.Fatal(err)
 	}
 	r := b.postForm("/m/"+token+"/auth", url.Values{"device": {"other"}}, "Accept", "application/json")
@@ -550,12 +551,12 @@ func TestBankIDErrors(t *testing.T) {
 	if form.status != http.StatusBadGateway || !strings.Contains(form.body, bankid.RFA5.Text("sv")) {
 		t.Fatalf("form auth during internalError: %d", form.status)
 	}
-	e.sim.InjectFault(bankid.FaultNone)
+	e.sim.InjectFault(bankidsim.FaultNone)
 
 	b.start(token, "other")
-	e.sim.InjectFault(bankid.FaultInternalError)
+	e.sim.InjectFault(bankidsim.FaultInternalError)
 	st := b.waitStatus(token)
-	e.sim.InjectFault(bankid.FaultNone)
+	e.sim.InjectFault(bankidsim.FaultNone)
 	if st.Status != "failed" || st.Message != bankid.RFA5.Text("sv") {
 		t.Fatalf("collect during internalError: %+v", st)
 	}
@@ -699,7 +700,7 @@ func TestReturnAfterLogin(t *testing.T) {
 	a := b.start(token, "same")
 	var nonce, returnPath string
 	e.waitOrder(func(o *order) bool { nonce, returnPath = o.nonce, o.returnPath; return true })
-	if _, err := e.sim.Approve(bankid.PhoneRequest{AutoStartToken: a.AutoStartToken}); err != nil {
+	if _, err := e.sim.Approve(bankidsim.PhoneRequest{AutoStartToken: a.AutoStartToken}); err != nil {
 		t.Fatal(err)
 	}
 	if st := b.waitStatus(token); st.Status != "complete" {
@@ -733,7 +734,7 @@ func TestRecipientStartReplacesLinkHoldersOrder(t *testing.T) {
 	mustJSON(t, r.body, &live)
 
 	// The holder's order is gone at BankID, and their page says so.
-	if _, err := e.sim.Approve(bankid.PhoneRequest{AutoStartToken: held.AutoStartToken}); !errors.Is(err, bankid.ErrPhoneNoOrder) {
+	if _, err := e.sim.Approve(bankidsim.PhoneRequest{AutoStartToken: held.AutoStartToken}); !errors.Is(err, bankidsim.ErrPhoneNoOrder) {
 		t.Fatalf("the holder's order is still at BankID: %v", err)
 	}
 	st, _ := holder.poll(token)
@@ -749,7 +750,7 @@ func TestRecipientStartReplacesLinkHoldersOrder(t *testing.T) {
 	if st.Status != "pending" {
 		t.Fatalf("the recipient's order: %+v", st)
 	}
-	if _, err := e.sim.Approve(bankid.PhoneRequest{QR: st.QR, PersonalNumber: pnA}); err != nil {
+	if _, err := e.sim.Approve(bankidsim.PhoneRequest{QR: st.QR, PersonalNumber: pnA}); err != nil {
 		t.Fatalf("the recipient approves: %v", err)
 	}
 	if st := reader.waitStatus(token); st.Status != "complete" {
@@ -775,7 +776,7 @@ func TestStartDoesNotCancelASignInUnderWay(t *testing.T) {
 
 	reader.start(token, "other")
 	st, _ := reader.poll(token)
-	if _, err := e.sim.Scan(bankid.PhoneRequest{QR: st.QR, PersonalNumber: pnA}); err != nil {
+	if _, err := e.sim.Scan(bankidsim.PhoneRequest{QR: st.QR, PersonalNumber: pnA}); err != nil {
 		t.Fatal(err)
 	}
 	e.waitOrder(func(o *order) bool { return o.hint == string(bankid.HintUserSign) })
@@ -787,7 +788,7 @@ func TestStartDoesNotCancelASignInUnderWay(t *testing.T) {
 			t.Fatalf("a start while the recipient signs in: %d %s", r.status, r.body)
 		}
 	}
-	if _, err := e.sim.Approve(bankid.PhoneRequest{QR: mustPoll(t, reader, token).QR, PersonalNumber: pnA}); err != nil {
+	if _, err := e.sim.Approve(bankidsim.PhoneRequest{QR: mustPoll(t, reader, token).QR, PersonalNumber: pnA}); err != nil {
 		t.Fatalf("the recipient approves: %v", err)
 	}
 	if st := reader.waitStatus(token); st.Status != "complete" {

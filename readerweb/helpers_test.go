@@ -14,12 +14,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"sigill/addressing"
 	"sigill/bankid"
+	"sigill/bankid/bankidsim"
 	"sigill/internal/testenv"
 	"sigill/vault"
 )
@@ -35,14 +35,12 @@ func newFakeClock() *testenv.Clock {
 	return testenv.NewClock(time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC))
 }
 
-var testPKI = sync.OnceValues(func() (*bankid.DevPKI, error) { return bankid.NewDevPKI("") })
-
 // env is a vault, the BankID simulator over mTLS on 127.0.0.1, a client for
 // it and the reader's server on an httptest server.
 type env struct {
 	t   testing.TB
 	v   *vault.Vault
-	sim *bankid.Simulator
+	sim *bankidsim.Simulator
 	rw  *Server
 	ts  *httptest.Server
 }
@@ -60,11 +58,8 @@ func newEnv(t testing.TB, cfgs ...envConfig) *env {
 	if len(cfgs) > 0 {
 		cfg = cfgs[0]
 	}
-	pki, err := testPKI()
-	if err != nil {
-		t.Fatalf("NewDevPKI: %v", err)
-	}
-	sim := &bankid.Simulator{Now: cfg.simClock}
+	pki := testenv.DevPKI(t)
+	sim := &bankidsim.Simulator{Now: cfg.simClock}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("listen: %v", err)
@@ -73,7 +68,7 @@ func newEnv(t testing.TB, cfgs ...envConfig) *env {
 	srv.ErrorLog = log.New(io.Discard, "", 0)
 	done := make(chan error, 1)
 	go func() { done <- srv.ServeTLS(ln, "", "") }()
-	client, err := bankid.NewClient(pki.ClientConfig("https://" + ln.Addr().String() + "/rp/v6.0/"))
+	client, err := bankid.NewClient(bankidsim.ClientConfig(pki, "https://"+ln.Addr().String()+"/rp/v6.0/"))
 	if err != nil {
 		t.Fatalf("NewClient: %v", err)
 	}
@@ -322,7 +317,7 @@ func (b *browser) openWithQR(token, pn string) authStatus {
 	if st.Status != "pending" || !strings.HasPrefix(st.QR, "bankid.") {
 		b.e.t.Fatalf("poll after start: %+v", st)
 	}
-	if _, err := b.e.sim.Approve(bankid.PhoneRequest{QR: st.QR, PersonalNumber: pn}); err != nil {
+	if _, err := b.e.sim.Approve(bankidsim.PhoneRequest{QR: st.QR, PersonalNumber: pn}); err != nil {
 		b.e.t.Fatalf("Approve: %v", err)
 	}
 	return b.waitStatus(token)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"sigill/bankid"
+	"sigill/bankid/bankidsim"
 	"sigill/internal/testenv"
 	"sigill/vault"
 )
@@ -53,7 +54,7 @@ func TestScannerChangesNothing(t *testing.T) {
 	person := e.browser()
 	person.start(token, "other")
 	st, _ := person.poll(token)
-	if _, err := e.sim.Approve(bankid.PhoneRequest{QR: st.QR, PersonalNumber: pnA}); err != nil {
+	if _, err := e.sim.Approve(bankidsim.PhoneRequest{QR: st.QR, PersonalNumber: pnA}); err != nil {
 		t.Fatal(err)
 	}
 	e.waitOrder(func(o *order) bool { return o.status == "complete" })
@@ -434,10 +435,10 @@ func TestEndUserIPThroughProxy(t *testing.T) {
 	b := e.browser()
 	b.postForm("/m/"+token+"/auth", url.Values{"device": {"other"}}, "X-Forwarded-For", "203.0.113.77")
 	st, _ := b.poll(token)
-	if _, err := e.sim.Approve(bankid.PhoneRequest{QR: st.QR, PersonalNumber: pnC}); err == nil {
+	if _, err := e.sim.Approve(bankidsim.PhoneRequest{QR: st.QR, PersonalNumber: pnC}); err == nil {
 		t.Fatal("the requirement let another person in")
 	}
-	if _, err := e.sim.Approve(bankid.PhoneRequest{QR: st.QR, PersonalNumber: pnA}); err != nil {
+	if _, err := e.sim.Approve(bankidsim.PhoneRequest{QR: st.QR, PersonalNumber: pnA}); err != nil {
 		t.Fatal(err)
 	}
 	e.waitOrder(func(o *order) bool { return o.status == "complete" })
@@ -539,7 +540,7 @@ func TestLinkHolderCannotSpendTheRecipientsLimits(t *testing.T) {
 	}
 	var a authStart
 	mustJSON(t, r.body, &a)
-	if _, err := e.sim.Approve(bankid.PhoneRequest{QR: a.QR, PersonalNumber: pnA}); err != nil {
+	if _, err := e.sim.Approve(bankidsim.PhoneRequest{QR: a.QR, PersonalNumber: pnA}); err != nil {
 		t.Fatalf("the recipient approves: %v", err)
 	}
 	e.waitOrder(func(o *order) bool { return o.status == "complete" })

@@ -13,7 +13,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"sigill/bankid"
+	"sigill/bankid/bankidsim"
+	"sigill/internal/devpki"
 )
 
 // runBankIDSimulator runs the BankID simulator as a process of its own, for
@@ -67,7 +68,7 @@ sigill serve after restarting the simulator.`)
 		fmt.Fprintln(stderr, "sigill bankid-simulator: -dir:", err)
 		return 1
 	}
-	pki, err := bankid.NewDevPKI(dir)
+	pki, err := devpki.New(dir)
 	if err != nil {
 		fmt.Fprintln(stderr, "sigill bankid-simulator:", err)
 		return 1
@@ -85,7 +86,7 @@ sigill serve after restarting the simulator.`)
 		fmt.Fprintln(stderr, "sigill bankid-simulator: -phone:", err)
 		return 1
 	}
-	sim := bankid.NewSimulator()
+	sim := bankidsim.New()
 	api := sim.Server(pki)
 	// As in sigill dev: another page open in the tester's browser must not
 	// approve orders; scripts (no Origin, no Sec-Fetch-Site) may.

@@ -20,9 +20,11 @@ import (
 
 	"sigill/addressing"
 	"sigill/bankid"
+	"sigill/bankid/bankidsim"
 	"sigill/config"
 	"sigill/imapd"
 	"sigill/internal/authgate"
+	"sigill/internal/devpki"
 	"sigill/notifier"
 	"sigill/readerweb"
 	"sigill/receipts"
@@ -101,9 +103,9 @@ func start(cfg *config.Config, log *slog.Logger, tlsConfig *tls.Config) (*instan
 
 	// In dev, a throwaway PKI stands in for every certificate: STARTTLS on
 	// submission, and both ends of the BankID simulator's mTLS.
-	var pki *bankid.DevPKI
+	var pki *devpki.PKI
 	if cfg.BankID.Environment == "simulator" {
-		if pki, err = bankid.NewDevPKI(filepath.Join(cfg.DataDir, "bankid")); err != nil {
+		if pki, err = devpki.New(filepath.Join(cfg.DataDir, "bankid")); err != nil {
 			return nil, fmt.Errorf("bankid simulator certificates: %w", err)
 		}
 		if tlsConfig == nil {
@@ -133,7 +135,7 @@ func start(cfg *config.Config, log *slog.Logger, tlsConfig *tls.Config) (*instan
 	readerMux := http.NewServeMux()
 	var bankidClient *bankid.Client
 	if pki != nil {
-		sim := bankid.NewSimulator()
+		sim := bankidsim.New()
 		in.simulator = sim.Server(pki)
 		for _, ln := range lns.simulator {
 			in.serve("bankid simulator (RP API)", ln, func(ln net.Listener) error { return in.simulator.ServeTLS(ln, "", "") })
@@ -143,7 +145,7 @@ func start(cfg *config.Config, log *slog.Logger, tlsConfig *tls.Config) (*instan
 		readerMux.Handle("/dev/bankid", phone)
 		readerMux.Handle("/dev/bankid/", phone)
 		readerMux.Handle("GET /dev/outbox", in.notifier.DevOutbox())
-		bankidClient, err = bankid.NewClient(pki.ClientConfig("https://" + cfg.SimulatorListen + "/rp/v6.0/"))
+		bankidClient, err = bankid.NewClient(bankidsim.ClientConfig(pki, "https://"+cfg.SimulatorListen+"/rp/v6.0/"))
 	} else {
 		bankidClient, err = bankid.NewClient(bankidConfig(cfg))
 	}

@@ -1,4 +1,4 @@
-package bankid
+package bankidsim
 
 import (
 	"encoding/json"
@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"sigill/bankid"
 )
 
 type phoneAnswer struct {
@@ -49,7 +51,7 @@ func TestPhoneHTTPApprove(t *testing.T) {
 		t.Fatalf("approve by autoStartToken: %d %s", a.status, a.body)
 	}
 	_, r := w.collect(byAuto.OrderRef)
-	if r.CompletionData == nil || r.CompletionData.User.Name != "Anna Andersson" || r.CompletionData.Risk != RiskModerate {
+	if r.CompletionData == nil || r.CompletionData.User.Name != "Anna Andersson" || r.CompletionData.Risk != bankid.RiskModerate {
 		t.Fatalf("collect: %+v", r)
 	}
 
@@ -59,7 +61,7 @@ func TestPhoneHTTPApprove(t *testing.T) {
 	}
 
 	w.clock.Advance(1500 * time.Millisecond)
-	a = phoneDo(t, h, "POST", "/dev/bankid/approve", "application/json", `{"qr":"`+QRData(byQR.QRStartToken, byQR.QRStartSecret, 1)+`","personalNumber":"`+pnC+`"}`)
+	a = phoneDo(t, h, "POST", "/dev/bankid/approve", "application/json", `{"qr":"`+bankid.QRData(byQR.QRStartToken, byQR.QRStartSecret, 1)+`","personalNumber":"`+pnC+`"}`)
 	if a.status != http.StatusOK {
 		t.Fatalf("approve by qr: %d %s", a.status, a.body)
 	}
@@ -78,7 +80,7 @@ func TestPhoneHTTPFailAndCancel(t *testing.T) {
 	if a.status != http.StatusOK || a.json(t)["hintCode"] != "userCancel" {
 		t.Fatalf("cancel: %d %s", a.status, a.body)
 	}
-	w.wantState(y.OrderRef, StatusFailed, HintUserCancel)
+	w.wantState(y.OrderRef, bankid.StatusFailed, bankid.HintUserCancel)
 }
 
 func TestPhoneHTTPErrors(t *testing.T) {
@@ -101,8 +103,8 @@ func TestPhoneHTTPErrors(t *testing.T) {
 		{"no token", "application/json", `{"personalNumber":"` + pnA + `"}`, 400, "exactly one"},
 		{"unknown token", "application/json", `{"autoStartToken":"11111111-2222-4333-8444-555555555555","personalNumber":"` + pnA + `"}`, 404, "no order"},
 		{"finished order", "application/json", `{"autoStartToken":"` + done.AutoStartToken + `","personalNumber":"` + pnA + `"}`, 409, "no longer pending"},
-		{"stale QR", "application/json", `{"qr":"` + QRData(pending.QRStartToken, pending.QRStartSecret, 0) + `","personalNumber":"` + pnA + `"}`, 403, "QR code refused"},
-		{"forged QR", "application/json", `{"qr":"` + QRData(pending.QRStartToken, "guess", 0) + `","personalNumber":"` + pnA + `"}`, 403, "does not verify"},
+		{"stale QR", "application/json", `{"qr":"` + bankid.QRData(pending.QRStartToken, pending.QRStartSecret, 0) + `","personalNumber":"` + pnA + `"}`, 403, "QR code refused"},
+		{"forged QR", "application/json", `{"qr":"` + bankid.QRData(pending.QRStartToken, "guess", 0) + `","personalNumber":"` + pnA + `"}`, 403, "does not verify"},
 		{"another person", "application/json", `{"autoStartToken":"` + pending.AutoStartToken + `","personalNumber":"` + pnB + `"}`, 403, "19990807-****"},
 	}
 	w.clock.Advance(10 * time.Second) // makes the second-0 QR code stale
@@ -119,7 +121,7 @@ func TestPhoneHTTPErrors(t *testing.T) {
 	if a := phoneDo(t, h, "GET", "/dev/bankid/approve", "", ""); a.status != http.StatusMethodNotAllowed {
 		t.Errorf("GET approve: %d", a.status)
 	}
-	w.wantState(pending.OrderRef, StatusPending, HintOutstandingTransaction)
+	w.wantState(pending.OrderRef, bankid.StatusPending, bankid.HintOutstandingTransaction)
 }
 
 func TestPhoneHTTPFaultSwitch(t *testing.T) {
@@ -128,7 +130,7 @@ func TestPhoneHTTPFaultSwitch(t *testing.T) {
 	if a := phoneDo(t, h, "POST", "/dev/bankid/fault", "application/json", `{"fault":"tooManyRequests"}`); a.status != http.StatusOK {
 		t.Fatalf("set fault: %d %s", a.status, a.body)
 	}
-	w.wantError(w.post("auth", `{`+ip+`}`), http.StatusTooManyRequests, ErrTooManyRequests)
+	w.wantError(w.post("auth", `{`+ip+`}`), http.StatusTooManyRequests, bankid.ErrTooManyRequests)
 	if a := phoneDo(t, h, "POST", "/dev/bankid/fault", "application/json", `{"fault":"earthquake"}`); a.status != http.StatusBadRequest {
 		t.Fatalf("unknown fault: %d %s", a.status, a.body)
 	}
@@ -143,8 +145,8 @@ func TestPhonePage(t *testing.T) {
 	h := w.sim.PhoneHandler()
 	a := w.auth(`{` + ip + `,"userVisibleData":"` + "PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==" + `","requirement":{"personalNumber":"` + pnA + `"}}`)
 	gone := w.auth(`{` + ip + `}`)
-	w.clock.Advance(StartTimeout) // both unscanned orders fail…
-	b := w.auth(`{` + ip + `}`)   // …and a new one is pending
+	w.clock.Advance(bankid.StartTimeout) // both unscanned orders fail…
+	b := w.auth(`{` + ip + `}`)          // …and a new one is pending
 
 	page := phoneDo(t, h, "GET", "/dev/bankid", "", "")
 	if page.status != http.StatusOK || !strings.HasPrefix(page.header.Get("Content-Type"), "text/html") {
@@ -187,7 +189,7 @@ func TestPhonePage(t *testing.T) {
 	if !strings.Contains(page.body, "complete") {
 		t.Errorf("page does not show the outcome")
 	}
-	w.wantState(b.OrderRef, StatusComplete, "")
+	w.wantState(b.OrderRef, bankid.StatusComplete, "")
 
 	res = phoneDo(t, h, "POST", "/dev/bankid/cancel", "application/x-www-form-urlencoded", "autoStartToken=nope")
 	if res.status != http.StatusSeeOther || !strings.Contains(res.header.Get("Location"), url.QueryEscape(ErrPhoneNoOrder.Error())) {

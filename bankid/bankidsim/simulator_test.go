@@ -1,8 +1,11 @@
-package bankid
+package bankidsim
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -12,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"sigill/bankid"
 	"sigill/internal/testenv"
 )
 
@@ -24,8 +28,8 @@ type wire struct {
 }
 
 func newWire(t *testing.T) *wire {
-	clock := newFakeClock()
-	return &wire{t: t, sim: &Simulator{Now: clock.Now}, clock: clock, cert: devPKI(t).RP}
+	clock := testenv.NewClock(time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC))
+	return &wire{t: t, sim: &Simulator{Now: clock.Now}, clock: clock, cert: testenv.DevPKI(t).RP}
 }
 
 type wireAnswer struct {
@@ -57,23 +61,23 @@ func (w *wire) post(op, body string) wireAnswer {
 	return w.do(http.MethodPost, "/rp/v6.0/"+op, "application/json", body, &tls.ConnectionState{PeerCertificates: []*x509.Certificate{w.cert}})
 }
 
-func (w *wire) auth(body string) AuthResponse {
+func (w *wire) auth(body string) bankid.AuthResponse {
 	w.t.Helper()
 	a := w.post("auth", body)
 	if a.status != http.StatusOK {
 		w.t.Fatalf("auth %s: %d %s", body, a.status, a.body)
 	}
-	var r AuthResponse
+	var r bankid.AuthResponse
 	if err := json.Unmarshal([]byte(a.body), &r); err != nil {
 		w.t.Fatal(err)
 	}
 	return r
 }
 
-func (w *wire) collect(orderRef string) (wireAnswer, CollectResponse) {
+func (w *wire) collect(orderRef string) (wireAnswer, bankid.CollectResponse) {
 	w.t.Helper()
 	a := w.post("collect", `{"orderRef":"`+orderRef+`"}`)
-	var r CollectResponse
+	var r bankid.CollectResponse
 	if a.status == http.StatusOK {
 		if err := json.Unmarshal([]byte(a.body), &r); err != nil {
 			w.t.Fatal(err)
@@ -82,7 +86,7 @@ func (w *wire) collect(orderRef string) (wireAnswer, CollectResponse) {
 	return a, r
 }
 
-func (w *wire) wantState(orderRef string, status Status, hint HintCode) {
+func (w *wire) wantState(orderRef string, status bankid.Status, hint bankid.HintCode) {
 	w.t.Helper()
 	a, r := w.collect(orderRef)
 	if a.status != http.StatusOK || r.Status != status || r.HintCode != hint {
@@ -90,7 +94,7 @@ func (w *wire) wantState(orderRef string, status Status, hint HintCode) {
 	}
 }
 
-func (w *wire) wantError(a wireAnswer, status int, code ErrorCode) {
+func (w *wire) wantError(a wireAnswer, status int, code bankid.ErrorCode) {
 	w.t.Helper()
 	if a.status != status || a.errorCode() != string(code) {
 		w.t.Fatalf("answer %d %s, want %d %s", a.status, a.body, status, code)
@@ -109,7 +113,7 @@ func TestSimulatorWireRules(t *testing.T) {
 	t.Run("POST only", func(t *testing.T) {
 		for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodDelete} {
 			a := w.do(m, "/rp/v6.0/auth", "application/json", "{"+ip+"}", mtls)
-			w.wantError(a, http.StatusMethodNotAllowed, ErrMethodNotAllowed)
+			w.wantError(a, http.StatusMethodNotAllowed, bankid.ErrMethodNotAllowed)
 			if a.header.Get("Allow") != "POST" {
 				t.Errorf("%s: Allow = %q", m, a.header.Get("Allow"))
 			}
@@ -118,20 +122,20 @@ func TestSimulatorWireRules(t *testing.T) {
 	t.Run("JSON only", func(t *testing.T) {
 		for _, ct := range []string{"", "text/plain", "application/x-www-form-urlencoded", "application/json; charset=UTF-8", "application/json;charset=utf-8"} {
 			a := w.do(http.MethodPost, "/rp/v6.0/auth", ct, "{"+ip+"}", mtls)
-			w.wantError(a, http.StatusUnsupportedMediaType, ErrUnsupportedMediaType)
+			w.wantError(a, http.StatusUnsupportedMediaType, bankid.ErrUnsupportedMediaType)
 		}
 	})
 	t.Run("mutual TLS", func(t *testing.T) {
 		for name, state := range map[string]*tls.ConnectionState{"plain HTTP": nil, "TLS without certificate": {}} {
 			a := w.do(http.MethodPost, "/rp/v6.0/auth", "application/json", "{"+ip+"}", state)
-			if a.status != http.StatusUnauthorized || a.errorCode() != string(ErrUnauthorized) {
+			if a.status != http.StatusUnauthorized || a.errorCode() != string(bankid.ErrUnauthorized) {
 				t.Errorf("%s: %d %s, want 401 unauthorized", name, a.status, a.body)
 			}
 		}
 	})
 	t.Run("unknown paths", func(t *testing.T) {
 		for _, p := range []string{"/rp/v5.1/auth", "/rp/v6.0/sign", "/rp/v6.0/", "/"} {
-			w.wantError(w.do(http.MethodPost, p, "application/json", "{"+ip+"}", mtls), http.StatusNotFound, ErrNotFound)
+			w.wantError(w.do(http.MethodPost, p, "application/json", "{"+ip+"}", mtls), http.StatusNotFound, bankid.ErrNotFound)
 		}
 	})
 	t.Run("bad auth parameters", func(t *testing.T) {
@@ -143,7 +147,7 @@ func TestSimulatorWireRules(t *testing.T) {
 			`{` + ip + `,"returnUrl":"/relative"}`,
 			`{` + ip + `,"requirement":{"personalNumber":"19990807-2391"}}`,
 		} {
-			w.wantError(w.post("auth", body), http.StatusBadRequest, ErrInvalidParameters)
+			w.wantError(w.post("auth", body), http.StatusBadRequest, bankid.ErrInvalidParameters)
 		}
 	})
 	t.Run("IPv6 endUserIp", func(t *testing.T) {
@@ -165,7 +169,7 @@ func TestSimulatorWireRules(t *testing.T) {
 	t.Run("unknown or missing orderRef", func(t *testing.T) {
 		for _, op := range []string{"collect", "cancel"} {
 			for _, body := range []string{`{"orderRef":"131daac9-16c6-4618-beb0-365768f37288"}`, `{}`, `[]`} {
-				w.wantError(w.post(op, body), http.StatusBadRequest, ErrInvalidParameters)
+				w.wantError(w.post(op, body), http.StatusBadRequest, bankid.ErrInvalidParameters)
 			}
 		}
 	})
@@ -175,20 +179,20 @@ func TestSimulatorWireRules(t *testing.T) {
 			t.Fatalf("cancel: %d %s", ans.status, ans.body)
 		}
 		ans, _ := w.collect(a.OrderRef)
-		w.wantError(ans, http.StatusBadRequest, ErrInvalidParameters)
-		w.wantError(w.post("cancel", `{"orderRef":"`+a.OrderRef+`"}`), http.StatusBadRequest, ErrInvalidParameters)
+		w.wantError(ans, http.StatusBadRequest, bankid.ErrInvalidParameters)
+		w.wantError(w.post("cancel", `{"orderRef":"`+a.OrderRef+`"}`), http.StatusBadRequest, bankid.ErrInvalidParameters)
 	})
 }
 
 func TestSimulatorStartFailedAfter30Seconds(t *testing.T) {
 	w := newWire(t)
 	a := w.auth(`{` + ip + `}`)
-	w.clock.Advance(StartTimeout - time.Second)
-	w.wantState(a.OrderRef, StatusPending, HintOutstandingTransaction)
+	w.clock.Advance(bankid.StartTimeout - time.Second)
+	w.wantState(a.OrderRef, bankid.StatusPending, bankid.HintOutstandingTransaction)
 	w.clock.Advance(time.Second)
-	w.wantState(a.OrderRef, StatusFailed, HintStartFailed)
+	w.wantState(a.OrderRef, bankid.StatusFailed, bankid.HintStartFailed)
 	ans, _ := w.collect(a.OrderRef)
-	w.wantError(ans, http.StatusBadRequest, ErrInvalidParameters)
+	w.wantError(ans, http.StatusBadRequest, bankid.ErrInvalidParameters)
 }
 
 func TestSimulatorExpiredTransactionAfter3Minutes(t *testing.T) {
@@ -198,16 +202,16 @@ func TestSimulatorExpiredTransactionAfter3Minutes(t *testing.T) {
 	if _, err := w.sim.Scan(PhoneRequest{AutoStartToken: a.AutoStartToken}); err != nil {
 		t.Fatal(err)
 	}
-	w.wantState(a.OrderRef, StatusPending, HintStarted)
-	w.clock.Advance(OrderTimeout - 10*time.Second - time.Second)
-	w.wantState(a.OrderRef, StatusPending, HintUserSign)
+	w.wantState(a.OrderRef, bankid.StatusPending, bankid.HintStarted)
+	w.clock.Advance(bankid.OrderTimeout - 10*time.Second - time.Second)
+	w.wantState(a.OrderRef, bankid.StatusPending, bankid.HintUserSign)
 	w.clock.Advance(time.Second)
-	w.wantState(a.OrderRef, StatusFailed, HintExpiredTransaction)
+	w.wantState(a.OrderRef, bankid.StatusFailed, bankid.HintExpiredTransaction)
 
 	// The phone cannot act on it any more; an uncollected expired order
 	// reports its state to the phone.
 	b := w.auth(`{` + ip + `}`)
-	w.clock.Advance(OrderTimeout)
+	w.clock.Advance(bankid.OrderTimeout)
 	if _, err := w.sim.Approve(PhoneRequest{AutoStartToken: b.AutoStartToken, PersonalNumber: pnA}); !errors.Is(err, ErrPhoneNotPending) {
 		t.Fatalf("approve after expiry: err = %v, want ErrPhoneNotPending", err)
 	}
@@ -219,7 +223,7 @@ func TestSimulatorForgetsOldOrders(t *testing.T) {
 	w.clock.Advance(orderRetention + time.Second)
 	w.auth(`{` + ip + `}`)
 	ans, _ := w.collect(a.OrderRef)
-	w.wantError(ans, http.StatusBadRequest, ErrInvalidParameters)
+	w.wantError(ans, http.StatusBadRequest, bankid.ErrInvalidParameters)
 }
 
 func TestSimulatorAlreadyInProgress(t *testing.T) {
@@ -227,9 +231,9 @@ func TestSimulatorAlreadyInProgress(t *testing.T) {
 	req := `{` + ip + `,"requirement":{"personalNumber":"` + pnA + `"}}`
 	first := w.auth(req)
 	other := w.auth(`{` + ip + `,"requirement":{"personalNumber":"` + pnB + `"}}`)
-	w.wantError(w.post("auth", req), http.StatusBadRequest, ErrAlreadyInProgress)
-	w.wantState(first.OrderRef, StatusFailed, HintCancelled)
-	w.wantState(other.OrderRef, StatusPending, HintOutstandingTransaction)
+	w.wantError(w.post("auth", req), http.StatusBadRequest, bankid.ErrAlreadyInProgress)
+	w.wantState(first.OrderRef, bankid.StatusFailed, bankid.HintCancelled)
+	w.wantState(other.OrderRef, bankid.StatusPending, bankid.HintOutstandingTransaction)
 	// After a finished order the same person may start again.
 	w.auth(req)
 }
@@ -243,8 +247,8 @@ func TestSimulatorAlreadyInProgressAfterPickUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	req := `{` + ip + `,"requirement":{"personalNumber":"` + pnA + `"}}`
-	w.wantError(w.post("auth", req), http.StatusBadRequest, ErrAlreadyInProgress)
-	w.wantState(open.OrderRef, StatusFailed, HintCancelled)
+	w.wantError(w.post("auth", req), http.StatusBadRequest, bankid.ErrAlreadyInProgress)
+	w.wantState(open.OrderRef, bankid.StatusFailed, bankid.HintCancelled)
 	w.auth(req)
 }
 
@@ -266,11 +270,11 @@ func TestSimulatorEnforcesRequiredPersonalNumber(t *testing.T) {
 	if _, err := w.sim.Scan(PhoneRequest{AutoStartToken: a.AutoStartToken, PersonalNumber: pnB}); !errors.Is(err, ErrPhoneWrongPerson) {
 		t.Fatalf("Scan as another person: err = %v", err)
 	}
-	w.wantState(a.OrderRef, StatusPending, HintOutstandingTransaction)
+	w.wantState(a.OrderRef, bankid.StatusPending, bankid.HintOutstandingTransaction)
 	if _, err := w.sim.Approve(PhoneRequest{AutoStartToken: a.AutoStartToken, PersonalNumber: pnA}); err != nil {
 		t.Fatal(err)
 	}
-	w.wantState(a.OrderRef, StatusComplete, "")
+	w.wantState(a.OrderRef, bankid.StatusComplete, "")
 }
 
 func TestSimulatorChecksQRCodes(t *testing.T) {
@@ -280,34 +284,60 @@ func TestSimulatorChecksQRCodes(t *testing.T) {
 	w.clock.Advance(5 * time.Second)
 
 	refused := map[string]string{
-		"stale (second 0)":          QRData(a.QRStartToken, a.QRStartSecret, 0),
-		"stale (second 2)":          QRData(a.QRStartToken, a.QRStartSecret, 2),
-		"from the future":           QRData(a.QRStartToken, a.QRStartSecret, 6),
-		"forged: another secret":    QRData(a.QRStartToken, other.QRStartSecret, 5),
-		"forged: flipped digit":     flipLast(QRData(a.QRStartToken, a.QRStartSecret, 5)),
-		"forged: second changed":    strings.Replace(QRData(a.QRStartToken, a.QRStartSecret, 4), ".4.", ".5.", 1),
+		"stale (second 0)":          bankid.QRData(a.QRStartToken, a.QRStartSecret, 0),
+		"stale (second 2)":          bankid.QRData(a.QRStartToken, a.QRStartSecret, 2),
+		"from the future":           bankid.QRData(a.QRStartToken, a.QRStartSecret, 6),
+		"forged: another secret":    bankid.QRData(a.QRStartToken, other.QRStartSecret, 5),
+		"forged: flipped digit":     flipLast(bankid.QRData(a.QRStartToken, a.QRStartSecret, 5)),
+		"forged: second changed":    strings.Replace(bankid.QRData(a.QRStartToken, a.QRStartSecret, 4), ".4.", ".5.", 1),
 		"not a BankID code":         "https://example.se/",
 		"short code":                "bankid." + a.QRStartToken + ".5.abc",
 		"negative second":           "bankid." + a.QRStartToken + ".-1." + strings.Repeat("0", 64),
-		"leading zero in the count": "bankid." + a.QRStartToken + ".05." + qrAuthCode(a.QRStartSecret, "05"),
+		"leading zero in the count": "bankid." + a.QRStartToken + ".05." + qrCode(a.QRStartSecret, "05"),
 	}
 	for name, qr := range refused {
 		if _, err := w.sim.Approve(PhoneRequest{QR: qr, PersonalNumber: pnA}); !errors.Is(err, ErrPhoneQRRefused) {
 			t.Errorf("%s: err = %v, want ErrPhoneQRRefused", name, err)
 		}
 	}
-	if _, err := w.sim.Approve(PhoneRequest{QR: QRData("11111111-2222-4333-8444-555555555555", a.QRStartSecret, 5), PersonalNumber: pnA}); !errors.Is(err, ErrPhoneNoOrder) {
+	if _, err := w.sim.Approve(PhoneRequest{QR: bankid.QRData("11111111-2222-4333-8444-555555555555", a.QRStartSecret, 5), PersonalNumber: pnA}); !errors.Is(err, ErrPhoneNoOrder) {
 		t.Errorf("unknown token: err = %v", err)
 	}
-	w.wantState(a.OrderRef, StatusPending, HintOutstandingTransaction)
+	w.wantState(a.OrderRef, bankid.StatusPending, bankid.HintOutstandingTransaction)
 
 	// The current second and two back are accepted.
 	for _, sec := range []int{3, 4, 5} {
-		if _, err := w.sim.Scan(PhoneRequest{QR: QRData(a.QRStartToken, a.QRStartSecret, sec)}); err != nil {
+		if _, err := w.sim.Scan(PhoneRequest{QR: bankid.QRData(a.QRStartToken, a.QRStartSecret, sec)}); err != nil {
 			t.Errorf("second %d at age 5: %v", sec, err)
 		}
 	}
-	w.wantState(a.OrderRef, StatusPending, HintUserSign)
+	w.wantState(a.OrderRef, bankid.StatusPending, bankid.HintUserSign)
+}
+
+// qrCode is the HMAC part of an animated QR string for the seconds count
+// written as msg, computed here rather than by bankid.QRData so that a count
+// QRData would never write ("05") can carry a code that verifies.
+func qrCode(secret, msg string) string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(msg))
+	return hex.EncodeToString(mac.Sum(nil))
+}
+
+func TestParseQRData(t *testing.T) {
+	code := qrCode("secret", "42")
+	s := bankid.QRData("67df3917-fa0d-44e5-b327-edcc928297f8", "secret", 42)
+	if !strings.HasSuffix(s, "."+code) {
+		t.Fatalf("QRData = %q, want the code %s at its end", s, code)
+	}
+	tok, sec, ok := parseQRData(s)
+	if !ok || tok != "67df3917-fa0d-44e5-b327-edcc928297f8" || sec != 42 {
+		t.Fatalf("parseQRData(%q) = %q %d %v", s, tok, sec, ok)
+	}
+	for _, bad := range []string{"", "bankid.", "bankid.a.1", "bankid..1." + code, "bankid.a.x." + code, "bankid.a.+1." + code, "bankid.a.1." + code + ".x", "BANKID.a.1." + code} {
+		if _, _, ok := parseQRData(bad); ok {
+			t.Errorf("parseQRData(%q) accepted it", bad)
+		}
+	}
 }
 
 func flipLast(s string) string {
@@ -336,7 +366,7 @@ func TestSimulatorPhoneRequestsNameOneOrder(t *testing.T) {
 			t.Errorf("Approve(%+v): err = %v, want ErrPhoneBadRequest", req, err)
 		}
 	}
-	w.wantState(a.OrderRef, StatusPending, HintOutstandingTransaction)
+	w.wantState(a.OrderRef, bankid.StatusPending, bankid.HintOutstandingTransaction)
 }
 
 func TestSimulatorFaultInjection(t *testing.T) {
@@ -347,7 +377,7 @@ func TestSimulatorFaultInjection(t *testing.T) {
 	if err := w.sim.InjectFault(FaultMaintenance); err != nil {
 		t.Fatal(err)
 	}
-	w.wantError(w.post("auth", `{`+ip+`}`), http.StatusServiceUnavailable, ErrMaintenance)
+	w.wantError(w.post("auth", `{`+ip+`}`), http.StatusServiceUnavailable, bankid.ErrMaintenance)
 	// Without a client certificate it is still 401: TLS comes first.
 	a := w.do(http.MethodPost, "/rp/v6.0/auth", "application/json", `{`+ip+`}`, nil)
 	if a.status != http.StatusUnauthorized {
@@ -377,7 +407,7 @@ func TestSimulatorCompletionData(t *testing.T) {
 		t.Fatal(ans.body)
 	}
 	// The simulator's answer decodes with the same strict decoder as BankID's.
-	dec, err := DecodeCollect([]byte(ans.body))
+	dec, err := bankid.DecodeCollect([]byte(ans.body))
 	if err != nil {
 		t.Fatalf("DecodeCollect(simulator answer): %v", err)
 	}
@@ -398,13 +428,13 @@ func TestSimulatorCompletionData(t *testing.T) {
 }
 
 func TestSimulatorOnTheRealClock(t *testing.T) {
-	w := &wire{t: t, sim: NewSimulator(), cert: devPKI(t).RP}
+	w := &wire{t: t, sim: New(), cert: testenv.DevPKI(t).RP}
 	a := w.auth(`{` + ip + `}`)
 	// A code made now is within the window however the second falls.
-	if _, err := w.sim.Approve(PhoneRequest{QR: QRData(a.QRStartToken, a.QRStartSecret, 0), PersonalNumber: pnA}); err != nil {
+	if _, err := w.sim.Approve(PhoneRequest{QR: bankid.QRData(a.QRStartToken, a.QRStartSecret, 0), PersonalNumber: pnA}); err != nil {
 		t.Fatalf("Approve: %v", err)
 	}
-	w.wantState(a.OrderRef, StatusComplete, "")
+	w.wantState(a.OrderRef, bankid.StatusComplete, "")
 	if got := maskPersonalNumber(pnA); got != "19990807-****" {
 		t.Errorf("mask = %q", got)
 	}

@@ -1,4 +1,15 @@
-package bankid
+// Package devpki owns the throwaway PKI of development and tests: a CA made
+// at every start, a server certificate for 127.0.0.1, ::1 and localhost
+// signed by it, and a BankID RP client certificate as an encrypted PKCS#12
+// file, as BankID would issue one. `sigill dev` takes the TLS of its SMTP,
+// IMAP and reader listeners from it as well as both ends of the BankID
+// simulator's mutual TLS; `sigill bankid-simulator` writes it to its -dir for
+// a gateway and other loopback listeners in a test to use.
+//
+// Nothing here is trusted by anything but a client given CAPEM or CAPool,
+// and nothing of it is secret beyond the run. It must never stand in for a
+// production certificate.
+package devpki
 
 import (
 	"crypto/ecdsa"
@@ -12,7 +23,6 @@ import (
 	"fmt"
 	"math/big"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -28,17 +38,15 @@ import (
 // fresh one must not read "renew it now".
 const devValidity = 90 * 24 * time.Hour
 
-// DevPKI is the throwaway PKI `sigill dev` runs the simulator with: a CA, a
-// server certificate for 127.0.0.1, ::1 and localhost signed by it, and an
-// RP client certificate as an encrypted PKCS#12 file, as BankID would issue
-// one. None of it is secret beyond the run, and none of it is trusted by
-// anything but the client made with ClientConfig.
-type DevPKI struct {
+// PKI is one throwaway PKI: a CA, a server certificate for 127.0.0.1, ::1
+// and localhost signed by it, and an RP client certificate as an encrypted
+// PKCS#12 file.
+type PKI struct {
 	CA     *x509.Certificate
-	CAPEM  []byte         // the CA certificate in PEM, for Config.CAPEM or CAFile
+	CAPEM  []byte         // the CA certificate in PEM, for a client that must trust it
 	CAPool *x509.CertPool // the CA alone
 
-	Server tls.Certificate // for the simulator's listener
+	Server tls.Certificate // for loopback listeners: the BankID simulator's RP API, dev SMTP and IMAP
 
 	RP         *x509.Certificate // the RP client certificate
 	RPP12      []byte            // RP key, certificate and CA as PKCS#12 (AES-256, PBKDF2)
@@ -46,11 +54,11 @@ type DevPKI struct {
 
 	// Dir is where the files were written: ca.pem, rp.p12,
 	// rp.p12.password, server.pem and server.key (all but ca.pem and
-	// server.pem mode 0600). Empty when NewDevPKI was given "".
+	// server.pem mode 0600). Empty when New was given "".
 	Dir string
 }
 
-// NewDevPKI makes a new CA and the certificates it signs. When dir is not
+// New makes a new CA and the certificates it signs. When dir is not
 // empty it writes there (replacing older ones):
 //
 //	ca.pem            the CA certificate
@@ -63,11 +71,11 @@ type DevPKI struct {
 // so that the same throwaway CA can also serve other loopback TLS listeners
 // in tests: sigill serve's own, or a fake SMS provider, all trusted through
 // ca.pem alone.
-func NewDevPKI(dir string) (*DevPKI, error) {
+func New(dir string) (*PKI, error) {
 	now := time.Now()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, fmt.Errorf("bankid dev PKI: %w", err)
+		return nil, fmt.Errorf("dev PKI: %w", err)
 	}
 	caTmpl := &x509.Certificate{
 		Subject:               pkix.Name{CommonName: "sigill dev BankID simulator CA", Organization: []string{"sigill dev"}},
@@ -85,7 +93,7 @@ func NewDevPKI(dir string) (*DevPKI, error) {
 
 	serverKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, fmt.Errorf("bankid dev PKI: %w", err)
+		return nil, fmt.Errorf("dev PKI: %w", err)
 	}
 	server, err := signCert(&x509.Certificate{
 		Subject:     pkix.Name{CommonName: "127.0.0.1", Organization: []string{"sigill dev"}},
@@ -102,7 +110,7 @@ func NewDevPKI(dir string) (*DevPKI, error) {
 
 	rpKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, fmt.Errorf("bankid dev PKI: %w", err)
+		return nil, fmt.Errorf("dev PKI: %w", err)
 	}
 	rp, err := signCert(&x509.Certificate{
 		Subject:     pkix.Name{CommonName: "sigill dev RP", Organization: []string{"sigill dev"}},
@@ -116,17 +124,17 @@ func NewDevPKI(dir string) (*DevPKI, error) {
 	}
 	secret := make([]byte, 16)
 	if _, err := rand.Read(secret); err != nil {
-		return nil, fmt.Errorf("bankid dev PKI: %w", err)
+		return nil, fmt.Errorf("dev PKI: %w", err)
 	}
 	password := hex.EncodeToString(secret)
 	p12, err := pkcs12.Modern.Encode(rpKey, rp, []*x509.Certificate{ca}, password)
 	if err != nil {
-		return nil, fmt.Errorf("bankid dev PKI: encoding RP certificate: %w", err)
+		return nil, fmt.Errorf("dev PKI: encoding RP certificate: %w", err)
 	}
 
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
-	p := &DevPKI{
+	p := &PKI{
 		CA:         ca,
 		CAPEM:      pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw}),
 		CAPool:     pool,
@@ -146,23 +154,23 @@ func NewDevPKI(dir string) (*DevPKI, error) {
 func signCert(tmpl, parent *x509.Certificate, pub, signer any) (*x509.Certificate, error) {
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 128))
 	if err != nil {
-		return nil, fmt.Errorf("bankid dev PKI: %w", err)
+		return nil, fmt.Errorf("dev PKI: %w", err)
 	}
 	tmpl.SerialNumber = serial
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, signer)
 	if err != nil {
-		return nil, fmt.Errorf("bankid dev PKI: signing %q: %w", tmpl.Subject.CommonName, err)
+		return nil, fmt.Errorf("dev PKI: signing %q: %w", tmpl.Subject.CommonName, err)
 	}
 	return x509.ParseCertificate(der)
 }
 
-func (p *DevPKI) write(dir string) error {
+func (p *PKI) write(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("bankid dev PKI: %w", err)
+		return fmt.Errorf("dev PKI: %w", err)
 	}
 	serverKey, err := x509.MarshalPKCS8PrivateKey(p.Server.PrivateKey)
 	if err != nil {
-		return fmt.Errorf("bankid dev PKI: server key: %w", err)
+		return fmt.Errorf("dev PKI: server key: %w", err)
 	}
 	var chain []byte
 	for _, der := range p.Server.Certificate {
@@ -183,55 +191,28 @@ func (p *DevPKI) write(dir string) error {
 		path := filepath.Join(dir, f.name)
 		// Remove first: WriteFile keeps the mode of a file that exists.
 		if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
-			return fmt.Errorf("bankid dev PKI: %w", err)
+			return fmt.Errorf("dev PKI: %w", err)
 		}
 		if err := os.WriteFile(path, f.data, f.mode); err != nil {
-			return fmt.Errorf("bankid dev PKI: %w", err)
+			return fmt.Errorf("dev PKI: %w", err)
 		}
 	}
 	p.Dir = dir
 	return nil
 }
 
-// ServerTLSConfig is the TLS configuration of the simulator's listener. It
-// verifies a client certificate against the dev CA when one is given but
-// does not demand one in the handshake, so that a request without one
-// reaches the simulator and gets BankID's 401 unauthorized answer in JSON
-// rather than a failed handshake. A certificate from any other CA fails the
-// handshake.
-func (p *DevPKI) ServerTLSConfig() *tls.Config {
+// ServerTLSConfig is the TLS configuration of a listener that takes client
+// certificates from this CA, as the BankID simulator's RP API does. It
+// verifies a client certificate against the CA when one is given but does
+// not demand one in the handshake, so that a request without one reaches
+// the handler, which answers it in its protocol's words (BankID's 401
+// unauthorized in JSON) rather than with a failed handshake. A certificate
+// from any other CA fails the handshake.
+func (p *PKI) ServerTLSConfig() *tls.Config {
 	return &tls.Config{
 		Certificates: []tls.Certificate{p.Server},
 		ClientAuth:   tls.VerifyClientCertIfGiven,
 		ClientCAs:    p.CAPool,
 		MinVersion:   tls.VersionTLS12,
-	}
-}
-
-// ClientConfig is the Config of a Client that talks to the simulator at
-// baseURL (e.g. "https://127.0.0.1:8081/rp/v6.0/") with the dev RP
-// certificate, trusting the dev CA instead of BankID's root.
-func (p *DevPKI) ClientConfig(baseURL string) Config {
-	return Config{
-		Environment: Test,
-		BaseURL:     baseURL,
-		P12:         p.RPP12,
-		P12Password: p.RPPassword,
-		CAPEM:       p.CAPEM,
-	}
-}
-
-// Server returns an http.Server for the simulator's RP API over TLS with
-// pki's certificates. Serve it with srv.ServeTLS(ln, "", "") on a listener
-// such as 127.0.0.1:8081, and stop it with srv.Shutdown. The phone pages are
-// not part of it: mount PhoneHandler on the reader's listener.
-func (s *Simulator) Server(pki *DevPKI) *http.Server {
-	return &http.Server{
-		Handler:           s,
-		TLSConfig:         pki.ServerTLSConfig(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
 	}
 }

@@ -1,4 +1,4 @@
-package bankid
+package bankidsim
 
 import (
 	"crypto/rand"
@@ -13,16 +13,9 @@ import (
 	"strings"
 	"sync"
 	"time"
-)
 
-// BankID's time limits, which the simulator applies on its clock.
-const (
-	// StartTimeout is how long an order waits for the app to pick it up
-	// (QR scanned or autostart opened) before it fails with startFailed.
-	StartTimeout = 30 * time.Second
-	// OrderTimeout is how long an order may stay pending at all before it
-	// fails with expiredTransaction.
-	OrderTimeout = 3 * time.Minute
+	"sigill/bankid"
+	"sigill/internal/devpki"
 )
 
 // The simulator forgets orders this long after they were made, whether or
@@ -81,15 +74,15 @@ var faultStatus = map[Fault]int{
 //     application/json (415 unsupportedMediaType), other paths 404 notFound;
 //   - mutual TLS: a request without a verified client certificate gets 401
 //     unauthorized (so the listener must verify certificates that are given
-//     but not demand one; see DevPKI.ServerTLSConfig);
+//     but not demand one; see devpki.PKI.ServerTLSConfig);
 //   - orderRef and tokens are random UUIDs, statuses lowercase;
 //   - 400 invalidParameters for a bad endUserIp, userVisibleData or
 //     personal number, and for an unknown or finished order: the collect
 //     that reports complete or failed is the last one, after it the order is
 //     gone, as is an order the RP cancelled;
 //   - an order the app has not picked up fails with startFailed after
-//     StartTimeout, any pending order with expiredTransaction after
-//     OrderTimeout, on the Now clock;
+//     bankid.StartTimeout, any pending order with expiredTransaction after
+//     bankid.OrderTimeout, on the Now clock;
 //   - BankID allows one open order per person: /auth with
 //     requirement.personalNumber while a pending order is that person's (it
 //     requires the same number, or the person has picked it up in the app:
@@ -114,8 +107,8 @@ type Simulator struct {
 	fault       Fault
 }
 
-// NewSimulator returns a simulator on the real clock.
-func NewSimulator() *Simulator { return &Simulator{} }
+// New returns a simulator on the real clock.
+func New() *Simulator { return &Simulator{} }
 
 type simOrder struct {
 	ref, autoStartToken, qrStartToken, qrStartSecret string
@@ -127,10 +120,10 @@ type simOrder struct {
 	returnRisk                                       bool
 	visibleText                                      string // userVisibleData, decoded
 
-	status     Status
-	hint       HintCode
+	status     bankid.Status
+	hint       bankid.HintCode
 	opened     bool // the app picked the order up
-	completion *CompletionData
+	completion *bankid.CompletionData
 }
 
 func (s *Simulator) now() time.Time {
@@ -155,7 +148,7 @@ func (s *Simulator) InjectFault(f Fault) error {
 // ServeHTTP serves the RP API; see Simulator.
 func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
-		writeAPIError(w, http.StatusUnauthorized, ErrUnauthorized, "A client certificate is required (mutual TLS)")
+		writeAPIError(w, http.StatusUnauthorized, bankid.ErrUnauthorized, "A client certificate is required (mutual TLS)")
 		return
 	}
 	s.mu.Lock()
@@ -167,22 +160,22 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	op, ok := strings.CutPrefix(r.URL.Path, "/rp/v6.0/")
 	if !ok || (op != "auth" && op != "collect" && op != "cancel") {
-		writeAPIError(w, http.StatusNotFound, ErrNotFound, "No such method: "+r.URL.Path)
+		writeAPIError(w, http.StatusNotFound, bankid.ErrNotFound, "No such method: "+r.URL.Path)
 		return
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		writeAPIError(w, http.StatusMethodNotAllowed, ErrMethodNotAllowed, "Only POST is allowed")
+		writeAPIError(w, http.StatusMethodNotAllowed, bankid.ErrMethodNotAllowed, "Only POST is allowed")
 		return
 	}
 	// BankID takes application/json and nothing else, not even a charset.
 	if mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" || len(params) > 0 {
-		writeAPIError(w, http.StatusUnsupportedMediaType, ErrUnsupportedMediaType, "Content-Type must be application/json without parameters")
+		writeAPIError(w, http.StatusUnsupportedMediaType, bankid.ErrUnsupportedMediaType, "Content-Type must be application/json without parameters")
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBytes))
 	if err != nil {
-		writeAPIError(w, http.StatusBadRequest, ErrInvalidParameters, "Request body is too large or unreadable")
+		writeAPIError(w, http.StatusBadRequest, bankid.ErrInvalidParameters, "Request body is too large or unreadable")
 		return
 	}
 	switch op {
@@ -208,18 +201,18 @@ func (s *Simulator) serveAuth(w http.ResponseWriter, body []byte) {
 		} `json:"requirement"`
 	}
 	if err := json.Unmarshal(body, &req); err != nil {
-		writeAPIError(w, http.StatusBadRequest, ErrInvalidParameters, "Invalid JSON")
+		writeAPIError(w, http.StatusBadRequest, bankid.ErrInvalidParameters, "Invalid JSON")
 		return
 	}
 	if _, err := netip.ParseAddr(req.EndUserIP); err != nil {
-		writeAPIError(w, http.StatusBadRequest, ErrInvalidParameters, "Invalid endUserIp")
+		writeAPIError(w, http.StatusBadRequest, bankid.ErrInvalidParameters, "Invalid endUserIp")
 		return
 	}
 	var visible string
 	if req.UserVisibleData != "" {
 		text, err := base64.StdEncoding.DecodeString(req.UserVisibleData)
 		if err != nil || len(req.UserVisibleData) > maxUserVisibleData {
-			writeAPIError(w, http.StatusBadRequest, ErrInvalidParameters, "Invalid userVisibleData")
+			writeAPIError(w, http.StatusBadRequest, bankid.ErrInvalidParameters, "Invalid userVisibleData")
 			return
 		}
 		visible = string(text)
@@ -227,19 +220,19 @@ func (s *Simulator) serveAuth(w http.ResponseWriter, body []byte) {
 	switch req.UserVisibleDataFormat {
 	case "", "simpleMarkdownV1":
 	default:
-		writeAPIError(w, http.StatusBadRequest, ErrInvalidParameters, "Invalid userVisibleDataFormat")
+		writeAPIError(w, http.StatusBadRequest, bankid.ErrInvalidParameters, "Invalid userVisibleDataFormat")
 		return
 	}
 	if req.ReturnURL != "" {
 		u, err := url.Parse(req.ReturnURL)
 		if err != nil || !u.IsAbs() || len(req.ReturnURL) > maxReturnURL {
-			writeAPIError(w, http.StatusBadRequest, ErrInvalidParameters, "Invalid returnUrl")
+			writeAPIError(w, http.StatusBadRequest, bankid.ErrInvalidParameters, "Invalid returnUrl")
 			return
 		}
 	}
 	pn := req.Requirement.PersonalNumber
 	if pn != "" && !validPersonalNumber(pn) {
-		writeAPIError(w, http.StatusBadRequest, ErrInvalidParameters, "Invalid personalNumber")
+		writeAPIError(w, http.StatusBadRequest, bankid.ErrInvalidParameters, "Invalid personalNumber")
 		return
 	}
 
@@ -250,9 +243,9 @@ func (s *Simulator) serveAuth(w http.ResponseWriter, body []byte) {
 	if pn != "" {
 		for _, o := range s.orders {
 			s.expire(o, now)
-			if o.status == StatusPending && o.person == pn {
-				o.status, o.hint = StatusFailed, HintCancelled
-				writeAPIError(w, http.StatusBadRequest, ErrAlreadyInProgress, "Order already in progress for pno")
+			if o.status == bankid.StatusPending && o.person == pn {
+				o.status, o.hint = bankid.StatusFailed, bankid.HintCancelled
+				writeAPIError(w, http.StatusBadRequest, bankid.ErrAlreadyInProgress, "Order already in progress for pno")
 				return
 			}
 		}
@@ -269,11 +262,11 @@ func (s *Simulator) serveAuth(w http.ResponseWriter, body []byte) {
 		requireMRTD:    req.Requirement.MRTD,
 		returnRisk:     req.ReturnRisk,
 		visibleText:    visible,
-		status:         StatusPending,
-		hint:           HintOutstandingTransaction,
+		status:         bankid.StatusPending,
+		hint:           bankid.HintOutstandingTransaction,
 	}
 	s.add(o)
-	writeJSON(w, http.StatusOK, AuthResponse{
+	writeJSON(w, http.StatusOK, bankid.AuthResponse{
 		OrderRef:       o.ref,
 		AutoStartToken: o.autoStartToken,
 		QRStartToken:   o.qrStartToken,
@@ -284,7 +277,7 @@ func (s *Simulator) serveAuth(w http.ResponseWriter, body []byte) {
 func (s *Simulator) serveCollect(w http.ResponseWriter, body []byte) {
 	var req orderRefBody
 	if err := json.Unmarshal(body, &req); err != nil || req.OrderRef == "" {
-		writeAPIError(w, http.StatusBadRequest, ErrInvalidParameters, "Invalid orderRef")
+		writeAPIError(w, http.StatusBadRequest, bankid.ErrInvalidParameters, "Invalid orderRef")
 		return
 	}
 	now := s.now()
@@ -292,23 +285,23 @@ func (s *Simulator) serveCollect(w http.ResponseWriter, body []byte) {
 	defer s.mu.Unlock()
 	o, ok := s.orders[req.OrderRef]
 	if !ok {
-		writeAPIError(w, http.StatusBadRequest, ErrInvalidParameters, "No such order")
+		writeAPIError(w, http.StatusBadRequest, bankid.ErrInvalidParameters, "No such order")
 		return
 	}
 	s.expire(o, now)
-	resp := CollectResponse{OrderRef: o.ref, Status: o.status}
+	resp := bankid.CollectResponse{OrderRef: o.ref, Status: o.status}
 	switch o.status {
-	case StatusPending:
+	case bankid.StatusPending:
 		resp.HintCode = o.hint
 		// The app that was started with the autostart token finds the
 		// person's BankID and asks for the security code.
-		if o.hint == HintStarted {
-			o.hint = HintUserSign
+		if o.hint == bankid.HintStarted {
+			o.hint = bankid.HintUserSign
 		}
-	case StatusFailed:
+	case bankid.StatusFailed:
 		resp.HintCode = o.hint
 		s.remove(o)
-	case StatusComplete:
+	case bankid.StatusComplete:
 		resp.CompletionData = o.completion
 		s.remove(o)
 	}
@@ -318,7 +311,7 @@ func (s *Simulator) serveCollect(w http.ResponseWriter, body []byte) {
 func (s *Simulator) serveCancel(w http.ResponseWriter, body []byte) {
 	var req orderRefBody
 	if err := json.Unmarshal(body, &req); err != nil || req.OrderRef == "" {
-		writeAPIError(w, http.StatusBadRequest, ErrInvalidParameters, "Invalid orderRef")
+		writeAPIError(w, http.StatusBadRequest, bankid.ErrInvalidParameters, "Invalid orderRef")
 		return
 	}
 	now := s.now()
@@ -328,8 +321,8 @@ func (s *Simulator) serveCancel(w http.ResponseWriter, body []byte) {
 	if ok {
 		s.expire(o, now)
 	}
-	if !ok || o.status != StatusPending {
-		writeAPIError(w, http.StatusBadRequest, ErrInvalidParameters, "No such order")
+	if !ok || o.status != bankid.StatusPending {
+		writeAPIError(w, http.StatusBadRequest, bankid.ErrInvalidParameters, "No such order")
 		return
 	}
 	s.remove(o)
@@ -338,15 +331,15 @@ func (s *Simulator) serveCancel(w http.ResponseWriter, body []byte) {
 
 // expire fails a pending order whose time is up. Called with s.mu held.
 func (s *Simulator) expire(o *simOrder, now time.Time) {
-	if o.status != StatusPending {
+	if o.status != bankid.StatusPending {
 		return
 	}
 	age := now.Sub(o.created)
 	switch {
-	case !o.opened && age >= StartTimeout:
-		o.status, o.hint = StatusFailed, HintStartFailed
-	case age >= OrderTimeout:
-		o.status, o.hint = StatusFailed, HintExpiredTransaction
+	case !o.opened && age >= bankid.StartTimeout:
+		o.status, o.hint = bankid.StatusFailed, bankid.HintStartFailed
+	case age >= bankid.OrderTimeout:
+		o.status, o.hint = bankid.StatusFailed, bankid.HintExpiredTransaction
 	}
 }
 
@@ -376,6 +369,18 @@ func (s *Simulator) forgetOld(now time.Time) {
 	}
 }
 
+// errorBody is BankID's error answer, as the simulator writes it.
+type errorBody struct {
+	ErrorCode string `json:"errorCode"`
+	Details   string `json:"details"`
+}
+
+// orderRefBody is the request of /collect and /cancel, as the simulator
+// reads it.
+type orderRefBody struct {
+	OrderRef string `json:"orderRef"`
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
@@ -383,7 +388,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-func writeAPIError(w http.ResponseWriter, status int, code ErrorCode, details string) {
+func writeAPIError(w http.ResponseWriter, status int, code bankid.ErrorCode, details string) {
 	writeJSON(w, status, errorBody{ErrorCode: string(code), Details: details})
 }
 
@@ -398,7 +403,7 @@ func writeFault(w http.ResponseWriter, f Fault) {
 		text := fmt.Sprintf("%d %s", status, http.StatusText(status))
 		fmt.Fprintf(w, "<html>\r\n<head><title>%s</title></head>\r\n<body>\r\n<center><h1>%s</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n", text, text)
 	default:
-		writeAPIError(w, status, ErrorCode(f), "Injected by the simulator")
+		writeAPIError(w, status, bankid.ErrorCode(f), "Injected by the simulator")
 	}
 }
 
@@ -435,4 +440,32 @@ func maskPersonalNumber(pn string) string {
 		return "****"
 	}
 	return pn[:8] + "-****"
+}
+
+// Server returns an http.Server for the simulator's RP API over TLS with
+// pki's certificates. Serve it with srv.ServeTLS(ln, "", "") on a listener
+// such as 127.0.0.1:8081, and stop it with srv.Shutdown. The phone pages are
+// not part of it: mount PhoneHandler on the reader's listener.
+func (s *Simulator) Server(pki *devpki.PKI) *http.Server {
+	return &http.Server{
+		Handler:           s,
+		TLSConfig:         pki.ServerTLSConfig(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+}
+
+// ClientConfig is the Config of a bankid.Client that talks to the simulator
+// at baseURL (e.g. "https://127.0.0.1:8081/rp/v6.0/") with pki's RP
+// certificate, trusting pki's CA instead of BankID's root.
+func ClientConfig(pki *devpki.PKI, baseURL string) bankid.Config {
+	return bankid.Config{
+		Environment: bankid.Test,
+		BaseURL:     baseURL,
+		P12:         pki.RPP12,
+		P12Password: pki.RPPassword,
+		CAPEM:       pki.CAPEM,
+	}
 }

@@ -1,8 +1,9 @@
-package bankid
+package bankidsim
 
 import (
 	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"sigill/bankid"
 )
 
 // qrWindow is how many seconds back the simulated phone accepts an animated
@@ -50,9 +53,9 @@ type PhoneRequest struct {
 
 // PhoneResult is the order's state after a phone action.
 type PhoneResult struct {
-	OrderRef string   `json:"orderRef"`
-	Status   Status   `json:"status"`
-	HintCode HintCode `json:"hintCode,omitempty"`
+	OrderRef string          `json:"orderRef"`
+	Status   bankid.Status   `json:"status"`
+	HintCode bankid.HintCode `json:"hintCode,omitempty"`
 }
 
 // Errors of the simulated phone. The HTTP handler answers them with the
@@ -102,7 +105,7 @@ func (s *Simulator) Approve(req PhoneRequest) (PhoneResult, error) {
 		if !validHintCode(req.HintCode) {
 			return PhoneResult{}, fmt.Errorf("%w: hintCode %q is not a word", ErrPhoneBadRequest, req.HintCode)
 		}
-		o.status, o.hint = StatusFailed, HintCode(req.HintCode)
+		o.status, o.hint = bankid.StatusFailed, bankid.HintCode(req.HintCode)
 		return PhoneResult{OrderRef: o.ref, Status: o.status, HintCode: o.hint}, nil
 	}
 	pn := req.PersonalNumber
@@ -117,11 +120,11 @@ func (s *Simulator) Approve(req PhoneRequest) (PhoneResult, error) {
 	case o.requiredPN != "" && pn != o.requiredPN:
 		return PhoneResult{}, fmt.Errorf("%w (%s)", ErrPhoneWrongPerson, maskPersonalNumber(o.requiredPN))
 	}
-	risk := RiskLow
+	risk := bankid.RiskLow
 	if req.Risk != "" {
-		risk = Risk(req.Risk)
+		risk = bankid.Risk(req.Risk)
 	}
-	if risk != RiskLow && risk != RiskModerate && risk != RiskHigh {
+	if risk != bankid.RiskLow && risk != bankid.RiskModerate && risk != bankid.RiskHigh {
 		return PhoneResult{}, fmt.Errorf("%w: risk must be low, moderate or high", ErrPhoneBadRequest)
 	}
 	if !o.returnRisk {
@@ -129,7 +132,7 @@ func (s *Simulator) Approve(req PhoneRequest) (PhoneResult, error) {
 		risk = ""
 	}
 	s.open(o, viaQR)
-	o.status, o.hint = StatusComplete, ""
+	o.status, o.hint = bankid.StatusComplete, ""
 	o.completion = simCompletion(o, pn, req.Name, risk, now)
 	return PhoneResult{OrderRef: o.ref, Status: o.status}, nil
 }
@@ -137,7 +140,7 @@ func (s *Simulator) Approve(req PhoneRequest) (PhoneResult, error) {
 // Cancel is the user pressing Cancel in the app: the order fails with
 // userCancel.
 func (s *Simulator) Cancel(req PhoneRequest) (PhoneResult, error) {
-	req.HintCode = string(HintUserCancel)
+	req.HintCode = string(bankid.HintUserCancel)
 	return s.Approve(req)
 }
 
@@ -155,7 +158,6 @@ func (s *Simulator) findForPhone(req PhoneRequest, now time.Time) (o *simOrder, 
 	}
 	var ok bool
 	var t int
-	var code string
 	switch {
 	case req.AutoStartToken != "":
 		o, ok = s.byAutoStart[req.AutoStartToken]
@@ -164,7 +166,7 @@ func (s *Simulator) findForPhone(req PhoneRequest, now time.Time) (o *simOrder, 
 		viaQR = true
 	default:
 		var token string
-		token, t, code, ok = parseQRData(req.QR)
+		token, t, ok = parseQRData(req.QR)
 		if !ok {
 			return nil, false, fmt.Errorf("%w: not a BankID QR code", ErrPhoneQRRefused)
 		}
@@ -175,11 +177,11 @@ func (s *Simulator) findForPhone(req PhoneRequest, now time.Time) (o *simOrder, 
 		return nil, false, ErrPhoneNoOrder
 	}
 	s.expire(o, now)
-	if o.status != StatusPending {
+	if o.status != bankid.StatusPending {
 		return nil, false, fmt.Errorf("%w (%s: %s)", ErrPhoneNotPending, o.status, o.hint)
 	}
 	if req.QR != "" {
-		if !hmac.Equal([]byte(code), []byte(qrAuthCode(o.qrStartSecret, strconv.Itoa(t)))) {
+		if !hmac.Equal([]byte(req.QR), []byte(bankid.QRData(o.qrStartToken, o.qrStartSecret, t))) {
 			return nil, false, fmt.Errorf("%w: the code does not verify", ErrPhoneQRRefused)
 		}
 		age := int(now.Sub(o.created) / time.Second)
@@ -190,6 +192,26 @@ func (s *Simulator) findForPhone(req PhoneRequest, now time.Time) (o *simOrder, 
 	return o, viaQR, nil
 }
 
+// parseQRData splits a QR string into its token and seconds, as the phone
+// reads the code; ok is false for anything not shaped like bankid.QRData's
+// output. Whether the code verifies is for the caller, which knows the
+// order's secret.
+func parseQRData(s string) (token string, seconds int, ok bool) {
+	rest, found := strings.CutPrefix(s, "bankid.")
+	if !found {
+		return "", 0, false
+	}
+	parts := strings.Split(rest, ".")
+	if len(parts) != 3 || parts[0] == "" || len(parts[2]) != sha256.Size*2 {
+		return "", 0, false
+	}
+	n, err := strconv.Atoi(parts[1])
+	if err != nil || n < 0 || strconv.Itoa(n) != parts[1] {
+		return "", 0, false
+	}
+	return parts[0], n, true
+}
+
 // open marks the order as picked up by the app. Called with s.mu held.
 func (s *Simulator) open(o *simOrder, viaQR bool) {
 	if o.opened {
@@ -197,15 +219,15 @@ func (s *Simulator) open(o *simOrder, viaQR bool) {
 	}
 	o.opened = true
 	if viaQR {
-		o.hint = HintUserSign
+		o.hint = bankid.HintUserSign
 	} else {
-		o.hint = HintStarted
+		o.hint = bankid.HintStarted
 	}
 }
 
 // simCompletion makes completionData in BankID's shape. Signature and OCSP
 // response are placeholders that no verifier would accept.
-func simCompletion(o *simOrder, pn, name string, risk Risk, now time.Time) *CompletionData {
+func simCompletion(o *simOrder, pn, name string, risk bankid.Risk, now time.Time) *bankid.CompletionData {
 	if strings.TrimSpace(name) == "" {
 		name = "Test Testsson"
 	}
@@ -213,16 +235,16 @@ func simCompletion(o *simOrder, pn, name string, risk Risk, now time.Time) *Comp
 	given, surname := strings.Join(words[:len(words)-1], " "), words[len(words)-1]
 	uhi := make([]byte, 20)
 	_, _ = rand.Read(uhi)
-	cd := &CompletionData{
-		User:            User{PersonalNumber: pn, Name: strings.Join(words, " "), GivenName: given, Surname: surname},
-		Device:          Device{IPAddress: o.endUserIP, UHI: base64.StdEncoding.EncodeToString(uhi)},
-		BankIDIssueDate: IssueDate{Raw: now.UTC().AddDate(-1, 0, 0).Format("2006-01-02Z07:00")},
+	cd := &bankid.CompletionData{
+		User:            bankid.User{PersonalNumber: pn, Name: strings.Join(words, " "), GivenName: given, Surname: surname},
+		Device:          bankid.Device{IPAddress: o.endUserIP, UHI: base64.StdEncoding.EncodeToString(uhi)},
+		BankIDIssueDate: bankid.IssueDate{Raw: now.UTC().AddDate(-1, 0, 0).Format("2006-01-02Z07:00")},
 		Signature:       base64.StdEncoding.EncodeToString([]byte("<simulated-signature order=\"" + o.ref + "\"/>")),
 		OCSPResponse:    base64.StdEncoding.EncodeToString([]byte("simulated-ocsp-response " + o.ref)),
 		Risk:            risk,
 	}
 	if o.requireMRTD {
-		cd.StepUp = &StepUp{MRTD: true}
+		cd.StepUp = &bankid.StepUp{MRTD: true}
 	}
 	return cd
 }
@@ -384,7 +406,7 @@ func shortRef(ref string) string {
 type phonePageOrder struct {
 	Short, AutoStartToken, QRStartToken string
 	Age                                 int
-	Hint                                HintCode
+	Hint                                bankid.HintCode
 	Required                            string // masked
 	Text                                string
 }
@@ -396,7 +418,7 @@ func (s *Simulator) servePhonePage(w http.ResponseWriter, r *http.Request) {
 	created := map[string]time.Time{}
 	for _, o := range s.orders {
 		s.expire(o, now)
-		if o.status != StatusPending {
+		if o.status != bankid.StatusPending {
 			continue
 		}
 		p := phonePageOrder{
@@ -433,7 +455,7 @@ func (s *Simulator) servePhonePage(w http.ResponseWriter, r *http.Request) {
 		"Orders": orders,
 		"Fault":  string(fault),
 		"Faults": faults,
-		"Hints":  []HintCode{HintUserCancel, HintCertificateErr, HintStartFailed, HintExpiredTransaction, HintCancelled},
+		"Hints":  []bankid.HintCode{bankid.HintUserCancel, bankid.HintCertificateErr, bankid.HintStartFailed, bankid.HintExpiredTransaction, bankid.HintCancelled},
 	})
 }
 
