@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -338,6 +339,26 @@ func TestParseQRData(t *testing.T) {
 			t.Errorf("parseQRData(%q) accepted it", bad)
 		}
 	}
+}
+
+// FuzzParseQRData feeds the phone's QR reader what a page or script may
+// post: whatever it accepts is exactly bankid.<token>.<seconds>.<64 hex>,
+// the shape bankid.QRData writes, with the seconds in canonical form.
+func FuzzParseQRData(f *testing.F) {
+	f.Add(bankid.QRData("67df3917-fa0d-44e5-b327-edcc928297f8", "secret", 42))
+	f.Add("bankid.a.05." + strings.Repeat("0", 64))
+	f.Add("bankid.a.-1." + strings.Repeat("0", 64))
+	f.Add("https://example.se/")
+	f.Fuzz(func(t *testing.T, s string) {
+		token, seconds, ok := parseQRData(s)
+		if !ok {
+			return
+		}
+		prefix := "bankid." + token + "." + strconv.Itoa(seconds) + "."
+		if token == "" || strings.Contains(token, ".") || seconds < 0 || !strings.HasPrefix(s, prefix) || len(s) != len(prefix)+64 {
+			t.Fatalf("parseQRData(%q) accepted it as token %q, second %d", s, token, seconds)
+		}
+	})
 }
 
 func flipLast(s string) string {
