@@ -3,7 +3,6 @@ package bankid
 import (
 	"bytes"
 	"context"
-	"crypto"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
@@ -17,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"software.sslmate.com/src/go-pkcs12"
+	"sigill/config"
 )
 
 // Environment selects BankID's base URL and the root the client pins.
@@ -151,29 +150,12 @@ func clientRoots(cfg Config) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-// ParseP12 reads an RP certificate from PKCS#12 data (BankID's .p12 files
-// are AES-encrypted, which go-pkcs12 reads and x/crypto/pkcs12 does not).
-// The returned certificate has Leaf set, so that `sigill check-config` can
-// warn before it expires.
+// ParseP12 reads an RP certificate from PKCS#12 data with config.ParseP12,
+// the same reading `sigill check-config` judges the file by.
 func ParseP12(data []byte, password string) (tls.Certificate, error) {
-	if len(data) == 0 {
-		return tls.Certificate{}, errors.New("bankid: no RP certificate (PKCS#12) given")
-	}
-	key, leaf, chain, err := pkcs12.DecodeChain(data, password)
+	cert, err := config.ParseP12(data, password)
 	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("bankid: reading RP certificate: %w", err)
-	}
-	signer, ok := key.(crypto.Signer)
-	if !ok {
-		return tls.Certificate{}, fmt.Errorf("bankid: RP certificate key is a %T, not a signing key", key)
-	}
-	pub, ok := signer.Public().(interface{ Equal(crypto.PublicKey) bool })
-	if !ok || !pub.Equal(leaf.PublicKey) {
-		return tls.Certificate{}, fmt.Errorf("bankid: RP certificate %q does not belong to the key in the same file", leaf.Subject.CommonName)
-	}
-	cert := tls.Certificate{PrivateKey: signer, Leaf: leaf, Certificate: [][]byte{leaf.Raw}}
-	for _, c := range chain {
-		cert.Certificate = append(cert.Certificate, c.Raw)
+		return tls.Certificate{}, fmt.Errorf("bankid: %w", err)
 	}
 	return cert, nil
 }

@@ -6,13 +6,9 @@
 package config
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
-
-	"github.com/pelletier/go-toml/v2"
 )
 
 // Config is the whole configuration. Field tags are the TOML keys of
@@ -158,7 +154,9 @@ type Admin struct {
 
 // Load reads a configuration file over the defaults, reads the secrets its
 // `*_file` keys name, and validates the result. The error lists every fault
-// found, one per line, each naming its key.
+// found, one per line, each naming its key. It is what the commands that only
+// need the vault's place (user, vault) read; `sigill serve` and `sigill
+// check-config` go further with LoadForServe.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -173,46 +171,28 @@ func Load(path string) (*Config, error) {
 
 // Parse is Load for a file already in memory.
 func Parse(data []byte) (*Config, error) {
-	cfg := Default()
-	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
-	if err := dec.Decode(cfg); err != nil {
-		return nil, decodeFaults(err)
-	}
-	faults := cfg.readSecrets()
-	if err := cfg.Validate(); err != nil {
-		faults = append(faults, err.(Faults)...)
-	}
+	cfg, faults, _ := parse(data)
 	if len(faults) > 0 {
 		return nil, faults
 	}
 	return cfg, nil
 }
 
-// decodeFaults turns go-toml's errors into Faults that name the key, so an
-// unknown key reads "bankid.enviroment: unknown key" rather than a parser trace.
-func decodeFaults(err error) error {
-	var strict *toml.StrictMissingError
-	if errors.As(err, &strict) {
-		var faults Faults
-		for _, e := range strict.Errors {
-			row, _ := e.Position()
-			faults = append(faults, Fault{
-				Key: strings.Join(e.Key(), "."),
-				Msg: fmt.Sprintf("unknown key (line %d); check its spelling against sigill.example.toml", row),
-			})
-		}
-		return faults
+// parse returns the configuration with every fault found: of TOML syntax,
+// unknown keys, wrong types, unreadable secrets and bad values alike. A key
+// at fault keeps its default, so the checks after it still run. A file that
+// is not TOML (wellFormed false) has only its syntax fault.
+func parse(data []byte) (cfg *Config, faults Faults, wellFormed bool) {
+	cfg = Default()
+	faults, wellFormed = decode(data, cfg)
+	if !wellFormed {
+		return cfg, faults, false
 	}
-	var dec *toml.DecodeError
-	if errors.As(err, &dec) {
-		row, col := dec.Position()
-		key := strings.Join(dec.Key(), ".")
-		if key == "" {
-			key = fmt.Sprintf("line %d, column %d", row, col)
-		}
-		return Faults{{Key: key, Msg: dec.Error()}}
+	faults = append(faults, cfg.readSecrets()...)
+	if err := cfg.Validate(); err != nil {
+		faults = append(faults, err.(Faults)...)
 	}
-	return Faults{{Key: "file", Msg: err.Error()}}
+	return cfg, faults, true
 }
 
 // readSecrets fills the fields that `*_file` keys point at. A secret file

@@ -32,6 +32,10 @@ func TestExampleIsAccepted(t *testing.T) {
 // has not: keys sigill added (README's "Running it in production" lists them).
 var sigillAdditions = []string{
 	`from_header = "on_behalf"               # From header naming another address than the account (relay: MAIL FROM): "on_behalf" shows it as on behalf of, unverified; "refuse" answers 550`,
+	"# Listeners on by default: submission 0.0.0.0:587, reader 0.0.0.0:443, IMAPS\n# 0.0.0.0:993 and admin 127.0.0.1:9090. Off unless the file names them:\n# implicit_tls_listen (465), the whole [smtp.relay] (25) and starttls_listen.",
+	`                                        # ^ off unless set: without the key, no port 465`,
+	`                                        # off unless listen is set; then trusted_networks and sender_domains must be too`,
+	`                                        # and /readyz: 200, or 503 naming the dependency that failed`,
 	`url = ""                                # only with environment = "test": another RP API base URL, e.g. a simulator from "sigill bankid-simulator"; needs ca_file`,
 }
 

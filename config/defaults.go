@@ -8,8 +8,10 @@ import (
 	"time"
 )
 
-// Default is the configuration of sigill.example.toml: the value every key
-// has when a file leaves it out.
+// Default is the value every key has when a file leaves it out: that of
+// sigill.example.toml, except for the listeners the example marks as off
+// unless set (smtp.submission.implicit_tls_listen, the whole [smtp.relay],
+// imap.starttls_listen): a port the file does not name stays closed.
 func Default() *Config {
 	return &Config{
 		Organisation: Organisation{
@@ -25,15 +27,10 @@ func Default() *Config {
 			ReadTimeout:     durationOf(2 * time.Minute),
 			WriteTimeout:    durationOf(2 * time.Minute),
 			FromHeader:      FromOnBehalf,
-			Submission: Submission{
-				Listen:            []string{"0.0.0.0:587"},
-				ImplicitTLSListen: []string{"0.0.0.0:465"},
-			},
-			Relay: Relay{
-				Listen:          []string{"0.0.0.0:25"},
-				TrustedNetworks: []string{"10.0.0.0/8"},
-				SenderDomains:   []string{"example.se"},
-			},
+			// Submission with STARTTLS is on by default; implicit TLS (465)
+			// and the relay (25, which trusts its peers without AUTH) are
+			// opened only when the file names them.
+			Submission: Submission{Listen: []string{"0.0.0.0:587"}},
 		},
 		TLS: TLS{
 			CertFile: "/etc/sigill/tls/fullchain.pem",

@@ -140,6 +140,7 @@ func (c *Config) Validate() error {
 		if c.Notifier.SMS.DeliveryReportURL != "" {
 			f.url("notifier.sms.delivery_report_url", c.Notifier.SMS.DeliveryReportURL, false)
 		}
+		f.smsCredentials(c.Notifier.SMS)
 	default:
 		f.add("notifier.sms.provider", "%q is not a provider; write \"46elks\", \"webhook\" or \"log\"", c.Notifier.SMS.Provider)
 	}
@@ -189,16 +190,6 @@ func (c *Config) Validate() error {
 	return f.err()
 }
 
-// Warnings are what a valid configuration still lacks to work: values the
-// example leaves empty for each organisation to fill in.
-func (c *Config) Warnings() []string {
-	var w []string
-	if c.Notifier.SMS.Provider == "46elks" && c.Notifier.SMS.Username == "" {
-		w = append(w, "notifier.sms.username: is empty; 46elks needs the API username, and sigill serve will not start without it")
-	}
-	return w
-}
-
 // bankidURL checks bankid.url, the override of BankID's RP API base URL. It
 // exists to point a test deployment at a simulator, so it is refused with
 // environment = "production" (a production gateway can never be sent to a
@@ -222,6 +213,37 @@ func (f *Faults) bankidURL(b BankID) {
 	if b.CAFile == "" {
 		f.add("bankid.url", "needs bankid.ca_file: BankID's pinned test root matches no other server; name the PEM root of the server at %q", b.URL)
 	}
+}
+
+// smsCredentials asks for what each provider needs to send (notifier.NewElks
+// and NewWebhook refuse to start without it). A password file that could not
+// be read is already a fault of readSecrets.
+func (f *Faults) smsCredentials(s SMS) {
+	readable := s.PasswordFile != "" && fileExists(s.PasswordFile)
+	switch s.Provider {
+	case "46elks":
+		if s.Username == "" {
+			f.add("notifier.sms.username", "is empty; write the API username from 46elks's dashboard")
+		}
+		switch {
+		case s.PasswordFile == "":
+			f.add("notifier.sms.password_file", "is empty; name the file that holds the 46elks API password")
+		case readable && s.Password == "":
+			f.add("notifier.sms.password_file", "%s is empty; write the 46elks API password in it", s.PasswordFile)
+		}
+	case "webhook":
+		switch {
+		case s.PasswordFile == "":
+			f.add("notifier.sms.password_file", "is empty; name the file that holds the webhook's HMAC secret (16 bytes or more)")
+		case readable && len(strings.TrimSpace(s.Password)) < 16:
+			f.add("notifier.sms.password_file", "%s holds %d bytes; the webhook's HMAC secret must have at least 16", s.PasswordFile, len(strings.TrimSpace(s.Password)))
+		}
+	}
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 func (f *Faults) lang(key, v string) {

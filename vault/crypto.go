@@ -16,8 +16,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
+
+	"sigill/config"
 )
 
 const (
@@ -262,31 +263,10 @@ func decryptMessage(ct, sessionKey []byte) ([]byte, error) {
 	return raw, nil
 }
 
-// parseEscrowKey reads the organisation's armored public key and picks its
-// encryption (sub)key valid now. A key with secret parts is refused: the
-// private key belongs off the server.
+// parseEscrowKey reads the organisation's armored public key with
+// config.ParseEscrowKey, the reading `sigill check-config` judges it by.
 func parseEscrowKey(armored []byte, now time.Time) (*packet.PublicKey, error) {
-	el, err := openpgp.ReadArmoredKeyRing(bytes.NewReader(armored))
-	if err != nil {
-		return nil, err
-	}
-	if len(el) != 1 {
-		return nil, fmt.Errorf("want exactly one key, found %d", len(el))
-	}
-	e := el[0]
-	if e.PrivateKey != nil {
-		return nil, errors.New("it holds a private key; give the vault only the public key and keep the private key off the server")
-	}
-	for _, sk := range e.Subkeys {
-		if sk.PrivateKey != nil {
-			return nil, errors.New("it holds a private subkey; give the vault only the public key")
-		}
-	}
-	k, ok := e.EncryptionKey(now)
-	if !ok {
-		return nil, errors.New("no valid encryption key (expired or revoked?)")
-	}
-	return k.PublicKey, nil
+	return config.ParseEscrowKey(armored, now)
 }
 
 // escrowPacket wraps the session key to the escrow key as an OpenPGP PKESK

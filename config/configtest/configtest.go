@@ -28,7 +28,8 @@ func root() string {
 
 // Example writes sigill.example.toml into a temp dir with every
 // /etc/sigill path moved there, and creates the files those keys name: a TLS
-// pair and a BankID .p12 that end at notAfter, and the secret files.
+// pair and a BankID .p12 that end at notAfter, and the secret files. The
+// 46elks username, empty in the example, is "elks-user".
 func Example(t *testing.T, notAfter time.Time) (path string) {
 	t.Helper()
 	example, err := os.ReadFile(filepath.Join(root(), "sigill.example.toml"))
@@ -43,6 +44,9 @@ func Example(t *testing.T, notAfter time.Time) (path string) {
 	}
 	text := strings.ReplaceAll(string(example), "/etc/sigill/", dir+"/")
 	text = strings.ReplaceAll(text, "/var/lib/sigill/", dir+"/")
+	// The example leaves the 46elks username for each organisation to fill
+	// in, and serve refuses to start without it.
+	text = strings.Replace(text, "username = \"\"\npassword_file = \""+dir, "username = \"elks-user\"\npassword_file = \""+dir, 1)
 
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{
