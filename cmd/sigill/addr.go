@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -11,25 +10,20 @@ import (
 )
 
 func runAddr(args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("addr", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "read the gateway's domains and addressing settings from this file (default: the dev settings, domain secure.test)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, `Usage: sigill addr [-config FILE] 'ADDRESS'
+	c := newCLI("addr", `Usage: sigill addr [-config FILE] 'ADDRESS'
 
 Prints what the gateway makes of a recipient address, as one line of JSON,
 and exits 0; or prints the reply the SMTP server would give, and exits 1.
 ADDRESS is a whole address (local@domain) or a bare local part, e.g.
   sigill addr '0701234567&login=199908072391&@secure.test'
-  sigill addr 'anna.svensson=example.com&login=*'`)
-		fs.PrintDefaults()
+  sigill addr 'anna.svensson=example.com&login=*'`, stdout, stderr)
+	configPath := c.fs.String("config", "", "read the gateway's domains and addressing settings from this file (default: the dev settings, domain secure.test)")
+	positional, code, done := c.parse(args)
+	if done {
+		return code
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return 2
+	if code, done := c.wantArgs(positional, 1, "the ADDRESS to show"); done {
+		return code
 	}
 	cfg, err := loadOrDev(*configPath, "")
 	if err != nil {
@@ -37,7 +31,7 @@ ADDRESS is a whole address (local@domain) or a bare local part, e.g.
 		return 2
 	}
 	policy := addressingPolicy(cfg)
-	address := fs.Arg(0)
+	address := positional[0]
 	var r addressing.Recipient
 	if strings.Contains(address, "@") {
 		r, err = policy.Parse(address)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -22,13 +21,7 @@ import (
 // on -listen, the simulated phone on -phone, and the throwaway PKI in -dir.
 // The gateway reaches it through bankid.url with environment = "test".
 func runBankIDSimulator(args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("bankid-simulator", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dirFlag := fs.String("dir", "./sigill-bankid-simulator", "where the throwaway CA, RP certificate and server pair are written")
-	listen := fs.String("listen", "127.0.0.1:8081", "the RP API (https, mutual TLS); loopback only")
-	phone := fs.String("phone", "127.0.0.1:8082", "the simulated phone: page and JSON at /dev/bankid (plain http); loopback only")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, `Usage: sigill bankid-simulator [-dir DIR] [-listen ADDR] [-phone ADDR]
+	c := newCLI("bankid-simulator", `Usage: sigill bankid-simulator [-dir DIR] [-listen ADDR] [-phone ADDR]
 
 Runs the BankID simulator on its own, for a sigill serve in staging or a
 test: BankID's RP API v6.0 over mutual TLS, with a new throwaway CA, RP
@@ -43,15 +36,16 @@ be on loopback. DIR also gets server.pem and server.key: a TLS pair for
 127.0.0.1 that ca.pem vouches for, for other listeners in a test.
 
 Each start replaces every file in DIR with new ones (a new CA): restart
-sigill serve after restarting the simulator.`)
-		fs.PrintDefaults()
+sigill serve after restarting the simulator.`, stdout, stderr)
+	dirFlag := c.fs.String("dir", "./sigill-bankid-simulator", "where the throwaway CA, RP certificate and server pair are written")
+	listen := c.fs.String("listen", "127.0.0.1:8081", "the RP API (https, mutual TLS); loopback only")
+	phone := c.fs.String("phone", "127.0.0.1:8082", "the simulated phone: page and JSON at /dev/bankid (plain http); loopback only")
+	positional, code, done := c.parse(args)
+	if done {
+		return code
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "sigill bankid-simulator: unexpected argument %q\n", fs.Arg(0))
-		return 2
+	if code, done := c.wantArgs(positional, 0, ""); done {
+		return code
 	}
 	for _, a := range []struct{ flag, addr string }{{"-listen", *listen}, {"-phone", *phone}} {
 		if err := loopbackOnly(a.addr); err != nil {
@@ -122,7 +116,7 @@ A TLS pair for 127.0.0.1 that ca_file vouches for: %s, %s
 `, apiURL, apiURL, filepath.Join(dir, "ca.pem"), filepath.Join(dir, "rp.p12"), filepath.Join(dir, "rp.p12.password"),
 		phoneURL, phoneURL, filepath.Join(dir, "server.pem"), filepath.Join(dir, "server.key"))
 
-	code := 0
+	code = 0
 	select {
 	case <-sig:
 	case err := <-errs:

@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"time"
@@ -11,28 +10,24 @@ import (
 )
 
 func runCheckConfig(args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "/etc/sigill/sigill.toml", "the configuration file to check")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, `Usage: sigill check-config [-config FILE]
+	c := newCLI("check-config", `Usage: sigill check-config [-config FILE]
 
-Reads the file as 'sigill serve' would, with the secret files its *_file keys
-name and the certificates it points at. Prints OK, or every fault with the key
-it is at, and exits 1 on a fault. Warns when a certificate ends within 30 days.`)
-		fs.PrintDefaults()
+Reads the file as 'sigill serve' does, with the secret files its *_file keys
+name, the certificates and keys it points at, and makes the same checks:
+what serve would refuse, check-config names. Prints OK, or every fault with
+the key it is at, and exits 1 on a fault. Warns when a certificate ends
+within 30 days.`, stdout, stderr)
+	path := c.fs.String("config", "/etc/sigill/sigill.toml", "the configuration file to check")
+	positional, code, done := c.parse(args)
+	if done {
+		return code
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, done := c.wantArgs(positional, 0, ""); done {
+		return code
 	}
-	cfg, err := config.Load(*path)
-	if err == nil {
-		var warnings []string
-		warnings, err = cfg.CheckCertificates(time.Now())
-		warnings = append(warnings, cfg.Warnings()...)
-		for _, w := range warnings {
-			fmt.Fprintln(stdout, "warning:", w)
-		}
+	_, warnings, err := config.LoadForServe(*path, time.Now())
+	for _, w := range warnings {
+		fmt.Fprintln(stdout, "warning:", w)
 	}
 	if err != nil {
 		var faults config.Faults

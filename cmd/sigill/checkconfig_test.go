@@ -12,12 +12,8 @@ import (
 func TestCheckConfigAcceptsTheExample(t *testing.T) {
 	path := configtest.Example(t, time.Now().Add(400*24*time.Hour))
 	stdout, stderr, code := run(t, "", "check-config", "-config", path)
-	if code != 0 || !strings.Contains(stdout, "\nOK ") {
+	if code != 0 || !strings.HasPrefix(stdout, "OK ") {
 		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
-	}
-	// The example leaves the 46elks username for each organisation to fill in.
-	if !strings.HasPrefix(stdout, "warning: notifier.sms.username") {
-		t.Errorf("no warning about the empty 46elks username:\n%s", stdout)
 	}
 }
 
@@ -34,10 +30,7 @@ func TestCheckConfigNamesATypo(t *testing.T) {
 	if !strings.Contains(stderr, "smtp.max_recipents: unknown key") {
 		t.Errorf("the typo'd key is not named:\n%s", stderr)
 	}
-	// An unknown key stops decoding, so other faults come on the next run;
-	// with the typo mended the duration fault is named.
-	configtest.Write(t, path, []byte(strings.Replace(string(text), `retention = "720h"`, `retention = "30 days"`, 1)))
-	_, stderr, _ = run(t, "", "check-config", "-config", path)
+	// The unknown key does not hide the faults after it.
 	if !strings.Contains(stderr, `vault.retention: "30 days" is not a duration; write it like 720h`) {
 		t.Errorf("the bad duration is not named:\n%s", stderr)
 	}

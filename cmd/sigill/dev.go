@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,21 +16,20 @@ import (
 )
 
 func runDev(args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dataDir := fs.String("data", "./sigill-data", "data folder, kept between runs")
-	offset := fs.Int("listen-offset", 0, "add this to every port, to run instances side by side")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, `Usage: sigill dev [-data DIR] [-listen-offset N]
+	c := newCLI("dev", `Usage: sigill dev [-data DIR] [-listen-offset N]
 
 Runs the whole gateway on 127.0.0.1 with built-in defaults and no
 configuration file: gateway domain secure.test, a staff account
 dev@staff.test (password from SIGILL_DEV_PASSWORD, else generated and
-printed), plain-text AUTH allowed because nothing leaves loopback.`)
-		fs.PrintDefaults()
+printed), plain-text AUTH allowed because nothing leaves loopback.`, stdout, stderr)
+	dataDir := c.fs.String("data", "./sigill-data", "data folder, kept between runs")
+	offset := c.fs.Int("listen-offset", 0, "add this to every port, to run instances side by side")
+	positional, code, done := c.parse(args)
+	if done {
+		return code
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, done := c.wantArgs(positional, 0, ""); done {
+		return code
 	}
 	dir, err := filepath.Abs(*dataDir)
 	if err == nil {

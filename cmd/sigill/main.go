@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strings"
 )
 
 type command struct {
@@ -30,17 +31,39 @@ func main() {
 }
 
 func dispatch(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, "sigill: missing the COMMAND\n\n")
 		usage(stderr)
 		return 2
 	}
-	cmd, ok := commands[args[0]]
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		if len(args) > 1 && args[0] == "help" {
+			return dispatch([]string{args[1], "-h"}, stdin, stdout, stderr)
+		}
+		usage(stdout)
+		return 0
+	}
+	name, rest := splitCommand(args)
+	cmd, ok := commands[name]
 	if !ok {
 		fmt.Fprintf(stderr, "sigill: unknown command %q\n\n", args[0])
 		usage(stderr)
 		return 2
 	}
-	return cmd.run(args[1:], stdin, stdout, stderr)
+	return cmd.run(rest, stdin, stdout, stderr)
+}
+
+// splitCommand finds the command among args, so that flags written before
+// it (`sigill -config F user add ADDR`) count as the command's own: every
+// command takes its flags anywhere among its arguments.
+func splitCommand(args []string) (name string, rest []string) {
+	for i, a := range args {
+		if _, ok := commands[a]; ok && (i == 0 || strings.HasPrefix(args[0], "-")) {
+			return a, append(append([]string{}, args[:i]...), args[i+1:]...)
+		}
+	}
+	return args[0], args[1:]
 }
 
 func usage(w io.Writer) {
@@ -53,5 +76,5 @@ func usage(w io.Writer) {
 	for _, name := range names {
 		fmt.Fprintf(w, "  %-17s %s\n", name, commands[name].summary)
 	}
-	fmt.Fprintln(w, "\n`sigill COMMAND -h` explains a command's flags.")
+	fmt.Fprintln(w, "\n`sigill COMMAND -h` (or `sigill help COMMAND`) explains a command; its flags\ngo before or after its arguments.")
 }

@@ -149,18 +149,16 @@ func (d *devInstance) stop(t *testing.T) {
 	}
 }
 
+// -h is a question, not a mistake: the answer goes to standard output
+// with exit 0 (cli_test.go tests each command's).
 func TestUsageNamesEveryCommand(t *testing.T) {
-	_, stderr, code := run(t, "", "-h")
-	if code != 2 {
-		t.Errorf("exit %d; want 2", code)
+	stdout, _, code := run(t, "", "-h")
+	if code != 0 {
+		t.Errorf("exit %d; want 0", code)
 	}
 	for name := range commands {
-		if !strings.Contains(stderr, name) {
-			t.Errorf("usage does not name %q:\n%s", name, stderr)
-		}
-		_, help, _ := run(t, "", name, "-h")
-		if !strings.Contains(help, "Usage: sigill "+name) {
-			t.Errorf("sigill %s -h does not explain itself:\n%s", name, help)
+		if !strings.Contains(stdout, name) {
+			t.Errorf("usage does not name %q:\n%s", name, stdout)
 		}
 	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"crypto/tls"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,23 +10,23 @@ import (
 	"sigill/config"
 )
 
-func runServe(args []string, _ io.Reader, _, stderr io.Writer) int {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "/etc/sigill/sigill.toml", "the configuration file")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, `Usage: sigill serve [-config FILE]
+func runServe(args []string, _ io.Reader, stdout, stderr io.Writer) int {
+	c := newCLI("serve", `Usage: sigill serve [-config FILE]
 
 Runs the gateway for production: TLS on every listener, AUTH only over TLS,
 real BankID and real notification providers. Refuses to start on any
-configuration fault and names the key. Logs are JSON on standard error.
-SIGTERM lets open SMTP transactions finish, then stops.`)
-		fs.PrintDefaults()
+configuration fault, with the same faults 'sigill check-config' names.
+Logs are JSON on standard error. SIGTERM lets open SMTP transactions
+finish, then stops.`, stdout, stderr)
+	path := c.fs.String("config", "/etc/sigill/sigill.toml", "the configuration file")
+	positional, code, done := c.parse(args)
+	if done {
+		return code
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, done := c.wantArgs(positional, 0, ""); done {
+		return code
 	}
-	cfg, err := config.Load(*path)
+	cfg, warnings, err := config.LoadForServe(*path, time.Now())
 	if err != nil {
 		fmt.Fprintln(stderr, "sigill serve: configuration refused:\n"+err.Error())
 		return 1
@@ -41,8 +40,7 @@ SIGTERM lets open SMTP transactions finish, then stops.`)
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
 	// What check-config would warn of is worth a line in the log too: that
 	// is where an admin sees a certificate about to run out.
-	warnings, _ := cfg.CheckCertificates(time.Now())
-	for _, w := range append(warnings, cfg.Warnings()...) {
+	for _, w := range warnings {
 		log.Warn("configuration", "warning", w)
 	}
 	sig := stopSignals()

@@ -85,7 +85,6 @@ func TestServeFromTheExampleConfig(t *testing.T) {
 	for from, to := range map[string]string{
 		`trusted_networks = ["10.0.0.0/8"]`:         `trusted_networks = ["127.0.0.0/8"]`,
 		`url = "https://api.46elks.com/a1/sms"`:     `url = "` + elksServer.URL + `/a1/sms"`,
-		"username = \"\"\npassword_file = \"" + dir: "username = \"elks-user\"\npassword_file = \"" + dir,
 		`link_base = "https://read.example.se"`:     `link_base = "https://` + ports["0.0.0.0:443"] + `"`,
 	} {
 		if !strings.Contains(conf, from) {

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -14,11 +13,7 @@ import (
 )
 
 func runUser(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("user", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	where := vaultFlags(fs)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, `Usage: sigill user [-config FILE | -data DIR] add|passwd|list|remove [ADDRESS]
+	c := newCLI("user", `Usage: sigill user add|passwd|list|remove [ADDRESS] [-config FILE | -data DIR]
 
 Staff accounts log in to SMTP submission and IMAP with their e-mail address
 and a password (stored as an argon2id hash).
@@ -28,21 +23,24 @@ and a password (stored as an argon2id hash).
   remove ADDRESS   delete an account
 The password is asked for on the terminal, or read as the first line of
 standard input when that is not a terminal. While sigill runs, the change
-goes through its admin listener and takes effect at once.`)
-		fs.PrintDefaults()
+goes through its admin listener and takes effect at once.`, stdout, stderr)
+	where := vaultFlags(c.fs)
+	positional, code, done := c.parse(args)
+	if done {
+		return code
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if len(positional) == 0 {
+		return c.fail("missing what to do: add, passwd, list or remove")
 	}
-	verb, rest := fs.Arg(0), fs.Args()
-	if len(rest) > 0 {
-		rest = rest[1:]
-	}
+	verb, rest := positional[0], positional[1:]
 	wantArgs := map[string]int{"add": 1, "passwd": 1, "remove": 1, "list": 0}
 	n, ok := wantArgs[verb]
-	if !ok || len(rest) != n {
-		fs.Usage()
-		return 2
+	if !ok {
+		return c.fail("%q is not something user does; write add, passwd, list or remove", verb)
+	}
+	what := "the ADDRESS of the account"
+	if code, done := c.wantArgs(rest, n, what); done {
+		return code
 	}
 	v, err := where.accounts()
 	if err != nil {

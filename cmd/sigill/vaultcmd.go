@@ -63,26 +63,36 @@ func (l vaultLocation) accounts() (accountStore, error) {
 }
 
 func runVault(args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("vault", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	where := vaultFlags(fs)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, `Usage: sigill vault [-config FILE | -data DIR] stats|backup FILE|verify
+	c := newCLI("vault", `Usage: sigill vault stats|backup FILE|verify [-config FILE | -data DIR]
 
   stats         messages, recipients, outbox depth and file size, as JSON
   backup FILE   a consistent copy of the vault, taken while sigill runs
   verify        check the vault file's structure (sigill must be stopped)
 While sigill runs it holds the vault file; stats and backup then ask it over
-its admin listener (admin.listen, loopback only).`)
-		fs.PrintDefaults()
+its admin listener (admin.listen, loopback only).`, stdout, stderr)
+	where := vaultFlags(c.fs)
+	positional, code, done := c.parse(args)
+	if done {
+		return code
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if len(positional) == 0 {
+		return c.fail("missing what to do: stats, backup FILE or verify")
 	}
-	verb := fs.Arg(0)
-	if !(verb == "stats" && fs.NArg() == 1 || verb == "backup" && fs.NArg() == 2 || verb == "verify" && fs.NArg() == 1) {
-		fs.Usage()
-		return 2
+	verb := positional[0]
+	switch verb {
+	case "stats", "verify":
+		code, done = c.wantArgs(positional[1:], 0, "")
+	case "backup":
+		code, done = c.wantArgs(positional[1:], 1, "the FILE to write the backup to")
+	default:
+		return c.fail("%q is not something vault does; write stats, backup FILE or verify", verb)
+	}
+	if done {
+		return code
+	}
+	file := ""
+	if verb == "backup" {
+		file = positional[1]
 	}
 	cfg, err := where.config()
 	if err != nil {
@@ -100,7 +110,7 @@ its admin listener (admin.listen, loopback only).`)
 
 	// The daemon, when it runs, answers for the vault it holds.
 	if admin, err := runningAdmin(cfg); err == nil {
-		if err := viaAdmin(admin, verb, fs.Arg(1), cfg.Vault.Path, stdout); err != nil {
+		if err := viaAdmin(admin, verb, file, cfg.Vault.Path, stdout); err != nil {
 			fmt.Fprintln(stderr, err)
 			return 1
 		}
@@ -122,12 +132,12 @@ its admin listener (admin.listen, loopback only).`)
 		out, _ := json.Marshal(st)
 		fmt.Fprintln(stdout, string(out))
 	case "backup":
-		copied, err := writeBackup(fs.Arg(1), v.Backup)
+		copied, err := writeBackup(file, v.Backup)
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			return 1
 		}
-		reportBackup(stdout, fs.Arg(1), copied, cfg.Vault.Path)
+		reportBackup(stdout, file, copied, cfg.Vault.Path)
 	}
 	return 0
 }
