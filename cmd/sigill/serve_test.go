@@ -83,9 +83,9 @@ func TestServeFromTheExampleConfig(t *testing.T) {
 		conf = strings.Replace(conf, `"`+listen+`"`, `"`+ports[listen]+`"`, 1)
 	}
 	for from, to := range map[string]string{
-		`trusted_networks = ["10.0.0.0/8"]`:         `trusted_networks = ["127.0.0.0/8"]`,
-		`url = "https://api.46elks.com/a1/sms"`:     `url = "` + elksServer.URL + `/a1/sms"`,
-		`link_base = "https://read.example.se"`:     `link_base = "https://` + ports["0.0.0.0:443"] + `"`,
+		`trusted_networks = ["10.0.0.0/8"]`:     `trusted_networks = ["127.0.0.0/8"]`,
+		`url = "https://api.46elks.com/a1/sms"`: `url = "` + elksServer.URL + `/a1/sms"`,
+		`link_base = "https://read.example.se"`: `link_base = "https://` + ports["0.0.0.0:443"] + `"`,
 	} {
 		if !strings.Contains(conf, from) {
 			t.Fatalf("the example has no %q", from)
