@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -81,7 +82,8 @@ sigill serve after restarting the simulator.`, stdout, stderr)
 		return 1
 	}
 	sim := bankidsim.New()
-	api := sim.Server(pki)
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	api := logHTTPErrors(sim.Server(pki), log, "bankid simulator (RP API)")
 	// As in sigill dev: another page open in the tester's browser must not
 	// approve orders; scripts (no Origin, no Sec-Fetch-Site) may.
 	phoneHandler := http.NewCrossOriginProtection().Handler(sim.PhoneHandler())
@@ -89,7 +91,7 @@ sigill serve after restarting the simulator.`, stdout, stderr)
 	phoneMux.Handle("/dev/bankid", phoneHandler)
 	phoneMux.Handle("/dev/bankid/", phoneHandler)
 	phoneMux.Handle("GET /{$}", http.RedirectHandler("/dev/bankid", http.StatusSeeOther))
-	phoneSrv := &http.Server{Handler: phoneMux, ReadHeaderTimeout: 10 * time.Second}
+	phoneSrv := &http.Server{Handler: phoneMux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: httpErrorLog(log, "bankid simulator (phone)")}
 
 	errs := make(chan error, 2)
 	go func() { errs <- api.ServeTLS(apiLn, "", "") }()

@@ -136,7 +136,7 @@ func start(cfg *config.Config, log *slog.Logger, tlsConfig *tls.Config) (*instan
 	var bankidClient *bankid.Client
 	if pki != nil {
 		sim := bankidsim.New()
-		in.simulator = sim.Server(pki)
+		in.simulator = logHTTPErrors(sim.Server(pki), log, "bankid simulator")
 		for _, ln := range lns.simulator {
 			in.serve("bankid simulator (RP API)", ln, func(ln net.Listener) error { return in.simulator.ServeTLS(ln, "", "") })
 		}
@@ -159,7 +159,7 @@ func start(cfg *config.Config, log *slog.Logger, tlsConfig *tls.Config) (*instan
 	}
 	readerMux.Handle("/", in.reader.Handler())
 	readerMux.Handle("POST /hooks/sms", in.notifier.ReportHandler())
-	in.readerHTTP = &http.Server{Handler: readerMux, ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsConfig.Clone()}
+	in.readerHTTP = &http.Server{Handler: readerMux, ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsConfig.Clone(), ErrorLog: httpErrorLog(log, "reader")}
 	for _, ln := range lns.reader {
 		if cfg.Dev {
 			in.serve("reader", ln, in.readerHTTP.Serve)
@@ -179,7 +179,7 @@ func start(cfg *config.Config, log *slog.Logger, tlsConfig *tls.Config) (*instan
 
 	// Admin: metrics, health, and the vault commands' way in while we hold the file.
 	token := newAdminToken()
-	in.admin = &http.Server{Handler: adminHandler(in.vault, token), ReadHeaderTimeout: 10 * time.Second}
+	in.admin = &http.Server{Handler: adminHandler(in.vault, token), ReadHeaderTimeout: 10 * time.Second, ErrorLog: httpErrorLog(log, "admin")}
 	for _, ln := range lns.admin {
 		in.serve("admin", ln, in.admin.Serve)
 	}
