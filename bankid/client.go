@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -65,6 +66,7 @@ type Config struct {
 type Client struct {
 	base *url.URL
 	http *http.Client
+	tls  *tls.Config // the transport's: RP certificate and pinned root
 	cert *x509.Certificate
 }
 
@@ -106,13 +108,14 @@ func NewClient(cfg Config) (*Client, error) {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
+	tlsConfig := &tls.Config{
+		RootCAs:      roots,
+		Certificates: []tls.Certificate{cert},
+		MinVersion:   tls.VersionTLS12,
+	}
 	transport := &http.Transport{
-		Proxy: http.ProxyFromEnvironment,
-		TLSClientConfig: &tls.Config{
-			RootCAs:      roots,
-			Certificates: []tls.Certificate{cert},
-			MinVersion:   tls.VersionTLS12,
-		},
+		Proxy:                 http.ProxyFromEnvironment,
+		TLSClientConfig:       tlsConfig,
 		ForceAttemptHTTP2:     true,
 		TLSHandshakeTimeout:   timeout,
 		ResponseHeaderTimeout: timeout,
@@ -122,6 +125,7 @@ func NewClient(cfg Config) (*Client, error) {
 	return &Client{
 		base: u,
 		http: &http.Client{Transport: transport, Timeout: timeout},
+		tls:  tlsConfig,
 		cert: cert.Leaf,
 	}, nil
 }
@@ -158,6 +162,24 @@ func ParseP12(data []byte, password string) (tls.Certificate, error) {
 		return tls.Certificate{}, fmt.Errorf("bankid: %w", err)
 	}
 	return cert, nil
+}
+
+// Ping completes a TLS handshake with the RP API, as the client's requests
+// do (the pinned root, the RP certificate), and sends nothing: the readiness
+// check of `sigill serve`'s /readyz. A proxy from the environment is not
+// used here.
+func (c *Client) Ping(ctx context.Context) error {
+	addr := c.base.Host
+	if c.base.Port() == "" {
+		addr = net.JoinHostPort(c.base.Hostname(), "443")
+	}
+	d := tls.Dialer{Config: c.tls.Clone()}
+	d.Config.ServerName = c.base.Hostname()
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("bankid: TLS handshake with %s: %w", addr, err)
+	}
+	return conn.Close()
 }
 
 // Certificate returns the RP certificate the client presents.

@@ -213,12 +213,58 @@ func (s *SMTPSender) release(c *smtp.Client) {
 }
 
 func (s *SMTPSender) dial(ctx context.Context) (*smtp.Client, error) {
+	c, err := s.greet(ctx)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(what string, err error) (*smtp.Client, error) {
+		c.Close()
+		return nil, fmt.Errorf("smarthost %s: %s: %w", s.o.Addr, what, err)
+	}
+	if s.o.Username != "" {
+		// AUTH is bounded by ctx as the greeting was.
+		stop := context.AfterFunc(ctx, func() { c.Close() })
+		defer stop()
+		if !c.SupportsAuth("PLAIN") {
+			return fail("AUTH", errors.New("the server offers no AUTH PLAIN"))
+		}
+		if err := c.Auth(sasl.NewPlainClient("", s.o.Username, s.o.Password)); err != nil {
+			return fail("AUTH", err)
+		}
+	}
+	if ctx.Err() != nil {
+		c.Close()
+		return nil, fmt.Errorf("smarthost %s: %w", s.o.Addr, ctx.Err())
+	}
+	return c, nil
+}
+
+// Check connects to the smarthost and greets it (STARTTLS, EHLO), then
+// says QUIT: it sends no mail and does not authenticate, so a readiness
+// probe every few seconds neither spends the account's AUTH attempts nor
+// keeps a connection.
+func (s *SMTPSender) Check(ctx context.Context) error {
+	c, err := s.greet(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	if err := c.Quit(); err != nil {
+		return fmt.Errorf("smarthost %s: QUIT: %w", s.o.Addr, err)
+	}
+	return nil
+}
+
+// greet connects, starts TLS and says EHLO, all within ctx.
+func (s *SMTPSender) greet(ctx context.Context) (*smtp.Client, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", s.o.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("smarthost %s: %w", s.o.Addr, err)
 	}
-	// The handshake and AUTH are bounded by ctx too.
+	// The handshake is bounded by ctx too.
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	if d, ok := ctx.Deadline(); ok {
@@ -239,14 +285,6 @@ func (s *SMTPSender) dial(ctx context.Context) (*smtp.Client, error) {
 	}
 	if _, ok := c.TLSConnectionState(); !ok {
 		return fail("STARTTLS", errors.New("no TLS"))
-	}
-	if s.o.Username != "" {
-		if !c.SupportsAuth("PLAIN") {
-			return fail("AUTH", errors.New("the server offers no AUTH PLAIN"))
-		}
-		if err := c.Auth(sasl.NewPlainClient("", s.o.Username, s.o.Password)); err != nil {
-			return fail("AUTH", err)
-		}
 	}
 	if ctx.Err() != nil {
 		c.Close()

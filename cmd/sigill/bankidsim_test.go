@@ -24,41 +24,11 @@ import (
 // it prints make a client that signs in against it, its phone approves over
 // JSON, its files are in -dir, and SIGTERM stops it cleanly.
 func TestBankIDSimulatorCommand(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "sim")
-	listen, phone := freePort(t), freePort(t)
-	cmd := exec.Command(sigillBin, "bankid-simulator", "-dir", dir, "-listen", listen, "-phone", phone)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr testenv.SyncBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	banner := make(chan string)
-	go func() {
-		var b strings.Builder
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			b.WriteString(sc.Text() + "\n")
-			if strings.HasPrefix(sc.Text(), "A TLS pair") {
-				banner <- b.String()
-			}
-		}
-		io.Copy(io.Discard, stdout)
-	}()
-	var out string
-	select {
-	case out = <-banner:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("no banner in 30 s; stderr:\n%s", stderr.String())
-	}
+	sim := startBankIDSimulator(t)
+	cmd, dir, listen, phone, out, stderr := sim.cmd, sim.dir, sim.listen, sim.phone, sim.banner, sim.stderr
 
 	// The printed [bankid] block is TOML that sigill's configuration takes.
-	block := out[strings.Index(out, "[bankid]"):]
-	block = block[:strings.Index(block, "\n\n")+1]
+	block := sim.bankIDBlock()
 	var settings struct {
 		BankID config.BankID `toml:"bankid"`
 	}
@@ -121,6 +91,55 @@ func TestBankIDSimulatorCommand(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Error("still running 20 s after SIGTERM")
 	}
+}
+
+// bankIDSimulator is a `sigill bankid-simulator` child process, killed when
+// the test ends, with the banner it printed.
+type bankIDSimulator struct {
+	cmd                *exec.Cmd
+	dir, listen, phone string
+	banner             string
+	stderr             *testenv.SyncBuffer
+}
+
+func startBankIDSimulator(t *testing.T) *bankIDSimulator {
+	t.Helper()
+	sim := &bankIDSimulator{dir: filepath.Join(t.TempDir(), "sim"), listen: freePort(t), phone: freePort(t), stderr: &testenv.SyncBuffer{}}
+	sim.cmd = exec.Command(sigillBin, "bankid-simulator", "-dir", sim.dir, "-listen", sim.listen, "-phone", sim.phone)
+	stdout, err := sim.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim.cmd.Stderr = sim.stderr
+	if err := sim.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.cmd.Process.Kill(); sim.cmd.Wait() })
+	banner := make(chan string)
+	go func() {
+		var b strings.Builder
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			b.WriteString(sc.Text() + "\n")
+			if strings.HasPrefix(sc.Text(), "A TLS pair") {
+				banner <- b.String()
+			}
+		}
+		io.Copy(io.Discard, stdout)
+	}()
+	select {
+	case sim.banner = <-banner:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no banner in 30 s; stderr:\n%s", sim.stderr.String())
+	}
+	return sim
+}
+
+// bankIDBlock is the [bankid] block the simulator printed, for a
+// configuration file.
+func (sim *bankIDSimulator) bankIDBlock() string {
+	block := sim.banner[strings.Index(sim.banner, "[bankid]"):]
+	return block[:strings.Index(block, "\n\n")+1]
 }
 
 // Anyone may sign in as anyone at the simulator: it refuses to listen

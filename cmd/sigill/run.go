@@ -179,7 +179,8 @@ func start(cfg *config.Config, log *slog.Logger, tlsConfig *tls.Config) (*instan
 
 	// Admin: metrics, health, and the vault commands' way in while we hold the file.
 	token := newAdminToken()
-	in.admin = &http.Server{Handler: adminHandler(in.vault, token), ReadHeaderTimeout: 10 * time.Second, ErrorLog: httpErrorLog(log, "admin")}
+	ready := newReadiness(readinessChecks(in.vault, bankidClient, in.notifier))
+	in.admin = &http.Server{Handler: withReadyz(adminHandler(in.vault, token), ready), ReadHeaderTimeout: 10 * time.Second, ErrorLog: httpErrorLog(log, "admin")}
 	for _, ln := range lns.admin {
 		in.serve("admin", ln, in.admin.Serve)
 	}
