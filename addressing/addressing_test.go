@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -601,5 +602,36 @@ func TestAllows(t *testing.T) {
 	}
 	if (Recipient{}).Allows("199908072391") {
 		t.Error("the zero Recipient allows someone")
+	}
+}
+
+// Each refusal says which kind of fault it is, in a word fit for a metric's
+// label, and the kind picks the enhanced status code.
+func TestRefusalKinds(t *testing.T) {
+	p := Policy{Domains: []string{"secure.example.se"}, Region: "SE", MaxLogins: 2}
+	for _, c := range []struct {
+		address string
+		kind    RefusalKind
+	}{
+		{"0701234567&login=199908072391&@example.com", RefusedNotOurDomain},
+		{"0701234567@secure.example.se", RefusedNoLogin},
+		{"&login=199908072391&@secure.example.se", RefusedBadRecipient},
+		{"0701234567&login=199908072391&colour=red@secure.example.se", RefusedBadParameter},
+		{"0701234567&login=19990807239@secure.example.se", RefusedBadLogin},
+		{"0701234567&login=199908072391&login=198611239883&login=200211242383@secure.example.se", RefusedTooManyLogins},
+		{"0701234567&login=199908072391", RefusedMalformed},
+	} {
+		_, err := p.Parse(c.address)
+		var refusal *Refusal
+		if !errors.As(err, &refusal) || refusal.Kind != c.kind {
+			t.Errorf("%s: %v; want a refusal of kind %s", c.address, err, c.kind)
+			continue
+		}
+		if want := (c.kind == RefusedNotOurDomain); (refusal.Enhanced == [3]int{5, 7, 1}) != want {
+			t.Errorf("%s: enhanced code %v for kind %s", c.address, refusal.Enhanced, c.kind)
+		}
+		if !slices.Contains(RefusalKinds, c.kind) {
+			t.Errorf("RefusalKinds lacks %s", c.kind)
+		}
 	}
 }

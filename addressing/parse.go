@@ -69,14 +69,14 @@ func (p Policy) Parse(address string) (Recipient, error) {
 	}
 	at := strings.LastIndexByte(addr, '@')
 	if at < 0 {
-		return Recipient{}, refuse(address, badAddress, "no domain; the address must end in @%s", p.firstDomain())
+		return Recipient{}, refuse(address, RefusedMalformed, "no domain; the address must end in @%s", p.firstDomain())
 	}
 	local, domain := addr[:at], addr[at+1:]
 	if !p.IsGatewayDomain(domain) {
 		if len(p.Domains) == 0 {
-			return Recipient{}, refuse(address, relayDenied, "relay not permitted; this gateway has no domain configured (smtp.domains)")
+			return Recipient{}, refuse(address, RefusedNotOurDomain, "relay not permitted; this gateway has no domain configured (smtp.domains)")
 		}
-		return Recipient{}, refuse(address, relayDenied, "relay not permitted; use an address at %s", p.Domains[0])
+		return Recipient{}, refuse(address, RefusedNotOurDomain, "relay not permitted; use an address at %s", p.Domains[0])
 	}
 	return p.parseLocal(address, unquote(local))
 }
@@ -159,23 +159,23 @@ func (p Policy) parseLocal(address, local string) (Recipient, error) {
 	target = strings.TrimSpace(target)
 	switch {
 	case target == "":
-		return Recipient{}, refuse(address, badAddress, "no recipient before the first '&'; write a mobile number or name=domain")
+		return Recipient{}, refuse(address, RefusedBadRecipient, "no recipient before the first '&'; write a mobile number or name=domain")
 	case startsWithKey(target):
-		return Recipient{}, refuse(address, badAddress, "no recipient before the first '&' (%s is a parameter, not a recipient); write a mobile number or name=domain first", show(target))
+		return Recipient{}, refuse(address, RefusedBadRecipient, "no recipient before the first '&' (%s is a parameter, not a recipient); write a mobile number or name=domain first", show(target))
 	case isPhoneShaped(target):
 		to, fault := parsePhone(target, p.region())
 		if fault != "" {
-			return Recipient{}, refuse(address, badAddress, "%s", fault)
+			return Recipient{}, refuse(address, RefusedBadRecipient, "%s", fault)
 		}
 		r.Channel, r.To = SMS, to
 	case strings.ContainsAny(target, "=%@"):
 		to, fault := p.parseEmail(target)
 		if fault != "" {
-			return Recipient{}, refuse(address, badAddress, "%s", fault)
+			return Recipient{}, refuse(address, RefusedBadRecipient, "%s", fault)
 		}
 		r.Channel, r.To = Email, to
 	default:
-		return Recipient{}, refuse(address, badAddress, "no recipient before the first '&': %s is neither a mobile number nor name=domain; write a mobile number or name=domain", show(target))
+		return Recipient{}, refuse(address, RefusedBadRecipient, "no recipient before the first '&': %s is neither a mobile number nor name=domain; write a mobile number or name=domain", show(target))
 	}
 
 	now := p.now()
@@ -188,9 +188,9 @@ func (p Policy) parseLocal(address, local string) (Recipient, error) {
 		eq := strings.IndexByte(seg, '=')
 		if eq < 0 {
 			if allDigitsOrSeps(seg) {
-				return Recipient{}, refuse(address, badAddress, "%s has no key; write login=%s", show(seg), show(seg))
+				return Recipient{}, refuse(address, RefusedBadParameter, "%s has no key; write login=%s", show(seg), show(seg))
 			}
-			return Recipient{}, refuse(address, badAddress, "%s has no '='; write key=value (known keys: %s)", show(seg), knownKeys)
+			return Recipient{}, refuse(address, RefusedBadParameter, "%s has no '='; write key=value (known keys: %s)", show(seg), knownKeys)
 		}
 		key := strings.ToLower(strings.TrimSpace(seg[:eq]))
 		value := strings.TrimSpace(seg[eq+1:])
@@ -198,34 +198,34 @@ func (p Policy) parseLocal(address, local string) (Recipient, error) {
 		case "login":
 			sawLogin = true
 			if err := addLogin(&r, value, now); err != "" {
-				return Recipient{}, refuse(address, badAddress, "%s", err)
+				return Recipient{}, refuse(address, RefusedBadLogin, "%s", err)
 			}
 			if n := len(r.Logins) + len(r.Born); n > p.maxLogins() {
-				return Recipient{}, refuse(address, badAddress, "more than %d logins; write at most %d numbers and birth dates in one address, and send to the others at another address", p.maxLogins(), p.maxLogins())
+				return Recipient{}, refuse(address, RefusedTooManyLogins, "more than %d logins; write at most %d numbers and birth dates in one address, and send to the others at another address", p.maxLogins(), p.maxLogins())
 			}
 		case "lang":
 			lang := strings.ToLower(value)
 			if lang != "sv" && lang != "en" {
-				return Recipient{}, refuse(address, badAddress, "lang=%s is not a language sigill speaks; write lang=sv or lang=en", show(value))
+				return Recipient{}, refuse(address, RefusedBadParameter, "lang=%s is not a language sigill speaks; write lang=sv or lang=en", show(value))
 			}
 			if r.Lang != "" && r.Lang != lang {
-				return Recipient{}, refuse(address, badAddress, "lang= is given twice (%s and %s); keep one", r.Lang, lang)
+				return Recipient{}, refuse(address, RefusedBadParameter, "lang= is given twice (%s and %s); keep one", r.Lang, lang)
 			}
 			r.Lang = lang
 		case "":
-			return Recipient{}, refuse(address, badAddress, "%s has no key before '='; known keys: %s", show(seg), knownKeys)
+			return Recipient{}, refuse(address, RefusedBadParameter, "%s has no key before '='; known keys: %s", show(seg), knownKeys)
 		default:
 			hint := ""
 			if guess := nearKey(key); guess != "" {
 				hint = fmt.Sprintf(" (did you mean '%s'?)", guess)
 			}
-			return Recipient{}, refuse(address, badAddress, "unknown key '%s'%s; known keys: %s", show(key), hint, knownKeys)
+			return Recipient{}, refuse(address, RefusedBadParameter, "unknown key '%s'%s; known keys: %s", show(key), hint, knownKeys)
 		}
 	}
 
 	if !sawLogin {
 		if p.DefaultLogin != "*" {
-			return Recipient{}, refuse(address, badAddress, "no login=; add &login=<personnummer>& or &login=*&")
+			return Recipient{}, refuse(address, RefusedNoLogin, "no login=; add &login=<personnummer>& or &login=*&")
 		}
 		r.Anyone = true
 	}
@@ -323,8 +323,12 @@ func editDistance(a, b string) int {
 	return d[len(a)][len(b)]
 }
 
-func refuse(address string, enhanced [3]int, format string, args ...any) *Refusal {
-	return &Refusal{Code: 550, Enhanced: enhanced, Address: address, Reason: fmt.Sprintf(format, args...)}
+func refuse(address string, kind RefusalKind, format string, args ...any) *Refusal {
+	enhanced := badAddress
+	if kind == RefusedNotOurDomain {
+		enhanced = relayDenied
+	}
+	return &Refusal{Code: 550, Enhanced: enhanced, Kind: kind, Address: address, Reason: fmt.Sprintf(format, args...)}
 }
 
 // show makes a piece of what the sender wrote fit to repeat in a reply: at

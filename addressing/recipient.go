@@ -45,11 +45,30 @@ func (r Recipient) Allows(personalNumber string) bool {
 // says why. smtpd and `sigill addr` both print it, so staff see the same words
 // wherever they meet it.
 type Refusal struct {
-	Code     int    // SMTP reply code, e.g. 550
-	Enhanced [3]int // RFC 3463 enhanced status code, e.g. {5, 1, 3}
-	Address  string // the address as the sender wrote it
-	Reason   string // the fault and how to mend it
+	Code     int         // SMTP reply code, e.g. 550
+	Enhanced [3]int      // RFC 3463 enhanced status code, e.g. {5, 1, 3}
+	Kind     RefusalKind // which fault, in a word fit for a metric's label
+	Address  string      // the address as the sender wrote it
+	Reason   string      // the fault and how to mend it
 }
+
+// RefusalKind sorts refusals for counting: an admin alerting on refused
+// recipients wants to tell "staff forgot login=" from "not our domain"
+// without reading the reply texts.
+type RefusalKind string
+
+const (
+	RefusedMalformed     RefusalKind = "malformed"       // no domain at all
+	RefusedNotOurDomain  RefusalKind = "not_our_domain"  // a domain the gateway does not serve
+	RefusedBadRecipient  RefusalKind = "bad_recipient"   // the mobile number or name=domain part
+	RefusedBadParameter  RefusalKind = "bad_parameter"   // a key=value after it
+	RefusedBadLogin      RefusalKind = "bad_login"       // a login= value that is no personal number or birth date
+	RefusedTooManyLogins RefusalKind = "too_many_logins" // more than addressing.max_logins
+	RefusedNoLogin       RefusalKind = "no_login"        // no login= where one is required
+)
+
+// RefusalKinds is every RefusalKind, for those who count them.
+var RefusalKinds = []RefusalKind{RefusedMalformed, RefusedNotOurDomain, RefusedBadRecipient, RefusedBadParameter, RefusedBadLogin, RefusedTooManyLogins, RefusedNoLogin}
 
 // Text is the reply text without the codes: "<addr>: reason". Control
 // characters and broken UTF-8 in Address are shown as '?', so the reply

@@ -15,6 +15,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-message/textproto"
 
+	"sigill/internal/authgate"
 	"sigill/vault"
 )
 
@@ -73,10 +74,12 @@ type session struct {
 var _ imapserver.SessionIMAP4rev2 = (*session)(nil)
 
 func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+	sessionsOpen.Inc()
 	return &session{s: s, conn: c, remote: c.NetConn().RemoteAddr()}, nil, nil
 }
 
 func (ss *session) Close() error {
+	sessionsOpen.Dec()
 	ss.unselect()
 	return nil
 }
@@ -116,12 +119,14 @@ func (ss *session) Login(username, password string) error {
 	ip := peerIP(ss.remote)
 	if !ss.s.o.AuthGate.Open(ip) {
 		ss.s.log.Warn("imap login refused: too many failures", "peer", ss.peer())
+		authgate.CountThrottled("imap")
 		return errThrottled
 	}
 	acct, err := ss.s.o.Vault.Authenticate(username, password)
 	if errors.Is(err, vault.ErrBadCredentials) {
 		ss.fails++
 		ss.s.log.Info("imap login failed", "user", vault.LoggableLogin(username), "peer", ss.peer(), "failures", ss.fails)
+		authgate.CountFailure("imap")
 		ss.s.o.AuthGate.Failed(ip)
 		if ss.fails >= maxLoginFails {
 			ss.s.log.Warn("imap: too many failed logins, closing the connection", "peer", ss.peer())

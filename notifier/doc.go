@@ -63,7 +63,9 @@
 // mods) to build a receipt job's message: vault.ReceiptEvent(j.Event), then
 // receipts.Build. Metrics
 // (sigill_notifier_queue_depth, sigill_notifier_sends_total{provider,result},
-// sigill_notifier_send_seconds{provider}) are registered with promauto.
+// sigill_notifier_send_seconds{provider}, sigill_notifier_receipts_sent_total)
+// are registered with promauto. Checks gives /readyz a check of the SMS
+// provider and the smarthost that sends nothing.
 //
 // Logs name jobs, message ids, providers and provider ids, and recipients
 // masked (+4670123****, a***@example.org); never a token, link or body.

@@ -21,6 +21,10 @@ var (
 		Name: "sigill_notifier_sends_total",
 		Help: "Notification attempts by provider and result (ok, retry, failed).",
 	}, []string{"provider", "result"})
+	receiptsSent = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "sigill_notifier_receipts_sent_total",
+		Help: "Receipts (read notices and delivery failures, MDN/DSN) mailed to their senders.",
+	})
 	sendSeconds = promauto.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "sigill_notifier_send_seconds",
 		Help:    "Time a provider took to answer one notification, failures included.",

@@ -433,6 +433,9 @@ func (n *Notifier) finish(j vault.Job, provider, id string, err error, took time
 			return
 		}
 		log.Info("notifier: notified", "provider_id", id, "seconds", took.Seconds())
+		if j.Kind == kindReceipt {
+			receiptsSent.Inc()
+		}
 		return
 	}
 	log := n.jobLog(j, provider)

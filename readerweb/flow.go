@@ -181,6 +181,7 @@ func (s *Server) startOrder(w http.ResponseWriter, r *http.Request, token string
 	s.wg.Add(1)
 	s.mu.Unlock()
 	go s.collect(cctx, o)
+	ordersStarted.Inc()
 	s.setCookie(w, ss)
 	s.log.Info("bankid order started", "message", l.ID, "recipient", l.Recipient,
 		"same_device", sameDevice, "required_person", addressing.Mask(req.PersonalNumber))
@@ -288,8 +289,10 @@ func (s *Server) collect(ctx context.Context, o *order) {
 			o.status, o.hint = "failed", string(res.HintCode)
 			s.mu.Unlock()
 			s.log.Info("bankid order failed", "message", o.messageID, "hint", string(res.HintCode))
+			countOrderEnd(orderFailed, res.HintCode)
 			return
 		case bankid.StatusComplete:
+			countOrderEnd(orderComplete, "")
 			s.complete(o, res.CompletionData)
 			return
 		}
@@ -312,6 +315,7 @@ func (s *Server) collectFailed(o *order, err error, errs int) bool {
 	o.status, o.hint, o.rfa = "failed", "", bankid.ErrorMessageCode(err)
 	s.mu.Unlock()
 	s.log.Warn("bankid collect failed", "message", o.messageID, "err", err)
+	countOrderEnd(orderError, "")
 	return true
 }
 
@@ -340,6 +344,7 @@ func (s *Server) cancelAtBankID(o *order) {
 		return
 	}
 	s.log.Info("bankid order cancelled", "message", o.messageID)
+	countOrderEnd(orderCancelled, "")
 }
 
 // complete checks the person BankID identified. One who may not open the
@@ -352,8 +357,10 @@ func (s *Server) complete(o *order, cd *bankid.CompletionData) {
 	switch {
 	case cd.Risk == bankid.RiskHigh:
 		detail = "bankid risk high"
+		denials.WithLabelValues("risk_high").Inc()
 	case !o.rcpt.Allows(pn):
 		detail = "not an allowed login"
+		denials.WithLabelValues("not_allowed").Inc()
 	}
 	if detail == "" {
 		s.mu.Lock()
@@ -415,5 +422,6 @@ func (s *Server) claim(w http.ResponseWriter, r *http.Request, st standing, l va
 	s.mu.Unlock()
 	s.setCookie(w, ns)
 	s.log.Info("message opened", "message", l.ID, "recipient", l.Recipient, "person", addressing.Mask(g.pn))
+	opens.Inc()
 	return ns, nil
 }

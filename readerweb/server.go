@@ -199,7 +199,7 @@ func (s *Server) routes() http.Handler {
 		}
 		s.plain(w, r, http.StatusForbidden, t, t.ErrorTitle, t.ErrorText)
 	}))
-	return s.headers(s.rateLimit(cop.Handler(mux)))
+	return countRequests(s.headers(s.rateLimit(cop.Handler(mux))))
 }
 
 // csp allows the page's own script, style sheet, images and fetches, and

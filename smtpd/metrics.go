@@ -1,8 +1,13 @@
 package smtpd
 
 import (
+	"errors"
+
+	"github.com/emersion/go-smtp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"sigill/addressing"
 )
 
 var (
@@ -16,3 +21,57 @@ var (
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 	})
 )
+
+// Refusals an admin alerts on: a rise in refused recipients by reason is
+// usually a sender's system writing addresses wrong (no_login after a
+// template change); refused messages are DLP at work or a size limit met.
+var (
+	recipientsRefused = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "sigill_smtp_recipients_refused_total",
+		Help: "RCPT TO refused at once, by reason (addressing's kinds: no_login, not_our_domain, bad_recipient, bad_parameter, bad_login, too_many_logins, malformed).",
+	}, []string{"reason"})
+	messagesRefused = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "sigill_smtp_messages_refused_total",
+		Help: "Messages refused at DATA, by reason (personal_number_in_subject, too_large, line_too_long, empty, unreadable_header).",
+	}, []string{"reason"})
+)
+
+// The reason label of sigill_smtp_messages_refused_total.
+const (
+	refusedPersonalNumber   = "personal_number_in_subject"
+	refusedTooLarge         = "too_large"
+	refusedLineTooLong      = "line_too_long"
+	refusedEmpty            = "empty"
+	refusedUnreadableHeader = "unreadable_header"
+)
+
+// Every reason's series exists from the start, at 0, so that an alert on
+// their rate has something to compute.
+func init() {
+	for _, kind := range addressing.RefusalKinds {
+		recipientsRefused.WithLabelValues(string(kind))
+	}
+	for _, reason := range []string{refusedPersonalNumber, refusedTooLarge, refusedLineTooLong, refusedEmpty, refusedUnreadableHeader} {
+		messagesRefused.WithLabelValues(reason)
+	}
+}
+
+func countRefusedRecipient(err error) {
+	reason := "other"
+	var refusal *addressing.Refusal
+	if errors.As(err, &refusal) && refusal.Kind != "" {
+		reason = string(refusal.Kind)
+	}
+	recipientsRefused.WithLabelValues(reason).Inc()
+}
+
+// countRefusedData counts a DATA that ended in a refusal; a connection cut
+// midway is no refusal and is not counted.
+func countRefusedData(err error) {
+	switch {
+	case errors.Is(err, smtp.ErrDataTooLarge):
+		messagesRefused.WithLabelValues(refusedTooLarge).Inc()
+	case errors.Is(err, smtp.ErrTooLongLine):
+		messagesRefused.WithLabelValues(refusedLineTooLong).Inc()
+	}
+}

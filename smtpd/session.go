@@ -14,6 +14,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"sigill/addressing"
+	"sigill/internal/authgate"
 	"sigill/vault"
 )
 
@@ -103,10 +104,12 @@ func (ss *session) login(username, password string) error {
 	gate := ss.s.authGate
 	if !gate.Open(ss.ip) {
 		ss.s.opts.Logger.Warn("auth refused: too many failures", "ip", ss.ip.String())
+		authgate.CountThrottled("smtp")
 		return reply(errAuthThrottled)
 	}
 	acct, err := ss.s.opts.Vault.Authenticate(username, password)
 	if err != nil {
+		authgate.CountFailure("smtp")
 		gate.Failed(ss.ip)
 		ss.s.opts.Logger.Info("auth failed", "ip", ss.ip.String(), "user", vault.LoggableLogin(username))
 		return reply(err)
@@ -149,6 +152,7 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	r, err := ss.s.opts.Policy.Parse(to)
 	if err != nil {
 		ss.s.opts.Logger.Info("recipient refused", "ip", ss.ip.String(), "reason", refusalKind(err))
+		countRefusedRecipient(err)
 		return reply(err)
 	}
 	key := r.LocalPart()
@@ -176,18 +180,22 @@ func (ss *session) Data(r io.Reader) error {
 		}
 	}()
 	if _, err := io.Copy(buf, r); err != nil {
+		countRefusedData(err)
 		return reply(err) // ErrDataTooLarge stays 552 5.3.4; a cut connection gets no reply anyway
 	}
 	raw := buf.Bytes()
 	if len(bytes.TrimSpace(raw)) == 0 {
+		messagesRefused.WithLabelValues(refusedEmpty).Inc()
 		return reply(errEmptyMessage)
 	}
 	head, err := readHead(raw)
 	if err != nil {
+		messagesRefused.WithLabelValues(refusedUnreadableHeader).Inc()
 		return reply(errUnreadableHeader(err))
 	}
 	if masked, found := addressing.FindPersonalNumber(head.subject); found {
 		ss.s.opts.Logger.Info("message refused: personal number in subject", "ip", ss.ip.String(), "from", ss.from)
+		messagesRefused.WithLabelValues(refusedPersonalNumber).Inc()
 		return reply(errSubjectPersonalNumber(masked))
 	}
 	if ss.s.opts.RefuseOtherFrom {

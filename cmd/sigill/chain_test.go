@@ -92,31 +92,11 @@ func TestChainOpenedGivesMDNInIMAP(t *testing.T) {
 // and the order's autoStartToken.
 func signInByLink(t *testing.T, d *devInstance, link, personalNumber string) (*http.Client, string) {
 	t.Helper()
-	jar, _ := cookiejar.New(nil)
-	web := &http.Client{Jar: jar, Timeout: 10 * time.Second}
-	var started struct{ AutoStartToken, QR string }
-	getJSON(t, web, "POST", link+"/auth", &started)
-	if started.AutoStartToken == "" {
-		t.Fatalf("POST /auth gave no autoStartToken: %+v", started)
+	web, started, status := signInAtReader(t, d, link, personalNumber)
+	if status != "complete" {
+		t.Fatalf("BankID status %q", status)
 	}
-	approve, _ := json.Marshal(map[string]string{"autoStartToken": started.AutoStartToken, "personalNumber": personalNumber, "name": "Anna Andersson"})
-	resp, err := http.Post("http://"+d.addr(config.DevReaderPort)+"/dev/bankid/approve", "application/json", bytes.NewReader(approve))
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("approve: %v %v", err, resp)
-	}
-	resp.Body.Close()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		var status struct{ Status, HintCode, Message string }
-		getJSON(t, web, "GET", link+"/auth", &status)
-		if status.Status == "complete" {
-			return web, started.AutoStartToken
-		}
-		if status.Status != "pending" || time.Now().After(deadline) {
-			t.Fatalf("BankID status %+v", status)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	return web, started.AutoStartToken
 }
 
 // The failure branch of the chain, in process with a clock the test turns:
@@ -202,6 +182,40 @@ func (p *refusingProvider) Send(context.Context, notifier.SMS) (string, error) {
 	return "", errors.New("503 service unavailable")
 }
 func (p *refusingProvider) count() int { p.mu.Lock(); defer p.mu.Unlock(); return p.n }
+
+// signInAtReader does at a message's link what the reader page's script
+// does: it starts a BankID order, has the dev simulator's phone approve it
+// as personalNumber, and polls until the order is no longer pending. It
+// returns the browser (its cookie holds the session), the order's tokens
+// and its last status ("complete" for an allowed person, "denied" for
+// another).
+func signInAtReader(t *testing.T, d *devInstance, link, personalNumber string) (web *http.Client, started struct{ AutoStartToken, QR string }, status string) {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	web = &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	getJSON(t, web, "POST", link+"/auth", &started)
+	if started.AutoStartToken == "" {
+		t.Fatalf("POST /auth gave no autoStartToken: %+v", started)
+	}
+	approve, _ := json.Marshal(map[string]string{"autoStartToken": started.AutoStartToken, "personalNumber": personalNumber, "name": "Anna Andersson"})
+	resp, err := http.Post("http://"+d.addr(config.DevReaderPort)+"/dev/bankid/approve", "application/json", bytes.NewReader(approve))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("approve: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var st struct{ Status, HintCode, Message string }
+		getJSON(t, web, "GET", link+"/auth", &st)
+		if st.Status != "pending" {
+			return web, started, st.Status
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("BankID still pending after 15 s: %+v", st)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
 
 func getJSON(t *testing.T, c *http.Client, method, url string, into any) {
 	t.Helper()
