@@ -41,11 +41,7 @@ sigill serve after restarting the simulator.`, stdout, stderr)
 	dirFlag := c.fs.String("dir", "./sigill-bankid-simulator", "where the throwaway CA, RP certificate and server pair are written")
 	listen := c.fs.String("listen", "127.0.0.1:8081", "the RP API (https, mutual TLS); loopback only")
 	phone := c.fs.String("phone", "127.0.0.1:8082", "the simulated phone: page and JSON at /dev/bankid (plain http); loopback only")
-	positional, code, done := c.parse(args)
-	if done {
-		return code
-	}
-	if code, done := c.wantArgs(positional, 0, ""); done {
+	if code, done := c.parseFlagsOnly(args); done {
 		return code
 	}
 	for _, a := range []struct{ flag, addr string }{{"-listen", *listen}, {"-phone", *phone}} {
@@ -118,7 +114,7 @@ A TLS pair for 127.0.0.1 that ca_file vouches for: %s, %s
 `, apiURL, apiURL, filepath.Join(dir, "ca.pem"), filepath.Join(dir, "rp.p12"), filepath.Join(dir, "rp.p12.password"),
 		phoneURL, phoneURL, filepath.Join(dir, "server.pem"), filepath.Join(dir, "server.key"))
 
-	code = 0
+	code := 0
 	select {
 	case <-sig:
 	case err := <-errs:

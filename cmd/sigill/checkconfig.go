@@ -18,11 +18,7 @@ what serve would refuse, check-config names. Prints OK, or every fault with
 the key it is at, and exits 1 on a fault. Warns when a certificate ends
 within 30 days.`, stdout, stderr)
 	path := c.fs.String("config", "/etc/sigill/sigill.toml", "the configuration file to check")
-	positional, code, done := c.parse(args)
-	if done {
-		return code
-	}
-	if code, done := c.wantArgs(positional, 0, ""); done {
+	if code, done := c.parseFlagsOnly(args); done {
 		return code
 	}
 	_, warnings, err := config.LoadForServe(*path, time.Now())

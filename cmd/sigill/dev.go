@@ -24,11 +24,7 @@ dev@staff.test (password from SIGILL_DEV_PASSWORD, else generated and
 printed), plain-text AUTH allowed because nothing leaves loopback.`, stdout, stderr)
 	dataDir := c.fs.String("data", "./sigill-data", "data folder, kept between runs")
 	offset := c.fs.Int("listen-offset", 0, "add this to every port, to run instances side by side")
-	positional, code, done := c.parse(args)
-	if done {
-		return code
-	}
-	if code, done := c.wantArgs(positional, 0, ""); done {
+	if code, done := c.parseFlagsOnly(args); done {
 		return code
 	}
 	dir, err := filepath.Abs(*dataDir)

@@ -89,3 +89,12 @@ func (c *cli) wantArgs(positional []string, n int, what string) (code int, done 
 	}
 	return 0, false
 }
+
+// parseFlagsOnly is parse for a command that takes flags and no arguments.
+func (c *cli) parseFlagsOnly(args []string) (code int, done bool) {
+	positional, code, done := c.parse(args)
+	if done {
+		return code, true
+	}
+	return c.wantArgs(positional, 0, "")
+}

@@ -19,11 +19,7 @@ configuration fault, with the same faults 'sigill check-config' names.
 Logs are JSON on standard error. SIGTERM lets open SMTP transactions
 finish, then stops.`, stdout, stderr)
 	path := c.fs.String("config", "/etc/sigill/sigill.toml", "the configuration file")
-	positional, code, done := c.parse(args)
-	if done {
-		return code
-	}
-	if code, done := c.wantArgs(positional, 0, ""); done {
+	if code, done := c.parseFlagsOnly(args); done {
 		return code
 	}
 	cfg, warnings, err := config.LoadForServe(*path, time.Now())
