@@ -1,8 +1,11 @@
 // Package config owns sigill's configuration: the TOML file of
 // sigill.example.toml, the default of every key, the dev configuration that
 // `sigill dev` runs with, and validation whose every message names the key at
-// fault and how to mend it. Secrets are never written in the file itself: the
-// `*_file` keys name files that Load reads.
+// fault and how to mend it. A file's faults are reported all at once, wrong
+// types included, in an admin's words. LoadForServe is the one check that
+// `sigill serve` and `sigill check-config` share, down to the contents of the
+// certificate and key files, so the two cannot disagree. Secrets are never
+// written in the file itself: the `*_file` keys name files that Load reads.
 package config
 
 import (
