@@ -1,4 +1,4 @@
-package bankid
+package bankid_test
 
 import (
 	"context"
@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"sigill/bankid"
+	"sigill/bankid/bankidsim"
 )
 
 // Ping is a TLS handshake with the RP API and nothing more: it succeeds
@@ -25,7 +28,7 @@ func TestPing(t *testing.T) {
 	}
 	closed := ln.Addr().String()
 	ln.Close()
-	dead, err := NewClient(e.pki.ClientConfig("https://" + closed + "/rp/v6.0/"))
+	dead, err := bankid.NewClient(bankidsim.ClientConfig(e.pki, "https://"+closed+"/rp/v6.0/"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +36,7 @@ func TestPing(t *testing.T) {
 		t.Errorf("Ping a closed port: %v; want an error naming %s", err, closed)
 	}
 
-	pinned, err := NewClient(Config{Environment: Test, BaseURL: e.base, P12: e.pki.RPP12, P12Password: e.pki.RPPassword})
+	pinned, err := bankid.NewClient(bankid.Config{Environment: bankid.Test, BaseURL: e.base, P12: e.pki.RPP12, P12Password: e.pki.RPPassword})
 	if err != nil {
 		t.Fatal(err)
 	}
