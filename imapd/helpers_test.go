@@ -73,7 +73,7 @@ func newEnvClock(t *testing.T, now func() time.Time, mod func(*Options)) *env {
 			t.Fatal(err)
 		}
 	}
-	gate := authgate.New()
+	gate := authgate.New(authgate.Limits{})
 	gate.Delay = 0 // failures answer at once here; the gate's own tests cover the delay
 	e.opt = Options{Org: org, InsecureAuth: true, Logger: slog.New(slog.NewTextHandler(e.logs, nil)), AuthGate: gate}
 	if mod != nil {

@@ -433,7 +433,7 @@ func TestLoginRules(t *testing.T) {
 func TestLoginThrottledAcrossConnections(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
-	for i := 0; i < authgate.Burst; i++ {
+	for i := 0; i < authgate.DefaultBurst; i++ {
 		c := e.dial(nil)
 		refusal(t, "wrong password", c.Login(anna, "wrong").Wait(), imap.ResponseCodeAuthenticationFailed, "")
 		c.Close()
@@ -441,7 +441,7 @@ func TestLoginThrottledAcrossConnections(t *testing.T) {
 	c := e.dial(nil)
 	err := c.Login(anna, annaPass).Wait()
 	if err == nil || !strings.Contains(err.Error(), "Too many failed logins") {
-		t.Fatalf("the right password after %d failures from the same address: %v; want a refusal", authgate.Burst, err)
+		t.Fatalf("the right password after %d failures from the same address: %v; want a refusal", authgate.DefaultBurst, err)
 	}
 }
 

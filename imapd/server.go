@@ -25,8 +25,9 @@ type Options struct {
 	TLS          *tls.Config  // STARTTLS on Serve's listeners; required by ServeTLS
 	InsecureAuth bool         // sigill dev: LOGIN without TLS, from loopback peers only
 	Logger       *slog.Logger // nil: discard
-	// AuthGate limits failed logins per client address across
-	// connections; cmd shares one with SMTP. Nil: a gate of this server's own.
+	// AuthGate limits password tries per client address and account
+	// across connections; cmd shares one with SMTP. Nil: a gate of this
+	// server's own, with the default limits.
 	AuthGate *authgate.Gate
 }
 
@@ -56,7 +57,7 @@ func New(o Options) *Server {
 		log = slog.New(slog.DiscardHandler)
 	}
 	if o.AuthGate == nil {
-		o.AuthGate = authgate.New()
+		o.AuthGate = authgate.New(authgate.Limits{})
 	}
 	s := &Server{
 		o:     o,

@@ -51,7 +51,7 @@ var (
 	errUnavailable = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnavailable,
 		Text: "Temporary failure, try again later"}
 	errThrottled = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnavailable,
-		Text: "Too many failed logins from your address; wait a few minutes and try again"}
+		Text: "Too many failed logins from your address or at this account; wait a few minutes and try again"}
 )
 
 // session is one connection.
@@ -116,8 +116,8 @@ func (ss *session) Login(username, password string) error {
 	if !ss.secure() {
 		return errPrivacy
 	}
-	ip := peerIP(ss.remote)
-	if !ss.s.o.AuthGate.Open(ip) {
+	try := ss.s.o.AuthGate.Try(peerIP(ss.remote), username)
+	if try == nil {
 		ss.s.log.Warn("imap login refused: too many failures", "peer", ss.peer())
 		authgate.CountThrottled("imap")
 		return errThrottled
@@ -127,7 +127,7 @@ func (ss *session) Login(username, password string) error {
 		ss.fails++
 		ss.s.log.Info("imap login failed", "user", vault.LoggableLogin(username), "peer", ss.peer(), "failures", ss.fails)
 		authgate.CountFailure("imap")
-		ss.s.o.AuthGate.Failed(ip)
+		try.Failed()
 		if ss.fails >= maxLoginFails {
 			ss.s.log.Warn("imap: too many failed logins, closing the connection", "peer", ss.peer())
 			ss.conn.NetConn().Close()
@@ -135,9 +135,11 @@ func (ss *session) Login(username, password string) error {
 		return imapserver.ErrAuthFailed
 	}
 	if err != nil {
+		try.Abandoned()
 		ss.s.log.Error("imap login", "user", vault.LoggableLogin(username), "peer", ss.peer(), "err", err)
 		return errUnavailable
 	}
+	try.Succeeded()
 	ss.account = acct.Address
 	ss.s.log.Info("imap login", "account", acct.Address, "peer", ss.peer())
 	return nil

@@ -1,10 +1,15 @@
 package smtpd
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"strings"
+	"sync"
 	"testing"
 
+	"sigill/internal/authgate"
 	"sigill/internal/testenv"
 
 	"github.com/emersion/go-sasl"
@@ -21,4 +26,79 @@ func TestFailedAuthLogsNoPassword(t *testing.T) {
 	if out := log.String(); strings.Contains(out, typo) || !strings.Contains(out, "auth failed") {
 		t.Errorf("log:\n%s", out)
 	}
+}
+
+// parallelWrongLogins opens n connections, the i-th from source(i), and
+// then sends a wrong AUTH PLAIN on all of them at once. It counts the
+// answers: 535 means the password was checked, 454 that the gate refused
+// it before.
+func parallelWrongLogins(t *testing.T, addr string, n int, source func(i int) net.IP) (checked, refused int) {
+	t.Helper()
+	clients := make([]*smtp.Client, n)
+	for i := range clients {
+		clients[i] = smtp.NewClient(testenv.DialFrom(t, source(i), addr))
+		if err := clients[i].Hello("guesser.test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	codes := make([]int, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, c := range clients {
+		wg.Go(func() {
+			<-start
+			var se *smtp.SMTPError
+			if err := c.Auth(sasl.NewPlainClient("", staff, fmt.Sprintf("guess %d", i))); errors.As(err, &se) {
+				codes[i] = se.Code
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, code := range codes {
+		switch code {
+		case 535:
+			checked++
+		case 454:
+			refused++
+		default:
+			t.Errorf("connection %d: AUTH answered %d; want 535 or 454", i, code)
+		}
+	}
+	return checked, refused
+}
+
+// Tries in flight count: of 40 simultaneous wrong passwords from one
+// address no more than the burst reach the password check.
+func TestParallelWrongPasswordsFromOneAddress(t *testing.T) {
+	g := startGateway(t, func(o *Options) { o.PlainAuthOnLoopback = true })
+	checked, refused := parallelWrongLogins(t, g.submission, 40, func(int) net.IP { return testenv.LoopbackSource(0) })
+	if checked > authgate.DefaultBurst || checked+refused != 40 {
+		t.Errorf("%d of 40 simultaneous wrong passwords from one address were checked (%d refused with 454); want at most %d",
+			checked, refused, authgate.DefaultBurst)
+	}
+}
+
+// The same from 40 addresses against one account, while the owner, from
+// an address that logged in before, still gets in.
+func TestParallelWrongPasswordsFromManyAddresses(t *testing.T) {
+	g := startGateway(t, func(o *Options) { o.PlainAuthOnLoopback = true })
+	office, elsewhere := testenv.LoopbackSource(100), testenv.LoopbackSource(101)
+	login := func(from net.IP) error {
+		c := smtp.NewClient(testenv.DialFrom(t, from, g.submission))
+		defer c.Close()
+		return c.Auth(sasl.NewPlainClient("", staff, staffPass))
+	}
+	if err := login(office); err != nil {
+		t.Fatal(err)
+	}
+	checked, refused := parallelWrongLogins(t, g.submission, 40, testenv.LoopbackSource)
+	if checked > authgate.DefaultBurst || checked+refused != 40 {
+		t.Errorf("%d of 40 simultaneous wrong passwords from 40 addresses at one account were checked (%d refused with 454); want at most %d",
+			checked, refused, authgate.DefaultBurst)
+	}
+	if err := login(office); err != nil {
+		t.Errorf("the owner, from the address they logged in from before, is kept out: %v", err)
+	}
+	wantCode(t, login(elsewhere), 454, smtp.EnhancedCode{4, 7, 0}, "Too many failed logins")
 }

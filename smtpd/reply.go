@@ -23,7 +23,7 @@ var (
 	errAuthIdentity = &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8},
 		Message: "Authentication failed: authorization identity must be the login itself"}
 	errAuthThrottled = &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
-		Message: "Too many failed logins from your address; wait a few minutes and try again"}
+		Message: "Too many failed logins from your address or at this account; wait a few minutes and try again"}
 )
 
 func errUntrustedPeer(ip netip.Addr) error {

@@ -67,8 +67,9 @@ type Options struct {
 
 	Vault  *vault.Vault
 	Logger *slog.Logger
-	// AuthGate limits failed logins per client address; cmd shares one
-	// with IMAP. Nil: a gate of this server's own.
+	// AuthGate limits password tries per client address and account; cmd
+	// shares one with IMAP. Nil: a gate of this server's own, with the
+	// default limits.
 	AuthGate *authgate.Gate
 	// Accepted, when set, is called after each 250, so that the notifier
 	// sends at once instead of at its next look at the outbox.
@@ -100,7 +101,7 @@ func New(opts Options) *Server {
 		opts.Logger = slog.Default()
 	}
 	if opts.AuthGate == nil {
-		opts.AuthGate = authgate.New()
+		opts.AuthGate = authgate.New(authgate.Limits{})
 	}
 	return &Server{opts: opts, authGate: opts.AuthGate}
 }

@@ -3,6 +3,7 @@ package smtpd
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/netip"
@@ -101,19 +102,25 @@ func (ss *session) Auth(mech string) (sasl.Server, error) {
 }
 
 func (ss *session) login(username, password string) error {
-	gate := ss.s.authGate
-	if !gate.Open(ss.ip) {
+	try := ss.s.authGate.Try(ss.ip, username)
+	if try == nil {
 		ss.s.opts.Logger.Warn("auth refused: too many failures", "ip", ss.ip.String())
 		authgate.CountThrottled("smtp")
 		return reply(errAuthThrottled)
 	}
 	acct, err := ss.s.opts.Vault.Authenticate(username, password)
-	if err != nil {
+	if errors.Is(err, vault.ErrBadCredentials) {
 		authgate.CountFailure("smtp")
-		gate.Failed(ss.ip)
 		ss.s.opts.Logger.Info("auth failed", "ip", ss.ip.String(), "user", vault.LoggableLogin(username))
+		try.Failed()
 		return reply(err)
 	}
+	if err != nil {
+		try.Abandoned()
+		ss.s.opts.Logger.Error("auth: the password could not be checked", "ip", ss.ip.String(), "err", err)
+		return reply(err)
+	}
+	try.Succeeded()
 	ss.account = acct.Address
 	return nil
 }

@@ -267,7 +267,7 @@ func TestSenderMustBeTheAccount(t *testing.T) {
 
 func TestWrongPasswordIsSlowedThenRefused(t *testing.T) {
 	g := startGateway(t)
-	for i := 0; i < authgate.Burst; i++ {
+	for i := 0; i < authgate.DefaultBurst; i++ {
 		start := time.Now()
 		_, err := submit(t, g.submission, sasl.NewPlainClient("", staff, "wrong password"), staff, []string{goodRcpt}, "")
 		wantCode(t, err, 535, smtp.EnhancedCode{5, 7, 8}, "wrong login or password")

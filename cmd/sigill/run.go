@@ -115,7 +115,7 @@ func start(cfg *config.Config, log *slog.Logger, tlsConfig *tls.Config) (*instan
 
 	// 3. SMTP in: recipients checked at RCPT, the message sealed at DATA.
 	// One gate against password guessing for SMTP and IMAP alike.
-	gate := authgate.New()
+	gate := authgate.New(authgate.Limits{})
 	// Each service gets its own copy of the TLS configuration: net/http adds
 	// its ALPN protocols to the one it is given, and an IMAP client offering
 	// "imap" would then be refused.
