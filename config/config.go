@@ -28,6 +28,7 @@ type Config struct {
 	IMAP         IMAP         `toml:"imap"`
 	Receipts     Receipts     `toml:"receipts"`
 	Admin        Admin        `toml:"admin"`
+	LoginLimit   LoginLimit   `toml:"login_limit"`
 
 	// Dev is set by Dev, never by a file: it allows what only a loopback
 	// development instance may do (plain-text AUTH, the BankID simulator).
@@ -149,6 +150,19 @@ type IMAP struct {
 
 type Receipts struct {
 	MailToSender bool `toml:"mail_to_sender"`
+	// WholePersonalNumber shows the opener's whole personal number in every
+	// receipt; false masks it where the sender wrote it in the address
+	// (receipts.Org.WholePersonalNumber).
+	WholePersonalNumber bool `toml:"whole_personal_number"`
+}
+
+// LoginLimit is the one gate against password guessing that SMTP
+// submission and IMAP share (internal/authgate): each holds Burst tries per
+// client address, and per account from addresses not known-good for it,
+// with one more back per Window.
+type LoginLimit struct {
+	Burst  int      `toml:"burst"`
+	Window Duration `toml:"window"`
 }
 
 type Admin struct {

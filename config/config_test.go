@@ -36,6 +36,10 @@ var sigillAdditions = []string{
 	`                                        # ^ off unless set: without the key, no port 465`,
 	`                                        # off unless listen is set; then trusted_networks and sender_domains must be too`,
 	`                                        # and /readyz: 200, or 503 naming the dependency that failed`,
+	`whole_personal_number = false           # true: receipts show the opener's whole personal number; false: masked (19990807-****) where the address named it, whole only for login=* and birth-date logins`,
+	"\n[login_limit]                           # password tries at SMTP submission and IMAP (one gate for both)",
+	`burst = 5                               # tries at once per client address, and per account from addresses that have not logged in to it lately`,
+	`window = "1m"                           # then one more try per window`,
 	`url = ""                                # only with environment = "test": another RP API base URL, e.g. a simulator from "sigill bankid-simulator"; needs ca_file`,
 }
 
@@ -115,6 +119,8 @@ func TestFaultsNameTheKey(t *testing.T) {
 		{"bad region", `region = "SE"`, `region = "XX"`, "addressing.region", "two-letter"},
 		{"bad from_header", `from_header = "on_behalf"`, `from_header = "rewrite"`, "smtp.from_header", `"refuse"`},
 		{"long sender id", `sms_sender = "RegionEx"`, `sms_sender = "RegionExempel"`, "organisation.sms_sender", "2-11"},
+		{"no login tries", `burst = 5 `, `burst = 0 `, "login_limit.burst", "between 1 and 1000"},
+		{"bad login window", `window = "1m"`, `window = "a minute"`, "login_limit.window", "write it like 1m"},
 		{"bankid url in production", `url = ""  `, `url = "https://127.0.0.1:8081/rp/v6.0/"  `, "bankid.url", `environment = "test"`},
 	}
 	for _, c := range cases {

@@ -67,6 +67,10 @@ func Default() *Config {
 		IMAP:     IMAP{Listen: []string{"0.0.0.0:993"}},
 		Receipts: Receipts{MailToSender: true},
 		Admin:    Admin{Listen: []string{"127.0.0.1:9090"}},
+		LoginLimit: LoginLimit{
+			Burst:  5,
+			Window: durationOf(time.Minute),
+		},
 	}
 }
 

@@ -187,6 +187,10 @@ func (c *Config) Validate() error {
 	f.listen("imap.listen", c.IMAP.Listen)
 	f.listen("imap.starttls_listen", c.IMAP.StartTLSListen)
 	f.listen("admin.listen", c.Admin.Listen)
+	if n := c.LoginLimit.Burst; n < 1 || n > 1000 {
+		f.add("login_limit.burst", "%d must be between 1 and 1000 (tries at once per address, and per account from unknown addresses)", n)
+	}
+	f.duration("login_limit.window", c.LoginLimit.Window, "1m")
 	return f.err()
 }
 

@@ -115,7 +115,7 @@ func start(cfg *config.Config, log *slog.Logger, tlsConfig *tls.Config) (*instan
 
 	// 3. SMTP in: recipients checked at RCPT, the message sealed at DATA.
 	// One gate against password guessing for SMTP and IMAP alike.
-	gate := authgate.New(authgate.Limits{})
+	gate := loginGate(cfg)
 	// Each service gets its own copy of the TLS configuration: net/http adds
 	// its ALPN protocols to the one it is given, and an IMAP client offering
 	// "imap" would then be refused.
@@ -398,6 +398,12 @@ func readerOptions(cfg *config.Config, v *vault.Vault, client *bankid.Client, lo
 		Secure:          !cfg.Dev,
 		Logger:          log,
 	}
+}
+
+// loginGate is the one gate against password guessing, with login_limit's
+// burst and window.
+func loginGate(cfg *config.Config) *authgate.Gate {
+	return authgate.New(authgate.Limits{Burst: cfg.LoginLimit.Burst, Window: cfg.LoginLimit.Window.Duration})
 }
 
 func receiptsOrg(cfg *config.Config) receipts.Org {
