@@ -201,6 +201,11 @@ func TestParseErrorFixtures(t *testing.T) {
 	if len([]rune(long.Details)) > 201 || strings.Contains(long.Details, "\n") {
 		t.Errorf("details not clipped: %d runes", len([]rune(long.Details)))
 	}
+	// Details are logged: a personal number BankID quotes is masked.
+	quoted := parseError("auth", 400, []byte(`{"errorCode":"invalidParameters","details":"Invalid personalNumber 199908072391"}`))
+	if strings.Contains(quoted.Error(), "2391") || !strings.Contains(quoted.Error(), "19990807-****") {
+		t.Errorf("a quoted personal number: %q", quoted.Error())
+	}
 	if ErrMaintenance.Error() != "bankid: maintenance" {
 		t.Errorf("ErrMaintenance.Error() = %q", ErrMaintenance.Error())
 	}

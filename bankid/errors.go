@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"unicode"
+
+	"sigill/addressing"
 )
 
 // ErrorCode is the errorCode of a BankID error answer. Every code BankID
@@ -128,10 +130,15 @@ func parseError(op string, status int, body []byte) *APIError {
 	return e
 }
 
-// clip makes a body excerpt fit for an error message: one line, printable,
-// at most 200 characters.
+// clip makes a body excerpt fit for an error message, which is logged: one
+// line, printable, personal numbers masked (BankID's details may quote the
+// request's), at most 200 characters.
 func clip(s string) string {
 	s = strings.Join(strings.FieldsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }), " ")
+	if r := []rune(s); len(r) > 400 {
+		s = string(r[:400])
+	}
+	s = addressing.MaskPersonalNumbers(s)
 	if r := []rune(s); len(r) > 200 {
 		s = string(r[:200]) + "…"
 	}

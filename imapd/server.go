@@ -13,6 +13,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 
+	"sigill/addressing"
 	"sigill/internal/authgate"
 	"sigill/receipts"
 	"sigill/vault"
@@ -109,11 +110,12 @@ func (s *Server) Close() error {
 
 // imapLogger passes go-imap's own messages (connection and protocol faults;
 // it never logs credentials unless given a DebugWriter, which sigill does
-// not) to slog.
+// not) to slog, personal numbers masked: a fault may quote what the client
+// sent.
 type imapLogger struct{ log *slog.Logger }
 
 func (l imapLogger) Printf(format string, args ...any) {
-	l.log.Warn("imap: " + fmt.Sprintf(format, args...))
+	l.log.Warn("imap: " + addressing.MaskPersonalNumbers(fmt.Sprintf(format, args...)))
 }
 
 // mailbox is one account's INBOX while sessions have it selected: the

@@ -125,7 +125,7 @@ func (ss *session) Login(username, password string) error {
 	acct, err := ss.s.o.Vault.Authenticate(username, password)
 	if errors.Is(err, vault.ErrBadCredentials) {
 		ss.fails++
-		ss.s.log.Info("imap login failed", "user", vault.LoggableLogin(username), "peer", ss.peer(), "failures", ss.fails)
+		ss.s.log.Info("imap login failed", "user", ss.s.o.Vault.LoggableLogin(username), "peer", ss.peer(), "failures", ss.fails)
 		authgate.CountFailure("imap")
 		try.Failed()
 		if ss.fails >= maxLoginFails {
@@ -136,7 +136,7 @@ func (ss *session) Login(username, password string) error {
 	}
 	if err != nil {
 		try.Abandoned()
-		ss.s.log.Error("imap login", "user", vault.LoggableLogin(username), "peer", ss.peer(), "err", err)
+		ss.s.log.Error("imap login", "user", ss.s.o.Vault.LoggableLogin(username), "peer", ss.peer(), "err", err)
 		return errUnavailable
 	}
 	try.Succeeded()

@@ -439,7 +439,10 @@ func (n *Notifier) finish(j vault.Job, provider, id string, err error, took time
 		return
 	}
 	log := n.jobLog(j, provider)
-	reason := err.Error()
+	// A provider's or smarthost's answer may quote a personal number (an
+	// address such as 199908072391@example.se); the reason is logged and
+	// kept in the failed event, whose receipt lasts in a mailbox.
+	reason := addressing.MaskPersonalNumbers(err.Error())
 	now := n.now()
 	deadline := j.Created.Add(n.o.MaxAge)
 	switch {

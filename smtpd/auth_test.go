@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -101,4 +102,47 @@ func TestParallelWrongPasswordsFromManyAddresses(t *testing.T) {
 		t.Errorf("the owner, from the address they logged in from before, is kept out: %v", err)
 	}
 	wantCode(t, login(elsewhere), 454, smtp.EnhancedCode{4, 7, 0}, "Too many failed logins")
+}
+
+// A failed login names its account only when the account exists; any other
+// name — a personal number, a password typed into the login field — is a
+// keyed hash, the same for the same name.
+func TestFailedAuthLogsOnlyAccounts(t *testing.T) {
+	var log testenv.SyncBuffer
+	g := startGateway(t, func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(&log, nil)) })
+	for _, user := range []string{"199908072391@staff.test", "my@secret-pw-9", "my@secret-pw-9", strings.ToUpper(staff)} {
+		_, err := submit(t, g.submission, sasl.NewPlainClient("", user, "wrong"), staff, []string{goodRcpt}, "")
+		wantCode(t, err, 535, smtp.EnhancedCode{5, 7, 8}, "wrong login or password")
+	}
+	out := log.String()
+	for _, leak := range []string{"199908072391", "2391@", "secret-pw"} {
+		if strings.Contains(out, leak) {
+			t.Errorf("the log shows %q:\n%s", leak, out)
+		}
+	}
+	hashes := regexp.MustCompile(`user=unknown:[0-9a-f]{12}\b`).FindAllString(out, -1)
+	if len(hashes) != 3 || hashes[0] == hashes[1] || hashes[1] != hashes[2] {
+		t.Errorf("want three hashed names, the last two the same: %q\n%s", hashes, out)
+	}
+	if !strings.Contains(out, "user="+staff) {
+		t.Errorf("a failed login to an existing account does not name it:\n%s", out)
+	}
+}
+
+// A relayed sender may carry a personal number; the log masks it.
+func TestLoggedSenderIsMasked(t *testing.T) {
+	var log testenv.SyncBuffer
+	g := startGateway(t, func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(&log, nil)) })
+	for _, subject := range []string{testSubject, "Provsvar för 19990807-2391"} {
+		c, err := smtp.Dial(g.relay)
+		if err != nil {
+			t.Fatal(err)
+		}
+		send(c, "199908072391@region.test", []string{goodRcpt}, plainMessage(subject, testBodyLine))
+		c.Close()
+	}
+	out := log.String()
+	if strings.Contains(out, "199908072391") || strings.Count(out, "from=19990807-****@region.test") != 2 {
+		t.Errorf("want the sender masked in both lines:\n%s", out)
+	}
 }

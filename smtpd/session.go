@@ -111,7 +111,7 @@ func (ss *session) login(username, password string) error {
 	acct, err := ss.s.opts.Vault.Authenticate(username, password)
 	if errors.Is(err, vault.ErrBadCredentials) {
 		authgate.CountFailure("smtp")
-		ss.s.opts.Logger.Info("auth failed", "ip", ss.ip.String(), "user", vault.LoggableLogin(username))
+		ss.s.opts.Logger.Info("auth failed", "ip", ss.ip.String(), "user", ss.s.opts.Vault.LoggableLogin(username))
 		try.Failed()
 		return reply(err)
 	}
@@ -201,7 +201,7 @@ func (ss *session) Data(r io.Reader) error {
 		return reply(errUnreadableHeader(err))
 	}
 	if masked, found := addressing.FindPersonalNumber(head.subject); found {
-		ss.s.opts.Logger.Info("message refused: personal number in subject", "ip", ss.ip.String(), "from", ss.from)
+		ss.s.opts.Logger.Info("message refused: personal number in subject", "ip", ss.ip.String(), "from", addressing.MaskPersonalNumbers(ss.from))
 		messagesRefused.WithLabelValues(refusedPersonalNumber).Inc()
 		return reply(errSubjectPersonalNumber(masked))
 	}
@@ -227,7 +227,7 @@ func (ss *session) Data(r io.Reader) error {
 		Recipients: ss.recipients,
 	})
 	if err != nil {
-		ss.s.opts.Logger.Error("vault refused message", "ip", ss.ip.String(), "from", ss.from, "err", err)
+		ss.s.opts.Logger.Error("vault refused message", "ip", ss.ip.String(), "from", addressing.MaskPersonalNumbers(ss.from), "err", err)
 		return reply(errVault(err))
 	}
 	acceptSeconds.Observe(time.Since(start).Seconds())
@@ -236,7 +236,7 @@ func (ss *session) Data(r io.Reader) error {
 	}
 	messagesAccepted.WithLabelValues(ss.kind.String()).Inc()
 	ss.s.opts.Logger.Info("message accepted", "id", accepted.ID, "listener", ss.kind.String(), "ip", ss.ip.String(),
-		"from", ss.from, "recipients", len(ss.recipients), "bytes", len(raw))
+		"from", addressing.MaskPersonalNumbers(ss.from), "recipients", len(ss.recipients), "bytes", len(raw))
 	return reply(queued(accepted.ID))
 }
 

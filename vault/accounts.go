@@ -2,8 +2,12 @@ package vault
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +18,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/crypto/argon2"
+
+	"sigill/addressing"
 )
 
 // Account is a staff login. The address is the login; it is compared case
@@ -239,13 +245,35 @@ func (v *Vault) Accounts() ([]Account, error) {
 	return out, nil
 }
 
-// LoggableLogin is a login name as a log may show it: an address, or a
-// placeholder (a password typed into the wrong field must not reach the log).
-func LoggableLogin(username string) string {
-	if len(username) > 100 || strings.Count(username, "@") != 1 || strings.ContainsFunc(username, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
-		return "(not an address)"
+// loginLogKey keys the hash that stands in logs for a login name that is
+// no account. It is drawn when the process starts and never stored: within
+// one run the same name shows as the same hash, so repeated guesses stand
+// out, but nobody can later test guesses against a log — not even with the
+// vault and its key file, and a personal number has few enough values to
+// try them all.
+var loginLogKey = func() []byte {
+	k := make([]byte, 32)
+	rand.Read(k)
+	return k
+}()
+
+// LoggableLogin is a login name as a log may show it: the account's address
+// when it names an existing account (personal numbers in it masked), else
+// "unknown:" and a short keyed hash of it, since a name that is no account
+// may be a password typed into the wrong field, or a personal number.
+func (v *Vault) LoggableLogin(username string) string {
+	a := strings.ToLower(username)
+	exists := false
+	v.view(func(tx *bolt.Tx) error {
+		exists = a != "" && tx.Bucket(bAccounts).Get([]byte(a)) != nil
+		return nil
+	})
+	if exists {
+		return addressing.MaskPersonalNumbers(a)
 	}
-	return strings.ToLower(username)
+	mac := hmac.New(sha256.New, loginLogKey)
+	mac.Write([]byte(a))
+	return "unknown:" + hex.EncodeToString(mac.Sum(nil)[:6])
 }
 
 // Authenticate checks a login. Every failure is ErrBadCredentials, and an

@@ -3,7 +3,10 @@ package imapd
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
+	"regexp"
+	"strings"
 	"sync"
 	"testing"
 
@@ -89,4 +92,40 @@ func TestParallelWrongPasswordsFromManyAddresses(t *testing.T) {
 		t.Errorf("the owner, from the address they logged in from before, is kept out: %v", err)
 	}
 	refusal(t, "the right password from a new address during the attack", login(elsewhere), imap.ResponseCodeUnavailable, "Too many failed logins")
+}
+
+// A failed login names its account only when the account exists; any other
+// name — a personal number, a password typed into the login field — is a
+// keyed hash, the same for the same name.
+func TestFailedLoginLogsOnlyAccounts(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	for _, user := range []string{"199908072391@staff.test", "my@secret-pw-9", "my@secret-pw-9", strings.ToUpper(anna)} {
+		c := e.dial(nil)
+		refusal(t, user, c.Login(user, "wrong").Wait(), imap.ResponseCodeAuthenticationFailed, "")
+		c.Close()
+	}
+	out := e.logs.String()
+	for _, leak := range []string{"199908072391", "2391@", "secret-pw"} {
+		if strings.Contains(out, leak) {
+			t.Errorf("the log shows %q:\n%s", leak, out)
+		}
+	}
+	hashes := regexp.MustCompile(`user=unknown:[0-9a-f]{12}\b`).FindAllString(out, -1)
+	if len(hashes) != 3 || hashes[0] == hashes[1] || hashes[1] != hashes[2] {
+		t.Errorf("want three hashed names, the last two the same: %q\n%s", hashes, out)
+	}
+	if !strings.Contains(out, "user="+anna) {
+		t.Errorf("a failed login to an existing account does not name it:\n%s", out)
+	}
+}
+
+// go-imap's own messages may quote what a client sent; personal numbers in
+// them are masked.
+func TestGoIMAPLogsAreMasked(t *testing.T) {
+	var logs testenv.SyncBuffer
+	imapLogger{slog.New(slog.NewTextHandler(&logs, nil))}.Printf("failed to read command: %v", "unexpected 199908072391")
+	if out := logs.String(); strings.Contains(out, "199908072391") || !strings.Contains(out, "19990807-****") {
+		t.Errorf("log:\n%s", out)
+	}
 }
