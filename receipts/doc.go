@@ -14,8 +14,8 @@
 //
 //   - opened: an RFC 8098 MDN, multipart/report;
 //     report-type=disposition-notification: a readable text part (who opened
-//     what, when; the name and the masked personal number in the Subject,
-//     the whole number only in the body) and a message/disposition-notification
+//     what, when; the name and the masked personal number in the Subject)
+//     and a message/disposition-notification
 //     part with Reporting-UA, Final-Recipient (the gateway address of that
 //     recipient), Original-Message-ID and "Disposition:
 //     automatic-action/MDN-sent-automatically; displayed".
@@ -28,6 +28,18 @@
 //     reached the recipient, not that the message was read.
 //   - denied: a plain text notice that a person who is not allowed signed in
 //     to open the message, with their name and number, and how to allow them.
+//
+// # Personal numbers
+//
+// A receipt lasts for years in mailboxes (mailed to the sender, or synced
+// from IMAP into a client's store), so it shows a personal number whole only
+// where the sender needs it: a person the address did not name — who opened
+// through login=* or a birth date, or who was refused — is shown whole, as
+// the receipt is the only place the sender learns who it was; a person the
+// sender named is shown masked (19990807-****), in the text and in
+// Final-Recipient, which quotes the address. Org.WholePersonalNumber
+// (receipts.whole_personal_number) shows every number whole. The mailed
+// copy and the IMAP copy are the same bytes, so both follow the same rule.
 //
 // Every receipt has In-Reply-To and References set to the original
 // Message-ID (when the original had one), so Outlook and Thunderbird thread

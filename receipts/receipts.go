@@ -9,6 +9,7 @@ import (
 	"mime"
 	"mime/quotedprintable"
 	"net/mail"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -26,6 +27,11 @@ type Org struct {
 	From     string         // notifier.email.from: the receipts' From address ("noreply@" + Hostname when empty)
 	Lang     string         // organisation.default_lang: "sv" or "en", the language receipts are written in
 	Location *time.Location // times in the text and Date; nil = Europe/Stockholm
+
+	// WholePersonalNumber (receipts.whole_personal_number) shows every
+	// personal number whole. Without it a receipt shows a number whole only
+	// where the sender did not write it in the address (see wholeNumber).
+	WholePersonalNumber bool
 }
 
 // ErrNotReceipt is Build's error for an event that is no receipt (accepted,
@@ -166,6 +172,17 @@ func fullNumber(pn string) string {
 	return clean(pn)
 }
 
+// wholeNumber reports whether the receipt's text shows the person's whole
+// personal number. A receipt stays in mailboxes for years, so by default it
+// shows a number whole only where the sender needs it: when the address did
+// not name the person (they opened through login=* or a birth date, or were
+// refused), the receipt is the only place the sender learns who it was. A
+// person the sender named is shown masked; the organisation may choose
+// otherwise (Org.WholePersonalNumber).
+func (b *builder) wholeNumber() bool {
+	return b.org.WholePersonalNumber || !slices.Contains(b.l.Rcpt.Logins, b.ev.PersonalNumber)
+}
+
 // person is "Name 19990807-****" (masked) or with the whole number.
 func person(name, pn string, whole bool) string {
 	name = clean(name)
@@ -222,6 +239,10 @@ func (b *builder) subject() string {
 // space, say) the canonical form of the same address.
 func (b *builder) finalRecipient() string {
 	a := b.l.Rcpt.Address
+	if !b.org.WholePersonalNumber {
+		// The address names the people the sender allowed: masked like them.
+		a = addressing.MaskPersonalNumbers(a)
+	}
 	ok := a != "" && strings.Count(a, "@") >= 1
 	for i := 0; i < len(a) && ok; i++ {
 		ok = a[i] > ' ' && a[i] < 0x7f && a[i] != '"' && a[i] != '\\' && a[i] != '(' && a[i] != ')' && a[i] != ';' && a[i] != ','
@@ -354,7 +375,7 @@ func (b *builder) facts(extra ...[2]string) [][2]string {
 
 func (b *builder) mdn() {
 	t := b.t
-	who := person(b.ev.Name, b.ev.PersonalNumber, true)
+	who := person(b.ev.Name, b.ev.PersonalNumber, b.wholeNumber())
 	if who == "" {
 		who = t.someone
 	}
@@ -423,12 +444,13 @@ func (b *builder) dsn() {
 
 func (b *builder) denied() {
 	t := b.t
-	who := person(b.ev.Name, b.ev.PersonalNumber, true)
+	whole := b.wholeNumber()
+	who := person(b.ev.Name, b.ev.PersonalNumber, whole)
 	if who == "" {
 		who = t.someone
 	}
 	var after []string
-	if pn := b.ev.PersonalNumber; len(pn) == 12 && strings.Trim(pn, "0123456789") == "" {
+	if pn := b.ev.PersonalNumber; whole && len(pn) == 12 && strings.Trim(pn, "0123456789") == "" {
 		after = append(after, fmt.Sprintf(t.deniedAllow, pn))
 	}
 	text := b.body(fmt.Sprintf(t.deniedLead, who),

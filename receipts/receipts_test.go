@@ -236,8 +236,8 @@ func checkCommonFor(t *testing.T, org Org, p parsed, l vault.Letter, ev vault.Ev
 	if err != nil || subject != Subject(org, l, ev) {
 		t.Errorf("Subject %q, %v", subject, err)
 	}
-	// A whole personal number is in no header; the text has it for the
-	// people who opened or tried.
+	// A whole personal number is in no header; the text has it only for
+	// people the address did not name (wholeNumbers).
 	var head bytes.Buffer
 	textproto.WriteHeader(&head, h.Header.Header)
 	for _, pn := range []string{pn1, pn2, pn3, pn1[:8] + "-" + pn1[8:], pn3[:8] + "-" + pn3[8:]} {
@@ -265,7 +265,7 @@ func TestMDN(t *testing.T) {
 	if want := "Läst: Provsvar — Anna Andersson 19990807-****"; Subject(org, l, ev) != want {
 		t.Errorf("subject %q, want %q", Subject(org, l, ev), want)
 	}
-	for _, want := range []string{"Anna Andersson (19990807-2391) öppnade ditt säkra meddelande 2026-03-02 kl. 11.33 CET.",
+	for _, want := range []string{"Anna Andersson 19990807-**** öppnade ditt säkra meddelande 2026-03-02 kl. 11.33 CET.",
 		"Ärende: Provsvar", "Mottagare: sms till +46701234567", "Skickat: 2026-03-02 kl. 09.30 CET", "Region Exempel"} {
 		if !strings.Contains(p.text, want) {
 			t.Errorf("text lacks %q:\n%s", want, p.text)
@@ -280,13 +280,69 @@ func TestMDN(t *testing.T) {
 	}
 	for k, want := range map[string]string{
 		"Reporting-UA":        "sigill.example.se; sigill",
-		"Final-Recipient":     "rfc822; 0701234567&login=199908072391&@secure.example.se",
+		"Final-Recipient":     "rfc822; 0701234567&login=19990807-****&@secure.example.se",
 		"Original-Message-ID": "<abc.123@kommun.example.se>",
 		"Disposition":         "automatic-action/MDN-sent-automatically; displayed",
 	} {
 		if got := f[0].Get(k); got != want {
 			t.Errorf("%s: %q, want %q", k, got, want)
 		}
+	}
+}
+
+// A receipt shows a person's whole number only where the sender did not
+// write it in the address — they opened through login=* or a birth date,
+// or were refused — or where the organisation chose whole numbers; else
+// masked, in the text and in Final-Recipient alike.
+func TestWholeNumbers(t *testing.T) {
+	named := smsLetter("sv")
+	anyone := smsLetter("sv")
+	anyone.Rcpt.Address, anyone.Rcpt.Logins, anyone.Rcpt.Anyone = "0701234567&login=*&@secure.example.se", []string{}, true
+	born := smsLetter("sv")
+	born.Rcpt.Address, born.Rcpt.Logins, born.Rcpt.Born = "0701234567&login=19990807*&@secure.example.se", []string{}, []string{pn1[:8]}
+	wholeOrg := org
+	wholeOrg.WholePersonalNumber = true
+	opened := func(l vault.Letter) vault.Event {
+		ev := event(l, vault.EventDelivered, 9)
+		ev.Kind, ev.PersonalNumber, ev.Name = vault.EventOpened, pn1, "Anna Andersson"
+		return ev
+	}
+	cases := []struct {
+		name      string
+		org       Org
+		l         vault.Letter
+		ev        vault.Event
+		whole     string // the number shown whole, or "" for none
+		allowHint bool
+	}{
+		{"opened, named in the address", org, named, opened(named), "", false},
+		{"delivered", org, named, event(named, vault.EventDelivered, 9), "", false},
+		{"opened through login=*", org, anyone, opened(anyone), pn1, false},
+		{"opened through a birth date", org, born, opened(born), pn1, false},
+		{"refused, not named", org, named, event(named, vault.EventDenied, 9), pn3, true},
+		{"opened, named, whole_personal_number", wholeOrg, named, opened(named), pn1, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			raw, err := Build(c.org, c.l, c.ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := parse(t, raw)
+			all := string(raw) + p.text
+			for _, pn := range []string{pn1, pn2, pn3} {
+				shown := strings.Contains(all, pn) || strings.Contains(all, pn[:8]+"-"+pn[8:])
+				if shown != (pn == c.whole) {
+					t.Errorf("%s shown whole: %v; want %v\n%s", pn, shown, pn == c.whole, p.text)
+				}
+			}
+			if c.whole == "" && c.ev.Kind == vault.EventOpened && !strings.Contains(p.text, "Anna Andersson 19990807-****") {
+				t.Errorf("the opener is not shown masked:\n%s", p.text)
+			}
+			if hint := strings.Contains(p.text, "login="+pn3); hint != c.allowHint {
+				t.Errorf("the hint how to allow the person: %v; want %v\n%s", hint, c.allowHint, p.text)
+			}
+		})
 	}
 }
 
@@ -323,7 +379,7 @@ func TestDSN(t *testing.T) {
 		t.Errorf("Arrival-Date %q", f[0].Get("Arrival-Date"))
 	}
 	for k, want := range map[string]string{
-		"Final-Recipient": "rfc822; anna.s=example.org&login=198611239883&lang=en&@secure.example.se",
+		"Final-Recipient": "rfc822; anna.s=example.org&login=19861123-****&lang=en&@secure.example.se",
 		"Action":          "failed",
 		"Status":          "5.0.0",
 		"Diagnostic-Code": "X-Sigill; mailbox unavailable: 550 5.1.1 user unknown",

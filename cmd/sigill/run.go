@@ -412,5 +412,7 @@ func receiptsOrg(cfg *config.Config) receipts.Org {
 		Hostname: cfg.SMTP.Hostname,
 		From:     cfg.Notifier.Email.From,
 		Lang:     cfg.Organisation.DefaultLang,
+
+		WholePersonalNumber: cfg.Receipts.WholePersonalNumber,
 	}
 }

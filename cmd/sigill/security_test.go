@@ -124,3 +124,15 @@ func TestLoginLimitConfigured(t *testing.T) {
 		t.Errorf("the gate's limits are %+v; want login_limit's burst 3 and window 10m", got)
 	}
 }
+
+// receipts.whole_personal_number reaches the receipts.
+func TestWholePersonalNumberConfigured(t *testing.T) {
+	cfg := config.Dev(t.TempDir(), 0)
+	if receiptsOrg(cfg).WholePersonalNumber {
+		t.Error("receipts show whole personal numbers by default")
+	}
+	cfg.Receipts.WholePersonalNumber = true
+	if !receiptsOrg(cfg).WholePersonalNumber {
+		t.Error("receipts.whole_personal_number = true does not reach the receipts")
+	}
+}
