@@ -146,3 +146,15 @@ func TestLoggedSenderIsMasked(t *testing.T) {
 		t.Errorf("want the sender masked in both lines:\n%s", out)
 	}
 }
+
+// go-smtp's own messages may quote what a client sent; personal numbers in
+// them are masked.
+func TestGoSMTPLogsAreMasked(t *testing.T) {
+	var log testenv.SyncBuffer
+	a := slogAdapter{slog.New(slog.NewTextHandler(&log, nil))}
+	a.Printf("error handling %v: %s", "127.0.0.1:1", "bad line 199908072391")
+	a.Println("panic", "19990807-2391")
+	if out := log.String(); strings.Contains(out, "2391") || strings.Count(out, "19990807-****") != 2 {
+		t.Errorf("log:\n%s", out)
+	}
+}

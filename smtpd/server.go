@@ -183,7 +183,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 type slogAdapter struct{ l *slog.Logger }
 
+// go-smtp's messages may quote what a client sent: personal numbers masked.
 func (a slogAdapter) Printf(format string, v ...any) {
-	a.l.Warn("smtp", "detail", fmt.Sprintf(format, v...))
+	a.l.Warn("smtp", "detail", addressing.MaskPersonalNumbers(fmt.Sprintf(format, v...)))
 }
-func (a slogAdapter) Println(v ...any) { a.l.Warn("smtp", "detail", fmt.Sprint(v...)) }
+func (a slogAdapter) Println(v ...any) {
+	a.l.Warn("smtp", "detail", addressing.MaskPersonalNumbers(fmt.Sprint(v...)))
+}
