@@ -116,10 +116,14 @@ func TestFailedAuthLogsOnlyAccounts(t *testing.T) {
 	testenv.CheckFailedLoginLog(t, log.String(), staff)
 }
 
-// A relayed sender may carry a personal number; the log masks it.
+// A relayed sender may carry a personal number; the log masks it, in the
+// line of a refused From header as in that of a refused Subject.
 func TestLoggedSenderIsMasked(t *testing.T) {
 	var log testenv.SyncBuffer
-	g := startGateway(t, func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(&log, nil)) })
+	g := startGateway(t, func(o *Options) {
+		o.Logger = slog.New(slog.NewTextHandler(&log, nil))
+		o.RefuseOtherFrom = true
+	})
 	for _, subject := range []string{testSubject, "Provsvar för 19990807-2391"} {
 		c, err := smtp.Dial(g.relay)
 		if err != nil {
@@ -129,7 +133,8 @@ func TestLoggedSenderIsMasked(t *testing.T) {
 		c.Close()
 	}
 	out := log.String()
-	if strings.Contains(out, "199908072391") || strings.Count(out, "from=19990807-****@region.test") != 2 {
+	if strings.Contains(out, "199908072391") || strings.Count(out, "from=19990807-****@region.test") != 2 ||
+		!strings.Contains(out, "From header names another sender") {
 		t.Errorf("want the sender masked in both lines:\n%s", out)
 	}
 }

@@ -208,7 +208,7 @@ func (ss *session) Data(r io.Reader) error {
 	if ss.s.opts.RefuseOtherFrom {
 		vouched := vault.VouchedSender(ss.account, ss.from)
 		if other := head.otherFrom(vouched); other != "" {
-			ss.s.opts.Logger.Info("message refused: From header names another sender", "ip", ss.ip.String(), "from", ss.from)
+			ss.s.opts.Logger.Info("message refused: From header names another sender", "ip", ss.ip.String(), "from", addressing.MaskPersonalNumbers(ss.from))
 			return reply(errOtherFrom(other, vouched))
 		}
 	}
