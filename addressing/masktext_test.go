@@ -9,6 +9,8 @@ func TestMaskPersonalNumbers(t *testing.T) {
 		{"550 5.1.1 <19990807-2391@example.com>: user unknown", "550 5.1.1 <19990807-****@example.com>: user unknown"},
 		{"invalid personalNumber 9908072391, try again", "invalid personalNumber 990807-****, try again"},
 		{"two: 199908072391 198611239883", "two: 19990807-**** 19861123-****"},
+		{"written 1999 08 07 2391 here", "written 19990807-**** here"},
+		{"fullwidth １９９９０８０７２３９１!", "fullwidth 19990807-****!"},
 		{"no number here 2026-03-02 10:30", "no number here 2026-03-02 10:30"},
 		{"call 0701234567", "call 0701234567"},
 		{"", ""},
