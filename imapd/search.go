@@ -3,6 +3,7 @@ package imapd
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"time"
@@ -19,6 +20,9 @@ import (
 // matching follows go-imap's imapmemserver). A receipt is built only when a
 // key needs its date, size, header or text.
 func (ss *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, error) {
+	if searchDepth(criteria, 0) > maxNesting {
+		return nil, bad(fmt.Sprintf("SEARCH: the criteria nest more than %d deep (NOT, OR and parentheses)", maxNesting))
+	}
 	mb := ss.box
 	mb.mu.Lock()
 	all := ss.resolve(imap.SeqSet{imap.SeqRange{Start: 1, Stop: 0}})
@@ -67,6 +71,23 @@ func (ss *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria
 		ss.searchRes = uidSet
 	}
 	return &data, nil
+}
+
+// searchDepth is how deep NOT and OR nest in c, stopping a little past
+// limit: the guard's bound on parentheses leaves a chain of NOT in one
+// line some ten thousand deep, which match would follow as deep.
+func searchDepth(c *imap.SearchCriteria, depth int) int {
+	if depth > maxNesting {
+		return depth
+	}
+	deepest := depth
+	for i := range c.Not {
+		deepest = max(deepest, searchDepth(&c.Not[i], depth+1))
+	}
+	for i := range c.Or {
+		deepest = max(deepest, searchDepth(&c.Or[i][0], depth+1), searchDepth(&c.Or[i][1], depth+1))
+	}
+	return deepest
 }
 
 // staticCriteria resolves "*" and "$" in the criteria's sets.

@@ -36,12 +36,19 @@ type Options struct {
 type Server struct {
 	o     Options
 	log   *slog.Logger
-	imap  *imapserver.Server
 	cache *receiptCache
 
-	mu     sync.Mutex
-	boxes  map[string]*mailbox
-	closed bool
+	// Two go-imap servers, as go-imap knows TLS only by a *tls.Conn and is
+	// handed guards (guard.go): one for plain connections (STARTTLS,
+	// LOGINDISABLED) and one for those in TLS already.
+	imap, imapTLS        *imapserver.Server
+	plainConns, tlsConns *connQueue
+	startPlain, startTLS sync.Once
+
+	mu        sync.Mutex
+	boxes     map[string]*mailbox
+	listeners map[net.Listener]struct{}
+	closed    bool
 }
 
 // How many failed logins one connection may make before it is closed; the
@@ -61,17 +68,28 @@ func New(o Options) *Server {
 		o.AuthGate = authgate.New(authgate.Limits{})
 	}
 	s := &Server{
-		o:     o,
-		log:   log,
-		cache: newReceiptCache(16 << 20),
-		boxes: make(map[string]*mailbox),
+		o:          o,
+		log:        log,
+		cache:      newReceiptCache(16 << 20),
+		boxes:      make(map[string]*mailbox),
+		listeners:  make(map[net.Listener]struct{}),
+		plainConns: newConnQueue(),
+		tlsConns:   newConnQueue(),
 	}
+	caps := imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {}}
 	s.imap = imapserver.New(&imapserver.Options{
 		NewSession:   s.newSession,
-		Caps:         imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {}},
+		Caps:         caps,
 		Logger:       imapLogger{log},
-		TLSConfig:    o.TLS,
+		TLSConfig:    o.TLS, // go-imap offers STARTTLS; the guard does it
 		InsecureAuth: o.InsecureAuth,
+	})
+	// Every connection here is TLS; Login checks that once more.
+	s.imapTLS = imapserver.New(&imapserver.Options{
+		NewSession:   s.newSession,
+		Caps:         caps,
+		Logger:       imapLogger{log},
+		InsecureAuth: true,
 	})
 	return s
 }
@@ -79,7 +97,7 @@ func New(o Options) *Server {
 // Serve answers IMAP on ln (plain, with STARTTLS when Options.TLS is set)
 // until Close. It returns nil once closed.
 func (s *Server) Serve(ln net.Listener) error {
-	return s.imap.Serve(ln)
+	return s.accept(ln, false)
 }
 
 // ServeTLS answers IMAP with implicit TLS (port 993) on ln until Close.
@@ -87,7 +105,7 @@ func (s *Server) ServeTLS(ln net.Listener) error {
 	if s.o.TLS == nil {
 		return errors.New("imapd: ServeTLS without Options.TLS")
 	}
-	return s.imap.Serve(tls.NewListener(ln, s.o.TLS))
+	return s.accept(ln, true)
 }
 
 // Close closes the listeners and every connection at once.
@@ -98,8 +116,16 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
+	for ln := range s.listeners {
+		ln.Close()
+	}
 	s.mu.Unlock()
+	s.plainConns.Close()
+	s.tlsConns.Close()
 	err := s.imap.Close()
+	if err2 := s.imapTLS.Close(); err == nil {
+		err = err2
+	}
 	s.mu.Lock()
 	for _, mb := range s.boxes {
 		mb.cancel()

@@ -3,7 +3,6 @@ package imapd
 import (
 	"bufio"
 	"bytes"
-	"crypto/tls"
 	"errors"
 	"net"
 	"net/netip"
@@ -75,7 +74,11 @@ var _ imapserver.SessionIMAP4rev2 = (*session)(nil)
 
 func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
 	sessionsOpen.Inc()
-	return &session{s: s, conn: c, remote: c.NetConn().RemoteAddr()}, nil, nil
+	ss := &session{s: s, conn: c, remote: c.NetConn().RemoteAddr()}
+	if g, ok := c.NetConn().(*guardConn); ok {
+		g.session = ss
+	}
+	return ss, nil, nil
 }
 
 func (ss *session) Close() error {
@@ -87,7 +90,7 @@ func (ss *session) Close() error {
 // secure reports whether credentials may cross this connection: TLS, or
 // InsecureAuth (sigill dev) with a loopback peer.
 func (ss *session) secure() bool {
-	if _, ok := ss.conn.NetConn().(*tls.Conn); ok {
+	if g, ok := ss.conn.NetConn().(*guardConn); ok && g.tls {
 		return true
 	}
 	return ss.s.o.InsecureAuth && isLoopback(ss.remote)

@@ -1,0 +1,195 @@
+package imapd
+
+import (
+	"bufio"
+	"crypto/tls"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"sigill/vault"
+)
+
+// loggedInRaw is a raw connection logged in as anna with INBOX (one
+// receipt) selected.
+func loggedInRaw(t *testing.T, e *env) *rawConn {
+	t.Helper()
+	id := e.send(anna, anna, "Provsvar")
+	e.record(id, vault.EventDelivered, "", "")
+	c := e.dialRaw(20 * time.Second)
+	if out := c.cmd("l1", "LOGIN "+anna+" "+annaPass); !strings.HasPrefix(out[len(out)-1], "l1 OK") {
+		t.Fatalf("LOGIN: %q", out)
+	}
+	if out := c.cmd("l2", "SELECT INBOX"); !strings.HasPrefix(out[len(out)-1], "l2 OK") {
+		t.Fatalf("SELECT: %q", out)
+	}
+	return c
+}
+
+// stillServes checks that the session answers a NOOP after a refusal.
+func stillServes(t *testing.T, c *rawConn, after string) {
+	t.Helper()
+	if out := c.cmd("n1", "NOOP"); !strings.HasPrefix(out[len(out)-1], "n1 OK") {
+		t.Errorf("after %s, NOOP: %q", after, out)
+	}
+}
+
+// TestMalformedCommands: what issue 12 found answered with SERVERBUG or a
+// dropped connection is a BAD with the reason now, and the session goes on.
+func TestMalformedCommands(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	c := loggedInRaw(t, e)
+	for _, tc := range []struct {
+		name, line string
+		want       string // the answer's start
+		words      string // in the answer
+	}{
+		{"the issue's sequence set", "b0 FETCH 0:99999999999999999999 FLAGS", "b0 BAD", "0 is not"},
+		{"sequence number out of range", "b1 FETCH 1:99999999999999999999 FLAGS", "b1 BAD", "4294967295"},
+		{"sequence number zero", "b2 UID FETCH 0 FLAGS", "b2 BAD", "0 is not"},
+		{"2,000 nested parentheses", "b3 SEARCH " + strings.Repeat("(", 2000) + "ALL" + strings.Repeat(")", 2000), "b3 BAD", "nest"},
+		{"100,000 NOT", "b4 SEARCH " + strings.Repeat("NOT ", 100000) + "ALL", "b4 BAD [TOOBIG]", "too long"},
+		{"10,000 NOT (within the line limit)", "b5 SEARCH " + strings.Repeat("NOT ", 10000) + "ALL", "b5 BAD", "nest"},
+		{"a NUL byte in the tag", "b6\x00 NOOP", "* BAD", "NUL"},
+		{"a NUL byte in an argument", "b7 SELECT IN\x00BOX", "b7 BAD", "NUL"},
+		{"an untagged line", "* BOGUS", "* BAD", "tag"},
+		{"a bare UID", "b8 UID", "b8 BAD", "UID"},
+		{"UID and a space", "b9 UID ", "b9 BAD", "UID"},
+		{"an empty line", "", "* BAD", "empty"},
+		{"a tag alone", "b10", "b10 BAD", "command"},
+		{"a bare CR", "b11 NO\rOP", "b11 BAD", "CR"},
+		{"an unterminated quoted string", `b12 SEARCH SUBJECT "abc`, "b12 BAD", "quoted"},
+		{"an unknown search key", "b13 SEARCH FOO", "b13 BAD", "SEARCH"},
+		{"a mailbox name that is not modified UTF-7", "b14 STATUS &Jjo (MESSAGES)", "b14 BAD", "STATUS"},
+		{"a bad date", "b15 SEARCH SINCE 99-Foo-2020", "b15 BAD", "SEARCH"},
+	} {
+		c.send(tc.line)
+		out := c.until(strings.Fields(tc.want)[0])
+		got := out[len(out)-1]
+		if !strings.HasPrefix(got, tc.want) || !strings.Contains(got, tc.words) || strings.Contains(got, "SERVERBUG") {
+			t.Errorf("%s: %q, want %q with %q", tc.name, got, tc.want, tc.words)
+		}
+		stillServes(t, c, tc.name)
+	}
+}
+
+// TestLiterals: a literal is read and passed on whole, a too big one is
+// refused before the client sends it, and a non-synchronizing literal where
+// no string belongs is skipped rather than read as the next command.
+func TestLiterals(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	c := e.dialRaw(20 * time.Second)
+
+	// LOGIN with synchronizing literals: each waits for the continuation.
+	c.send("l1 LOGIN {" + strconv.Itoa(len(anna)) + "}")
+	if got := c.line(); !strings.HasPrefix(got, "+ ") {
+		t.Fatalf("literal: %q, want a continuation", got)
+	}
+	c.send(anna + " {" + strconv.Itoa(len(annaPass)) + "}")
+	if got := c.line(); !strings.HasPrefix(got, "+ ") {
+		t.Fatalf("literal: %q, want a continuation", got)
+	}
+	c.send(annaPass)
+	if out := c.until("l1"); !strings.HasPrefix(out[len(out)-1], "l1 OK") {
+		t.Fatalf("LOGIN with literals: %q", out)
+	}
+
+	// A literal of 5,000 octets is refused instead of the continuation.
+	c.send("l2 SEARCH SUBJECT {5000}")
+	if got := c.line(); !strings.HasPrefix(got, "l2 BAD [TOOBIG]") {
+		t.Errorf("a 5,000-octet literal: %q", got)
+	}
+	stillServes(t, c, "a refused literal")
+
+	// A non-synchronizing literal where NOOP takes no argument.
+	c.send("l3 NOOP {11+}\r\nl4 LOGOUT\r\n")
+	if got := c.line(); !strings.HasPrefix(got, "l3 BAD") {
+		t.Errorf("NOOP with a literal: %q", got)
+	}
+	stillServes(t, c, "a misplaced literal")
+
+	// Non-synchronizing literals add up: 20 of 4,000 octets is too much.
+	var b strings.Builder
+	b.WriteString("l5 SEARCH")
+	for range 20 {
+		b.WriteString(" SUBJECT {4000+}\r\n" + strings.Repeat("x", 4000))
+	}
+	c.send(b.String())
+	if got := c.line(); !strings.HasPrefix(got, "l5 BAD [TOOBIG]") {
+		t.Errorf("80,000 octets of literals: %q", got)
+	}
+	stillServes(t, c, "too many literals")
+
+	// APPEND keeps its own refusal, even for a message too big to take.
+	c.send("l6 APPEND INBOX {100000}")
+	if got := c.line(); !strings.HasPrefix(got, "l6 NO [CANNOT] APPEND refused") {
+		t.Errorf("APPEND of 100,000 octets: %q", got)
+	}
+	stillServes(t, c, "APPEND")
+}
+
+// TestMalformedOverTLS: the same checks hold on implicit TLS and after
+// STARTTLS, where the commands arrive encrypted.
+func TestMalformedOverTLS(t *testing.T) {
+	t.Parallel()
+	serverTLS, clientTLS := testTLS(t)
+	e := newEnv(t, func(o *Options) { o.InsecureAuth = false; o.TLS = serverTLS })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go e.srv.ServeTLS(ln)
+
+	check := func(how string, conn net.Conn) {
+		t.Helper()
+		conn.SetDeadline(time.Now().Add(20 * time.Second))
+		c := &rawConn{t: t, c: conn, r: bufio.NewReader(conn)}
+		if out := c.cmd("t1", "LOGIN "+anna+" "+annaPass); !strings.HasPrefix(out[len(out)-1], "t1 OK") {
+			t.Fatalf("%s: LOGIN: %q", how, out)
+		}
+		c.cmd("t2", "SELECT INBOX")
+		if out := c.cmd("t3", "FETCH 0:99999999999999999999 FLAGS"); !strings.HasPrefix(out[len(out)-1], "t3 BAD") {
+			t.Errorf("%s: %q", how, out)
+		}
+		c.send("* BOGUS")
+		if got := c.line(); !strings.HasPrefix(got, "* BAD") {
+			t.Errorf("%s: %q", how, got)
+		}
+		stillServes(t, c, how)
+	}
+
+	tc, err := tls.Dial("tcp", ln.Addr().String(), clientTLS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	if _, err := bufio.NewReader(tc).ReadString('\n'); err != nil { // greeting
+		t.Fatal(err)
+	}
+	// The greeting was read through a reader of its own; nothing else was
+	// sent yet, so a fresh reader in check loses nothing.
+	check("implicit TLS", tc)
+
+	c := e.dialRaw(20 * time.Second)
+	if out := c.cmd("s1", "STARTTLS"); !strings.HasPrefix(out[len(out)-1], "s1 OK") {
+		t.Fatalf("STARTTLS: %q", out)
+	}
+	sc := tls.Client(c.c, clientTLS)
+	if err := sc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	// After STARTTLS the server sends no second greeting: CAPABILITY is
+	// the first answer, and it no longer offers STARTTLS.
+	r := &rawConn{t: t, c: sc, r: bufio.NewReader(sc)}
+	sc.SetDeadline(time.Now().Add(20 * time.Second))
+	out := r.cmd("s2", "CAPABILITY")
+	if len(out) != 2 || !strings.HasPrefix(out[0], "* CAPABILITY") || strings.Contains(out[0], "STARTTLS") ||
+		strings.Contains(out[0], "LOGINDISABLED") || !strings.Contains(out[0], "AUTH=PLAIN") {
+		t.Errorf("CAPABILITY after STARTTLS: %q", out)
+	}
+	check("STARTTLS", sc)
+}
