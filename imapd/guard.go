@@ -402,7 +402,7 @@ func (cmd *command) parseStart(line []byte) *imap.Error {
 	}
 	switch cmd.name {
 	case "FETCH", "STORE", "COPY", "MOVE", "UID FETCH", "UID STORE", "UID COPY", "UID MOVE", "UID EXPUNGE":
-		if set, _, ok := atomAfterSP(rest); ok {
+		if set, _, ok := tokenAfterSP(rest, func(c byte) bool { return c == '*' || isAtomChar(c) }); ok {
 			if msg := checkSequenceSet(set); msg != "" {
 				return bad(cmd.name + ": " + msg)
 			}
@@ -413,11 +413,15 @@ func (cmd *command) parseStart(line []byte) *imap.Error {
 
 // atomAfterSP reads " atom" followed by a space or the end of the line.
 func atomAfterSP(s []byte) (atom string, rest []byte, ok bool) {
+	return tokenAfterSP(s, isAtomChar)
+}
+
+func tokenAfterSP(s []byte, valid func(byte) bool) (atom string, rest []byte, ok bool) {
 	if len(s) == 0 || s[0] != ' ' {
 		return "", s, false
 	}
 	i := 1
-	for i < len(s) && (isAtomChar(s[i]) || s[i] == '*') {
+	for i < len(s) && valid(s[i]) {
 		i++
 	}
 	if i == 1 || (i < len(s) && s[i] != ' ' && s[i] != '\r' && s[i] != '\n') {

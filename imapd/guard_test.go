@@ -3,6 +3,7 @@ package imapd
 import (
 	"bufio"
 	"crypto/tls"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -192,4 +193,111 @@ func TestMalformedOverTLS(t *testing.T) {
 		t.Errorf("CAPABILITY after STARTTLS: %q", out)
 	}
 	check("STARTTLS", sc)
+}
+
+// FuzzRawCommands sends one line after login and SELECT, then a NOOP: no
+// line may get SERVERBUG, panic the server or cost the connection (only
+// LOGOUT ends it, with BYE), and the NOOP is answered OK. Lines ending in a
+// literal header are left out: the literal would swallow the NOOP.
+func FuzzRawCommands(f *testing.F) {
+	for _, seed := range []string{
+		"a FETCH 0:99999999999999999999 FLAGS",
+		"a FETCH 1:* (UID FLAGS ENVELOPE BODYSTRUCTURE BODY.PEEK[HEADER.FIELDS (SUBJECT)] BINARY.PEEK[1] RFC822.SIZE)",
+		"a UID FETCH 1,3:4 (BODY.PEEK[]<0.10>)",
+		"a SEARCH " + strings.Repeat("(", 2000) + "ALL" + strings.Repeat(")", 2000),
+		"a SEARCH " + strings.Repeat("NOT ", 20000) + "ALL",
+		"a SEARCH OR (FROM x SINCE 1-Jan-2020) NOT SEEN UNKEYWORD $Junk SUBJECT \"a b\"",
+		"a SEARCH RETURN (MIN MAX COUNT SAVE) UID 1:* CHARSET UTF-8 ALL",
+		"a NO\x00OP", "\x00", "* BOGUS", "a UID", "a UID BOGUS", "+ x", "a", "",
+		"a STORE 1 +FLAGS.SILENT (\\Seen \\Deleted)", "a UID STORE 1 FLAGS (\\Flagged)",
+		"a COPY 1 Trash", "a MOVE 1:* x", "a UID EXPUNGE 1", "a EXPUNGE", "a CLOSE", "a UNSELECT",
+		"a EXAMINE INBOX", "a STATUS INBOX (MESSAGES UIDNEXT UIDVALIDITY UNSEEN SIZE)", "a STATUS &Jjo (MESSAGES)",
+		"a LIST \"\" *", "a LIST (SUBSCRIBED) \"\" (INBOX x) RETURN (CHILDREN STATUS (MESSAGES))", "a LSUB \"\" *",
+		"a NAMESPACE", "a ENABLE IMAP4rev2", "a CAPABILITY", "a IDLE", "a CREATE x", "a RENAME INBOX x",
+		"a SUBSCRIBE INBOX", "a APPEND INBOX (\\Seen) {5+}\r\nhello", "a LOGIN x y", "a AUTHENTICATE PLAIN",
+		"a STARTTLS", "a SEARCH SUBJECT {3+}\r\nabc SEEN", "a NOOP {11+}\r\nl4 LOGOUT", "a SELECT \"INBOX",
+	} {
+		f.Add(seed)
+	}
+	e := newEnv(f, nil)
+	id := e.send(anna, anna, "Provsvar")
+	e.record(id, vault.EventDelivered, "", "")
+	e.record(id, vault.EventOpened, pn1, "Anna Andersson")
+
+	var conn net.Conn
+	var r *bufio.Reader
+	// exchange sends lines and reads up to the answer tagged tag.
+	exchange := func(tag string, lines ...string) ([]string, error) {
+		conn.SetDeadline(time.Now().Add(30 * time.Second))
+		for _, l := range lines {
+			if _, err := io.WriteString(conn, l+"\r\n"); err != nil {
+				return nil, err
+			}
+		}
+		var out []string
+		for {
+			s, err := r.ReadString('\n')
+			if err != nil {
+				return out, err
+			}
+			out = append(out, s)
+			if strings.HasPrefix(s, tag+" ") {
+				return out, nil
+			}
+		}
+	}
+	connect := func(t *testing.T) {
+		t.Helper()
+		var err error
+		if conn, err = net.Dial("tcp", e.addr); err != nil {
+			t.Fatal(err)
+		}
+		r = bufio.NewReader(conn)
+		if _, err := r.ReadString('\n'); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exchange("zzLogin", "zzLogin LOGIN "+anna+" "+annaPass); err != nil || !strings.HasPrefix(out[len(out)-1], "zzLogin OK") {
+			t.Fatalf("LOGIN: %q %v", out, err)
+		}
+	}
+	f.Cleanup(func() {
+		if conn != nil {
+			conn.Close()
+		}
+	})
+
+	f.Fuzz(func(t *testing.T, line string) {
+		if strings.ContainsRune(line, '\n') {
+			line, _, _ = strings.Cut(line, "\n") // one line; the seeds' literals are cut off here
+		}
+		if _, _, isLit := literalHeader([]byte(line + "\r\n")); isLit {
+			return
+		}
+		if conn == nil {
+			connect(t)
+		}
+		if out, err := exchange("zzSelect", "zzSelect SELECT INBOX"); err != nil || !strings.HasPrefix(out[len(out)-1], "zzSelect OK") {
+			t.Fatalf("SELECT: %q %v", out, err)
+		}
+		lines := []string{line, "zzNoop NOOP"}
+		if f := strings.Fields(line); len(f) == 2 && strings.EqualFold(f[1], "IDLE") {
+			lines = []string{line, "DONE", "zzNoop NOOP"} // else the NOOP would end the IDLE
+		}
+		out, err := exchange("zzNoop", lines...)
+		all := strings.Join(out, "")
+		if strings.Contains(all, "SERVERBUG") {
+			t.Fatalf("%q: %q", line, out)
+		}
+		if err != nil {
+			conn.Close()
+			conn = nil
+			if !strings.Contains(all, "* BYE") {
+				t.Fatalf("%q: connection lost: %v after %q", line, err, out)
+			}
+			return
+		}
+		if got := out[len(out)-1]; !strings.HasPrefix(got, "zzNoop OK") {
+			t.Fatalf("%q: NOOP: %q", line, out)
+		}
+	})
 }

@@ -47,7 +47,7 @@ var org = receipts.Org{Name: "Region Test", Hostname: "sigill.test", From: "nore
 
 // env is a vault with two staff accounts and an IMAP server on loopback.
 type env struct {
-	t    *testing.T
+	t    testing.TB
 	path string
 	v    *vault.Vault
 	srv  *Server
@@ -59,12 +59,12 @@ type env struct {
 
 // newEnv starts a server; mod adjusts its options (InsecureAuth is on
 // unless mod turns it off).
-func newEnv(t *testing.T, mod func(*Options)) *env {
+func newEnv(t testing.TB, mod func(*Options)) *env {
 	t.Helper()
 	return newEnvClock(t, nil, mod)
 }
 
-func newEnvClock(t *testing.T, now func() time.Time, mod func(*Options)) *env {
+func newEnvClock(t testing.TB, now func() time.Time, mod func(*Options)) *env {
 	t.Helper()
 	e := &env{t: t, path: filepath.Join(t.TempDir(), "sigill.db"), logs: &testenv.SyncBuffer{}, now: now}
 	e.openVault()
@@ -282,7 +282,7 @@ func waitExists(t *testing.T, c *imapclient.Client, n uint32) {
 
 // rawConn speaks IMAP by hand, for answers a client library would hide.
 type rawConn struct {
-	t *testing.T
+	t testing.TB
 	c net.Conn
 	r *bufio.Reader
 }
