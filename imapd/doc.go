@@ -48,6 +48,40 @@
 // mailbox of the account it logged in as, and the vault files each receipt
 // in one account's mailbox only.
 //
-// The connection is handed to go-imap unwrapped: it detects TLS by asserting
-// *tls.Conn.
+// # Malformed commands
+//
+// go-imap (beta.8, the newest; its parse-error fix is an open pull request)
+// answers some malformed commands NO [SERVERBUG] and closes the connection
+// on others. So a guard (guard.go) reads every command whole before go-imap
+// sees any of it, and answers these itself with BAD and the reason, as RFC
+// 9051 §7.1.3 has it, and the session goes on:
+//
+//   - a line without a valid tag, NUL, or an empty line: an untagged
+//     "* BAD" when there is no tag to answer to; a CR or LF inside a line,
+//     a quoted string not closed on its line; a command without a name, or
+//     UID without one; a sequence set with 0 or past 4294967295;
+//   - a command over 48 KiB outside its literals: BAD [TOOBIG], the rest of
+//     the line skipped (RFC 2683 §3.2.1.5; RFC 7162 §4 asks for 8 KiB);
+//   - a literal over 4 KiB, or literals over 64 KiB in one command: BAD
+//     [TOOBIG] instead of the continuation request, so the client does not
+//     send it (RFC 9051 §2.2.1); APPEND gets its NO [CANNOT]. A
+//     non-synchronizing literal over 4 KiB, which the client sends anyway
+//     against LITERAL- (RFC 7888), ends the connection with BYE (RFC 9051
+//     §7.1.5);
+//   - lists nested over 64 deep; SEARCH refuses NOT and OR nested as deep.
+//
+// The guard asks for each synchronizing literal itself and hands go-imap a
+// non-synchronizing one, one line or literal per read. When go-imap answers
+// a command, what it left unread of it is dropped, so that a literal after
+// a syntax error is not read as the next command. What go-imap's parser
+// still turns into SERVERBUG (an unknown SEARCH key, a bad date or mailbox
+// name) becomes BAD [CLIENTBUG]: the session's own faults are always typed
+// errors (NO [UNAVAILABLE]), so an untyped one can only be the parser's.
+// Before login go-imap still ends the connection on an unknown command
+// (against cross-protocol attacks); the guard's refusals never do.
+//
+// The guard also terminates TLS, to see the commands: go-imap, which knows
+// TLS only as a *tls.Conn, runs twice, once for plain connections (where it
+// offers STARTTLS and LOGINDISABLED; the guard does the STARTTLS) and once
+// for those in TLS, where it offers AUTH=PLAIN. Login checks TLS itself.
 package imapd

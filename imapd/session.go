@@ -536,7 +536,8 @@ func (ss *session) fetchOne(w *imapserver.FetchWriter, t target, options *imap.F
 		h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(b.raw)))
 		if err != nil {
 			rw.Close()
-			return err
+			ss.s.log.Error("imap fetch: a receipt's header", "account", ss.account, "uid", t.entry.UID, "err", err)
+			return errUnavailable
 		}
 		rw.WriteEnvelope(imapserver.ExtractEnvelope(h))
 	}
