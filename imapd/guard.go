@@ -35,6 +35,10 @@ const (
 	// maxContinuation bounds a line sent after a continuation request: an
 	// AUTHENTICATE response or IDLE's DONE.
 	maxContinuation = 8 << 10
+	// commandReadTimeout bounds the time from a command's first octet to
+	// its last. go-imap allows 30 s from the first octet it reads, which
+	// with the guard is the whole command already.
+	commandReadTimeout = time.Minute
 )
 
 // guardConn stands between a client's connection and go-imap's parser,
@@ -213,6 +217,12 @@ type command struct {
 
 // nextCommand reads one command and queues it for go-imap, or answers it.
 func (g *guardConn) nextCommand() error {
+	// Waiting for a command, go-imap's deadline holds (35 minutes once
+	// logged in); once it has begun, the rest must follow briskly.
+	if _, err := g.in.Peek(1); err != nil {
+		return err
+	}
+	g.Conn.SetReadDeadline(time.Now().Add(commandReadTimeout))
 	var cmd command
 	var segs [][]byte
 	for first := true; ; first = false {

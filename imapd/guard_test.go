@@ -99,38 +99,49 @@ func TestLiterals(t *testing.T) {
 		t.Fatalf("LOGIN with literals: %q", out)
 	}
 
-	// A literal of 5,000 octets is refused instead of the continuation.
-	c.send("l2 SEARCH SUBJECT {5000}")
-	if got := c.line(); !strings.HasPrefix(got, "l2 BAD [TOOBIG]") {
-		t.Errorf("a 5,000-octet literal: %q", got)
-	}
-	stillServes(t, c, "a refused literal")
-
-	// A non-synchronizing literal where NOOP takes no argument.
-	c.send("l3 NOOP {11+}\r\nl4 LOGOUT\r\n")
-	if got := c.line(); !strings.HasPrefix(got, "l3 BAD") {
-		t.Errorf("NOOP with a literal: %q", got)
-	}
-	stillServes(t, c, "a misplaced literal")
-
-	// Non-synchronizing literals add up: 20 of 4,000 octets is too much.
-	var b strings.Builder
-	b.WriteString("l5 SEARCH")
+	var many strings.Builder
+	many.WriteString("l5 SEARCH")
 	for range 20 {
-		b.WriteString(" SUBJECT {4000+}\r\n" + strings.Repeat("x", 4000))
+		many.WriteString(" SUBJECT {4000+}\r\n" + strings.Repeat("x", 4000))
 	}
-	c.send(b.String())
-	if got := c.line(); !strings.HasPrefix(got, "l5 BAD [TOOBIG]") {
-		t.Errorf("80,000 octets of literals: %q", got)
+	for _, tc := range []struct {
+		what  string
+		steps [][2]string // a line to send, and how the answer to it starts
+	}{
+		{"a literal of 5,000 octets, refused instead of the continuation",
+			[][2]string{{"l2 SEARCH SUBJECT {5000}", "l2 BAD [TOOBIG]"}}},
+		{"a non-synchronizing literal where NOOP takes no argument",
+			[][2]string{{"l3 NOOP {9+}\r\nl4 LOGOUT", "l3 BAD"}}},
+		{"a synchronizing one there: asked for, then dropped with the command",
+			[][2]string{{"l4 NOOP {9}", "+ "}, {"l5 LOGOUT", "l4 BAD"}}},
+		{"20 non-synchronizing literals of 4,000 octets: too much together",
+			[][2]string{{many.String(), "l5 BAD [TOOBIG]"}}},
+		{"a line too long, then a non-synchronizing literal, skipped with it",
+			[][2]string{{"l6 SEARCH " + strings.Repeat("x", 50000) + " {9+}\r\nl7 LOGOUT", "l6 BAD [TOOBIG]"}}},
+		{"APPEND keeps its own refusal, even for a message too big to take",
+			[][2]string{{"l8 APPEND INBOX {100000}", "l8 NO [CANNOT] APPEND refused"}}},
+	} {
+		for _, step := range tc.steps {
+			c.send(step[0])
+			if got := c.line(); !strings.HasPrefix(got, step[1]) {
+				t.Errorf("%s: %q, want %q", tc.what, got, step[1])
+			}
+		}
+		stillServes(t, c, tc.what)
 	}
-	stillServes(t, c, "too many literals")
 
-	// APPEND keeps its own refusal, even for a message too big to take.
-	c.send("l6 APPEND INBOX {100000}")
-	if got := c.line(); !strings.HasPrefix(got, "l6 NO [CANNOT] APPEND refused") {
-		t.Errorf("APPEND of 100,000 octets: %q", got)
+	// A non-synchronizing literal over 4 KiB comes whether or not the
+	// server wants it (RFC 7888): the connection ends.
+	c.send("l9 SEARCH SUBJECT {5000+}")
+	if got := c.line(); !strings.HasPrefix(got, "l9 BAD [TOOBIG]") {
+		t.Errorf("a non-synchronizing literal of 5,000 octets: %q", got)
 	}
-	stillServes(t, c, "APPEND")
+	if got := c.line(); !strings.HasPrefix(got, "* BYE") {
+		t.Errorf("a non-synchronizing literal of 5,000 octets: %q, want BYE", got)
+	}
+	if s, err := c.r.ReadString('\n'); err == nil {
+		t.Errorf("after BYE: %q", s)
+	}
 }
 
 // TestMalformedOverTLS: the same checks hold on implicit TLS and after
