@@ -208,8 +208,8 @@ func TestMalformedOverTLS(t *testing.T) {
 
 // FuzzRawCommands sends one line after login and SELECT, then a NOOP: no
 // line may get SERVERBUG, panic the server or cost the connection (only
-// LOGOUT ends it, with BYE), and the NOOP is answered OK. Lines ending in a
-// literal header are left out: the literal would swallow the NOOP.
+// LOGOUT ends it, with BYE), and the NOOP is answered OK. A line ending in
+// a literal header of up to 4 KiB gets that many octets and a CRLF after it.
 func FuzzRawCommands(f *testing.F) {
 	for _, seed := range []string{
 		"a FETCH 0:99999999999999999999 FLAGS",
@@ -227,6 +227,7 @@ func FuzzRawCommands(f *testing.F) {
 		"a NAMESPACE", "a ENABLE IMAP4rev2", "a CAPABILITY", "a IDLE", "a CREATE x", "a RENAME INBOX x",
 		"a SUBSCRIBE INBOX", "a APPEND INBOX (\\Seen) {5+}\r\nhello", "a LOGIN x y", "a AUTHENTICATE PLAIN",
 		"a STARTTLS", "a SEARCH SUBJECT {3+}\r\nabc SEEN", "a NOOP {11+}\r\nl4 LOGOUT", "a SELECT \"INBOX",
+		"a SEARCH SUBJECT {3}", "a SEARCH BODY {4+}", "a STATUS {5}", "a\x00 NOOP {5}",
 	} {
 		f.Add(seed)
 	}
@@ -281,8 +282,9 @@ func FuzzRawCommands(f *testing.F) {
 		if strings.ContainsRune(line, '\n') {
 			line, _, _ = strings.Cut(line, "\n") // one line; the seeds' literals are cut off here
 		}
-		if _, _, isLit := literalHeader([]byte(line + "\r\n")); isLit {
-			return
+		lines := []string{line}
+		if size, _, isLit := literalHeader([]byte(line + "\r\n")); isLit && size <= maxLiteral {
+			lines = []string{line + "\r\n" + strings.Repeat("x", int(size))}
 		}
 		if conn == nil {
 			connect(t)
@@ -290,10 +292,10 @@ func FuzzRawCommands(f *testing.F) {
 		if out, err := exchange("zzSelect", "zzSelect SELECT INBOX"); err != nil || !strings.HasPrefix(out[len(out)-1], "zzSelect OK") {
 			t.Fatalf("SELECT: %q %v", out, err)
 		}
-		lines := []string{line, "zzNoop NOOP"}
 		if f := strings.Fields(line); len(f) == 2 && strings.EqualFold(f[1], "IDLE") {
-			lines = []string{line, "DONE", "zzNoop NOOP"} // else the NOOP would end the IDLE
+			lines = append(lines, "DONE") // else the NOOP would end the IDLE
 		}
+		lines = append(lines, "zzNoop NOOP")
 		out, err := exchange("zzNoop", lines...)
 		all := strings.Join(out, "")
 		if strings.Contains(all, "SERVERBUG") {
