@@ -68,7 +68,10 @@
 //     non-synchronizing literal over 4 KiB, which the client sends anyway
 //     against LITERAL- (RFC 7888), ends the connection with BYE (RFC 9051
 //     §7.1.5);
-//   - lists nested over 64 deep; SEARCH refuses NOT and OR nested as deep.
+//   - lists nested over 64 deep; SEARCH refuses NOT and OR nested as deep;
+//   - a line over 8 KiB after a continuation request (an AUTHENTICATE
+//     response, IDLE's DONE) ends the connection with BYE: go-imap is in
+//     the middle of the command and cannot be given a BAD.
 //
 // The guard asks for each synchronizing literal itself and hands go-imap a
 // non-synchronizing one, one line or literal per read. When go-imap answers

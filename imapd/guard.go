@@ -560,6 +560,7 @@ func (o *outScanner) scan(p []byte, tag, name string) (out []byte, conts int, an
 			out = append(out, p[i:i+n]...)
 			o.lit -= int64(n)
 			i += n
+			o.atStart = false // the response goes on after its literal
 			continue
 		}
 		c := p[i]
