@@ -314,3 +314,34 @@ func FuzzRawCommands(f *testing.F) {
 		}
 	})
 }
+
+// TestContinuationBounds: a response to a continuation request over 8 KiB
+// ends the connection (go-imap is mid-command, there is no BAD to give),
+// and commands pipelined behind STARTTLS in the clear are never run
+// (plaintext injection): they go into the TLS handshake, which fails.
+func TestContinuationBounds(t *testing.T) {
+	t.Parallel()
+	serverTLS, _ := testTLS(t)
+	e := newEnv(t, func(o *Options) { o.TLS = serverTLS })
+	c := loggedInRaw(t, e)
+	c.send("i1 IDLE")
+	if got := c.line(); !strings.HasPrefix(got, "+ ") {
+		t.Fatalf("IDLE: %q", got)
+	}
+	c.send(strings.Repeat("D", 9000))
+	if got := c.line(); !strings.HasPrefix(got, "* BYE") {
+		t.Errorf("a 9,000-octet DONE: %q", got)
+	}
+	if s, err := c.r.ReadString('\n'); err == nil {
+		t.Errorf("after BYE: %q", s)
+	}
+
+	c = e.dialRaw(20 * time.Second)
+	c.send("s1 STARTTLS\r\ns2 LOGIN " + anna + " " + annaPass)
+	if got := c.line(); !strings.HasPrefix(got, "s1 OK") {
+		t.Fatalf("STARTTLS: %q", got)
+	}
+	if s, err := c.r.ReadString('\n'); err == nil {
+		t.Errorf("after STARTTLS with a command behind it: %q", s)
+	}
+}
