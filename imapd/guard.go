@@ -554,6 +554,7 @@ type outScanner struct {
 // holds and whether it holds the tagged answer to tag.
 func (o *outScanner) scan(p []byte, tag, name string) (out []byte, conts int, answered bool) {
 	out = make([]byte, 0, len(p))
+	serverBug := tag + " NO [SERVERBUG] Internal server error\r\n"
 	for i := 0; i < len(p); {
 		if o.lit > 0 {
 			n := int(min(o.lit, int64(len(p)-i)))
@@ -584,14 +585,14 @@ func (o *outScanner) scan(p []byte, tag, name string) (out []byte, conts int, an
 		o.tail = append(o.tail, c)
 		if o.holding {
 			o.held = append(o.held, c)
-			if c != '\n' && len(o.held) < 1024 {
+			if c != '\n' && len(o.held) < len(serverBug) {
 				continue
 			}
 			line := o.held
 			o.held, o.holding = nil, false
 			if bytes.HasPrefix(line, []byte(tag+" ")) {
 				answered = true
-				if string(line) == tag+" NO [SERVERBUG] Internal server error\r\n" {
+				if string(line) == serverBug {
 					line = []byte(tag + " BAD [CLIENTBUG] Syntax error in the arguments of " + name + " (RFC 9051 §6)\r\n")
 				}
 			}
