@@ -128,7 +128,7 @@ type rawJob struct{ k, b []byte }
 // leases them: in one committed transaction each job's Attempts
 // is counted up and its Due moved to now+lease, so no other claim takes it
 // while it is being sent, and a job whose worker died comes back once the
-// lease has passed (or at once after ReleaseClaims). The jobs are returned
+// lease has passed (or at once after ReleaseClaims), in doubt. The jobs are returned
 // with their tokens unsealed. When nothing is due, nothing is written.
 //
 // A job whose sealed token does not open (a damaged record) is failed with
@@ -227,9 +227,13 @@ func (v *Vault) leaseDue(now, until time.Time, max int) ([]rawJob, error) {
 				}
 				continue
 			}
+			if r.Leased {
+				r.markInDoubt() // its lease ran out with no outcome recorded
+			}
 			r.Attempts++
 			r.Due = until
 			r.Leased = true
+			r.Claimed = now
 			out, err := json.Marshal(r)
 			if err != nil {
 				return err
@@ -247,11 +251,23 @@ func (v *Vault) leaseDue(now, until time.Time, max int) ([]rawJob, error) {
 	return claimed, err
 }
 
-// ReleaseClaims makes every leased job due at now, and returns how many
-// there were. A process calls it once before its first claim: the bbolt file
-// lock admits one process, so a lease found then was left by one that died,
-// and its jobs need not wait out the lease. Only one claimer may run per
-// vault while this is called.
+// markInDoubt records that the job's latest claim ended without an outcome:
+// from its start on, the provider may have the message.
+func (r *jobRecord) markInDoubt() {
+	since := r.Claimed
+	if since.IsZero() {
+		since = r.Created // leased by a version that kept no claim time
+	}
+	if r.InDoubtSince.IsZero() || since.Before(r.InDoubtSince) {
+		r.InDoubtSince = since
+	}
+}
+
+// ReleaseClaims makes every leased job due at now, marks it in doubt (see
+// Job.InDoubtSince), and returns how many there were. A process calls it
+// once before its first claim: the bbolt file lock admits one process, so a
+// lease found then was left by one that died, and its jobs need not wait
+// out the lease. Only one claimer may run per vault while this is called.
 func (v *Vault) ReleaseClaims(now time.Time) (int, error) {
 	now = now.UTC()
 	var n int
@@ -286,6 +302,7 @@ func (v *Vault) ReleaseClaims(now time.Time) (int, error) {
 			if err := due.Delete(dueIndexKey(r.Due, id)); err != nil {
 				return err
 			}
+			r.markInDoubt()
 			r.Due, r.Leased = now, false
 			out, err := json.Marshal(r)
 			if err != nil {
@@ -407,6 +424,7 @@ func (v *Vault) CompleteJob(id uint64, providerID, provider string) error {
 
 // RetryJob ends job id's lease and makes it due again at due, keeping reason
 // (which must hold no token, body or whole personal number) as LastError.
+// A job in doubt stays in doubt.
 func (v *Vault) RetryJob(id uint64, due time.Time, reason string) error {
 	due = due.UTC()
 	return v.jobUpdate("retry job", id, 2*pageEstimate+512, func(tx *bolt.Tx, r *jobRecord) error {

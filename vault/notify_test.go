@@ -282,6 +282,70 @@ func TestReleaseClaims(t *testing.T) {
 	}
 }
 
+// TestInDoubt: a job whose claim ended without an outcome — released after a
+// restart, or claimed again when its lease ran out — is in doubt from the
+// start of that claim on, also after a retry; a job given back unsent or
+// only retried is not.
+func TestInDoubt(t *testing.T) {
+	c := newClock()
+	v, o := openTest(t, func(o *Options) { o.Now = c.Now })
+	accept(t, v, incoming(mime("x", nil), smsRecipient("+46701234567", pn1), smsRecipient("+46701234568", pn2), smsRecipient("+46701234569", pn3)))
+	claimedAt := c.Now()
+	jobs := mustClaim(t, v, claimedAt, 3)
+	if len(jobs) != 3 {
+		t.Fatalf("claimed %d jobs, want 3", len(jobs))
+	}
+	for _, j := range jobs {
+		if !j.InDoubtSince.IsZero() {
+			t.Fatalf("job %d in doubt at its first claim", j.ID)
+		}
+	}
+	// Job 0 is retried (an outcome), job 1 keeps its lease, job 2 is killed.
+	if err := v.RetryJob(jobs[0].ID, claimedAt, "46elks: HTTP 503"); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(testLease + time.Second)
+	expired := mustClaim(t, v, c.Now(), 3)
+	doubt := map[uint64]time.Time{}
+	for _, j := range expired {
+		doubt[j.ID] = j.InDoubtSince
+	}
+	if len(expired) != 3 || !doubt[jobs[0].ID].IsZero() || !doubt[jobs[1].ID].Equal(claimedAt) || !doubt[jobs[2].ID].Equal(claimedAt) {
+		t.Fatalf("after the lease ran out: %v; want jobs %d and %d in doubt since %v", doubt, jobs[1].ID, jobs[2].ID, claimedAt)
+	}
+	// A restart releases all three; only job 0 was never in doubt, and
+	// now is: its second claim ended without an outcome.
+	secondClaim := c.Now()
+	c.Advance(time.Second)
+	v = reopen(t, v, o)
+	if n, err := v.ReleaseClaims(c.Now()); err != nil || n != 3 {
+		t.Fatalf("released %d, %v; want 3", n, err)
+	}
+	pending, err := v.PendingJobs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range pending {
+		want := claimedAt
+		if j.ID == jobs[0].ID {
+			want = secondClaim
+		}
+		if !j.InDoubtSince.Equal(want) || j.Leased {
+			t.Errorf("job %d after the restart: in doubt since %v, leased %v; want since %v", j.ID, j.InDoubtSince, j.Leased, want)
+		}
+	}
+	// A retry keeps the doubt.
+	again := mustClaim(t, v, c.Now(), 1)
+	if err := v.RetryJob(again[0].ID, c.Now(), "46elks: HTTP 503"); err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range mustClaim(t, v, c.Now(), 3) {
+		if j.ID == again[0].ID && j.InDoubtSince.IsZero() {
+			t.Errorf("job %d was no longer in doubt after a retry", j.ID)
+		}
+	}
+}
+
 // TestClaimWritesNothingIdle: polling an outbox with nothing due costs no
 // commit (no fsync); jobs added after a claim are still found.
 func TestClaimWritesNothingIdle(t *testing.T) {

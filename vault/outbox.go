@@ -21,6 +21,11 @@ const JobNotify = "notify"
 // (ClaimJobs counts the claim it makes); LastError is the reason RetryJob
 // gave for the previous attempt; Leased tells that a claim holds the job
 // and Due is the end of its lease. Event is the event a receipt job mails.
+//
+// InDoubtSince, when set, is the start of a claim that ended without an
+// outcome recorded (its process died, or its lease ran out): a send may have
+// left then and reached the provider. The notifier asks the provider about
+// the job before sending it again. It stays set until the job is done.
 type Job struct {
 	ID        uint64
 	MessageID string
@@ -36,6 +41,8 @@ type Job struct {
 	LastError string
 	Leased    bool
 	Event     uint64
+
+	InDoubtSince time.Time
 }
 
 // jobRecord is a Job as stored in the outbox bucket under its big-endian id.
@@ -62,6 +69,9 @@ type jobRecord struct {
 	Leased    bool   `json:"leased,omitempty"`
 	LastError string `json:"last_error,omitempty"`
 	Event     uint64 `json:"event,omitempty"` // a receipt job's event (mailbox.go)
+	// Claimed is when the latest claim began; InDoubtSince is Job's.
+	Claimed      time.Time `json:"claimed,omitzero"`
+	InDoubtSince time.Time `json:"in_doubt_since,omitzero"`
 }
 
 // PendingJobs returns every job in the outbox, oldest first, with its token
@@ -112,5 +122,6 @@ func (v *Vault) decodeJob(k, b []byte) (Job, error) {
 		ID: id, MessageID: r.MessageID, Recipient: r.Recipient, Kind: r.Kind,
 		Channel: r.Channel, To: r.To, Lang: r.Lang, Errand: r.Errand, Token: token,
 		Attempts: r.Attempts, Due: r.Due, Created: r.Created, LastError: r.LastError, Leased: r.Leased, Event: r.Event,
+		InDoubtSince: r.InDoubtSince,
 	}, nil
 }
