@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // ElksOptions configure the 46elks provider.
@@ -24,9 +25,11 @@ type ElksOptions struct {
 
 // Elks sends through 46elks' SMS API: a form POST of from, to, message and
 // whendelivered with Basic auth, answered with JSON that carries the
-// message's id. 46elks takes no idempotency key, so a send whose answer is
-// lost (a time-out, or a crash before the answer is recorded) may reach the
-// phone twice when it is retried.
+// message's id. 46elks takes no idempotency key; instead, before a job in
+// doubt is sent again, Lookup searches the account's log of sent SMS (GET on
+// the same URL, filtered by recipient and time, see Lookup). A send whose
+// answer is lost to a time-out is retried without a lookup and may reach the
+// phone twice.
 //
 // Delivery reports are form POSTs of id, status and delivered to the
 // whendelivered URL. 46elks signs nothing, so the URL it is given carries a
@@ -90,7 +93,7 @@ func (e *Elks) Send(ctx context.Context, m SMS) (string, error) {
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
 	req.SetBasicAuth(e.user, e.pass)
-	body, status, err := exchange(e.client, "46elks", req)
+	body, status, err := exchange(e.client, "46elks", req, answerLimit)
 	if err != nil {
 		return "", err
 	}
@@ -107,15 +110,95 @@ func (e *Elks) Send(ctx context.Context, m SMS) (string, error) {
 	return ans.ID, nil
 }
 
-// exchange sends a provider's request and returns its answer when the
-// status is 2xx; otherwise the error that says what the provider answered.
-func exchange(c *http.Client, provider string, req *http.Request) (body []byte, status int, err error) {
+// Lookup searches 46elks' log of SMS (GET /a1/sms: newest first, at most
+// 100 a page, each page's "next" the start of the next, older one) for an
+// outgoing SMS to m.To with m.Text, created at or after since less
+// lookupSkew; the query names the recipient and the oldest time (46elks'
+// "end"), so only that number's SMS of the window are read. The text is
+// compared, never logged. It relies on the account's log keeping message
+// texts (46elks drops them only for SMS sent with dontlog=message, which
+// sigill does not use).
+func (e *Elks) Lookup(ctx context.Context, m SMS, since time.Time) (SentSMS, bool, error) {
+	q := url.Values{
+		"to":    {m.To},
+		"end":   {since.Add(-lookupSkew).UTC().Format(elksTime)},
+		"limit": {"100"},
+	}
+	prev := ""
+	for range lookupPages {
+		u := e.url + "?" + q.Encode()
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			return SentSMS{}, false, Permanent(fmt.Errorf("46elks lookup: %w", err))
+		}
+		req.Header.Set("Accept", "application/json")
+		req.SetBasicAuth(e.user, e.pass)
+		body, status, err := exchange(e.client, "46elks lookup", req, historyLimit)
+		if err != nil {
+			return SentSMS{}, false, err
+		}
+		var page struct {
+			Data []struct {
+				ID        string `json:"id"`
+				Direction string `json:"direction"`
+				To        string `json:"to"`
+				Message   string `json:"message"`
+				Status    string `json:"status"`
+				Delivered string `json:"delivered"`
+			} `json:"data"`
+			Next string `json:"next"`
+		}
+		if err := json.Unmarshal(body, &page); err != nil {
+			return SentSMS{}, false, fmt.Errorf("46elks lookup: HTTP %d, not a page of SMS: %v", status, err)
+		}
+		for _, d := range page.Data {
+			if d.Direction == "outgoing" && d.To == m.To && d.Message == m.Text && d.ID != "" {
+				return SentSMS{ID: d.ID, Status: d.Status, At: parseReportTime(d.Delivered)}, true, nil
+			}
+		}
+		if page.Next == "" || page.Next == prev {
+			return SentSMS{}, false, nil
+		}
+		// 46elks does not say whether start is inclusive, nor whether
+		// next is the last SMS given or the first one not given: a
+		// microsecond later reads one SMS twice at worst, and skips none.
+		next, err := time.ParseInLocation("2006-01-02T15:04:05.999999", page.Next, time.UTC)
+		if err != nil {
+			return SentSMS{}, false, fmt.Errorf("46elks lookup: next page %q is not a time", snippet([]byte(page.Next)))
+		}
+		prev = page.Next
+		q.Set("start", next.Add(time.Microsecond).Format(elksTime))
+	}
+	return SentSMS{}, false, fmt.Errorf("46elks lookup: more than %d pages of SMS to one number since %s", lookupPages, since.UTC().Format(time.RFC3339))
+}
+
+const (
+	// lookupSkew widens a lookup's window for the difference between
+	// sigill's clock and 46elks'.
+	lookupSkew = time.Minute
+	// lookupPages bounds one lookup: 100 SMS a page.
+	lookupPages = 20
+	// elksTime is how 46elks writes times: UTC, microseconds, no zone.
+	elksTime = "2006-01-02T15:04:05.000000"
+)
+
+// Limits on a provider's answer: a send's, and a page of 46elks' SMS log
+// (100 SMS with their texts).
+const (
+	answerLimit  = 64 << 10
+	historyLimit = 1 << 20
+)
+
+// exchange sends a provider's request and returns its answer, at most
+// limit bytes of it, when the status is 2xx; otherwise the error that says
+// what the provider answered.
+func exchange(c *http.Client, provider string, req *http.Request, limit int64) (body []byte, status int, err error) {
 	resp, err := c.Do(req)
 	if err != nil {
 		return nil, 0, fmt.Errorf("%s: %w", provider, redactURL(err))
 	}
 	defer resp.Body.Close()
-	body, err = io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	body, err = io.ReadAll(io.LimitReader(resp.Body, limit))
 	if err != nil {
 		return nil, resp.StatusCode, fmt.Errorf("%s: reading the answer: %w", provider, err)
 	}

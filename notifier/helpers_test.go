@@ -20,6 +20,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -153,6 +154,16 @@ type fakeElks struct {
 	user string
 	pass string
 
+	// holdAfter: when > 0, every send after that many accepted waits for
+	// release before it is answered, accepted and in the log already (a
+	// client that dies then never hears of it); held counts them.
+	holdAfter int
+	release   chan struct{}
+	held      atomic.Int32
+	pageMax   int          // when > 0: at most this many SMS a page of GET /a1/sms
+	lookups   atomic.Int32 // GET /a1/sms requests
+	lookupErr atomic.Int32 // when not 0: answer GET /a1/sms with this status
+
 	status atomic.Int32 // when not 0: answer every send with this status
 	fail   atomic.Int32 // answer this many sends with 500 first
 	delay  atomic.Int64 // ns to wait before answering the next slow sends
@@ -167,6 +178,8 @@ type fakeElks struct {
 
 type elksSMS struct {
 	ID, From, To, Message, WhenDelivered string
+	Created                              time.Time
+	Status, Delivered                    string // "" is "created"
 }
 
 func newFakeElks(t testing.TB) *fakeElks {
@@ -199,12 +212,16 @@ func (f *fakeElks) provider(t testing.TB) *Elks {
 }
 
 func (f *fakeElks) serve(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost || r.URL.Path != "/a1/sms" {
+	if r.URL.Path != "/a1/sms" || r.Method != http.MethodPost && r.Method != http.MethodGet {
 		http.Error(w, "not found", http.StatusNotFound)
 		return
 	}
 	if u, p, ok := r.BasicAuth(); !ok || u != f.user || p != f.pass {
 		http.Error(w, "Unauthorized", http.StatusUnauthorized)
+		return
+	}
+	if r.Method == http.MethodGet {
+		f.history(w, r)
 		return
 	}
 	body, _ := io.ReadAll(r.Body)
@@ -242,14 +259,97 @@ func (f *fakeElks) serve(w http.ResponseWriter, r *http.Request) {
 		WhenDelivered: form.Get("whendelivered"),
 	}
 	f.mu.Lock()
+	sms.Created = time.Now().UTC().Truncate(time.Microsecond) // as 46elks writes it
 	f.accepted = append(f.accepted, sms)
+	hold := f.holdAfter > 0 && len(f.accepted) > f.holdAfter
 	f.mu.Unlock()
+	if hold {
+		f.held.Add(1)
+		<-f.release
+	}
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(map[string]any{
+	json.NewEncoder(w).Encode(elksRecord(sms))
+}
+
+func elksRecord(sms elksSMS) map[string]any {
+	r := map[string]any{
 		"status": "created", "direction": "outgoing", "from": sms.From, "to": sms.To,
-		"created": time.Now().UTC().Format("2006-01-02T15:04:05.000000"), "parts": 1,
+		"created": sms.Created.Format("2006-01-02T15:04:05.000000"), "parts": 1,
 		"message": sms.Message, "cost": 3500, "id": sms.ID,
-	})
+	}
+	if sms.Status != "" {
+		r["status"] = sms.Status
+	}
+	if sms.Delivered != "" {
+		r["delivered"] = sms.Delivered
+	}
+	return r
+}
+
+// took puts an SMS in the log as if 46elks had taken it (from a process
+// that died before it heard the answer).
+func (f *fakeElks) took(sms elksSMS) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.accepted = append(f.accepted, sms)
+}
+
+// history answers GET /a1/sms as 46elks documents it: the account's SMS
+// newest first, filtered by to, created before start and after end, at
+// most limit (100) a page; "next" is the start of the next page.
+func (f *fakeElks) history(w http.ResponseWriter, r *http.Request) {
+	f.lookups.Add(1)
+	if s := f.lookupErr.Load(); s != 0 {
+		http.Error(w, "Service temporarily unavailable", int(s))
+		return
+	}
+	q := r.URL.Query()
+	var start, end time.Time
+	for _, p := range []struct {
+		name string
+		t    *time.Time
+	}{{"start", &start}, {"end", &end}} {
+		if v := q.Get(p.name); v != "" {
+			t, err := time.ParseInLocation("2006-01-02T15:04:05.999999", v, time.UTC)
+			if err != nil {
+				http.Error(w, "Bad "+p.name, http.StatusBadRequest)
+				return
+			}
+			*p.t = t
+		}
+	}
+	limit := 100
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			http.Error(w, "Bad limit", http.StatusBadRequest)
+			return
+		}
+		limit = n
+	}
+	if f.pageMax > 0 {
+		limit = min(limit, f.pageMax)
+	}
+	all := f.sent()
+	var match []elksSMS
+	for i := len(all) - 1; i >= 0; i-- {
+		s := all[i]
+		if (q.Get("to") == "" || s.To == q.Get("to")) && (start.IsZero() || !s.Created.After(start)) && !s.Created.Before(end) {
+			match = append(match, s)
+		}
+	}
+	page := map[string]any{}
+	data := []map[string]any{}
+	for i, s := range match {
+		if i == limit {
+			page["next"] = s.Created.Format("2006-01-02T15:04:05.000000")
+			break
+		}
+		data = append(data, elksRecord(s))
+	}
+	page["data"] = data
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(page)
 }
 
 func (f *fakeElks) sent() []elksSMS {

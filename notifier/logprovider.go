@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"time"
 )
 
 // OutboxFile is the log provider's file in the data folder.
@@ -25,8 +26,10 @@ const OutboxFile = "outbox.jsonl"
 // LogProvider is sigill dev's provider for both channels: it sends nothing,
 // and appends each notification as one JSON line to <data>/outbox.jsonl:
 //
-//	{"channel":"sms","to":"+46701234567","text":"...","link":"http://127.0.0.1:8080/m/<token>","message_id":"<vault id>"}
+//	{"channel":"sms","to":"+46701234567","text":"...","link":"http://127.0.0.1:8080/m/<token>","message_id":"<vault id>","id":"log-<hex>"}
 //
+// As a Reconciler it finds an SMS in the file by its recipient and text, so
+// that a job in doubt after a crash of sigill dev is not written twice.
 // As an http.Handler it serves GET /dev/outbox: those lines, newest first.
 // The file holds live links (tokens): it is for development only, and
 // config refuses the log provider outside dev.
@@ -42,6 +45,7 @@ type OutboxEntry struct {
 	Text      string `json:"text"`
 	Link      string `json:"link"`
 	MessageID string `json:"message_id"`
+	ID        string `json:"id,omitempty"` // the id Send returned
 }
 
 // NewLogProvider makes the data folder if need be and returns a provider
@@ -65,16 +69,34 @@ func (l *LogProvider) Send(ctx context.Context, m SMS) (string, error) {
 	return l.append(OutboxEntry{Channel: "sms", To: m.To, Text: m.Text, Link: m.Link, MessageID: m.MessageID})
 }
 
-func (l *LogProvider) SendMail(ctx context.Context, m *Mail) (string, error) {
-	if _, err := l.append(OutboxEntry{Channel: "email", To: m.To, Text: m.Text, Link: m.Link, MessageID: m.MessageID}); err != nil {
-		return "", err
+// Lookup finds an SMS to m.To with m.Text in the file. The file keeps no
+// times, so since is not used: a text holds its job's link, and matches
+// that job's SMS only.
+func (l *LogProvider) Lookup(ctx context.Context, m SMS, since time.Time) (SentSMS, bool, error) {
+	entries, err := l.Entries(0)
+	if err != nil {
+		return SentSMS{}, false, fmt.Errorf("log provider: %w", err)
 	}
-	return m.HeaderID, nil
+	for _, e := range entries {
+		if e.Channel == "sms" && e.To == m.To && e.Text == m.Text {
+			return SentSMS{ID: e.ID}, true, nil
+		}
+	}
+	return SentSMS{}, false, nil
+}
+
+func (l *LogProvider) SendMail(ctx context.Context, m *Mail) (string, error) {
+	return l.append(OutboxEntry{Channel: "email", To: m.To, Text: m.Text, Link: m.Link, MessageID: m.MessageID, ID: m.HeaderID})
 }
 
 // append writes one line with one write(2) to a file opened O_APPEND, so
 // lines never interleave, also with another process reading or writing.
 func (l *LogProvider) append(e OutboxEntry) (string, error) {
+	if e.ID == "" {
+		id := make([]byte, 8)
+		rand.Read(id)
+		e.ID = "log-" + hex.EncodeToString(id)
+	}
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
@@ -94,9 +116,7 @@ func (l *LogProvider) append(e OutboxEntry) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("log provider: %w", err)
 	}
-	id := make([]byte, 8)
-	rand.Read(id)
-	return "log-" + hex.EncodeToString(id), nil
+	return e.ID, nil
 }
 
 // Entries returns the file's lines, oldest first (malformed lines are

@@ -61,8 +61,13 @@ func TestDevOutbox(t *testing.T) {
 			keys = append(keys, k)
 		}
 		slices.Sort(keys)
-		if !slices.Equal(keys, []string{"channel", "link", "message_id", "text", "to"}) {
+		if !slices.Equal(keys, []string{"channel", "id", "link", "message_id", "text", "to"}) {
 			t.Errorf("line %d keys %v", i, keys)
+		}
+		// The id is the one recorded, which a lookup after a crash finds.
+		evs, _ := e.v.Events(c.a.ID)
+		if ev := evs[len(evs)-1]; ev.Kind != vault.EventNotified || ev.ProviderID != m["id"] {
+			t.Errorf("line %d id %q, notified event %+v", i, m["id"], ev)
 		}
 		link := linkBase + "/m/" + c.a.Tokens[0]
 		if m["channel"] != c.channel || m["to"] != c.to || m["link"] != link || m["message_id"] != c.a.ID ||

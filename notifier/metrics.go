@@ -10,6 +10,7 @@ const (
 	resultOK     = "ok"     // the provider took it: "notified"
 	resultRetry  = "retry"  // temporary failure: tried again later
 	resultFailed = "failed" // permanent failure, or max_age passed: "failed"
+	resultFound  = "found"  // a job in doubt the provider already had: "notified", not sent again
 )
 
 var (
@@ -19,7 +20,7 @@ var (
 	})
 	sendsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "sigill_notifier_sends_total",
-		Help: "Notification attempts by provider and result (ok, retry, failed).",
+		Help: "Notification attempts by provider and result (ok, retry, failed, found: a job in doubt the provider already had).",
 	}, []string{"provider", "result"})
 	receiptsSent = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "sigill_notifier_receipts_sent_total",

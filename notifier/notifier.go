@@ -357,11 +357,18 @@ func (n *Notifier) process(j vault.Job) {
 	switch j.Channel {
 	case addressing.SMS:
 		provider = n.sms.Name()
-		id, err = n.sms.Send(ctx, SMS{
+		sms := SMS{
 			To: j.To, From: n.o.SMSSender, Text: SMSText(lang, who, j.Errand, link),
 			IdempotencyKey: IdempotencyKey(j), ReportURL: n.o.ReportURL,
 			MessageID: j.MessageID, Link: link,
-		})
+		}
+		if done, lerr := n.reconcile(j, sms); done {
+			return
+		} else if lerr != nil {
+			err = lerr
+			break
+		}
+		id, err = n.sms.Send(ctx, sms)
 	case addressing.Email:
 		provider = n.mail.Name()
 		var m *Mail
@@ -387,6 +394,54 @@ func (n *Notifier) process(j vault.Job) {
 		}
 	}
 	n.finish(j, provider, id, err, took)
+}
+
+// reconcile asks the provider, when it keeps a log (Reconciler), whether it
+// already took the message of a job in doubt. done: it had, and that is now
+// recorded as the job's outcome. A lookup that fails is the attempt's
+// error, to be retried with backoff like a failed send, except at the last
+// attempt (max_age) or when asking again cannot help: then the message is
+// sent again unreconciled, since a notification twice is better than none.
+func (n *Notifier) reconcile(j vault.Job, m SMS) (done bool, err error) {
+	rec, ok := n.sms.(Reconciler)
+	if !ok || j.InDoubtSince.IsZero() {
+		return false, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), n.o.SendTimeout)
+	defer cancel()
+	sent, found, err := rec.Lookup(ctx, m, j.InDoubtSince)
+	provider := n.sms.Name()
+	log := n.jobLog(j, provider)
+	switch {
+	case err != nil:
+		err = errors.New(scrub(err.Error(), j.Token))
+		if IsPermanent(err) || !n.now().Before(j.Created.Add(n.o.MaxAge)) {
+			log.Warn("notifier: cannot ask the provider whether it has the message in doubt; sending it again", "err", err)
+			return false, nil
+		}
+		return false, fmt.Errorf("looking for the message in doubt: %w", err)
+	case !found:
+		log.Info("notifier: the provider has no record of the message in doubt; sending it again", "in_doubt_since", j.InDoubtSince)
+		return false, nil
+	}
+	cerr := n.v.CompleteJob(j.ID, sent.ID, provider)
+	n.count(provider, resultFound, 0) // a lookup, not a send: no send time
+	switch {
+	case errors.Is(cerr, vault.ErrNotFound):
+		log.Warn("notifier: the provider had the message in doubt, but the job was gone meanwhile (its message expired)", "provider_id", sent.ID)
+		return true, nil
+	case cerr != nil:
+		log.Error("notifier: the provider had the message in doubt, but that was not recorded; it will be looked up again", "provider_id", sent.ID, "err", cerr)
+		return true, nil
+	}
+	log.Info("notifier: the provider had the message in doubt; recorded as notified, not sent again", "provider_id", sent.ID, "status", sent.Status)
+	// A delivery report posted while sigill was down found no id to match.
+	if sent.Status == vault.StatusDelivered || sent.Status == vault.StatusFailed {
+		if _, err := n.v.ReportDelivery(provider, sent.ID, sent.Status, sent.At); err != nil {
+			log.Error("notifier: cannot record the provider's delivery status", "provider_id", sent.ID, "err", err)
+		}
+	}
+	return true, nil
 }
 
 // processReceipt mails a receipt job's message to the sender.

@@ -40,6 +40,33 @@ type SMSProvider interface {
 	Send(ctx context.Context, m SMS) (providerID string, err error)
 }
 
+// Reconciler is implemented by providers that keep a log of the messages
+// they took and let sigill search it. Before a job in doubt
+// (vault.Job.InDoubtSince: a claim of it ended in a crash or a lost lease,
+// so a send may have reached the provider unrecorded) is sent again, the
+// notifier looks it up; a message the provider has is recorded as notified
+// under the provider's id and not sent again. Providers that cannot tell get
+// the job again, with its idempotency key.
+//
+// Lookup searches for m (matched on its recipient and whole text, which
+// holds the job's link, so a match is that job's message and no other)
+// among the messages taken at or after since. found is false, with a nil
+// error, when the provider has no record of it. An error wrapped with
+// Permanent means that asking again cannot help.
+type Reconciler interface {
+	Lookup(ctx context.Context, m SMS, since time.Time) (sent SentSMS, found bool, err error)
+}
+
+// SentSMS is a provider's record of a message it took.
+type SentSMS struct {
+	ID string // the provider's id, as Send returns it
+	// Status is what the provider last heard of it, in 46elks' words:
+	// "created", "sent", "delivered" or "failed"; "" when unknown. At is
+	// when it was delivered or failed, if the provider says.
+	Status string
+	At     time.Time
+}
+
 // Mail is one notification e-mail, built by the notifier.
 type Mail struct {
 	To        string // the recipient's address

@@ -1,14 +1,16 @@
 package notifier
 
 import (
-	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -31,7 +33,17 @@ func TestHelperProcess(t *testing.T) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	n, err := restartNotifier(v, os.Getenv("SIGILL_PROVIDER"), []byte(os.Getenv("SIGILL_SECRET")), os.Stderr)
+	var sms SMSProvider
+	if os.Getenv("SIGILL_PROVIDER_KIND") == "46elks" {
+		sms, err = NewElks(ElksOptions{URL: os.Getenv("SIGILL_PROVIDER"), Username: os.Getenv("SIGILL_USER"), Password: os.Getenv("SIGILL_SECRET")})
+	} else {
+		sms, err = NewWebhook(WebhookOptions{URL: os.Getenv("SIGILL_PROVIDER"), Secret: []byte(os.Getenv("SIGILL_SECRET"))})
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	n, err := restartNotifier(v, sms, os.Stderr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
@@ -42,20 +54,49 @@ func TestHelperProcess(t *testing.T) {
 
 const restartWorkers = 4
 
-func restartNotifier(v *vault.Vault, providerURL string, secret []byte, logTo *os.File) (*Notifier, error) {
-	wh, err := NewWebhook(WebhookOptions{URL: providerURL, Secret: secret})
-	if err != nil {
-		return nil, err
-	}
+func restartNotifier(v *vault.Vault, sms SMSProvider, logTo io.Writer) (*Notifier, error) {
 	email, err := NewSMTPSender(SMTPOptions{Addr: "127.0.0.1:1", From: "noreply@secure.example.se"})
 	if err != nil {
 		return nil, err
 	}
 	return New(Options{
 		Vault: v, Workers: restartWorkers, LinkBase: linkBase, OrgName: orgName, SMSSender: smsSender,
-		SMS: wh, Email: email, PollEvery: 10 * time.Millisecond,
+		SMS: sms, Email: email, PollEvery: 10 * time.Millisecond,
 		Logger: slog.New(slog.NewJSONHandler(logTo, nil)),
 	})
+}
+
+// startKillable starts TestHelperProcess's notifier on the vault at path
+// with the provider env names; kill it with cmd.Process.Kill.
+func startKillable(t *testing.T, path string, env ...string) (*exec.Cmd, *testenv.SyncBuffer) {
+	t.Helper()
+	stderr := &testenv.SyncBuffer{}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.v")
+	cmd.Env = append(append(os.Environ(), helperEnv+"=1", "SIGILL_VAULT="+path), env...)
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return cmd, stderr
+}
+
+// queueJobs makes a vault at path with jobs SMS jobs, to numbers phone
+// numbers in turn, and closes it; it returns the message ids.
+func queueJobs(t *testing.T, path string, jobs, numbers int) []string {
+	t.Helper()
+	v, err := vault.Open(vault.Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]string, jobs)
+	for i := range jobs {
+		ids[i] = acceptOne(t, v, fmt.Sprintf("Ärende %d", i), smsTo(fmt.Sprintf("+467012345%02d", i%numbers), pn1, "sv")).ID
+	}
+	if err := v.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return ids
 }
 
 // acceptor is a webhook provider that counts its acceptances per
@@ -108,44 +149,27 @@ func (a *acceptor) snapshot() (map[string]int, int) {
 
 // TestRestart: a notifier SIGKILLed with jobs due and sends in flight
 // loses none: after a restart every job is sent, and no job whose provider
-// acceptance was recorded is sent again. The only repeats are the sends in
-// flight at the kill — the documented window — and they carry their
-// original idempotency key.
+// acceptance was recorded is sent again. The webhook keeps no log to ask:
+// the sends in flight at the kill are repeated, with their original
+// idempotency key, by which the webhook's contract has the receiver drop
+// them.
 func TestRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a child process")
 	}
 	const jobs = 60
-	dir := t.TempDir()
-	path := filepath.Join(dir, "sigill.db")
-	v, err := vault.Open(vault.Options{Path: path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids := make([]string, jobs)
-	for i := range jobs {
-		ids[i] = acceptOne(t, v, fmt.Sprintf("Ärende %d", i), smsTo(fmt.Sprintf("+467012345%02d", i), pn1, "sv")).ID
-	}
-	if err := v.Close(); err != nil {
-		t.Fatal(err)
-	}
+	path := filepath.Join(t.TempDir(), "sigill.db")
+	ids := queueJobs(t, path, jobs, jobs)
 
 	prov := &acceptor{holdAfter: 20, release: make(chan struct{}), accepted: map[string]int{}}
 	srv := newTestServer(t, prov)
 	secret := "restart-secret-" + randomHex(8)
-	var stderr bytes.Buffer
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.v")
-	cmd.Env = append(os.Environ(), helperEnv+"=1", "SIGILL_VAULT="+path, "SIGILL_PROVIDER="+srv.URL+"/send", "SIGILL_SECRET="+secret)
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, stderr := startKillable(t, path, "SIGILL_PROVIDER="+srv.URL+"/send", "SIGILL_SECRET="+secret)
 	released := false
 	defer func() {
 		if !released {
 			close(prov.release)
 		}
-		cmd.Process.Kill()
 	}()
 	// Kill once every worker is stuck in a send the provider has accepted.
 	deadline := time.Now().Add(30 * time.Second)
@@ -169,7 +193,7 @@ func TestRestart(t *testing.T) {
 		t.Fatalf("%d sends in flight at the kill, want %d", held, restartWorkers)
 	}
 
-	v, err = vault.Open(vault.Options{Path: path})
+	v, err := vault.Open(vault.Options{Path: path})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,4 +263,204 @@ func mustWebhook(t testing.TB, url, secret string) *Webhook {
 		t.Fatal(err)
 	}
 	return wh
+}
+
+// TestRestartAsks46elks: a notifier SIGKILLed while 46elks holds the
+// answers to sends it has accepted (the crash window: the SMS is on its way
+// to the phone, the vault does not know). After the restart those jobs are
+// in doubt; the notifier finds each in 46elks' log of sent SMS (GET /a1/sms
+// by number and time, page by page) and records 46elks' id instead of
+// sending it again. No SMS goes out twice, and none is lost.
+func TestRestartAsks46elks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a child process")
+	}
+	const jobs = 60
+	path := filepath.Join(t.TempDir(), "sigill.db")
+	ids := queueJobs(t, path, jobs, 5) // 12 SMS a number: lookups page
+	elks := newFakeElks(t)
+	elks.holdAfter, elks.release, elks.pageMax = 20, make(chan struct{}), 3
+	cmd, stderr := startKillable(t, path, "SIGILL_PROVIDER_KIND=46elks",
+		"SIGILL_PROVIDER="+elks.URL(), "SIGILL_USER="+elks.user, "SIGILL_SECRET="+elks.pass)
+	released := false
+	defer func() {
+		if !released {
+			close(elks.release)
+		}
+	}()
+	waitFor(t, "every worker waiting for an answer 46elks holds", func() bool {
+		if cmd.ProcessState != nil {
+			t.Fatalf("the child ended; its log:\n%s", stderr)
+		}
+		return elks.held.Load() == restartWorkers
+	})
+	if err := cmd.Process.Kill(); err != nil { // SIGKILL
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	close(elks.release)
+	released = true
+	atKill := len(elks.sent())
+
+	v, err := vault.Open(vault.Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	if left := len(pending(t, v)); atKill != 20+restartWorkers || left != jobs-20 {
+		t.Fatalf("at the kill: 46elks took %d, %d jobs left; want %d and %d", atKill, left, 20+restartWorkers, jobs-20)
+	}
+
+	logs := &testenv.SyncBuffer{}
+	n, err := restartNotifier(v, elks.provider(t), logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	waitFor(t, "every job done after the restart", func() bool { return len(pending(t, v)) == 0 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	sent := elks.sent()
+	byText := map[string]elksSMS{}
+	for _, s := range sent {
+		if prev, dup := byText[s.To+s.Message]; dup {
+			t.Errorf("46elks took one SMS twice: %s and %s", prev.ID, s.ID)
+		}
+		byText[s.To+s.Message] = s
+	}
+	if len(sent) != jobs {
+		t.Errorf("46elks took %d SMS for %d jobs", len(sent), jobs)
+	}
+	// Each job's notified event names the one SMS 46elks has for it.
+	elksIDs := map[string]bool{}
+	for _, s := range sent {
+		elksIDs[s.ID] = true
+	}
+	recorded := map[string]bool{}
+	for _, id := range ids {
+		evs, err := v.Events(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := 0
+		for _, ev := range evs {
+			if ev.Kind == vault.EventNotified {
+				k++
+				if !elksIDs[ev.ProviderID] || recorded[ev.ProviderID] {
+					t.Errorf("%s: notified under %q, not one SMS of its own at 46elks", id, ev.ProviderID)
+				}
+				recorded[ev.ProviderID] = true
+			}
+		}
+		if k != 1 {
+			t.Errorf("%s: %d notified events, want 1", id, k)
+		}
+	}
+	found := strings.Count(logs.String(), "the provider had the message in doubt; recorded")
+	if found != restartWorkers || elks.lookups.Load() < restartWorkers {
+		t.Errorf("%d jobs found at 46elks in %d lookups, want the %d in flight at the kill; the log:\n%s",
+			found, elks.lookups.Load(), restartWorkers, logs)
+	}
+	for _, s := range sent {
+		if strings.Contains(logs.String(), s.Message) || strings.Contains(logs.String(), s.Message[strings.Index(s.Message, "/m/"):]) {
+			t.Fatal("the log holds an SMS text or its link")
+		}
+	}
+	t.Logf("%d jobs: %d taken by 46elks before the kill (%d of them unrecorded), %d lookups, %d SMS in all",
+		jobs, atKill, restartWorkers, elks.lookups.Load(), len(sent))
+}
+
+// claimAndDie leaves the vault's one job as a process that died while
+// sending it leaves it: claimed, leased, its outcome unrecorded. Run's
+// ReleaseClaims then puts it in doubt.
+func claimAndDie(t *testing.T, e *env) vault.Job {
+	t.Helper()
+	jobs, err := e.v.ClaimJobs(e.clock.Now(), 1, DefaultLease)
+	if err != nil || len(jobs) != 1 {
+		t.Fatalf("claimed %d jobs, %v", len(jobs), err)
+	}
+	return jobs[0]
+}
+
+// TestInDoubtFoundDelivered: a job in doubt that 46elks has, and has since
+// delivered, is recorded as notified under 46elks' id and as delivered (its
+// delivery report came while sigill was down), and is not sent again.
+func TestInDoubtFoundDelivered(t *testing.T) {
+	e := newEnv(t)
+	elks := newFakeElks(t)
+	a := acceptOne(t, e.v, "Provsvar", smsTo("+46701234567", pn1, "sv"))
+	j := claimAndDie(t, e)
+	elks.took(elksSMS{
+		ID: "s0123456789abcdef0123456789abcdef", From: smsSender, To: j.To,
+		Message: SMSText("sv", orgName, j.Errand, linkBase+"/m/"+j.Token),
+		Created: e.clock.Now().Add(20 * time.Millisecond), Status: "delivered", Delivered: "2026-03-02T09:30:05.581795",
+	})
+	foundBefore := counterValue(sendsTotal.WithLabelValues("46elks", resultFound))
+	e.start(elks.provider(t), nil)
+	waitFor(t, "the job done and its delivery recorded", func() bool {
+		return len(pending(t, e.v)) == 0 && countKind(t, e.v, a.ID, vault.EventDelivered) == 1
+	})
+	evs, _ := e.v.Events(a.ID)
+	var kinds []vault.EventKind
+	for _, ev := range evs {
+		kinds = append(kinds, ev.Kind)
+		if ev.Kind == vault.EventNotified && ev.ProviderID != "s0123456789abcdef0123456789abcdef" {
+			t.Errorf("notified under %q, not 46elks' id", ev.ProviderID)
+		}
+		if ev.Kind == vault.EventDelivered && !ev.At.Equal(time.Date(2026, 3, 2, 9, 30, 5, 581795000, time.UTC)) {
+			t.Errorf("delivered at %v, not when 46elks says", ev.At)
+		}
+	}
+	if !slices.Contains(kinds, vault.EventNotified) || !slices.Contains(kinds, vault.EventDelivered) {
+		t.Errorf("events %v, want notified and delivered", kinds)
+	}
+	if n := len(elks.sent()); n != 1 {
+		t.Errorf("46elks has %d SMS, want the 1 it had", n)
+	}
+	if got := counterValue(sendsTotal.WithLabelValues("46elks", resultFound)) - foundBefore; got != 1 {
+		t.Errorf("sends_total{46elks,found} grew by %v", got)
+	}
+	e.checkLogs(a.Tokens...)
+}
+
+// TestInDoubtLookupFails: while 46elks' log cannot be read, a job in doubt
+// is retried with backoff and not sent; at max_age a lookup that still
+// fails no longer holds it back: it is sent unreconciled, once.
+func TestInDoubtLookupFails(t *testing.T) {
+	e := newEnv(t)
+	elks := newFakeElks(t)
+	elks.lookupErr.Store(http.StatusBadGateway)
+	const maxAge = 10 * time.Second
+	a := acceptOne(t, e.v, "Provsvar", smsTo("+46701234567", pn1, "sv"))
+	b := acceptOne(t, e.v, "Kallelse", smsTo("+46701234568", pn1, "sv"))
+	claimAndDie(t, e)
+	claimAndDie(t, e)
+	e.start(elks.provider(t), func(o *Options) { o.MaxAge = maxAge })
+	waitFor(t, "both retries scheduled", func() bool {
+		jobs := pending(t, e.v)
+		return len(jobs) == 2 && jobs[0].LastError != "" && jobs[1].LastError != ""
+	})
+	for _, j := range pending(t, e.v) {
+		if !strings.Contains(j.LastError, "looking for the message in doubt") || !strings.Contains(j.LastError, "HTTP 502") || j.InDoubtSince.IsZero() {
+			t.Errorf("job %d: last error %q, in doubt since %v", j.ID, j.LastError, j.InDoubtSince)
+		}
+	}
+	if n := len(elks.sent()); n != 0 {
+		t.Fatalf("%d SMS sent while the log could not be read", n)
+	}
+	// At max_age, the log still down: sent anyway, each once.
+	e.advance(maxAge)
+	waitFor(t, "both sent at max_age", func() bool { return len(pending(t, e.v)) == 0 })
+	if n := len(elks.sent()); n != 2 || countKind(t, e.v, a.ID, vault.EventNotified) != 1 || countKind(t, e.v, b.ID, vault.EventNotified) != 1 {
+		t.Fatalf("%d SMS sent at max_age, want 2, each notified", n)
+	}
+	if !strings.Contains(e.logs.String(), "cannot ask the provider whether it has the message in doubt; sending it again") {
+		t.Error("the log does not say the jobs were sent unreconciled")
+	}
+	e.checkLogs(a.Tokens...)
 }

@@ -101,7 +101,7 @@ func (w *Webhook) Send(ctx context.Context, m SMS) (string, error) {
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("Idempotency-Key", m.IdempotencyKey)
 	req.Header.Set(SignatureHeader, w.Sign(body))
-	ans, status, err := exchange(w.client, "webhook", req)
+	ans, status, err := exchange(w.client, "webhook", req, answerLimit)
 	if err != nil {
 		return "", err
 	}
