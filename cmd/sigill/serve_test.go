@@ -67,32 +67,17 @@ func (f *fakeElks) waitForOne(t *testing.T) url.Values {
 // AUTH only after STARTTLS, the SMS carries the link, the reader answers
 // over HTTPS with HSTS, IMAP over implicit TLS.
 func TestServeFromTheExampleConfig(t *testing.T) {
-	path := configtest.Example(t, time.Now().Add(400*24*time.Hour))
-	dir := filepath.Dir(path)
 	elks := &fakeElks{}
 	elksServer := httptest.NewTLSServer(elks)
 	defer elksServer.Close()
-	caFile := filepath.Join(dir, "elks-ca.pem")
-	configtest.Write(t, caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: elksServer.Certificate().Raw}))
-
-	ports := map[string]string{}
-	text, _ := os.ReadFile(path)
-	conf := string(text)
-	for _, listen := range []string{"0.0.0.0:587", "0.0.0.0:465", "0.0.0.0:25", "0.0.0.0:443", "0.0.0.0:993", "127.0.0.1:9090"} {
-		ports[listen] = freePort(t)
-		conf = strings.Replace(conf, `"`+listen+`"`, `"`+ports[listen]+`"`, 1)
-	}
-	for from, to := range map[string]string{
-		`trusted_networks = ["10.0.0.0/8"]`:     `trusted_networks = ["127.0.0.0/8"]`,
-		`url = "https://api.46elks.com/a1/sms"`: `url = "` + elksServer.URL + `/a1/sms"`,
-		`link_base = "https://read.example.se"`: `link_base = "https://` + ports["0.0.0.0:443"] + `"`,
-	} {
-		if !strings.Contains(conf, from) {
-			t.Fatalf("the example has no %q", from)
+	path, ports := serveConfig(t, func(dir string, ports map[string]string) map[string]string {
+		return map[string]string{
+			`url = "https://api.46elks.com/a1/sms"`: `url = "` + elksServer.URL + `/a1/sms"`,
+			`link_base = "https://read.example.se"`: `link_base = "https://` + ports["0.0.0.0:443"] + `"`,
 		}
-		conf = strings.Replace(conf, from, to, 1)
-	}
-	configtest.Write(t, path, []byte(conf))
+	})
+	caFile := filepath.Join(filepath.Dir(path), "elks-ca.pem")
+	configtest.Write(t, caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: elksServer.Certificate().Raw}))
 
 	const staff, password = "anna@example.se", "a long staff password"
 	if _, stderr, code := run(t, password+"\n", "user", "-config", path, "add", staff); code != 1 || !strings.Contains(stderr, "no vault") {
