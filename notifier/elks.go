@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -27,9 +29,8 @@ type ElksOptions struct {
 // whendelivered with Basic auth, answered with JSON that carries the
 // message's id. 46elks takes no idempotency key; instead, before a job in
 // doubt is sent again, Lookup searches the account's log of sent SMS (GET on
-// the same URL, filtered by recipient and time, see Lookup). A send whose
-// answer is lost to a time-out is retried without a lookup and may reach the
-// phone twice.
+// the same URL, filtered by recipient and time, see Lookup): after a crash,
+// and after a send whose answer was lost (a time-out, a broken connection).
 //
 // Delivery reports are form POSTs of id, status and delivered to the
 // whendelivered URL. 46elks signs nothing, so the URL it is given carries a
@@ -102,7 +103,7 @@ func (e *Elks) Send(ctx context.Context, m SMS) (string, error) {
 		Status string `json:"status"`
 	}
 	if err := json.Unmarshal(body, &ans); err != nil || ans.ID == "" {
-		return "", fmt.Errorf("46elks: HTTP %d without a message id: %s", status, snippet(body))
+		return "", InDoubt(fmt.Errorf("46elks: HTTP %d without a message id: %s", status, snippet(body)))
 	}
 	if ans.Status == "failed" {
 		return "", Permanent(fmt.Errorf("46elks: message %s failed at once", ans.ID))
@@ -192,17 +193,32 @@ const (
 // exchange sends a provider's request and returns its answer, at most
 // limit bytes of it, when the status is 2xx; otherwise the error that says
 // what the provider answered.
+// A failure after the request was written whole, or while a 2xx answer
+// was read, is in doubt (see InDoubtError).
 func exchange(c *http.Client, provider string, req *http.Request, limit int64) (body []byte, status int, err error) {
+	var written atomic.Bool
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		WroteRequest: func(w httptrace.WroteRequestInfo) { written.Store(w.Err == nil) },
+	}))
 	resp, err := c.Do(req)
 	if err != nil {
-		return nil, 0, fmt.Errorf("%s: %w", provider, redactURL(err))
+		err = fmt.Errorf("%s: %w", provider, redactURL(err))
+		if written.Load() {
+			err = InDoubt(err)
+		}
+		return nil, 0, err
 	}
 	defer resp.Body.Close()
+	ok := resp.StatusCode >= 200 && resp.StatusCode <= 299
 	body, err = io.ReadAll(io.LimitReader(resp.Body, limit))
 	if err != nil {
-		return nil, resp.StatusCode, fmt.Errorf("%s: reading the answer: %w", provider, err)
+		err = fmt.Errorf("%s: reading the answer: %w", provider, err)
+		if ok {
+			err = InDoubt(err)
+		}
+		return nil, resp.StatusCode, err
 	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+	if !ok {
 		return nil, resp.StatusCode, statusError(provider, resp.StatusCode, body)
 	}
 	return body, resp.StatusCode, nil

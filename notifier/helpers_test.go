@@ -154,9 +154,10 @@ type fakeElks struct {
 	user string
 	pass string
 
-	// holdAfter: when > 0, every send after that many accepted waits for
+	// With release set, every send after holdAfter accepted ones waits for
 	// release before it is answered, accepted and in the log already (a
-	// client that dies then never hears of it); held counts them.
+	// client that dies or gives up then never hears of it); held counts
+	// them.
 	holdAfter int
 	release   chan struct{}
 	held      atomic.Int32
@@ -261,7 +262,7 @@ func (f *fakeElks) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	sms.Created = time.Now().UTC().Truncate(time.Microsecond) // as 46elks writes it
 	f.accepted = append(f.accepted, sms)
-	hold := f.holdAfter > 0 && len(f.accepted) > f.holdAfter
+	hold := f.release != nil && len(f.accepted) > f.holdAfter
 	f.mu.Unlock()
 	if hold {
 		f.held.Add(1)

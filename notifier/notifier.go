@@ -387,10 +387,13 @@ func (n *Notifier) process(j vault.Job) {
 	took := time.Since(start)
 	if err != nil {
 		// Whatever a provider answered, the token goes no further.
-		perm := IsPermanent(err)
+		perm, doubt := IsPermanent(err), IsInDoubt(err)
 		err = errors.New(scrub(err.Error(), j.Token))
 		if perm {
 			err = Permanent(err)
+		}
+		if doubt {
+			err = InDoubt(err)
 		}
 	}
 	n.finish(j, provider, id, err, took)
@@ -414,8 +417,9 @@ func (n *Notifier) reconcile(j vault.Job, m SMS) (done bool, err error) {
 	log := n.jobLog(j, provider)
 	switch {
 	case err != nil:
+		perm := IsPermanent(err)
 		err = errors.New(scrub(err.Error(), j.Token))
-		if IsPermanent(err) || !n.now().Before(j.Created.Add(n.o.MaxAge)) {
+		if perm || !n.now().Before(j.Created.Add(n.o.MaxAge)) {
 			log.Warn("notifier: cannot ask the provider whether it has the message in doubt; sending it again", "err", err)
 			return false, nil
 		}
@@ -516,8 +520,13 @@ func (n *Notifier) finish(j vault.Job, provider, id string, err error, took time
 		if next.After(deadline) {
 			next = deadline
 		}
-		log.Warn("notifier: will retry", "err", reason, "at", next)
-		if rerr := n.v.RetryJob(j.ID, next, reason); rerr != nil {
+		retry := n.v.RetryJob
+		if IsInDoubt(err) {
+			// The provider may have it: the next attempt asks first.
+			retry = n.v.RetryJobInDoubt
+		}
+		log.Warn("notifier: will retry", "err", reason, "at", next, "in_doubt", IsInDoubt(err))
+		if rerr := retry(j.ID, next, reason); rerr != nil {
 			log.Error("notifier: cannot schedule the retry; the job comes back after its lease", "err", rerr)
 		}
 	}

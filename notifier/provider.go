@@ -105,6 +105,30 @@ func IsPermanent(err error) bool {
 	return errors.As(err, &p)
 }
 
+// InDoubtError marks a failure after which the provider may have the
+// message all the same: the request was written whole, and no answer, or no
+// usable one, came back (a time-out, a broken connection, a 2xx without an
+// id). The notifier retries it as any temporary failure, and marks the job
+// in doubt, so that the next attempt asks a Reconciler first.
+type InDoubtError struct{ Err error }
+
+func (e *InDoubtError) Error() string { return e.Err.Error() }
+func (e *InDoubtError) Unwrap() error { return e.Err }
+
+// InDoubt marks err as in doubt (nil stays nil).
+func InDoubt(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &InDoubtError{Err: err}
+}
+
+// IsInDoubt reports whether err, or an error it wraps, is in doubt.
+func IsInDoubt(err error) bool {
+	var d *InDoubtError
+	return errors.As(err, &d)
+}
+
 // statusError turns a provider's unsuccessful HTTP answer into an error
 // classified as SMSProvider describes.
 func statusError(provider string, code int, body []byte) error {

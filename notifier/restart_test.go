@@ -464,3 +464,59 @@ func TestInDoubtLookupFails(t *testing.T) {
 	}
 	e.checkLogs(a.Tokens...)
 }
+
+// TestTimeoutInDoubt: a send that 46elks took but answered too late (the
+// attempt timed out) leaves its job in doubt; the next attempt finds the
+// SMS in 46elks' log and records it, rather than sending it again. A
+// lookup that 46elks refuses for good (400) does not hold a job back.
+func TestTimeoutInDoubt(t *testing.T) {
+	e := newEnv(t)
+	elks := newFakeElks(t)
+	elks.release = make(chan struct{})
+	defer close(elks.release) // before the server closes
+	e.start(elks.provider(t), func(o *Options) { o.SendTimeout = 100 * time.Millisecond })
+	a := acceptOne(t, e.v, "Provsvar", smsTo("+46701234567", pn1, "sv"))
+	e.n.Kick()
+	var j vault.Job
+	waitFor(t, "the retry to be scheduled", func() bool {
+		jobs := pending(t, e.v)
+		if len(jobs) == 1 && jobs[0].LastError != "" {
+			j = jobs[0]
+			return true
+		}
+		return false
+	})
+	if !strings.Contains(j.LastError, "deadline exceeded") || j.InDoubtSince.IsZero() {
+		t.Fatalf("after a lost answer: last error %q, in doubt since %v", j.LastError, j.InDoubtSince)
+	}
+	e.advance(time.Minute)
+	waitFor(t, "notified", func() bool { return countKind(t, e.v, a.ID, vault.EventNotified) == 1 })
+	sent := elks.sent()
+	if len(sent) != 1 {
+		t.Fatalf("46elks took %d SMS, want 1", len(sent))
+	}
+	evs, _ := e.v.Events(a.ID)
+	if ev := evs[len(evs)-1]; ev.ProviderID != sent[0].ID {
+		t.Errorf("notified under %q, want 46elks' id %q", ev.ProviderID, sent[0].ID)
+	}
+
+	e.checkLogs(a.Tokens...)
+}
+
+// TestInDoubtLookupRefused: a lookup 46elks refuses for good (400: asking
+// again cannot help) does not hold a job in doubt back: it is sent at once.
+func TestInDoubtLookupRefused(t *testing.T) {
+	e := newEnv(t)
+	elks := newFakeElks(t)
+	elks.lookupErr.Store(http.StatusBadRequest)
+	a := acceptOne(t, e.v, "Provsvar", smsTo("+46701234567", pn1, "sv"))
+	claimAndDie(t, e)
+	e.start(elks.provider(t), nil)
+	waitFor(t, "notified", func() bool { return countKind(t, e.v, a.ID, vault.EventNotified) == 1 })
+	if n := len(elks.sent()); n != 1 || elks.lookups.Load() != 1 {
+		t.Fatalf("%d SMS after %d lookups, want 1 after 1", n, elks.lookups.Load())
+	}
+	if !strings.Contains(e.logs.String(), "cannot ask the provider whether it has the message in doubt; sending it again") {
+		t.Error("the log does not say the job was sent unreconciled")
+	}
+}

@@ -109,7 +109,7 @@ func (w *Webhook) Send(ctx context.Context, m SMS) (string, error) {
 		ID string `json:"id"`
 	}
 	if err := json.Unmarshal(ans, &a); err != nil || a.ID == "" {
-		return "", fmt.Errorf("webhook: HTTP %d without an id: %s", status, snippet(ans))
+		return "", InDoubt(fmt.Errorf("webhook: HTTP %d without an id: %s", status, snippet(ans)))
 	}
 	return a.ID, nil
 }

@@ -426,11 +426,25 @@ func (v *Vault) CompleteJob(id uint64, providerID, provider string) error {
 // (which must hold no token, body or whole personal number) as LastError.
 // A job in doubt stays in doubt.
 func (v *Vault) RetryJob(id uint64, due time.Time, reason string) error {
+	return v.retryJob("retry job", id, due, reason, false)
+}
+
+// RetryJobInDoubt is RetryJob for an attempt whose outcome is unknown (the
+// provider's answer was lost to a time-out or a broken connection): the job
+// is also marked in doubt from the start of its claim.
+func (v *Vault) RetryJobInDoubt(id uint64, due time.Time, reason string) error {
+	return v.retryJob("retry job in doubt", id, due, reason, true)
+}
+
+func (v *Vault) retryJob(op string, id uint64, due time.Time, reason string, inDoubt bool) error {
 	due = due.UTC()
-	return v.jobUpdate("retry job", id, 2*pageEstimate+512, func(tx *bolt.Tx, r *jobRecord) error {
+	return v.jobUpdate(op, id, 2*pageEstimate+512, func(tx *bolt.Tx, r *jobRecord) error {
 		idx := tx.Bucket(bOutboxDue)
 		if err := idx.Delete(dueIndexKey(r.Due, id)); err != nil {
 			return err
+		}
+		if inDoubt {
+			r.markInDoubt()
 		}
 		r.Due, r.Leased, r.LastError = due, false, reason
 		out, err := json.Marshal(r)

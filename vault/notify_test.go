@@ -334,6 +334,25 @@ func TestInDoubt(t *testing.T) {
 			t.Errorf("job %d after the restart: in doubt since %v, leased %v; want since %v", j.ID, j.InDoubtSince, j.Leased, want)
 		}
 	}
+	// A retry in doubt (a lost answer) marks it from its claim on.
+	fresh := accept(t, v, incoming(mime("y", nil), smsRecipient("+46701234570", pn1)))
+	var lost Job
+	for _, j := range mustClaim(t, v, c.Now(), 10) {
+		if j.MessageID == fresh.ID {
+			lost = j
+		}
+	}
+	lostClaim := c.Now()
+	c.Advance(time.Second)
+	if err := v.RetryJobInDoubt(lost.ID, c.Now(), "46elks: context deadline exceeded"); err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range mustClaim(t, v, c.Now(), 10) {
+		if j.ID == lost.ID && !j.InDoubtSince.Equal(lostClaim) {
+			t.Errorf("after a retry in doubt: in doubt since %v, want %v", j.InDoubtSince, lostClaim)
+		}
+	}
+	c.Advance(testLease + time.Second)
 	// A retry keeps the doubt.
 	again := mustClaim(t, v, c.Now(), 1)
 	if err := v.RetryJob(again[0].ID, c.Now(), "46elks: HTTP 503"); err != nil {
