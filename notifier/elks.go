@@ -138,39 +138,52 @@ func (e *Elks) Lookup(ctx context.Context, m SMS, since time.Time) (SentSMS, boo
 		if err != nil {
 			return SentSMS{}, false, err
 		}
-		var page struct {
-			Data []struct {
-				ID        string `json:"id"`
-				Direction string `json:"direction"`
-				To        string `json:"to"`
-				Message   string `json:"message"`
-				Status    string `json:"status"`
-				Delivered string `json:"delivered"`
-			} `json:"data"`
-			Next string `json:"next"`
-		}
-		if err := json.Unmarshal(body, &page); err != nil {
-			return SentSMS{}, false, fmt.Errorf("46elks lookup: HTTP %d, not a page of SMS: %v", status, err)
-		}
-		for _, d := range page.Data {
-			if d.Direction == "outgoing" && d.To == m.To && d.Message == m.Text && d.ID != "" {
-				return SentSMS{ID: d.ID, Status: d.Status, At: parseReportTime(d.Delivered)}, true, nil
-			}
-		}
-		if page.Next == "" || page.Next == prev {
+		sent, found, next, err := searchElksPage(body, m)
+		switch {
+		case err != nil:
+			return SentSMS{}, false, fmt.Errorf("46elks lookup: HTTP %d: %w", status, err)
+		case found:
+			return sent, true, nil
+		case next == "" || next == prev:
 			return SentSMS{}, false, nil
 		}
 		// 46elks does not say whether start is inclusive, nor whether
 		// next is the last SMS given or the first one not given: a
 		// microsecond later reads one SMS twice at worst, and skips none.
-		next, err := time.ParseInLocation("2006-01-02T15:04:05.999999", page.Next, time.UTC)
+		t, err := time.ParseInLocation("2006-01-02T15:04:05.999999", next, time.UTC)
 		if err != nil {
-			return SentSMS{}, false, fmt.Errorf("46elks lookup: next page %q is not a time", snippet([]byte(page.Next)))
+			return SentSMS{}, false, fmt.Errorf("46elks lookup: next page %q is not a time", snippet([]byte(next)))
 		}
-		prev = page.Next
-		q.Set("start", next.Add(time.Microsecond).Format(elksTime))
+		prev = next
+		q.Set("start", t.Add(time.Microsecond).Format(elksTime))
 	}
 	return SentSMS{}, false, fmt.Errorf("46elks lookup: more than %d pages of SMS to one number since %s", lookupPages, since.UTC().Format(time.RFC3339))
+}
+
+// searchElksPage reads one page of 46elks' SMS log and looks for the
+// outgoing SMS to m.To with m.Text; next is the page's "next", "" on the
+// last page.
+func searchElksPage(body []byte, m SMS) (sent SentSMS, found bool, next string, err error) {
+	var page struct {
+		Data []struct {
+			ID        string `json:"id"`
+			Direction string `json:"direction"`
+			To        string `json:"to"`
+			Message   string `json:"message"`
+			Status    string `json:"status"`
+			Delivered string `json:"delivered"`
+		} `json:"data"`
+		Next string `json:"next"`
+	}
+	if err := json.Unmarshal(body, &page); err != nil {
+		return SentSMS{}, false, "", fmt.Errorf("not a page of SMS: %v", err)
+	}
+	for _, d := range page.Data {
+		if d.Direction == "outgoing" && d.To == m.To && d.Message == m.Text && d.ID != "" {
+			return SentSMS{ID: d.ID, Status: d.Status, At: parseReportTime(d.Delivered)}, true, "", nil
+		}
+	}
+	return SentSMS{}, false, page.Next, nil
 }
 
 const (
