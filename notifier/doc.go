@@ -31,26 +31,45 @@
 // ("sigill-<message id>-<recipient>") to providers that take one (the
 // webhook, in a header and the body), and e-mails keep the same Message-ID.
 //
-// # The one window where a crash resends
+// # Jobs in doubt: at least once, and twice only when the provider cannot tell
 //
-// A notification is sent twice only if the process dies after the provider
-// has accepted it and before CompleteJob's transaction is on disk: from the
-// moment the request leaves for the provider until that commit. The job is
-// then still in the outbox, leased; at the next start ReleaseClaims makes it
-// due at once and it is sent again — with the same idempotency key, so a
-// webhook that honours the key drops the repeat, while 46elks, which takes
-// none, sends a second SMS (an e-mail repeats its Message-ID). The window is
-// kept to one provider round trip, at most 10 ms, and two group commits:
-// the outcome is recorded the moment the answer arrives, before anything else
-// (logging comes after), in a small transaction that, while mail is coming
-// in, joins the next commit an accept starts (usually within a millisecond
-// or two) or commits on its own 10 ms later, and otherwise commits at once
-// (the vault's ride-along writes, which spare a lone sender two extra
-// commits per message). Jobs whose "notified" is on
-// disk are never sent again: the job is gone in the same transaction. (Two
-// cousins of the window, without a crash: a send whose answer is lost to a
-// time-out is retried, and so is one whose CompleteJob fails; both carry the
-// same key.)
+// A notification could be sent twice if the process dies after the
+// provider has taken it and before CompleteJob's transaction is on disk
+// (one provider round trip and a group commit, at most 10 ms later), or if
+// the provider's answer is lost (a time-out or a broken connection after
+// the request was written: an InDoubtError). Such a job is in doubt
+// (vault.Job.InDoubtSince): ReleaseClaims marks the jobs a dead process had
+// claimed, a claim marks a job whose lease ran out, and RetryJobInDoubt a
+// job whose answer was lost. Before an attempt at a job in doubt, the
+// notifier asks the provider, if it keeps a log (Reconciler), whether it
+// already has the message:
+//
+//   - 46elks: GET on the SMS URL (/a1/sms), 46elks' log of sent SMS,
+//     filtered by the recipient's number and the time since the claim that
+//     ended in doubt (less a minute for clock skew), page by page; an
+//     outgoing SMS with the number and the job's exact text (which holds its
+//     link) is the job's. The text is compared, never logged.
+//   - the log provider (sigill dev): outbox.jsonl, by number and text.
+//
+// If the provider has it, the job is recorded as notified under the
+// provider's id (and, if the provider already knows, as delivered or
+// failed), and not sent again; the metric result is "found". If it has no
+// record, the job is sent again. A lookup that fails is retried with the
+// job's backoff, but it never stops a notification: at max_age, or when
+// the provider refuses the lookup for good (400, 413, 422), the job is sent
+// again unreconciled — a notification twice is better than none.
+//
+// The webhook keeps no log sigill can ask; its contract is the key
+// (see Webhook): a job in doubt is sent again with its key, and the
+// receiver, which must remember keys for at least max_age, answers a key
+// it has seen with its first id and sends nothing. E-mail through a
+// smarthost is sent again with the same Message-ID.
+//
+// What remains: a send taken by a provider that keeps no log and a receiver
+// that ignores the key; and 46elks' log answering before it lists an SMS it
+// has just taken (sigill asks only after a restart or a retry's backoff,
+// seconds later at the least). Jobs whose "notified" is on disk are never
+// sent again: the job is gone in the same transaction.
 //
 // # Wiring
 //

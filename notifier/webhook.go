@@ -35,10 +35,19 @@ type WebhookOptions struct {
 //
 //	{"to":"+46701234567","from":"RegionEx","message":"...","idempotency_key":"<key>","report_url":"https://.../hooks/sms"}
 //
-// and expects a 2xx answer {"id":"<its id for the message>"}. The key is the
-// same for every attempt at one notification: an endpoint that answers a
-// repeated key with the first answer (and sends nothing) makes every retry
-// safe. Delivery reports come back to report_url as JSON
+// and expects a 2xx answer {"id":"<its id for the message>"}.
+//
+// The key is the contract by which a notification is sent at most once
+// through the webhook. It is the same for every attempt at one notification
+// ("sigill-<message id>-<recipient>"). The receiver must remember each key
+// it has taken for at least notifier.max_age (48 h by default) and answer a
+// request whose key it has seen with 2xx and the id it gave the first time,
+// sending nothing. sigill sends a notification again with its key whenever
+// it cannot know that an earlier attempt was taken (a crash before the
+// answer was recorded, a lost answer, a 5xx): that repeat is how sigill
+// reconciles a job in doubt with the webhook, and the id answered is
+// recorded as the notification's. A receiver that ignores the key may send
+// such a notification twice. Delivery reports come back to report_url as JSON
 // {"id","status":"sent"|"delivered"|"failed","delivered":"<RFC 3339>"},
 // signed the same way; reports whose signature does not verify are refused.
 type Webhook struct {
