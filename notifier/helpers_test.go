@@ -135,6 +135,22 @@ func countKind(t testing.TB, v *vault.Vault, id string, kind vault.EventKind) in
 	return n
 }
 
+// waitForRetry waits for the vault's one job to have a retry scheduled,
+// and returns it.
+func waitForRetry(t testing.TB, v *vault.Vault) vault.Job {
+	t.Helper()
+	var j vault.Job
+	waitFor(t, "the retry to be scheduled", func() bool {
+		jobs := pending(t, v)
+		if len(jobs) == 1 && jobs[0].LastError != "" {
+			j = jobs[0]
+			return true
+		}
+		return false
+	})
+	return j
+}
+
 func pending(t testing.TB, v *vault.Vault) []vault.Job {
 	t.Helper()
 	jobs, err := v.PendingJobs()

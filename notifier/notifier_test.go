@@ -120,15 +120,7 @@ func TestRetryAfter500(t *testing.T) {
 	t0 := e.clock.Now()
 	a := acceptOne(t, e.v, "Provsvar", smsTo("+46701234567", pn1, "sv"))
 	e.n.Kick()
-	var j vault.Job
-	waitFor(t, "the retry to be scheduled", func() bool {
-		jobs := pending(t, e.v)
-		if len(jobs) == 1 && jobs[0].LastError != "" {
-			j = jobs[0]
-			return true
-		}
-		return false
-	})
+	j := waitForRetry(t, e.v)
 	if !strings.Contains(j.LastError, "HTTP 500") || j.Attempts != 1 {
 		t.Errorf("job after a 500: attempts %d, last error %q", j.Attempts, j.LastError)
 	}
@@ -159,15 +151,7 @@ func TestRetryAfterTimeout(t *testing.T) {
 	e.start(elks.provider(t), func(o *Options) { o.SendTimeout = 100 * time.Millisecond })
 	a := acceptOne(t, e.v, "Provsvar", smsTo("+46701234567", pn1, "sv"))
 	e.n.Kick()
-	var j vault.Job
-	waitFor(t, "the retry to be scheduled", func() bool {
-		jobs := pending(t, e.v)
-		if len(jobs) == 1 && jobs[0].LastError != "" {
-			j = jobs[0]
-			return true
-		}
-		return false
-	})
+	j := waitForRetry(t, e.v)
 	if !strings.Contains(j.LastError, "deadline exceeded") {
 		t.Errorf("last error %q, want a time-out", j.LastError)
 	}
@@ -190,15 +174,7 @@ func TestGiveUp(t *testing.T) {
 	t0 := e.clock.Now()
 	a := acceptOne(t, e.v, "Provsvar", smsTo("+46701234567", pn1, "sv"))
 	e.n.Kick()
-	var j vault.Job
-	waitFor(t, "the retry to be scheduled", func() bool {
-		jobs := pending(t, e.v)
-		if len(jobs) == 1 && jobs[0].LastError != "" {
-			j = jobs[0]
-			return true
-		}
-		return false
-	})
+	j := waitForRetry(t, e.v)
 	if !j.Due.Equal(t0.Add(maxAge)) {
 		t.Errorf("retry due at %v, want max_age (%v): no retry is scheduled after it", j.Due.Sub(t0), maxAge)
 	}

@@ -81,6 +81,26 @@ func startKillable(t *testing.T, path string, env ...string) (*exec.Cmd, *testen
 	return cmd, stderr
 }
 
+// restartUntilDone is the restart, in the test's process: the same code
+// on the same vault, run until the outbox is empty. It returns the log.
+func restartUntilDone(t *testing.T, v *vault.Vault, sms SMSProvider) *testenv.SyncBuffer {
+	t.Helper()
+	logs := &testenv.SyncBuffer{}
+	n, err := restartNotifier(v, sms, logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	waitFor(t, "every job done after the restart", func() bool { return len(pending(t, v)) == 0 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	return logs
+}
+
 // queueJobs makes a vault at path with jobs SMS jobs, to numbers phone
 // numbers in turn, and closes it; it returns the message ids.
 func queueJobs(t *testing.T, path string, jobs, numbers int) []string {
@@ -209,25 +229,7 @@ func TestRestart(t *testing.T) {
 		t.Fatalf("at the kill: %d recorded, %d in the outbox, want both and %d in all", len(recorded), len(left), jobs)
 	}
 
-	// The restart, here: the same code on the same file.
-	logs := &testenv.SyncBuffer{}
-	n, err := New(Options{
-		Vault: v, Workers: restartWorkers, LinkBase: linkBase, OrgName: orgName, SMSSender: smsSender,
-		SMS:       mustWebhook(t, srv.URL+"/send", secret),
-		Email:     mustSMTPSender(t, SMTPOptions{Addr: "127.0.0.1:1", From: "noreply@secure.example.se"}),
-		PollEvery: 10 * time.Millisecond, Logger: slog.New(slog.NewJSONHandler(logs, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	waitFor(t, "every job sent after the restart", func() bool { return len(pending(t, v)) == 0 })
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	restartUntilDone(t, v, mustWebhook(t, srv.URL+"/send", secret))
 
 	final, _ := prov.snapshot()
 	window := 0
@@ -311,19 +313,7 @@ func TestRestartAsks46elks(t *testing.T) {
 		t.Fatalf("at the kill: 46elks took %d, %d jobs left; want %d and %d", atKill, left, 20+restartWorkers, jobs-20)
 	}
 
-	logs := &testenv.SyncBuffer{}
-	n, err := restartNotifier(v, elks.provider(t), logs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	waitFor(t, "every job done after the restart", func() bool { return len(pending(t, v)) == 0 })
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	logs := restartUntilDone(t, v, elks.provider(t))
 
 	sent := elks.sent()
 	byText := map[string]elksSMS{}
@@ -477,15 +467,7 @@ func TestTimeoutInDoubt(t *testing.T) {
 	e.start(elks.provider(t), func(o *Options) { o.SendTimeout = 100 * time.Millisecond })
 	a := acceptOne(t, e.v, "Provsvar", smsTo("+46701234567", pn1, "sv"))
 	e.n.Kick()
-	var j vault.Job
-	waitFor(t, "the retry to be scheduled", func() bool {
-		jobs := pending(t, e.v)
-		if len(jobs) == 1 && jobs[0].LastError != "" {
-			j = jobs[0]
-			return true
-		}
-		return false
-	})
+	j := waitForRetry(t, e.v)
 	if !strings.Contains(j.LastError, "deadline exceeded") || j.InDoubtSince.IsZero() {
 		t.Fatalf("after a lost answer: last error %q, in doubt since %v", j.LastError, j.InDoubtSince)
 	}

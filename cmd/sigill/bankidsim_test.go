@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"crypto/tls"
 	"crypto/x509"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -104,34 +102,9 @@ type bankIDSimulator struct {
 
 func startBankIDSimulator(t *testing.T) *bankIDSimulator {
 	t.Helper()
-	sim := &bankIDSimulator{dir: filepath.Join(t.TempDir(), "sim"), listen: freePort(t), phone: freePort(t), stderr: &testenv.SyncBuffer{}}
+	sim := &bankIDSimulator{dir: filepath.Join(t.TempDir(), "sim"), listen: freePort(t), phone: freePort(t)}
 	sim.cmd = exec.Command(sigillBin, "bankid-simulator", "-dir", sim.dir, "-listen", sim.listen, "-phone", sim.phone)
-	stdout, err := sim.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sim.cmd.Stderr = sim.stderr
-	if err := sim.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sim.cmd.Process.Kill(); sim.cmd.Wait() })
-	banner := make(chan string)
-	go func() {
-		var b strings.Builder
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			b.WriteString(sc.Text() + "\n")
-			if strings.HasPrefix(sc.Text(), "A TLS pair") {
-				banner <- b.String()
-			}
-		}
-		io.Copy(io.Discard, stdout)
-	}()
-	select {
-	case sim.banner = <-banner:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("no banner in 30 s; stderr:\n%s", sim.stderr.String())
-	}
+	sim.banner, sim.stderr = startUntil(t, sim.cmd, "A TLS pair", 30*time.Second)
 	return sim
 }
 

@@ -193,6 +193,42 @@ func crashUnderLoad(t *testing.T, path string, ports map[string]string, pki *dev
 		rounds, len(acked), prov.taken(), prov.check(t, log.String()))
 }
 
+// startUntil starts cmd and waits (at most within) for a line of its
+// stdout that begins with ready; it returns the lines so far and cmd's
+// stderr. The process is killed when the test ends.
+func startUntil(t *testing.T, cmd *exec.Cmd, ready string, within time.Duration) (banner string, stderr *testenv.SyncBuffer) {
+	t.Helper()
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr = &testenv.SyncBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	lines := make(chan string, 1)
+	go func() {
+		var b strings.Builder
+		sc := bufio.NewScanner(stdout)
+		for sent := false; sc.Scan(); {
+			b.WriteString(sc.Text() + "\n")
+			if !sent && strings.HasPrefix(sc.Text(), ready) {
+				lines <- b.String()
+				sent = true
+			}
+		}
+		io.Copy(io.Discard, stdout)
+	}()
+	select {
+	case banner = <-lines:
+	case <-time.After(within):
+		t.Fatalf("%s printed no %q in %v; stderr:\n%s", filepath.Base(cmd.Path), ready, within, stderr)
+	}
+	return banner, stderr
+}
+
 // fake46elks is test/util/fake46elks.py as a process, holding each answer
 // 50 ms after it has taken the SMS.
 type fake46elks struct {
@@ -209,30 +245,7 @@ func startFake46elks(t *testing.T, pki *devpki.PKI) *fake46elks {
 		"--cert", filepath.Join(pki.Dir, "server.pem"), "--key", filepath.Join(pki.Dir, "server.key"),
 		"--user", "elks-user", "--password-file", filepath.Join(dir, "password"),
 		"--out", filepath.Join(dir, "sms.jsonl"), "--answer-delay", "0.05")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr testenv.SyncBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	ready := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		ready <- sc.Scan() && strings.HasPrefix(sc.Text(), "listening")
-		io.Copy(io.Discard, stdout)
-	}()
-	select {
-	case ok := <-ready:
-		if !ok {
-			t.Fatalf("fake46elks.py did not start: %s", stderr.String())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatalf("fake46elks.py did not start in 20 s: %s", stderr.String())
-	}
+	startUntil(t, cmd, "listening", 20*time.Second)
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{RootCAs: pki.CAPool}
 	return &fake46elks{base: "https://" + addr, client: &http.Client{Transport: tr, Timeout: 10 * time.Second}, t: t}
