@@ -387,7 +387,7 @@ func TestInDoubtFoundDelivered(t *testing.T) {
 	j := claimAndDie(t, e)
 	elks.took(elksSMS{
 		ID: "s0123456789abcdef0123456789abcdef", From: smsSender, To: j.To,
-		Message: SMSText("sv", orgName, j.Errand, linkBase+"/m/"+j.Token),
+		Message: SMSText("sv", (&Notifier{v: e.v, o: Options{OrgName: orgName}}).senderLine(j), j.Errand, linkBase+"/m/"+j.Token),
 		Created: e.clock.Now().Add(20 * time.Millisecond), Status: "delivered", Delivered: "2026-03-02T09:30:05.581795",
 	})
 	foundBefore := counterValue(sendsTotal.WithLabelValues("46elks", resultFound))
