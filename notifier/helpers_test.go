@@ -170,14 +170,8 @@ type fakeElks struct {
 	user string
 	pass string
 
-	// With release set, every send after holdAfter accepted ones waits for
-	// release before it is answered, accepted and in the log already (a
-	// client that dies or gives up then never hears of it); held counts
-	// them.
-	holdAfter int
-	release   chan struct{}
-	held      atomic.Int32
-	pageMax   int          // when > 0: at most this many SMS a page of GET /a1/sms
+	held      atomic.Int32 // sends answered only on release (holdAnswers)
+	pageMax   atomic.Int32 // when > 0: at most this many SMS a page of GET /a1/sms
 	lookups   atomic.Int32 // GET /a1/sms requests
 	lookupErr atomic.Int32 // when not 0: answer GET /a1/sms with this status
 
@@ -187,10 +181,12 @@ type fakeElks struct {
 	slow   atomic.Int32 // how many sends are slow
 	seq    atomic.Int64
 
-	mu       sync.Mutex
-	accepted []elksSMS
-	refused  int
-	bodies   []string // every request body, for the canary check
+	mu        sync.Mutex
+	holdAfter int           // see holdAnswers
+	release   chan struct{} // nil: no answer is held
+	accepted  []elksSMS
+	refused   int
+	bodies    []string // every request body, for the canary check
 }
 
 type elksSMS struct {
@@ -278,11 +274,12 @@ func (f *fakeElks) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	sms.Created = time.Now().UTC().Truncate(time.Microsecond) // as 46elks writes it
 	f.accepted = append(f.accepted, sms)
-	hold := f.release != nil && len(f.accepted) > f.holdAfter
+	release := f.release
+	hold := release != nil && len(f.accepted) > f.holdAfter
 	f.mu.Unlock()
 	if hold {
 		f.held.Add(1)
-		<-f.release
+		<-release
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(elksRecord(sms))
@@ -301,6 +298,19 @@ func elksRecord(sms elksSMS) map[string]any {
 		r["delivered"] = sms.Delivered
 	}
 	return r
+}
+
+// holdAnswers makes every send after the first after ones wait, accepted
+// and in the log already, until release is called, before it is answered:
+// a client that dies or gives up meanwhile never hears of it. held counts
+// them. release may be called more than once.
+func (f *fakeElks) holdAnswers(after int) (release func()) {
+	ch := make(chan struct{})
+	f.mu.Lock()
+	f.holdAfter, f.release = after, ch
+	f.mu.Unlock()
+	var once sync.Once
+	return func() { once.Do(func() { close(ch) }) }
 }
 
 // took puts an SMS in the log as if 46elks had taken it (from a process
@@ -344,8 +354,8 @@ func (f *fakeElks) history(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	if f.pageMax > 0 {
-		limit = min(limit, f.pageMax)
+	if m := int(f.pageMax.Load()); m > 0 {
+		limit = min(limit, m)
 	}
 	all := f.sent()
 	var match []elksSMS

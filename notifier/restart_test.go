@@ -281,15 +281,11 @@ func TestRestartAsks46elks(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sigill.db")
 	ids := queueJobs(t, path, jobs, 5) // 12 SMS a number: lookups page
 	elks := newFakeElks(t)
-	elks.holdAfter, elks.release, elks.pageMax = 20, make(chan struct{}), 3
+	release := elks.holdAnswers(20)
+	defer release()
+	elks.pageMax.Store(3)
 	cmd, stderr := startKillable(t, path, "SIGILL_PROVIDER_KIND=46elks",
 		"SIGILL_PROVIDER="+elks.URL(), "SIGILL_USER="+elks.user, "SIGILL_SECRET="+elks.pass)
-	released := false
-	defer func() {
-		if !released {
-			close(elks.release)
-		}
-	}()
 	waitFor(t, "every worker waiting for an answer 46elks holds", func() bool {
 		if cmd.ProcessState != nil {
 			t.Fatalf("the child ended; its log:\n%s", stderr)
@@ -300,8 +296,7 @@ func TestRestartAsks46elks(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd.Wait()
-	close(elks.release)
-	released = true
+	release()
 	atKill := len(elks.sent())
 
 	v, err := vault.Open(vault.Options{Path: path})
@@ -462,8 +457,7 @@ func TestInDoubtLookupFails(t *testing.T) {
 func TestTimeoutInDoubt(t *testing.T) {
 	e := newEnv(t)
 	elks := newFakeElks(t)
-	elks.release = make(chan struct{})
-	defer close(elks.release) // before the server closes
+	defer elks.holdAnswers(0)() // released before the server closes
 	e.start(elks.provider(t), func(o *Options) { o.SendTimeout = 100 * time.Millisecond })
 	a := acceptOne(t, e.v, "Provsvar", smsTo("+46701234567", pn1, "sv"))
 	e.n.Kick()
