@@ -24,6 +24,7 @@ var commands = map[string]command{
 	"check-config":     {"validate a configuration file and its certificates", runCheckConfig},
 	"user":             {"manage staff accounts: add, passwd, list, remove", runUser},
 	"vault":            {"inspect the vault: stats, backup, verify", runVault},
+	"version":          {"print the version, the commit and the Go version", runVersion},
 }
 
 func main() {
@@ -37,6 +38,8 @@ func dispatch(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 	switch args[0] {
+	case "-version", "--version":
+		return runVersion(nil, stdin, stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		if len(args) > 1 && args[0] == "help" {
 			return dispatch([]string{args[1], "-h"}, stdin, stdout, stderr)
