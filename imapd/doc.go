@@ -83,6 +83,15 @@
 // Before login go-imap still ends the connection on an unknown command
 // (against cross-protocol attacks); the guard's refusals never do.
 //
+// # Stopping
+//
+// Shutdown stops taking connections and lets the open ones end gracefully
+// (drain.go): a session waiting on its client (in IDLE, between commands)
+// gets an untagged BYE at once; one executing a command finishes it,
+// answers, and then gets BYE. The guard is where the waiting happens, so it
+// is where Shutdown looks. The caller's context bounds the wait (sigill: 30
+// s); Close cuts everything at once.
+//
 // The guard also terminates TLS, to see the commands: go-imap, which knows
 // TLS only as a *tls.Conn, runs twice, once for plain connections (where it
 // offers STARTTLS and LOGINDISABLED; the guard does the STARTTLS) and once

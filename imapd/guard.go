@@ -61,12 +61,14 @@ type guardConn struct {
 	s        *Server
 	in       *bufio.Reader
 	tls      bool
-	session  *session // set by newSession; read on go-imap's goroutine only
+	session  *session // set by newSession (under mu, which Shutdown's drain reads it with)
 
 	segs [][]byte // the checked command, line by line and literal by literal
 	end  error    // once set, every Read returns it
 
-	wmu       sync.Mutex // orders writes to the client
+	wmu     sync.Mutex    // orders writes to the client
+	byeSaid chan struct{} // closed once Shutdown's BYE is written (drain.go)
+
 	mu        sync.Mutex // guards the fields below
 	tag       string     // the tag of the command go-imap has
 	name      string     // its name, in upper case ("UID FETCH")
@@ -75,12 +77,14 @@ type guardConn struct {
 	contsRead int        // of which a line was passed on
 	out       outScanner
 	handedOff bool // after STARTTLS the connection belongs to a new guard
+	waiting   bool // in await: waiting on the client
+	leaving   bool // Shutdown's BYE is due
 }
 
 var errGuardClosed = errors.New("imapd: connection closed by the command check")
 
 func newGuard(s *Server, c net.Conn, isTLS bool) *guardConn {
-	g := &guardConn{Conn: c, s: s, in: bufio.NewReaderSize(c, 4096), tls: isTLS}
+	g := &guardConn{Conn: c, s: s, in: bufio.NewReaderSize(c, 4096), tls: isTLS, byeSaid: make(chan struct{})}
 	g.out.atStart = true
 	return g
 }
@@ -115,18 +119,8 @@ func (g *guardConn) read(p []byte) (int, error) {
 	cont := g.conts > g.contsRead
 	g.contsRead = g.conts
 	g.mu.Unlock()
-	if cont && len(g.segs) == 0 {
-		line, err := g.readLine(maxContinuation)
-		if errors.Is(err, errLineTooLong) {
-			return 0, g.bye("The response to the continuation request is too long")
-		}
-		if err != nil {
-			return 0, err
-		}
-		g.segs = [][]byte{line}
-	}
-	for len(g.segs) == 0 {
-		if err := g.nextCommand(); err != nil {
+	if len(g.segs) == 0 {
+		if err := g.await(func() error { return g.fill(cont) }); err != nil {
 			return 0, err
 		}
 	}
@@ -135,6 +129,27 @@ func (g *guardConn) read(p []byte) (int, error) {
 		g.segs = g.segs[1:]
 	}
 	return n, nil
+}
+
+// fill waits for what the client sends next and queues it for go-imap: the
+// line after a continuation request, or the next command that passes.
+func (g *guardConn) fill(cont bool) error {
+	if cont {
+		line, err := g.readLine(maxContinuation)
+		if errors.Is(err, errLineTooLong) {
+			return g.bye("The response to the continuation request is too long")
+		}
+		if err != nil {
+			return err
+		}
+		g.segs = [][]byte{line}
+	}
+	for len(g.segs) == 0 {
+		if err := g.nextCommand(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Write passes go-imap's answers on, as outScanner allows.
@@ -147,7 +162,7 @@ func (g *guardConn) Write(p []byte) (int, error) {
 	g.wmu.Lock()
 	defer g.wmu.Unlock()
 	if _, err := g.Conn.Write(out); err != nil {
-		return 0, err
+		return 0, g.closedAfterBye(err)
 	}
 	return len(p), nil
 }
@@ -614,8 +629,9 @@ func (o *outScanner) scan(p []byte, tag, name string) (out []byte, conts int, an
 // hands it to the go-imap server for its kind, until Close.
 func (s *Server) accept(ln net.Listener, implicitTLS bool) error {
 	s.mu.Lock()
-	if s.closed {
+	if s.closed || s.draining.Load() {
 		s.mu.Unlock()
+		ln.Close()
 		return nil
 	}
 	s.listeners[ln] = struct{}{}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -49,6 +50,11 @@ type Server struct {
 	boxes     map[string]*mailbox
 	listeners map[net.Listener]struct{}
 	closed    bool
+
+	// Shutdown's (drain.go); guarded by mu, draining also read without it.
+	guards   map[*guardConn]struct{} // of the open sessions
+	draining atomic.Bool
+	drained  chan struct{} // closed when the last session ends during Shutdown
 }
 
 // How many failed logins one connection may make before it is closed; the
@@ -73,6 +79,7 @@ func New(o Options) *Server {
 		cache:      newReceiptCache(16 << 20),
 		boxes:      make(map[string]*mailbox),
 		listeners:  make(map[net.Listener]struct{}),
+		guards:     make(map[*guardConn]struct{}),
 		plainConns: newConnQueue(),
 		tlsConns:   newConnQueue(),
 	}
@@ -95,12 +102,13 @@ func New(o Options) *Server {
 }
 
 // Serve answers IMAP on ln (plain, with STARTTLS when Options.TLS is set)
-// until Close. It returns nil once closed.
+// until Shutdown or Close. It returns nil once closed.
 func (s *Server) Serve(ln net.Listener) error {
 	return s.accept(ln, false)
 }
 
-// ServeTLS answers IMAP with implicit TLS (port 993) on ln until Close.
+// ServeTLS answers IMAP with implicit TLS (port 993) on ln until Shutdown
+// or Close.
 func (s *Server) ServeTLS(ln net.Listener) error {
 	if s.o.TLS == nil {
 		return errors.New("imapd: ServeTLS without Options.TLS")
@@ -108,7 +116,8 @@ func (s *Server) ServeTLS(ln net.Listener) error {
 	return s.accept(ln, true)
 }
 
-// Close closes the listeners and every connection at once.
+// Close closes the listeners and every connection at once; Shutdown is the
+// graceful way.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	if s.closed {

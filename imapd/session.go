@@ -57,6 +57,7 @@ var (
 type session struct {
 	s       *Server
 	conn    *imapserver.Conn
+	guard   *guardConn // nil for a connection handed to go-imap some other way
 	remote  net.Addr
 	account string // "" until logged in
 	fails   int
@@ -73,17 +74,26 @@ type session struct {
 var _ imapserver.SessionIMAP4rev2 = (*session)(nil)
 
 func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-	sessionsOpen.Inc()
 	ss := &session{s: s, conn: c, remote: c.NetConn().RemoteAddr()}
 	if g, ok := c.NetConn().(*guardConn); ok {
+		if err := s.track(g); err != nil {
+			return nil, nil, err
+		}
+		g.mu.Lock()
 		g.session = ss
+		g.mu.Unlock()
+		ss.guard = g
 	}
+	sessionsOpen.Inc()
 	return ss, nil, nil
 }
 
 func (ss *session) Close() error {
 	sessionsOpen.Dec()
 	ss.unselect()
+	if ss.guard != nil {
+		ss.s.untrack(ss.guard)
+	}
 	return nil
 }
 
