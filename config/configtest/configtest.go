@@ -48,21 +48,7 @@ func Example(t *testing.T, notAfter time.Time) (path string) {
 	// in, and serve refuses to start without it.
 	text = strings.Replace(text, "username = \"\"\npassword_file = \""+dir, "username = \"elks-user\"\npassword_file = \""+dir, 1)
 
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "sigill.example.se"},
-		NotBefore:    notAfter.Add(-365 * 24 * time.Hour),
-		NotAfter:     notAfter,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	keyDER, _ := x509.MarshalPKCS8PrivateKey(key)
-	Write(t, filepath.Join(dir, "tls/fullchain.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
-	Write(t, filepath.Join(dir, "tls/privkey.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
+	key, cert := WriteTLSPair(t, filepath.Join(dir, "tls/fullchain.pem"), filepath.Join(dir, "tls/privkey.pem"), "sigill.example.se", notAfter)
 	p12, err := pkcs12.Modern.Encode(key, cert, nil, "qwerty123")
 	if err != nil {
 		t.Fatal(err)
@@ -74,6 +60,30 @@ func Example(t *testing.T, notAfter time.Time) (path string) {
 	path = filepath.Join(dir, "sigill.toml")
 	Write(t, path, []byte(text))
 	return path
+}
+
+// WriteTLSPair writes a self-signed certificate for name, valid for the year
+// up to notAfter, and its key, as PEM files; it returns both.
+func WriteTLSPair(t *testing.T, certFile, keyFile, name string, notAfter time.Time) (*ecdsa.PrivateKey, *x509.Certificate) {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 64))
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: name},
+		DNSNames:     []string{name},
+		NotBefore:    notAfter.Add(-365 * 24 * time.Hour),
+		NotAfter:     notAfter,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	keyDER, _ := x509.MarshalPKCS8PrivateKey(key)
+	Write(t, certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	Write(t, keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
+	return key, cert
 }
 
 // Write writes a file readable by its owner only.
