@@ -206,12 +206,18 @@ func (in *instance) serve(name string, ln net.Listener, serve func(net.Listener)
 	})
 }
 
-// stop lets open SMTP transactions finish (until ctx ends), then closes the
-// vault. A message cut off here never got its 250, so its client retries.
+// stop lets open SMTP transactions and IMAP commands finish, side by side
+// (until ctx ends; IMAP sessions get BYE), then closes the vault. A message
+// cut off here never got its 250, so its client retries.
 func (in *instance) stop(ctx context.Context) {
+	var drains sync.WaitGroup
+	if in.imap != nil {
+		drains.Go(func() { in.imap.Shutdown(ctx) })
+	}
 	if in.smtp != nil {
 		in.smtp.Shutdown(ctx)
 	}
+	drains.Wait()
 	for _, srv := range []*http.Server{in.readerHTTP, in.simulator} {
 		if srv != nil {
 			srv.Shutdown(ctx)
@@ -219,9 +225,6 @@ func (in *instance) stop(ctx context.Context) {
 	}
 	if in.reader != nil {
 		in.reader.Close()
-	}
-	if in.imap != nil {
-		in.imap.Close()
 	}
 	if in.admin != nil {
 		in.admin.Close()
@@ -242,11 +245,16 @@ func stopSignals() chan os.Signal {
 	return sig
 }
 
+// drainTimeout bounds a graceful stop: open SMTP transactions and IMAP
+// commands have this long to finish before their connections are cut.
+// dist/sigill.service's TimeoutStopSec leaves room for it.
+const drainTimeout = 30 * time.Second
+
 // runUntilSignal serves until SIGINT or SIGTERM, then stops gracefully.
 func (in *instance) runUntilSignal(sig chan os.Signal) int {
 	got := <-sig
-	in.log.Info("stopping", "signal", got.String())
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	in.log.Info("stopping", "signal", got.String(), "drain_timeout", drainTimeout.String())
+	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()
 	in.stop(ctx)
 	in.log.Info("stopped")
