@@ -106,14 +106,30 @@ func dialSmall(t *testing.T, addr string) *rawConn {
 	return c
 }
 
-// manyReceipts files n receipts for anna, large enough together to outgrow the
-// small buffers.
-func (e *env) manyReceipts(n int) {
+// fetchInFlight files n receipts for anna, serves them through small
+// buffers and leaves a client's FETCH of them all under way: the first
+// response has come, and the rest cannot fit in the buffers until the client
+// reads.
+func (e *env) fetchInFlight(n int) *rawConn {
 	e.t.Helper()
 	for i := range n {
 		id := e.send(anna, anna, fmt.Sprintf("Provsvar %d", i))
 		e.record(id, vault.EventDelivered, "", "")
 	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.addr = ln.Addr().String()
+	go e.srv.Serve(smallBuffers{ln})
+	c := dialSmall(e.t, e.addr)
+	c.cmd("a1", "LOGIN "+anna+" "+annaPass)
+	c.cmd("a2", "SELECT INBOX")
+	c.send("a3 FETCH 1:* (UID BODY.PEEK[])")
+	if s := c.line(); !strings.HasPrefix(s, "* 1 FETCH (") {
+		e.t.Fatalf("FETCH: %q", s)
+	}
+	return c
 }
 
 // A session executing a command when the drain starts finishes it: every
@@ -122,23 +138,7 @@ func TestShutdownLetsACommandFinish(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
 	const n = 40
-	e.manyReceipts(n)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.addr = ln.Addr().String()
-	go e.srv.Serve(smallBuffers{ln})
-
-	c := dialSmall(t, e.addr)
-	c.cmd("a1", "LOGIN "+anna+" "+annaPass)
-	c.cmd("a2", "SELECT INBOX")
-	c.send("a3 FETCH 1:* (UID BODY.PEEK[])")
-	// The first response shows the command under way; the buffers hold a
-	// small part of the rest.
-	if s := c.line(); !strings.HasPrefix(s, "* 1 FETCH (") {
-		t.Fatalf("FETCH: %q", s)
-	}
+	c := e.fetchInFlight(n)
 	done := e.shutdown(context.Background())
 
 	fetched := 1
@@ -163,20 +163,7 @@ func TestShutdownLetsACommandFinish(t *testing.T) {
 func TestShutdownCutsAtTheDeadline(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
-	e.manyReceipts(40)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.addr = ln.Addr().String()
-	go e.srv.Serve(smallBuffers{ln})
-	c := dialSmall(t, e.addr)
-	c.cmd("a1", "LOGIN "+anna+" "+annaPass)
-	c.cmd("a2", "SELECT INBOX")
-	c.send("a3 FETCH 1:* (UID BODY.PEEK[])") // and never read the rest of the answer
-	if s := c.line(); !strings.HasPrefix(s, "* 1 FETCH (") {
-		t.Fatalf("FETCH: %q", s)
-	}
+	c := e.fetchInFlight(40) // and the client never reads the rest of the answer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := e.shutdown(ctx)
 	cancel()
