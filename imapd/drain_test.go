@@ -90,7 +90,7 @@ func (l smallBuffers) Accept() (net.Conn, error) {
 	return c, err
 }
 
-func dialSmall(t *testing.T, addr string) *rawConn {
+func dialSmall(t testing.TB, addr string) *rawConn {
 	t.Helper()
 	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
 		return rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
@@ -172,5 +172,26 @@ func TestShutdownCutsAtTheDeadline(t *testing.T) {
 	}
 	if _, err := io.ReadAll(c.r); err != nil && !errors.Is(err, syscall.ECONNRESET) {
 		t.Errorf("the cut connection: %v", err)
+	}
+}
+
+// A Serve that starts after Shutdown (a SIGTERM right after the start)
+// closes its listener and returns nil, as after Close: nothing to report.
+func TestServeAfterShutdown(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	if err := e.srv.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.srv.Serve(ln); err != nil {
+		t.Errorf("Serve after Shutdown: %v", err)
+	}
+	if c, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+		c.Close()
+		t.Error("the listener given to Serve after Shutdown still takes connections")
 	}
 }
