@@ -23,9 +23,8 @@ import (
 	"sigill/internal/testenv"
 )
 
-// serveFixture is sigill serve from sigill.example.toml, every listener on a
-// loopback port and the SMS API at a fake 46elks, started and stopped as
-// systemd would.
+// serveFixture is sigill serve from sigill.example.toml (serveConfig), the
+// SMS API at a fake 46elks, started and stopped as systemd would.
 type serveFixture struct {
 	path   string            // the configuration
 	ports  map[string]string // the example's listen address → the test's
@@ -38,27 +37,15 @@ func newServeFixture(t *testing.T) *serveFixture {
 	t.Helper()
 	elksServer := httptest.NewTLSServer(&fakeElks{})
 	t.Cleanup(elksServer.Close)
-	f := &serveFixture{path: configtest.Example(t, time.Now().Add(400*24*time.Hour)), ports: map[string]string{}, log: &testenv.SyncBuffer{}}
-	dir := filepath.Dir(f.path)
-	f.caFile = filepath.Join(dir, "elks-ca.pem")
-	configtest.Write(t, f.caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: elksServer.Certificate().Raw}))
-	text, _ := os.ReadFile(f.path)
-	conf := string(text)
-	for _, listen := range []string{"0.0.0.0:587", "0.0.0.0:465", "0.0.0.0:25", "0.0.0.0:443", "0.0.0.0:993", "127.0.0.1:9090"} {
-		f.ports[listen] = freePort(t)
-		conf = strings.Replace(conf, `"`+listen+`"`, `"`+f.ports[listen]+`"`, 1)
-	}
-	for from, to := range map[string]string{
-		`trusted_networks = ["10.0.0.0/8"]`:     `trusted_networks = ["127.0.0.0/8"]`,
-		`url = "https://api.46elks.com/a1/sms"`: `url = "` + elksServer.URL + `/a1/sms"`,
-		`link_base = "https://read.example.se"`: `link_base = "https://` + f.ports["0.0.0.0:443"] + `"`,
-	} {
-		if !strings.Contains(conf, from) {
-			t.Fatalf("the example has no %q", from)
+	f := &serveFixture{log: &testenv.SyncBuffer{}}
+	f.path, f.ports = serveConfig(t, func(dir string, ports map[string]string) map[string]string {
+		return map[string]string{
+			`url = "https://api.46elks.com/a1/sms"`: `url = "` + elksServer.URL + `/a1/sms"`,
+			`link_base = "https://read.example.se"`: `link_base = "https://` + ports["0.0.0.0:443"] + `"`,
 		}
-		conf = strings.Replace(conf, from, to, 1)
-	}
-	configtest.Write(t, f.path, []byte(conf))
+	})
+	f.caFile = filepath.Join(filepath.Dir(f.path), "elks-ca.pem")
+	configtest.Write(t, f.caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: elksServer.Certificate().Raw}))
 	return f
 }
 
