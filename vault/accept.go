@@ -104,6 +104,7 @@ type acceptance struct {
 	hashes   [][]byte
 	recips   [][]byte
 	events   [][]byte
+	accepted []Event // events, decoded, for the hooks
 	jobs     [][]byte
 	estimate int64
 	onCommit func() // counts the jobs under their outbox key
@@ -132,7 +133,7 @@ func (v *Vault) Accept(ctx context.Context, in Incoming) (Accepted, error) {
 	if err != nil {
 		return Accepted{}, fmt.Errorf("vault: accept: %w", err)
 	}
-	if err := v.commit.update(ctx, a.estimate, a.apply); err != nil {
+	if err := v.commit.update(ctx, a.estimate, func(tx *bolt.Tx) error { return a.apply(v, tx) }); err != nil {
 		return Accepted{}, fmt.Errorf("vault: accept: %w", err)
 	}
 	return Accepted{ID: id, Tokens: tokens}, nil
@@ -209,6 +210,7 @@ func (v *Vault) prepare(id string, now time.Time, in Incoming, sealKey *outboxKe
 		a.hashes = append(a.hashes, h)
 		rr := recipientRecord{Message: id, Index: i, Address: r.Address, Recipient: r.Recipient, Wrapped: wrapped}
 		ev := Event{MessageID: id, Recipient: i, Kind: EventAccepted, At: now}
+		a.accepted = append(a.accepted, ev)
 		job := jobRecord{
 			MessageID: id, Recipient: i, Kind: JobNotify,
 			Channel: r.Channel, To: r.To, Lang: r.Lang, Errand: in.Errand,
@@ -238,7 +240,7 @@ func (v *Vault) prepare(id string, now time.Time, in Incoming, sealKey *outboxKe
 	return a, tokens, nil
 }
 
-func (a *acceptance) apply(tx *bolt.Tx) error {
+func (a *acceptance) apply(v *Vault, tx *bolt.Tx) error {
 	msgs := tx.Bucket(bMessages)
 	recips := tx.Bucket(bRecipients)
 	// Both are random (48 and 128 bits): a clash is a fault, not a case.
@@ -259,12 +261,12 @@ func (a *acceptance) apply(tx *bolt.Tx) error {
 	if err := tx.Bucket(bExpireDue).Put(a.due, nil); err != nil {
 		return err
 	}
-	events, index, outbox := tx.Bucket(bEvents), tx.Bucket(bEventIndex), tx.Bucket(bOutbox)
+	outbox := tx.Bucket(bOutbox)
 	for i, h := range a.hashes {
 		if err := recips.Put(h, a.recips[i]); err != nil {
 			return err
 		}
-		if err := putEvent(events, index, a.id, a.events[i]); err != nil {
+		if err := v.putEvent(tx, a.id, a.events[i], a.accepted[i]); err != nil {
 			return err
 		}
 		seq, err := outbox.NextSequence()

@@ -145,7 +145,7 @@ func Verify(path string) error {
 		if len(faults) > 0 {
 			return nil // structure checks on a damaged file would only add noise
 		}
-		for _, name := range allBuckets {
+		for _, name := range coreBuckets {
 			if tx.Bucket(name) == nil {
 				fault("bucket %s missing", name)
 			}

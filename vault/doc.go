@@ -149,6 +149,18 @@
 // committer. bbolt's DB.Batch (which waits out MaxBatchDelay for a lone
 // message) stays reachable as an unexported option for the benchmark.
 //
+// # Hooks
+//
+// Another package acts inside the transaction that appends an event by
+// registering a Hook (Options.Hooks): Appended runs for every appended
+// event, Purging for every event deleted at audit retention, both inside
+// that transaction, so what the hook writes is committed with the event in
+// the same fsync or not at all. A hook sees the store through Tx only —
+// the events, the letters, the outbox (QueueJob) and tables of its own,
+// declared in Hook.Tables — never through the engine, so the same hook runs
+// on every engine. View and Update give the hook's package the same Tx
+// outside of an event.
+//
 // # Layout
 //
 // Buckets: messages (id → JSON metadata: expiry, expiry key, sealed escrow

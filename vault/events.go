@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -73,7 +74,7 @@ func (v *Vault) Record(ev Event) error {
 		if ev.Recipient < 0 || ev.Recipient >= len(m.Recipients) {
 			return fmt.Errorf("message %s has no recipient %d: %w", ev.MessageID, ev.Recipient, ErrNotFound)
 		}
-		return putEvent(tx.Bucket(bEvents), tx.Bucket(bEventIndex), id, b)
+		return v.putEvent(tx, id, b, ev)
 	})
 	if err != nil {
 		return fmt.Errorf("vault: record %s event: %w", ev.Kind, err)
@@ -81,22 +82,27 @@ func (v *Vault) Record(ev Event) error {
 	return nil
 }
 
-// putEvent appends an encoded event and its entry in the per-message index,
-// and files it in its sender's receipts mailbox when it is a receipt
-// (mailbox.go). Every event goes through here.
-func putEvent(events, index *bolt.Bucket, id, ev []byte) error {
+// putEvent appends an event (raw is ev encoded) and its entry in the
+// per-message index, files it in its sender's receipts mailbox when it is a
+// receipt (mailbox.go), and runs the hooks. Every event goes through here.
+func (v *Vault) putEvent(tx *bolt.Tx, id, raw []byte, ev Event) error {
+	events := tx.Bucket(bEvents)
 	seq, err := events.NextSequence()
 	if err != nil {
 		return err
 	}
 	k := seqKey(seq)
-	if err := events.Put(k, ev); err != nil {
+	if err := events.Put(k, raw); err != nil {
 		return err
 	}
-	if err := index.Put(append(append(make([]byte, 0, len(id)+8), id...), k...), nil); err != nil {
+	if err := tx.Bucket(bEventIndex).Put(append(append(make([]byte, 0, len(id)+8), id...), k...), nil); err != nil {
 		return err
 	}
-	return fileReceipt(events.Tx(), seq, ev)
+	if err := fileReceipt(tx, seq, raw); err != nil {
+		return err
+	}
+	ev.Seq = seq
+	return v.runAppended(tx, ev)
 }
 
 // Events returns a message's events in the order they were recorded.
@@ -144,8 +150,9 @@ func eventsOf(tx *bolt.Tx, id string) ([]Event, error) {
 	return out, nil
 }
 
-// deleteEvents removes a message's events and their index entries.
-func deleteEvents(tx *bolt.Tx, id string) (int, error) {
+// deleteEvents removes a message's events and their index entries, after
+// the hooks' Purging has seen each.
+func (v *Vault) deleteEvents(tx *bolt.Tx, id string) (int, error) {
 	events, index := tx.Bucket(bEvents), tx.Bucket(bEventIndex)
 	prefix := []byte(id)
 	var keys [][]byte
@@ -155,7 +162,17 @@ func deleteEvents(tx *bolt.Tx, id string) (int, error) {
 			keys = append(keys, bytes.Clone(k))
 		}
 	}
+	purging := slices.ContainsFunc(v.opt.Hooks, func(h Hook) bool { return h.Purging != nil })
 	for _, k := range keys {
+		if purging {
+			ev, err := eventBySeq(tx, binary.BigEndian.Uint64(k[len(prefix):]))
+			if err != nil {
+				return 0, fmt.Errorf("event %x: %w", k[len(prefix):], err)
+			}
+			if err := v.runPurging(tx, ev); err != nil {
+				return 0, err
+			}
+		}
 		if err := events.Delete(k[len(prefix):]); err != nil {
 			return 0, err
 		}

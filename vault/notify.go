@@ -372,7 +372,7 @@ func (v *Vault) jobGone(tx *bolt.Tx, epoch uint64) {
 }
 
 // recordJobEvent appends an event for a job's recipient.
-func recordJobEvent(tx *bolt.Tx, r *jobRecord, ev Event) error {
+func (v *Vault) recordJobEvent(tx *bolt.Tx, r *jobRecord, ev Event) error {
 	m, err := getMessage(tx, r.MessageID)
 	if err != nil {
 		return err
@@ -385,7 +385,7 @@ func recordJobEvent(tx *bolt.Tx, r *jobRecord, ev Event) error {
 	if err != nil {
 		return err
 	}
-	return putEvent(tx.Bucket(bEvents), tx.Bucket(bEventIndex), []byte(r.MessageID), b)
+	return v.putEvent(tx, []byte(r.MessageID), b, ev)
 }
 
 // jobEventSize is the growth Options.MaxSize counts for a job outcome that
@@ -406,7 +406,7 @@ func (v *Vault) CompleteJob(id uint64, providerID, provider string) error {
 			return v.removeJob(tx, id, r)
 		}
 		ev := Event{Kind: EventNotified, At: at, ProviderID: providerID, Detail: provider}
-		if err := recordJobEvent(tx, r, ev); err != nil {
+		if err := v.recordJobEvent(tx, r, ev); err != nil {
 			return err
 		}
 		if providerID != "" {
@@ -469,7 +469,7 @@ func (v *Vault) FailJob(id uint64, reason string) error {
 		if r.Kind != JobNotify {
 			return v.removeJob(tx, id, r)
 		}
-		if err := recordJobEvent(tx, r, Event{Kind: EventFailed, At: at, Detail: reason}); err != nil {
+		if err := v.recordJobEvent(tx, r, Event{Kind: EventFailed, At: at, Detail: reason}); err != nil {
 			return err
 		}
 		return v.removeJob(tx, id, r)
@@ -540,7 +540,7 @@ func (v *Vault) ReportDelivery(provider, providerID, status string, at time.Time
 		}
 		r := jobRecord{MessageID: d.Message, Recipient: d.Recipient}
 		ev := Event{Kind: kind, At: at, ProviderID: providerID, Detail: provider}
-		if err := recordJobEvent(tx, &r, ev); err != nil {
+		if err := v.recordJobEvent(tx, &r, ev); err != nil {
 			return err
 		}
 		d.Final = kind

@@ -102,7 +102,6 @@ func (v *Vault) expireStep(tx *bolt.Tx, now time.Time, res *SweepResult) (int, e
 	}
 	ids := make(map[string]bool)
 	msgs, recips, content := tx.Bucket(bMessages), tx.Bucket(bRecipients), tx.Bucket(bContent)
-	events, index := tx.Bucket(bEvents), tx.Bucket(bEventIndex)
 	for _, k := range keys {
 		id := string(k[8:])
 		if err := expireDue.Delete(k); err != nil {
@@ -136,11 +135,12 @@ func (v *Vault) expireStep(tx *bolt.Tx, now time.Time, res *SweepResult) (int, e
 					return 0, err
 				}
 			}
-			ev, err := json.Marshal(Event{MessageID: id, Recipient: i, Kind: EventExpired, At: now})
+			ev := Event{MessageID: id, Recipient: i, Kind: EventExpired, At: now}
+			raw, err := json.Marshal(ev)
 			if err != nil {
 				return 0, err
 			}
-			if err := putEvent(events, index, []byte(id), ev); err != nil {
+			if err := v.putEvent(tx, []byte(id), raw, ev); err != nil {
 				return 0, err
 			}
 		}
@@ -205,7 +205,7 @@ func (v *Vault) purgeStep(tx *bolt.Tx, now time.Time, res *SweepResult) (int, er
 		if err := unfileReceipts(tx, id); err != nil {
 			return 0, err
 		}
-		n, err := deleteEvents(tx, id)
+		n, err := v.deleteEvents(tx, id)
 		if err != nil {
 			return 0, err
 		}

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -63,7 +64,7 @@ var (
 	bPurgeDue   = []byte("purge_due")         // big-endian received ns ‖ id → nothing: content gone, audit kept
 	bMeta       = []byte("meta")              // schema version, key id
 
-	allBuckets = [][]byte{bMessages, bContent, bRecipients, bEvents, bEventIndex, bOutbox, bAccounts, bExpireDue, bPurgeDue, bMeta, bOutboxDue, bDeliveries, bMailbox, bMailboxMeta, bMailboxEvent}
+	coreBuckets = [][]byte{bMessages, bContent, bRecipients, bEvents, bEventIndex, bOutbox, bAccounts, bExpireDue, bPurgeDue, bMeta, bOutboxDue, bDeliveries, bMailbox, bMailboxMeta, bMailboxEvent}
 
 	kSchema     = []byte("schema")
 	kKeyStoreID = []byte("key_store_id") // the id of the key store this file's keys are in
@@ -84,6 +85,9 @@ type Options struct {
 	// bbolt v1.4 has no Options.MaxSize of its own, so the vault enforces it;
 	// the estimate is conservative, not exact to the page.
 	MaxSize int
+	// Hooks act inside the transaction that appends (or purges) an event,
+	// on tables of their own (hook.go).
+	Hooks []Hook
 	// MailReceipts (receipts.mail_to_sender): every receipt filed in a mailbox also queues a JobReceipt outbox job (mailbox.go)
 	MailReceipts bool
 
@@ -136,6 +140,9 @@ func Open(o Options) (*Vault, error) {
 	if o.AuditRetention < o.Retention {
 		return nil, fmt.Errorf("vault: open %s: audit retention %v is shorter than retention %v", o.Path, o.AuditRetention, o.Retention)
 	}
+	if err := checkHooks(o.Hooks); err != nil {
+		return nil, fmt.Errorf("vault: open %s: %w", o.Path, err)
+	}
 	if o.MaxSize < 0 {
 		return nil, fmt.Errorf("vault: open %s: negative MaxSize", o.Path)
 	}
@@ -183,7 +190,7 @@ func Open(o Options) (*Vault, error) {
 	var pending map[uint64]int
 	if err == nil {
 		err = db.Update(func(tx *bolt.Tx) error {
-			if err := initFile(tx, ks.id, o.KeyStore, ks.replacing, now()); err != nil {
+			if err := initFile(tx, hookTables(o.Hooks), ks.id, o.KeyStore, ks.replacing, now()); err != nil {
 				return err
 			}
 			pending, err = pendingByKey(tx)
@@ -229,8 +236,8 @@ func Open(o Options) (*Vault, error) {
 // one (or a new one, when the file is missing) is taken only while no
 // pending notification and no unexpired message needs the old one, or when
 // replacing (the admin put an empty file there).
-func initFile(tx *bolt.Tx, storeID []byte, keyStore string, replacing bool, now time.Time) error {
-	for _, name := range allBuckets {
+func initFile(tx *bolt.Tx, hookTables [][]byte, storeID []byte, keyStore string, replacing bool, now time.Time) error {
+	for _, name := range slices.Concat(coreBuckets, hookTables) {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}

@@ -1,0 +1,241 @@
+package vault
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Hooks: how another package acts inside the transaction that appends an
+// event, so that what it keeps about events (the receipts mailbox) is
+// committed with the event, in the same fsync, or not at all.
+//
+// A hook sees the store only through Tx and the Tables it declared: it
+// never sees the engine. Tx is an interface so that every engine offers
+// the same one (bbolt today: a table is a bucket; on PostgreSQL a table
+// would be rows of one key-value table under the hook's table name, and
+// Scan an ordered range query), and a hook written once runs on either.
+
+// Hook is what a package registers in Options.Hooks.
+type Hook struct {
+	// Name names the hook in errors.
+	Name string
+	// Tables are the hook's own tables, created at Open when missing. Only
+	// these are open to it through Tx.Table; a name the core uses is
+	// refused at Open.
+	Tables []string
+	// Appended runs inside the transaction that appends ev (with its Seq),
+	// after the event is written, for every event whatever appends it
+	// (Accept, Record, Sweep, the notifier's job outcomes). An error fails
+	// that transaction's request: the event is not recorded. It may run
+	// more than once for the same event (the committer re-runs a group
+	// after another request failed), so it must compute everything from tx.
+	Appended func(tx Tx, ev Event) error
+	// Purging runs inside the transaction that deletes ev at audit
+	// retention, before the event goes.
+	Purging func(tx Tx, ev Event) error
+}
+
+// Tx is one transaction of the store, as a hook or a View/Update function
+// sees it. It is valid only while the function it was given to runs.
+type Tx interface {
+	// Table is one of the caller's own tables (Hook.Tables). Every method
+	// of a table that was not declared fails.
+	Table(name string) Table
+	// Event reads one event by its Seq: ErrNotFound once purged.
+	Event(seq uint64) (Event, error)
+	// Events reads a message's events in the order they were appended.
+	Events(messageID string) ([]Event, error)
+	// Letter tells what one recipient's copy of a message is, decrypting
+	// nothing. ErrNotFound for an unknown message or recipient.
+	Letter(messageID string, recipient int) (Letter, error)
+	// QueueJob adds a job without a token to the outbox (the notifier's
+	// queue), due at once; only Kind, To, Channel, Lang, MessageID,
+	// Recipient, Errand and Event are taken from j. It returns the job's id.
+	QueueJob(j Job) (uint64, error)
+	// Now is the vault's clock.
+	Now() time.Time
+	// OnCommit runs fn once the transaction has committed (never when it
+	// is rolled back), outside of it.
+	OnCommit(fn func())
+}
+
+// Table is a hook's own ordered key-value table.
+type Table interface {
+	// Get returns the value, or nil when the key is missing. The bytes are
+	// valid only until the transaction ends and must not be changed.
+	Get(key []byte) []byte
+	Put(key, value []byte) error
+	Delete(key []byte) error
+	// NextSequence returns the next number of a counter kept per table,
+	// starting at 1; it is rolled back with the transaction.
+	NextSequence() (uint64, error)
+	// Scan calls fn with every key that starts with prefix, in ascending
+	// byte order, until fn returns an error (Scan returns it). fn must not
+	// write to the table; the bytes are valid only during the call.
+	Scan(prefix []byte, fn func(key, value []byte) error) error
+}
+
+// errNoTable is what the methods of an undeclared table fail with.
+var errNoTable = errors.New("table not declared in the hook's Tables")
+
+// checkHooks refuses hooks whose tables are the core's or another hook's.
+func checkHooks(hooks []Hook) error {
+	seen := make(map[string]string)
+	for _, b := range coreBuckets {
+		seen[string(b)] = "the vault"
+	}
+	for _, h := range hooks {
+		for _, t := range h.Tables {
+			if t == "" {
+				return fmt.Errorf("hook %s: empty table name", h.Name)
+			}
+			if owner, ok := seen[t]; ok {
+				return fmt.Errorf("hook %s: table %q is already %s's", h.Name, t, owner)
+			}
+			seen[t] = "hook " + h.Name
+		}
+	}
+	return nil
+}
+
+func hookTables(hooks []Hook) [][]byte {
+	var out [][]byte
+	for _, h := range hooks {
+		for _, t := range h.Tables {
+			out = append(out, []byte(t))
+		}
+	}
+	return out
+}
+
+// boltTx is Tx on bbolt: a table is a bucket of the same name.
+type boltTx struct {
+	tx     *bolt.Tx
+	v      *Vault
+	tables []string // the names open to the caller
+}
+
+func (v *Vault) boltTx(tx *bolt.Tx, tables []string) *boltTx {
+	return &boltTx{tx: tx, v: v, tables: tables}
+}
+
+func (t *boltTx) Table(name string) Table {
+	if !slices.Contains(t.tables, name) {
+		return noTable(name)
+	}
+	b := t.tx.Bucket([]byte(name))
+	if b == nil {
+		return noTable(name)
+	}
+	return boltTable{b}
+}
+
+func (t *boltTx) Event(seq uint64) (Event, error) { return eventBySeq(t.tx, seq) }
+
+func (t *boltTx) Events(messageID string) ([]Event, error) { return eventsOf(t.tx, messageID) }
+
+func (t *boltTx) Letter(messageID string, recipient int) (Letter, error) {
+	return t.v.letterByID(t.tx, messageID, recipient)
+}
+
+func (t *boltTx) QueueJob(j Job) (uint64, error) {
+	now := t.v.now().UTC()
+	return putJob(t.tx, jobRecord{
+		MessageID: j.MessageID, Recipient: j.Recipient, Kind: j.Kind,
+		Channel: j.Channel, To: j.To, Lang: j.Lang, Errand: j.Errand, Event: j.Event,
+		Due: now, Created: now,
+	})
+}
+
+func (t *boltTx) Now() time.Time { return t.v.now() }
+
+func (t *boltTx) OnCommit(fn func()) { t.tx.OnCommit(fn) }
+
+type boltTable struct{ b *bolt.Bucket }
+
+func (t boltTable) Get(key []byte) []byte         { return t.b.Get(key) }
+func (t boltTable) Put(key, value []byte) error   { return t.b.Put(key, value) }
+func (t boltTable) Delete(key []byte) error       { return t.b.Delete(key) }
+func (t boltTable) NextSequence() (uint64, error) { return t.b.NextSequence() }
+func (t boltTable) Scan(prefix []byte, fn func(key, value []byte) error) error {
+	c := t.b.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if err := fn(k, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type noTable string
+
+func (t noTable) err() error                    { return fmt.Errorf("table %q: %w", string(t), errNoTable) }
+func (t noTable) Get([]byte) []byte             { return nil }
+func (t noTable) Put(_, _ []byte) error         { return t.err() }
+func (t noTable) Delete([]byte) error           { return t.err() }
+func (t noTable) NextSequence() (uint64, error) { return 0, t.err() }
+func (t noTable) Scan([]byte, func(_, _ []byte) error) error {
+	return t.err()
+}
+
+// runAppended runs every hook's Appended for ev, just appended in tx.
+func (v *Vault) runAppended(tx *bolt.Tx, ev Event) error {
+	for _, h := range v.opt.Hooks {
+		if h.Appended == nil {
+			continue
+		}
+		if err := h.Appended(v.boltTx(tx, h.Tables), ev); err != nil {
+			return fmt.Errorf("hook %s: event %d: %w", h.Name, ev.Seq, err)
+		}
+	}
+	return nil
+}
+
+// runPurging runs every hook's Purging for ev, about to be deleted in tx.
+func (v *Vault) runPurging(tx *bolt.Tx, ev Event) error {
+	for _, h := range v.opt.Hooks {
+		if h.Purging == nil {
+			continue
+		}
+		if err := h.Purging(v.boltTx(tx, h.Tables), ev); err != nil {
+			return fmt.Errorf("hook %s: purge event %d: %w", h.Name, ev.Seq, err)
+		}
+	}
+	return nil
+}
+
+// View runs fn in a read transaction with access to tables (the caller's
+// own, declared in a Hook): a Put there fails.
+func (v *Vault) View(tables []string, fn func(Tx) error) error {
+	return v.view(func(tx *bolt.Tx) error { return fn(v.boltTx(tx, tables)) })
+}
+
+// Update runs fn in a durable write transaction with access to tables,
+// through the committer like every other write, and returns once it is on
+// disk. fn may run more than once (see Hook.Appended).
+func (v *Vault) Update(ctx context.Context, tables []string, fn func(Tx) error) error {
+	return v.commit.update(ctx, int64(len(tables)+1)*pageEstimate, func(tx *bolt.Tx) error {
+		return fn(v.boltTx(tx, tables))
+	})
+}
+
+// putJob adds a job record to the outbox under the next job id.
+func putJob(tx *bolt.Tx, r jobRecord) (uint64, error) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return 0, err
+	}
+	outbox := tx.Bucket(bOutbox)
+	id, err := outbox.NextSequence()
+	if err != nil {
+		return 0, err
+	}
+	return id, outbox.Put(seqKey(id), b)
+}
