@@ -98,10 +98,10 @@ func (v *Vault) putEvent(tx *bolt.Tx, id, raw []byte, ev Event) error {
 	if err := tx.Bucket(bEventIndex).Put(append(append(make([]byte, 0, len(id)+8), id...), k...), nil); err != nil {
 		return err
 	}
-	if err := fileReceipt(tx, seq, raw); err != nil {
+	ev.Seq = seq
+	if err := v.fileReceipt(tx, ev); err != nil {
 		return err
 	}
-	ev.Seq = seq
 	return v.runAppended(tx, ev)
 }
 

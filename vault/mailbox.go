@@ -164,19 +164,6 @@ func ensureMailbox(tx *bolt.Tx, account string, now time.Time) (validity, next u
 	return validity, next, putMailboxMeta(tx, account, validity, next)
 }
 
-// openVaults maps each open vault's bbolt handle to the vault, so that
-// putEvent, which every path that appends an event goes through (Accept,
-// Record, Sweep, the notifier's job outcomes), can file receipts with the
-// vault's options and wake its subscribers.
-var openVaults sync.Map // *bolt.DB → *Vault
-
-func registerVault(v *Vault)   { openVaults.Store(v.db, v) }
-func unregisterVault(v *Vault) { openVaults.Delete(v.db) }
-
-// kindAccepted spots the most common event, which is never a receipt,
-// without decoding it (Accept's commit path stays puts only).
-var kindAccepted = []byte(`"kind":"accepted"`)
-
 // fileReceipt files the event just appended as seq in its owner's mailbox
 // (a new UID) and, with Options.MailReceipts, queues a JobReceipt for it, in
 // the event's transaction; subscribers are told once that transaction has
@@ -184,14 +171,8 @@ var kindAccepted = []byte(`"kind":"accepted"`)
 // and an "opened" by a person whose opening of the same recipient's copy was
 // already reported (a re-read stays in the audit trail, but the sender gets
 // one receipt per person, as RFC 8098 sends one MDN).
-func fileReceipt(tx *bolt.Tx, seq uint64, raw []byte) error {
-	if bytes.Contains(raw, kindAccepted) {
-		return nil
-	}
-	var ev Event
-	if err := json.Unmarshal(raw, &ev); err != nil {
-		return fmt.Errorf("event %d: %w", seq, err)
-	}
+func (v *Vault) fileReceipt(tx *bolt.Tx, ev Event) error {
+	seq := ev.Seq
 	if !IsReceiptKind(ev.Kind) {
 		return nil
 	}
@@ -214,14 +195,7 @@ func fileReceipt(tx *bolt.Tx, seq uint64, raw []byte) error {
 			}
 		}
 	}
-	var v *Vault
-	if x, ok := openVaults.Load(tx.DB()); ok {
-		v = x.(*Vault)
-	}
-	now := ev.At
-	if v != nil {
-		now = v.now()
-	}
+	now := v.now()
 	validity, uid, err := ensureMailbox(tx, account, now)
 	if err != nil {
 		return err
@@ -238,9 +212,6 @@ func fileReceipt(tx *bolt.Tx, seq uint64, raw []byte) error {
 	}
 	if err := tx.Bucket(bMailboxEvent).Put(seqKey(seq), k); err != nil {
 		return err
-	}
-	if v == nil {
-		return nil
 	}
 	if v.opt.MailReceipts {
 		now = now.UTC()
@@ -269,7 +240,7 @@ func fileReceipt(tx *bolt.Tx, seq uint64, raw []byte) error {
 // unfileReceipts removes the mailbox entries of a message's events (at audit
 // retention, before the events go); their owners' subscribers are told once
 // the transaction has committed.
-func unfileReceipts(tx *bolt.Tx, id string) error {
+func (v *Vault) unfileReceipts(tx *bolt.Tx, id string) error {
 	touched := make(map[string]bool)
 	mb, byEvent := tx.Bucket(bMailbox), tx.Bucket(bMailboxEvent)
 	prefix := []byte(id)
@@ -297,8 +268,7 @@ func unfileReceipts(tx *bolt.Tx, id string) error {
 		}
 		touched[string(k[:len(k)-5])] = true
 	}
-	if x, ok := openVaults.Load(tx.DB()); ok && len(touched) > 0 {
-		v := x.(*Vault)
+	if len(touched) > 0 {
 		tx.OnCommit(func() {
 			for a := range touched {
 				v.mail.notify(a)

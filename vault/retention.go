@@ -202,7 +202,7 @@ func (v *Vault) purgeStep(tx *bolt.Tx, now time.Time, res *SweepResult) (int, er
 		if err := purgeDue.Delete(k); err != nil {
 			return 0, err
 		}
-		if err := unfileReceipts(tx, id); err != nil {
+		if err := v.unfileReceipts(tx, id); err != nil {
 			return 0, err
 		}
 		n, err := v.deleteEvents(tx, id)

@@ -222,7 +222,6 @@ func Open(o Options) (*Vault, error) {
 		shredDone: make(chan struct{}),
 	}
 	v.commit = newCommitter(db, o)
-	registerVault(v)
 	go v.runShredder()
 	if err := v.shredPass(false); err != nil { // the expiry keys of the coming periods
 		v.Close()
@@ -354,7 +353,6 @@ func (v *Vault) Close() error {
 		v.commit.close()
 		// Every commit is in: destroy what no job needs any more.
 		_ = v.shredPass(false)
-		unregisterVault(v)
 		if e := v.db.Close(); e != nil {
 			err = fmt.Errorf("vault: close %s: %w", v.path, e)
 		}
