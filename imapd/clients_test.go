@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"sigill/internal/testenv"
+	receiptbox "sigill/receipts/mailbox"
 	"sigill/vault"
 )
 
@@ -129,11 +130,11 @@ func TestCurl(t *testing.T) {
 	if !bytes.Contains(got, []byte("Per Persson (20021124-2383)")) {
 		t.Errorf("not the denied notice:\n%s", got)
 	}
-	box, err := e.v.Mailbox(anna)
+	box, err := e.mbs.Mailbox(anna)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if box.Entries[1].Flags&vault.FlagSeen == 0 || box.Entries[0].Flags&vault.FlagSeen != 0 {
+	if box.Entries[1].Flags&receiptbox.FlagSeen == 0 || box.Entries[0].Flags&receiptbox.FlagSeen != 0 {
 		t.Errorf("flags after curl's FETCH BODY[]: %+v", box.Entries)
 	}
 }

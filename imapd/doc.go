@@ -1,6 +1,6 @@
 // Package imapd is sigill's IMAP server (go-imap/v2's imapserver): it serves
-// each staff account its receipts — the mailbox the vault keeps per account
-// (vault.Mailbox) — as a single INBOX, and nothing else.
+// each staff account its receipts — the mailbox package receipts/mailbox
+// keeps per account (mailbox.Store) — as a single INBOX, and nothing else.
 //
 // # Logging in
 //
@@ -17,14 +17,14 @@
 //
 // INBOX holds every receipt for the account's messages (package receipts:
 // MDN for opened, DSN for delivered/failed/expired, a notice for denied),
-// oldest first. UIDs, UIDVALIDITY and flags are the vault's, so they survive
-// restarts; UIDs only grow. A receipt is rebuilt from its event whenever it
+// oldest first. UIDs, UIDVALIDITY and flags are kept in the vault by
+// receipts/mailbox, so they survive restarts; UIDs only grow. A receipt is rebuilt from its event whenever it
 // is fetched — the same bytes every time — and recent ones are kept in a
 // bounded in-memory cache; RFC822.SIZE is the length of those bytes.
 //
 // New receipts are announced to every session that has INBOX selected (an
 // untagged EXISTS at the next command, or at once during IDLE), through the
-// vault's subscription and one imapserver.MailboxTracker per account. Flag
+// mailbox store's subscription and one imapserver.MailboxTracker per account. Flag
 // changes by one session are announced to the account's other sessions.
 //
 // What a client may do, and what it may not:

@@ -26,6 +26,7 @@ import (
 	"sigill/internal/authgate"
 	"sigill/internal/testenv"
 	"sigill/receipts"
+	receiptbox "sigill/receipts/mailbox"
 	"sigill/vault"
 )
 
@@ -50,6 +51,7 @@ type env struct {
 	t    testing.TB
 	path string
 	v    *vault.Vault
+	mbs  *receiptbox.Store
 	srv  *Server
 	addr string
 	opt  Options
@@ -85,17 +87,19 @@ func newEnvClock(t testing.TB, now func() time.Time, mod func(*Options)) *env {
 }
 
 func (e *env) openVault() {
-	v, err := vault.Open(vault.Options{Path: e.path, Now: e.now})
+	mbs := receiptbox.New(receiptbox.Options{})
+	v, err := vault.Open(vault.Options{Path: e.path, Now: e.now, Hooks: []vault.Hook{mbs.Hook()}})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.v = v
+	mbs.Attach(v)
+	e.v, e.mbs = v, mbs
 }
 
 func (e *env) start() {
 	e.t.Helper()
 	o := e.opt
-	o.Vault = e.v
+	o.Vault, o.Mailboxes = e.v, e.mbs
 	e.srv = New(o)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -155,13 +159,13 @@ func (e *env) record(id string, kind vault.EventKind, pn, name string) {
 // want is the receipt the vault's mailbox entry uid of account stands for.
 func (e *env) want(account string, uid uint32) []byte {
 	e.t.Helper()
-	box, err := e.v.Mailbox(account)
+	box, err := e.mbs.Mailbox(account)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	for _, en := range box.Entries {
 		if en.UID == uid {
-			l, ev, err := e.v.ReceiptEvent(en.Event)
+			l, ev, err := e.mbs.Receipt(en.Event)
 			if err != nil {
 				e.t.Fatal(err)
 			}

@@ -17,16 +17,18 @@ import (
 	"sigill/addressing"
 	"sigill/internal/authgate"
 	"sigill/receipts"
+	receiptbox "sigill/receipts/mailbox"
 	"sigill/vault"
 )
 
-// Options configure New. Vault is required.
+// Options configure New. Vault and Mailboxes are required.
 type Options struct {
-	Vault        *vault.Vault
-	Org          receipts.Org // what the receipts say about the organisation
-	TLS          *tls.Config  // STARTTLS on Serve's listeners; required by ServeTLS
-	InsecureAuth bool         // sigill dev: LOGIN without TLS, from loopback peers only
-	Logger       *slog.Logger // nil: discard
+	Vault        *vault.Vault      // staff accounts
+	Mailboxes    *receiptbox.Store // the receipts mailboxes (attached to Vault)
+	Org          receipts.Org      // what the receipts say about the organisation
+	TLS          *tls.Config       // STARTTLS on Serve's listeners; required by ServeTLS
+	InsecureAuth bool              // sigill dev: LOGIN without TLS, from loopback peers only
+	Logger       *slog.Logger      // nil: discard
 	// AuthGate limits password tries per client address and account
 	// across connections; cmd shares one with SMTP. Nil: a gate of this
 	// server's own, with the default limits.
@@ -61,10 +63,10 @@ type Server struct {
 // AuthGate limits them per address across connections.
 const maxLoginFails = 3
 
-// New makes a server. It panics without a Vault.
+// New makes a server. It panics without a Vault or Mailboxes.
 func New(o Options) *Server {
-	if o.Vault == nil {
-		panic("imapd: Options.Vault is nil")
+	if o.Vault == nil || o.Mailboxes == nil {
+		panic("imapd: Options.Vault or Options.Mailboxes is nil")
 	}
 	log := o.Logger
 	if log == nil {
@@ -166,8 +168,8 @@ type mailbox struct {
 	// mu guards entries and next, and orders every change of them with the
 	// tracker updates that announce it.
 	mu      sync.Mutex
-	entries []vault.MailboxEntry // by UID, as the tracker numbers them
-	top     uint32               // highest UID ever in entries
+	entries []receiptbox.Entry // by UID, as the tracker numbers them
+	top     uint32             // highest UID ever in entries
 	next    uint32
 	idlers  map[chan struct{}]struct{} // sessions in IDLE, woken after tracker updates
 }
@@ -212,8 +214,8 @@ func (s *Server) acquire(account string) (*mailbox, error) {
 	}
 	// Subscribe first, then read: a receipt filed in between is read now
 	// and found again (unchanged) by the refresh its signal causes.
-	sig, cancel := s.o.Vault.Subscribe(account)
-	box, err := s.o.Vault.Mailbox(account)
+	sig, cancel := s.o.Mailboxes.Subscribe(account)
+	box, err := s.o.Mailboxes.Mailbox(account)
 	if err != nil {
 		cancel()
 		return nil, err
@@ -257,7 +259,7 @@ func (mb *mailbox) watch(sig <-chan struct{}) {
 func (mb *mailbox) refresh() {
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
-	box, err := mb.s.o.Vault.Mailbox(mb.account)
+	box, err := mb.s.o.Mailboxes.Mailbox(mb.account)
 	if err != nil {
 		mb.s.log.Error("imap: reading a mailbox", "account", mb.account, "err", err)
 		return
@@ -266,7 +268,7 @@ func (mb *mailbox) refresh() {
 		mb.s.log.Error("imap: UIDVALIDITY changed under a selected mailbox", "account", mb.account)
 		return
 	}
-	now := make(map[uint32]vault.MailboxEntry, len(box.Entries))
+	now := make(map[uint32]receiptbox.Entry, len(box.Entries))
 	for _, e := range box.Entries {
 		now[e.UID] = e
 	}
@@ -322,7 +324,7 @@ func (s *Server) receipt(seq uint64) (*built, error) {
 	if b := s.cache.get(seq); b != nil {
 		return b, nil
 	}
-	l, ev, err := s.o.Vault.ReceiptEvent(seq)
+	l, ev, err := s.o.Mailboxes.Receipt(seq)
 	if err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/emersion/go-message/textproto"
 
 	"sigill/internal/authgate"
+	receiptbox "sigill/receipts/mailbox"
 	"sigill/vault"
 )
 
@@ -178,8 +179,8 @@ func (ss *session) Select(name string, options *imap.SelectOptions) (*imap.Selec
 	ss.box, ss.view, ss.readOnly, ss.searchRes = mb, mb.tracker.NewSession(), options.ReadOnly, nil
 	ss.mu.Unlock()
 	data := &imap.SelectData{
-		Flags:          flagList(vault.FlagSeen | vault.FlagAnswered | vault.FlagFlagged | vault.FlagDraft),
-		PermanentFlags: flagList(vault.FlagSeen | vault.FlagAnswered | vault.FlagFlagged | vault.FlagDraft),
+		Flags:          flagList(receiptbox.FlagSeen | receiptbox.FlagAnswered | receiptbox.FlagFlagged | receiptbox.FlagDraft),
+		PermanentFlags: flagList(receiptbox.FlagSeen | receiptbox.FlagAnswered | receiptbox.FlagFlagged | receiptbox.FlagDraft),
 		NumMessages:    uint32(len(mb.entries)),
 		UIDNext:        imap.UID(mb.next),
 		UIDValidity:    mb.validity,
@@ -188,7 +189,7 @@ func (ss *session) Select(name string, options *imap.SelectOptions) (*imap.Selec
 		data.PermanentFlags = []imap.Flag{}
 	}
 	for i, e := range mb.entries {
-		if e.Flags&vault.FlagSeen == 0 {
+		if e.Flags&receiptbox.FlagSeen == 0 {
 			data.FirstUnseenSeqNum = uint32(i + 1)
 			break
 		}
@@ -273,7 +274,7 @@ func (ss *session) Status(name string, options *imap.StatusOptions) (*imap.Statu
 	if !isInbox(name) {
 		return nil, errNoMailbox
 	}
-	box, err := ss.s.o.Vault.Mailbox(ss.account)
+	box, err := ss.s.o.Mailboxes.Mailbox(ss.account)
 	if err != nil {
 		ss.s.log.Error("imap status", "account", ss.account, "err", err)
 		return nil, errUnavailable
@@ -293,7 +294,7 @@ func (ss *session) Status(name string, options *imap.StatusOptions) (*imap.Statu
 	if options.NumUnseen {
 		var unseen uint32
 		for _, e := range box.Entries {
-			if e.Flags&vault.FlagSeen == 0 {
+			if e.Flags&receiptbox.FlagSeen == 0 {
 				unseen++
 			}
 		}
@@ -380,7 +381,7 @@ func silentWriter(w *imapserver.ExpungeWriter) bool {
 type target struct {
 	seq    uint32 // in the mailbox tracker's numbering
 	client uint32 // in this session's numbering
-	entry  vault.MailboxEntry
+	entry  receiptbox.Entry
 }
 
 // resolve turns a sequence or UID set into the messages this session knows
@@ -469,18 +470,18 @@ func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options 
 	if markSeen {
 		var uids []uint32
 		for _, t := range targets {
-			if t.entry.Flags&vault.FlagSeen == 0 {
+			if t.entry.Flags&receiptbox.FlagSeen == 0 {
 				uids = append(uids, t.entry.UID)
 			}
 		}
 		if len(uids) > 0 {
-			if err := ss.store(uids, vault.FlagsAdd, vault.FlagSeen, changed); err != nil {
+			if err := ss.store(uids, receiptbox.FlagsAdd, receiptbox.FlagSeen, changed); err != nil {
 				mb.mu.Unlock()
 				return err
 			}
 			for i := range targets {
 				if changed[targets[i].entry.UID] {
-					targets[i].entry.Flags |= vault.FlagSeen
+					targets[i].entry.Flags |= receiptbox.FlagSeen
 				}
 			}
 		}
@@ -498,9 +499,9 @@ func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options 
 // store changes flags in the vault and in the mailbox, and tells the
 // account's other sessions; changed gets the UIDs whose flags changed. Call
 // with box.mu held.
-func (ss *session) store(uids []uint32, op vault.FlagOp, flags vault.MailFlags, changed map[uint32]bool) error {
+func (ss *session) store(uids []uint32, op receiptbox.FlagOp, flags receiptbox.Flags, changed map[uint32]bool) error {
 	mb := ss.box
-	updated, err := ss.s.o.Vault.StoreFlags(ss.account, uids, op, flags)
+	updated, err := ss.s.o.Mailboxes.StoreFlags(ss.account, uids, op, flags)
 	if err != nil {
 		ss.s.log.Error("imap store", "account", ss.account, "err", err)
 		return errUnavailable
@@ -587,7 +588,7 @@ func (ss *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *i
 	if ss.readOnly {
 		return errReadOnly
 	}
-	var bits vault.MailFlags
+	var bits receiptbox.Flags
 	for _, f := range flags.Flags {
 		switch {
 		case strings.EqualFold(string(f), string(imap.FlagDeleted)):
@@ -598,8 +599,8 @@ func (ss *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *i
 			bits |= flagBit(f) // keywords are not kept: 0
 		}
 	}
-	op := map[imap.StoreFlagsOp]vault.FlagOp{
-		imap.StoreFlagsSet: vault.FlagsSet, imap.StoreFlagsAdd: vault.FlagsAdd, imap.StoreFlagsDel: vault.FlagsRemove,
+	op := map[imap.StoreFlagsOp]receiptbox.FlagOp{
+		imap.StoreFlagsSet: receiptbox.FlagsSet, imap.StoreFlagsAdd: receiptbox.FlagsAdd, imap.StoreFlagsDel: receiptbox.FlagsRemove,
 	}[flags.Op]
 	mb := ss.box
 	mb.mu.Lock()
@@ -636,16 +637,16 @@ func (ss *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *i
 }
 
 var flagNames = []struct {
-	bit  vault.MailFlags
+	bit  receiptbox.Flags
 	flag imap.Flag
 }{
-	{vault.FlagSeen, imap.FlagSeen},
-	{vault.FlagAnswered, imap.FlagAnswered},
-	{vault.FlagFlagged, imap.FlagFlagged},
-	{vault.FlagDraft, imap.FlagDraft},
+	{receiptbox.FlagSeen, imap.FlagSeen},
+	{receiptbox.FlagAnswered, imap.FlagAnswered},
+	{receiptbox.FlagFlagged, imap.FlagFlagged},
+	{receiptbox.FlagDraft, imap.FlagDraft},
 }
 
-func flagList(f vault.MailFlags) []imap.Flag {
+func flagList(f receiptbox.Flags) []imap.Flag {
 	out := []imap.Flag{}
 	for _, n := range flagNames {
 		if f&n.bit != 0 {
@@ -656,7 +657,7 @@ func flagList(f vault.MailFlags) []imap.Flag {
 }
 
 // flagBit is a flag's bit; 0 for one the mailbox does not keep.
-func flagBit(f imap.Flag) vault.MailFlags {
+func flagBit(f imap.Flag) receiptbox.Flags {
 	for _, n := range flagNames {
 		if strings.EqualFold(string(f), string(n.flag)) {
 			return n.bit

@@ -79,7 +79,7 @@
 // message, serves ReportHandler at POST /hooks/sms on the reader listener,
 // and in dev serves DevOutbox() at GET /dev/outbox there. With
 // receipts.mail_to_sender it sets Options.ReceiptMail (through FromConfig's
-// mods) to build a receipt job's message: vault.ReceiptEvent(j.Event), then
+// mods) to build a receipt job's message: mailbox.Store.Receipt(j.Event), then
 // receipts.Build. Metrics
 // (sigill_notifier_queue_depth, sigill_notifier_sends_total{provider,result},
 // sigill_notifier_send_seconds{provider}, sigill_notifier_receipts_sent_total)

@@ -50,9 +50,9 @@ type Options struct {
 	// PollEvery is how often idle workers look for due jobs (retries come
 	// due without a Kick); default 1 s. Looking costs a read transaction.
 	PollEvery time.Duration
-	// ReceiptMail builds the message of a receipt job (vault.JobReceipt, which
-	// the vault queues with each receipt when receipts.mail_to_sender is
-	// set): cmd wires the receipts package's builder here. It is mailed to
+	// ReceiptMail builds the message of a receipt job (mailbox.JobReceipt,
+	// which receipts/mailbox queues with each receipt it files when
+	// receipts.mail_to_sender is set): cmd wires the receipts package's builder here. It is mailed to
 	// the job's To with a null envelope sender, through Email. When nil,
 	// receipt jobs are retried until MaxAge and then dropped. An error
 	// wrapping vault.ErrNotFound (the event is gone) drops the job at once.
@@ -314,7 +314,8 @@ func IdempotencyKey(j vault.Job) string {
 	return "sigill-" + j.MessageID + "-" + strconv.Itoa(j.Recipient)
 }
 
-// kindReceipt is vault.JobReceipt: a receipt to mail to its sender.
+// kindReceipt is mailbox.JobReceipt (receipts/mailbox, which queues it): a
+// receipt to mail to its sender.
 const kindReceipt = "receipt"
 
 // senderLine names who a notification is from: the organisation and the

@@ -11,17 +11,19 @@ import (
 
 	"sigill/internal/testenv"
 
+	"sigill/receipts/mailbox"
 	"sigill/vault"
 )
 
-// TestReceiptJobs: with receipts mailed (vault.Options.MailReceipts), the
+// TestReceiptJobs: with receipts mailed (mailbox.Options.MailToSender), the
 // receipt job a "delivered" event queues is mailed to the sender through the
 // smarthost with a null envelope sender, using the builder cmd wires; it
 // records no event of its own, and one that cannot be built is dropped
 // without a "failed" (a receipt about a receipt).
 func TestReceiptJobs(t *testing.T) {
 	c := newClock()
-	v, err := vault.Open(vault.Options{Path: filepath.Join(t.TempDir(), "sigill.db"), Now: c.Now, MailReceipts: true})
+	boxes := mailbox.New(mailbox.Options{MailToSender: true})
+	v, err := vault.Open(vault.Options{Path: filepath.Join(t.TempDir(), "sigill.db"), Now: c.Now, Hooks: []vault.Hook{boxes.Hook()}})
 	if err != nil {
 		t.Fatal(err)
 	}

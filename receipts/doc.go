@@ -1,14 +1,15 @@
 // Package receipts owns the receipt messages sigill sends back to a sender:
 // one MIME message for each audit event the sender cares about, built from
-// the event and the letter it is about (vault.ReceiptEvent).
+// the event and the letter it is about (mailbox.Store.Receipt), and, in
+// receipts/mailbox, the mailbox they are filed in.
 //
 // design.md lists "receipts to senders" under the notifier, but two
 // packages need the same bytes — the notifier, which mails a receipt to the
 // sender (receipts.mail_to_sender), and imapd, which serves every receipt in
 // the sender's INBOX — so the MIME lives here, a package of its own between
 // vault and notifier/imapd in the import order
-// (config, addressing → vault → receipts → notifier, imapd). It imports only
-// addressing and vault, and logs nothing.
+// (config, addressing → vault → receipts → receipts/mailbox → imapd). It
+// imports only addressing and vault, and logs nothing.
 //
 // # What each event becomes
 //

@@ -48,11 +48,21 @@ func mustLoad(name string) *time.Location {
 	return l
 }
 
+// IsReceiptKind reports whether an event of kind k becomes a receipt to the
+// sender (and an entry in the sender's receipts mailbox).
+func IsReceiptKind(k vault.EventKind) bool {
+	switch k {
+	case vault.EventDelivered, vault.EventFailed, vault.EventOpened, vault.EventDenied, vault.EventExpired:
+		return true
+	}
+	return false
+}
+
 // Build makes the receipt for one event: the whole message, CRLF line
 // endings, ready for SMTP DATA or an IMAP FETCH. The same inputs give the
-// same bytes. ev must carry its Seq (as vault.ReceiptEvent returns it).
+// same bytes. ev must carry its Seq (as mailbox.Store.Receipt returns it).
 func Build(org Org, letter vault.Letter, ev vault.Event) ([]byte, error) {
-	if !vault.IsReceiptKind(ev.Kind) {
+	if !IsReceiptKind(ev.Kind) {
 		return nil, fmt.Errorf("%w: %q", ErrNotReceipt, ev.Kind)
 	}
 	if ev.Seq == 0 {

@@ -1,8 +1,13 @@
-// Package vault is sigill's store: one bbolt file that holds the encrypted
-// messages, their recipients, the append-only audit events, the notifier's
-// outbox and the staff accounts, and applies retention to them. It owns all
-// of sigill's cryptography at rest. It logs nothing: no token, body,
-// password or personal number passes through a logger here.
+// Package vault is sigill's store core: the engine (one bbolt file), the
+// group committer, all of sigill's cryptography at rest (the key file and
+// the key store), the encrypted messages, their recipients and link
+// states, the append-only audit events, and retention over them; for now
+// also the notifier's outbox and the staff accounts. What other packages
+// keep about events they keep through hooks, in tables of their own, inside
+// the transaction that appends the event (Hook, Tx): the receipts mailbox
+// is receipts/mailbox's, and the vault knows nothing of IMAP or receipts.
+// It logs nothing: no token, body, password or personal number passes
+// through a logger here.
 //
 // # What is kept, and who can read it
 //
@@ -164,19 +169,20 @@
 // # Layout
 //
 // Buckets: messages (id → JSON metadata: expiry, expiry key, sealed escrow
-// packet), content (id → SEIPD packet),
-// recipients (SHA-256(token) → JSON: message id, index, address, addressing
-// data, wrapped key), events (big-endian sequence → JSON event, append only)
-// with events_by_message (id ‖ sequence) so Events(id) is a prefix scan,
-// outbox (big-endian job id → JSON job with its outbox key's id and sealed
-// token), accounts (lower-cased address → JSON with an argon2id PHC hash),
-// expire_due (expiry ‖ id) and purge_due (received time ‖ id): the
-// sweeper's work lists, outbox_due
-// (due time ‖ job id: the notifier's work list), deliveries (provider ‖
-// provider's id → message and recipient, for delivery reports), mailbox,
-// mailbox_meta and mailbox_by_event (each staff account's receipts: UID →
-// event, UIDVALIDITY and UIDNEXT, flags), meta (schema version 2, the key
-// store's id, outbox_indexed). Message ids are 48 bits of milliseconds and 48
+// packet), content (id → SEIPD packet), recipients (SHA-256(token) → JSON:
+// message id, index, address, addressing data, wrapped key), events
+// (big-endian sequence → JSON event, append only) with events_by_message
+// (id ‖ sequence) so Events(id) is a prefix scan, outbox (big-endian job id
+// → JSON job with its outbox key's id and sealed token), accounts
+// (lower-cased address → JSON with an argon2id PHC hash), expire_due
+// (expiry ‖ id) and purge_due (received time ‖ id): the sweeper's work
+// lists, outbox_due (due time ‖ job id: the notifier's work list),
+// deliveries (provider ‖ provider's id → message and recipient, for
+// delivery reports), meta (schema version 2, the key store's id,
+// outbox_indexed), and each hook's tables under their own names
+// (receipts/mailbox: mailbox, mailbox_meta, mailbox_by_event, the names
+// they had when the vault kept them). Message ids are 48 bits of
+// milliseconds and 48
 // random bits in lower-case base32hex: 20 characters that sort by time.
 //
 // # Retention

@@ -66,7 +66,7 @@ func (v *Vault) Record(ev Event) error {
 		return fmt.Errorf("vault: record: %w", err)
 	}
 	id := []byte(ev.MessageID)
-	err = v.commit.update(context.Background(), int64(len(b)+7*pageEstimate), func(tx *bolt.Tx) error { // + the receipt: mailbox, meta, index, outbox
+	err = v.commit.update(context.Background(), int64(len(b)+7*pageEstimate), func(tx *bolt.Tx) error { // + what hooks write (a receipt: mailbox, meta, index, outbox)
 		m, err := getMessage(tx, ev.MessageID)
 		if err != nil {
 			return err
@@ -83,8 +83,8 @@ func (v *Vault) Record(ev Event) error {
 }
 
 // putEvent appends an event (raw is ev encoded) and its entry in the
-// per-message index, files it in its sender's receipts mailbox when it is a
-// receipt (mailbox.go), and runs the hooks. Every event goes through here.
+// per-message index, and runs the hooks (hook.go) in the same transaction.
+// Every event goes through here.
 func (v *Vault) putEvent(tx *bolt.Tx, id, raw []byte, ev Event) error {
 	events := tx.Bucket(bEvents)
 	seq, err := events.NextSequence()
@@ -99,9 +99,6 @@ func (v *Vault) putEvent(tx *bolt.Tx, id, raw []byte, ev Event) error {
 		return err
 	}
 	ev.Seq = seq
-	if err := v.fileReceipt(tx, ev); err != nil {
-		return err
-	}
 	return v.runAppended(tx, ev)
 }
 

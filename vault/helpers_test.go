@@ -149,3 +149,12 @@ func mustStats(t testing.TB, v *Vault) Stats {
 func fmtStats(s Stats) string {
 	return fmt.Sprintf("messages=%d recipients=%d outbox=%d events=%d", s.Messages, s.Recipients, s.Outbox, s.Events)
 }
+
+func smallRaw() []byte { return mime("kvitto "+randomHex(8), []byte("a")) }
+
+func record(t *testing.T, v *Vault, ev Event) {
+	t.Helper()
+	if err := v.Record(ev); err != nil {
+		t.Fatal(err)
+	}
+}

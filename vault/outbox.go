@@ -68,7 +68,7 @@ type jobRecord struct {
 	// retry time. ReleaseClaims makes leased jobs due at once.
 	Leased    bool   `json:"leased,omitempty"`
 	LastError string `json:"last_error,omitempty"`
-	Event     uint64 `json:"event,omitempty"` // a receipt job's event (mailbox.go)
+	Event     uint64 `json:"event,omitempty"` // the event a job of another kind is about (Tx.QueueJob)
 	// Claimed is when the latest claim began; InDoubtSince is Job's.
 	Claimed      time.Time `json:"claimed,omitzero"`
 	InDoubtSince time.Time `json:"in_doubt_since,omitzero"`
@@ -106,7 +106,7 @@ func (v *Vault) decodeJob(k, b []byte) (Job, error) {
 		return Job{}, fmt.Errorf("job %d: %w", id, err)
 	}
 	var token string
-	if r.Kind != JobReceipt {
+	if r.Kind == JobNotify { // the only kind that carries a token
 		k := v.keys.outboxKey(r.Epoch)
 		if k == nil {
 			return Job{}, fmt.Errorf("job %d: its outbox key %x is not in the key store %s", id, r.Epoch, v.opt.KeyStore)

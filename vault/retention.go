@@ -170,7 +170,7 @@ func (v *Vault) expireStep(tx *bolt.Tx, now time.Time, res *SweepResult) (int, e
 			if err := json.Unmarshal(b, &j); err != nil {
 				return fmt.Errorf("job %x: %w", k, err)
 			}
-			if ids[j.MessageID] && j.Kind != JobReceipt { // receipt jobs hold no token, and "expired" is one
+			if ids[j.MessageID] && j.Kind == JobNotify { // other jobs (a hook's) hold no token, and may be about the expiry itself
 				drop = append(drop, bytes.Clone(k))
 				epochs = append(epochs, j.Epoch)
 			}
@@ -200,9 +200,6 @@ func (v *Vault) purgeStep(tx *bolt.Tx, now time.Time, res *SweepResult) (int, er
 	for _, k := range keys {
 		id := string(k[8:])
 		if err := purgeDue.Delete(k); err != nil {
-			return 0, err
-		}
-		if err := v.unfileReceipts(tx, id); err != nil {
 			return 0, err
 		}
 		n, err := v.deleteEvents(tx, id)

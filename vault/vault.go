@@ -64,7 +64,7 @@ var (
 	bPurgeDue   = []byte("purge_due")         // big-endian received ns ‖ id → nothing: content gone, audit kept
 	bMeta       = []byte("meta")              // schema version, key id
 
-	coreBuckets = [][]byte{bMessages, bContent, bRecipients, bEvents, bEventIndex, bOutbox, bAccounts, bExpireDue, bPurgeDue, bMeta, bOutboxDue, bDeliveries, bMailbox, bMailboxMeta, bMailboxEvent}
+	coreBuckets = [][]byte{bMessages, bContent, bRecipients, bEvents, bEventIndex, bOutbox, bAccounts, bExpireDue, bPurgeDue, bMeta, bOutboxDue, bDeliveries}
 
 	kSchema     = []byte("schema")
 	kKeyStoreID = []byte("key_store_id") // the id of the key store this file's keys are in
@@ -88,8 +88,6 @@ type Options struct {
 	// Hooks act inside the transaction that appends (or purges) an event,
 	// on tables of their own (hook.go).
 	Hooks []Hook
-	// MailReceipts (receipts.mail_to_sender): every receipt filed in a mailbox also queues a JobReceipt outbox job (mailbox.go)
-	MailReceipts bool
 
 	// Unexported knobs for the package's own tests and benchmarks.
 	batchDelay    time.Duration     // > 0: commit through bbolt's DB.Batch with this MaxBatchDelay instead of the committer
@@ -110,7 +108,6 @@ type Vault struct {
 	commit  *committer
 	closing chan struct{}
 	once    sync.Once
-	mail    mailboxHub // subscribers to receipts mailboxes (mailbox.go)
 
 	shredKick chan struct{} // a job is done: run the key store's pass soon
 	shredDone chan struct{} // the background pass has stopped
@@ -254,7 +251,7 @@ func initFile(tx *bolt.Tx, hookTables [][]byte, storeID []byte, keyStore string,
 	if old := meta.Get(kKeyStoreID); old != nil && !bytes.Equal(old, storeID) {
 		jobs := 0
 		_ = tx.Bucket(bOutbox).ForEach(func(_, b []byte) error {
-			if !bytes.Contains(b, []byte(`"kind":"`+JobReceipt+`"`)) {
+			if bytes.Contains(b, []byte(`"kind":"`+JobNotify+`"`)) { // only notify jobs carry a sealed token
 				jobs++
 			}
 			return nil

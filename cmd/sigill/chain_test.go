@@ -27,6 +27,7 @@ import (
 	"sigill/internal/testenv"
 	"sigill/notifier"
 	"sigill/receipts"
+	"sigill/receipts/mailbox"
 	"sigill/vault"
 )
 
@@ -103,11 +104,13 @@ func signInByLink(t *testing.T, d *devInstance, link, personalNumber string) (*h
 // the SMS provider refuses every attempt; past notifier.max_age the
 // recipient is marked failed and the sender's INBOX gets a DSN saying so.
 func TestChainGivingUpGivesDSNInIMAP(t *testing.T) {
-	v, err := vault.Open(vault.Options{Path: filepath.Join(t.TempDir(), "sigill.db")})
+	boxes := mailbox.New(mailbox.Options{})
+	v, err := vault.Open(vault.Options{Path: filepath.Join(t.TempDir(), "sigill.db"), Hooks: []vault.Hook{boxes.Hook()}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer v.Close()
+	boxes.Attach(v)
 	const staff, password = "anna@staff.test", "a long test password"
 	if err := v.AddAccount(staff, password); err != nil {
 		t.Fatal(err)
@@ -149,7 +152,7 @@ func TestChainGivingUpGivesDSNInIMAP(t *testing.T) {
 	}
 	clock.Advance(2 * time.Hour)
 
-	srv := imapd.New(imapd.Options{Vault: v, Org: receipts.Org{Name: "sigill test", Hostname: "localhost"}, InsecureAuth: true})
+	srv := imapd.New(imapd.Options{Vault: v, Mailboxes: boxes, Org: receipts.Org{Name: "sigill test", Hostname: "localhost"}, InsecureAuth: true})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -28,6 +28,7 @@ import (
 	"sigill/notifier"
 	"sigill/readerweb"
 	"sigill/receipts"
+	"sigill/receipts/mailbox"
 	"sigill/smtpd"
 	"sigill/vault"
 )
@@ -40,6 +41,7 @@ type instance struct {
 	cfg      *config.Config
 	log      *slog.Logger
 	vault    *vault.Vault
+	receipts *mailbox.Store // the receipts mailboxes, filed inside the vault's transactions
 	notifier *notifier.Notifier
 	smtp     *smtpd.Server
 	reader   *readerweb.Server
@@ -79,7 +81,7 @@ func start(cfg *config.Config, log *slog.Logger, tlsConfig *tls.Config) (*instan
 	if err = os.MkdirAll(filepath.Dir(cfg.Vault.Path), 0o700); err != nil {
 		return nil, err
 	}
-	if in.vault, err = vault.Open(vaultOptions(cfg)); err != nil {
+	if in.vault, in.receipts, err = openVault(cfg); err != nil {
 		return nil, err
 	}
 	in.goRun(func() { in.vault.RunSweeper(ctx, time.Hour) })
@@ -89,7 +91,7 @@ func start(cfg *config.Config, log *slog.Logger, tlsConfig *tls.Config) (*instan
 	org := receiptsOrg(cfg)
 	receiptMail := func(o *notifier.Options) {
 		o.ReceiptMail = func(_ context.Context, j vault.Job) ([]byte, error) {
-			letter, event, err := in.vault.ReceiptEvent(j.Event)
+			letter, event, err := in.receipts.Receipt(j.Event)
 			if err != nil {
 				return nil, err
 			}
@@ -169,7 +171,7 @@ func start(cfg *config.Config, log *slog.Logger, tlsConfig *tls.Config) (*instan
 	}
 
 	// 6. Receipts over IMAP: each staff account's INBOX, built from the events.
-	in.imap = imapd.New(imapd.Options{Vault: in.vault, Org: org, TLS: tlsConfig.Clone(), InsecureAuth: cfg.Dev, AuthGate: gate, Logger: log})
+	in.imap = imapd.New(imapd.Options{Vault: in.vault, Mailboxes: in.receipts, Org: org, TLS: tlsConfig.Clone(), InsecureAuth: cfg.Dev, AuthGate: gate, Logger: log})
 	for _, ln := range lns.imapTLS {
 		in.serve("imap (implicit TLS)", ln, in.imap.ServeTLS)
 	}
@@ -330,14 +332,22 @@ func addressingPolicy(cfg *config.Config) addressing.Policy {
 	}
 }
 
-func vaultOptions(cfg *config.Config) vault.Options {
-	return vault.Options{
+// openVault opens the vault with the receipts mailboxes' hook, so that
+// every event appended, by the daemon or by a command, files its receipt.
+func openVault(cfg *config.Config) (*vault.Vault, *mailbox.Store, error) {
+	boxes := mailbox.New(mailbox.Options{MailToSender: cfg.Receipts.MailToSender})
+	v, err := vault.Open(vault.Options{
 		Path:           cfg.Vault.Path,
 		Retention:      cfg.Vault.Retention.Duration,
 		AuditRetention: cfg.Vault.AuditRetention.Duration,
 		EscrowKey:      readOptional(cfg.Vault.EscrowKey),
-		MailReceipts:   cfg.Receipts.MailToSender,
+		Hooks:          []vault.Hook{boxes.Hook()},
+	})
+	if err != nil {
+		return nil, nil, err
 	}
+	boxes.Attach(v)
+	return v, boxes, nil
 }
 
 func readOptional(path string) []byte {

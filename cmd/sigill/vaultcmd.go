@@ -38,7 +38,8 @@ func (l vaultLocation) open() (*vault.Vault, error) {
 	if _, err := os.Stat(cfg.Vault.Path); err != nil {
 		return nil, fmt.Errorf("no vault at %s (%v); start sigill once, or name the right -data or -config", cfg.Vault.Path, err)
 	}
-	return vault.Open(vaultOptions(cfg))
+	v, _, err := openVault(cfg)
+	return v, err
 }
 
 // accountStore is what `sigill user` needs: the running daemon through its
