@@ -31,10 +31,14 @@
 // Mail security scanners fetch links before people do. A GET or HEAD without
 // this browser's session cookie changes nothing: it reads the letter's
 // metadata (errand, time) through vault.Lookup, decrypts nothing, records
-// nothing and sets no cookie. An unknown, malformed, expired or revoked token
-// gets the same 200 page shape after the same look-up work (a malformed token
-// is looked up as a fixed dummy token), so that neither status nor time tells
-// tokens apart. Only a browser whose session completed BankID as an allowed
+// nothing and sets no cookie. The vault's Lookup tells the link's one state
+// (vault.LinkState); readerweb neither reads events nor knows the token's
+// form. An unknown, malformed or expired token gets the same 200 page shape
+// after the same look-up work (the vault looks a malformed token up as a
+// fixed dummy), so that neither status nor time tells tokens apart. A link
+// the sender withdrew (vault.LinkRevoked) gets a page saying so, same status
+// and shape; the JSON API answers it 410 Gone with "withdrawn" (404
+// "not_found" for the rest). Only a browser whose session completed BankID as an allowed
 // person changes state with a GET: its first request after completion rotates
 // the session id and records "opened" (see below).
 //

@@ -14,17 +14,17 @@ import (
 	"sigill/vault"
 )
 
-// dummyToken is looked up in place of a malformed token, so that every token
-// costs the same work: a hash and a look-up that finds nothing.
-const dummyToken = "AAAAAAAAAAAAAAAAAAAAAA"
+// nonceLen is the length of a return nonce (randomID(16)).
+const nonceLen = 22
 
-// wellFormed tells a token of the vault's shape: 22 characters of base64url.
-func wellFormed(token string) bool {
-	if len(token) != len(dummyToken) {
+// wellFormedNonce tells a return nonce of randomID's shape: 22 characters
+// of base64url.
+func wellFormedNonce(nonce string) bool {
+	if len(nonce) != nonceLen {
 		return false
 	}
-	for i := 0; i < len(token); i++ {
-		c := token[i]
+	for i := 0; i < len(nonce); i++ {
+		c := nonce[i]
 		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
 			return false
 		}
@@ -32,42 +32,42 @@ func wellFormed(token string) bool {
 	return true
 }
 
-// letter looks a token up without decrypting anything. ok is false for an
-// unknown, malformed, expired or revoked token, which all look the same to
-// the reader.
-func (s *Server) letter(token string) (vault.Letter, bool) {
-	look := token
-	if !wellFormed(token) {
-		look = dummyToken
-	}
-	l, err := s.opt.Vault.Lookup(look)
+// letter looks a token up without decrypting anything: the letter, and
+// whether its link opens it (vault.LinkFine). Any other state — unknown
+// (malformed, too), expired or revoked — comes with no letter. A vault
+// fault reads as unknown: it must not show a letter that may have been
+// withdrawn.
+func (s *Server) letter(token string) (vault.Letter, vault.LinkState) {
+	st, l, err := s.opt.Vault.Lookup(token)
 	if err != nil {
-		if !errors.Is(err, vault.ErrNotFound) {
-			s.log.Error("vault lookup", "err", err)
-		}
-		return vault.Letter{}, false
+		s.log.Error("vault lookup", "err", err)
+		return vault.Letter{}, vault.LinkUnknown
 	}
-	if look != token || l.Expired || s.revoked(l) {
-		return vault.Letter{}, false
+	if st != vault.LinkFine {
+		return vault.Letter{}, st
 	}
-	return l, true
+	return l, st
 }
 
-// revoked tells whether the sender withdrew this recipient's copy. When the
-// events cannot be read the answer is yes: a vault fault must not show a
-// letter that may have been withdrawn.
-func (s *Server) revoked(l vault.Letter) bool {
-	evs, err := s.opt.Vault.Events(l.ID)
-	if err != nil {
-		s.log.Error("vault events", "err", err)
-		return true
+// notOpen answers a page request for a link that opens nothing: the
+// withdrawn page for a revoked link, else the one page for unknown and
+// expired links, with the same status and page shape as a valid one.
+func (s *Server) notOpen(w http.ResponseWriter, r *http.Request, t *texts, st vault.LinkState) {
+	if st == vault.LinkRevoked {
+		s.plain(w, r, http.StatusOK, t, t.WithdrawnTitle, t.WithdrawnText)
+		return
 	}
-	for _, ev := range evs {
-		if ev.Kind == vault.EventRevoked && ev.Recipient == l.Recipient {
-			return true
-		}
+	s.invalid(w, r, t)
+}
+
+// notOpenJSON is notOpen for the JSON API: 410 Gone with "withdrawn" for a
+// revoked link, 404 with "not_found" for the rest.
+func (s *Server) notOpenJSON(w http.ResponseWriter, t *texts, st vault.LinkState) {
+	if st == vault.LinkRevoked {
+		writeJSON(w, http.StatusGone, apiError{Error: "withdrawn", Message: t.WithdrawnText})
+		return
 	}
-	return false
+	writeJSON(w, http.StatusNotFound, apiError{Error: "not_found", Message: t.InvalidText})
 }
 
 // textsOf picks the page's language: ?lang=, else the recipient's, else the
@@ -115,9 +115,9 @@ func (s *Server) invalid(w http.ResponseWriter, r *http.Request, t *texts) {
 // browser's order, or the message once BankID let the person in.
 func (s *Server) servePage(w http.ResponseWriter, r *http.Request) {
 	token := r.PathValue("token")
-	l, ok := s.letter(token)
-	if !ok {
-		s.invalid(w, r, s.textsOf(r, nil))
+	l, link := s.letter(token)
+	if link != vault.LinkFine {
+		s.notOpen(w, r, s.textsOf(r, nil), link)
 		return
 	}
 	t := s.textsOf(r, &l)
@@ -204,7 +204,9 @@ func (s *Server) claimFailed(w http.ResponseWriter, r *http.Request, t *texts, e
 func (s *Server) open(w http.ResponseWriter, r *http.Request, t *texts, token string) (*letterBody, bool) {
 	_, raw, err := s.opt.Vault.Decrypt(token)
 	if err != nil {
-		if errors.Is(err, vault.ErrNotFound) || errors.Is(err, vault.ErrExpired) {
+		if errors.Is(err, vault.ErrRevoked) {
+			s.notOpen(w, r, t, vault.LinkRevoked) // withdrawn since the look-up
+		} else if errors.Is(err, vault.ErrNotFound) || errors.Is(err, vault.ErrExpired) {
 			s.invalid(w, r, t)
 		} else {
 			s.log.Error("vault decrypt", "err", err)
@@ -243,14 +245,14 @@ type authStatus struct {
 func (s *Server) serveStart(w http.ResponseWriter, r *http.Request) {
 	token := r.PathValue("token")
 	asJSON := wantsJSON(r)
-	l, ok := s.letter(token)
-	if !ok {
+	l, link := s.letter(token)
+	if link != vault.LinkFine {
 		t := s.textsOf(r, nil)
 		if asJSON {
-			writeJSON(w, http.StatusNotFound, apiError{Error: "not_found", Message: t.InvalidText})
+			s.notOpenJSON(w, t, link)
 			return
 		}
-		s.invalid(w, r, t)
+		s.notOpen(w, r, t, link)
 		return
 	}
 	t := s.textsOf(r, &l)
@@ -300,9 +302,13 @@ func (s *Server) serveStart(w http.ResponseWriter, r *http.Request) {
 // servePoll is GET /m/<token>/auth: the state of this browser's order.
 func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 	token := r.PathValue("token")
-	l, ok := s.letter(token)
-	if !ok {
+	l, link := s.letter(token)
+	if link != vault.LinkFine {
 		t := s.textsOf(r, nil)
+		if link == vault.LinkRevoked {
+			writeJSON(w, http.StatusGone, authStatus{Status: "withdrawn", Message: t.WithdrawnText})
+			return
+		}
 		writeJSON(w, http.StatusNotFound, authStatus{Status: "none", Message: t.InvalidText})
 		return
 	}
@@ -339,7 +345,7 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 // page's script to put in place of the last one.
 func (s *Server) serveQR(w http.ResponseWriter, r *http.Request) {
 	token := r.PathValue("token")
-	if _, ok := s.letter(token); !ok {
+	if _, link := s.letter(token); link != vault.LinkFine {
 		http.NotFound(w, r)
 		return
 	}
@@ -422,9 +428,9 @@ type attachmentJSON struct {
 
 func (s *Server) serveMessageJSON(w http.ResponseWriter, r *http.Request) {
 	token := r.PathValue("token")
-	l, ok := s.letter(token)
-	if !ok {
-		writeJSON(w, http.StatusNotFound, apiError{Error: "not_found", Message: s.textsOf(r, nil).InvalidText})
+	l, link := s.letter(token)
+	if link != vault.LinkFine {
+		s.notOpenJSON(w, s.textsOf(r, nil), link)
 		return
 	}
 	t := s.textsOf(r, &l)
@@ -435,8 +441,12 @@ func (s *Server) serveMessageJSON(w http.ResponseWriter, r *http.Request) {
 	}
 	_, raw, err := s.opt.Vault.Decrypt(token)
 	if err != nil {
+		if errors.Is(err, vault.ErrRevoked) {
+			s.notOpenJSON(w, t, vault.LinkRevoked) // withdrawn since the look-up
+			return
+		}
 		if errors.Is(err, vault.ErrNotFound) || errors.Is(err, vault.ErrExpired) {
-			writeJSON(w, http.StatusNotFound, apiError{Error: "not_found", Message: t.InvalidText})
+			s.notOpenJSON(w, t, vault.LinkUnknown)
 			return
 		}
 		s.log.Error("vault decrypt", "err", err)
@@ -479,8 +489,8 @@ func (s *Server) serveMessageJSON(w http.ResponseWriter, r *http.Request) {
 func (s *Server) servePart(inline bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		token := r.PathValue("token")
-		l, ok := s.letter(token)
-		if !ok {
+		l, link := s.letter(token)
+		if link != vault.LinkFine {
 			http.NotFound(w, r)
 			return
 		}
@@ -540,7 +550,7 @@ func (s *Server) serveReturn(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, path, http.StatusSeeOther)
 		return
 	}
-	if _, err := r.Cookie(s.cookieName()); err != nil && r.URL.Query().Get("b") == "" && wellFormed(nonce) {
+	if _, err := r.Cookie(s.cookieName()); err != nil && r.URL.Query().Get("b") == "" && wellFormedNonce(nonce) {
 		// Opened from the BankID app, the request may count as cross-site,
 		// and a SameSite=Strict cookie is not sent. A navigation from this
 		// site's own page is same-site: try once more that way.

@@ -123,9 +123,9 @@ func TestUnknownTokenLooksTheSame(t *testing.T) {
 	if r.status != 200 || !strings.Contains(r.body, textsSV.InvalidTitle) || strings.Contains(r.body, outlookErrand) {
 		t.Fatalf("expired token page:\n%s", r.body)
 	}
-	// The malformed token is looked up too (as the dummy token).
-	if !wellFormed(dummyToken) || wellFormed("short") || wellFormed("AAAAAAAAAAAAAAAAAAAA+/") {
-		t.Error("wellFormed")
+	// A return nonce is told by its form before any session is looked at.
+	if !wellFormedNonce(randomID(16)) || wellFormedNonce("short") || wellFormedNonce("AAAAAAAAAAAAAAAAAAAA+/") {
+		t.Error("wellFormedNonce")
 	}
 }
 

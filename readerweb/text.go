@@ -11,43 +11,46 @@ import (
 type texts struct {
 	Lang, OtherLang, OtherLanguage, Language string
 
-	Title         string
-	From          string
-	OnBehalfOf    string
-	Unverified    string
-	Organisation  string
-	Sent          string
-	OpenHeading   string
-	Intro         string
-	ThisDevice    string
-	OtherDevice   string
-	Identify      string
-	QRLabel       string
-	QRHelp        string
-	OpenApp       string
-	Cancel        string
-	InvalidTitle  string
-	InvalidText   string
-	DeniedTitle   string
-	DeniedText    string
-	RiskText      string
-	ReplacedText  string
-	SigningInText string
-	SignedInAs    string
-	Logout        string
-	Message       string
-	Attachments   string
-	ReturnTitle   string
-	ReturnText    string
-	BusyTitle     string
-	BusyText      string
-	ErrorTitle    string
-	ErrorText     string
-	ForbiddenText string
-	NotFoundTitle string
-	NotFoundText  string
-	NoContent     string
-	ImageBlocked  string // stands where the message showed an image from elsewhere
+	Title        string
+	From         string
+	OnBehalfOf   string
+	Unverified   string
+	Organisation string
+	Sent         string
+	OpenHeading  string
+	Intro        string
+	ThisDevice   string
+	OtherDevice  string
+	Identify     string
+	QRLabel      string
+	QRHelp       string
+	OpenApp      string
+	Cancel       string
+	InvalidTitle string
+	InvalidText  string
+	// A link the sender withdrew (vault.LinkRevoked).
+	WithdrawnTitle string
+	WithdrawnText  string
+	DeniedTitle    string
+	DeniedText     string
+	RiskText       string
+	ReplacedText   string
+	SigningInText  string
+	SignedInAs     string
+	Logout         string
+	Message        string
+	Attachments    string
+	ReturnTitle    string
+	ReturnText     string
+	BusyTitle      string
+	BusyText       string
+	ErrorTitle     string
+	ErrorText      string
+	ForbiddenText  string
+	NotFoundTitle  string
+	NotFoundText   string
+	NoContent      string
+	ImageBlocked   string // stands where the message showed an image from elsewhere
 
 	WinmailUnreadable string // under a winmail.dat that could not be unpacked
 	Months            [12]string
@@ -57,43 +60,45 @@ type texts struct {
 var textsSV = &texts{
 	Lang: "sv", OtherLang: "en", OtherLanguage: "English", Language: "Språk",
 
-	Title:         "Säkert meddelande",
-	From:          "Från",
-	OnBehalfOf:    "På uppdrag av",
-	Unverified:    "som avsändaren skrev det, inte kontrollerat",
-	Organisation:  "Avsändare",
-	Sent:          "Skickat",
-	OpenHeading:   "Öppna meddelandet",
-	Intro:         "Legitimera dig med BankID för att läsa meddelandet. Bara den som meddelandet är till kan öppna det.",
-	ThisDevice:    "BankID på den här enheten",
-	OtherDevice:   "BankID på en annan enhet",
-	Identify:      "Legitimera dig med BankID",
-	QRLabel:       "QR-kod att skanna med BankID-appen",
-	QRHelp:        "Öppna BankID-appen och välj Skanna QR-kod.",
-	OpenApp:       "Öppna BankID-appen",
-	Cancel:        "Avbryt",
-	InvalidTitle:  "Länken går inte att öppna",
-	InvalidText:   "Länken är fel, har gått ut eller har dragits tillbaka. Meddelanden sparas bara en begränsad tid. Kontakta avsändaren om du fortfarande behöver meddelandet.",
-	DeniedTitle:   "Du kan inte öppna det här meddelandet",
-	DeniedText:    "Meddelandet är inte till den som legitimerade sig. Inget av innehållet har visats. Försöket har noterats hos avsändaren.",
-	RiskText:      "BankID bedömde legitimeringen som osäker, så meddelandet kan inte öppnas. Inget av innehållet har visats.",
-	ReplacedText:  "Din BankID-inloggning avbröts: en ny inloggning för samma person startades, på den här länken eller en annan. Var det inte du, starta en ny inloggning här.",
-	SigningInText: "Mottagaren håller på att legitimera sig med BankID just nu. Vänta en stund och försök sedan igen.",
-	SignedInAs:    "Legitimerad som",
-	Logout:        "Logga ut",
-	Message:       "Meddelande",
-	Attachments:   "Bilagor",
-	ReturnTitle:   "Gå tillbaka till webbläsaren",
-	ReturnText:    "Fortsätt i webbläsaren och fliken där du startade BankID.",
-	BusyTitle:     "För många försök",
-	BusyText:      "Vänta en stund och försök sedan igen.",
-	ErrorTitle:    "Något gick fel",
-	ErrorText:     "Försök igen om en stund.",
-	ForbiddenText: "Legitimera dig med BankID på sidan för meddelandet först.",
-	NotFoundTitle: "Sidan finns inte",
-	NotFoundText:  "Öppna länken du fick i SMS:et eller e-postmeddelandet.",
-	NoContent:     "Meddelandet har ingen text.",
-	ImageBlocked:  "Extern bild blockerad",
+	Title:          "Säkert meddelande",
+	From:           "Från",
+	OnBehalfOf:     "På uppdrag av",
+	Unverified:     "som avsändaren skrev det, inte kontrollerat",
+	Organisation:   "Avsändare",
+	Sent:           "Skickat",
+	OpenHeading:    "Öppna meddelandet",
+	Intro:          "Legitimera dig med BankID för att läsa meddelandet. Bara den som meddelandet är till kan öppna det.",
+	ThisDevice:     "BankID på den här enheten",
+	OtherDevice:    "BankID på en annan enhet",
+	Identify:       "Legitimera dig med BankID",
+	QRLabel:        "QR-kod att skanna med BankID-appen",
+	QRHelp:         "Öppna BankID-appen och välj Skanna QR-kod.",
+	OpenApp:        "Öppna BankID-appen",
+	Cancel:         "Avbryt",
+	InvalidTitle:   "Länken går inte att öppna",
+	InvalidText:    "Länken är fel, har gått ut eller har dragits tillbaka. Meddelanden sparas bara en begränsad tid. Kontakta avsändaren om du fortfarande behöver meddelandet.",
+	WithdrawnTitle: "Meddelandet har dragits tillbaka",
+	WithdrawnText:  "Avsändaren har dragit tillbaka meddelandet, så det går inte längre att öppna. Kontakta avsändaren om du har frågor.",
+	DeniedTitle:    "Du kan inte öppna det här meddelandet",
+	DeniedText:     "Meddelandet är inte till den som legitimerade sig. Inget av innehållet har visats. Försöket har noterats hos avsändaren.",
+	RiskText:       "BankID bedömde legitimeringen som osäker, så meddelandet kan inte öppnas. Inget av innehållet har visats.",
+	ReplacedText:   "Din BankID-inloggning avbröts: en ny inloggning för samma person startades, på den här länken eller en annan. Var det inte du, starta en ny inloggning här.",
+	SigningInText:  "Mottagaren håller på att legitimera sig med BankID just nu. Vänta en stund och försök sedan igen.",
+	SignedInAs:     "Legitimerad som",
+	Logout:         "Logga ut",
+	Message:        "Meddelande",
+	Attachments:    "Bilagor",
+	ReturnTitle:    "Gå tillbaka till webbläsaren",
+	ReturnText:     "Fortsätt i webbläsaren och fliken där du startade BankID.",
+	BusyTitle:      "För många försök",
+	BusyText:       "Vänta en stund och försök sedan igen.",
+	ErrorTitle:     "Något gick fel",
+	ErrorText:      "Försök igen om en stund.",
+	ForbiddenText:  "Legitimera dig med BankID på sidan för meddelandet först.",
+	NotFoundTitle:  "Sidan finns inte",
+	NotFoundText:   "Öppna länken du fick i SMS:et eller e-postmeddelandet.",
+	NoContent:      "Meddelandet har ingen text.",
+	ImageBlocked:   "Extern bild blockerad",
 
 	WinmailUnreadable: "Outlook skickade bilagorna packade i den här filen (winmail.dat), och den gick inte att packa upp här. Outlook öppnar den, liksom program för TNEF-filer.",
 	Months: [12]string{"januari", "februari", "mars", "april", "maj", "juni",
@@ -104,43 +109,45 @@ var textsSV = &texts{
 var textsEN = &texts{
 	Lang: "en", OtherLang: "sv", OtherLanguage: "Svenska", Language: "Language",
 
-	Title:         "Secure message",
-	From:          "From",
-	OnBehalfOf:    "On behalf of",
-	Unverified:    "as the sender wrote it, not verified",
-	Organisation:  "Sender",
-	Sent:          "Sent",
-	OpenHeading:   "Open the message",
-	Intro:         "Identify yourself with BankID to read the message. Only the person it is for can open it.",
-	ThisDevice:    "BankID on this device",
-	OtherDevice:   "BankID on another device",
-	Identify:      "Identify yourself with BankID",
-	QRLabel:       "QR code to scan with the BankID app",
-	QRHelp:        "Open the BankID app and choose Scan QR code.",
-	OpenApp:       "Open the BankID app",
-	Cancel:        "Cancel",
-	InvalidTitle:  "This link cannot be opened",
-	InvalidText:   "The link is wrong, has expired or has been withdrawn. Messages are kept for a limited time only. Please contact the sender if you still need the message.",
-	DeniedTitle:   "You cannot open this message",
-	DeniedText:    "The message is not for the person who identified. None of its content has been shown. The sender will see this attempt.",
-	RiskText:      "BankID judged the identification unsafe, so the message cannot be opened. None of its content has been shown.",
-	ReplacedText:  "Your BankID sign-in was cancelled: another sign-in for the same person started, on this link or another one. If that was not you, start a new sign-in here.",
-	SigningInText: "The recipient is identifying with BankID right now. Please wait a moment and try again.",
-	SignedInAs:    "Identified as",
-	Logout:        "Log out",
-	Message:       "Message",
-	Attachments:   "Attachments",
-	ReturnTitle:   "Go back to your browser",
-	ReturnText:    "Continue in the browser and tab where you started BankID.",
-	BusyTitle:     "Too many attempts",
-	BusyText:      "Please wait a moment and try again.",
-	ErrorTitle:    "Something went wrong",
-	ErrorText:     "Please try again in a moment.",
-	ForbiddenText: "Identify yourself with BankID on the message's page first.",
-	NotFoundTitle: "Page not found",
-	NotFoundText:  "Open the link you received by text message or e-mail.",
-	NoContent:     "The message has no text.",
-	ImageBlocked:  "External image blocked",
+	Title:          "Secure message",
+	From:           "From",
+	OnBehalfOf:     "On behalf of",
+	Unverified:     "as the sender wrote it, not verified",
+	Organisation:   "Sender",
+	Sent:           "Sent",
+	OpenHeading:    "Open the message",
+	Intro:          "Identify yourself with BankID to read the message. Only the person it is for can open it.",
+	ThisDevice:     "BankID on this device",
+	OtherDevice:    "BankID on another device",
+	Identify:       "Identify yourself with BankID",
+	QRLabel:        "QR code to scan with the BankID app",
+	QRHelp:         "Open the BankID app and choose Scan QR code.",
+	OpenApp:        "Open the BankID app",
+	Cancel:         "Cancel",
+	InvalidTitle:   "This link cannot be opened",
+	InvalidText:    "The link is wrong, has expired or has been withdrawn. Messages are kept for a limited time only. Please contact the sender if you still need the message.",
+	WithdrawnTitle: "The message has been withdrawn",
+	WithdrawnText:  "The sender has withdrawn this message, so it can no longer be opened. Please contact the sender if you have questions.",
+	DeniedTitle:    "You cannot open this message",
+	DeniedText:     "The message is not for the person who identified. None of its content has been shown. The sender will see this attempt.",
+	RiskText:       "BankID judged the identification unsafe, so the message cannot be opened. None of its content has been shown.",
+	ReplacedText:   "Your BankID sign-in was cancelled: another sign-in for the same person started, on this link or another one. If that was not you, start a new sign-in here.",
+	SigningInText:  "The recipient is identifying with BankID right now. Please wait a moment and try again.",
+	SignedInAs:     "Identified as",
+	Logout:         "Log out",
+	Message:        "Message",
+	Attachments:    "Attachments",
+	ReturnTitle:    "Go back to your browser",
+	ReturnText:     "Continue in the browser and tab where you started BankID.",
+	BusyTitle:      "Too many attempts",
+	BusyText:       "Please wait a moment and try again.",
+	ErrorTitle:     "Something went wrong",
+	ErrorText:      "Please try again in a moment.",
+	ForbiddenText:  "Identify yourself with BankID on the message's page first.",
+	NotFoundTitle:  "Page not found",
+	NotFoundText:   "Open the link you received by text message or e-mail.",
+	NoContent:      "The message has no text.",
+	ImageBlocked:   "External image blocked",
 
 	WinmailUnreadable: "Outlook sent the attachments packed in this file (winmail.dat), and it could not be unpacked here. Outlook opens it, as do programs for TNEF files.",
 	Months: [12]string{"January", "February", "March", "April", "May", "June",

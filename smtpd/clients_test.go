@@ -11,6 +11,7 @@ import (
 	"github.com/emersion/go-sasl"
 
 	"sigill/internal/testenv"
+	"sigill/vault"
 )
 
 // Mail as Outlook and Thunderbird send it: the errand is the decoded
@@ -144,9 +145,9 @@ func TestMalformedMessageIDIsKept(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Message-ID %q: %v", written, err)
 		}
-		letter, err := g.vault.Lookup(jobFor(t, g, queuedID(t, g, text)).Token)
-		if err != nil {
-			t.Fatal(err)
+		st, letter, err := g.vault.Lookup(jobFor(t, g, queuedID(t, g, text)).Token)
+		if err != nil || st != vault.LinkFine {
+			t.Fatal(st, err)
 		}
 		if letter.MessageID != kept {
 			t.Errorf("Message-ID %q stored as %q; want %q", written, letter.MessageID, kept)

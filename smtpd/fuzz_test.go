@@ -127,9 +127,9 @@ func checkStored(t *testing.T, g *gateway, id string) {
 			continue
 		}
 		found = true
-		l, err := g.vault.Lookup(j.Token)
-		if err != nil {
-			t.Fatal(err)
+		st, l, err := g.vault.Lookup(j.Token)
+		if err != nil || st != vault.LinkFine {
+			t.Fatal(st, err)
 		}
 		if _, err := g.server.opts.Policy.Parse(l.Rcpt.Address); err != nil {
 			t.Fatalf("message %s was queued for a recipient the policy refuses: %v", id, err)

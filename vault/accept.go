@@ -91,6 +91,7 @@ type recipientRecord struct {
 	Recipient addressing.Recipient `json:"recipient"`
 	Wrapped   []byte               `json:"wrapped,omitempty"` // session key under the token's key; gone at expiry
 	Expired   bool                 `json:"expired,omitempty"`
+	Revoked   bool                 `json:"revoked,omitempty"` // set with the recipient's "revoked" event (Record)
 }
 
 // acceptance is one message made ready for the committer: everything
@@ -287,28 +288,10 @@ func dueKey(t time.Time, id string) []byte {
 	return append(binary.BigEndian.AppendUint64(nil, uint64(t.UnixNano())), id...)
 }
 
-// Lookup tells what a token's letter is, decrypting nothing. An unknown or
-// malformed token is ErrNotFound.
-func (v *Vault) Lookup(token string) (Letter, error) {
-	var l Letter
-	err := v.view(func(tx *bolt.Tx) error {
-		var (
-			err error
-			raw []byte
-		)
-		l, _, _, raw, err = v.letter(tx, token)
-		clear(raw)
-		return err
-	})
-	if err != nil {
-		return Letter{}, fmt.Errorf("vault: lookup: %w", err)
-	}
-	return l, nil
-}
-
 // Decrypt returns the letter and the exact original message bytes. It fails
-// with ErrNotFound for an unknown token and ErrExpired (with the letter) once
-// the retention has passed.
+// with ErrNotFound for an unknown token, ErrRevoked (with the letter) once
+// the sender withdrew it, and ErrExpired (with the letter) once the
+// retention has passed.
 func (v *Vault) Decrypt(token string) (Letter, []byte, error) {
 	var (
 		l   Letter
@@ -321,6 +304,9 @@ func (v *Vault) Decrypt(token string) (Letter, []byte, error) {
 		}
 		defer clear(rawToken)
 		l = l2
+		if rr.Revoked {
+			return ErrRevoked
+		}
 		if l.Expired {
 			return ErrExpired
 		}
@@ -348,7 +334,7 @@ func (v *Vault) Decrypt(token string) (Letter, []byte, error) {
 		return nil
 	})
 	if err != nil {
-		if errors.Is(err, ErrExpired) {
+		if errors.Is(err, ErrExpired) || errors.Is(err, ErrRevoked) {
 			return l, nil, fmt.Errorf("vault: decrypt: %w", err)
 		}
 		return Letter{}, nil, fmt.Errorf("vault: decrypt: %w", err)
@@ -359,6 +345,9 @@ func (v *Vault) Decrypt(token string) (Letter, []byte, error) {
 func (v *Vault) letter(tx *bolt.Tx, token string) (Letter, *messageRecord, *recipientRecord, []byte, error) {
 	raw, ok := parseToken(token)
 	if !ok {
+		// The same work as for a token of the right form: a hash and a
+		// look-up that finds nothing, so that time does not tell them apart.
+		tx.Bucket(bRecipients).Get(tokenHash(make([]byte, tokenSize)))
 		return Letter{}, nil, nil, nil, ErrNotFound
 	}
 	b := tx.Bucket(bRecipients).Get(tokenHash(raw))

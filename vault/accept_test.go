@@ -240,7 +240,7 @@ func TestAcceptRefused(t *testing.T) {
 	if _, err := v.Accept(context.Background(), good); !errors.Is(err, ErrClosed) {
 		t.Errorf("accept after close: %v", err)
 	}
-	if _, err := v.Lookup("AAAAAAAAAAAAAAAAAAAAAA"); !errors.Is(err, ErrClosed) {
+	if _, _, err := v.Lookup("AAAAAAAAAAAAAAAAAAAAAA"); !errors.Is(err, ErrClosed) {
 		t.Errorf("lookup after close: %v", err)
 	}
 }

@@ -211,8 +211,8 @@ func TestCommitFailure(t *testing.T) {
 	g.fail.Store(func(int) error { return nil })
 	a := accept(t, v, smallMessage())
 	v = reopen(t, v, o)
-	if _, err := v.Lookup(a.Tokens[0]); err != nil {
-		t.Fatal(err)
+	if st, _, err := v.Lookup(a.Tokens[0]); st != LinkFine || err != nil {
+		t.Fatal(st, err)
 	}
 	want := before
 	want.Messages, want.Recipients, want.Outbox, want.Events = 5, 5, 5, 5

@@ -154,6 +154,15 @@
 // committer. bbolt's DB.Batch (which waits out MaxBatchDelay for a lone
 // message) stays reachable as an unexported option for the benchmark.
 //
+// # Links
+//
+// Lookup tells, in one word, what a link token opens now (LinkState): fine,
+// expired (retention passed), revoked (a "revoked" event was recorded for
+// that recipient: Record also marks the recipient's record, so Lookup reads
+// nothing else, and Decrypt refuses it with ErrRevoked) or unknown (never
+// made, malformed, or purged). The token's form is the vault's alone: a
+// malformed token costs the same look-up as an unknown one.
+//
 // # Hooks
 //
 // Another package acts inside the transaction that appends an event by
@@ -189,7 +198,7 @@
 //
 // After Options.Retention (default 30 days) Sweep deletes a message's
 // ciphertext, escrow packet and wrapped keys, drops its outbox jobs and
-// records "expired" per recipient; Lookup still answers with Expired set.
+// records "expired" per recipient; Lookup answers LinkExpired.
 // Sweep also destroys the expiry keys of the hours that have ended, which is
 // what makes the deletion final (above); RunSweeper runs just after each
 // hour ends.

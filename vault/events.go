@@ -52,6 +52,9 @@ type Event struct {
 
 // Record appends an event to the audit trail of an existing message. At
 // defaults to now; Seq is assigned. It returns once the event is on disk.
+// A "revoked" event also withdraws the recipient's link, in the same
+// transaction: Lookup answers LinkRevoked and Decrypt ErrRevoked from then
+// on.
 func (v *Vault) Record(ev Event) error {
 	if !eventKinds[ev.Kind] {
 		return fmt.Errorf("vault: record: unknown event kind %q", ev.Kind)
@@ -73,6 +76,11 @@ func (v *Vault) Record(ev Event) error {
 		}
 		if ev.Recipient < 0 || ev.Recipient >= len(m.Recipients) {
 			return fmt.Errorf("message %s has no recipient %d: %w", ev.MessageID, ev.Recipient, ErrNotFound)
+		}
+		if ev.Kind == EventRevoked {
+			if err := revokeRecipient(tx, m, ev.Recipient); err != nil {
+				return err
+			}
 		}
 		return v.putEvent(tx, id, b, ev)
 	})

@@ -10,7 +10,7 @@ func TestLetterByID(t *testing.T) {
 	in := incoming(smallRaw(), smsRecipient("+46701234567", pn1), emailRecipient("c@example.org", pn2))
 	a := accept(t, v, in)
 	for i, tok := range a.Tokens {
-		want, err := v.Lookup(tok)
+		_, want, err := v.Lookup(tok)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -29,7 +29,7 @@ const sweepChunk = 256
 //   - a message past its expiry (Retention after it was accepted) loses its
 //     ciphertext, its escrow packet and every recipient's wrapped session
 //     key; an "expired" event is recorded per recipient, and its outbox jobs
-//     are dropped. Lookup still answers (Expired set); Decrypt fails with
+//     are dropped. Lookup answers LinkExpired; Decrypt fails with
 //     ErrExpired.
 //   - the expiry key of every period that has ended is destroyed (the key
 //     store is written without it): the deleted records stay in bbolt's free

@@ -46,9 +46,9 @@ func TestRetention(t *testing.T) {
 		t.Fatalf("sweep: %+v, want %+v", r, want)
 	}
 	for i, tok := range a.Tokens {
-		l, err := v.Lookup(tok)
-		if err != nil {
-			t.Fatalf("lookup after expiry: %v", err)
+		st, l, err := v.Lookup(tok)
+		if st != LinkExpired || err != nil {
+			t.Fatalf("lookup after expiry: %v, %v", st, err)
 		}
 		if !l.Expired || l.Errand != in.Errand || l.Recipient != i || l.Rcpt.To != in.Recipients[i].To {
 			t.Fatalf("letter after expiry: %+v", l)
@@ -120,8 +120,8 @@ func TestRetention(t *testing.T) {
 	}
 	// Survives a reopen.
 	v = reopen(t, v, o)
-	if l, err := v.Lookup(a.Tokens[1]); err != nil || !l.Expired {
-		t.Fatalf("after reopen: %+v, %v", l, err)
+	if st, l, err := v.Lookup(a.Tokens[1]); st != LinkExpired || err != nil || !l.Expired {
+		t.Fatalf("after reopen: %v %+v, %v", st, l, err)
 	}
 
 	// At the audit retention everything about it goes.
@@ -140,16 +140,16 @@ func TestRetention(t *testing.T) {
 		t.Fatalf("audit sweep: %+v, want %+v", r, want)
 	}
 	for _, tok := range a.Tokens {
-		if _, err := v.Lookup(tok); !errors.Is(err, ErrNotFound) {
-			t.Fatalf("lookup after audit retention: %v", err)
+		if st, _, err := v.Lookup(tok); st != LinkUnknown || err != nil {
+			t.Fatalf("lookup after audit retention: %v, %v", st, err)
 		}
 	}
 	if _, err := v.Events(a.ID); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("events after audit retention: %v", err)
 	}
 	// The younger one is expired (it passed its retention too) but not purged.
-	if l, err := v.Lookup(keep.Tokens[0]); err != nil || !l.Expired {
-		t.Fatalf("younger message: %+v, %v", l, err)
+	if st, l, err := v.Lookup(keep.Tokens[0]); st != LinkExpired || err != nil || !l.Expired {
+		t.Fatalf("younger message: %v %+v, %v", st, l, err)
 	}
 	if s := mustStats(t, v); s != (Stats{Messages: 1, Recipients: 1, Events: 2}) {
 		t.Fatalf("stats %s", fmtStats(s))
@@ -206,7 +206,7 @@ func TestRunSweeper(t *testing.T) {
 	go func() { v.RunSweeper(ctx, time.Millisecond); close(done) }()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		if l, err := v.Lookup(a.Tokens[0]); err == nil && l.Expired && mustStats(t, v).Outbox == 0 {
+		if st, _, err := v.Lookup(a.Tokens[0]); err == nil && st == LinkExpired && mustStats(t, v).Outbox == 0 {
 			break
 		}
 		if time.Now().After(deadline) {

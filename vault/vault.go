@@ -25,6 +25,7 @@ import (
 var (
 	ErrNotFound       = errors.New("not found")
 	ErrExpired        = errors.New("message expired: its content has been deleted")
+	ErrRevoked        = errors.New("message withdrawn by its sender")
 	ErrExists         = errors.New("already exists")
 	ErrBadCredentials = errors.New("bad credentials")
 	ErrClosed         = errors.New("vault closed")
