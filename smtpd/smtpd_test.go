@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
@@ -17,6 +18,8 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -433,10 +436,17 @@ func TestEmptySubjectGetsDefaultErrand(t *testing.T) {
 	}
 }
 
-// A vault that cannot write answers 451: the client keeps the message.
+// A vault on a full disk answers 451: the client keeps the message. The
+// disk's ENOSPC is injected where bbolt would meet it, at the commit.
 func TestVaultFullIsTemporary(t *testing.T) {
 	g := startGateway(t)
-	full, err := vault.Open(vault.Options{Path: filepath.Join(t.TempDir(), "full.db"), MaxSize: 256 << 10})
+	var diskFull atomic.Bool
+	full, err := vault.Open(vault.Options{Path: filepath.Join(t.TempDir(), "full.db"), FailCommit: func(int) error {
+		if diskFull.Load() {
+			return fmt.Errorf("write full.db: %w", syscall.ENOSPC)
+		}
+		return nil
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -445,12 +455,17 @@ func TestVaultFullIsTemporary(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.server.opts.Vault = full
-	big := plainMessage(testSubject, strings.Repeat(rand.Text()+rand.Text()+"\r\n", 1000)) // ~54 KiB, incompressible
-	var got error
-	for i := 0; i < 10 && got == nil; i++ {
-		_, got = submit(t, g.submission, sasl.NewPlainClient("", staff, staffPass), staff, []string{goodRcpt}, big)
-	}
+	diskFull.Store(true)
+	_, got := submit(t, g.submission, sasl.NewPlainClient("", staff, staffPass), staff, []string{goodRcpt}, plainMessage(testSubject, testBodyLine))
 	wantCode(t, got, 451, smtp.EnhancedCode{4, 3, 0}, "try again later")
+	if n, _ := full.OutboxLen(); n != 0 {
+		t.Errorf("%d jobs queued by a refused message", n)
+	}
+	// With room again the same message is taken.
+	diskFull.Store(false)
+	if _, err := submit(t, g.submission, sasl.NewPlainClient("", staff, staffPass), staff, []string{goodRcpt}, plainMessage(testSubject, testBodyLine)); err != nil {
+		t.Fatalf("after the disk has room again: %v", err)
+	}
 }
 
 func TestDuplicateRecipientCountsOnce(t *testing.T) {

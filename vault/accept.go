@@ -107,13 +107,8 @@ type acceptance struct {
 	events   [][]byte
 	accepted []Event // events, decoded, for the hooks
 	jobs     [][]byte
-	estimate int64
 	onCommit func() // counts the jobs under their outbox key
 }
-
-// pageEstimate is the growth Options.MaxSize counts for every bucket a write
-// touches: bbolt rewrites a leaf page (and its branches) for each.
-const pageEstimate = 4096
 
 // Accept stores the message, its recipients, an "accepted" event per
 // recipient and a "notify" outbox job per recipient in one write transaction,
@@ -134,7 +129,7 @@ func (v *Vault) Accept(ctx context.Context, in Incoming) (Accepted, error) {
 	if err != nil {
 		return Accepted{}, fmt.Errorf("vault: accept: %w", err)
 	}
-	if err := v.commit.update(ctx, a.estimate, func(tx *bolt.Tx) error { return a.apply(v, tx) }); err != nil {
+	if err := v.commit.update(ctx, func(tx *bolt.Tx) error { return a.apply(v, tx) }); err != nil {
 		return Accepted{}, fmt.Errorf("vault: accept: %w", err)
 	}
 	return Accepted{ID: id, Tokens: tokens}, nil
@@ -233,11 +228,6 @@ func (v *Vault) prepare(id string, now time.Time, in Incoming, sealKey *outboxKe
 	if a.meta, err = json.Marshal(meta); err != nil {
 		return nil, nil, err
 	}
-	size := len(a.meta) + len(a.content) + 2*len(a.due)
-	for i := range a.recips {
-		size += len(a.recips[i]) + len(a.events[i]) + len(a.jobs[i]) + 3*32
-	}
-	a.estimate = int64(size + 8*pageEstimate)
 	return a, tokens, nil
 }
 

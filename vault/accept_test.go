@@ -275,7 +275,7 @@ func TestCancelWhileQueued(t *testing.T) {
 	first := make(chan struct{})
 	var once sync.Once
 	v, _ := openTest(t, func(o *Options) {
-		o.failCommit = func(int) error {
+		o.FailCommit = func(int) error {
 			once.Do(func() { close(first); <-release })
 			return nil
 		}

@@ -167,7 +167,7 @@ func (v *Vault) AddAccount(address, password string) error {
 	if err != nil {
 		return fmt.Errorf("vault: add account: %w", err)
 	}
-	err = v.commit.update(context.Background(), int64(len(rec)+pageEstimate), func(tx *bolt.Tx) error {
+	err = v.commit.update(context.Background(), func(tx *bolt.Tx) error {
 		b := tx.Bucket(bAccounts)
 		if b.Get([]byte(a)) != nil {
 			return ErrExists
@@ -191,7 +191,7 @@ func (v *Vault) SetPassword(address, password string) error {
 		return fmt.Errorf("vault: set password: %w", err)
 	}
 	hash := hashPassword(password, argon)
-	err = v.commit.update(context.Background(), 2*pageEstimate, func(tx *bolt.Tx) error {
+	err = v.commit.update(context.Background(), func(tx *bolt.Tx) error {
 		b := tx.Bucket(bAccounts)
 		rec, err := getAccount(b, a)
 		if err != nil {
@@ -213,7 +213,7 @@ func (v *Vault) SetPassword(address, password string) error {
 // RemoveAccount deletes a staff login. ErrNotFound for an unknown account.
 func (v *Vault) RemoveAccount(address string) error {
 	a := strings.ToLower(address)
-	err := v.commit.update(context.Background(), pageEstimate, func(tx *bolt.Tx) error {
+	err := v.commit.update(context.Background(), func(tx *bolt.Tx) error {
 		b := tx.Bucket(bAccounts)
 		if b.Get([]byte(a)) == nil {
 			return ErrNotFound

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -19,7 +20,6 @@ import (
 // everything from the transaction and its own prepared data.
 type request struct {
 	fn   func(*bolt.Tx) error
-	size int64 // estimated growth of the file, for Options.MaxSize
 	err  error
 	done chan struct{}
 	// rideAlong requests (the notifier's bookkeeping) start no commit of
@@ -59,17 +59,15 @@ func (r *request) finish(err error) {
 // own.
 //
 // Failures are isolated per request:
-//   - a request that would pass Options.MaxSize fails with ErrFull before its
-//     fn runs, and the others go on;
 //   - a request whose fn returns an error fails with it; since bbolt has no
 //     savepoints the transaction is rolled back and the others run again
 //     without it;
 //   - when Commit itself fails (an I/O error, a full disk) the whole group's
 //     transaction is lost: each request is then retried alone, so a bad one
-//     does not fail good ones, and each gets its own commit's result.
+//     does not fail good ones, and each gets its own commit's result. A
+//     commit that fails for want of space (ENOSPC) fails with ErrFull.
 type committer struct {
 	db         *bolt.DB
-	maxSize    int64
 	batch      bool // bbolt DB.Batch instead of the committer, for comparison
 	failCommit func(n int) error
 	onBatch    func(n int)
@@ -86,9 +84,8 @@ type committer struct {
 func newCommitter(db *bolt.DB, o Options) *committer {
 	c := &committer{
 		db:         db,
-		maxSize:    int64(o.MaxSize),
 		batch:      o.batchDelay > 0,
-		failCommit: o.failCommit,
+		failCommit: o.FailCommit,
 		onBatch:    o.onBatch,
 		rideWait:   cmp.Or(o.rideAlongWait, defaultRideAlongWait),
 		wake:       make(chan struct{}, 1),
@@ -107,16 +104,16 @@ func newCommitter(db *bolt.DB, o Options) *committer {
 // A cancelled ctx gives up only while the request still waits in the queue;
 // once taken, the request's outcome is always waited for, so a caller never
 // reports failure for a write that then commits.
-func (c *committer) update(ctx context.Context, size int64, fn func(*bolt.Tx) error) error {
-	return c.enqueue(ctx, &request{fn: fn, size: size, done: make(chan struct{})})
+func (c *committer) update(ctx context.Context, fn func(*bolt.Tx) error) error {
+	return c.enqueue(ctx, &request{fn: fn, done: make(chan struct{})})
 }
 
 // rideAlong is update for writes that need not be on disk at once (see
 // request.rideAlong): it returns once fn's transaction is on disk, at most
 // defaultRideAlongWait plus one commit after the call when nothing else is
 // written.
-func (c *committer) rideAlong(size int64, fn func(*bolt.Tx) error) error {
-	return c.enqueue(context.Background(), &request{fn: fn, size: size, done: make(chan struct{}), rideAlong: true, queued: time.Now()})
+func (c *committer) rideAlong(fn func(*bolt.Tx) error) error {
+	return c.enqueue(context.Background(), &request{fn: fn, done: make(chan struct{}), rideAlong: true, queued: time.Now()})
 }
 
 func (c *committer) enqueue(ctx context.Context, r *request) error {
@@ -124,7 +121,7 @@ func (c *committer) enqueue(ctx context.Context, r *request) error {
 		return err
 	}
 	if c.batch {
-		return c.updateBatch(r.size, r.fn)
+		return c.updateBatch(r.fn)
 	}
 	c.mu.Lock()
 	if c.closed {
@@ -153,30 +150,18 @@ func (c *committer) enqueue(ctx context.Context, r *request) error {
 	}
 }
 
-func (c *committer) updateBatch(size int64, fn func(*bolt.Tx) error) error {
+func (c *committer) updateBatch(fn func(*bolt.Tx) error) error {
 	c.mu.Lock()
 	closed := c.closed
 	c.mu.Unlock()
 	if closed {
 		return ErrClosed
 	}
-	err := c.db.Batch(func(tx *bolt.Tx) error {
-		if err := c.checkSize(tx, 0, size); err != nil {
-			return err
-		}
-		return fn(tx)
-	})
+	err := c.db.Batch(fn)
 	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
 		return ErrClosed
 	}
 	return err
-}
-
-func (c *committer) checkSize(tx *bolt.Tx, used, size int64) error {
-	if c.maxSize > 0 && tx.Size()+used+size > c.maxSize {
-		return fmt.Errorf("%w: %d bytes in use, this write needs about %d more, MaxSize %d", ErrFull, tx.Size()+used, size, c.maxSize)
-	}
-	return nil
 }
 
 func (c *committer) run() {
@@ -268,18 +253,12 @@ func (c *committer) attempt(reqs []*request, retrySolo bool) []*request {
 		return nil
 	}
 	var included []*request
-	var used int64
 	for i, r := range reqs {
-		if err := c.checkSize(tx, used, r.size); err != nil {
-			r.finish(err)
-			continue
-		}
 		if err := r.fn(tx); err != nil {
 			_ = tx.Rollback()
 			r.finish(err)
 			return append(included, reqs[i+1:]...)
 		}
-		used += r.size
 		included = append(included, r)
 	}
 	if len(included) == 0 {
@@ -304,7 +283,9 @@ func (c *committer) attempt(reqs []*request, retrySolo bool) []*request {
 		}
 		return nil
 	}
-	if err != nil {
+	if errors.Is(err, syscall.ENOSPC) {
+		err = fmt.Errorf("commit: %w: %w", ErrFull, err)
+	} else if err != nil {
 		err = fmt.Errorf("commit: %w", err)
 	} else {
 		commitRequests.Observe(float64(len(included)))

@@ -1,12 +1,12 @@
 package vault
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -69,84 +69,53 @@ func smallMessage() Incoming {
 	return incoming(mime("liten "+randomHex(8), []byte("a")))
 }
 
-// TestMaxSizeFull: a write that would pass MaxSize fails with ErrFull, stores
-// nothing, fails alone within its group, and the vault goes on working.
-func TestMaxSizeFull(t *testing.T) {
-	g := newGate()
-	v, _ := openTest(t, func(o *Options) { o.MaxSize = 1 << 20; o.failCommit = g.hook })
-	held := g.holdFirst(t, v)
-
-	big := make([]byte, 2<<20)
-	copy(big, "Subject: stor\r\n\r\n")
-	bigC := acceptAsync(v, incoming(big))
-	var small []chan outcome
-	for range 3 {
-		small = append(small, acceptAsync(v, smallMessage()))
-	}
-	waitQueued(t, v, 4)
-	close(g.release)
-	if err := <-held; err != nil {
-		t.Fatal(err)
-	}
-	if o := <-bigC; !errors.Is(o.err, ErrFull) {
-		t.Fatalf("2 MiB message into a 1 MiB vault: %v, want ErrFull", o.err)
-	} else {
-		t.Logf("the error smtpd sees: %v", o.err)
-	}
-	var stored []outcome
-	for _, c := range small {
-		o := <-c
-		if o.err != nil {
-			t.Fatalf("a small message in the same group failed: %v", o.err)
+// TestDiskFull: while the disk has no room (a commit fails with ENOSPC,
+// injected through Options.FailCommit) every write fails with ErrFull and
+// stores nothing, also after each request is retried alone; reads work, and
+// once there is room again so do writes.
+func TestDiskFull(t *testing.T) {
+	var full atomic.Bool
+	v, o := openTest(t, func(o *Options) {
+		o.FailCommit = func(int) error {
+			if full.Load() {
+				return fmt.Errorf("write sigill.db: %w", syscall.ENOSPC)
+			}
+			return nil
 		}
-		stored = append(stored, o)
-	}
-	g.mu.Lock()
-	if len(g.groups) != 2 || g.groups[1] != 3 {
-		t.Errorf("commits %v, want [1 3]: the small ones together, without the big one", g.groups)
-	}
-	g.mu.Unlock()
-
+	})
+	stored := accept(t, v, smallMessage())
+	full.Store(true)
 	before := mustStats(t, v)
-	if want := (Stats{Messages: 3, Recipients: 3, Outbox: 3, Events: 3}); before != want {
-		t.Fatalf("stats %s, want %s", fmtStats(before), fmtStats(want))
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			if _, err := v.Accept(context.Background(), smallMessage()); !errors.Is(err, ErrFull) || !errors.Is(err, syscall.ENOSPC) {
+				t.Errorf("accept onto a full disk: %v, want ErrFull", err)
+			} else {
+				t.Logf("the error smtpd sees: %v", err)
+			}
+		})
 	}
-	// Full now: still refused, nothing half-stored, reads work.
-	if _, err := v.Accept(context.Background(), incoming(big)); !errors.Is(err, ErrFull) {
-		t.Fatalf("second big accept: %v", err)
+	wg.Wait()
+	if err := v.Record(Event{MessageID: stored.ID, Kind: EventOpened, PersonalNumber: pn1}); !errors.Is(err, ErrFull) {
+		t.Errorf("record onto a full disk: %v", err)
 	}
 	if s := mustStats(t, v); s != before {
-		t.Fatalf("stats changed by a refused accept: %s -> %s", fmtStats(before), fmtStats(s))
+		t.Fatalf("stats changed by refused writes: %s -> %s", fmtStats(before), fmtStats(s))
 	}
-	for _, o := range stored {
-		if _, raw, err := v.Decrypt(o.a.Tokens[0]); err != nil || !bytes.Equal(raw, o.in.Raw) {
-			t.Fatalf("read after full: %v", err)
-		}
+	if _, _, err := v.Decrypt(stored.Tokens[0]); err != nil {
+		t.Fatalf("read while full: %v", err)
 	}
-	if err := v.Record(Event{MessageID: stored[0].a.ID, Kind: EventOpened, PersonalNumber: pn1}); err != nil {
-		t.Fatalf("a small write after full: %v", err)
-	}
-	checkStored(t, v, stored[1].in, stored[1].a)
 
-	// Fill it up with small messages until it is full for them too.
-	var err error
-	for i := 0; i < 1000 && err == nil; i++ {
-		_, err = v.Accept(context.Background(), smallMessage())
-	}
-	if !errors.Is(err, ErrFull) {
-		t.Fatalf("filling the vault: %v, want ErrFull", err)
-	}
-	full := mustStats(t, v)
-	if _, err := v.Accept(context.Background(), smallMessage()); !errors.Is(err, ErrFull) {
-		t.Fatalf("accept into a full vault: %v", err)
-	}
-	if s := mustStats(t, v); s != full {
-		t.Fatalf("stats changed by a refused accept: %s -> %s", fmtStats(full), fmtStats(s))
-	}
-	t.Logf("full at %s", fmtStats(full))
-	checkStored(t, v, stored[2].in, stored[2].a)
-	if _, err := v.Sweep(); err != nil {
-		t.Fatalf("sweeping a full vault: %v", err)
+	full.Store(false)
+	in := smallMessage()
+	a := accept(t, v, in)
+	v = reopen(t, v, o)
+	checkStored(t, v, in, a)
+	want := before
+	want.Messages, want.Recipients, want.Outbox, want.Events = 2, 2, 2, 2
+	if s := mustStats(t, v); s != want {
+		t.Fatalf("stats %s, want %s", fmtStats(s), fmtStats(want))
 	}
 }
 
@@ -155,7 +124,7 @@ func TestMaxSizeFull(t *testing.T) {
 // nothing is stored; afterwards the vault works again.
 func TestCommitFailure(t *testing.T) {
 	g := newGate()
-	v, o := openTest(t, func(o *Options) { o.failCommit = g.hook })
+	v, o := openTest(t, func(o *Options) { o.FailCommit = g.hook })
 	g.fail.Store(func(n int) error {
 		if n > 1 {
 			return errors.New("injected: group commit failed")
@@ -225,7 +194,7 @@ func TestCommitFailure(t *testing.T) {
 // account) fails alone; the rest of its group is stored.
 func TestGroupRequestError(t *testing.T) {
 	g := newGate()
-	v, _ := openTest(t, func(o *Options) { o.failCommit = g.hook })
+	v, _ := openTest(t, func(o *Options) { o.FailCommit = g.hook })
 	held := g.holdFirst(t, v)
 	a1 := acceptAsync(v, smallMessage())
 	waitQueued(t, v, 1)
@@ -271,7 +240,7 @@ func equalInts(a, b []int) bool {
 // not run in parallel with other tests of the package that commit.
 func TestCommitMetrics(t *testing.T) {
 	g := newGate()
-	v, _ := openTest(t, func(o *Options) { o.failCommit = g.hook })
+	v, _ := openTest(t, func(o *Options) { o.FailCommit = g.hook })
 	held := g.holdFirst(t, v)
 	before := histogramOf(t, commitRequests)
 	commitsBefore := histogramOf(t, commitSeconds).GetSampleCount()
@@ -325,7 +294,7 @@ func counterOf(t *testing.T, c prometheus.Counter) float64 {
 func rideAlongAt(v *Vault, k string) chan error {
 	done := make(chan error, 1)
 	go func() {
-		done <- v.commit.rideAlong(0, func(tx *bolt.Tx) error { return tx.Bucket(bMeta).Put([]byte(k), []byte("x")) })
+		done <- v.commit.rideAlong(func(tx *bolt.Tx) error { return tx.Bucket(bMeta).Put([]byte(k), []byte("x")) })
 	}()
 	return done
 }

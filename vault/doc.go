@@ -147,10 +147,13 @@
 // queued the moment the previous commit ends — no fixed delay, so a lone
 // message is committed at once and a busy gateway gets large groups — does
 // only puts, commits once, and wakes every waiter. A request that fails is
-// isolated: it fails alone (ErrFull, or its own error after which the group
-// is rolled back and re-run without it), and when Commit itself fails each
+// isolated: it fails alone with its own error (after which the group is
+// rolled back and re-run without it), and when Commit itself fails each
 // request is retried in its own transaction, so one bad request never fails
-// good ones. Record, the account calls and Sweep go through the same
+// good ones; a commit the disk has no room for fails with ErrFull (smtpd
+// answers 451 and the client keeps the message). Options.FailCommit
+// injects such faults for tests: the write path has no test-only code of
+// its own. Record, the account calls and Sweep go through the same
 // committer. bbolt's DB.Batch (which waits out MaxBatchDelay for a lone
 // message) stays reachable as an unexported option for the benchmark.
 //

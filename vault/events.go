@@ -69,7 +69,7 @@ func (v *Vault) Record(ev Event) error {
 		return fmt.Errorf("vault: record: %w", err)
 	}
 	id := []byte(ev.MessageID)
-	err = v.commit.update(context.Background(), int64(len(b)+7*pageEstimate), func(tx *bolt.Tx) error { // + what hooks write (a receipt: mailbox, meta, index, outbox)
+	err = v.commit.update(context.Background(), func(tx *bolt.Tx) error {
 		m, err := getMessage(tx, ev.MessageID)
 		if err != nil {
 			return err

@@ -221,7 +221,7 @@ func (v *Vault) View(tables []string, fn func(Tx) error) error {
 // through the committer like every other write, and returns once it is on
 // disk. fn may run more than once (see Hook.Appended).
 func (v *Vault) Update(ctx context.Context, tables []string, fn func(Tx) error) error {
-	return v.commit.update(ctx, int64(len(tables)+1)*pageEstimate, func(tx *bolt.Tx) error {
+	return v.commit.update(ctx, func(tx *bolt.Tx) error {
 		return fn(v.boltTx(tx, tables))
 	})
 }

@@ -597,7 +597,7 @@ func (v *Vault) reseal(old *outboxKey) error {
 	for len(ids) > 0 {
 		chunk := ids[:min(len(ids), sweepChunk)]
 		ids = ids[len(chunk):]
-		err := v.commit.update(context.Background(), 0, func(tx *bolt.Tx) error {
+		err := v.commit.update(context.Background(), func(tx *bolt.Tx) error {
 			outbox := tx.Bucket(bOutbox)
 			n := 0
 			for _, k := range chunk {

@@ -183,8 +183,7 @@ func (v *Vault) ClaimJobs(now time.Time, max int, lease time.Duration) ([]Job, e
 // transaction, and returns their ids and records.
 func (v *Vault) leaseDue(now, until time.Time, max int) ([]rawJob, error) {
 	var claimed []rawJob
-	size := int64(max)*1024 + 4*pageEstimate
-	err := v.commit.rideAlong(size, func(tx *bolt.Tx) error {
+	err := v.commit.rideAlong(func(tx *bolt.Tx) error {
 		claimed = claimed[:0] // fn may run again after another request's rollback
 		if err := indexNewJobs(tx); err != nil {
 			return err
@@ -271,7 +270,7 @@ func (r *jobRecord) markInDoubt() {
 func (v *Vault) ReleaseClaims(now time.Time) (int, error) {
 	now = now.UTC()
 	var n int
-	err := v.commit.update(context.Background(), 4*pageEstimate, func(tx *bolt.Tx) error {
+	err := v.commit.update(context.Background(), func(tx *bolt.Tx) error {
 		n = 0
 		if err := indexNewJobs(tx); err != nil {
 			return err
@@ -327,8 +326,8 @@ func (v *Vault) ReleaseClaims(now time.Time) (int, error) {
 // jobUpdate runs fn on job id's record inside a committed write transaction
 // shared with other writers. ErrNotFound when the job is no longer in the
 // outbox (already done, or dropped by Sweep).
-func (v *Vault) jobUpdate(op string, id uint64, size int64, fn func(tx *bolt.Tx, r *jobRecord) error) error {
-	err := v.commit.rideAlong(size, func(tx *bolt.Tx) error {
+func (v *Vault) jobUpdate(op string, id uint64, fn func(tx *bolt.Tx, r *jobRecord) error) error {
+	err := v.commit.rideAlong(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bOutbox).Get(seqKey(id))
 		if b == nil {
 			return fmt.Errorf("job %d: %w", id, ErrNotFound)
@@ -388,11 +387,6 @@ func (v *Vault) recordJobEvent(tx *bolt.Tx, r *jobRecord, ev Event) error {
 	return v.putEvent(tx, []byte(r.MessageID), b, ev)
 }
 
-// jobEventSize is the growth Options.MaxSize counts for a job outcome that
-// appends an event: the event, its index, and a receipt filed with it
-// (mailbox, its meta and index, a receipt job).
-const jobEventSize = 8*pageEstimate + 512
-
 // CompleteJob records that provider accepted job id's notification under
 // providerID, in one transaction: a "notified" event (ProviderID, Detail =
 // provider), the job and its sealed token deleted, and providerID remembered
@@ -401,7 +395,7 @@ const jobEventSize = 8*pageEstimate + 512
 // ErrNotFound when the job is no longer in the outbox.
 func (v *Vault) CompleteJob(id uint64, providerID, provider string) error {
 	at := v.now().UTC()
-	return v.jobUpdate("complete job", id, jobEventSize, func(tx *bolt.Tx, r *jobRecord) error {
+	return v.jobUpdate("complete job", id, func(tx *bolt.Tx, r *jobRecord) error {
 		if r.Kind != JobNotify {
 			return v.removeJob(tx, id, r)
 		}
@@ -438,7 +432,7 @@ func (v *Vault) RetryJobInDoubt(id uint64, due time.Time, reason string) error {
 
 func (v *Vault) retryJob(op string, id uint64, due time.Time, reason string, inDoubt bool) error {
 	due = due.UTC()
-	return v.jobUpdate(op, id, 2*pageEstimate+512, func(tx *bolt.Tx, r *jobRecord) error {
+	return v.jobUpdate(op, id, func(tx *bolt.Tx, r *jobRecord) error {
 		idx := tx.Bucket(bOutboxDue)
 		if err := idx.Delete(dueIndexKey(r.Due, id)); err != nil {
 			return err
@@ -465,7 +459,7 @@ func (v *Vault) retryJob(op string, id uint64, due time.Time, reason string, inD
 // be mailed is no failure of the letter (it stays in the IMAP mailbox).
 func (v *Vault) FailJob(id uint64, reason string) error {
 	at := v.now().UTC()
-	return v.jobUpdate("fail job", id, jobEventSize, func(tx *bolt.Tx, r *jobRecord) error {
+	return v.jobUpdate("fail job", id, func(tx *bolt.Tx, r *jobRecord) error {
 		if r.Kind != JobNotify {
 			return v.removeJob(tx, id, r)
 		}
@@ -529,7 +523,7 @@ func (v *Vault) ReportDelivery(provider, providerID, status string, at time.Time
 		return "", nil
 	}
 	var recorded EventKind
-	err = v.commit.update(context.Background(), jobEventSize, func(tx *bolt.Tx) error {
+	err = v.commit.update(context.Background(), func(tx *bolt.Tx) error {
 		recorded = ""
 		d, err := read(tx)
 		if err != nil {
@@ -580,7 +574,7 @@ func (v *Vault) PruneDeliveries(before time.Time) (int, error) {
 	for len(keys) > 0 {
 		chunk := keys[:min(len(keys), sweepChunk)]
 		keys = keys[len(chunk):]
-		err := v.commit.update(context.Background(), 0, func(tx *bolt.Tx) error {
+		err := v.commit.update(context.Background(), func(tx *bolt.Tx) error {
 			for _, k := range chunk {
 				if err := tx.Bucket(bDeliveries).Delete(k); err != nil {
 					return err

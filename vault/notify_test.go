@@ -454,7 +454,7 @@ func TestOtherJobKinds(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 2 {
-		err := v.commit.update(t.Context(), 0, func(tx *bolt.Tx) error {
+		err := v.commit.update(t.Context(), func(tx *bolt.Tx) error {
 			b, _ := json.Marshal(jobRecord{
 				MessageID: a.ID, Kind: "receipt", Channel: "email", To: "staff@kommun.example.se",
 				Due: c.Now(), Created: c.Now(), Event: 7,

@@ -40,8 +40,7 @@ const sweepChunk = 256
 //     message's audit trail is kept whole or not at all.
 //
 // Messages are found through two time-ordered index buckets, so a sweep
-// reads only what is due. Deletes never count against Options.MaxSize, so a
-// full vault can always be swept.
+// reads only what is due.
 func (v *Vault) Sweep() (SweepResult, error) {
 	var total SweepResult
 	now := v.now().UTC()
@@ -51,7 +50,7 @@ func (v *Vault) Sweep() (SweepResult, error) {
 				res SweepResult
 				n   int
 			)
-			err := v.commit.update(context.Background(), 0, func(tx *bolt.Tx) error {
+			err := v.commit.update(context.Background(), func(tx *bolt.Tx) error {
 				res = SweepResult{} // the function may run again after a rollback
 				var err error
 				n, err = step(tx, now, &res)

@@ -30,7 +30,7 @@ var (
 	ErrBadCredentials = errors.New("bad credentials")
 	ErrClosed         = errors.New("vault closed")
 	ErrLocked         = errors.New("file is locked by another process (is sigill already running?)")
-	ErrFull           = errors.New("vault full (Options.MaxSize reached)")
+	ErrFull           = errors.New("vault full: no space left on the device")
 	ErrKeyMismatch    = errors.New("key file and key store do not match the vault")
 )
 
@@ -80,22 +80,20 @@ type Options struct {
 	AuditRetention time.Duration    // events and metadata deleted after (default 9600h); not less than Retention
 	EscrowKey      []byte           // optional armored OpenPGP public key; also wraps every session key
 	Now            func() time.Time // injectable clock; time.Now when nil
-	// MaxSize simulates a full disk, for fault tests: a write whose estimated
-	// growth would take the database (bbolt's high-water mark, Tx.Size) past
-	// MaxSize bytes fails with ErrFull before anything is written. 0 = none.
-	// bbolt v1.4 has no Options.MaxSize of its own, so the vault enforces it;
-	// the estimate is conservative, not exact to the page.
-	MaxSize int
+	// FailCommit injects faults, for tests: it is called before each
+	// commit of a group of that many write requests, and an error it
+	// returns fails that commit as the disk would (wrap syscall.ENOSPC for
+	// a full disk: callers then get ErrFull). Nil in production.
+	FailCommit func(requests int) error
 	// Hooks act inside the transaction that appends (or purges) an event,
 	// on tables of their own (hook.go).
 	Hooks []Hook
 
 	// Unexported knobs for the package's own tests and benchmarks.
-	batchDelay    time.Duration     // > 0: commit through bbolt's DB.Batch with this MaxBatchDelay instead of the committer
-	lockTimeout   time.Duration     // 0: defaultLockTimeout
-	failCommit    func(n int) error // called before each Commit of n requests; an error fails that commit
-	onBatch       func(n int)       // called with the size of every committed group
-	rideAlongWait time.Duration     // how long notifier bookkeeping waits to join another commit; 0: defaultRideAlongWait
+	batchDelay    time.Duration // > 0: commit through bbolt's DB.Batch with this MaxBatchDelay instead of the committer
+	lockTimeout   time.Duration // 0: defaultLockTimeout
+	onBatch       func(n int)   // called with the size of every committed group
+	rideAlongWait time.Duration // how long notifier bookkeeping waits to join another commit; 0: defaultRideAlongWait
 }
 
 // Vault is an open vault file. All its methods are safe for concurrent use.
@@ -140,9 +138,6 @@ func Open(o Options) (*Vault, error) {
 	}
 	if err := checkHooks(o.Hooks); err != nil {
 		return nil, fmt.Errorf("vault: open %s: %w", o.Path, err)
-	}
-	if o.MaxSize < 0 {
-		return nil, fmt.Errorf("vault: open %s: negative MaxSize", o.Path)
 	}
 	now := o.Now
 	if now == nil {
