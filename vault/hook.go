@@ -69,8 +69,9 @@ type Tx interface {
 // Table is a hook's own ordered key-value table.
 type Table interface {
 	// Get returns the value, or nil when the key is missing. The bytes are
-	// valid only until the transaction ends and must not be changed.
-	Get(key []byte) []byte
+	// valid only until the transaction ends and must not be changed. (Every
+	// method returns an error: on a database server any call may fail.)
+	Get(key []byte) ([]byte, error)
 	Put(key, value []byte) error
 	Delete(key []byte) error
 	// NextSequence returns the next number of a counter kept per table,
@@ -78,7 +79,9 @@ type Table interface {
 	NextSequence() (uint64, error)
 	// Scan calls fn with every key that starts with prefix, in ascending
 	// byte order, until fn returns an error (Scan returns it). fn must not
-	// write to the table; the bytes are valid only during the call.
+	// use the transaction (a server engine streams the rows over the
+	// transaction's one connection); the bytes are valid only during the
+	// call.
 	Scan(prefix []byte, fn func(key, value []byte) error) error
 }
 
@@ -160,10 +163,10 @@ func (t *boltTx) OnCommit(fn func()) { t.tx.OnCommit(fn) }
 
 type boltTable struct{ b *bolt.Bucket }
 
-func (t boltTable) Get(key []byte) []byte         { return t.b.Get(key) }
-func (t boltTable) Put(key, value []byte) error   { return t.b.Put(key, value) }
-func (t boltTable) Delete(key []byte) error       { return t.b.Delete(key) }
-func (t boltTable) NextSequence() (uint64, error) { return t.b.NextSequence() }
+func (t boltTable) Get(key []byte) ([]byte, error) { return t.b.Get(key), nil }
+func (t boltTable) Put(key, value []byte) error    { return t.b.Put(key, value) }
+func (t boltTable) Delete(key []byte) error        { return t.b.Delete(key) }
+func (t boltTable) NextSequence() (uint64, error)  { return t.b.NextSequence() }
 func (t boltTable) Scan(prefix []byte, fn func(key, value []byte) error) error {
 	c := t.b.Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
@@ -177,7 +180,7 @@ func (t boltTable) Scan(prefix []byte, fn func(key, value []byte) error) error {
 type noTable string
 
 func (t noTable) err() error                    { return fmt.Errorf("table %q: %w", string(t), errNoTable) }
-func (t noTable) Get([]byte) []byte             { return nil }
+func (t noTable) Get([]byte) ([]byte, error)    { return nil, t.err() }
 func (t noTable) Put(_, _ []byte) error         { return t.err() }
 func (t noTable) Delete([]byte) error           { return t.err() }
 func (t noTable) NextSequence() (uint64, error) { return 0, t.err() }

@@ -15,7 +15,11 @@ func tally(fail func(Event) error) Hook {
 	count := func(tx Tx, ev Event, d int64) error {
 		t := tx.Table("tally")
 		n := int64(0)
-		if b := t.Get([]byte(ev.Kind)); b != nil {
+		b, err := t.Get([]byte(ev.Kind))
+		if err != nil {
+			return err
+		}
+		if b != nil {
 			n = int64(binary.BigEndian.Uint64(b))
 		}
 		return t.Put([]byte(ev.Kind), binary.BigEndian.AppendUint64(nil, uint64(n+d)))
@@ -42,10 +46,11 @@ func tallyOf(t *testing.T, v *Vault, kind EventKind) int64 {
 	t.Helper()
 	var n int64
 	err := v.View([]string{"tally"}, func(tx Tx) error {
-		if b := tx.Table("tally").Get([]byte(kind)); b != nil {
+		b, err := tx.Table("tally").Get([]byte(kind))
+		if b != nil {
 			n = int64(binary.BigEndian.Uint64(b))
 		}
-		return nil
+		return err
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -130,9 +130,9 @@ func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(make([]byt
 // meta reads an account's UIDVALIDITY and UIDNEXT; ok is false for an
 // account whose mailbox has never been touched.
 func meta(tx vault.Tx, account string) (validity, next uint32, ok bool, err error) {
-	b := tx.Table(tMeta).Get([]byte(account))
-	if b == nil {
-		return 0, 0, false, nil
+	b, err := tx.Table(tMeta).Get([]byte(account))
+	if err != nil || b == nil {
+		return 0, 0, false, err
 	}
 	if len(b) != 8 {
 		return 0, 0, false, fmt.Errorf("mailbox %s: bad meta record %x", account, b)
@@ -221,9 +221,9 @@ func (s *Store) file(tx vault.Tx, ev vault.Event) error {
 // its owner's subscribers are told once the transaction has committed.
 func (s *Store) unfile(tx vault.Tx, ev vault.Event) error {
 	byEvent := tx.Table(tByEvent)
-	k := byEvent.Get(seqKey(ev.Seq))
-	if k == nil {
-		return nil
+	k, err := byEvent.Get(seqKey(ev.Seq))
+	if err != nil || k == nil {
+		return err
 	}
 	k = bytes.Clone(k)
 	if len(k) < 5 {
@@ -310,7 +310,10 @@ func (s *Store) StoreFlags(account string, uids []uint32, op FlagOp, flags Flags
 		t := tx.Table(tMailbox)
 		for _, uid := range uids {
 			k := key(account, uid)
-			val := t.Get(k)
+			val, err := t.Get(k)
+			if err != nil {
+				return err
+			}
 			if val == nil {
 				continue
 			}
