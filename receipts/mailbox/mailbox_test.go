@@ -1,13 +1,18 @@
 package mailbox
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"sigill/addressing"
 	"sigill/internal/testenv"
@@ -66,14 +71,14 @@ func smallRaw() []byte {
 
 func smsRecipient(number, login string) vault.Recipient {
 	return vault.Recipient{
-		Address:   number[3:] + "&login=" + login + "&@secure.example.se",
+		Address:   "0" + strings.TrimPrefix(number, "+46") + "&login=" + login + "&@secure.example.se",
 		Recipient: addressing.Recipient{Channel: addressing.SMS, To: number, Logins: []string{login}, Lang: "sv"},
 	}
 }
 
 func emailRecipient(to, login string) vault.Recipient {
 	return vault.Recipient{
-		Address:   "c=example.org&login=" + login + "&@secure.example.se",
+		Address:   strings.ReplaceAll(to, "@", "=") + "&login=" + login + "&@secure.example.se",
 		Recipient: addressing.Recipient{Channel: addressing.Email, To: to, Logins: []string{login}, Lang: "en"},
 	}
 }
@@ -392,5 +397,43 @@ func TestMailboxPurge(t *testing.T) {
 	v.Close()
 	if err := vault.Verify(o.Path); err != nil {
 		t.Errorf("verify: %v", err)
+	}
+}
+
+// TestLayoutUnchanged: the tables are the buckets the vault kept before this
+// package owned them, with the same keys and values, so a vault file written
+// by an earlier sigill keeps its mailboxes, UIDs and flags.
+func TestLayoutUnchanged(t *testing.T) {
+	s, v, o := openTest(t, Options{}, nil)
+	a := accept(t, v, incoming(smallRaw()))
+	record(t, v, vault.Event{MessageID: a.ID, Kind: vault.EventDelivered})
+	if _, err := s.StoreFlags("staff@kommun.example.se", []uint32{1}, FlagsAdd, FlagSeen); err != nil {
+		t.Fatal(err)
+	}
+	mb := mustMailbox(t, s, "staff@kommun.example.se")
+	v.Close()
+
+	db, err := bolt.Open(o.Path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.View(func(tx *bolt.Tx) error {
+		seq := binary.BigEndian.AppendUint64(nil, mb.Entries[0].Event)
+		key := append([]byte("staff@kommun.example.se\x00"), 0, 0, 0, 1)
+		if got := tx.Bucket([]byte("mailbox")).Get(key); !bytes.Equal(got, append(bytes.Clone(seq), byte(FlagSeen))) {
+			t.Errorf("mailbox entry %x", got)
+		}
+		meta := binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(nil, mb.UIDValidity), 2)
+		if got := tx.Bucket([]byte("mailbox_meta")).Get([]byte("staff@kommun.example.se")); !bytes.Equal(got, meta) {
+			t.Errorf("mailbox meta %x, want %x", got, meta)
+		}
+		if got := tx.Bucket([]byte("mailbox_by_event")).Get(seq); !bytes.Equal(got, key) {
+			t.Errorf("mailbox index %x", got)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
