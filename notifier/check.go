@@ -7,22 +7,16 @@ import (
 	"net/http"
 )
 
-// checker is a provider that can tell whether it is reachable without
-// sending anything.
-type checker interface {
-	Check(ctx context.Context) error
-}
-
 // Checks are the readiness checks of what the notifier sends through, by
 // name: "sms" (the SMS provider's API) and "smarthost" (notifier.email).
 // Each reaches its server and sends nothing. A provider with nothing to
 // reach (the log provider of sigill dev) has no check.
 func (n *Notifier) Checks() map[string]func(context.Context) error {
 	checks := map[string]func(context.Context) error{}
-	if c, ok := n.sms.(checker); ok {
+	if c, ok := capability[Checker](n.sms); ok {
 		checks["sms"] = c.Check
 	}
-	if c, ok := n.mail.(checker); ok {
+	if c, ok := capability[Checker](n.mail); ok {
 		checks["smarthost"] = c.Check
 	}
 	return checks

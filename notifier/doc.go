@@ -71,6 +71,20 @@
 // seconds later at the least). Jobs whose "notified" is on disk are never
 // sent again: the job is gone in the same transaction.
 //
+// # Providers
+//
+// The notifier asks its providers through small interfaces, never their
+// concrete types: SMSProvider (Send) and MailSender (SendMail) send;
+// Reconciler looks a job in doubt up; ReportParser reads the provider's own
+// delivery reports (46elks' form with its key, the webhook's signed JSON)
+// and maps its status words onto the notifier's DeliveryStatus; Checker
+// tells /readyz whether it is reachable. Reports are recorded under the name
+// the provider declares. The dev log provider is a decorator: it writes each
+// send to outbox.jsonl (with the job's message and link from the send's
+// Origin, which the notifier puts in its context) and hands it on to the
+// provider it wraps, or to none in sigill dev; what it does not do itself is
+// found through its Unwrap.
+//
 // # Wiring
 //
 // FromConfig builds a Notifier from the configuration. cmd runs Run in a

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
@@ -80,6 +81,40 @@ func (e *Elks) reportURL(base string) string {
 // checkReportKey reports whether a delivery report's URL carries the key.
 func (e *Elks) checkReportKey(r *http.Request) bool {
 	return hmac.Equal([]byte(r.URL.Query().Get("key")), []byte(e.reportKey))
+}
+
+// ParseReport reads a delivery report of 46elks: a form
+// (application/x-www-form-urlencoded) of id, status and delivered (UTC
+// time), posted to the whendelivered URL, which must carry the report key.
+func (e *Elks) ParseReport(r *http.Request, body []byte) (DeliveryReport, error) {
+	if !e.checkReportKey(r) {
+		return DeliveryReport{}, fmt.Errorf("46elks: %w: no or a wrong key", ErrReportForbidden)
+	}
+	if ctype, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ctype != "application/x-www-form-urlencoded" {
+		return DeliveryReport{}, fmt.Errorf("46elks: %w: %q", ErrReportMediaType, ctype)
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return DeliveryReport{}, fmt.Errorf("46elks: %w: %v", ErrReportMalformed, err)
+	}
+	word := form.Get("status")
+	return DeliveryReport{
+		ID: form.Get("id"), Status: elksStatus(word), Word: word,
+		At: parseReportTime(form.Get("delivered")),
+	}, nil
+}
+
+// elksStatus maps 46elks' status words onto the notifier's.
+func elksStatus(word string) DeliveryStatus {
+	switch word {
+	case "created", "sent":
+		return StatusPending
+	case "delivered":
+		return StatusDelivered
+	case "failed":
+		return StatusFailed
+	}
+	return StatusUnknown
 }
 
 func (e *Elks) Send(ctx context.Context, m SMS) (string, error) {
@@ -180,7 +215,7 @@ func searchElksPage(body []byte, m SMS) (sent SentSMS, found bool, next string, 
 	}
 	for _, d := range page.Data {
 		if d.Direction == "outgoing" && d.To == m.To && d.Message == m.Text && d.ID != "" {
-			return SentSMS{ID: d.ID, Status: d.Status, At: parseReportTime(d.Delivered)}, true, "", nil
+			return SentSMS{ID: d.ID, Status: elksStatus(d.Status), At: parseReportTime(d.Delivered)}, true, "", nil
 		}
 	}
 	return SentSMS{}, false, page.Next, nil

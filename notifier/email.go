@@ -313,7 +313,7 @@ type mailParams struct {
 // stays the same on every attempt (so a receiving system can tell a resend),
 // and Auto-Submitted: auto-generated (RFC 3834) so that no auto-reply comes
 // back. Nothing of the secret message's body is in it.
-func buildMail(p mailParams) (*Mail, error) {
+func buildMail(p mailParams) (*builtMail, error) {
 	who := p.SentBy
 	if who == "" {
 		who = p.OrgName
@@ -355,8 +355,12 @@ func buildMail(p mailParams) (*Mail, error) {
 	if err := w.Close(); err != nil {
 		return nil, err
 	}
-	return &Mail{
-		To: p.To, From: p.From, HeaderID: id, MIME: b.Bytes(),
-		Text: text, MessageID: p.MessageID, Link: p.Link,
-	}, nil
+	return &builtMail{Mail: &Mail{To: p.To, From: p.From, HeaderID: id, MIME: b.Bytes()}, text: text}, nil
+}
+
+// builtMail is a notification e-mail and its plain-text part (for the
+// send's Origin).
+type builtMail struct {
+	*Mail
+	text string
 }

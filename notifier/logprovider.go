@@ -23,20 +23,32 @@ import (
 // OutboxFile is the log provider's file in the data folder.
 const OutboxFile = "outbox.jsonl"
 
-// LogProvider is sigill dev's provider for both channels: it sends nothing,
-// and appends each notification as one JSON line to <data>/outbox.jsonl:
+// LogProvider is sigill dev's provider for both channels: a decorator that
+// appends each notification as one JSON line to <data>/outbox.jsonl
 //
 //	{"channel":"sms","to":"+46701234567","text":"...","link":"http://127.0.0.1:8080/m/<token>","message_id":"<vault id>","id":"log-<hex>"}
 //
-// As a Reconciler it finds an SMS in the file by its recipient and text, so
-// that a job in doubt after a crash of sigill dev is not written twice.
+// and hands it on to the provider it wraps (LogAround), or, wrapping
+// nothing (NewLogProvider, sigill dev), sends nothing. The message id and
+// link of a line come from the send's Origin, not from the wire types. Its
+// mail side (Mail) does the same for e-mails.
+//
+// As a Reconciler it asks the wrapped provider, or, wrapping nothing, finds
+// an SMS in the file by its recipient and text, so that a job in doubt after
+// a crash of sigill dev is not written twice. Delivery reports and
+// readiness checks are the wrapped provider's (Unwrap).
 // As an http.Handler it serves GET /dev/outbox: those lines, newest first.
 // The file holds live links (tokens): it is for development only, and
 // config refuses the log provider outside dev.
 type LogProvider struct {
 	path string
 	mu   sync.Mutex
+	sms  SMSProvider // nil: sends nothing
+	mail MailSender  // nil: sends nothing
 }
+
+// logName is the log provider's name when it wraps nothing.
+const logName = "log"
 
 // OutboxEntry is one line of outbox.jsonl.
 type OutboxEntry struct {
@@ -49,30 +61,60 @@ type OutboxEntry struct {
 }
 
 // NewLogProvider makes the data folder if need be and returns a provider
-// that appends to dataDir/outbox.jsonl.
-func NewLogProvider(dataDir string) (*LogProvider, error) {
+// that appends to dataDir/outbox.jsonl and sends nothing.
+func NewLogProvider(dataDir string) (*LogProvider, error) { return LogAround(dataDir, nil, nil) }
+
+// LogAround returns a log provider that appends every send to
+// dataDir/outbox.jsonl and hands SMS on to sms and e-mails to mail (nil:
+// sends nothing on that channel).
+func LogAround(dataDir string, sms SMSProvider, mail MailSender) (*LogProvider, error) {
 	if dataDir == "" {
 		return nil, errors.New("log provider: no data folder")
 	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("log provider: %w", err)
 	}
-	return &LogProvider{path: filepath.Join(dataDir, OutboxFile)}, nil
+	return &LogProvider{path: filepath.Join(dataDir, OutboxFile), sms: sms, mail: mail}, nil
 }
 
 // Path is the file the provider appends to.
 func (l *LogProvider) Path() string { return l.path }
 
-func (l *LogProvider) Name() string { return "log" }
-
-func (l *LogProvider) Send(ctx context.Context, m SMS) (string, error) {
-	return l.append(OutboxEntry{Channel: "sms", To: m.To, Text: m.Text, Link: m.Link, MessageID: m.MessageID})
+// Name is the wrapped provider's, so that its ids and reports match; "log"
+// when it wraps nothing.
+func (l *LogProvider) Name() string {
+	if l.sms != nil {
+		return l.sms.Name()
+	}
+	return logName
 }
 
-// Lookup finds an SMS to m.To with m.Text in the file. The file keeps no
+// Send hands m on and, once it is taken, appends its line with the id.
+func (l *LogProvider) Send(ctx context.Context, m SMS) (string, error) {
+	o, _ := OriginFrom(ctx)
+	e := OutboxEntry{Channel: "sms", To: m.To, Text: m.Text, Link: o.Link, MessageID: o.MessageID}
+	if l.sms != nil {
+		id, err := l.sms.Send(ctx, m)
+		if err != nil {
+			return "", err
+		}
+		e.ID = id
+	}
+	return l.append(e)
+}
+
+// Lookup asks the wrapped provider, if it keeps a log (a wrapped provider
+// without one cannot tell: not found); wrapping nothing,
+// it finds an SMS to m.To with m.Text in the file. The file keeps no
 // times, so since is not used: a text holds its job's link, and matches
 // that job's SMS only.
 func (l *LogProvider) Lookup(ctx context.Context, m SMS, since time.Time) (SentSMS, bool, error) {
+	if l.sms != nil {
+		if r, ok := l.sms.(Reconciler); ok {
+			return r.Lookup(ctx, m, since)
+		}
+		return SentSMS{}, false, nil
+	}
 	entries, err := l.Entries(0)
 	if err != nil {
 		return SentSMS{}, false, fmt.Errorf("log provider: %w", err)
@@ -85,9 +127,46 @@ func (l *LogProvider) Lookup(ctx context.Context, m SMS, since time.Time) (SentS
 	return SentSMS{}, false, nil
 }
 
-func (l *LogProvider) SendMail(ctx context.Context, m *Mail) (string, error) {
-	return l.append(OutboxEntry{Channel: "email", To: m.To, Text: m.Text, Link: m.Link, MessageID: m.MessageID, ID: m.HeaderID})
+// Unwrap is the wrapped SMS provider (nil: none), whose delivery reports
+// and readiness check are the log provider's (see capability).
+func (l *LogProvider) Unwrap() SMSProvider { return l.sms }
+
+// Mail is the provider's mail side: a MailSender that appends each e-mail's
+// line and hands it on to the wrapped mail sender.
+func (l *LogProvider) Mail() MailSender { return logMail{l} }
+
+type logMail struct{ l *LogProvider }
+
+func (m logMail) Name() string {
+	if m.l.mail != nil {
+		return m.l.mail.Name()
+	}
+	return logName
 }
+
+// From is the wrapped sender's envelope sender, if it has one.
+func (m logMail) From() string {
+	if f, ok := m.l.mail.(interface{ From() string }); ok {
+		return f.From()
+	}
+	return "noreply@localhost"
+}
+
+func (m logMail) SendMail(ctx context.Context, mail *Mail) (string, error) {
+	o, _ := OriginFrom(ctx)
+	e := OutboxEntry{Channel: "email", To: mail.To, Text: o.Text, Link: o.Link, MessageID: o.MessageID, ID: mail.HeaderID}
+	if m.l.mail != nil {
+		id, err := m.l.mail.SendMail(ctx, mail)
+		if err != nil {
+			return "", err
+		}
+		e.ID = id
+	}
+	return m.l.append(e)
+}
+
+// Unwrap is the wrapped mail sender (nil: none).
+func (m logMail) Unwrap() MailSender { return m.l.mail }
 
 // append writes one line with one write(2) to a file opened O_APPEND, so
 // lines never interleave, also with another process reading or writing.

@@ -2,11 +2,13 @@ package notifier
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -156,11 +158,12 @@ func TestFromConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if lp, ok := n.mail.(*LogProvider); !ok || lp != n.DevOutbox() || n.o.PollEvery > 250*time.Millisecond {
+	lp, ok := n.sms.(*LogProvider)
+	if !ok || n.mail != lp.Mail() || n.DevOutbox() != http.Handler(lp) || n.o.PollEvery > 250*time.Millisecond {
 		t.Errorf("dev: sms %T, mail %T, poll %v", n.sms, n.mail, n.o.PollEvery)
 	}
-	if want := filepath.Join(dev.DataDir, OutboxFile); n.DevOutbox().Path() != want {
-		t.Errorf("dev outbox at %s, want %s", n.DevOutbox().Path(), want)
+	if want := filepath.Join(dev.DataDir, OutboxFile); !ok || lp.Path() != want {
+		t.Errorf("dev outbox at %s, want %s", lp.Path(), want)
 	}
 
 	cfg, err := config.Load(configtest.Example(t, time.Now().Add(365*24*time.Hour)))
@@ -186,5 +189,64 @@ func TestFromConfig(t *testing.T) {
 	}
 	if n.o.ReportURL != "https://read.example.se/hooks/sms" || n.o.Workers != 8 || n.o.MaxAge != 48*time.Hour || n.link != "https://read.example.se/m/" {
 		t.Errorf("options %+v", n.o)
+	}
+}
+
+// TestLogAroundWraps: the log provider is a decorator. Around 46elks, each
+// SMS goes to 46elks and its line, with 46elks' id and the job's message and
+// link (from the send's origin, not the wire types), to outbox.jsonl; the
+// event names 46elks, delivery reports are 46elks' own, and /readyz checks
+// 46elks. Wrapping nothing, it takes no reports and has no check.
+func TestLogAroundWraps(t *testing.T) {
+	dir := t.TempDir()
+	elks := newFakeElks(t)
+	lp, err := LogAround(dir, elks.provider(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t)
+	e.start(lp, nil)
+	a := acceptOne(t, e.v, "Provsvar", smsTo("+46701234567", pn1, "sv"))
+	e.n.Kick()
+	waitFor(t, "notified", func() bool { return countKind(t, e.v, a.ID, vault.EventNotified) == 1 })
+	sent := elks.sent()
+	if len(sent) != 1 {
+		t.Fatalf("%d SMS at 46elks, want 1", len(sent))
+	}
+	entries, err := lp.Entries(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := linkBase + "/m/" + a.Tokens[0]
+	if len(entries) != 1 || entries[0].ID != sent[0].ID || entries[0].MessageID != a.ID || entries[0].Link != link || entries[0].Text != sent[0].Message {
+		t.Fatalf("outbox.jsonl %+v; 46elks took %+v", entries, sent[0])
+	}
+	evs, _ := e.v.Events(a.ID)
+	if ev := evs[len(evs)-1]; ev.Detail != "46elks" || ev.ProviderID != sent[0].ID {
+		t.Errorf("notified event %+v, want 46elks' id", ev)
+	}
+	if code := elks.report(sent[0], "delivered"); code != http.StatusOK || countKind(t, e.v, a.ID, vault.EventDelivered) != 1 {
+		t.Errorf("46elks' report through the log provider: HTTP %d, events %v", code, eventKinds(t, e.v, a.ID))
+	}
+	if check, ok := e.n.Checks()["sms"]; !ok || check(context.Background()) != nil {
+		t.Error("no check of the wrapped 46elks")
+	}
+
+	bare := newEnv(t)
+	plain, err := NewLogProvider(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bare.start(plain, nil)
+	if _, ok := bare.n.Checks()["sms"]; ok {
+		t.Error("the log provider wrapping nothing has a check")
+	}
+	resp, err := http.PostForm(bare.hooks.URL+"/hooks/sms", url.Values{"id": {"log-1"}, "status": {"delivered"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("a report to the log provider wrapping nothing: HTTP %d, want 404", resp.StatusCode)
 	}
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"net/url"
 	"path/filepath"
 	"strconv"
@@ -130,11 +132,17 @@ func New(o Options) (*Notifier, error) {
 		kick: make(chan struct{}, 1),
 		rand: rand.Float64,
 	}
-	switch lp, isLog := o.SMS.(*LogProvider); {
+	// In dev the log provider takes e-mail too: its mail side.
+	devMail, isLog := o.SMS.(interface{ Mail() MailSender })
+	switch {
 	case o.Email != nil:
 		n.mail, n.from = o.Email, o.Email.From()
 	case isLog:
-		n.mail, n.from = lp, "noreply@localhost"
+		n.mail = devMail.Mail()
+		n.from = "noreply@localhost"
+		if f, ok := n.mail.(interface{ From() string }); ok {
+			n.from = f.From()
+		}
 	default:
 		return nil, errors.New("notifier: no smarthost for e-mail notifications (notifier.email.smarthost)")
 	}
@@ -180,10 +188,11 @@ func FromConfig(cfg *config.Config, v *vault.Vault, log *slog.Logger, mods ...fu
 	return New(o)
 }
 
-// DevOutbox is the /dev/outbox page when the log provider is in use, else nil.
-func (n *Notifier) DevOutbox() *LogProvider {
-	lp, _ := n.sms.(*LogProvider)
-	return lp
+// DevOutbox is the /dev/outbox page when the SMS provider serves one (the
+// log provider), else nil.
+func (n *Notifier) DevOutbox() http.Handler {
+	h, _ := n.sms.(http.Handler)
+	return h
 }
 
 // Kick wakes the workers to look for due jobs now: smtpd (through cmd)
@@ -246,8 +255,8 @@ func (n *Notifier) Run(ctx context.Context) error {
 		close(jobs)
 		wg.Wait()
 		n.updateDepth()
-		if s, ok := n.mail.(*SMTPSender); ok {
-			s.Close() // idle smarthost connections; a later Run dials anew
+		if c, ok := capability[io.Closer](n.mail); ok {
+			c.Close() // idle smarthost connections; a later Run dials anew
 		}
 	}()
 
@@ -361,8 +370,8 @@ func (n *Notifier) process(j vault.Job) {
 		sms := SMS{
 			To: j.To, From: n.o.SMSSender, Text: SMSText(lang, who, j.Errand, link),
 			IdempotencyKey: IdempotencyKey(j), ReportURL: n.o.ReportURL,
-			MessageID: j.MessageID, Link: link,
 		}
+		ctx = WithOrigin(ctx, Origin{MessageID: j.MessageID, Link: link})
 		if done, lerr := n.reconcile(j, sms); done {
 			return
 		} else if lerr != nil {
@@ -372,7 +381,7 @@ func (n *Notifier) process(j vault.Job) {
 		id, err = n.sms.Send(ctx, sms)
 	case addressing.Email:
 		provider = n.mail.Name()
-		var m *Mail
+		var m *builtMail
 		m, err = buildMail(mailParams{
 			JobID: j.ID, MessageID: j.MessageID, From: n.from, OrgName: n.o.OrgName, SentBy: who,
 			To: j.To, Lang: lang, Errand: j.Errand, Link: link, Date: n.now(),
@@ -380,7 +389,8 @@ func (n *Notifier) process(j vault.Job) {
 		if err != nil {
 			err = Permanent(err)
 		} else {
-			id, err = n.mail.SendMail(ctx, m)
+			ctx = WithOrigin(ctx, Origin{MessageID: j.MessageID, Link: link, Text: m.text})
+			id, err = n.mail.SendMail(ctx, m.Mail)
 		}
 	default:
 		provider, err = "none", Permanent(fmt.Errorf("unknown channel %q", j.Channel))
@@ -407,7 +417,7 @@ func (n *Notifier) process(j vault.Job) {
 // attempt (max_age) or when asking again cannot help: then the message is
 // sent again unreconciled, since a notification twice is better than none.
 func (n *Notifier) reconcile(j vault.Job, m SMS) (done bool, err error) {
-	rec, ok := n.sms.(Reconciler)
+	rec, ok := capability[Reconciler](n.sms)
 	if !ok || j.InDoubtSince.IsZero() {
 		return false, nil
 	}
@@ -441,8 +451,8 @@ func (n *Notifier) reconcile(j vault.Job, m SMS) (done bool, err error) {
 	}
 	log.Info("notifier: the provider had the message in doubt; recorded as notified, not sent again", "provider_id", sent.ID, "status", sent.Status)
 	// A delivery report posted while sigill was down found no id to match.
-	if sent.Status == vault.StatusDelivered || sent.Status == vault.StatusFailed {
-		if _, err := n.v.ReportDelivery(provider, sent.ID, sent.Status, sent.At); err != nil {
+	if sent.Status.Final() {
+		if _, err := n.recordDelivery(provider, sent.ID, sent.Status, sent.At); err != nil {
 			log.Error("notifier: cannot record the provider's delivery status", "provider_id", sent.ID, "err", err)
 		}
 	}
@@ -466,7 +476,8 @@ func (n *Notifier) processReceipt(j vault.Job) {
 	var id string
 	if err == nil {
 		// A null reverse-path: nothing bounces back about a receipt.
-		id, err = n.mail.SendMail(ctx, &Mail{To: j.To, MIME: raw, MessageID: j.MessageID})
+		ctx = WithOrigin(ctx, Origin{MessageID: j.MessageID})
+		id, err = n.mail.SendMail(ctx, &Mail{To: j.To, MIME: raw})
 	}
 	n.finish(j, provider, id, err, time.Since(start))
 }

@@ -319,6 +319,11 @@ func TestWebhook(t *testing.T) {
 	if code := post(rep, Sign([]byte("another secret of ours"), []byte(rep))); code != http.StatusForbidden {
 		t.Errorf("wrongly signed report: %d, want 403", code)
 	}
+	// 46elks' form, posted to the webhook's report URL, is not the
+	// webhook's report: it parses its own.
+	if resp, err := http.PostForm(e.hooks.URL+"/hooks/sms", url.Values{"id": {"wh-1"}, "status": {"delivered"}}); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a form report to the webhook: %v %v, want 403", resp.StatusCode, err)
+	}
 	if countKind(t, e.v, a.ID, vault.EventDelivered) != 0 {
 		t.Fatal("an unsigned report counted")
 	}

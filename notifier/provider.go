@@ -19,10 +19,6 @@ type SMS struct {
 	Text           string // SMSText: organisation and vouched sender, errand, link
 	IdempotencyKey string // the same for every attempt at one job
 	ReportURL      string // where delivery reports go; "" asks for none
-
-	// For the log provider, which writes them to outbox.jsonl. Real
-	// providers send only the fields above.
-	MessageID, Link string
 }
 
 // SMSProvider sends text messages. Send returns the provider's id for the
@@ -60,26 +56,132 @@ type Reconciler interface {
 // SentSMS is a provider's record of a message it took.
 type SentSMS struct {
 	ID string // the provider's id, as Send returns it
-	// Status is what the provider last heard of it, in 46elks' words:
-	// "created", "sent", "delivered" or "failed"; "" when unknown. At is
-	// when it was delivered or failed, if the provider says.
-	Status string
+	// Status is what the provider last heard of it, in the notifier's
+	// words (the provider maps its own); At is when it was delivered or
+	// failed, if the provider says.
+	Status DeliveryStatus
 	At     time.Time
+}
+
+// DeliveryStatus is what a provider heard of a message it took, in the
+// notifier's words: each provider maps its own (46elks' "created", "sent",
+// "delivered", "failed"; the webhook's contract) onto these.
+type DeliveryStatus int
+
+const (
+	StatusUnknown   DeliveryStatus = iota // a word the notifier does not know: changes nothing
+	StatusPending                         // taken, or handed to the carrier: changes nothing
+	StatusDelivered                       // the phone has it: a "delivered" event
+	StatusFailed                          // the carrier gave up: a "failed" event
+)
+
+func (s DeliveryStatus) String() string {
+	switch s {
+	case StatusPending:
+		return "pending"
+	case StatusDelivered:
+		return "delivered"
+	case StatusFailed:
+		return "failed"
+	}
+	return "unknown"
+}
+
+// Final reports whether s is an outcome (delivered or failed) rather than
+// news on the way.
+func (s DeliveryStatus) Final() bool { return s == StatusDelivered || s == StatusFailed }
+
+// DeliveryReport is one delivery report as its provider parsed it.
+type DeliveryReport struct {
+	ID     string         // the provider's id, as Send returned it
+	Status DeliveryStatus // StatusUnknown for a word the provider does not map
+	Word   string         // the provider's own word for the status, for the log
+	At     time.Time      // when it happened, if the provider says; zero: now
+}
+
+// ReportParser is implemented by providers that post delivery reports to
+// the notifier (POST /hooks/sms, see Notifier.ReportHandler). ParseReport
+// checks that the request comes from the provider (a key, a signature) and
+// reads it; body is the request's body, already read and bounded. Its
+// errors are ErrReportForbidden, ErrReportMediaType or ErrReportMalformed
+// (wrapped), which the handler answers with 403, 415 and 400. A provider
+// without it (the dev log provider wrapping nothing) takes no reports: 404.
+type ReportParser interface {
+	Name() string
+	ParseReport(r *http.Request, body []byte) (DeliveryReport, error)
+}
+
+// The refusals of a delivery report, as ReportParser returns them.
+var (
+	ErrReportForbidden = errors.New("delivery report not from the provider")
+	ErrReportMediaType = errors.New("delivery report of a media type the provider does not post")
+	ErrReportMalformed = errors.New("malformed delivery report")
+)
+
+// capability finds what p can do, as T: p itself, or a provider it wraps
+// (a decorator's Unwrap, as the log provider's), the outermost first.
+func capability[T any](p any) (T, bool) {
+	for p != nil {
+		if t, ok := p.(T); ok {
+			return t, true
+		}
+		switch w := p.(type) {
+		case interface{ Unwrap() SMSProvider }:
+			if inner := w.Unwrap(); inner != nil {
+				p = inner
+				continue
+			}
+		case interface{ Unwrap() MailSender }:
+			if inner := w.Unwrap(); inner != nil {
+				p = inner
+				continue
+			}
+		}
+		break
+	}
+	var zero T
+	return zero, false
+}
+
+// Checker is implemented by providers that can tell whether they are
+// reachable without sending anything (readiness, see Notifier.Checks).
+type Checker interface {
+	Check(ctx context.Context) error
 }
 
 // Mail is one notification e-mail, built by the notifier.
 type Mail struct {
-	To        string // the recipient's address
-	From      string // envelope sender (notifier.email.from)
-	HeaderID  string // the Message-ID header without <>: the provider id recorded
-	MIME      []byte // the whole message, CRLF lines
-	Text      string // its plain-text part, for the log provider
-	MessageID string // the vault's message id, for the log provider
-	Link      string // for the log provider
+	To       string // the recipient's address
+	From     string // envelope sender (notifier.email.from)
+	HeaderID string // the Message-ID header without <>: the provider id recorded
+	MIME     []byte // the whole message, CRLF lines
+}
+
+// Origin is what a send is for: the job's message and link, and the
+// plain-text part of an e-mail. Providers send only their wire fields; a
+// decorator that keeps a record of sends (the dev log provider) reads the
+// origin from the send's context (OriginFrom), which the notifier sets.
+type Origin struct {
+	MessageID string // the vault's message id
+	Link      string // "" for a receipt
+	Text      string // an e-mail's plain-text part; an SMS's text is SMS.Text
+}
+
+type originKey struct{}
+
+// WithOrigin returns ctx carrying o, for the providers of one send.
+func WithOrigin(ctx context.Context, o Origin) context.Context {
+	return context.WithValue(ctx, originKey{}, o)
+}
+
+// OriginFrom returns the origin WithOrigin put in ctx.
+func OriginFrom(ctx context.Context) (Origin, bool) {
+	o, ok := ctx.Value(originKey{}).(Origin)
+	return o, ok
 }
 
 // MailSender sends notification e-mails: SMTPSender through the smarthost,
-// or LogProvider in dev. Errors are classified as for SMSProvider.
+// or the log provider's mail side (LogProvider.Mail) in dev. Errors are classified as for SMSProvider.
 type MailSender interface {
 	Name() string
 	SendMail(ctx context.Context, m *Mail) (providerID string, err error)

@@ -1,12 +1,9 @@
 package notifier
 
 import (
-	"encoding/json"
 	"errors"
 	"io"
-	"mime"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -16,15 +13,13 @@ import (
 // maxReportBytes bounds a delivery report's body.
 const maxReportBytes = 16 << 10
 
-// ReportHandler answers POST /hooks/sms, where providers post delivery
-// reports:
-//
-//   - 46elks: a form (application/x-www-form-urlencoded) of id, status
-//     ("sent", "delivered" or "failed") and delivered (UTC time). When the
-//     provider is Elks, the URL must carry the key Elks put in whendelivered
-//     (403 otherwise).
-//   - webhook: JSON {"id","status","delivered"} with SignatureHeader over
-//     the body; without a Webhook provider, or with a bad signature, 403.
+// ReportHandler answers POST /hooks/sms, where the SMS provider posts
+// delivery reports. The provider parses its own (ReportParser): 46elks a
+// form with the key Elks put in whendelivered, the webhook signed JSON (see
+// Elks.ParseReport, Webhook.ParseReport); a report it does not vouch for is
+// 403, one of another media type 415, a malformed one 400, and a provider
+// that takes no reports (the dev log) 404. Reports are recorded under the
+// name the provider declares.
 //
 // "delivered" and "failed" become events once per notification; "sent",
 // repeats and anything after the first final report change nothing. An id
@@ -35,16 +30,15 @@ func (n *Notifier) ReportHandler() http.Handler {
 	return http.HandlerFunc(n.serveReport)
 }
 
-type webhookReport struct {
-	ID        string `json:"id"`
-	Status    string `json:"status"`
-	Delivered string `json:"delivered"`
-}
-
 func (n *Notifier) serveReport(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		http.Error(w, "POST only", http.StatusMethodNotAllowed)
+		return
+	}
+	parser, ok := capability[ReportParser](n.sms)
+	if !ok {
+		http.Error(w, "the SMS provider posts no delivery reports", http.StatusNotFound)
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxReportBytes))
@@ -52,51 +46,31 @@ func (n *Notifier) serveReport(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "report too large or unreadable", http.StatusRequestEntityTooLarge)
 		return
 	}
-	ctype, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	var provider, id, status, delivered string
-	switch ctype {
-	case "application/x-www-form-urlencoded":
-		if e, ok := n.sms.(*Elks); ok && !e.checkReportKey(r) {
-			n.log.Warn("notifier: delivery report without the right key refused", "remote", r.RemoteAddr)
-			http.Error(w, "forbidden", http.StatusForbidden)
-			return
-		}
-		form, err := url.ParseQuery(string(body))
-		if err != nil {
-			http.Error(w, "malformed form", http.StatusBadRequest)
-			return
-		}
-		provider, id, status, delivered = "46elks", form.Get("id"), form.Get("status"), form.Get("delivered")
-	case "application/json":
-		wh, ok := n.sms.(*Webhook)
-		if !ok || !wh.Verify(body, r.Header.Get(SignatureHeader)) {
-			n.log.Warn("notifier: webhook delivery report with a bad or no signature refused", "remote", r.RemoteAddr)
-			http.Error(w, "forbidden", http.StatusForbidden)
-			return
-		}
-		var rep webhookReport
-		if err := json.Unmarshal(body, &rep); err != nil {
-			http.Error(w, "malformed JSON", http.StatusBadRequest)
-			return
-		}
-		provider, id, status, delivered = "webhook", rep.ID, rep.Status, rep.Delivered
-	default:
-		http.Error(w, "form or JSON only", http.StatusUnsupportedMediaType)
+	rep, err := parser.ParseReport(r, body)
+	switch {
+	case errors.Is(err, ErrReportForbidden):
+		n.log.Warn("notifier: delivery report refused", "err", err, "remote", r.RemoteAddr)
+		http.Error(w, "forbidden", http.StatusForbidden)
+		return
+	case errors.Is(err, ErrReportMediaType):
+		http.Error(w, "not a report of the provider's media type", http.StatusUnsupportedMediaType)
+		return
+	case err != nil:
+		http.Error(w, "malformed report", http.StatusBadRequest)
 		return
 	}
-	if id == "" || len(id) > 200 {
+	if rep.ID == "" || len(rep.ID) > 200 {
 		http.Error(w, "no id", http.StatusBadRequest)
 		return
 	}
-	log := n.log.With("provider", provider, "provider_id", id, "status", status)
-	switch status {
-	case vault.StatusSent, vault.StatusDelivered, vault.StatusFailed:
-	default:
+	provider := parser.Name()
+	log := n.log.With("provider", provider, "provider_id", rep.ID, "status", snippet([]byte(rep.Word)))
+	if rep.Status == StatusUnknown {
 		log.Warn("notifier: delivery report with an unknown status ignored")
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	kind, err := n.v.ReportDelivery(provider, id, status, parseReportTime(delivered))
+	kind, err := n.recordDelivery(provider, rep.ID, rep.Status, rep.At)
 	switch {
 	case errors.Is(err, vault.ErrNotFound):
 		log.Info("notifier: delivery report for an unknown id ignored")
@@ -110,6 +84,17 @@ func (n *Notifier) serveReport(w http.ResponseWriter, r *http.Request) {
 		log.Debug("notifier: delivery report changes nothing")
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// recordDelivery records what a provider heard of the message it took
+// under id: a "delivered" or "failed" event for the first final status,
+// nothing for news on the way.
+func (n *Notifier) recordDelivery(provider, id string, s DeliveryStatus, at time.Time) (vault.EventKind, error) {
+	word := map[DeliveryStatus]string{StatusPending: vault.StatusSent, StatusDelivered: vault.StatusDelivered, StatusFailed: vault.StatusFailed}[s]
+	if word == "" {
+		return "", nil
+	}
+	return n.v.ReportDelivery(provider, id, word, at)
 }
 
 // parseReportTime reads a provider's delivery time: RFC 3339, or 46elks'

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"mime"
 	"net/http"
 	"net/url"
 	"strings"
@@ -87,6 +88,40 @@ func Sign(secret, body []byte) string {
 // Verify reports whether header is the signature of body.
 func (w *Webhook) Verify(body []byte, header string) bool {
 	return hmac.Equal([]byte(strings.TrimSpace(header)), []byte(w.Sign(body)))
+}
+
+// ParseReport reads a delivery report of the webhook: JSON
+// {"id","status","delivered"} with SignatureHeader over the body.
+func (w *Webhook) ParseReport(r *http.Request, body []byte) (DeliveryReport, error) {
+	if !w.Verify(body, r.Header.Get(SignatureHeader)) {
+		return DeliveryReport{}, fmt.Errorf("webhook: %w: a bad or no signature", ErrReportForbidden)
+	}
+	if ctype, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ctype != "application/json" {
+		return DeliveryReport{}, fmt.Errorf("webhook: %w: %q", ErrReportMediaType, ctype)
+	}
+	var rep struct {
+		ID        string `json:"id"`
+		Status    string `json:"status"`
+		Delivered string `json:"delivered"`
+	}
+	if err := json.Unmarshal(body, &rep); err != nil {
+		return DeliveryReport{}, fmt.Errorf("webhook: %w: %v", ErrReportMalformed, err)
+	}
+	return DeliveryReport{ID: rep.ID, Status: webhookStatus(rep.Status), Word: rep.Status, At: parseReportTime(rep.Delivered)}, nil
+}
+
+// webhookStatus maps the status words of the webhook's contract onto the
+// notifier's.
+func webhookStatus(word string) DeliveryStatus {
+	switch word {
+	case "sent":
+		return StatusPending
+	case "delivered":
+		return StatusDelivered
+	case "failed":
+		return StatusFailed
+	}
+	return StatusUnknown
 }
 
 type webhookRequest struct {
