@@ -11,21 +11,32 @@
 // # Jobs
 //
 // Accept queues one "notify" job per recipient in the vault's outbox, with
-// the link token sealed under the key file. Run's dispatcher claims due jobs
-// (vault.ClaimJobs: in one committed transaction each claimed job gets a
-// lease and its attempt counted, so no two workers take one job) as workers
-// are free, and each worker makes one attempt and records its outcome in one
-// transaction through the vault's group committer:
+// the link token sealed under the key file. The vault keeps the queue
+// (vault.Outbox: job records, leases with a fencing generation, delivery
+// records); the notifier owns its policy: the lease's length, backoff and
+// max_age, what each outcome is called (outbox.go), and what a provider's
+// delivery status records. Run's dispatcher claims due jobs
+// (ClaimJobs: in one committed transaction each claimed job gets a lease,
+// its lease generation and its attempt counted, so no two workers take one
+// job) as workers are free, and each worker makes one attempt and records
+// its outcome, carrying the claim's generation, in one transaction through
+// the vault's group committer:
 //
-//   - accepted by the provider: CompleteJob — a "notified" event with the
-//     provider's id, the job and its sealed token deleted, and the id kept
-//     for delivery reports;
+//   - accepted by the provider: CompleteJob with a "notified" outcome — the
+//     event with the provider's id, the job and its sealed token deleted,
+//     and the id kept for delivery reports;
 //   - a temporary failure: RetryJob at now + Backoff(attempt) — 30 s ·
 //     2^(attempt−1), at most an hour, equal jitter — but never after
 //     Created + max_age, so the last attempt is made at max_age;
 //   - a permanent failure (see SMSProvider), or a failure at or after
-//     max_age: FailJob — a "failed" event (the sender's failure receipt
-//     follows from it) and the job deleted.
+//     max_age: CompleteJob with a "failed" outcome — the event (the
+//     sender's failure receipt follows from it) and the job deleted.
+//
+// An outcome whose claim has lost its lease (it ran out and another claim
+// took the job, or the job was released after a restart) is refused
+// (vault.ErrLeaseLost) and logged: a worker that wakes up late never
+// records over another's work; the other claim, the job being in doubt,
+// asks the provider first.
 //
 // Every attempt at a job carries the same idempotency key
 // ("sigill-<message id>-<recipient>") to providers that take one (the
@@ -34,12 +45,12 @@
 // # Jobs in doubt: at least once, and twice only when the provider cannot tell
 //
 // A notification could be sent twice if the process dies after the
-// provider has taken it and before CompleteJob's transaction is on disk
+// provider has taken it and before the outcome's transaction is on disk
 // (one provider round trip and a group commit, at most 10 ms later), or if
 // the provider's answer is lost (a time-out or a broken connection after
 // the request was written: an InDoubtError). Such a job is in doubt
 // (vault.Job.InDoubtSince): ReleaseClaims marks the jobs a dead process had
-// claimed, a claim marks a job whose lease ran out, and RetryJobInDoubt a
+// claimed, a claim marks a job whose lease ran out, and RetryJob in doubt a
 // job whose answer was lost. Before an attempt at a job in doubt, the
 // notifier asks the provider, if it keeps a log (Reconciler), whether it
 // already has the message:

@@ -30,9 +30,6 @@ const (
 	DefaultLease       = 10 * time.Minute
 )
 
-// deliveryMemory is how long provider ids are kept for delivery reports.
-const deliveryMemory = 7 * 24 * time.Hour
-
 // Options configure New. Vault, LinkBase, OrgName and SMS are required.
 type Options struct {
 	Vault     *vault.Vault
@@ -72,6 +69,7 @@ type Options struct {
 type Notifier struct {
 	o    Options
 	v    *vault.Vault
+	q    vault.Outbox // the vault's: claims, outcomes, delivery records
 	log  *slog.Logger
 	now  func() time.Time
 	sms  SMSProvider
@@ -127,7 +125,7 @@ func New(o Options) (*Notifier, error) {
 		o.Now = time.Now
 	}
 	n := &Notifier{
-		o: o, v: o.Vault, log: o.Logger, now: o.Now, sms: o.SMS,
+		o: o, v: o.Vault, q: o.Vault, log: o.Logger, now: o.Now, sms: o.SMS,
 		link: strings.TrimRight(o.LinkBase, "/") + "/m/",
 		kick: make(chan struct{}, 1),
 		rand: rand.Float64,
@@ -220,7 +218,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 		return errors.New("notifier: already running")
 	}
 	defer n.running.Store(false)
-	released, err := n.v.ReleaseClaims(n.now())
+	released, err := n.q.ReleaseClaims(n.now())
 	if err != nil {
 		return fmt.Errorf("notifier: %w", err)
 	}
@@ -245,7 +243,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 		for drained := false; !drained; {
 			select {
 			case j := <-jobs:
-				if err := n.v.RetryJob(j.ID, n.now(), j.LastError); err != nil {
+				if err := n.q.RetryJob(j.ID, j.Lease, n.now(), j.LastError, false); err != nil {
 					n.log.Error("notifier: cannot give a claimed job back; it is due again at the next start", "job", j.ID, "err", err)
 				}
 			default:
@@ -277,7 +275,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 			return nil
 		}
 		if want := 2*workers - outstanding; want > 0 {
-			claimed, err := n.v.ClaimJobs(n.now(), want, n.o.Lease)
+			claimed, err := n.q.ClaimJobs(n.now(), want, n.o.Lease)
 			if err != nil && time.Since(lastFault) > time.Minute {
 				lastFault = time.Now()
 				n.log.Error("notifier: cannot claim jobs", "err", err)
@@ -293,7 +291,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 		}
 		if time.Since(lastPrune) > 6*time.Hour {
 			lastPrune = time.Now()
-			if k, err := n.v.PruneDeliveries(n.now().Add(-deliveryMemory)); err != nil {
+			if k, err := n.q.PruneDeliveries(n.now().Add(-deliveryMemory)); err != nil {
 				n.log.Error("notifier: cannot prune delivery ids", "err", err)
 			} else if k > 0 {
 				n.log.Info("notifier: forgot old provider ids", "ids", k)
@@ -312,7 +310,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 }
 
 func (n *Notifier) updateDepth() {
-	if k, err := n.v.OutboxLen(); err == nil {
+	if k, err := n.q.OutboxLen(); err == nil {
 		queueDepth.Set(float64(k))
 	}
 }
@@ -439,11 +437,14 @@ func (n *Notifier) reconcile(j vault.Job, m SMS) (done bool, err error) {
 		log.Info("notifier: the provider has no record of the message in doubt; sending it again", "in_doubt_since", j.InDoubtSince)
 		return false, nil
 	}
-	cerr := n.v.CompleteJob(j.ID, sent.ID, provider)
+	cerr := n.q.CompleteJob(j.ID, j.Lease, notified(j, provider, sent.ID))
 	n.count(provider, resultFound, 0) // a lookup, not a send: no send time
 	switch {
 	case errors.Is(cerr, vault.ErrNotFound):
 		log.Warn("notifier: the provider had the message in doubt, but the job was gone meanwhile (its message expired)", "provider_id", sent.ID)
+		return true, nil
+	case errors.Is(cerr, vault.ErrLeaseLost):
+		log.Warn("notifier: the provider had the message in doubt, but this claim's lease ran out and another has the job; the outcome is the other's to record", "provider_id", sent.ID)
 		return true, nil
 	case cerr != nil:
 		log.Error("notifier: the provider had the message in doubt, but that was not recorded; it will be looked up again", "provider_id", sent.ID, "err", cerr)
@@ -490,11 +491,19 @@ func (n *Notifier) finish(j vault.Job, provider, id string, err error, took time
 	if err == nil {
 		// The crash window closes with this commit: record first, then
 		// anything else.
-		cerr := n.v.CompleteJob(j.ID, id, provider)
+		cerr := n.q.CompleteJob(j.ID, j.Lease, notified(j, provider, id))
 		n.count(provider, resultOK, took)
 		log := n.jobLog(j, provider)
-		if errors.Is(cerr, vault.ErrNotFound) {
+		switch {
+		case errors.Is(cerr, vault.ErrNotFound):
 			log.Warn("notifier: sent, but the job was gone meanwhile (its message expired)", "provider_id", id)
+			return
+		case errors.Is(cerr, vault.ErrLeaseLost):
+			// Fencing: this attempt outlasted its lease and another claim
+			// has the job (it will find this send when it asks the
+			// provider, the job being in doubt); its outcome is the
+			// other's to record.
+			log.Warn("notifier: sent, but this claim's lease ran out and another has the job; not recorded over it", "provider_id", id)
 			return
 		}
 		if cerr != nil {
@@ -532,13 +541,9 @@ func (n *Notifier) finish(j vault.Job, provider, id string, err error, took time
 		if next.After(deadline) {
 			next = deadline
 		}
-		retry := n.v.RetryJob
-		if IsInDoubt(err) {
-			// The provider may have it: the next attempt asks first.
-			retry = n.v.RetryJobInDoubt
-		}
+		// In doubt: the provider may have it, and the next attempt asks first.
 		log.Warn("notifier: will retry", "err", reason, "at", next, "in_doubt", IsInDoubt(err))
-		if rerr := retry(j.ID, next, reason); rerr != nil {
+		if rerr := n.q.RetryJob(j.ID, j.Lease, next, reason, IsInDoubt(err)); rerr != nil {
 			log.Error("notifier: cannot schedule the retry; the job comes back after its lease", "err", rerr)
 		}
 	}
@@ -557,7 +562,7 @@ func (n *Notifier) jobLog(j vault.Job, provider string) *slog.Logger {
 }
 
 func (n *Notifier) fail(log *slog.Logger, j vault.Job, reason string) {
-	if err := n.v.FailJob(j.ID, reason); err != nil {
+	if err := n.q.CompleteJob(j.ID, j.Lease, failed(j, reason)); err != nil {
 		log.Error("notifier: cannot record the failure; the job comes back after its lease", "err", err)
 	}
 }

@@ -86,17 +86,6 @@ func (n *Notifier) serveReport(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// recordDelivery records what a provider heard of the message it took
-// under id: a "delivered" or "failed" event for the first final status,
-// nothing for news on the way.
-func (n *Notifier) recordDelivery(provider, id string, s DeliveryStatus, at time.Time) (vault.EventKind, error) {
-	word := map[DeliveryStatus]string{StatusPending: vault.StatusSent, StatusDelivered: vault.StatusDelivered, StatusFailed: vault.StatusFailed}[s]
-	if word == "" {
-		return "", nil
-	}
-	return n.v.ReportDelivery(provider, id, word, at)
-}
-
 // parseReportTime reads a provider's delivery time: RFC 3339, or 46elks'
 // UTC time without a zone ("2026-03-02T09:30:05.123456"). Zero when absent
 // or unreadable: the vault then uses its own clock.

@@ -185,7 +185,8 @@
 // message id, index, address, addressing data, wrapped key), events
 // (big-endian sequence → JSON event, append only) with events_by_message
 // (id ‖ sequence) so Events(id) is a prefix scan, outbox (big-endian job id
-// → JSON job with its outbox key's id and sealed token), accounts
+// → JSON job with its outbox key's id, sealed token, lease and lease
+// generation: see Outbox), accounts
 // (lower-cased address → JSON with an argon2id PHC hash), expire_due
 // (expiry ‖ id) and purge_due (received time ‖ id): the sweeper's work
 // lists, outbox_due (due time ‖ job id: the notifier's work list),

@@ -158,3 +158,8 @@ func record(t *testing.T, v *Vault, ev Event) {
 		t.Fatal(err)
 	}
 }
+
+// notifiedBy is the outcome of a notification provider took under id.
+func notifiedBy(provider, id string) Outcome {
+	return Outcome{Event: EventNotified, Provider: provider, ProviderID: id}
+}

@@ -71,10 +71,10 @@ func TestHookAppended(t *testing.T) {
 	if err != nil || len(jobs) != 2 {
 		t.Fatalf("claim: %d jobs, %v", len(jobs), err)
 	}
-	if err := v.CompleteJob(jobs[0].ID, "p1", "test"); err != nil {
+	if err := v.CompleteJob(jobs[0].ID, jobs[0].Lease, notifiedBy("test", "p1")); err != nil {
 		t.Fatal(err)
 	}
-	if err := v.FailJob(jobs[1].ID, "refused"); err != nil {
+	if err := v.CompleteJob(jobs[1].ID, jobs[1].Lease, Outcome{Event: EventFailed, Reason: "refused"}); err != nil {
 		t.Fatal(err)
 	}
 	want := map[EventKind]int64{EventAccepted: 2, EventOpened: 1, EventNotified: 1, EventFailed: 1}

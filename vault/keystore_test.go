@@ -61,9 +61,9 @@ func TestFailingJobKeepsNoKeyAlive(t *testing.T) {
 	for _, j := range mustClaim(t, v, c.Now(), 10) {
 		var err error
 		if j.MessageID == sent.ID {
-			err = v.CompleteJob(j.ID, "id", "46elks")
+			err = v.CompleteJob(j.ID, j.Lease, notifiedBy("46elks", "id"))
 		} else {
-			err = v.RetryJob(j.ID, c.Now().Add(time.Hour), "503")
+			err = v.RetryJob(j.ID, j.Lease, c.Now().Add(time.Hour), "503", false)
 		}
 		if err != nil {
 			t.Fatal(err)
@@ -86,7 +86,7 @@ func TestFailingJobKeepsNoKeyAlive(t *testing.T) {
 	// Then, under the next key, an outage: the job is retried, none is sent.
 	accept(t, v, incoming(mime("outage", nil), smsRecipient("+46701234569", pn1)))
 	for _, j := range mustClaim(t, v, c.Now(), 10) {
-		if err := v.RetryJob(j.ID, c.Now().Add(time.Hour), "503"); err != nil {
+		if err := v.RetryJob(j.ID, j.Lease, c.Now().Add(time.Hour), "503", false); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -168,7 +168,7 @@ func TestKeysDurableBeforeUse(t *testing.T) {
 		}
 		// Sent: the key goes idle, and the next pass rotates it.
 		for _, j := range mustClaim(t, v, c.Now(), 1) {
-			if err := v.CompleteJob(j.ID, "id", "46elks"); err != nil {
+			if err := v.CompleteJob(j.ID, j.Lease, notifiedBy("46elks", "id")); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -232,7 +232,7 @@ func TestOutboxKeyLife(t *testing.T) {
 	// sent, its key idle, and the next pass retires it.
 	accept(t, v, smallMessage())
 	for _, j := range mustClaim(t, v, c.Now(), 1) {
-		if err := v.CompleteJob(j.ID, "id", "46elks"); err != nil {
+		if err := v.CompleteJob(j.ID, j.Lease, notifiedBy("46elks", "id")); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,7 +1,10 @@
 package vault
 
-// The notifier's side of the outbox: claiming due jobs under a lease, and
-// recording each job's outcome together with its event in one transaction.
+// The storage core's side of the outbox (the Outbox interface, outbox.go):
+// claiming due jobs under a lease with a fencing generation, and recording
+// each job's outcome, as the notifier words it (Outcome), together with its
+// event in one transaction. What an outcome is, when to retry, how long a
+// lease lasts and what a provider's status words mean are the notifier's.
 //
 // Two buckets serve it:
 //
@@ -42,12 +45,12 @@ var (
 	kOutboxIndexed = []byte("outbox_indexed") // meta: highest job id entered in outbox_due
 )
 
-// Delivery report statuses, as ReportDelivery takes them (46elks' words).
-const (
-	StatusSent      = "sent"      // the provider handed it to the carrier: nothing to record
-	StatusDelivered = "delivered" // the phone has it: "delivered"
-	StatusFailed    = "failed"    // the carrier gave up: "failed"
-)
+// ErrLeaseLost is an outcome refused because the claim it comes from is no
+// longer the job's: the lease ran out and another claim took the job (or
+// ReleaseClaims gave it back), so the outcome is the other claim's to
+// record. Fencing: a worker that wakes up late cannot record over another's
+// work.
+var ErrLeaseLost = errors.New("the job's lease is no longer this claim's")
 
 // deliveryRecord is what a provider's id stands for.
 type deliveryRecord struct {
@@ -121,18 +124,23 @@ func hasWork(tx *bolt.Tx, now time.Time) bool {
 	return k != nil && (len(k) != 16 || dueIndexTime(k) <= now.UnixNano())
 }
 
-type rawJob struct{ k, b []byte }
+type rawJob struct {
+	k, b  []byte
+	lease uint64
+}
 
 // ClaimJobs takes up to max jobs (of every kind: "notify", and "receipt"
 // when receipts are mailed) that are due at now, oldest due first, and
 // leases them: in one committed transaction each job's Attempts
-// is counted up and its Due moved to now+lease, so no other claim takes it
-// while it is being sent, and a job whose worker died comes back once the
-// lease has passed (or at once after ReleaseClaims), in doubt. The jobs are returned
-// with their tokens unsealed. When nothing is due, nothing is written.
+// is counted up, its Due moved to now+lease and its lease generation
+// (Job.Lease) counted up, so no other claim takes it while it is being
+// sent, and a job whose worker died comes back once the lease has passed
+// (or at once after ReleaseClaims), in doubt. The jobs are returned with
+// their tokens unsealed and the generation their outcome must carry. When
+// nothing is due, nothing is written.
 //
-// A job whose sealed token does not open (a damaged record) is failed with
-// FailJob rather than returned, so it cannot block the queue.
+// A job whose sealed token does not open (a damaged record) is given up
+// (a failed event) rather than returned, so it cannot block the queue.
 func (v *Vault) ClaimJobs(now time.Time, max int, lease time.Duration) ([]Job, error) {
 	if max <= 0 {
 		return nil, nil
@@ -154,11 +162,11 @@ func (v *Vault) ClaimJobs(now time.Time, max int, lease time.Duration) ([]Job, e
 	v.keys.openMu.RLock()
 	claimed, err := v.leaseDue(now, now.Add(lease), max)
 	jobs := make([]Job, 0, len(claimed))
-	var damaged []uint64
+	var damaged []rawJob
 	for _, r := range claimed {
 		j, err := v.decodeJob(r.k, r.b)
 		if err != nil {
-			damaged = append(damaged, binary.BigEndian.Uint64(r.k))
+			damaged = append(damaged, r)
 			continue
 		}
 		jobs = append(jobs, j)
@@ -168,8 +176,9 @@ func (v *Vault) ClaimJobs(now time.Time, max int, lease time.Duration) ([]Job, e
 		return nil, fmt.Errorf("vault: claim jobs: %w", err)
 	}
 	var faults []error
-	for _, id := range damaged {
-		if ferr := v.FailJob(id, "the sealed link token does not open (damaged, or its outbox key is gone from the key store)"); ferr != nil {
+	for _, r := range damaged {
+		o := Outcome{Event: EventFailed, Reason: "the sealed link token does not open (damaged, or its outbox key is gone from the key store)"}
+		if ferr := v.CompleteJob(binary.BigEndian.Uint64(r.k), r.lease, o); ferr != nil {
 			faults = append(faults, ferr)
 		}
 	}
@@ -230,6 +239,7 @@ func (v *Vault) leaseDue(now, until time.Time, max int) ([]rawJob, error) {
 				r.markInDoubt() // its lease ran out with no outcome recorded
 			}
 			r.Attempts++
+			r.Lease++
 			r.Due = until
 			r.Leased = true
 			r.Claimed = now
@@ -243,7 +253,7 @@ func (v *Vault) leaseDue(now, until time.Time, max int) ([]rawJob, error) {
 			if err := due.Put(dueIndexKey(until, id), nil); err != nil {
 				return err
 			}
-			claimed = append(claimed, rawJob{idKey, out})
+			claimed = append(claimed, rawJob{idKey, out, r.Lease})
 		}
 		return nil
 	})
@@ -263,7 +273,8 @@ func (r *jobRecord) markInDoubt() {
 }
 
 // ReleaseClaims makes every leased job due at now, marks it in doubt (see
-// Job.InDoubtSince), and returns how many there were. A process calls it
+// Job.InDoubtSince), ends its lease generation (an outcome of the old
+// claim is refused: ErrLeaseLost), and returns how many there were. A process calls it
 // once before its first claim: the bbolt file lock admits one process, so a
 // lease found then was left by one that died, and its jobs need not wait
 // out the lease. Only one claimer may run per vault while this is called.
@@ -285,7 +296,7 @@ func (v *Vault) ReleaseClaims(now time.Time) (int, error) {
 				return fmt.Errorf("job %x: %w", k, err)
 			}
 			if r.Leased && len(k) == 8 {
-				leased = append(leased, rawJob{bytes.Clone(k), bytes.Clone(b)})
+				leased = append(leased, rawJob{k: bytes.Clone(k), b: bytes.Clone(b)})
 			}
 			return nil
 		})
@@ -303,6 +314,7 @@ func (v *Vault) ReleaseClaims(now time.Time) (int, error) {
 			}
 			r.markInDoubt()
 			r.Due, r.Leased = now, false
+			r.Lease++
 			out, err := json.Marshal(r)
 			if err != nil {
 				return err
@@ -324,9 +336,10 @@ func (v *Vault) ReleaseClaims(now time.Time) (int, error) {
 }
 
 // jobUpdate runs fn on job id's record inside a committed write transaction
-// shared with other writers. ErrNotFound when the job is no longer in the
-// outbox (already done, or dropped by Sweep).
-func (v *Vault) jobUpdate(op string, id uint64, fn func(tx *bolt.Tx, r *jobRecord) error) error {
+// shared with other writers, if the claim of generation lease still holds
+// it. ErrNotFound when the job is no longer in the outbox (already done, or
+// dropped by Sweep); ErrLeaseLost when another claim has it, or none.
+func (v *Vault) jobUpdate(op string, id, lease uint64, fn func(tx *bolt.Tx, r *jobRecord) error) error {
 	err := v.commit.rideAlong(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bOutbox).Get(seqKey(id))
 		if b == nil {
@@ -335,6 +348,9 @@ func (v *Vault) jobUpdate(op string, id uint64, fn func(tx *bolt.Tx, r *jobRecor
 		var r jobRecord
 		if err := json.Unmarshal(b, &r); err != nil {
 			return fmt.Errorf("job %d: %w", id, err)
+		}
+		if !r.Leased || r.Lease != lease {
+			return fmt.Errorf("job %d, lease %d (now %d, leased %t): %w", id, lease, r.Lease, r.Leased, ErrLeaseLost)
 		}
 		return fn(tx, &r)
 	})
@@ -387,28 +403,57 @@ func (v *Vault) recordJobEvent(tx *bolt.Tx, r *jobRecord, ev Event) error {
 	return v.putEvent(tx, []byte(r.MessageID), b, ev)
 }
 
-// CompleteJob records that provider accepted job id's notification under
-// providerID, in one transaction: a "notified" event (ProviderID, Detail =
-// provider), the job and its sealed token deleted, and providerID remembered
-// for delivery reports. For a job of another kind than "notify" (a receipt
-// mailed to its sender) the job is only deleted: a receipt has no receipt.
-// ErrNotFound when the job is no longer in the outbox.
-func (v *Vault) CompleteJob(id uint64, providerID, provider string) error {
+// Outcome is what an attempt at a job came to, in the notifier's words;
+// CompleteJob records it and removes the job.
+type Outcome struct {
+	// Event is appended for the job's recipient: EventNotified (the
+	// provider took it), EventFailed (given up), or "" for none (a receipt
+	// mailed to its sender has no receipt). Only "notify" jobs take events.
+	Event EventKind
+	// Provider and ProviderID name who took a notification and its id
+	// there: the notified event's Detail and ProviderID, and the key of the
+	// delivery record that later reports find (RecordDelivery).
+	Provider, ProviderID string
+	// Reason is a failed event's Detail: no token, body or whole personal
+	// number in it.
+	Reason string
+}
+
+// CompleteJob records the outcome of the claim of generation lease of job
+// id, in one transaction: its event (see Outcome), for a notification
+// taken under a provider id the delivery record that maps the id back to
+// the message and recipient, and the job and its sealed token deleted.
+// ErrNotFound when the job is no longer in the outbox, ErrLeaseLost when
+// the claim no longer holds it. Receipts to the sender follow from a
+// failed event.
+func (v *Vault) CompleteJob(id, lease uint64, o Outcome) error {
 	at := v.now().UTC()
-	return v.jobUpdate("complete job", id, func(tx *bolt.Tx, r *jobRecord) error {
-		if r.Kind != JobNotify {
+	var ev Event
+	switch o.Event {
+	case "":
+	case EventNotified:
+		ev = Event{Kind: EventNotified, At: at, ProviderID: o.ProviderID, Detail: o.Provider}
+	case EventFailed:
+		ev = Event{Kind: EventFailed, At: at, Detail: o.Reason}
+	default:
+		return fmt.Errorf("vault: complete job %d: %q is not a job's outcome", id, o.Event)
+	}
+	return v.jobUpdate("complete job", id, lease, func(tx *bolt.Tx, r *jobRecord) error {
+		if ev.Kind == "" {
 			return v.removeJob(tx, id, r)
 		}
-		ev := Event{Kind: EventNotified, At: at, ProviderID: providerID, Detail: provider}
+		if r.Kind != JobNotify {
+			return fmt.Errorf("job %d of kind %q takes no %s event", id, r.Kind, ev.Kind)
+		}
 		if err := v.recordJobEvent(tx, r, ev); err != nil {
 			return err
 		}
-		if providerID != "" {
+		if ev.Kind == EventNotified && o.ProviderID != "" {
 			d, err := json.Marshal(deliveryRecord{Message: r.MessageID, Recipient: r.Recipient, Sent: at})
 			if err != nil {
 				return err
 			}
-			if err := tx.Bucket(bDeliveries).Put(deliveryKey(provider, providerID), d); err != nil {
+			if err := tx.Bucket(bDeliveries).Put(deliveryKey(o.Provider, o.ProviderID), d); err != nil {
 				return err
 			}
 		}
@@ -416,23 +461,15 @@ func (v *Vault) CompleteJob(id uint64, providerID, provider string) error {
 	})
 }
 
-// RetryJob ends job id's lease and makes it due again at due, keeping reason
-// (which must hold no token, body or whole personal number) as LastError.
-// A job in doubt stays in doubt.
-func (v *Vault) RetryJob(id uint64, due time.Time, reason string) error {
-	return v.retryJob("retry job", id, due, reason, false)
-}
-
-// RetryJobInDoubt is RetryJob for an attempt whose outcome is unknown (the
-// provider's answer was lost to a time-out or a broken connection): the job
-// is also marked in doubt from the start of its claim.
-func (v *Vault) RetryJobInDoubt(id uint64, due time.Time, reason string) error {
-	return v.retryJob("retry job in doubt", id, due, reason, true)
-}
-
-func (v *Vault) retryJob(op string, id uint64, due time.Time, reason string, inDoubt bool) error {
+// RetryJob ends the claim of generation lease of job id and makes the job
+// due again at due, keeping reason (which must hold no token, body or
+// whole personal number) as LastError. inDoubt marks an attempt whose
+// outcome is unknown (the provider's answer was lost): the job is in doubt
+// from the start of its claim. A job in doubt stays in doubt.
+// ErrNotFound and ErrLeaseLost as for CompleteJob.
+func (v *Vault) RetryJob(id, lease uint64, due time.Time, reason string, inDoubt bool) error {
 	due = due.UTC()
-	return v.jobUpdate(op, id, func(tx *bolt.Tx, r *jobRecord) error {
+	return v.jobUpdate("retry job", id, lease, func(tx *bolt.Tx, r *jobRecord) error {
 		idx := tx.Bucket(bOutboxDue)
 		if err := idx.Delete(dueIndexKey(r.Due, id)); err != nil {
 			return err
@@ -452,42 +489,18 @@ func (v *Vault) retryJob(op string, id uint64, due time.Time, reason string, inD
 	})
 }
 
-// FailJob gives job id up, in one transaction: a "failed" event with reason
-// as its Detail (no token, body or whole personal number in it), and the job
-// and its sealed token deleted. Receipts to the sender follow from the event.
-// A job of another kind than "notify" is only deleted: a receipt that cannot
-// be mailed is no failure of the letter (it stays in the IMAP mailbox).
-func (v *Vault) FailJob(id uint64, reason string) error {
-	at := v.now().UTC()
-	return v.jobUpdate("fail job", id, func(tx *bolt.Tx, r *jobRecord) error {
-		if r.Kind != JobNotify {
-			return v.removeJob(tx, id, r)
-		}
-		if err := v.recordJobEvent(tx, r, Event{Kind: EventFailed, At: at, Detail: reason}); err != nil {
-			return err
-		}
-		return v.removeJob(tx, id, r)
-	})
-}
-
-// ReportDelivery applies a provider's delivery report for providerID (as
-// CompleteJob remembered it) and returns the event it recorded: "delivered"
-// or "failed" for the first final report, and "" for anything that changes
-// nothing — StatusSent, a repeated report, or any report after a final one
-// (a "sent" that arrives after "delivered", or a second final status).
-// at is when the provider says it happened (zero: now). ErrNotFound for an
-// id the vault does not know (never sent, or pruned), or whose message has
-// been purged.
-func (v *Vault) ReportDelivery(provider, providerID, status string, at time.Time) (EventKind, error) {
-	var kind EventKind
-	switch status {
-	case StatusSent:
-	case StatusDelivered:
-		kind = EventDelivered
-	case StatusFailed:
-		kind = EventFailed
-	default:
-		return "", fmt.Errorf("vault: delivery report: unknown status %q", status)
+// RecordDelivery records a provider's final delivery report for
+// providerID (as CompleteJob remembered it): kind is EventDelivered or
+// EventFailed. It returns the event it appended, for the first final
+// report, and "" for a report after a final one (a repeat, or a second
+// final status), which changes nothing. at is when the provider says it
+// happened (zero: now). ErrNotFound for an id the vault does not know
+// (never sent, or pruned), or whose message has been purged. What a
+// provider's words mean, and that news on the way ("sent") records
+// nothing, is the notifier's.
+func (v *Vault) RecordDelivery(provider, providerID string, kind EventKind, at time.Time) (EventKind, error) {
+	if kind != EventDelivered && kind != EventFailed {
+		return "", fmt.Errorf("vault: delivery report: %q is not a delivery's outcome", kind)
 	}
 	if at.IsZero() {
 		at = v.now()
@@ -505,15 +518,15 @@ func (v *Vault) ReportDelivery(provider, providerID, status string, at time.Time
 		}
 		return &d, nil
 	}
-	// Most reports change nothing (sent, repeats): answer those without a
-	// write transaction and its fsync.
+	// Repeats change nothing: answer those without a write transaction and
+	// its fsync.
 	var change bool
 	err := v.view(func(tx *bolt.Tx) error {
 		d, err := read(tx)
 		if err != nil {
 			return err
 		}
-		change = kind != "" && d.Final == ""
+		change = d.Final == ""
 		return nil
 	})
 	if err != nil {

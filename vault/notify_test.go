@@ -133,7 +133,7 @@ func TestCompleteJob(t *testing.T) {
 	v, _ := openTest(t, func(o *Options) { o.Now = c.Now })
 	a := accept(t, v, incoming(mime("x", nil)))
 	j := mustClaim(t, v, c.Now(), 1)[0]
-	if err := v.CompleteJob(j.ID, "s0123abc", "46elks"); err != nil {
+	if err := v.CompleteJob(j.ID, j.Lease, notifiedBy("46elks", "s0123abc")); err != nil {
 		t.Fatal(err)
 	}
 	evs, err := v.Events(a.ID)
@@ -149,13 +149,13 @@ func TestCompleteJob(t *testing.T) {
 	if n, _ := v.OutboxLen(); n != 0 {
 		t.Fatalf("outbox length %d", n)
 	}
-	if err := v.CompleteJob(j.ID, "s0123abc", "46elks"); !errors.Is(err, ErrNotFound) {
+	if err := v.CompleteJob(j.ID, j.Lease, notifiedBy("46elks", "s0123abc")); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("second completion: %v, want ErrNotFound", err)
 	}
 	if jobs := mustClaim(t, v, c.Now().Add(24*time.Hour), 10); len(jobs) != 0 {
 		t.Fatalf("a completed job was claimed again: %+v", jobs)
 	}
-	if k, err := v.ReportDelivery("46elks", "s0123abc", StatusDelivered, time.Time{}); err != nil || k != EventDelivered {
+	if k, err := v.RecordDelivery("46elks", "s0123abc", EventDelivered, time.Time{}); err != nil || k != EventDelivered {
 		t.Fatalf("report: %v, %v", k, err)
 	}
 }
@@ -168,7 +168,7 @@ func TestRetryAndFail(t *testing.T) {
 	a := accept(t, v, incoming(mime("x", nil)))
 	j := mustClaim(t, v, c.Now(), 1)[0]
 	due := c.Now().Add(30 * time.Second)
-	if err := v.RetryJob(j.ID, due, "46elks: HTTP 500"); err != nil {
+	if err := v.RetryJob(j.ID, j.Lease, due, "46elks: HTTP 500", false); err != nil {
 		t.Fatal(err)
 	}
 	if jobs := mustClaim(t, v, due.Add(-time.Millisecond), 1); len(jobs) != 0 {
@@ -178,7 +178,14 @@ func TestRetryAndFail(t *testing.T) {
 	if len(j2) != 1 || j2[0].ID != j.ID || j2[0].Attempts != 2 || j2[0].LastError != "46elks: HTTP 500" {
 		t.Fatalf("retried job: %+v", j2)
 	}
-	if err := v.FailJob(j.ID, "gave up"); err != nil {
+	// Fencing: the first claim's lease is gone; only the second's records.
+	if err := v.CompleteJob(j.ID, j.Lease, notifiedBy("46elks", "late")); !errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("an outcome of the first claim after the second: %v, want ErrLeaseLost", err)
+	}
+	if err := v.RetryJob(j.ID, j.Lease, due, "late", false); !errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("a retry of the first claim after the second: %v, want ErrLeaseLost", err)
+	}
+	if err := v.CompleteJob(j.ID, j2[0].Lease, Outcome{Event: EventFailed, Reason: "gave up"}); err != nil {
 		t.Fatal(err)
 	}
 	evs, _ := v.Events(a.ID)
@@ -188,49 +195,48 @@ func TestRetryAndFail(t *testing.T) {
 	if n, _ := v.OutboxLen(); n != 0 {
 		t.Fatalf("outbox length %d after FailJob", n)
 	}
-	if err := v.RetryJob(j.ID, due, "x"); !errors.Is(err, ErrNotFound) {
+	if err := v.RetryJob(j.ID, j.Lease, due, "x", false); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("retry of a failed job: %v", err)
 	}
-	if err := v.FailJob(j.ID, "x"); !errors.Is(err, ErrNotFound) {
+	if err := v.CompleteJob(j.ID, j.Lease, Outcome{Event: EventFailed, Reason: "x"}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("second FailJob: %v", err)
 	}
 }
 
-// TestReportDelivery: the first final report records its event; repeats,
-// "sent" after "delivered" and a second final status change nothing.
-func TestReportDelivery(t *testing.T) {
+// TestRecordDelivery: the first final report records its event; repeats
+// and a second final status change nothing.
+func TestRecordDelivery(t *testing.T) {
 	c := newClock()
 	v, _ := openTest(t, func(o *Options) { o.Now = c.Now })
 	a := accept(t, v, incoming(mime("x", nil), smsRecipient("+46701234567", pn1), smsRecipient("+46701234568", pn2)))
 	for i, j := range mustClaim(t, v, c.Now(), 2) {
-		if err := v.CompleteJob(j.ID, []string{"id-a", "id-b"}[i], "46elks"); err != nil {
+		if err := v.CompleteJob(j.ID, j.Lease, notifiedBy("46elks", []string{"id-a", "id-b"}[i])); err != nil {
 			t.Fatal(err)
 		}
 	}
 	at := c.Now().Add(5 * time.Second)
 	steps := []struct {
-		provider, id, status string
-		want                 EventKind
-		err                  error
+		provider, id string
+		status       EventKind
+		want         EventKind
+		err          error
 	}{
-		{"46elks", "id-a", StatusSent, "", nil},
-		{"46elks", "id-a", StatusDelivered, EventDelivered, nil},
-		{"46elks", "id-a", StatusDelivered, "", nil},
-		{"46elks", "id-a", StatusSent, "", nil},
-		{"46elks", "id-a", StatusFailed, "", nil},
-		{"46elks", "id-b", StatusFailed, EventFailed, nil},
-		{"46elks", "id-b", StatusDelivered, "", nil},
-		{"46elks", "id-c", StatusDelivered, "", ErrNotFound},
-		{"webhook", "id-a", StatusDelivered, "", ErrNotFound},
+		{"46elks", "id-a", EventDelivered, EventDelivered, nil},
+		{"46elks", "id-a", EventDelivered, "", nil},
+		{"46elks", "id-a", EventFailed, "", nil},
+		{"46elks", "id-b", EventFailed, EventFailed, nil},
+		{"46elks", "id-b", EventDelivered, "", nil},
+		{"46elks", "id-c", EventDelivered, "", ErrNotFound},
+		{"webhook", "id-a", EventDelivered, "", ErrNotFound},
 	}
 	for _, s := range steps {
-		got, err := v.ReportDelivery(s.provider, s.id, s.status, at)
+		got, err := v.RecordDelivery(s.provider, s.id, s.status, at)
 		if got != s.want || (s.err == nil) != (err == nil) || s.err != nil && !errors.Is(err, s.err) {
 			t.Errorf("%s %s %s: %q, %v; want %q, %v", s.provider, s.id, s.status, got, err, s.want, s.err)
 		}
 	}
-	if _, err := v.ReportDelivery("46elks", "id-a", "bounced", at); err == nil {
-		t.Error("unknown status taken")
+	if _, err := v.RecordDelivery("46elks", "id-a", EventNotified, at); err == nil {
+		t.Error("a notified event taken as a delivery's outcome")
 	}
 	evs, _ := v.Events(a.ID)
 	var got []string
@@ -251,13 +257,14 @@ func TestReportDelivery(t *testing.T) {
 	if n, err := v.PruneDeliveries(c.Now().Add(time.Second)); err != nil || n != 2 {
 		t.Fatalf("prune: %d, %v", n, err)
 	}
-	if _, err := v.ReportDelivery("46elks", "id-a", StatusDelivered, at); !errors.Is(err, ErrNotFound) {
+	if _, err := v.RecordDelivery("46elks", "id-a", EventDelivered, at); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("report after prune: %v", err)
 	}
 }
 
 // TestReleaseClaims: a restarted process takes the jobs a dead one had
-// leased at once, with their attempts kept.
+// leased at once, with their attempts kept, and fences the dead one's
+// claims out.
 func TestReleaseClaims(t *testing.T) {
 	c := newClock()
 	v, o := openTest(t, func(o *Options) { o.Now = c.Now })
@@ -270,6 +277,11 @@ func TestReleaseClaims(t *testing.T) {
 	n, err := v.ReleaseClaims(c.Now())
 	if err != nil || n != 1 {
 		t.Fatalf("released %d, %v; want 1", n, err)
+	}
+	// The dead process's claim ended with the release: an outcome of it is
+	// refused, even before anyone claims the job again.
+	if err := v.CompleteJob(jobs[0].ID, jobs[0].Lease, notifiedBy("46elks", "late")); !errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("an outcome of a released claim: %v, want ErrLeaseLost", err)
 	}
 	again := mustClaim(t, v, c.Now(), 10)
 	if len(again) != 2 {
@@ -301,7 +313,7 @@ func TestInDoubt(t *testing.T) {
 		}
 	}
 	// Job 0 is retried (an outcome), job 1 keeps its lease, job 2 is killed.
-	if err := v.RetryJob(jobs[0].ID, claimedAt, "46elks: HTTP 503"); err != nil {
+	if err := v.RetryJob(jobs[0].ID, jobs[0].Lease, claimedAt, "46elks: HTTP 503", false); err != nil {
 		t.Fatal(err)
 	}
 	c.Advance(testLease + time.Second)
@@ -344,7 +356,7 @@ func TestInDoubt(t *testing.T) {
 	}
 	lostClaim := c.Now()
 	c.Advance(time.Second)
-	if err := v.RetryJobInDoubt(lost.ID, c.Now(), "46elks: context deadline exceeded"); err != nil {
+	if err := v.RetryJob(lost.ID, lost.Lease, c.Now(), "46elks: context deadline exceeded", true); err != nil {
 		t.Fatal(err)
 	}
 	for _, j := range mustClaim(t, v, c.Now(), 10) {
@@ -355,7 +367,7 @@ func TestInDoubt(t *testing.T) {
 	c.Advance(testLease + time.Second)
 	// A retry keeps the doubt.
 	again := mustClaim(t, v, c.Now(), 1)
-	if err := v.RetryJob(again[0].ID, c.Now(), "46elks: HTTP 503"); err != nil {
+	if err := v.RetryJob(again[0].ID, again[0].Lease, c.Now(), "46elks: HTTP 503", false); err != nil {
 		t.Fatal(err)
 	}
 	for _, j := range mustClaim(t, v, c.Now(), 3) {
@@ -384,7 +396,7 @@ func TestClaimWritesNothingIdle(t *testing.T) {
 	if len(j) != 1 {
 		t.Fatal("new job not claimed")
 	}
-	if err := v.RetryJob(j[0].ID, c.Now().Add(time.Hour), "later"); err != nil {
+	if err := v.RetryJob(j[0].ID, j[0].Lease, c.Now().Add(time.Hour), "later", false); err != nil {
 		t.Fatal(err)
 	}
 	before := commits.Load()
@@ -416,7 +428,7 @@ func TestClaimAfterSweep(t *testing.T) {
 	v, o := openTest(t, func(o *Options) { o.Now = c.Now })
 	a := accept(t, v, incoming(mime("x", nil)))
 	j := mustClaim(t, v, c.Now(), 1)
-	if err := v.RetryJob(j[0].ID, c.Now().Add(time.Minute), "later"); err != nil {
+	if err := v.RetryJob(j[0].ID, j[0].Lease, c.Now().Add(time.Minute), "later", false); err != nil {
 		t.Fatal(err)
 	}
 	c.Advance(o.Retention + time.Hour)
@@ -426,7 +438,7 @@ func TestClaimAfterSweep(t *testing.T) {
 	if jobs := mustClaim(t, v, c.Now(), 10); len(jobs) != 0 {
 		t.Fatalf("claimed a swept job: %+v", jobs)
 	}
-	if err := v.CompleteJob(j[0].ID, "x", "log"); !errors.Is(err, ErrNotFound) {
+	if err := v.CompleteJob(j[0].ID, j[0].Lease, notifiedBy("log", "x")); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("complete after sweep: %v", err)
 	}
 	if k := kinds(t, v, a.ID); !slices.Equal(k, []EventKind{EventAccepted, EventExpired}) {
@@ -444,13 +456,14 @@ func TestClaimAfterSweep(t *testing.T) {
 }
 
 // TestOtherJobKinds: jobs of another kind (a receipt to mail) are claimed
-// like notify jobs, and completing or failing one records no event.
+// like notify jobs, and completing one records no event (an event for one is
+// refused).
 func TestOtherJobKinds(t *testing.T) {
 	c := newClock()
 	v, _ := openTest(t, func(o *Options) { o.Now = c.Now })
 	a := accept(t, v, incoming(mime("x", nil)))
 	j := mustClaim(t, v, c.Now(), 1)[0]
-	if err := v.CompleteJob(j.ID, "id-1", "46elks"); err != nil {
+	if err := v.CompleteJob(j.ID, j.Lease, notifiedBy("46elks", "id-1")); err != nil {
 		t.Fatal(err)
 	}
 	for range 2 {
@@ -470,11 +483,18 @@ func TestOtherJobKinds(t *testing.T) {
 	if len(jobs) != 2 || jobs[0].Kind != "receipt" || jobs[0].Event != 7 || jobs[0].Token != "" {
 		t.Fatalf("claimed %+v", jobs)
 	}
-	if err := v.CompleteJob(jobs[0].ID, "", "smtp"); err != nil {
-		t.Fatal(err)
+	// A receipt has no receipt: its outcome, in the notifier's words, is no
+	// event, and an event for it is refused rather than appended.
+	if err := v.CompleteJob(jobs[0].ID, jobs[0].Lease, notifiedBy("smtp", "")); err == nil {
+		t.Fatal("a notified event for a receipt job was taken")
 	}
-	if err := v.FailJob(jobs[1].ID, "smarthost refused"); err != nil {
-		t.Fatal(err)
+	if err := v.CompleteJob(jobs[1].ID, jobs[1].Lease, Outcome{Event: EventFailed, Reason: "smarthost refused"}); err == nil {
+		t.Fatal("a failed event for a receipt job was taken")
+	}
+	for _, j := range jobs {
+		if err := v.CompleteJob(j.ID, j.Lease, Outcome{}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if k := kinds(t, v, a.ID); !slices.Equal(k, []EventKind{EventAccepted, EventNotified}) {
 		t.Fatalf("events %v", k)

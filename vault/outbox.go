@@ -15,12 +15,49 @@ import (
 // recipient that a message waits.
 const JobNotify = "notify"
 
+// Outbox is the storage core's queue of the notifier's jobs: what an engine
+// (bbolt here; PostgreSQL with FOR UPDATE SKIP LOCKED) keeps atomically, so
+// that no two workers — in one process or on several nodes — take one job,
+// and a worker that wakes up late cannot record over another's work. Jobs
+// are written by Accept (a "notify" job per recipient, its token sealed, in
+// the accept's own transaction) and with receipts; everything else — which
+// jobs to claim how often, the lease's length, backoff and max_age, what an
+// outcome is called and what a provider's words mean — is the notifier's.
+//
+//   - ClaimJobs leases up to max due jobs until now+lease, each in one
+//     transaction with its attempt counted and its lease generation
+//     (Job.Lease) counted up; a job whose lease ran out is claimable again,
+//     in doubt.
+//   - CompleteJob and RetryJob record an outcome, fenced: they carry the
+//     generation of the claim they come from, and are refused with
+//     ErrLeaseLost once another claim (or ReleaseClaims) has the job.
+//   - ReleaseClaims gives back the jobs leased by a process that is gone
+//     (one process per bbolt file: all of them), in doubt.
+//   - RecordDelivery and PruneDeliveries keep the delivery records that
+//     CompleteJob wrote with a notified event.
+//
+// *Vault implements it.
+type Outbox interface {
+	ClaimJobs(now time.Time, max int, lease time.Duration) ([]Job, error)
+	CompleteJob(id, lease uint64, o Outcome) error
+	RetryJob(id, lease uint64, due time.Time, reason string, inDoubt bool) error
+	ReleaseClaims(now time.Time) (int, error)
+	PendingJobs() ([]Job, error)
+	OutboxLen() (int, error)
+	RecordDelivery(provider, providerID string, kind EventKind, at time.Time) (EventKind, error)
+	PruneDeliveries(before time.Time) (int, error)
+}
+
+var _ Outbox = (*Vault)(nil)
+
 // Job is one unit of the notifier's work, as PendingJobs and ClaimJobs
 // return it: Token is the recipient's link token, unsealed with its outbox
 // key from the key store ("" for kinds that carry none). Attempts counts the claims so far
 // (ClaimJobs counts the claim it makes); LastError is the reason RetryJob
 // gave for the previous attempt; Leased tells that a claim holds the job
-// and Due is the end of its lease. Event is the event a receipt job mails.
+// and Due is the end of its lease. Lease is the generation of the latest
+// claim, which its outcome carries (fencing, see Outbox). Event is the
+// event a receipt job mails.
 //
 // InDoubtSince, when set, is the start of a claim that ended without an
 // outcome recorded (its process died, or its lease ran out): a send may have
@@ -40,6 +77,7 @@ type Job struct {
 	Created   time.Time
 	LastError string
 	Leased    bool
+	Lease     uint64
 	Event     uint64
 
 	InDoubtSince time.Time
@@ -67,6 +105,7 @@ type jobRecord struct {
 	// Leased is set by ClaimJobs: Due is then the end of the lease, not a
 	// retry time. ReleaseClaims makes leased jobs due at once.
 	Leased    bool   `json:"leased,omitempty"`
+	Lease     uint64 `json:"lease,omitempty"` // generation: counted up by every claim and release
 	LastError string `json:"last_error,omitempty"`
 	Event     uint64 `json:"event,omitempty"` // the event a job of another kind is about (Tx.QueueJob)
 	// Claimed is when the latest claim began; InDoubtSince is Job's.
@@ -121,7 +160,7 @@ func (v *Vault) decodeJob(k, b []byte) (Job, error) {
 	return Job{
 		ID: id, MessageID: r.MessageID, Recipient: r.Recipient, Kind: r.Kind,
 		Channel: r.Channel, To: r.To, Lang: r.Lang, Errand: r.Errand, Token: token,
-		Attempts: r.Attempts, Due: r.Due, Created: r.Created, LastError: r.LastError, Leased: r.Leased, Event: r.Event,
+		Attempts: r.Attempts, Due: r.Due, Created: r.Created, LastError: r.LastError, Leased: r.Leased, Lease: r.Lease, Event: r.Event,
 		InDoubtSince: r.InDoubtSince,
 	}, nil
 }

@@ -87,13 +87,13 @@ func TestNotifiedTokensAreShredded(t *testing.T) {
 			var err error
 			switch {
 			case j.ID%5 == 0 && j.Attempts == 1:
-				err = v.RetryJob(j.ID, c.Now(), "503 from the provider")
+				err = v.RetryJob(j.ID, j.Lease, c.Now(), "503 from the provider", false)
 				outcomes["retried"]++
 			case j.ID%7 == 0:
-				err = v.FailJob(j.ID, "gave up")
+				err = v.CompleteJob(j.ID, j.Lease, Outcome{Event: EventFailed, Reason: "gave up"})
 				outcomes["given up"]++
 			default:
-				err = v.CompleteJob(j.ID, fmt.Sprintf("sms-%d", j.ID), "46elks")
+				err = v.CompleteJob(j.ID, j.Lease, notifiedBy("46elks", fmt.Sprintf("sms-%d", j.ID)))
 				outcomes["sent"]++
 			}
 			if err != nil {
@@ -152,7 +152,7 @@ func TestExpiredMessagesAreShredded(t *testing.T) {
 	}
 	// Half the notifications are sent; the rest are still pending at expiry.
 	for _, j := range mustClaim(t, v, c.Now(), 12) {
-		if err := v.CompleteJob(j.ID, fmt.Sprintf("sms-%d", j.ID), "46elks"); err != nil {
+		if err := v.CompleteJob(j.ID, j.Lease, notifiedBy("46elks", fmt.Sprintf("sms-%d", j.ID))); err != nil {
 			t.Fatal(err)
 		}
 	}

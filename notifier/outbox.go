@@ -1,0 +1,55 @@
+package notifier
+
+import (
+	"time"
+
+	"sigill/vault"
+)
+
+// The notifier's side of the outbox: the vault (vault.Outbox) keeps jobs,
+// leases with their fencing generation and delivery records atomically;
+// the notifier decides how long a lease lasts (Options.Lease), how long
+// provider ids are remembered, what each outcome is called, and what a
+// provider's delivery status records.
+
+// deliveryMemory is how long provider ids are kept for delivery reports.
+const deliveryMemory = 7 * 24 * time.Hour
+
+// notified is the outcome of a job the provider took under id: for a
+// notification a "notified" event naming the provider, with the id kept for
+// delivery reports; a receipt mailed to its sender has no receipt, and
+// records nothing but its end.
+func notified(j vault.Job, provider, id string) vault.Outcome {
+	if j.Kind != vault.JobNotify {
+		return vault.Outcome{}
+	}
+	return vault.Outcome{Event: vault.EventNotified, Provider: provider, ProviderID: id}
+}
+
+// failed is the outcome of a job given up: for a notification a "failed"
+// event with the reason (the sender's failure receipt follows from it); a
+// receipt that cannot be mailed is no failure of the letter (it stays in
+// the IMAP mailbox), and is only dropped.
+func failed(j vault.Job, reason string) vault.Outcome {
+	if j.Kind != vault.JobNotify {
+		return vault.Outcome{}
+	}
+	return vault.Outcome{Event: vault.EventFailed, Reason: reason}
+}
+
+// recordDelivery records what a provider heard of the message it took
+// under id: a "delivered" or "failed" event for the first final status
+// (the vault keeps which came first), nothing for news on the way or a
+// status the provider did not map.
+func (n *Notifier) recordDelivery(provider, id string, s DeliveryStatus, at time.Time) (vault.EventKind, error) {
+	var kind vault.EventKind
+	switch s {
+	case StatusDelivered:
+		kind = vault.EventDelivered
+	case StatusFailed:
+		kind = vault.EventFailed
+	default:
+		return "", nil
+	}
+	return n.q.RecordDelivery(provider, id, kind, at)
+}
