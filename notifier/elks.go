@@ -108,7 +108,7 @@ func (e *Elks) ParseReport(r *http.Request, body []byte) (DeliveryReport, error)
 func elksStatus(word string) DeliveryStatus {
 	switch word {
 	case "created", "sent":
-		return StatusPending
+		return StatusSent
 	case "delivered":
 		return StatusDelivered
 	case "failed":

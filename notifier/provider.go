@@ -64,27 +64,36 @@ type SentSMS struct {
 }
 
 // DeliveryStatus is what a provider heard of a message it took, in the
-// notifier's words: each provider maps its own (46elks' "created", "sent",
-// "delivered", "failed"; the webhook's contract) onto these.
+// notifier's words ("sent", "delivered", "failed"), which the webhook's
+// contract uses too (ParseDeliveryStatus); a provider with words of its own
+// maps them (46elks' "created", "sent", "delivered", "failed": elksStatus).
 type DeliveryStatus int
 
 const (
 	StatusUnknown   DeliveryStatus = iota // a word the notifier does not know: changes nothing
-	StatusPending                         // taken, or handed to the carrier: changes nothing
+	StatusSent                            // taken, or handed to the carrier: changes nothing
 	StatusDelivered                       // the phone has it: a "delivered" event
 	StatusFailed                          // the carrier gave up: a "failed" event
 )
 
+var statusWords = map[DeliveryStatus]string{StatusSent: "sent", StatusDelivered: "delivered", StatusFailed: "failed"}
+
 func (s DeliveryStatus) String() string {
-	switch s {
-	case StatusPending:
-		return "pending"
-	case StatusDelivered:
-		return "delivered"
-	case StatusFailed:
-		return "failed"
+	if w, ok := statusWords[s]; ok {
+		return w
 	}
 	return "unknown"
+}
+
+// ParseDeliveryStatus reads the notifier's own word for a status;
+// StatusUnknown for any other.
+func ParseDeliveryStatus(word string) DeliveryStatus {
+	for s, w := range statusWords {
+		if w == word {
+			return s
+		}
+	}
+	return StatusUnknown
 }
 
 // Final reports whether s is an outcome (delivered or failed) rather than

@@ -91,7 +91,8 @@ func (w *Webhook) Verify(body []byte, header string) bool {
 }
 
 // ParseReport reads a delivery report of the webhook: JSON
-// {"id","status","delivered"} with SignatureHeader over the body.
+// {"id","status","delivered"} with SignatureHeader over the body; its
+// status words are the notifier's (ParseDeliveryStatus).
 func (w *Webhook) ParseReport(r *http.Request, body []byte) (DeliveryReport, error) {
 	if !w.Verify(body, r.Header.Get(SignatureHeader)) {
 		return DeliveryReport{}, fmt.Errorf("webhook: %w: a bad or no signature", ErrReportForbidden)
@@ -107,21 +108,7 @@ func (w *Webhook) ParseReport(r *http.Request, body []byte) (DeliveryReport, err
 	if err := json.Unmarshal(body, &rep); err != nil {
 		return DeliveryReport{}, fmt.Errorf("webhook: %w: %v", ErrReportMalformed, err)
 	}
-	return DeliveryReport{ID: rep.ID, Status: webhookStatus(rep.Status), Word: rep.Status, At: parseReportTime(rep.Delivered)}, nil
-}
-
-// webhookStatus maps the status words of the webhook's contract onto the
-// notifier's.
-func webhookStatus(word string) DeliveryStatus {
-	switch word {
-	case "sent":
-		return StatusPending
-	case "delivered":
-		return StatusDelivered
-	case "failed":
-		return StatusFailed
-	}
-	return StatusUnknown
+	return DeliveryReport{ID: rep.ID, Status: ParseDeliveryStatus(rep.Status), Word: rep.Status, At: parseReportTime(rep.Delivered)}, nil
 }
 
 type webhookRequest struct {
