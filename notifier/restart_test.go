@@ -496,3 +496,43 @@ func TestInDoubtLookupRefused(t *testing.T) {
 		t.Error("the log does not say the job was sent unreconciled")
 	}
 }
+
+// TestLateOutcomeFenced: a send that outlasts its lease cannot record over
+// the claim that took the job since. The first attempt's answer is held
+// past the lease; a second claim takes the job (in doubt), cannot read
+// 46elks' log and schedules a retry; the first attempt's answer then comes
+// and is refused (the lease is no longer its own), so the job stays the
+// second claim's: it is looked up at its retry, found, and recorded as
+// notified once, under 46elks' id, with one SMS sent.
+func TestLateOutcomeFenced(t *testing.T) {
+	e := newEnv(t)
+	elks := newFakeElks(t)
+	release := elks.holdAnswers(0)
+	defer release()
+	elks.lookupErr.Store(http.StatusServiceUnavailable)
+	e.start(elks.provider(t), func(o *Options) { o.Workers = 2; o.SendTimeout = time.Hour; o.Lease = 2 * time.Hour })
+	a := acceptOne(t, e.v, "Provsvar", smsTo("+46701234567", pn1, "sv"))
+	e.n.Kick()
+	waitFor(t, "the first attempt's SMS taken, its answer held", func() bool { return elks.held.Load() == 1 })
+
+	e.advance(2*time.Hour + time.Second) // the lease runs out
+	waitFor(t, "a second claim that cannot look the job up, and retries", func() bool {
+		jobs := pending(t, e.v)
+		return len(jobs) == 1 && jobs[0].Attempts == 2 && !jobs[0].Leased && !jobs[0].InDoubtSince.IsZero()
+	})
+	release()
+	waitFor(t, "the late answer refused", func() bool { return strings.Contains(e.logs.String(), "not recorded over it") })
+	if n := countKind(t, e.v, a.ID, vault.EventNotified); n != 0 || len(pending(t, e.v)) != 1 {
+		t.Fatalf("the late outcome was recorded over the second claim: %d notified, %d jobs", n, len(pending(t, e.v)))
+	}
+
+	elks.lookupErr.Store(0)
+	e.advance(time.Hour) // the retry comes due
+	waitFor(t, "the job found at 46elks and recorded", func() bool { return countKind(t, e.v, a.ID, vault.EventNotified) == 1 })
+	evs, _ := e.v.Events(a.ID)
+	sent := elks.sent()
+	if ev := evs[len(evs)-1]; len(sent) != 1 || ev.ProviderID != sent[0].ID {
+		t.Errorf("%d SMS at 46elks; notified event %+v", len(sent), ev)
+	}
+	e.checkLogs(a.Tokens...)
+}
