@@ -450,7 +450,7 @@ func (n *Notifier) reconcile(j vault.Job, m SMS) (done bool, err error) {
 		log.Error("notifier: the provider had the message in doubt, but that was not recorded; it will be looked up again", "provider_id", sent.ID, "err", cerr)
 		return true, nil
 	}
-	log.Info("notifier: the provider had the message in doubt; recorded as notified, not sent again", "provider_id", sent.ID, "status", sent.Status)
+	log.Info("notifier: the provider had the message in doubt; recorded as notified, not sent again", "provider_id", sent.ID, "status", sent.Status.String())
 	// A delivery report posted while sigill was down found no id to match.
 	if sent.Status.Final() {
 		if _, err := n.recordDelivery(provider, sent.ID, sent.Status, sent.At); err != nil {
