@@ -12,10 +12,13 @@
 //
 // Accept queues one "notify" job per recipient in the vault's outbox, with
 // the link token sealed under the key file. The vault keeps the queue
-// (vault.Outbox: job records, leases with a fencing generation, delivery
-// records); the notifier owns its policy: the lease's length, backoff and
-// max_age, what each outcome is called (outbox.go), and what a provider's
-// delivery status records. Run's dispatcher claims due jobs
+// (vault.Outbox: job records, leases with a fencing generation); the
+// notifier owns its policy — the lease's length, backoff and max_age, what
+// each outcome is called (outbox.go) — and the delivery records, which its
+// vault hook (Hook) keeps in its own table in the transaction of each
+// "notified" event, and which turn a provider's first final delivery
+// report into a "delivered" or "failed" event (deliveries.go). cmd opens
+// the vault with Hook; New refuses a vault without it. Run's dispatcher claims due jobs
 // (ClaimJobs: in one committed transaction each claimed job gets a lease,
 // its lease generation and its attempt counted, so no two workers take one
 // job) as workers are free, and each worker makes one attempt and records
@@ -23,8 +26,8 @@
 // the vault's group committer:
 //
 //   - accepted by the provider: CompleteJob with a "notified" outcome — the
-//     event with the provider's id, the job and its sealed token deleted,
-//     and the id kept for delivery reports;
+//     event with the provider's id (which the hook keeps for delivery
+//     reports), the job and its sealed token deleted;
 //   - a temporary failure: RetryJob at now + Backoff(attempt) — 30 s ·
 //     2^(attempt−1), at most an hour, equal jitter — but never after
 //     Created + max_age, so the last attempt is made at max_age;

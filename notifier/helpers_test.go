@@ -68,7 +68,7 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 
 func openVault(t testing.TB, now func() time.Time) *vault.Vault {
 	t.Helper()
-	v, err := vault.Open(vault.Options{Path: filepath.Join(t.TempDir(), "sigill.db"), Now: now})
+	v, err := vault.Open(vault.Options{Path: filepath.Join(t.TempDir(), "sigill.db"), Now: now, Hooks: []vault.Hook{Hook()}})
 	if err != nil {
 		t.Fatal(err)
 	}

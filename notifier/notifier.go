@@ -69,7 +69,7 @@ type Options struct {
 type Notifier struct {
 	o    Options
 	v    *vault.Vault
-	q    vault.Outbox // the vault's: claims, outcomes, delivery records
+	q    vault.Outbox // the vault's: claims and outcomes
 	log  *slog.Logger
 	now  func() time.Time
 	sms  SMSProvider
@@ -96,6 +96,9 @@ func New(o Options) (*Notifier, error) {
 	u, err := url.Parse(o.LinkBase)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("notifier: link base %q is not an http(s) URL without query", o.LinkBase)
+	}
+	if !o.Vault.HasHook(hookName) {
+		return nil, errors.New("notifier: the vault was opened without the notifier's hook (notifier.Hook): no delivery report would find its notification")
 	}
 	if o.Workers == 0 {
 		o.Workers = DefaultWorkers
@@ -291,7 +294,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 		}
 		if time.Since(lastPrune) > 6*time.Hour {
 			lastPrune = time.Now()
-			if k, err := n.q.PruneDeliveries(n.now().Add(-deliveryMemory)); err != nil {
+			if k, err := n.pruneDeliveries(n.now().Add(-deliveryMemory)); err != nil {
 				n.log.Error("notifier: cannot prune delivery ids", "err", err)
 			} else if k > 0 {
 				n.log.Info("notifier: forgot old provider ids", "ids", k)

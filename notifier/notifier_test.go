@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -421,6 +422,14 @@ func TestNewRefuses(t *testing.T) {
 		"no smarthost":     func(o *Options) { o.SMS = elks },
 		"short lease":      func(o *Options) { o.Lease = time.Second },
 		"negative workers": func(o *Options) { o.Workers = -1 },
+		"vault without the hook": func(o *Options) {
+			bare, err := vault.Open(vault.Options{Path: filepath.Join(t.TempDir(), "bare.db")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { bare.Close() })
+			o.Vault = bare
+		},
 	} {
 		o := good
 		mod(&o)

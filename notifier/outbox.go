@@ -8,9 +8,9 @@ import (
 
 // The notifier's side of the outbox: the vault (vault.Outbox) keeps jobs,
 // leases with their fencing generation and delivery records atomically;
-// the notifier decides how long a lease lasts (Options.Lease), how long
-// provider ids are remembered, what each outcome is called, and what a
-// provider's delivery status records.
+// the notifier decides how long a lease lasts (Options.Lease), what each
+// outcome is called, and keeps the delivery records itself
+// (deliveries.go).
 
 // deliveryMemory is how long provider ids are kept for delivery reports.
 const deliveryMemory = 7 * 24 * time.Hour
@@ -35,21 +35,4 @@ func failed(j vault.Job, reason string) vault.Outcome {
 		return vault.Outcome{}
 	}
 	return vault.Outcome{Event: vault.EventFailed, Reason: reason}
-}
-
-// recordDelivery records what a provider heard of the message it took
-// under id: a "delivered" or "failed" event for the first final status
-// (the vault keeps which came first), nothing for news on the way or a
-// status the provider did not map.
-func (n *Notifier) recordDelivery(provider, id string, s DeliveryStatus, at time.Time) (vault.EventKind, error) {
-	var kind vault.EventKind
-	switch s {
-	case StatusDelivered:
-		kind = vault.EventDelivered
-	case StatusFailed:
-		kind = vault.EventFailed
-	default:
-		return "", nil
-	}
-	return n.q.RecordDelivery(provider, id, kind, at)
 }

@@ -23,7 +23,7 @@ import (
 func TestReceiptJobs(t *testing.T) {
 	c := newClock()
 	boxes := mailbox.New(mailbox.Options{MailToSender: true})
-	v, err := vault.Open(vault.Options{Path: filepath.Join(t.TempDir(), "sigill.db"), Now: c.Now, Hooks: []vault.Hook{boxes.Hook()}})
+	v, err := vault.Open(vault.Options{Path: filepath.Join(t.TempDir(), "sigill.db"), Now: c.Now, Hooks: []vault.Hook{boxes.Hook(), Hook()}})
 	if err != nil {
 		t.Fatal(err)
 	}

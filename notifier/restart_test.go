@@ -28,7 +28,7 @@ func TestHelperProcess(t *testing.T) {
 	if os.Getenv(helperEnv) != "1" {
 		t.Skip("the child process of TestRestart")
 	}
-	v, err := vault.Open(vault.Options{Path: os.Getenv("SIGILL_VAULT")})
+	v, err := vault.Open(vault.Options{Path: os.Getenv("SIGILL_VAULT"), Hooks: []vault.Hook{Hook()}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
@@ -105,7 +105,7 @@ func restartUntilDone(t *testing.T, v *vault.Vault, sms SMSProvider) *testenv.Sy
 // numbers in turn, and closes it; it returns the message ids.
 func queueJobs(t *testing.T, path string, jobs, numbers int) []string {
 	t.Helper()
-	v, err := vault.Open(vault.Options{Path: path})
+	v, err := vault.Open(vault.Options{Path: path, Hooks: []vault.Hook{Hook()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +213,7 @@ func TestRestart(t *testing.T) {
 		t.Fatalf("%d sends in flight at the kill, want %d", held, restartWorkers)
 	}
 
-	v, err := vault.Open(vault.Options{Path: path})
+	v, err := vault.Open(vault.Options{Path: path, Hooks: []vault.Hook{Hook()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,7 +299,7 @@ func TestRestartAsks46elks(t *testing.T) {
 	release()
 	atKill := len(elks.sent())
 
-	v, err := vault.Open(vault.Options{Path: path})
+	v, err := vault.Open(vault.Options{Path: path, Hooks: []vault.Hook{Hook()}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -189,12 +189,12 @@
 // generation: see Outbox), accounts
 // (lower-cased address → JSON with an argon2id PHC hash), expire_due
 // (expiry ‖ id) and purge_due (received time ‖ id): the sweeper's work
-// lists, outbox_due (due time ‖ job id: the notifier's work list),
-// deliveries (provider ‖ provider's id → message and recipient, for
-// delivery reports), meta (schema version 2, the key store's id,
-// outbox_indexed), and each hook's tables under their own names
-// (receipts/mailbox: mailbox, mailbox_meta, mailbox_by_event, the names
-// they had when the vault kept them). Message ids are 48 bits of
+// lists, outbox_due (due time ‖ job id: the notifier's work list), meta
+// (schema version 2, the key store's id, outbox_indexed), and each hook's
+// tables under their own names (receipts/mailbox: mailbox, mailbox_meta,
+// mailbox_by_event; notifier: deliveries, provider ‖ provider's id →
+// message and recipient, for delivery reports; the names they had when the
+// vault kept them). Message ids are 48 bits of
 // milliseconds and 48
 // random bits in lower-case base32hex: 20 characters that sort by time.
 //

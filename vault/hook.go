@@ -242,3 +242,9 @@ func putJob(tx *bolt.Tx, r jobRecord) (uint64, error) {
 	}
 	return id, outbox.Put(seqKey(id), b)
 }
+
+// HasHook reports whether the vault was opened with a hook of that name,
+// so that a room that relies on its hook can refuse a vault without it.
+func (v *Vault) HasHook(name string) bool {
+	return slices.ContainsFunc(v.opt.Hooks, func(h Hook) bool { return h.Name == name })
+}

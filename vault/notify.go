@@ -6,19 +6,17 @@ package vault
 // event in one transaction. What an outcome is, when to retry, how long a
 // lease lasts and what a provider's status words mean are the notifier's.
 //
-// Two buckets serve it:
+// outbox_due (big-endian due ns ‖ big-endian job id → nothing) lists the
+// outbox's jobs by due time, so that a claim reads only what is due and
+// never scans the outbox. Accept writes jobs without knowing this list;
+// every claim first enters the jobs added since the last one (the meta key
+// outbox_indexed remembers the highest job id entered). An entry whose job
+// is gone (Sweep drops the jobs of expired messages) is removed when a
+// claim meets it.
 //
-//   - outbox_due (big-endian due ns ‖ big-endian job id → nothing) lists the
-//     outbox's jobs by due time, so that a claim reads only what is due and
-//     never scans the outbox. Accept writes jobs without knowing this list;
-//     every claim first enters the jobs added since the last one (the meta
-//     key outbox_indexed remembers the highest job id entered). An entry
-//     whose job is gone (Sweep drops the jobs of expired messages) is
-//     removed when a claim meets it.
-//   - deliveries (provider ‖ 0 ‖ the provider's id → JSON) maps the id a
-//     provider gave a notification back to its message and recipient, for
-//     delivery reports, and remembers the first final report so that a
-//     repeated or late one changes nothing.
+// The delivery records that map a provider's id back to its notification
+// are the notifier's, kept by its hook on the "notified" event that
+// CompleteJob appends (notifier/deliveries.go).
 //
 // Every write goes through the vault's group committer, like Accept. Claims
 // and job outcomes ride along (commit.go): while accepts are coming in each
@@ -39,8 +37,7 @@ import (
 )
 
 var (
-	bOutboxDue  = []byte("outbox_due") // big-endian due ns ‖ big-endian job id → nothing: notify jobs by due time
-	bDeliveries = []byte("deliveries") // provider ‖ 0 ‖ provider's id → deliveryRecord (JSON)
+	bOutboxDue = []byte("outbox_due") // big-endian due ns ‖ big-endian job id → nothing: notify jobs by due time
 
 	kOutboxIndexed = []byte("outbox_indexed") // meta: highest job id entered in outbox_due
 )
@@ -51,14 +48,6 @@ var (
 // record. Fencing: a worker that wakes up late cannot record over another's
 // work.
 var ErrLeaseLost = errors.New("the job's lease is no longer this claim's")
-
-// deliveryRecord is what a provider's id stands for.
-type deliveryRecord struct {
-	Message   string    `json:"message"`
-	Recipient int       `json:"recipient"`
-	Sent      time.Time `json:"sent"`
-	Final     EventKind `json:"final,omitempty"` // delivered or failed, once reported
-}
 
 func dueIndexKey(due time.Time, id uint64) []byte {
 	ns := due.UnixNano()
@@ -71,13 +60,6 @@ func dueIndexKey(due time.Time, id uint64) []byte {
 
 func dueIndexTime(k []byte) int64 {
 	return int64(binary.BigEndian.Uint64(k[:8]))
-}
-
-func deliveryKey(provider, providerID string) []byte {
-	k := make([]byte, 0, len(provider)+1+len(providerID))
-	k = append(k, provider...)
-	k = append(k, 0)
-	return append(k, providerID...)
 }
 
 func indexedMark(tx *bolt.Tx) uint64 {
@@ -411,8 +393,7 @@ type Outcome struct {
 	// mailed to its sender has no receipt). Only "notify" jobs take events.
 	Event EventKind
 	// Provider and ProviderID name who took a notification and its id
-	// there: the notified event's Detail and ProviderID, and the key of the
-	// delivery record that later reports find (RecordDelivery).
+	// there: the notified event's Detail and ProviderID.
 	Provider, ProviderID string
 	// Reason is a failed event's Detail: no token, body or whole personal
 	// number in it.
@@ -420,9 +401,9 @@ type Outcome struct {
 }
 
 // CompleteJob records the outcome of the claim of generation lease of job
-// id, in one transaction: its event (see Outcome), for a notification
-// taken under a provider id the delivery record that maps the id back to
-// the message and recipient, and the job and its sealed token deleted.
+// id, in one transaction: its event (see Outcome; the hooks see it, so the
+// notifier's keeps the provider's id for delivery reports), and the job
+// and its sealed token deleted.
 // ErrNotFound when the job is no longer in the outbox, ErrLeaseLost when
 // the claim no longer holds it. Receipts to the sender follow from a
 // failed event.
@@ -447,15 +428,6 @@ func (v *Vault) CompleteJob(id, lease uint64, o Outcome) error {
 		}
 		if err := v.recordJobEvent(tx, r, ev); err != nil {
 			return err
-		}
-		if ev.Kind == EventNotified && o.ProviderID != "" {
-			d, err := json.Marshal(deliveryRecord{Message: r.MessageID, Recipient: r.Recipient, Sent: at})
-			if err != nil {
-				return err
-			}
-			if err := tx.Bucket(bDeliveries).Put(deliveryKey(o.Provider, o.ProviderID), d); err != nil {
-				return err
-			}
 		}
 		return v.removeJob(tx, id, r)
 	})
@@ -487,119 +459,6 @@ func (v *Vault) RetryJob(id, lease uint64, due time.Time, reason string, inDoubt
 		}
 		return idx.Put(dueIndexKey(due, id), nil)
 	})
-}
-
-// RecordDelivery records a provider's final delivery report for
-// providerID (as CompleteJob remembered it): kind is EventDelivered or
-// EventFailed. It returns the event it appended, for the first final
-// report, and "" for a report after a final one (a repeat, or a second
-// final status), which changes nothing. at is when the provider says it
-// happened (zero: now). ErrNotFound for an id the vault does not know
-// (never sent, or pruned), or whose message has been purged. What a
-// provider's words mean, and that news on the way ("sent") records
-// nothing, is the notifier's.
-func (v *Vault) RecordDelivery(provider, providerID string, kind EventKind, at time.Time) (EventKind, error) {
-	if kind != EventDelivered && kind != EventFailed {
-		return "", fmt.Errorf("vault: delivery report: %q is not a delivery's outcome", kind)
-	}
-	if at.IsZero() {
-		at = v.now()
-	}
-	at = at.UTC()
-	key := deliveryKey(provider, providerID)
-	read := func(tx *bolt.Tx) (*deliveryRecord, error) {
-		b := tx.Bucket(bDeliveries).Get(key)
-		if b == nil {
-			return nil, fmt.Errorf("%s id %q: %w", provider, providerID, ErrNotFound)
-		}
-		var d deliveryRecord
-		if err := json.Unmarshal(b, &d); err != nil {
-			return nil, fmt.Errorf("%s id %q: %w", provider, providerID, err)
-		}
-		return &d, nil
-	}
-	// Repeats change nothing: answer those without a write transaction and
-	// its fsync.
-	var change bool
-	err := v.view(func(tx *bolt.Tx) error {
-		d, err := read(tx)
-		if err != nil {
-			return err
-		}
-		change = d.Final == ""
-		return nil
-	})
-	if err != nil {
-		return "", fmt.Errorf("vault: delivery report: %w", err)
-	}
-	if !change {
-		return "", nil
-	}
-	var recorded EventKind
-	err = v.commit.update(context.Background(), func(tx *bolt.Tx) error {
-		recorded = ""
-		d, err := read(tx)
-		if err != nil {
-			return err
-		}
-		if d.Final != "" {
-			return nil // another report of the same notification came first
-		}
-		r := jobRecord{MessageID: d.Message, Recipient: d.Recipient}
-		ev := Event{Kind: kind, At: at, ProviderID: providerID, Detail: provider}
-		if err := v.recordJobEvent(tx, &r, ev); err != nil {
-			return err
-		}
-		d.Final = kind
-		out, err := json.Marshal(d)
-		if err != nil {
-			return err
-		}
-		recorded = kind
-		return tx.Bucket(bDeliveries).Put(key, out)
-	})
-	if err != nil {
-		return "", fmt.Errorf("vault: delivery report: %w", err)
-	}
-	return recorded, nil
-}
-
-// PruneDeliveries forgets the provider ids of notifications sent before
-// before: their delivery reports are then ErrNotFound. Providers report
-// within hours or days; the notifier prunes what is older than a week.
-func (v *Vault) PruneDeliveries(before time.Time) (int, error) {
-	var keys [][]byte
-	err := v.view(func(tx *bolt.Tx) error {
-		return tx.Bucket(bDeliveries).ForEach(func(k, b []byte) error {
-			var d struct {
-				Sent time.Time `json:"sent"`
-			}
-			if err := json.Unmarshal(b, &d); err != nil || d.Sent.Before(before) {
-				keys = append(keys, bytes.Clone(k))
-			}
-			return nil
-		})
-	})
-	if err != nil {
-		return 0, fmt.Errorf("vault: prune deliveries: %w", err)
-	}
-	n := len(keys)
-	for len(keys) > 0 {
-		chunk := keys[:min(len(keys), sweepChunk)]
-		keys = keys[len(chunk):]
-		err := v.commit.update(context.Background(), func(tx *bolt.Tx) error {
-			for _, k := range chunk {
-				if err := tx.Bucket(bDeliveries).Delete(k); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return n - len(keys) - len(chunk), fmt.Errorf("vault: prune deliveries: %w", err)
-		}
-	}
-	return n, nil
 }
 
 // OutboxLen counts the jobs in the outbox (the notifier's queue depth).

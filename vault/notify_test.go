@@ -126,8 +126,8 @@ func TestClaimConcurrent(t *testing.T) {
 	}
 }
 
-// TestCompleteJob: one transaction records "notified", deletes the job with
-// its sealed token, and remembers the provider's id.
+// TestCompleteJob: one transaction records "notified", with the provider's
+// id, and deletes the job with its sealed token.
 func TestCompleteJob(t *testing.T) {
 	c := newClock()
 	v, _ := openTest(t, func(o *Options) { o.Now = c.Now })
@@ -154,9 +154,6 @@ func TestCompleteJob(t *testing.T) {
 	}
 	if jobs := mustClaim(t, v, c.Now().Add(24*time.Hour), 10); len(jobs) != 0 {
 		t.Fatalf("a completed job was claimed again: %+v", jobs)
-	}
-	if k, err := v.RecordDelivery("46elks", "s0123abc", EventDelivered, time.Time{}); err != nil || k != EventDelivered {
-		t.Fatalf("report: %v, %v", k, err)
 	}
 }
 
@@ -200,65 +197,6 @@ func TestRetryAndFail(t *testing.T) {
 	}
 	if err := v.CompleteJob(j.ID, j.Lease, Outcome{Event: EventFailed, Reason: "x"}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("second FailJob: %v", err)
-	}
-}
-
-// TestRecordDelivery: the first final report records its event; repeats
-// and a second final status change nothing.
-func TestRecordDelivery(t *testing.T) {
-	c := newClock()
-	v, _ := openTest(t, func(o *Options) { o.Now = c.Now })
-	a := accept(t, v, incoming(mime("x", nil), smsRecipient("+46701234567", pn1), smsRecipient("+46701234568", pn2)))
-	for i, j := range mustClaim(t, v, c.Now(), 2) {
-		if err := v.CompleteJob(j.ID, j.Lease, notifiedBy("46elks", []string{"id-a", "id-b"}[i])); err != nil {
-			t.Fatal(err)
-		}
-	}
-	at := c.Now().Add(5 * time.Second)
-	steps := []struct {
-		provider, id string
-		status       EventKind
-		want         EventKind
-		err          error
-	}{
-		{"46elks", "id-a", EventDelivered, EventDelivered, nil},
-		{"46elks", "id-a", EventDelivered, "", nil},
-		{"46elks", "id-a", EventFailed, "", nil},
-		{"46elks", "id-b", EventFailed, EventFailed, nil},
-		{"46elks", "id-b", EventDelivered, "", nil},
-		{"46elks", "id-c", EventDelivered, "", ErrNotFound},
-		{"webhook", "id-a", EventDelivered, "", ErrNotFound},
-	}
-	for _, s := range steps {
-		got, err := v.RecordDelivery(s.provider, s.id, s.status, at)
-		if got != s.want || (s.err == nil) != (err == nil) || s.err != nil && !errors.Is(err, s.err) {
-			t.Errorf("%s %s %s: %q, %v; want %q, %v", s.provider, s.id, s.status, got, err, s.want, s.err)
-		}
-	}
-	if _, err := v.RecordDelivery("46elks", "id-a", EventNotified, at); err == nil {
-		t.Error("a notified event taken as a delivery's outcome")
-	}
-	evs, _ := v.Events(a.ID)
-	var got []string
-	for _, e := range evs {
-		got = append(got, string(e.Kind)+"/"+string(rune('0'+e.Recipient)))
-		if e.Kind == EventDelivered && !e.At.Equal(at) {
-			t.Errorf("delivered at %v, want the provider's time %v", e.At, at)
-		}
-	}
-	want := []string{"accepted/0", "accepted/1", "notified/0", "notified/1", "delivered/0", "failed/1"}
-	if !slices.Equal(got, want) {
-		t.Fatalf("events %v, want %v", got, want)
-	}
-
-	if n, err := v.PruneDeliveries(c.Now()); err != nil || n != 0 {
-		t.Fatalf("prune of nothing old: %d, %v", n, err)
-	}
-	if n, err := v.PruneDeliveries(c.Now().Add(time.Second)); err != nil || n != 2 {
-		t.Fatalf("prune: %d, %v", n, err)
-	}
-	if _, err := v.RecordDelivery("46elks", "id-a", EventDelivered, at); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("report after prune: %v", err)
 	}
 }
 

@@ -33,8 +33,9 @@ const JobNotify = "notify"
 //     ErrLeaseLost once another claim (or ReleaseClaims) has the job.
 //   - ReleaseClaims gives back the jobs leased by a process that is gone
 //     (one process per bbolt file: all of them), in doubt.
-//   - RecordDelivery and PruneDeliveries keep the delivery records that
-//     CompleteJob wrote with a notified event.
+//
+// The delivery records (a provider's id → its notification) are the
+// notifier's own, kept by its hook on the notified event.
 //
 // *Vault implements it.
 type Outbox interface {
@@ -44,8 +45,6 @@ type Outbox interface {
 	ReleaseClaims(now time.Time) (int, error)
 	PendingJobs() ([]Job, error)
 	OutboxLen() (int, error)
-	RecordDelivery(provider, providerID string, kind EventKind, at time.Time) (EventKind, error)
-	PruneDeliveries(before time.Time) (int, error)
 }
 
 var _ Outbox = (*Vault)(nil)

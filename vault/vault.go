@@ -65,7 +65,7 @@ var (
 	bPurgeDue   = []byte("purge_due")         // big-endian received ns ‖ id → nothing: content gone, audit kept
 	bMeta       = []byte("meta")              // schema version, key id
 
-	coreBuckets = [][]byte{bMessages, bContent, bRecipients, bEvents, bEventIndex, bOutbox, bAccounts, bExpireDue, bPurgeDue, bMeta, bOutboxDue, bDeliveries}
+	coreBuckets = [][]byte{bMessages, bContent, bRecipients, bEvents, bEventIndex, bOutbox, bAccounts, bExpireDue, bPurgeDue, bMeta, bOutboxDue}
 
 	kSchema     = []byte("schema")
 	kKeyStoreID = []byte("key_store_id") // the id of the key store this file's keys are in

@@ -46,7 +46,7 @@ func main() {
 	if err := os.MkdirAll(*data, 0o700); err != nil {
 		log.Fatal(err)
 	}
-	v, err := vault.Open(vault.Options{Path: filepath.Join(*data, "sigill.db")})
+	v, err := vault.Open(vault.Options{Path: filepath.Join(*data, "sigill.db"), Hooks: []vault.Hook{notifier.Hook()}})
 	if err != nil {
 		log.Fatal(err)
 	}

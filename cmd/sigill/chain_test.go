@@ -105,7 +105,7 @@ func signInByLink(t *testing.T, d *devInstance, link, personalNumber string) (*h
 // recipient is marked failed and the sender's INBOX gets a DSN saying so.
 func TestChainGivingUpGivesDSNInIMAP(t *testing.T) {
 	boxes := mailbox.New(mailbox.Options{})
-	v, err := vault.Open(vault.Options{Path: filepath.Join(t.TempDir(), "sigill.db"), Hooks: []vault.Hook{boxes.Hook()}})
+	v, err := vault.Open(vault.Options{Path: filepath.Join(t.TempDir(), "sigill.db"), Hooks: []vault.Hook{boxes.Hook(), notifier.Hook()}})
 	if err != nil {
 		t.Fatal(err)
 	}

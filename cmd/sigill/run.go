@@ -333,7 +333,8 @@ func addressingPolicy(cfg *config.Config) addressing.Policy {
 }
 
 // openVault opens the vault with the receipts mailboxes' hook, so that
-// every event appended, by the daemon or by a command, files its receipt.
+// every event appended, by the daemon or by a command, files its receipt,
+// and the notifier's, which keeps the provider ids of notifications.
 func openVault(cfg *config.Config) (*vault.Vault, *mailbox.Store, error) {
 	boxes := mailbox.New(mailbox.Options{MailToSender: cfg.Receipts.MailToSender})
 	v, err := vault.Open(vault.Options{
@@ -341,7 +342,7 @@ func openVault(cfg *config.Config) (*vault.Vault, *mailbox.Store, error) {
 		Retention:      cfg.Vault.Retention.Duration,
 		AuditRetention: cfg.Vault.AuditRetention.Duration,
 		EscrowKey:      readOptional(cfg.Vault.EscrowKey),
-		Hooks:          []vault.Hook{boxes.Hook()},
+		Hooks:          []vault.Hook{boxes.Hook(), notifier.Hook()},
 	})
 	if err != nil {
 		return nil, nil, err
