@@ -1,10 +1,14 @@
 package notifier
 
 import (
+	"encoding/json"
 	"errors"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"sigill/vault"
 )
@@ -98,5 +102,47 @@ func TestSecondFinalReportRefusedByHook(t *testing.T) {
 	}
 	if k := eventKinds(t, e.v, a.ID); !slices.Equal(k, []vault.EventKind{vault.EventAccepted, vault.EventNotified, vault.EventDelivered}) {
 		t.Fatalf("events %v", k)
+	}
+}
+
+// TestDeliveryLayoutUnchanged: the table is the bucket the vault kept
+// before the notifier owned it, with the same keys and values, so the
+// provider ids in a vault file written by an earlier sigill still match
+// their delivery reports.
+func TestDeliveryLayoutUnchanged(t *testing.T) {
+	clock := newClock()
+	path := filepath.Join(t.TempDir(), "sigill.db")
+	v, err := vault.Open(vault.Options{Path: path, Now: clock.Now, Hooks: []vault.Hook{Hook()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := acceptOne(t, v, "Provsvar", smsTo("+46701234567", pn1, "sv"))
+	jobs, err := v.ClaimJobs(clock.Now(), 1, DefaultLease)
+	if err != nil || len(jobs) != 1 {
+		t.Fatalf("claimed %d, %v", len(jobs), err)
+	}
+	if err := v.CompleteJob(jobs[0].ID, jobs[0].Lease, notified(jobs[0], "46elks", "s0123abc")); err != nil {
+		t.Fatal(err)
+	}
+	v.Close()
+
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("deliveries")).Get([]byte("46elks\x00s0123abc"))
+		var got map[string]any
+		if err := json.Unmarshal(b, &got); err != nil {
+			t.Fatalf("deliveries entry %q: %v", b, err)
+		}
+		if len(got) != 3 || got["message"] != a.ID || got["recipient"] != 0.0 || got["sent"] != clock.Now().UTC().Format(time.RFC3339Nano) {
+			t.Errorf("deliveries entry %s", b)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
