@@ -51,6 +51,8 @@ func TestSpecExamples(t *testing.T) {
 	english.Lang = "en"
 	born := sms("+46701234567")
 	born.Born = []string{"19990807"}
+	week := sms("+46701234567", "199908072391")
+	week.Exp, week.Reply = Lifetime(7*24*time.Hour), RepliesNo
 
 	tests := []struct {
 		local string
@@ -64,6 +66,7 @@ func TestSpecExamples(t *testing.T) {
 		{"anna%example.com&LOGIN=199908072391", email("anna@example.com", "199908072391")},
 		{"0701234567&login=19990807-2391&lang=en&", english},
 		{"0701234567&login=990807*&", born},
+		{"0701234567&login=199908072391&exp=7d&reply=no&", week},
 	}
 	p := testPolicy()
 	for _, tt := range tests {
@@ -207,6 +210,12 @@ func TestSpecErrors(t *testing.T) {
 			[]string{"unknown key 'logni'", "known keys: login, lang"}},
 		{"too many logins", "0701234567&" + manyBorn(21) + d, badAddress,
 			[]string{"more than 20 logins"}},
+		{"bad lifetime", "0701234567&login=199908072391&exp=banana&" + d, badAddress,
+			[]string{"exp=banana is not a lifetime; write a number and m, h, d or w, e.g. exp=7d"}},
+		{"lifetime too long", "0701234567&login=199908072391&exp=400d&" + d, badAddress,
+			[]string{"exp=400d is longer than this gateway keeps messages (90d)"}},
+		{"a key given twice", "0701234567&login=199908072391&exp=7d&exp=1d&" + d, badAddress,
+			[]string{"exp= is given twice"}},
 	}
 	p := testPolicy()
 	for _, tt := range tests {
@@ -633,5 +642,141 @@ func TestRefusalKinds(t *testing.T) {
 		if !slices.Contains(RefusalKinds, c.kind) {
 			t.Errorf("RefusalKinds lacks %s", c.kind)
 		}
+	}
+}
+
+// TestExpAndReply: every value of exp= and reply= that addressing.md's
+// grammar allows is read, and every other is refused with what is wrong
+// and how to write it.
+func TestExpAndReply(t *testing.T) {
+	const base = "0701234567&login=199908072391&"
+	accepted := []struct {
+		params string
+		exp    time.Duration
+		reply  Replies
+	}{
+		{"exp=1m", time.Minute, ""},
+		{"exp=90m", 90 * time.Minute, ""},
+		{"exp=9999m", 9999 * time.Minute, ""},
+		{"exp=36h", 36 * time.Hour, ""},
+		{"exp=7d", 7 * 24 * time.Hour, ""},
+		{"exp=0007d", 7 * 24 * time.Hour, ""},
+		{"exp=7D", 7 * 24 * time.Hour, ""},
+		{"EXP=2w", 14 * 24 * time.Hour, ""},
+		{"exp=12W", 84 * 24 * time.Hour, ""},
+		{"exp=90d", 90 * 24 * time.Hour, ""},   // the limit itself
+		{"exp=2160h", 90 * 24 * time.Hour, ""}, // the same, in hours
+		{"exp = 1h ", time.Hour, ""},
+		{"exp=7d&exp=168h", 7 * 24 * time.Hour, ""}, // one value written twice
+		{"reply=no", 0, RepliesNo},
+		{"reply=NO", 0, RepliesNo},
+		{"Reply=Yes", 0, RepliesYes},
+		{"reply=no&reply=no", 0, RepliesNo},
+		{"exp=1m&reply=no", time.Minute, RepliesNo},
+		{"reply=yes?exp=1h", time.Hour, RepliesYes},
+	}
+	p := testPolicy()
+	for _, tt := range accepted {
+		r, err := p.ParseLocal(base + tt.params)
+		if err != nil {
+			t.Errorf("%s: %v", tt.params, err)
+			continue
+		}
+		if r.Exp.Duration() != tt.exp || r.Reply != tt.reply {
+			t.Errorf("%s: exp %v reply %q; want %v %q", tt.params, r.Exp.Duration(), r.Reply, tt.exp, tt.reply)
+		}
+		if r.Reply.Allowed() != (tt.reply != RepliesNo) {
+			t.Errorf("%s: replies allowed %v", tt.params, r.Reply.Allowed())
+		}
+	}
+
+	refused := []struct{ params, says string }{
+		{"exp=", "exp= is empty; write a number and m, h, d or w, e.g. exp=7d"},
+		{"exp=banana", "exp=banana is not a lifetime"},
+		{"exp=d", "exp=d is not a lifetime"},
+		{"exp=-1d", "exp=-1d is not a lifetime"},
+		{"exp=+7d", "exp=+7d is not a lifetime"},
+		{"exp=7", "exp=7 has no unit"},
+		{"exp=7 d", "exp=7 d is not a lifetime"},
+		{"exp=7dd", "exp=7dd is not a lifetime"},
+		{"exp=7days", "exp=7days is not a lifetime"},
+		{"exp=1.5d", "exp=1.5d is not a lifetime"},
+		{"exp=7s", "exp=7s has the unit s"},
+		{"exp=7y", "exp=7y has the unit y"},
+		{"exp=3M", "M could mean minutes or months; write exp=3m for minutes"},
+		{"exp=0m", "exp=0m is no time at all"},
+		{"exp=0000d", "exp=0000d is no time at all"},
+		{"exp=10000m", "more than 4 digits; write it in a larger unit"},
+		{"exp=00001d", "more than 4 digits"},
+		{"exp=１d", "exp=１d is not a lifetime"}, // fullwidth digit: digits are exact
+		{"exp=7d\x00", `exp=7d? is not a lifetime`},
+		{"exp=91d", "exp=91d is longer than this gateway keeps messages (90d); write at most exp=90d"},
+		{"exp=13w", "exp=13w is longer than this gateway keeps messages (90d)"},
+		{"exp=2161h", "exp=2161h is longer"},
+		{"exp=9999w", "exp=9999w is longer"},
+		{"exp=7d&exp=1d", "exp= is given twice (7d and 1d); keep one"},
+		{"exp=1h&exp=61m", "exp= is given twice (1h and 61m)"},
+		{"reply=", "reply= is neither yes nor no"},
+		{"reply=maybe", "reply=maybe is neither yes nor no; write reply=no"},
+		{"reply=false", "reply=false is neither yes nor no"},
+		{"reply=0", "reply=0 is neither yes nor no"},
+		{"reply=no&reply=yes", "reply= is given twice (no and yes); keep one"},
+		{"exq=7d", "unknown key 'exq' (did you mean 'exp'?); known keys: login, lang, exp, reply"},
+		{"replay=no", "unknown key 'replay' (did you mean 'reply'?)"},
+		{"expires=7d", "unknown key 'expires'; known keys: login, lang, exp, reply"},
+	}
+	for _, tt := range refused {
+		local := base + tt.params
+		r, err := p.ParseLocal(local)
+		checkRefusal(t, refusalCase{tt.params, local, badAddress, []string{tt.says}}, r, err)
+	}
+
+	// A key where the recipient belongs is no recipient.
+	for _, local := range []string{"exp=7d&login=*", "reply=no&login=*"} {
+		r, err := p.ParseLocal(local)
+		checkRefusal(t, refusalCase{local, local, badAddress, []string{"no recipient before the first '&'", "is a parameter"}}, r, err)
+	}
+
+	// The limit is the policy's: vault.max_retention.
+	p.MaxLifetime = 720 * time.Hour
+	if _, err := p.ParseLocal(base + "exp=30d"); err != nil {
+		t.Errorf("exp=30d with a limit of 30 days: %v", err)
+	}
+	r, err := p.ParseLocal(base + "exp=31d")
+	checkRefusal(t, refusalCase{"", base + "exp=31d", badAddress, []string{"longer than this gateway keeps messages (30d)"}}, r, err)
+	p.MaxLifetime = 36 * time.Hour
+	r, err = p.ParseLocal(base + "exp=2d")
+	checkRefusal(t, refusalCase{"", base + "exp=2d", badAddress, []string{"(36h); write at most exp=36h"}}, r, err)
+}
+
+// TestLifetimeText: the text form of a Lifetime reads back as itself, in
+// the largest unit that divides it, and the JSON of a Recipient carries it.
+func TestLifetimeText(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		0: "", time.Minute: "1m", 90 * time.Minute: "90m", 36 * time.Hour: "36h", 48 * time.Hour: "2d",
+		14 * 24 * time.Hour: "14d", 9999 * 7 * 24 * time.Hour: "9999w", 90 * 24 * time.Hour: "90d", 9999 * time.Minute: "9999m", 30 * time.Second: "1m",
+	} {
+		if got := Lifetime(d).String(); got != want {
+			t.Errorf("Lifetime(%v) = %q, want %q", d, got, want)
+		}
+		if want == "" || d%time.Minute != 0 {
+			continue
+		}
+		if back, err := ParseLifetime(want); err != nil || back.Duration() != d {
+			t.Errorf("ParseLifetime(%q) = %v, %v; want %v", want, back, err, d)
+		}
+	}
+	r, err := testPolicy().ParseLocal("0701234567&login=199908072391&exp=168h&reply=no")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(r)
+	const want = `{"channel":"sms","to":"+46701234567","logins":["199908072391"],"born":[],"anyone":false,"lang":"sv","exp":"7d","reply":"no"}`
+	if string(b) != want {
+		t.Errorf("JSON\n got %s\nwant %s", b, want)
+	}
+	var back Recipient
+	if err := json.Unmarshal(b, &back); err != nil || !reflect.DeepEqual(back, r) {
+		t.Errorf("JSON reads back as %+v, %v; want %+v", back, err, r)
 	}
 }

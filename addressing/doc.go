@@ -24,11 +24,25 @@
 //   - The target ends at the first '&' or '?'; after it, '&' and '?' are
 //     interchangeable separators. Empty segments ("&&"), a trailing separator
 //     and spaces around a segment, a key or a value are ignored.
-//   - Keys and the lang value are case-insensitive (LOGIN=, lang=EN). lang
-//     given twice with different values is refused.
+//   - Keys and the lang value are case-insensitive (LOGIN=, lang=EN). lang,
+//     exp and reply given twice with different values are refused; the same
+//     value twice counts once (exp=7d&exp=168h is one lifetime).
 //   - A segment without '=' is refused; if it looks like a number the reply
 //     suggests login=<it>. An unknown key is refused with the known keys and,
 //     for a near miss, "did you mean 'login'?".
+//
+// # exp= and reply=
+//
+//   - exp= is 1 to 4 ASCII digits and a unit, m, h, d or w in either case,
+//     except 'M', refused as a likely "months". Zero is refused. The limit
+//     is Policy.MaxLifetime (vault.max_retention); the refusal names it.
+//     Recipient.Exp keeps the lifetime (168h and 7d are one value), written
+//     back in days, hours or minutes (LocalPart, JSON "exp":"7d").
+//   - exp= is per address, as every key is; what one message with several
+//     lifetimes means is the vault's decision (the shortest: see vault).
+//   - reply= is yes or no in either case; Recipient.Reply keeps the choice
+//     ("" when not given), Replies.Allowed says what it means (yes unless
+//     no).
 //
 // # Phone numbers
 //

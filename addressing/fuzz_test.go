@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 )
 
@@ -21,6 +22,7 @@ var fuzzSeeds = []string{
 	"anna%example.com&LOGIN=199908072391",
 	"0701234567&login=19990807-2391&lang=en&",
 	"0701234567&login=990807*&",
+	"0701234567&login=199908072391&exp=7d&reply=no&",
 	`"anna.s@example.com&login=*&"`,
 	"anna.s@example.com&login=*&",
 	// Errors
@@ -32,7 +34,15 @@ var fuzzSeeds = []string{
 	"0701234567&",
 	"0701234567&login=199908072391&logni=199908072391&",
 	"0701234567&" + manyBorn(21),
+	"0701234567&login=199908072391&exp=banana&",
+	"0701234567&login=199908072391&exp=400d&",
+	"0701234567&login=199908072391&exp=7d&exp=1d&",
 	// Others
+	"0701234567&login=*&exp=2160h&reply=YES",
+	"0701234567&login=*&EXP=9999m?reply=no&reply=no&exp=9999m",
+	"0701234567&login=*&exp=3M",
+	"0701234567&login=*&exp=0000w",
+	"exp=1m&login=*",
 	"0046701234567&login=031204+9802&login=260161-2381&login=191500722390&login=171160+2399&lang=EN",
 	"46701234567 & login = 200211242383 && lang = sv ?",
 	"anna=b%exämple.se&login=000229*&login=*",
@@ -45,7 +55,9 @@ var fuzzSeeds = []string{
 
 // FuzzParse: Parse and ParseLocal never panic; every error is a *Refusal
 // with code 550 naming the address as given; every Recipient is well formed
-// and reads back from its LocalPart as an equal Recipient.
+// (an exp= within the policy's limit, whose text reads back as itself; a
+// reply= of yes, no or none) and reads back from its LocalPart as an equal
+// Recipient.
 func FuzzParse(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add(s)
@@ -85,6 +97,17 @@ func check(t *testing.T, p Policy, s string, r Recipient, err error) {
 	}
 	if r.Channel != SMS && r.Channel != Email || r.To == "" || r.Logins == nil || r.Born == nil || r.Lang != "sv" && r.Lang != "en" {
 		t.Fatalf("%q: malformed %#v", s, r)
+	}
+	if r.Exp < 0 || r.Exp.Duration() > p.maxLifetime() || r.Exp.Duration()%time.Minute != 0 {
+		t.Fatalf("%q: exp %v outside (0, %v]", s, r.Exp.Duration(), p.maxLifetime())
+	}
+	if r.Reply != RepliesDefault && r.Reply != RepliesYes && r.Reply != RepliesNo {
+		t.Fatalf("%q: reply %q", s, r.Reply)
+	}
+	if r.Exp != 0 {
+		if back, err := ParseLifetime(r.Exp.String()); err != nil || back != r.Exp {
+			t.Fatalf("%q: exp %v writes as %q, which reads as %v, %v", s, r.Exp.Duration(), r.Exp.String(), back, err)
+		}
 	}
 	if !r.Anyone && len(r.Logins) == 0 && len(r.Born) == 0 {
 		t.Fatalf("%q: no one may open %#v", s, r)
@@ -204,4 +227,31 @@ func TestDigitValue(t *testing.T) {
 			t.Errorf("searchForm(%q) = %q, want %d", r, got, want)
 		}
 	}
+}
+
+// FuzzLifetime: ParseLifetime never panics; what it takes is a positive
+// whole number of minutes whose text reads back as itself; what it refuses
+// it says why in one line that begins with the value.
+func FuzzLifetime(f *testing.F) {
+	for _, s := range []string{"1m", "7d", "0007D", "2w", "2160h", "9999m", "3M", "0m", "banana", "7", "10000m", "7d\n", "１d", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		l, err := ParseLifetime(s)
+		if err != nil {
+			if strings.ContainsAny(err.Error(), "\r\n\x00") || l != 0 {
+				t.Fatalf("ParseLifetime(%q) = %v, %q", s, l, err)
+			}
+			if s != "" && !strings.HasPrefix(err.Error(), show(s)) {
+				t.Fatalf("ParseLifetime(%q): %q does not begin with the value", s, err)
+			}
+			return
+		}
+		if l <= 0 || l.Duration()%time.Minute != 0 {
+			t.Fatalf("ParseLifetime(%q) = %v", s, l.Duration())
+		}
+		if back, err := ParseLifetime(l.String()); err != nil || back != l {
+			t.Fatalf("ParseLifetime(%q) = %v, written %q, reads back as %v, %v", s, l.Duration(), l.String(), back, err)
+		}
+	})
 }

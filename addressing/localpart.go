@@ -5,7 +5,8 @@ import "strings"
 // LocalPart is the canonical local part of r, the way the gateway would
 // write the address itself: the target (E.164 for SMS, name=domain for
 // e-mail), each login in order (12-digit numbers, then YYYYMMDD* birth
-// dates, then * for anyone), and lang, each parameter followed by '&':
+// dates, then * for anyone), lang, and exp and reply when given, each
+// parameter followed by '&':
 //
 //	+46701234567&login=199908072391&lang=sv&
 //
@@ -35,6 +36,12 @@ func (r Recipient) LocalPart() string {
 	}
 	if r.Lang != "" {
 		b.WriteString("lang=" + r.Lang + "&")
+	}
+	if r.Exp != 0 {
+		b.WriteString("exp=" + r.Exp.String() + "&")
+	}
+	if r.Reply != RepliesDefault {
+		b.WriteString("reply=" + string(r.Reply) + "&")
 	}
 	return b.String()
 }

@@ -18,6 +18,9 @@ type Policy struct {
 	MaxLogins    int              // most logins (numbers and birth dates) per recipient; 20 when zero
 	DefaultLang  string           // "sv" or "en"; "sv" when empty (or anything else)
 	Now          func() time.Time // today's date for the century rule; time.Now when nil
+	// MaxLifetime is the longest exp= the gateway takes (vault.max_retention);
+	// DefaultMaxLifetime when zero.
+	MaxLifetime time.Duration
 }
 
 func (p Policy) region() string {
@@ -41,6 +44,13 @@ func (p Policy) lang() string {
 	return "sv"
 }
 
+func (p Policy) maxLifetime() time.Duration {
+	if p.MaxLifetime <= 0 {
+		return DefaultMaxLifetime
+	}
+	return p.MaxLifetime
+}
+
 func (p Policy) now() time.Time {
 	if p.Now == nil {
 		return time.Now()
@@ -54,7 +64,10 @@ var (
 	badAddress  = [3]int{5, 1, 3} // every fault in the local part
 )
 
-const knownKeys = "login, lang"
+const knownKeys = "login, lang, exp, reply"
+
+// keys are the parameter keys of an address, in the order of knownKeys.
+var keys = []string{"login", "lang", "exp", "reply"}
 
 // Parse reads one RCPT TO address, "local@domain". The address is split on
 // its LAST '@', so a local part that a client quoted
@@ -212,6 +225,27 @@ func (p Policy) parseLocal(address, local string) (Recipient, error) {
 				return Recipient{}, refuse(address, RefusedBadParameter, "lang= is given twice (%s and %s); keep one", r.Lang, lang)
 			}
 			r.Lang = lang
+		case "exp":
+			exp, err := parseLifetime(value, "exp=")
+			if err != nil {
+				return Recipient{}, refuse(address, RefusedBadParameter, "%s", err.Error())
+			}
+			if limit := p.maxLifetime(); exp.Duration() > limit {
+				return Recipient{}, refuse(address, RefusedBadParameter, "exp=%s is longer than this gateway keeps messages (%s); write at most exp=%s", show(value), Lifetime(limit), Lifetime(limit))
+			}
+			if r.Exp != 0 && r.Exp != exp {
+				return Recipient{}, refuse(address, RefusedBadParameter, "exp= is given twice (%s and %s); keep one", r.Exp, exp)
+			}
+			r.Exp = exp
+		case "reply":
+			reply := Replies(strings.ToLower(value))
+			if reply != RepliesYes && reply != RepliesNo {
+				return Recipient{}, refuse(address, RefusedBadParameter, "reply=%s is neither yes nor no; write reply=no to keep the recipient from answering, or leave it out", show(value))
+			}
+			if r.Reply != RepliesDefault && r.Reply != reply {
+				return Recipient{}, refuse(address, RefusedBadParameter, "reply= is given twice (%s and %s); keep one", r.Reply, reply)
+			}
+			r.Reply = reply
 		case "":
 			return Recipient{}, refuse(address, RefusedBadParameter, "%s has no key before '='; known keys: %s", show(seg), knownKeys)
 		default:
@@ -264,15 +298,14 @@ func addLogin(r *Recipient, value string, now time.Time) string {
 	return ""
 }
 
-// startsWithKey reports whether a first segment is "login=..." or
-// "lang=...": a parameter where the recipient should be.
+// startsWithKey reports whether a first segment is "login=...", "exp=..."
+// or another key's: a parameter where the recipient should be.
 func startsWithKey(seg string) bool {
 	eq := strings.IndexByte(seg, '=')
 	if eq < 0 {
 		return false
 	}
-	key := strings.ToLower(strings.TrimSpace(seg[:eq]))
-	return key == "login" || key == "lang"
+	return slices.Contains(keys, strings.ToLower(strings.TrimSpace(seg[:eq])))
 }
 
 func allDigitsOrSeps(s string) bool {
@@ -284,10 +317,16 @@ func allDigitsOrSeps(s string) bool {
 	return true
 }
 
-// nearKey returns the known key that key is a likely typo of, or "".
+// nearKey returns the known key that key is a likely typo of, or "". A
+// short key ("exp") allows one slip, a longer one two, so that "to" or "x"
+// are not taken for it.
 func nearKey(key string) string {
-	for _, k := range []string{"login", "lang"} {
-		if editDistance(key, k) <= 2 {
+	for _, k := range keys {
+		slips := 2
+		if len(k) <= 3 {
+			slips = 1
+		}
+		if editDistance(key, k) <= slips {
 			return k
 		}
 	}

@@ -22,6 +22,11 @@ type Recipient struct {
 	Born    []string `json:"born"`   // YYYYMMDD birth dates of login=YYYYMMDD*; sorted, unique; never nil
 	Anyone  bool     `json:"anyone"` // login=*
 	Lang    string   `json:"lang"`   // "sv" or "en"
+	// Exp is the message's lifetime the sender asked for (exp=); zero when
+	// not given, and then the gateway's vault.retention applies.
+	Exp Lifetime `json:"exp,omitempty"`
+	// Reply is the sender's reply= ("yes", "no"), "" when not given.
+	Reply Replies `json:"reply,omitempty"`
 }
 
 // Allows reports whether the holder of personalNumber (12 digits, as BankID
