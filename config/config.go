@@ -91,6 +91,7 @@ type Addressing struct {
 type Vault struct {
 	Path           string   `toml:"path"`
 	Retention      Duration `toml:"retention"`
+	MaxRetention   Duration `toml:"max_retention"` // the longest lifetime one message may ask for (exp=)
 	AuditRetention Duration `toml:"audit_retention"`
 	EscrowKey      string   `toml:"escrow_key"`
 }

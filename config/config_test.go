@@ -19,8 +19,8 @@ func TestExampleIsAccepted(t *testing.T) {
 	if cfg.Notifier.SMS.Password != "elks-secret" || cfg.BankID.CertificatePassword != "qwerty123" {
 		t.Errorf("secrets not read from their files: sms %q, bankid %q", cfg.Notifier.SMS.Password, cfg.BankID.CertificatePassword)
 	}
-	if cfg.Vault.Retention.Duration != 720*time.Hour || cfg.SMTP.MaxRecipients != 50 {
-		t.Errorf("values not read: retention %v, max_recipients %d", cfg.Vault.Retention, cfg.SMTP.MaxRecipients)
+	if cfg.Vault.Retention.Duration != 720*time.Hour || cfg.Vault.MaxRetention.Duration != 2160*time.Hour || cfg.SMTP.MaxRecipients != 50 {
+		t.Errorf("values not read: retention %v, max_retention %v, max_recipients %d", cfg.Vault.Retention, cfg.Vault.MaxRetention, cfg.SMTP.MaxRecipients)
 	}
 	warnings, err := cfg.CheckCertificates(time.Now())
 	if err != nil || len(warnings) != 0 {
@@ -40,6 +40,7 @@ var sigillAdditions = []string{
 	"\n[login_limit]                           # password tries at SMTP submission and IMAP (one gate for both)",
 	`burst = 5                               # tries at once per client address, and per account from addresses that have not logged in to it lately`,
 	`window = "1m"                           # then one more try per window`,
+	`max_retention = "2160h"                 # 90 days: the longest lifetime a sender may give one message (exp= in the address, "sigill message expire"); at least retention`,
 	`url = ""                                # only with environment = "test": another RP API base URL, e.g. a simulator from "sigill bankid-simulator"; needs ca_file`,
 }
 
@@ -116,6 +117,10 @@ func TestFaultsNameTheKey(t *testing.T) {
 		{"bad listen", `listen = ["0.0.0.0:587"]`, `listen = ["587"]`, "smtp.submission.listen", "IP:port"},
 		{"missing secret", `sms-password"`, `no-such-file"`, "notifier.sms.password_file", "cannot read"},
 		{"audit shorter than content", `audit_retention = "9600h"`, `audit_retention = "24h"`, "vault.audit_retention", "outlive"},
+		{"bad max retention", `max_retention = "2160h"`, `max_retention = "90d"`, "vault.max_retention", `"90d" is not a duration; write it like 2160h`},
+		{"max retention shorter than retention", `max_retention = "2160h"`, `max_retention = "24h"`, "vault.max_retention", "shorter than vault.retention 720h"},
+		{"audit shorter than the longest lifetime", `max_retention = "2160h"`, `max_retention = "9601h"`, "vault.audit_retention", "vault.max_retention"},
+		{"max retention not in minutes", `max_retention = "2160h"`, `max_retention = "2160h30s"`, "vault.max_retention", "whole minutes"},
 		{"bad region", `region = "SE"`, `region = "XX"`, "addressing.region", "two-letter"},
 		{"bad from_header", `from_header = "on_behalf"`, `from_header = "rewrite"`, "smtp.from_header", `"refuse"`},
 		{"long sender id", `sms_sender = "RegionEx"`, `sms_sender = "RegionExempel"`, "organisation.sms_sender", "2-11"},

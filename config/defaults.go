@@ -40,6 +40,7 @@ func Default() *Config {
 		Vault: Vault{
 			Path:           "/var/lib/sigill/sigill.db",
 			Retention:      durationOf(720 * time.Hour),
+			MaxRetention:   durationOf(2160 * time.Hour),
 			AuditRetention: durationOf(9600 * time.Hour),
 		},
 		Notifier: Notifier{

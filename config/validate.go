@@ -9,6 +9,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/nyaruka/phonenumbers"
 )
@@ -117,9 +118,16 @@ func (c *Config) Validate() error {
 		f.add("vault.path", "is empty; write where the vault file lives, e.g. /var/lib/sigill/sigill.db")
 	}
 	f.duration("vault.retention", c.Vault.Retention, "720h")
+	f.duration("vault.max_retention", c.Vault.MaxRetention, "2160h")
 	f.duration("vault.audit_retention", c.Vault.AuditRetention, "9600h")
-	if c.Vault.AuditRetention.Duration < c.Vault.Retention.Duration {
-		f.add("vault.audit_retention", "%s is shorter than vault.retention %s; the audit trail must outlive the content", c.Vault.AuditRetention.text, c.Vault.Retention.text)
+	switch maxRet := c.Vault.MaxRetention; {
+	case maxRet.Duration < c.Vault.Retention.Duration:
+		f.add("vault.max_retention", "%s is shorter than vault.retention %s; a message may ask for a longer lifetime than the default, never the default be longer than any", maxRet.text, c.Vault.Retention.text)
+	case maxRet.Duration%time.Minute != 0:
+		f.add("vault.max_retention", "%s is not whole minutes; a lifetime (exp=) is written in minutes, hours, days or weeks", maxRet.text)
+	}
+	if longest := max(c.Vault.Retention.Duration, c.Vault.MaxRetention.Duration); c.Vault.AuditRetention.Duration < longest {
+		f.add("vault.audit_retention", "%s is shorter than vault.retention %s or vault.max_retention %s; the audit trail must outlive the content", c.Vault.AuditRetention.text, c.Vault.Retention.text, c.Vault.MaxRetention.text)
 	}
 	if c.Vault.EscrowKey != "" {
 		f.file("vault.escrow_key", c.Vault.EscrowKey, "the organisation's armored OpenPGP public key")
