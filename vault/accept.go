@@ -21,6 +21,10 @@ type Incoming struct {
 	MessageID  string // the original's Message-ID header value, without <>, may be empty
 	Raw        []byte // the whole original MIME message: this is what gets encrypted
 	Recipients []Recipient
+	// Lifetime is the message's own lifetime (the API's expires_in, the
+	// staff web's choice); zero when not given. The message's lifetime is
+	// the shortest of it and its recipients' exp= (see expiry.go).
+	Lifetime time.Duration
 }
 
 // Recipient is one RCPT TO of a message: the address as written and what it
@@ -60,6 +64,10 @@ func VouchedSender(account, envelopeSender string) string {
 	return envelopeSender
 }
 
+// RepliesAllowed tells whether the recipient may answer from the reader's
+// page: unless the sender wrote reply=no in this recipient's address.
+func (l Letter) RepliesAllowed() bool { return l.Rcpt.Reply.Allowed() }
+
 // Vouched is the letter's VouchedSender.
 func (l Letter) Vouched() string { return VouchedSender(l.Account, l.Sender) }
 
@@ -76,9 +84,14 @@ type messageRecord struct {
 	Recipients [][]byte  `json:"recipients"`       // token hashes, by recipient index
 	Escrow     []byte    `json:"escrow,omitempty"` // the escrow PKESK, sealed under the expiry key
 	Expired    bool      `json:"expired,omitempty"`
+	// ExpirySecret is the message's expiry secret sealed under its expiry
+	// key: what every wrapped key needs besides the token (expiry.go).
+	// Absent in messages accepted before it, whose wrapped keys need the
+	// expiry key itself (and whose expiry cannot change).
+	ExpirySecret []byte `json:"expiry_secret,omitempty"`
 	// Expires is when the content expires; ExpiryKey (its period's start,
 	// Unix seconds) and ExpiryKeyID name the key store's expiry key that
-	// every wrapped key and the escrow packet of the message need.
+	// the expiry secret and the escrow packet of the message need.
 	Expires     time.Time `json:"expires"`
 	ExpiryKey   int64     `json:"expiry_key"`
 	ExpiryKeyID uint64    `json:"expiry_key_id"`
@@ -108,6 +121,9 @@ type acceptance struct {
 	accepted []Event // events, decoded, for the hooks
 	jobs     [][]byte
 	onCommit func() // counts the jobs under their outbox key
+	// ownLifetime: the message expires sooner than Retention, perhaps
+	// before RunSweeper's next wake-up.
+	ownLifetime bool
 }
 
 // Accept stores the message, its recipients, an "accepted" event per
@@ -131,6 +147,9 @@ func (v *Vault) Accept(ctx context.Context, in Incoming) (Accepted, error) {
 	}
 	if err := v.commit.update(ctx, func(tx *bolt.Tx) error { return a.apply(v, tx) }); err != nil {
 		return Accepted{}, fmt.Errorf("vault: accept: %w", err)
+	}
+	if a.ownLifetime {
+		v.kickSweep()
 	}
 	return Accepted{ID: id, Tokens: tokens}, nil
 }
@@ -156,11 +175,14 @@ func validateIncoming(in Incoming) error {
 }
 
 func (v *Vault) prepare(id string, now time.Time, in Incoming, sealKey *outboxKey) (*acceptance, []string, error) {
-	expires := now.Add(v.opt.Retention)
+	lifetime := v.lifetimeOf(in)
+	expires := now.Add(lifetime)
 	expiry, err := v.keys.expiryKeyFor(expires)
 	if err != nil {
 		return nil, nil, err
 	}
+	secret := randomBytes(expirySecretSize)
+	defer clear(secret)
 	sessionKey := randomBytes(sessionKeySize)
 	defer clear(sessionKey)
 	ct, err := encryptMessage(in.Raw, sessionKey)
@@ -168,16 +190,17 @@ func (v *Vault) prepare(id string, now time.Time, in Incoming, sealKey *outboxKe
 		return nil, nil, fmt.Errorf("encrypt: %w", err)
 	}
 	meta := messageRecord{
-		ID:          id,
-		Received:    now,
-		Sender:      in.Sender,
-		Account:     in.Account,
-		Errand:      in.Errand,
-		MessageID:   in.MessageID,
-		Size:        len(in.Raw),
-		Expires:     expires,
-		ExpiryKey:   expiry.start.Unix(),
-		ExpiryKeyID: expiry.id,
+		ID:           id,
+		Received:     now,
+		Sender:       in.Sender,
+		Account:      in.Account,
+		Errand:       in.Errand,
+		MessageID:    in.MessageID,
+		Size:         len(in.Raw),
+		Expires:      expires,
+		ExpiryKey:    expiry.start.Unix(),
+		ExpiryKeyID:  expiry.id,
+		ExpirySecret: sealSecret(expiry, id, secret),
 	}
 	if v.escrow != nil {
 		pkesk, err := escrowPacket(v.escrow, sessionKey)
@@ -187,9 +210,10 @@ func (v *Vault) prepare(id string, now time.Time, in Incoming, sealKey *outboxKe
 		meta.Escrow = sealEscrow(expiry, id, pkesk)
 	}
 	a := &acceptance{
-		id:      []byte(id),
-		due:     dueKey(expires, id),
-		content: ct,
+		id:          []byte(id),
+		due:         dueKey(expires, id),
+		content:     ct,
+		ownLifetime: lifetime < v.opt.Retention,
 	}
 	n := len(in.Recipients)
 	a.onCommit = func() { v.keys.added(sealKey, n) }
@@ -197,7 +221,7 @@ func (v *Vault) prepare(id string, now time.Time, in Incoming, sealKey *outboxKe
 	for i, r := range in.Recipients {
 		raw, token := newToken()
 		tokens[i] = token
-		wrapped, err := wrapSessionKey(raw, expiry, id, i, sessionKey)
+		wrapped, err := wrapSessionKey(raw, secret, id, i, sessionKey)
 		if err != nil {
 			return nil, nil, fmt.Errorf("wrap: %w", err)
 		}
@@ -310,7 +334,14 @@ func (v *Vault) Decrypt(token string) (Letter, []byte, error) {
 			// good as deleted.
 			return fmt.Errorf("%w (its expiry key is not in the key store %s)", ErrExpired, v.opt.KeyStore)
 		}
-		sessionKey, err := unwrapSessionKey(rawToken, expiry, l.ID, l.Recipient, rr.Wrapped)
+		secret, err := expirySecretOf(m, expiry)
+		if err != nil {
+			return fmt.Errorf("message %s: %w", l.ID, err)
+		}
+		sessionKey, err := unwrapSessionKey(rawToken, secret, l.ID, l.Recipient, rr.Wrapped)
+		if m.ExpirySecret != nil {
+			clear(secret)
+		}
 		if err != nil {
 			return fmt.Errorf("message %s: %w", l.ID, err)
 		}

@@ -171,7 +171,11 @@ func sessionKeyOf(t *testing.T, v *Vault, token string) []byte {
 		if err != nil {
 			return err
 		}
-		key, err = unwrapSessionKey(raw, v.keys.expiryKeyAt(m.ExpiryKey, m.ExpiryKeyID), rr.Message, rr.Index, rr.Wrapped)
+		secret, err := expirySecretOf(m, v.keys.expiryKeyAt(m.ExpiryKey, m.ExpiryKeyID))
+		if err != nil {
+			return err
+		}
+		key, err = unwrapSessionKey(raw, secret, rr.Message, rr.Index, rr.Wrapped)
 		return err
 	})
 	if err != nil {
@@ -217,7 +221,24 @@ func readMaterial(t *testing.T, path, keyStore string, expiry [][]byte) *materia
 	defer db.Close()
 	m := &material{keyStore: ks, expiry: expiry}
 	err = db.View(func(tx *bolt.Tx) error {
-		err := tx.Bucket(bRecipients).ForEach(func(_, b []byte) error {
+		// A message's wrapped keys need its expiry secret, sealed under an
+		// expiry key: with the expiry keys the thief has the secrets too.
+		err := tx.Bucket(bMessages).ForEach(func(_, b []byte) error {
+			var mr messageRecord
+			if err := json.Unmarshal(b, &mr); err != nil {
+				return err
+			}
+			for _, e := range expiry {
+				if x, ok := gcmOpen(hkdfKey(e, nil, infoSecret), mr.ExpirySecret, bindContext(infoSecret, mr.ID, 0)); ok {
+					m.expiry = append(m.expiry, x)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		err = tx.Bucket(bRecipients).ForEach(func(_, b []byte) error {
 			var rr recipientRecord
 			if err := json.Unmarshal(b, &rr); err != nil {
 				return err
@@ -370,4 +391,18 @@ func withDecoded(buf []byte) []byte {
 		}
 	}
 	return out
+}
+
+// gcmOpen opens nonce ‖ ciphertext with AES-256-GCM under key.
+func gcmOpen(key, sealed, ad []byte) ([]byte, bool) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, false
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil || len(sealed) < aead.NonceSize()+aead.Overhead() {
+		return nil, false
+	}
+	out, err := aead.Open(nil, sealed[:aead.NonceSize()], sealed[aead.NonceSize():], ad)
+	return out, err == nil
 }

@@ -31,6 +31,7 @@ const (
 	infoWrap   = "sigill vault v2: session key wrap"
 	infoSeal   = "sigill vault v2: outbox token seal"
 	infoEscrow = "sigill vault v2: escrow packet seal"
+	infoSecret = "sigill vault v2: message expiry secret seal"
 	infoStore  = "sigill vault v2: key store"
 )
 
@@ -111,15 +112,16 @@ func newGCM(key []byte) (cipher.AEAD, error) {
 }
 
 // tokenKEK derives the key that wraps a message's session key for one
-// recipient: HKDF-SHA256 over the message's expiry key and the 128-bit
+// recipient: HKDF-SHA256 over the message's expiry secret and the 128-bit
 // token, salt = message id, info naming the purpose and the recipient. Both
 // secrets are random, so no password KDF is needed (or wanted: Argon2 would
 // cost ~200 ms and 64 MiB per look-up). Without the token nothing opens;
-// without the expiry key, destroyed when the message's expiry period ends,
-// no token opens it either.
-func tokenKEK(token []byte, expiry *expiryKey, id string, index int) (cipher.AEAD, error) {
-	ikm := make([]byte, 0, len(expiry.raw)+len(token))
-	ikm = append(append(ikm, expiry.raw...), token...)
+// without the expiry secret, sealed under the expiry key of the message's
+// expiry period (expiry.go), no token opens it either. Messages accepted
+// before the expiry secret have their period's expiry key itself there.
+func tokenKEK(token, expirySecret []byte, id string, index int) (cipher.AEAD, error) {
+	ikm := make([]byte, 0, len(expirySecret)+len(token))
+	ikm = append(append(ikm, expirySecret...), token...)
 	defer clear(ikm)
 	k, err := hkdf.Key(sha256.New, ikm, []byte(id), string(bindContext(infoWrap, id, index)), 32)
 	if err != nil {
@@ -131,8 +133,8 @@ func tokenKEK(token []byte, expiry *expiryKey, id string, index int) (cipher.AEA
 
 // wrapSessionKey seals the session key with AES-256-GCM under tokenKEK:
 // nonce ‖ ciphertext ‖ tag (60 bytes).
-func wrapSessionKey(token []byte, expiry *expiryKey, id string, index int, sessionKey []byte) ([]byte, error) {
-	aead, err := tokenKEK(token, expiry, id, index)
+func wrapSessionKey(token, expirySecret []byte, id string, index int, sessionKey []byte) ([]byte, error) {
+	aead, err := tokenKEK(token, expirySecret, id, index)
 	if err != nil {
 		return nil, err
 	}
@@ -140,8 +142,8 @@ func wrapSessionKey(token []byte, expiry *expiryKey, id string, index int, sessi
 	return aead.Seal(nonce, nonce, sessionKey, bindContext(infoWrap, id, index)), nil
 }
 
-func unwrapSessionKey(token []byte, expiry *expiryKey, id string, index int, wrapped []byte) ([]byte, error) {
-	aead, err := tokenKEK(token, expiry, id, index)
+func unwrapSessionKey(token, expirySecret []byte, id string, index int, wrapped []byte) ([]byte, error) {
+	aead, err := tokenKEK(token, expirySecret, id, index)
 	if err != nil {
 		return nil, err
 	}
@@ -180,6 +182,24 @@ func openToken(k *outboxKey, sealed []byte, id string, index int) ([]byte, error
 func sealEscrow(k *expiryKey, id string, pkesk []byte) []byte {
 	nonce := randomBytes(k.escrow.NonceSize())
 	return k.escrow.Seal(nonce, nonce, pkesk, bindContext(infoEscrow, id, 0))
+}
+
+// sealSecret seals a message's expiry secret under its expiry key.
+func sealSecret(k *expiryKey, id string, secret []byte) []byte {
+	nonce := randomBytes(k.secret.NonceSize())
+	return k.secret.Seal(nonce, nonce, secret, bindContext(infoSecret, id, 0))
+}
+
+func openSecret(k *expiryKey, id string, sealed []byte) ([]byte, error) {
+	n := k.secret.NonceSize()
+	if len(sealed) < n+k.secret.Overhead() {
+		return nil, errors.New("sealed expiry secret too short")
+	}
+	p, err := k.secret.Open(nil, sealed[:n], sealed[n:], bindContext(infoSecret, id, 0))
+	if err != nil {
+		return nil, errors.New("sealed expiry secret does not open")
+	}
+	return p, nil
 }
 
 func openEscrow(k *expiryKey, id string, sealed []byte) ([]byte, error) {

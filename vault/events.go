@@ -48,6 +48,7 @@ type Event struct {
 	IP             string    `json:"ip,omitempty"`
 	ProviderID     string    `json:"provider_id,omitempty"`
 	Detail         string    `json:"detail,omitempty"`
+	By             string    `json:"by,omitempty"` // who did it, where someone did: the account or "admin" (expiry_changed)
 }
 
 // Record appends an event to the audit trail of an existing message. At

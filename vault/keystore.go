@@ -98,6 +98,7 @@ type expiryKey struct {
 	start, end time.Time
 	raw        []byte
 	escrow     cipher.AEAD // seals escrow packets
+	secret     cipher.AEAD // seals the messages' expiry secrets (expiry.go)
 	durable    bool
 }
 
@@ -238,7 +239,11 @@ func newExpiryKey(id uint64, start, end time.Time, raw []byte) (*expiryKey, erro
 	if err != nil {
 		return nil, err
 	}
-	return &expiryKey{id: id, start: start, end: end, raw: raw, escrow: aead}, nil
+	secret, err := derivedAEAD(raw, infoSecret)
+	if err != nil {
+		return nil, err
+	}
+	return &expiryKey{id: id, start: start, end: end, raw: raw, escrow: aead, secret: secret}, nil
 }
 
 // freshOutboxKey makes a key with a random id not in use; ks.mu held.

@@ -26,7 +26,8 @@ type SweepResult struct {
 const sweepChunk = 256
 
 // Sweep applies retention, as of now:
-//   - a message past its expiry (Retention after it was accepted) loses its
+//   - a message past its expiry (Retention after it was accepted, or its
+//     own lifetime: expiry.go) loses its
 //     ciphertext, its escrow packet and every recipient's wrapped session
 //     key; an "expired" event is recorded per recipient, and its outbox jobs
 //     are dropped. Lookup answers LinkExpired; Decrypt fails with
@@ -231,26 +232,53 @@ func (v *Vault) purgeStep(tx *bolt.Tx, now time.Time, res *SweepResult) (int, er
 
 // RunSweeper sweeps at once and then every interval (default an hour), and
 // also just after each expiry period ends (on the hour), so that an expiry
-// key is destroyed as its period ends, until ctx ends or the vault closes. A
-// failed sweep is tried again at the next tick; a caller that wants to log
-// failures calls Sweep on its own schedule.
+// key is destroyed as its period ends, and when the next message is due to
+// expire (a message's own lifetime may be minutes; Accept and SetExpiry wake
+// it), until ctx ends or the vault closes. A failed sweep is tried again at
+// the next tick; a caller that wants to log failures calls Sweep on its own
+// schedule.
 func (v *Vault) RunSweeper(ctx context.Context, every time.Duration) {
 	if every <= 0 {
 		every = time.Hour
 	}
 	for {
 		_, _ = v.Sweep()
-		now := v.now()
-		wait := min(every, periodStart(now).Add(expiryPeriod).Sub(now)+time.Second)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-v.closing:
-			t.Stop()
-			return
-		case <-t.C:
+		for {
+			now := v.now()
+			wait := min(every, periodStart(now).Add(expiryPeriod).Sub(now)+time.Second)
+			if next, ok := v.nextExpiry(); ok {
+				wait = max(min(wait, next.Sub(now)), time.Second) // not a busy loop should a sweep fail
+			}
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-v.closing:
+				t.Stop()
+				return
+			case <-v.sweepKick:
+				t.Stop()
+				continue // the next expiry may be sooner: wait again
+			case <-t.C:
+			}
+			break
 		}
 	}
+}
+
+// nextExpiry is the expiry of the message Sweep will expire next.
+func (v *Vault) nextExpiry() (time.Time, bool) {
+	var (
+		next time.Time
+		ok   bool
+	)
+	_ = v.view(func(tx *bolt.Tx) error {
+		k, _ := tx.Bucket(bExpireDue).Cursor().First()
+		if len(k) > 8 {
+			next, ok = time.Unix(0, int64(binary.BigEndian.Uint64(k[:8]))), true
+		}
+		return nil
+	})
+	return next, ok
 }

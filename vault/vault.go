@@ -76,7 +76,8 @@ type Options struct {
 	Path           string           // bbolt file
 	KeyFile        string           // seals the key store; default Path + ".key"; created 0600 with 32 random bytes when missing
 	KeyStore       string           // outbox and expiry keys (keystore.go); default Path + ".keys"; created 0600 when missing
-	Retention      time.Duration    // content + wrapped keys deleted after (default 720h)
+	Retention      time.Duration    // content + wrapped keys deleted after (default 720h), unless the message asks otherwise (expiry.go)
+	MaxRetention   time.Duration    // the longest lifetime a message may ask for (default 2160h, within AuditRetention); not less than Retention
 	AuditRetention time.Duration    // events and metadata deleted after (default 9600h); not less than Retention
 	EscrowKey      []byte           // optional armored OpenPGP public key; also wraps every session key
 	Now            func() time.Time // injectable clock; time.Now when nil
@@ -109,6 +110,7 @@ type Vault struct {
 	once    sync.Once
 
 	shredKick chan struct{} // a job is done: run the key store's pass soon
+	sweepKick chan struct{} // an expiry may come before RunSweeper's next wake-up (expiry.go)
 	shredDone chan struct{} // the background pass has stopped
 }
 
@@ -135,6 +137,12 @@ func Open(o Options) (*Vault, error) {
 	}
 	if o.AuditRetention < o.Retention {
 		return nil, fmt.Errorf("vault: open %s: audit retention %v is shorter than retention %v", o.Path, o.AuditRetention, o.Retention)
+	}
+	if o.MaxRetention == 0 {
+		o.MaxRetention = min(max(o.Retention, DefaultMaxRetention), o.AuditRetention)
+	}
+	if o.MaxRetention < o.Retention || o.MaxRetention > o.AuditRetention {
+		return nil, fmt.Errorf("vault: open %s: max retention %v is not between retention %v and audit retention %v", o.Path, o.MaxRetention, o.Retention, o.AuditRetention)
 	}
 	if err := checkHooks(o.Hooks); err != nil {
 		return nil, fmt.Errorf("vault: open %s: %w", o.Path, err)
@@ -212,6 +220,7 @@ func Open(o Options) (*Vault, error) {
 		escrow:    escrow,
 		closing:   make(chan struct{}),
 		shredKick: make(chan struct{}, 1),
+		sweepKick: make(chan struct{}, 1),
 		shredDone: make(chan struct{}),
 	}
 	v.commit = newCommitter(db, o)

@@ -93,6 +93,7 @@ const (
 	v2Wrap   = "sigill vault v2: session key wrap"
 	v2Store  = "sigill vault v2: key store"
 	v2Escrow = "sigill vault v2: escrow packet seal"
+	v2Secret = "sigill vault v2: message expiry secret seal"
 	tokenLen = 16
 )
 
@@ -103,6 +104,7 @@ var (
 	reWrapped = regexp.MustCompile(`"wrapped":"([A-Za-z0-9+/]+={0,2})"`)
 	reMessage = regexp.MustCompile(`"message":"([0-9a-v]{20})"`)
 	reEscrow  = regexp.MustCompile(`"escrow":"([A-Za-z0-9+/]+={0,2})"`)
+	reSecret  = regexp.MustCompile(`"expiry_secret":"([A-Za-z0-9+/]+={0,2})"`)
 	reID      = regexp.MustCompile(`\{"id":"([0-9a-v]{20})"`)
 	reIndex   = regexp.MustCompile(`"(?:recipient|index)":([0-9]{1,4})[,}]`)
 )
@@ -131,6 +133,18 @@ func Scan(f Files) Report {
 		packets = append(packets, findPackets(name, b)...)
 	}
 	sealed, wrapped = dedupe(sealed), dedupe(wrapped)
+	// A message's expiry secret (schema 2 since per-message expiry), sealed
+	// under an expiry key, stands in that key's place in its wrapping.
+	secrets := map[string][][]byte{}
+	for name, b := range f.Vault {
+		for _, s := range recordFragments(name, b, reSecret) {
+			for _, k := range km.expiry {
+				if x, ok := gcmOpen(derive(k, v2Secret), s.blob, bind(v2Secret, s.id, 0)); ok {
+					secrets[s.id] = append(secrets[s.id], x)
+				}
+			}
+		}
+	}
 	r.SealedTokens, r.WrappedKeys, r.Packets = len(sealed), len(wrapped), len(packets)
 
 	type tokenOf struct {
@@ -187,11 +201,11 @@ func Scan(f Files) Report {
 			if t.id != "" && (t.id != w.id || t.index != w.index) {
 				continue
 			}
-			secrets := [][]byte{t.raw}
-			for _, e := range km.expiry {
-				secrets = append(secrets, append(append([]byte{}, e...), t.raw...))
+			ikms := [][]byte{t.raw}
+			for _, e := range append(append([][]byte{}, km.expiry...), secrets[w.id]...) {
+				ikms = append(ikms, append(append([]byte{}, e...), t.raw...))
 			}
-			for i, secret := range secrets {
+			for i, secret := range ikms {
 				label := v1Wrap
 				if i > 0 {
 					label = v2Wrap
@@ -329,9 +343,13 @@ func dedupe(fs []fragment) []fragment {
 
 // escrowFragments finds every escrow packet value in b with the id of the
 // message record it is in.
-func escrowFragments(name string, b []byte) []fragment {
+func escrowFragments(name string, b []byte) []fragment { return recordFragments(name, b, reEscrow) }
+
+// recordFragments finds every value re matches in b with the id of the
+// message record it is in.
+func recordFragments(name string, b []byte, re *regexp.Regexp) []fragment {
 	var out []fragment
-	for _, m := range reEscrow.FindAllSubmatchIndex(b, -1) {
+	for _, m := range re.FindAllSubmatchIndex(b, -1) {
 		blob, err := base64.StdEncoding.DecodeString(string(b[m[2]:m[3]]))
 		if err != nil {
 			continue

@@ -1,0 +1,205 @@
+package vault
+
+// Expiry per message.
+//
+// A message expires at received + its lifetime: the shortest of
+// Incoming.Lifetime and its recipients' exp= (addressing.Recipient.Exp),
+// or Options.Retention when none is given, and never later than
+// Options.MaxRetention after it was received. One message has one
+// lifetime, because it has one ciphertext: when two addresses of one SMTP
+// message ask for different lifetimes the shortest wins, since keeping the
+// content longer for one recipient would keep it readable longer than the
+// sender asked for the other (the recipient with the longer exp= sees the
+// shorter expiry on the page).
+//
+// The expiry works as retention always has (retention.go): Decrypt refuses
+// from the exact instant, Sweep deletes the ciphertext and wrapped keys, and
+// the key store's expiry key of the instant's hour, destroyed when the hour
+// ends, is what makes the deletion final against copies. So that the
+// expiry can change without the tokens (which the vault never holds), each
+// message has an expiry secret of its own, 32 random bytes: its wrapped
+// keys are derived from that secret and the token, and the secret is kept
+// sealed under the expiry key of the message's hour. SetExpiry seals it
+// again under the new hour's key (and the escrow packet with it).
+//
+// What a copy of the vault file, the key file and the key store then opens
+// (with a token), after SetExpiry:
+//
+//   - extended: the old seal stays in bbolt's free pages, but its hour's key
+//     is destroyed when the old hour ends; the new seal opens until the new
+//     hour ends. A copy made in between opens the message, as it should.
+//   - shortened: the new seal goes with the new (earlier) hour's key. The
+//     old seal, left in free pages, opens with the old hour's key until the
+//     old hour ends: a copy of all three files made between the new and the
+//     old expiry still opens the message. The service refuses it from the
+//     new instant; against such copies the shortening is final only at the
+//     old expiry's hour, as revocation is (README: "Decisions worth
+//     knowing").
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// DefaultMaxRetention is Options.MaxRetention when zero (and Retention and
+// AuditRetention allow it): 90 days, as config's vault.max_retention.
+const DefaultMaxRetention = 2160 * time.Hour
+
+// expirySecretSize is the size of a message's expiry secret.
+const expirySecretSize = 32
+
+// EventExpiryChanged is recorded per recipient when SetExpiry changes a
+// message's expiry: By names who, Detail the old and the new instant.
+const EventExpiryChanged EventKind = "expiry_changed"
+
+// ErrBadExpiry is an expiry SetExpiry will not set: not in the future, or
+// later than Options.MaxRetention after the message was received.
+var ErrBadExpiry = errors.New("expiry out of range")
+
+// ErrFixedExpiry is a message accepted before messages had an expiry secret:
+// its wrapped keys need its hour's key itself, so its expiry cannot move.
+var ErrFixedExpiry = errors.New("the message was accepted before per-message expiry; its expiry cannot change")
+
+func init() { eventKinds[EventExpiryChanged] = true }
+
+// lifetimeOf is the lifetime of an incoming message (see above).
+func (v *Vault) lifetimeOf(in Incoming) time.Duration {
+	lifetime := in.Lifetime
+	for _, r := range in.Recipients {
+		if exp := r.Exp.Duration(); exp > 0 && (lifetime <= 0 || exp < lifetime) {
+			lifetime = exp
+		}
+	}
+	if lifetime <= 0 {
+		lifetime = v.opt.Retention
+	}
+	return min(lifetime, v.opt.MaxRetention)
+}
+
+// expirySecretOf returns the secret a message's wrapped keys need: its
+// expiry secret opened with its expiry key, or for a message accepted
+// before expiry secrets the expiry key itself (not to be cleared).
+func expirySecretOf(m *messageRecord, k *expiryKey) ([]byte, error) {
+	if m.ExpirySecret == nil {
+		return k.raw, nil
+	}
+	return openSecret(k, m.ID, m.ExpirySecret)
+}
+
+// Expiry tells when a message was received and when it expires (or
+// expired). ErrNotFound for an unknown id.
+func (v *Vault) Expiry(id string) (received, expires time.Time, err error) {
+	err = v.view(func(tx *bolt.Tx) error {
+		m, err := getMessage(tx, id)
+		if err != nil {
+			return err
+		}
+		received, expires = m.Received, m.Expires
+		return nil
+	})
+	if err != nil {
+		return time.Time{}, time.Time{}, fmt.Errorf("vault: expiry: %w", err)
+	}
+	return received, expires, nil
+}
+
+// SetExpiry moves a message's expiry to expires, earlier or later, for every
+// recipient: its expiry secret and escrow packet are sealed again under the
+// key of expires' hour, Sweep's index follows, and an "expiry_changed"
+// event naming by (an account, "admin") is recorded per recipient, all in
+// one transaction. The new instant must be in the future and at most
+// Options.MaxRetention after the message was received (ErrBadExpiry); a
+// message whose expiry has passed cannot be revived (ErrExpired). It
+// returns the expiry it replaced.
+func (v *Vault) SetExpiry(id string, expires time.Time, by string) (time.Time, error) {
+	expires = expires.UTC()
+	now := v.now().UTC()
+	if !expires.After(now) {
+		return time.Time{}, fmt.Errorf("vault: set expiry of %s: %w: %s is not in the future", id, ErrBadExpiry, expires.Format(time.RFC3339))
+	}
+	// Made (and written to the key store) before anything is sealed under it.
+	key, err := v.keys.expiryKeyFor(expires)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("vault: set expiry of %s: %w", id, err)
+	}
+	var old time.Time
+	err = v.commit.update(context.Background(), func(tx *bolt.Tx) error {
+		m, err := getMessage(tx, id)
+		if err != nil {
+			return err
+		}
+		old = m.Expires
+		if m.Expired || !now.Before(m.Expires) {
+			return ErrExpired
+		}
+		if m.ExpirySecret == nil {
+			return ErrFixedExpiry
+		}
+		if limit := m.Received.Add(v.opt.MaxRetention); expires.After(limit) {
+			return fmt.Errorf("%w: %s is later than %s, the longest lifetime (%v) after the message was received", ErrBadExpiry, expires.Format(time.RFC3339), limit.Format(time.RFC3339), v.opt.MaxRetention)
+		}
+		oldKey := v.keys.expiryKeyAt(m.ExpiryKey, m.ExpiryKeyID)
+		if oldKey == nil {
+			return ErrExpired // lost with a replaced key store: as good as deleted
+		}
+		secret, err := openSecret(oldKey, id, m.ExpirySecret)
+		if err != nil {
+			return fmt.Errorf("message %s: %w", id, err)
+		}
+		m.ExpirySecret = sealSecret(key, id, secret)
+		clear(secret)
+		if m.Escrow != nil {
+			pkesk, err := openEscrow(oldKey, id, m.Escrow)
+			if err != nil {
+				return fmt.Errorf("message %s: %w", id, err)
+			}
+			m.Escrow = sealEscrow(key, id, pkesk)
+		}
+		m.Expires, m.ExpiryKey, m.ExpiryKeyID = expires, key.start.Unix(), key.id
+		out, err := json.Marshal(m)
+		if err != nil {
+			return err
+		}
+		if err := tx.Bucket(bMessages).Put([]byte(id), out); err != nil {
+			return err
+		}
+		due := tx.Bucket(bExpireDue)
+		if err := due.Delete(dueKey(old, id)); err != nil {
+			return err
+		}
+		if err := due.Put(dueKey(expires, id), nil); err != nil {
+			return err
+		}
+		detail := fmt.Sprintf("from %s to %s", old.UTC().Format(time.RFC3339), expires.Format(time.RFC3339))
+		for i := range m.Recipients {
+			ev := Event{MessageID: id, Recipient: i, Kind: EventExpiryChanged, At: now, By: by, Detail: detail}
+			raw, err := json.Marshal(ev)
+			if err != nil {
+				return err
+			}
+			if err := v.putEvent(tx, []byte(id), raw, ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return old, fmt.Errorf("vault: set expiry of %s: %w", id, err)
+	}
+	v.kickSweep()
+	return old, nil
+}
+
+// kickSweep tells RunSweeper that an expiry may now come before its next
+// wake-up.
+func (v *Vault) kickSweep() {
+	select {
+	case v.sweepKick <- struct{}{}:
+	default:
+	}
+}
