@@ -124,6 +124,7 @@ type acceptance struct {
 	// ownLifetime: the message expires sooner than Retention, perhaps
 	// before RunSweeper's next wake-up.
 	ownLifetime bool
+	expiry      *expiryKey // counted in flight until the commit ends
 }
 
 // Accept stores the message, its recipients, an "accepted" event per
@@ -145,6 +146,7 @@ func (v *Vault) Accept(ctx context.Context, in Incoming) (Accepted, error) {
 	if err != nil {
 		return Accepted{}, fmt.Errorf("vault: accept: %w", err)
 	}
+	defer v.keys.releaseExpiry(a.expiry) // after the commit: the key cannot be replaced before
 	if err := v.commit.update(ctx, func(tx *bolt.Tx) error { return a.apply(v, tx) }); err != nil {
 		return Accepted{}, fmt.Errorf("vault: accept: %w", err)
 	}
@@ -174,13 +176,20 @@ func validateIncoming(in Incoming) error {
 	return nil
 }
 
-func (v *Vault) prepare(id string, now time.Time, in Incoming, sealKey *outboxKey) (*acceptance, []string, error) {
+// prepare makes the message ready for the committer. The expiry key it
+// seals under is counted in flight (a.expiry) until the caller releases it.
+func (v *Vault) prepare(id string, now time.Time, in Incoming, sealKey *outboxKey) (_ *acceptance, _ []string, err error) {
 	lifetime := v.lifetimeOf(in)
 	expires := now.Add(lifetime)
 	expiry, err := v.keys.expiryKeyFor(expires)
 	if err != nil {
 		return nil, nil, err
 	}
+	defer func() {
+		if err != nil {
+			v.keys.releaseExpiry(expiry)
+		}
+	}()
 	secret := randomBytes(expirySecretSize)
 	defer clear(secret)
 	sessionKey := randomBytes(sessionKeySize)
@@ -214,6 +223,7 @@ func (v *Vault) prepare(id string, now time.Time, in Incoming, sealKey *outboxKe
 		due:         dueKey(expires, id),
 		content:     ct,
 		ownLifetime: lifetime < v.opt.Retention,
+		expiry:      expiry,
 	}
 	n := len(in.Recipients)
 	a.onCommit = func() { v.keys.added(sealKey, n) }

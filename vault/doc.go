@@ -21,11 +21,13 @@
 //
 //   - SHA-256(token) as the recipient's look-up key, never the token;
 //   - the session key wrapped with AES-256-GCM under
-//     HKDF-SHA256(expiry key ‖ token, salt = message id, info = purpose ‖ id
-//     ‖ recipient index), bound to the same context as associated data. The
-//     token and the expiry key (below) are random, so HKDF is the right
-//     tool; a password KDF (go-crypto's Argon2, ~200 ms and 64 MiB a call)
-//     would only cost time.
+//     HKDF-SHA256(expiry secret ‖ token, salt = message id, info = purpose ‖
+//     id ‖ recipient index), bound to the same context as associated data.
+//     The expiry secret is the message's own 32 random bytes, kept sealed
+//     under its expiry key (below), so that its expiry can move (expiry.go).
+//     The token and the secrets are random, so HKDF is the right tool; a
+//     password KDF (go-crypto's Argon2, ~200 ms and 64 MiB a call) would
+//     only cost time.
 //
 // So no key that opens content is in the vault file: each is derived from a
 // token the file does not hold and a key the file does not hold. With an
@@ -57,10 +59,13 @@
 //     it keeps no notified job's token readable. (A key whose jobs all wait
 //     out a provider's outage is left alone: it holds no sent token.)
 //   - expiry keys, one per UTC hour of expiry instants. A message's expiry
-//     (today received + Options.Retention; the key is chosen by the expiry
-//     instant, so a message may have an expiry of its own) names its hour's
-//     key, which every wrapped key and the escrow packet of the message
-//     need. Sweep destroys the key once its hour has ended.
+//     (received + its own lifetime, or Options.Retention: expiry.go) names
+//     its hour's key, under which its expiry secret (which every wrapped key
+//     needs) and its escrow packet are sealed. Sweep destroys the key once
+//     its hour has ended. SetExpiry seals them again under the new hour's
+//     key; when it shortens, the old hour's key is replaced by a fresh one
+//     (the other messages of that hour sealed again) and destroyed, so the
+//     old seal left in free pages opens nothing.
 //
 // A key is in the file (written and synced) before anything is sealed under
 // it: an accept never gets its 250 with a key a crash could lose. Keys are
@@ -180,8 +185,8 @@
 //
 // # Layout
 //
-// Buckets: messages (id → JSON metadata: expiry, expiry key, sealed escrow
-// packet), content (id → SEIPD packet), recipients (SHA-256(token) → JSON:
+// Buckets: messages (id → JSON metadata: expiry, expiry key, sealed expiry
+// secret, sealed escrow packet), content (id → SEIPD packet), recipients (SHA-256(token) → JSON:
 // message id, index, address, addressing data, wrapped key), events
 // (big-endian sequence → JSON event, append only) with events_by_message
 // (id ‖ sequence) so Events(id) is a prefix scan, outbox (big-endian job id
@@ -200,7 +205,8 @@
 //
 // # Retention
 //
-// After Options.Retention (default 30 days) Sweep deletes a message's
+// After Options.Retention (default 30 days), or the message's own lifetime
+// (exp=, at most Options.MaxRetention: expiry.go), Sweep deletes a message's
 // ciphertext, escrow packet and wrapped keys, drops its outbox jobs and
 // records "expired" per recipient; Lookup answers LinkExpired.
 // Sweep also destroys the expiry keys of the hours that have ended, which is

@@ -29,14 +29,19 @@ package vault
 //     is destroyed when the old hour ends; the new seal opens until the new
 //     hour ends. A copy made in between opens the message, as it should.
 //   - shortened: the new seal goes with the new (earlier) hour's key. The
-//     old seal, left in free pages, opens with the old hour's key until the
-//     old hour ends: a copy of all three files made between the new and the
-//     old expiry still opens the message. The service refuses it from the
-//     new instant; against such copies the shortening is final only at the
-//     old expiry's hour, as revocation is (README: "Decisions worth
-//     knowing").
+//     old seal, left in free pages, would open with the old hour's key until
+//     the old hour ends; so that key is replaced (replaceExpiryKey): a fresh
+//     key takes its period, every other message sealed under the old key is
+//     sealed again under the fresh one, and the old key is destroyed before
+//     SetExpiry returns. Copies made after that open the message only until
+//     the new hour ends, like any message expiring then. (A message accepted
+//     before expiry secrets, whose wrapped keys need the hour's key itself,
+//     keeps the old key alive to its period's end, and with it this
+//     guarantee waits for that hour: such messages go within
+//     vault.max_retention of the upgrade.)
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -127,7 +132,10 @@ func (v *Vault) SetExpiry(id string, expires time.Time, by string) (time.Time, e
 	if err != nil {
 		return time.Time{}, fmt.Errorf("vault: set expiry of %s: %w", id, err)
 	}
-	var old time.Time
+	var (
+		old    time.Time
+		oldKey *expiryKey
+	)
 	err = v.commit.update(context.Background(), func(tx *bolt.Tx) error {
 		m, err := getMessage(tx, id)
 		if err != nil {
@@ -143,7 +151,7 @@ func (v *Vault) SetExpiry(id string, expires time.Time, by string) (time.Time, e
 		if limit := m.Received.Add(v.opt.MaxRetention); expires.After(limit) {
 			return fmt.Errorf("%w: %s is later than %s, the longest lifetime (%v) after the message was received", ErrBadExpiry, expires.Format(time.RFC3339), limit.Format(time.RFC3339), v.opt.MaxRetention)
 		}
-		oldKey := v.keys.expiryKeyAt(m.ExpiryKey, m.ExpiryKeyID)
+		oldKey = v.keys.expiryKeyAt(m.ExpiryKey, m.ExpiryKeyID)
 		if oldKey == nil {
 			return ErrExpired // lost with a replaced key store: as good as deleted
 		}
@@ -188,10 +196,18 @@ func (v *Vault) SetExpiry(id string, expires time.Time, by string) (time.Time, e
 		}
 		return nil
 	})
+	v.keys.releaseExpiry(key)
 	if err != nil {
 		return old, fmt.Errorf("vault: set expiry of %s: %w", id, err)
 	}
 	v.kickSweep()
+	if oldKey != nil && oldKey != key && expires.Before(old) {
+		// Shortened: the old seal, in free pages now, must not outlive the
+		// new expiry in copies; its hour's key is replaced.
+		if err := v.replaceExpiryKey(oldKey); err != nil {
+			return old, fmt.Errorf("vault: set expiry of %s: the expiry changed, but the key of its old hour was not replaced (until it is, copies made now open it with a token until %s): %w", id, oldKey.end.Format(time.RFC3339), err)
+		}
+	}
 	return old, nil
 }
 
@@ -202,4 +218,101 @@ func (v *Vault) kickSweep() {
 	case v.sweepKick <- struct{}{}:
 	default:
 	}
+}
+
+// replaceExpiryKey makes old, the key of a message's former (later) hour,
+// useless: a fresh key takes its place in its period, every message still
+// sealed under old is sealed again under the fresh one, and old is
+// destroyed. The seals under old left in bbolt's free pages (the shortened
+// message's among them) then open nothing. Should in-flight seals under
+// old or a fault stop it midway, the background pass (shredPass) finishes.
+func (v *Vault) replaceExpiryKey(old *expiryKey) error {
+	if err := v.keys.replaceExpiry(old); err != nil {
+		return err
+	}
+	// Accepts and expiry changes that took old before it was replaced
+	// commit within moments; wait for them, then reseal what they sealed too.
+	for range 5000 {
+		if v.keys.expiryInflight(old) == 0 {
+			return v.finishRetiring(old)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	v.kickShred()
+	return nil
+}
+
+// finishRetiring seals every message still under the retiring key old
+// again under its successor, then destroys old; or keeps old to its
+// period's end when a message accepted before expiry secrets needs it.
+func (v *Vault) finishRetiring(old *expiryKey) error {
+	start := old.start.Unix()
+	var ids []string
+	err := v.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bExpireDue).Cursor()
+		end := dueKey(old.end, "")
+		for k, _ := c.Seek(dueKey(old.start, "")); k != nil && bytes.Compare(k, end) < 0; k, _ = c.Next() {
+			ids = append(ids, string(k[8:]))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("vault: replace expiry key: %w", err)
+	}
+	keep := false
+	for len(ids) > 0 {
+		chunk := ids[:min(len(ids), sweepChunk)]
+		ids = ids[len(chunk):]
+		err := v.commit.update(context.Background(), func(tx *bolt.Tx) error {
+			cur := v.keys.successor(old)
+			if cur == nil {
+				return nil // destroyed meanwhile (its period ended)
+			}
+			for _, id := range chunk {
+				m, err := getMessage(tx, id)
+				if errors.Is(err, ErrNotFound) {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				if m.ExpiryKey != start || m.ExpiryKeyID != old.id || m.Expired {
+					continue
+				}
+				if m.ExpirySecret == nil {
+					keep = true
+					continue
+				}
+				secret, err := openSecret(old, id, m.ExpirySecret)
+				if err != nil {
+					return fmt.Errorf("message %s: %w", id, err)
+				}
+				m.ExpirySecret = sealSecret(cur, id, secret)
+				clear(secret)
+				if m.Escrow != nil {
+					pkesk, err := openEscrow(old, id, m.Escrow)
+					if err != nil {
+						return fmt.Errorf("message %s: %w", id, err)
+					}
+					m.Escrow = sealEscrow(cur, id, pkesk)
+				}
+				m.ExpiryKeyID = cur.id
+				out, err := json.Marshal(m)
+				if err != nil {
+					return err
+				}
+				if err := tx.Bucket(bMessages).Put([]byte(id), out); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("vault: replace expiry key: %w", err)
+		}
+	}
+	if err := v.keys.destroyRetiring(old, keep); err != nil {
+		return fmt.Errorf("vault: replace expiry key: %w", err)
+	}
+	return nil
 }

@@ -100,6 +100,8 @@ type expiryKey struct {
 	escrow     cipher.AEAD // seals escrow packets
 	secret     cipher.AEAD // seals the messages' expiry secrets (expiry.go)
 	durable    bool
+	inflight   int  // accepts and expiry changes sealing under it, not yet committed
+	keep       bool // retiring, but a message that cannot be resealed needs it until its period ends
 }
 
 // keyStore is the vault's key store: its file and the keys in memory.
@@ -119,8 +121,12 @@ type keyStore struct {
 	current *outboxKey
 	next    *outboxKey // durable before it becomes current
 	expiry  map[int64]*expiryKey
-	dirty   bool // the file holds keys that are destroyed in memory
-	lastErr error
+	// retiring are expiry keys replaced in their period (by id): kept until
+	// every message sealed under one is sealed again under its successor
+	// (expiry.go), then destroyed.
+	retiring map[uint64]*expiryKey
+	dirty    bool // the file holds keys that are destroyed in memory
+	lastErr  error
 
 	replacing bool // made from an empty file: the admin lets the old store's keys go
 }
@@ -132,6 +138,9 @@ type keyStoreFile struct {
 	Next    uint64           `json:"next"`
 	Outbox  []keyStoreOutbox `json:"outbox"`
 	Expiry  []keyStoreExpiry `json:"expiry"`
+	// Retiring expiry keys: replaced in their period, still needed by
+	// messages not yet sealed again (expiry.go).
+	Retiring []keyStoreExpiry `json:"retiring,omitempty"`
 }
 
 type keyStoreOutbox struct {
@@ -165,7 +174,7 @@ func loadKeyStore(path, keyFile string, fileKey []byte) (ks *keyStore, created b
 	if err != nil {
 		return nil, false, err
 	}
-	ks = &keyStore{path: path, store: aead, outbox: map[uint64]*outboxKey{}, expiry: map[int64]*expiryKey{}}
+	ks = &keyStore{path: path, store: aead, outbox: map[uint64]*outboxKey{}, expiry: map[int64]*expiryKey{}, retiring: map[uint64]*expiryKey{}}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		ks.id = randomBytes(16)
@@ -216,6 +225,14 @@ func loadKeyStore(path, keyFile string, fileKey []byte) (ks *keyStore, created b
 		}
 		k.durable = true
 		ks.expiry[e.Start] = k
+	}
+	for _, e := range f.Retiring {
+		k, err := newExpiryKey(e.ID, time.Unix(e.Start, 0).UTC(), time.Unix(e.End, 0).UTC(), e.Key)
+		if err != nil {
+			return nil, false, fmt.Errorf("key store %s: %w", path, err)
+		}
+		k.durable = true
+		ks.retiring[e.ID] = k
 	}
 	return ks, false, nil
 }
@@ -300,6 +317,9 @@ func (ks *keyStore) persistLocked() error {
 	for _, k := range ks.expiry {
 		f.Expiry = append(f.Expiry, keyStoreExpiry{ID: k.id, Start: k.start.Unix(), End: k.end.Unix(), Key: k.raw})
 		wroteExp = append(wroteExp, k)
+	}
+	for _, k := range ks.retiring {
+		f.Retiring = append(f.Retiring, keyStoreExpiry{ID: k.id, Start: k.start.Unix(), End: k.end.Unix(), Key: k.raw})
 	}
 	ks.mu.Unlock()
 	plain, err := json.Marshal(f)
@@ -415,12 +435,17 @@ func periodStart(expires time.Time) time.Time {
 
 // expiryKeyFor returns the durable key of expires' period, making and
 // writing it first when there is none. The background pass makes the keys
-// of the coming periods ahead of need, so an accept rarely waits.
+// of the coming periods ahead of need, so an accept rarely waits. The key
+// is counted in flight until releaseExpiry: a key being replaced in its
+// period waits for it (expiry.go).
 func (ks *keyStore) expiryKeyFor(expires time.Time) (*expiryKey, error) {
 	start := periodStart(expires)
 	ks.mu.Lock()
 	k := ks.expiry[start.Unix()]
 	durable := k != nil && k.durable
+	if durable {
+		k.inflight++
+	}
 	ks.mu.Unlock()
 	if durable {
 		return k, nil
@@ -430,13 +455,22 @@ func (ks *keyStore) expiryKeyFor(expires time.Time) (*expiryKey, error) {
 	ks.mu.Lock()
 	k = ks.addExpiryLocked(start)
 	durable = k.durable
+	k.inflight++
 	ks.mu.Unlock()
 	if !durable {
 		if err := ks.persistLocked(); err != nil {
+			ks.releaseExpiry(k)
 			return nil, err
 		}
 	}
 	return k, nil
+}
+
+// releaseExpiry ends what expiryKeyFor counted.
+func (ks *keyStore) releaseExpiry(k *expiryKey) {
+	ks.mu.Lock()
+	k.inflight--
+	ks.mu.Unlock()
 }
 
 // addExpiryLocked returns the key of the period starting at start, adding a
@@ -462,6 +496,9 @@ func (ks *keyStore) expiryKeyAt(start int64, id uint64) *expiryKey {
 	if k := ks.expiry[start]; k != nil && k.id == id {
 		return k
 	}
+	if k := ks.retiring[id]; k != nil && k.start.Unix() == start {
+		return k
+	}
 	return nil
 }
 
@@ -477,6 +514,12 @@ func (ks *keyStore) dropExpired(now time.Time) (int, error) {
 			// Not cleared in memory: a Decrypt that looked it up may still
 			// use it (and refuses the expired message anyway).
 			delete(ks.expiry, start)
+			n++
+		}
+	}
+	for id, k := range ks.retiring {
+		if !now.Before(k.end) {
+			delete(ks.retiring, id)
 			n++
 		}
 	}
@@ -569,6 +612,11 @@ func (v *Vault) shredPass(reseal bool) error {
 	if reseal {
 		for _, k := range v.keys.toReseal(now) {
 			if err := v.reseal(k); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		for _, k := range v.keys.toFinish() {
+			if err := v.finishRetiring(k); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -700,4 +748,81 @@ func pendingByKey(tx *bolt.Tx) (map[uint64]int, error) {
 		return nil
 	})
 	return n, err
+}
+
+// replaceExpiry puts a fresh key in old's period in old's place and keeps
+// old as retiring, both written to the file before it returns; nothing is
+// done when old is no longer its period's key (replaced already, or
+// destroyed). New seals for the period go to the fresh key from then on.
+func (ks *keyStore) replaceExpiry(old *expiryKey) error {
+	ks.writeMu.Lock()
+	defer ks.writeMu.Unlock()
+	start := old.start.Unix()
+	ks.mu.Lock()
+	if ks.expiry[start] != old {
+		ks.mu.Unlock()
+		return nil
+	}
+	delete(ks.expiry, start)
+	ks.retiring[old.id] = old
+	fresh := ks.addExpiryLocked(old.start)
+	ks.mu.Unlock()
+	if err := ks.persistLocked(); err != nil {
+		ks.mu.Lock()
+		if ks.expiry[start] == fresh && fresh.inflight == 0 {
+			ks.expiry[start] = old
+			delete(ks.retiring, old.id)
+		}
+		ks.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// successor returns the key that replaced a retiring key in its period, or
+// nil when the key is no longer retiring (destroyed, or its period over).
+func (ks *keyStore) successor(old *expiryKey) *expiryKey {
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	if ks.retiring[old.id] != old {
+		return nil
+	}
+	return ks.expiry[old.start.Unix()]
+}
+
+// expiryInflight tells how many seals under k are not yet committed.
+func (ks *keyStore) expiryInflight(k *expiryKey) int {
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	return k.inflight
+}
+
+// toFinish returns the retiring keys the background pass may finish.
+func (ks *keyStore) toFinish() []*expiryKey {
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	var out []*expiryKey
+	for _, k := range ks.retiring {
+		if !k.keep && k.inflight == 0 {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// destroyRetiring destroys a retiring key no message is sealed under any
+// more, or, with keep, leaves it to its period's end (dropExpired).
+func (ks *keyStore) destroyRetiring(k *expiryKey, keep bool) error {
+	ks.writeMu.Lock()
+	defer ks.writeMu.Unlock()
+	ks.mu.Lock()
+	if keep || ks.retiring[k.id] != k {
+		k.keep = keep
+		ks.mu.Unlock()
+		return nil
+	}
+	delete(ks.retiring, k.id)
+	ks.dirty = true
+	ks.mu.Unlock()
+	return ks.persistLocked()
 }

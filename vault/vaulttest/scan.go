@@ -9,8 +9,11 @@
 // borrowed from the vault, so that a fault in the vault's own code cannot
 // hide itself) and no secret but what it is given. It knows schema 1
 // (tokens sealed under the key file's key, message keys wrapped under the
-// token alone) as well as schema 2 (the key store), so that a test using it
-// fails against the code before the key store.
+// token alone) as well as schema 2 (the key store: message keys wrapped
+// under an expiry key and the token, or, since per-message expiry, under
+// the message's expiry secret, sealed under an expiry key, and the token;
+// replaced expiry keys not yet destroyed count too), so that a test using
+// it fails against the code before the key store.
 package vaulttest
 
 import (
@@ -281,6 +284,9 @@ func keys(f Files, r *Report) keyMaterial {
 		Expiry []struct {
 			Key []byte `json:"key"`
 		} `json:"expiry"`
+		Retiring []struct {
+			Key []byte `json:"key"`
+		} `json:"retiring"`
 	}
 	if json.Unmarshal(plain, &store) != nil {
 		return km
@@ -289,6 +295,9 @@ func keys(f Files, r *Report) keyMaterial {
 		km.seal = append(km.seal, derive(o.Key, v2Seal))
 	}
 	for _, e := range store.Expiry {
+		km.expiry = append(km.expiry, e.Key)
+	}
+	for _, e := range store.Retiring { // replaced, not yet destroyed
 		km.expiry = append(km.expiry, e.Key)
 	}
 	r.OutboxKeys, r.ExpiryKeys = len(store.Outbox), len(store.Expiry)
