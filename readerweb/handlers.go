@@ -97,6 +97,7 @@ func (s *Server) letterPage(r *http.Request, t *texts, token string, l vault.Let
 	p.Errand, p.Sender = l.Errand, l.Vouched()
 	sent := l.Received.In(s.loc)
 	p.Sent, p.SentISO = t.date(sent), l.Received.UTC().Format(time.RFC3339)
+	p.Until, p.UntilISO = t.date(l.Expires.In(s.loc)), l.Expires.UTC().Format(time.RFC3339)
 	p.State = "start"
 	p.LaunchPrefix = "bankid:///"
 	if mobileUA(r.UserAgent()) {
@@ -415,6 +416,7 @@ type letterJSON struct {
 	From        string           `json:"from"`                   // the vouched sender
 	OnBehalfOf  string           `json:"on_behalf_of,omitempty"` // an unverified From header that names someone else
 	Sent        string           `json:"sent"`
+	Expires     string           `json:"expires"` // RFC 3339, UTC: readable until then
 	Text        string           `json:"text"`
 	HTML        string           `json:"html"`
 	Attachments []attachmentJSON `json:"attachments"`
@@ -473,7 +475,7 @@ func (s *Server) serveMessageJSON(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	out := letterJSON{
-		Errand: l.Errand, From: l.Vouched(), OnBehalfOf: onBehalfOf(l, lb), Sent: l.Received.UTC().Format(time.RFC3339),
+		Errand: l.Errand, From: l.Vouched(), OnBehalfOf: onBehalfOf(l, lb), Sent: l.Received.UTC().Format(time.RFC3339), Expires: l.Expires.UTC().Format(time.RFC3339),
 		Text: lb.Text, HTML: lb.HTML, Attachments: []attachmentJSON{},
 	}
 	for _, i := range lb.Attachments {

@@ -8,6 +8,9 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
+
+	"sigill/vault"
 )
 
 // The Outlook sample's inline image is served from the message at the URL
@@ -187,7 +190,7 @@ func TestMessageJSONShape(t *testing.T) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	if strings.Join(keys, ",") != "attachments,errand,from,html,sent,text" {
+	if strings.Join(keys, ",") != "attachments,errand,expires,from,html,sent,text" {
 		t.Fatalf("keys %v", keys)
 	}
 	var lj letterJSON
@@ -196,6 +199,9 @@ func TestMessageJSONShape(t *testing.T) {
 		!strings.Contains(lj.Text, "Ditt provsvar är klart") || !strings.Contains(lj.HTML, "Ditt provsvar är klart") ||
 		!regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$`).MatchString(lj.Sent) {
 		t.Fatalf("content %+v", lj)
+	}
+	if sent, _ := time.Parse(time.RFC3339, lj.Sent); lj.Expires != sent.Add(vault.DefaultRetention).Format(time.RFC3339) {
+		t.Fatalf("expires %q, want %s after sent %q", lj.Expires, vault.DefaultRetention, lj.Sent)
 	}
 	if string(m["attachments"]) != "[]" {
 		t.Fatalf("attachments %s, want []", m["attachments"])

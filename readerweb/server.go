@@ -374,6 +374,7 @@ type page struct {
 	Jump          template.HTMLAttr // content="0;url=…" of an immediate refresh
 
 	Errand, Sent, SentISO string
+	Until, UntilISO       string // when the message stops being readable, as Sent
 	Sender                string // the sender the gateway vouches for (vault.Letter.Vouched)
 	Base                  string // /m/<token>
 

@@ -17,6 +17,7 @@ type texts struct {
 	Unverified   string
 	Organisation string
 	Sent         string
+	Until        string
 	OpenHeading  string
 	Intro        string
 	ThisDevice   string
@@ -66,6 +67,7 @@ var textsSV = &texts{
 	Unverified:     "som avsändaren skrev det, inte kontrollerat",
 	Organisation:   "Avsändare",
 	Sent:           "Skickat",
+	Until:          "Kan läsas till",
 	OpenHeading:    "Öppna meddelandet",
 	Intro:          "Legitimera dig med BankID för att läsa meddelandet. Bara den som meddelandet är till kan öppna det.",
 	ThisDevice:     "BankID på den här enheten",
@@ -115,6 +117,7 @@ var textsEN = &texts{
 	Unverified:     "as the sender wrote it, not verified",
 	Organisation:   "Sender",
 	Sent:           "Sent",
+	Until:          "Readable until",
 	OpenHeading:    "Open the message",
 	Intro:          "Identify yourself with BankID to read the message. Only the person it is for can open it.",
 	ThisDevice:     "BankID on this device",

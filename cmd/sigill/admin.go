@@ -16,7 +16,7 @@ import (
 
 // adminHandler serves the admin listener. /metrics and /healthz are open to
 // whoever may reach admin.listen. Everything else (profiles, the vault's
-// stats and hot backup, staff accounts) answers only loopback peers that
+// stats and hot backup, staff accounts, a message's expiry) answers only loopback peers that
 // present the admin token: the daemon writes it beside the vault, readable
 // by the vault's owner alone, so these routes give no one more than the
 // vault file itself would.
@@ -62,6 +62,7 @@ func adminHandler(v *vault.Vault, token string) http.Handler {
 	private("DELETE /accounts/{address}", func(w http.ResponseWriter, r *http.Request) {
 		answer(w, v.RemoveAccount(r.PathValue("address")))
 	})
+	private("PUT /messages/{id}/expiry", serveSetExpiry(v))
 	return mux
 }
 

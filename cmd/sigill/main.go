@@ -25,6 +25,7 @@ var commands = map[string]command{
 	"user":             {"manage staff accounts: add, passwd, list, remove", runUser},
 	"vault":            {"inspect the vault: stats, backup, verify", runVault},
 	"version":          {"print the version, the commit and the Go version", runVersion},
+	"message":          {"change a message: expire (shorten or extend its lifetime)", runMessage},
 }
 
 func main() {

@@ -329,6 +329,7 @@ func addressingPolicy(cfg *config.Config) addressing.Policy {
 		DefaultLogin: cfg.Addressing.DefaultLogin,
 		MaxLogins:    cfg.Addressing.MaxLogins,
 		DefaultLang:  cfg.Organisation.DefaultLang,
+		MaxLifetime:  cfg.Vault.MaxRetention.Duration,
 	}
 }
 
@@ -340,6 +341,7 @@ func openVault(cfg *config.Config) (*vault.Vault, *mailbox.Store, error) {
 	v, err := vault.Open(vault.Options{
 		Path:           cfg.Vault.Path,
 		Retention:      cfg.Vault.Retention.Duration,
+		MaxRetention:   cfg.Vault.MaxRetention.Duration,
 		AuditRetention: cfg.Vault.AuditRetention.Duration,
 		EscrowKey:      readOptional(cfg.Vault.EscrowKey),
 		Hooks:          []vault.Hook{boxes.Hook(), notifier.Hook()},
