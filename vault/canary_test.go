@@ -362,16 +362,8 @@ func hkdfKey(secret, salt []byte, info string) []byte {
 
 // gcmOpens reports whether AES-256-GCM under key opens nonce ‖ ciphertext.
 func gcmOpens(key, sealed, ad []byte) bool {
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return false
-	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil || len(sealed) < aead.NonceSize()+aead.Overhead() {
-		return false
-	}
-	_, err = aead.Open(nil, sealed[:aead.NonceSize()], sealed[aead.NonceSize():], ad)
-	return err == nil
+	_, ok := gcmOpen(key, sealed, ad)
+	return ok
 }
 
 var base64Run = regexp.MustCompile(`[A-Za-z0-9+/_-]{16,}={0,2}`)

@@ -96,6 +96,26 @@ func expirySecretOf(m *messageRecord, k *expiryKey) ([]byte, error) {
 	return openSecret(k, m.ID, m.ExpirySecret)
 }
 
+// resealExpiry seals a message's expiry secret and escrow packet, sealed under
+// from, again under to, and names to as its expiry key.
+func resealExpiry(m *messageRecord, from, to *expiryKey) error {
+	secret, err := openSecret(from, m.ID, m.ExpirySecret)
+	if err != nil {
+		return fmt.Errorf("message %s: %w", m.ID, err)
+	}
+	m.ExpirySecret = sealSecret(to, m.ID, secret)
+	clear(secret)
+	if m.Escrow != nil {
+		pkesk, err := openEscrow(from, m.ID, m.Escrow)
+		if err != nil {
+			return fmt.Errorf("message %s: %w", m.ID, err)
+		}
+		m.Escrow = sealEscrow(to, m.ID, pkesk)
+	}
+	m.ExpiryKey, m.ExpiryKeyID = to.start.Unix(), to.id
+	return nil
+}
+
 // Expiry tells when a message was received and when it expires (or
 // expired). ErrNotFound for an unknown id.
 func (v *Vault) Expiry(id string) (received, expires time.Time, err error) {
@@ -155,20 +175,10 @@ func (v *Vault) SetExpiry(id string, expires time.Time, by string) (time.Time, e
 		if oldKey == nil {
 			return ErrExpired // lost with a replaced key store: as good as deleted
 		}
-		secret, err := openSecret(oldKey, id, m.ExpirySecret)
-		if err != nil {
-			return fmt.Errorf("message %s: %w", id, err)
+		if err := resealExpiry(m, oldKey, key); err != nil {
+			return err
 		}
-		m.ExpirySecret = sealSecret(key, id, secret)
-		clear(secret)
-		if m.Escrow != nil {
-			pkesk, err := openEscrow(oldKey, id, m.Escrow)
-			if err != nil {
-				return fmt.Errorf("message %s: %w", id, err)
-			}
-			m.Escrow = sealEscrow(key, id, pkesk)
-		}
-		m.Expires, m.ExpiryKey, m.ExpiryKeyID = expires, key.start.Unix(), key.id
+		m.Expires = expires
 		out, err := json.Marshal(m)
 		if err != nil {
 			return err
@@ -283,20 +293,9 @@ func (v *Vault) finishRetiring(old *expiryKey) error {
 					keep = true
 					continue
 				}
-				secret, err := openSecret(old, id, m.ExpirySecret)
-				if err != nil {
-					return fmt.Errorf("message %s: %w", id, err)
+				if err := resealExpiry(m, old, cur); err != nil {
+					return err
 				}
-				m.ExpirySecret = sealSecret(cur, id, secret)
-				clear(secret)
-				if m.Escrow != nil {
-					pkesk, err := openEscrow(old, id, m.Escrow)
-					if err != nil {
-						return fmt.Errorf("message %s: %w", id, err)
-					}
-					m.Escrow = sealEscrow(cur, id, pkesk)
-				}
-				m.ExpiryKeyID = cur.id
 				out, err := json.Marshal(m)
 				if err != nil {
 					return err

@@ -16,10 +16,10 @@ import (
 
 // adminHandler serves the admin listener. /metrics and /healthz are open to
 // whoever may reach admin.listen. Everything else (profiles, the vault's
-// stats and hot backup, staff accounts, a message's expiry) answers only loopback peers that
-// present the admin token: the daemon writes it beside the vault, readable
-// by the vault's owner alone, so these routes give no one more than the
-// vault file itself would.
+// stats and hot backup, staff accounts, a message's expiry) answers only
+// loopback peers that present the admin token: the daemon writes it beside
+// the vault, readable by the vault's owner alone, so these routes give no
+// one more than the vault file itself would.
 func adminHandler(v *vault.Vault, token string) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.Handler())
