@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -305,5 +306,66 @@ func TestSetExpiryRefusals(t *testing.T) {
 	}
 	if got, exp, err := v.Expiry(a.ID); err != nil || !got.Equal(received) || !exp.Equal(received.Add(DefaultMaxRetention)) {
 		t.Errorf("Expiry = %v, %v, %v", got, exp, err)
+	}
+}
+
+// TestReplacedKeySurvivesRestart: a key store written in the middle of a
+// key replacement (successor made, messages not yet sealed again) keeps
+// both keys across a restart, every message opens, and the background
+// pass finishes the replacement and destroys the old key.
+func TestReplacedKeySurvivesRestart(t *testing.T) {
+	v, o, c, _ := openExpiryTest(t)
+	a := accept(t, v, incoming(mime("En "+randomHex(8), nil)))
+	b := accept(t, v, incoming(mime("Två "+randomHex(8), nil)))
+	old, err := v.keys.expiryKeyFor(c.Now().Add(DefaultRetention))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.keys.releaseExpiry(old)
+	if err := v.keys.replaceExpiry(old); err != nil { // and then sigill stops
+		t.Fatal(err)
+	}
+	v = reopen(t, v, o)
+	mustOpen(t, v, a.Tokens[0], "after a restart mid-replacement")
+	if n := len(v.keys.toFinish()); n != 1 {
+		t.Fatalf("%d retiring keys after the restart, want 1", n)
+	}
+	if err := v.shredPass(true); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(v.keys.toFinish()); n != 0 || v.keys.expiryKeyAt(old.start.Unix(), old.id) != nil {
+		t.Fatalf("the old key is still there after the pass (%d retiring)", n)
+	}
+	mustOpen(t, v, a.Tokens[0], "sealed again under the successor")
+	mustOpen(t, v, b.Tokens[0], "sealed again under the successor")
+	v = reopen(t, v, o)
+	mustOpen(t, v, b.Tokens[0], "after another restart")
+}
+
+// TestSweeperWakesAtExpiry: RunSweeper, which otherwise sweeps on the hour,
+// expires a message of a short lifetime soon after its expiry (the real
+// clock runs here), woken by the Accept that made it.
+func TestSweeperWakesAtExpiry(t *testing.T) {
+	v, _ := openTest(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	go func() { v.RunSweeper(ctx, time.Hour); close(done) }()
+	defer func() { cancel(); <-done }()
+	time.Sleep(50 * time.Millisecond) // the first sweep has run; the sweeper sleeps towards the hour
+	in := incoming(mime("Snart "+randomHex(8), nil))
+	in.Lifetime = 2 * time.Second
+	a := accept(t, v, in)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		evs, err := v.Events(a.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if countKind(evs, EventExpired) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("30 s after its expiry the message is not swept: %+v", evs)
+		}
 	}
 }

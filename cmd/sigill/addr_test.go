@@ -19,6 +19,7 @@ func TestAddrExamples(t *testing.T) {
 		"0701234567&login=990807*&":                       `{"channel":"sms","to":"+46701234567","logins":[],"born":["19990807"],"anyone":false,"lang":"sv"}`,
 		"0701234567&login=199908072391&@secure.test":      `{"channel":"sms","to":"+46701234567","logins":["199908072391"],"born":[],"anyone":false,"lang":"sv"}`,
 		`"anna.s@example.com&login=*&"@secure.test`:       `{"channel":"email","to":"anna.s@example.com","logins":[],"born":[],"anyone":true,"lang":"sv"}`,
+		"0701234567&login=199908072391&exp=7d&reply=no&":  `{"channel":"sms","to":"+46701234567","logins":["199908072391"],"born":[],"anyone":false,"lang":"sv","exp":"7d","reply":"no"}`,
 	}
 	for address, want := range cases {
 		stdout, stderr, code := run(t, "", "addr", address)
@@ -52,6 +53,10 @@ func TestAddrRefusals(t *testing.T) {
 		{"=example.com&login=199908072391&", "=example.com"},
 		{"0701234567&login=19991307*&", "19991307"},
 		{"0701234567&login=199908072391&login=198611239883" + manyBorn(19), "more than 20 logins"},
+		{"0701234567&login=199908072391&exp=banana&", "exp=banana is not a lifetime; write a number and m, h, d or w, e.g. exp=7d"},
+		{"0701234567&login=199908072391&exp=400d&", "exp=400d is longer than this gateway keeps messages (90d)"},
+		{"0701234567&login=199908072391&exp=7d&exp=1d&", "exp= is given twice"},
+		{"0701234567&login=199908072391&reply=maybe&", "reply=maybe is neither yes nor no"},
 	}
 	if len(cases) < 20 {
 		t.Fatalf("%d cases; the issue asks for 20", len(cases))

@@ -68,6 +68,11 @@ func TestExpiryPerMessageInDev(t *testing.T) {
 	if until.Before(sent.Add(time.Minute)) || until.After(acked.Add(time.Minute)) {
 		t.Fatalf("exp=1m: the page says readable until %v; it was received between %v and %v", until, sent, acked)
 	}
+	// vault.max_retention (90 days in dev) bounds exp= at RCPT TO.
+	if _, err := sendDev(d.addr(config.DevSubmissionPort), auth, config.DevAccount, "0701234567&login=199908072391&exp=91d&@secure.test", devMessage("För-lång")); err == nil ||
+		!strings.Contains(err.Error(), "exp=91d is longer than this gateway keeps messages (90d)") {
+		t.Errorf("exp=91d at RCPT TO: %v", err)
+	}
 	shortened, shortLink, _, _ := send("0701234567&login=199908072391&exp=1h&@secure.test", "Provsvar-kortad")
 	extended, longLink, _, _ := send("0701234567&login=199908072391&exp=1m&reply=no&@secure.test", "Provsvar-förlängd")
 
