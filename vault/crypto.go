@@ -180,36 +180,37 @@ func openToken(k *outboxKey, sealed []byte, id string, index int) ([]byte, error
 // sealEscrow seals a message's escrow packet under its expiry key, so that
 // the escrow private key too opens nothing of a message past its period.
 func sealEscrow(k *expiryKey, id string, pkesk []byte) []byte {
-	nonce := randomBytes(k.escrow.NonceSize())
-	return k.escrow.Seal(nonce, nonce, pkesk, bindContext(infoEscrow, id, 0))
+	return sealWith(k.escrow, infoEscrow, id, pkesk)
+}
+
+func openEscrow(k *expiryKey, id string, sealed []byte) ([]byte, error) {
+	return openWith(k.escrow, infoEscrow, id, sealed, "sealed escrow packet")
 }
 
 // sealSecret seals a message's expiry secret under its expiry key.
 func sealSecret(k *expiryKey, id string, secret []byte) []byte {
-	nonce := randomBytes(k.secret.NonceSize())
-	return k.secret.Seal(nonce, nonce, secret, bindContext(infoSecret, id, 0))
+	return sealWith(k.secret, infoSecret, id, secret)
 }
 
 func openSecret(k *expiryKey, id string, sealed []byte) ([]byte, error) {
-	n := k.secret.NonceSize()
-	if len(sealed) < n+k.secret.Overhead() {
-		return nil, errors.New("sealed expiry secret too short")
-	}
-	p, err := k.secret.Open(nil, sealed[:n], sealed[n:], bindContext(infoSecret, id, 0))
-	if err != nil {
-		return nil, errors.New("sealed expiry secret does not open")
-	}
-	return p, nil
+	return openWith(k.secret, infoSecret, id, sealed, "sealed expiry secret")
 }
 
-func openEscrow(k *expiryKey, id string, sealed []byte) ([]byte, error) {
-	n := k.escrow.NonceSize()
-	if len(sealed) < n+k.escrow.Overhead() {
-		return nil, errors.New("sealed escrow packet too short")
+// sealWith seals a message's value (nonce ‖ ciphertext ‖ tag), bound to the
+// purpose and the message.
+func sealWith(aead cipher.AEAD, purpose, id string, plain []byte) []byte {
+	nonce := randomBytes(aead.NonceSize())
+	return aead.Seal(nonce, nonce, plain, bindContext(purpose, id, 0))
+}
+
+func openWith(aead cipher.AEAD, purpose, id string, sealed []byte, what string) ([]byte, error) {
+	n := aead.NonceSize()
+	if len(sealed) < n+aead.Overhead() {
+		return nil, errors.New(what + " too short")
 	}
-	p, err := k.escrow.Open(nil, sealed[:n], sealed[n:], bindContext(infoEscrow, id, 0))
+	p, err := aead.Open(nil, sealed[:n], sealed[n:], bindContext(purpose, id, 0))
 	if err != nil {
-		return nil, errors.New("sealed escrow packet does not open")
+		return nil, errors.New(what + " does not open")
 	}
 	return p, nil
 }
