@@ -62,7 +62,10 @@
 //     (received + its own lifetime, or Options.Retention: expiry.go) names
 //     its hour's key, under which its expiry secret (which every wrapped key
 //     needs) and its escrow packet are sealed. Sweep destroys the key once
-//     its hour has ended. SetExpiry seals them again under the new hour's
+//     its hour has ended, and replaces it within a minute of each expiry in
+//     the hour (retention.go: a fresh key for the period, the hour's other
+//     messages sealed again, the old key destroyed), so an expired message's
+//     seal left in free pages opens nothing long before the hour ends. SetExpiry seals them again under the new hour's
 //     key; when it shortens, the old hour's key is replaced by a fresh one
 //     (the other messages of that hour sealed again) and destroyed, so the
 //     old seal left in free pages opens nothing.
@@ -96,16 +99,18 @@
 //     before a failing companion is resealed, and the passes, every ten
 //     seconds).
 //   - with a token held from elsewhere (the recipient's SMS or e-mail), that
-//     token's message, if its expiry hour had not ended at T. Decrypt refuses
-//     from the exact expiry; the copy stops opening at the end of the hour.
-//   - with the escrow private key, every message whose expiry hour had not
-//     ended at T, without a token: escrow is the organisation's standing
+//     token's message, if it had not expired a minute or more before T.
+//     Decrypt refuses from the exact expiry; a copy stops opening once
+//     the sweep has replaced the hour's key, within a minute of the expiry
+//     (at the hour's end when a restart lost the owed replacement).
+//   - with the escrow private key, every message that had not expired (by
+//     the same minute) at T, without a token: escrow is the organisation's standing
 //     right to read its messages until they expire, and ends with the expiry
 //     key like any token. What was exported with EscrowMessage before is the
 //     organisation's to delete.
 //
 // So a copy of the three files made before a notification is sent holds its
-// token, and one made before a message's expiry hour ends holds what opens
+// token, and one made before a message's expiry (and its minute) holds what opens
 // it (given a token); copies made after hold neither, whatever earlier
 // pages of the vault file they include. A copy of the key store keeps every
 // key in it alive for as long as the copy exists, whatever the vault

@@ -105,6 +105,56 @@ func TestOwnLifetime(t *testing.T) {
 	}
 }
 
+// TestExpiredBeforeItsHourEnds: a copy made a little after a message's
+// expiry opens nothing of it, although the key of its expiry hour lives on
+// for the hour's other messages: Sweep replaces that key (at most once per
+// expiryReplaceEvery), resealing the rest of the hour.
+func TestExpiredBeforeItsHourEnds(t *testing.T) {
+	v, o, c, escrow := openExpiryTest(t)
+	rcpt := func(exp time.Duration) Recipient { return withExp(smsRecipient("+46701234567", pn1), exp) }
+	first := accept(t, v, incoming(mime("Först "+randomHex(8), nil), rcpt(time.Hour)))                       // 10:30
+	second := accept(t, v, incoming(mime("Sedan "+randomHex(8), nil), rcpt(time.Hour+expiryReplaceEvery/2))) // half a replacement interval later
+	last := accept(t, v, incoming(mime("Sist "+randomHex(8), nil), rcpt(time.Hour+15*time.Minute)))          // 10:45, the same hour
+	tokens := append(append(append([]string{}, first.Tokens...), second.Tokens...), last.Tokens...)
+
+	c.Advance(time.Hour)
+	if r, err := v.Sweep(); err != nil || r.Expired != 1 || r.Keys != 1 {
+		t.Fatalf("Sweep at the first expiry = %+v, %v; want it expired and its hour's key replaced", r, err)
+	}
+	scan := scanNow(t, v, o, tokens, escrow)
+	for _, f := range opened(scan, first.ID) {
+		t.Errorf("expired message, 25 minutes before its hour ends: %s", f)
+	}
+	for _, a := range []Accepted{second, last} {
+		if !scan.Has(a.ID, "content") {
+			t.Errorf("control: %s, not yet expired, does not open after its key was replaced: %v", a.ID, scan.Of(a.ID))
+		}
+	}
+
+	// Half an interval later the second expires; its key was replaced
+	// just now, so the replacement waits for expiryReplaceEvery.
+	c.Advance(expiryReplaceEvery / 2)
+	if r, err := v.Sweep(); err != nil || r.Expired != 1 || r.Keys != 0 {
+		t.Fatalf("Sweep at the second expiry = %+v, %v; want it expired and the replacement owed", r, err)
+	}
+	if next, ok := v.shred.next(); !ok || !next.Equal(c.Now().Add(expiryReplaceEvery/2)) {
+		t.Errorf("owed replacement at %v (%v); want %v", next, ok, c.Now().Add(expiryReplaceEvery/2))
+	}
+	c.Advance(expiryReplaceEvery / 2)
+	if r, err := v.Sweep(); err != nil || r.Keys != 1 {
+		t.Fatalf("Sweep when the replacement is due = %+v, %v; want the key replaced", r, err)
+	}
+	scan = scanNow(t, v, o, tokens, escrow)
+	for _, a := range []Accepted{first, second} {
+		for _, f := range opened(scan, a.ID) {
+			t.Errorf("expired message %s: %s", a.ID, f)
+		}
+	}
+	if !scan.Has(last.ID, "content") || !scan.Has(last.ID, "escrow message key") {
+		t.Errorf("control: the hour's live message does not open: %v", scan.Of(last.ID))
+	}
+}
+
 // opened is what of message id opened in r: its key or content. The tokens
 // are the thief's anyway (given to the scan, as kept from an old SMS), so
 // a pending notification's sealed token tells nothing here.

@@ -502,6 +502,14 @@ func (ks *keyStore) expiryKeyAt(start int64, id uint64) *expiryKey {
 	return nil
 }
 
+// currentExpiry returns the key that now seals the period starting at
+// start (Unix seconds), or nil.
+func (ks *keyStore) currentExpiry(start int64) *expiryKey {
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	return ks.expiry[start]
+}
+
 // dropExpired destroys the keys of every period that has ended by now, and
 // returns how many went.
 func (ks *keyStore) dropExpired(now time.Time) (int, error) {

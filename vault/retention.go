@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -15,7 +16,7 @@ import (
 // SweepResult counts what one Sweep deleted.
 type SweepResult struct {
 	Expired int // messages whose ciphertext and wrapped keys were deleted ("expired" recorded per recipient)
-	Keys    int // expiry keys destroyed (their periods ended): what makes the expiry final
+	Keys    int // expiry keys destroyed (their periods ended, or replaced once messages under them expired): what makes the expiry final
 	Jobs    int // outbox jobs of expired messages dropped (with their sealed tokens)
 	Purged  int // messages whose metadata, recipients and events were deleted
 	Events  int // events deleted with them
@@ -69,8 +70,13 @@ func (v *Vault) Sweep() (SweepResult, error) {
 			}
 		}
 	}
+	replaced, err := v.replaceOwedKeys(now)
+	total.Keys += replaced
+	if err != nil {
+		return total, fmt.Errorf("vault: sweep: %w", err)
+	}
 	n, err := v.keys.dropExpired(now)
-	total.Keys = n
+	total.Keys += n
 	if err != nil {
 		return total, fmt.Errorf("vault: sweep: %w", err)
 	}
@@ -145,6 +151,11 @@ func (v *Vault) expireStep(tx *bolt.Tx, now time.Time, res *SweepResult) (int, e
 			}
 		}
 		m.Escrow, m.Expired = nil, true
+		if m.ExpirySecret != nil {
+			// Owed even if this transaction is run again or rolled back:
+			// a replacement no expiry needed costs a reseal, nothing more.
+			v.shred.owe([]int64{m.ExpiryKey})
+		}
 		out, err := json.Marshal(m)
 		if err != nil {
 			return 0, err
@@ -249,6 +260,9 @@ func (v *Vault) RunSweeper(ctx context.Context, every time.Duration) {
 			if next, ok := v.nextExpiry(); ok {
 				wait = max(min(wait, next.Sub(now)), time.Second) // not a busy loop should a sweep fail
 			}
+			if next, ok := v.shred.next(); ok {
+				wait = max(min(wait, next.Sub(now)), time.Second)
+			}
 			t := time.NewTimer(wait)
 			select {
 			case <-ctx.Done():
@@ -281,4 +295,97 @@ func (v *Vault) nextExpiry() (time.Time, bool) {
 		return nil
 	})
 	return next, ok
+}
+
+// An hour's expiry key is destroyed when its hour ends, and until then a
+// copy of the files opens, with its link, a message that expired earlier in
+// that hour: its expiry secret, sealed under the key, is still in bbolt's
+// free pages. So once messages under a key have expired, Sweep replaces the
+// key as SetExpiry does when it shortens one (replaceExpiryKey): a fresh key
+// takes the period, the messages of the hour not yet expired are sealed
+// again under it, and the old key is destroyed. Each replacement reseals the
+// rest of the hour, so a key is replaced at most once per
+// expiryReplaceEvery: a copy made that long after an expiry opens nothing of
+// the expired message. At steady state an hour's messages expire spread
+// over it, so this costs some 30 reseals per message over its hour (small
+// record rewrites, 256 to a commit). The debt is kept in memory: after a
+// restart an owed replacement waits for the hour's end, as before.
+const expiryReplaceEvery = time.Minute
+
+// shredDebt is the set of expiry key periods owed a replacement.
+type shredDebt struct {
+	mu       sync.Mutex
+	owed     map[int64]bool      // period start (Unix s) → owed
+	replaced map[int64]time.Time // period start → when last replaced
+}
+
+func (d *shredDebt) owe(periods []int64) {
+	if len(periods) == 0 {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.owed == nil {
+		d.owed, d.replaced = map[int64]bool{}, map[int64]time.Time{}
+	}
+	for _, p := range periods {
+		d.owed[p] = true
+	}
+}
+
+// due takes the periods whose replacement may run now.
+func (d *shredDebt) due(now time.Time) []int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []int64
+	for p := range d.owed {
+		if last, ok := d.replaced[p]; ok && now.Sub(last) < expiryReplaceEvery {
+			continue
+		}
+		delete(d.owed, p)
+		d.replaced[p] = now
+		out = append(out, p)
+	}
+	for p, last := range d.replaced {
+		if now.Sub(last) >= expiryReplaceEvery && !d.owed[p] {
+			delete(d.replaced, p)
+		}
+	}
+	return out
+}
+
+// next is when the first owed replacement may run.
+func (d *shredDebt) next() (time.Time, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var (
+		first time.Time
+		ok    bool
+	)
+	for p := range d.owed {
+		at := d.replaced[p].Add(expiryReplaceEvery)
+		if !ok || at.Before(first) {
+			first, ok = at, true
+		}
+	}
+	return first, ok
+}
+
+// replaceOwedKeys replaces the expiry keys owed a replacement, except those
+// whose hour has ended (dropExpired destroys them whole), and returns how
+// many it replaced.
+func (v *Vault) replaceOwedKeys(now time.Time) (int, error) {
+	n := 0
+	for _, p := range v.shred.due(now) {
+		k := v.keys.currentExpiry(p)
+		if k == nil || !now.Before(k.end) {
+			continue
+		}
+		if err := v.replaceExpiryKey(k); err != nil {
+			v.shred.owe([]int64{p})
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }

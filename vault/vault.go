@@ -111,6 +111,7 @@ type Vault struct {
 
 	shredKick chan struct{} // a job is done: run the key store's pass soon
 	sweepKick chan struct{} // an expiry may come before RunSweeper's next wake-up (expiry.go)
+	shred     shredDebt     // expiry keys owed a replacement since their messages expired (retention.go)
 	shredDone chan struct{} // the background pass has stopped
 }
 

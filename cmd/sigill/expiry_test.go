@@ -11,6 +11,7 @@ import (
 	"github.com/emersion/go-sasl"
 
 	"sigill/config"
+	"sigill/vault/vaulttest"
 )
 
 // getPage fetches a reader page as a browser would (a GET changes nothing).
@@ -63,7 +64,7 @@ func TestExpiryPerMessageInDev(t *testing.T) {
 		}
 		return id, waitForNotification(t, data, id).Link, sent, time.Now()
 	}
-	_, link, sent, acked := send("0701234567&login=199908072391&exp=1m&@secure.test", "Provsvar-1m")
+	id, link, sent, acked := send("0701234567&login=199908072391&exp=1m&@secure.test", "Provsvar-1m")
 	until := readableUntil(t, link)
 	if until.Before(sent.Add(time.Minute)) || until.After(acked.Add(time.Minute)) {
 		t.Fatalf("exp=1m: the page says readable until %v; it was received between %v and %v", until, sent, acked)
@@ -119,5 +120,26 @@ func TestExpiryPerMessageInDev(t *testing.T) {
 	}
 	if expired(longLink) {
 		t.Errorf("the extended message expired with its first minute")
+	}
+
+	// Issue 12's item 2 against the binary: a copy of the data folder made
+	// after the expiry (the key file and key store with it) opens nothing of
+	// the message with its link's token, although its expiry hour has not
+	// ended: the sweep replaced that hour's key. The sweep runs at the
+	// expiry, so the copy is taken again until it is clean; the extended
+	// message, with its token, still opens.
+	tokens := []string{link[strings.LastIndex(link, "/")+1:], longLink[strings.LastIndex(longLink, "/")+1:]}
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		r := vaulttest.Scan(stolenDataFolder(t, data, nil, tokens))
+		if len(r.Of(id)) == 0 {
+			if !r.Has(extended, "content") {
+				t.Errorf("control: the extended message does not open with its token: %v", r.Of(extended))
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("30 s after its expiry a copy of the data folder opens the exp=1m message: %v", r.Of(id))
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
