@@ -27,13 +27,46 @@ import (
 type Account struct {
 	Address string
 	Created time.Time
+	// Admin: the account manages staff accounts (on the staff web).
+	Admin bool
+	// Disabled: the account logs in nowhere (SMTP, IMAP, the staff web,
+	// API keys) until it is enabled again; its records stay.
+	Disabled bool
+	// SecondFactor names the second factor in force: "" (none), "totp".
+	// TOTPPending: an enrolment waits for its first valid code.
+	SecondFactor string
+	TOTPPending  bool
+	// RecoveryCodes is how many unused recovery codes the account has.
+	RecoveryCodes int
+	// AppPasswords is how many app passwords the account has.
+	AppPasswords int
 }
 
 type accountRecord struct {
-	Address string    `json:"address"`
-	Hash    string    `json:"hash"` // PHC string: $argon2id$v=19$m=65536,t=1,p=2$salt$hash
-	Created time.Time `json:"created"`
+	Address  string    `json:"address"`
+	Hash     string    `json:"hash"` // PHC string: $argon2id$v=19$m=65536,t=1,p=2$salt$hash
+	Created  time.Time `json:"created"`
+	Admin    bool      `json:"admin,omitempty"`
+	Disabled bool      `json:"disabled,omitempty"`
+	// The second factor and app passwords (secondfactor.go).
+	TOTP         *totpRecord         `json:"totp,omitempty"`
+	Recovery     [][]byte            `json:"recovery,omitempty"` // keyed hashes of the unused recovery codes
+	AppPasswords []appPasswordRecord `json:"app_passwords,omitempty"`
 }
+
+func (r *accountRecord) account() Account {
+	a := Account{Address: r.Address, Created: r.Created, Admin: r.Admin, Disabled: r.Disabled,
+		RecoveryCodes: len(r.Recovery), AppPasswords: len(r.AppPasswords)}
+	if r.TOTP != nil && r.TOTP.Active {
+		a.SecondFactor = "totp"
+	}
+	a.TOTPPending = r.TOTP != nil && !r.TOTP.Active
+	return a
+}
+
+// hasSecondFactor: the account's password alone opens nothing, and SMTP
+// and IMAP take only its app passwords.
+func (r *accountRecord) hasSecondFactor() bool { return r.TOTP != nil && r.TOTP.Active }
 
 // argonParams are Argon2id's cost parameters.
 type argonParams struct {
@@ -156,6 +189,15 @@ func checkNewPassword(password string) error {
 // AddAccount adds a staff login with an argon2id hash of its password.
 // ErrExists when the address (in any case) already has one.
 func (v *Vault) AddAccount(address, password string) error {
+	return v.addAccount(address, password, false)
+}
+
+// AddAdmin is AddAccount for an administrator.
+func (v *Vault) AddAdmin(address, password string) error {
+	return v.addAccount(address, password, true)
+}
+
+func (v *Vault) addAccount(address, password string, admin bool) error {
 	a, err := normalizeAddress(address)
 	if err == nil {
 		err = checkNewPassword(password)
@@ -163,7 +205,7 @@ func (v *Vault) AddAccount(address, password string) error {
 	if err != nil {
 		return fmt.Errorf("vault: add account: %w", err)
 	}
-	rec, err := json.Marshal(accountRecord{Address: a, Hash: hashPassword(password, argon), Created: v.now().UTC()})
+	rec, err := json.Marshal(accountRecord{Address: a, Hash: hashPassword(password, argon), Created: v.now().UTC(), Admin: admin})
 	if err != nil {
 		return fmt.Errorf("vault: add account: %w", err)
 	}
@@ -235,7 +277,7 @@ func (v *Vault) Accounts() ([]Account, error) {
 			if err := json.Unmarshal(b, &r); err != nil {
 				return fmt.Errorf("account %q: %w", k, err)
 			}
-			out = append(out, Account{Address: r.Address, Created: r.Created})
+			out = append(out, r.account())
 			return nil
 		})
 	})
@@ -276,9 +318,14 @@ func (v *Vault) LoggableLogin(username string) string {
 	return "unknown:" + hex.EncodeToString(mac.Sum(nil)[:6])
 }
 
-// Authenticate checks a login. Every failure is ErrBadCredentials, and an
-// unknown account costs the same argon2id run as a known one, so neither the
-// answer nor its time tells which accounts exist.
+// Authenticate checks a login at SMTP submission and IMAP. Every failure is
+// ErrBadCredentials, and an unknown account costs the same argon2id run as
+// a known one, so neither the answer nor its time tells which accounts
+// exist. Only once the password is right does the answer say more:
+// ErrAccountDisabled for a disabled account, ErrAppPasswordRequired for
+// an account password where only app passwords open the door (the account
+// has a second factor, or Options.RequireSecondFactor). App passwords are
+// taken for every account that has one.
 func (v *Vault) Authenticate(address, password string) (Account, error) {
 	a := strings.ToLower(address)
 	var rec *accountRecord
@@ -295,16 +342,89 @@ func (v *Vault) Authenticate(address, password string) (Account, error) {
 	}
 	if rec == nil {
 		argonKey([]byte(password), dummySalt, argon, hashSize)
+		v.secrets.hash(password)
 		return Account{}, fmt.Errorf("vault: authenticate: %w", ErrBadCredentials)
 	}
-	ok, err := checkPassword(rec.Hash, password)
+	passwordOK, err := checkPassword(rec.Hash, password)
 	if err != nil {
 		return Account{}, fmt.Errorf("vault: authenticate %s: stored hash: %w", a, err)
 	}
-	if !ok {
+	app := rec.matchAppPassword(v.secrets.hash(password))
+	switch {
+	case !passwordOK && app == nil:
 		return Account{}, fmt.Errorf("vault: authenticate: %w", ErrBadCredentials)
+	case rec.Disabled:
+		return Account{}, fmt.Errorf("vault: authenticate %s: %w", a, ErrAccountDisabled)
+	case app == nil && (rec.hasSecondFactor() || v.opt.RequireSecondFactor):
+		return Account{}, fmt.Errorf("vault: authenticate %s: %w", a, ErrAppPasswordRequired)
 	}
-	return Account{Address: rec.Address, Created: rec.Created}, nil
+	if app != nil {
+		if err := v.noteAppPasswordUse(a, app); err != nil {
+			return Account{}, fmt.Errorf("vault: authenticate %s: %w", a, err)
+		}
+	}
+	return rec.account(), nil
+}
+
+// SetDisabled disables an account (it logs in nowhere) or enables it
+// again. ErrNotFound for an unknown account.
+func (v *Vault) SetDisabled(address string, disabled bool) error {
+	return v.changeAccount(address, "set disabled", func(r *accountRecord) error {
+		r.Disabled = disabled
+		return nil
+	})
+}
+
+// SetAdmin gives an account the administrator role or takes it away.
+func (v *Vault) SetAdmin(address string, admin bool) error {
+	return v.changeAccount(address, "set admin", func(r *accountRecord) error {
+		r.Admin = admin
+		return nil
+	})
+}
+
+// Account reads one account. ErrNotFound for an unknown one.
+func (v *Vault) Account(address string) (Account, error) {
+	r, err := v.accountRecord(address)
+	if err != nil {
+		return Account{}, fmt.Errorf("vault: account %s: %w", address, err)
+	}
+	return r.account(), nil
+}
+
+func (v *Vault) accountRecord(address string) (*accountRecord, error) {
+	var rec *accountRecord
+	err := v.view(func(tx *bolt.Tx) error {
+		r, err := getAccount(tx.Bucket(bAccounts), strings.ToLower(address))
+		rec = r
+		return err
+	})
+	return rec, err
+}
+
+// changeAccount reads, changes and writes back one account record in a
+// durable transaction. change may run more than once (see Vault.Update).
+func (v *Vault) changeAccount(address, what string, change func(*accountRecord) error) error {
+	a := strings.ToLower(address)
+	err := v.commit.update(context.Background(), func(tx *bolt.Tx) error {
+		b := tx.Bucket(bAccounts)
+		rec, err := getAccount(b, a)
+		if err != nil {
+			return err
+		}
+		if err := change(rec); err != nil {
+			return err
+		}
+		out, err := json.Marshal(rec)
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(a), out)
+	})
+	if err != nil {
+		return fmt.Errorf("vault: %s of %s: %w", what, a, err)
+	}
+	return nil
 }
 
 func getAccount(b *bolt.Bucket, address string) (*accountRecord, error) {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -59,6 +60,9 @@ type Tx interface {
 	// queue), due at once; only Kind, To, Channel, Lang, MessageID,
 	// Recipient, Errand and Event are taken from j. It returns the job's id.
 	QueueJob(j Job) (uint64, error)
+	// Account reads a staff account (Account.Disabled: it may not log in
+	// anywhere). ErrNotFound for an unknown one.
+	Account(address string) (Account, error)
 	// Now is the vault's clock.
 	Now() time.Time
 	// OnCommit runs fn once the transaction has committed (never when it
@@ -155,6 +159,14 @@ func (t *boltTx) QueueJob(j Job) (uint64, error) {
 		Channel: j.Channel, To: j.To, Lang: j.Lang, Errand: j.Errand, Event: j.Event,
 		Due: now, Created: now,
 	})
+}
+
+func (t *boltTx) Account(address string) (Account, error) {
+	r, err := getAccount(t.tx.Bucket(bAccounts), strings.ToLower(address))
+	if err != nil {
+		return Account{}, err
+	}
+	return r.account(), nil
 }
 
 func (t *boltTx) Now() time.Time { return t.v.now() }

@@ -28,10 +28,17 @@ var (
 	ErrRevoked        = errors.New("message withdrawn by its sender")
 	ErrExists         = errors.New("already exists")
 	ErrBadCredentials = errors.New("bad credentials")
-	ErrClosed         = errors.New("vault closed")
-	ErrLocked         = errors.New("file is locked by another process (is sigill already running?)")
-	ErrFull           = errors.New("vault full: no space left on the device")
-	ErrKeyMismatch    = errors.New("key file and key store do not match the vault")
+	// ErrAccountDisabled: the password was right, but the account is
+	// disabled.
+	ErrAccountDisabled = errors.New("the account is disabled")
+	// ErrAppPasswordRequired: the account password was right, but the
+	// account has a second factor (or every account must), so mail
+	// clients log in with an app password.
+	ErrAppPasswordRequired = errors.New("the account has a second factor: log in with an app password")
+	ErrClosed              = errors.New("vault closed")
+	ErrLocked              = errors.New("file is locked by another process (is sigill already running?)")
+	ErrFull                = errors.New("vault full: no space left on the device")
+	ErrKeyMismatch         = errors.New("key file and key store do not match the vault")
 )
 
 // Defaults of Options.
@@ -89,6 +96,10 @@ type Options struct {
 	// Hooks act inside the transaction that appends (or purges) an event,
 	// on tables of their own (hook.go).
 	Hooks []Hook
+	// RequireSecondFactor makes every account log in to SMTP and IMAP
+	// with an app password, as one with a second factor does
+	// (config staff.require_2fa).
+	RequireSecondFactor bool
 
 	// Unexported knobs for the package's own tests and benchmarks.
 	batchDelay    time.Duration // > 0: commit through bbolt's DB.Batch with this MaxBatchDelay instead of the committer
@@ -104,6 +115,7 @@ type Vault struct {
 	opt     Options
 	now     func() time.Time
 	keys    *keyStore
+	secrets *accountSecrets // seals TOTP secrets, keys the hashes of app passwords and recovery codes
 	escrow  *packet.PublicKey
 	commit  *committer
 	closing chan struct{}
@@ -188,6 +200,10 @@ func Open(o Options) (*Vault, error) {
 		return nil, fmt.Errorf("vault: open %s: %w", o.Path, err)
 	}
 	ks, storeCreated, err := loadKeyStore(o.KeyStore, o.KeyFile, key)
+	var secrets *accountSecrets
+	if err == nil {
+		secrets, err = deriveAccountSecrets(key)
+	}
 	clear(key)
 	var pending map[uint64]int
 	if err == nil {
@@ -218,6 +234,7 @@ func Open(o Options) (*Vault, error) {
 		opt:       o,
 		now:       now,
 		keys:      ks,
+		secrets:   secrets,
 		escrow:    escrow,
 		closing:   make(chan struct{}),
 		shredKick: make(chan struct{}, 1),
