@@ -50,6 +50,10 @@ var (
 		Text: "TLS is required to log in: use port 993 or STARTTLS"}
 	errUnavailable = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnavailable,
 		Text: "Temporary failure, try again later"}
+	errDisabled = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeAuthenticationFailed,
+		Text: "This account is disabled; ask an administrator"}
+	errAppPassword = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeAuthenticationFailed,
+		Text: "This account uses a second factor: log in with an app password (sigill user app-password)"}
 	errThrottled = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnavailable,
 		Text: "Too many failed logins from your address or at this account; wait a few minutes and try again"}
 )
@@ -137,16 +141,18 @@ func (ss *session) Login(username, password string) error {
 		return errThrottled
 	}
 	acct, err := ss.s.o.Vault.Authenticate(username, password)
-	if errors.Is(err, vault.ErrBadCredentials) {
+	// A disabled account, or an account password where only app passwords
+	// open, fails like a wrong password (the gate keeps the token) but says so.
+	if refused := loginRefusal(err); refused != nil {
 		ss.fails++
-		ss.s.log.Info("imap login failed", "user", ss.s.o.Vault.LoggableLogin(username), "peer", ss.peer(), "failures", ss.fails)
+		ss.s.log.Info("imap login failed", "user", ss.s.o.Vault.LoggableLogin(username), "peer", ss.peer(), "failures", ss.fails, "why", refused.Text)
 		authgate.CountFailure("imap")
 		try.Failed()
 		if ss.fails >= maxLoginFails {
 			ss.s.log.Warn("imap: too many failed logins, closing the connection", "peer", ss.peer())
 			ss.conn.NetConn().Close()
 		}
-		return imapserver.ErrAuthFailed
+		return refused
 	}
 	if err != nil {
 		try.Abandoned()
@@ -156,6 +162,20 @@ func (ss *session) Login(username, password string) error {
 	try.Succeeded()
 	ss.account = acct.Address
 	ss.s.log.Info("imap login", "account", acct.Address, "peer", ss.peer())
+	return nil
+}
+
+// loginRefusal is the answer to a login the vault refused, nil for any
+// other outcome.
+func loginRefusal(err error) *imap.Error {
+	switch {
+	case errors.Is(err, vault.ErrBadCredentials):
+		return imapserver.ErrAuthFailed
+	case errors.Is(err, vault.ErrAccountDisabled):
+		return errDisabled
+	case errors.Is(err, vault.ErrAppPasswordRequired):
+		return errAppPassword
+	}
 	return nil
 }
 

@@ -22,6 +22,10 @@ var (
 		Message: "Authentication failed: wrong login or password"}
 	errAuthIdentity = &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8},
 		Message: "Authentication failed: authorization identity must be the login itself"}
+	errAuthDisabled = &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8},
+		Message: "Authentication failed: this account is disabled; ask an administrator"}
+	errAuthAppPassword = &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8},
+		Message: "This account uses a second factor: log in with an app password (sigill user app-password)"}
 	errAuthThrottled = &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
 		Message: "Too many failed logins from your address or at this account; wait a few minutes and try again"}
 )
@@ -115,6 +119,10 @@ func reply(err error) error {
 			Message: fmt.Sprintf("A line of the message is longer than %d characters (rfc/5321:3494 allows 998); nothing was stored: send it with quoted-printable or base64 encoding", maxLineLength)}
 	case errors.Is(err, vault.ErrBadCredentials):
 		return errAuthFailed
+	case errors.Is(err, vault.ErrAccountDisabled):
+		return errAuthDisabled
+	case errors.Is(err, vault.ErrAppPasswordRequired):
+		return errAuthAppPassword
 	case errors.As(err, &fault):
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0},
 			Message: "The message could not be stored safely and was not kept; try again later"}

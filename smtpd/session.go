@@ -109,9 +109,12 @@ func (ss *session) login(username, password string) error {
 		return reply(errAuthThrottled)
 	}
 	acct, err := ss.s.opts.Vault.Authenticate(username, password)
-	if errors.Is(err, vault.ErrBadCredentials) {
+	// A disabled account, or an account password where only app passwords
+	// open, is a failed try like a wrong password: the gate keeps the token,
+	// so the plainer answer is no faster oracle for guessing.
+	if errors.Is(err, vault.ErrBadCredentials) || errors.Is(err, vault.ErrAccountDisabled) || errors.Is(err, vault.ErrAppPasswordRequired) {
 		authgate.CountFailure("smtp")
-		ss.s.opts.Logger.Info("auth failed", "ip", ss.ip.String(), "user", ss.s.opts.Vault.LoggableLogin(username))
+		ss.s.opts.Logger.Info("auth failed", "ip", ss.ip.String(), "user", ss.s.opts.Vault.LoggableLogin(username), "why", loginRefusal(err))
 		try.Failed()
 		return reply(err)
 	}
@@ -123,6 +126,17 @@ func (ss *session) login(username, password string) error {
 	try.Succeeded()
 	ss.account = acct.Address
 	return nil
+}
+
+// loginRefusal says in a log why a login was refused, never with the password.
+func loginRefusal(err error) string {
+	switch {
+	case errors.Is(err, vault.ErrAccountDisabled):
+		return "account disabled"
+	case errors.Is(err, vault.ErrAppPasswordRequired):
+		return "account password where an app password is required"
+	}
+	return "bad credentials"
 }
 
 func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
