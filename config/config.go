@@ -29,6 +29,7 @@ type Config struct {
 	Receipts     Receipts     `toml:"receipts"`
 	Admin        Admin        `toml:"admin"`
 	LoginLimit   LoginLimit   `toml:"login_limit"`
+	Staff        Staff        `toml:"staff"`
 
 	// Dev is set by Dev, never by a file: it allows what only a loopback
 	// development instance may do (plain-text AUTH, the BankID simulator).
@@ -164,6 +165,14 @@ type Receipts struct {
 type LoginLimit struct {
 	Burst  int      `toml:"burst"`
 	Window Duration `toml:"window"`
+}
+
+// Staff is how staff accounts log in.
+type Staff struct {
+	// Require2FA: every account needs a second factor, so SMTP AUTH and
+	// IMAP LOGIN take only app passwords (as they do for an account that
+	// has one whatever this says). On by default; `sigill dev` turns it off.
+	Require2FA bool `toml:"require_2fa"`
 }
 
 type Admin struct {

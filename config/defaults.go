@@ -72,6 +72,7 @@ func Default() *Config {
 			Burst:  5,
 			Window: durationOf(time.Minute),
 		},
+		Staff: Staff{Require2FA: true},
 	}
 }
 
@@ -117,5 +118,6 @@ func Dev(dataDir string, offset int) *Config {
 	c.IMAP = IMAP{Listen: at(DevIMAPPort)}
 	c.Receipts.MailToSender = false
 	c.Admin.Listen = at(DevAdminPort)
+	c.Staff.Require2FA = false // the README's first steps log in with the account password
 	return c
 }

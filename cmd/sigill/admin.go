@@ -63,6 +63,7 @@ func adminHandler(v *vault.Vault, token string) http.Handler {
 		answer(w, v.RemoveAccount(r.PathValue("address")))
 	})
 	private("PUT /messages/{id}/expiry", serveSetExpiry(v))
+	accountRoutes(private, v)
 	return mux
 }
 

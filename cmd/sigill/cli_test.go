@@ -47,7 +47,7 @@ func TestUsageErrorsSayWhatWasWrong(t *testing.T) {
 	}{
 		{nil, "sigill: missing the COMMAND"},
 		{[]string{"frobnicate"}, `sigill: unknown command "frobnicate"`},
-		{[]string{"user"}, "sigill user: missing what to do: add, passwd, list or remove"},
+		{[]string{"user"}, "sigill user: missing what to do: add, passwd, list, remove, disable, enable, 2fa or app-password"},
 		{[]string{"user", "rename", "a@example.se"}, `sigill user: "rename" is not something user does`},
 		{[]string{"user", "add"}, "sigill user: missing the ADDRESS of the account"},
 		{[]string{"user", "list", "extra"}, `sigill user: unexpected argument "extra"`},

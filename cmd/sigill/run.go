@@ -345,6 +345,8 @@ func openVault(cfg *config.Config) (*vault.Vault, *mailbox.Store, error) {
 		AuditRetention: cfg.Vault.AuditRetention.Duration,
 		EscrowKey:      readOptional(cfg.Vault.EscrowKey),
 		Hooks:          []vault.Hook{boxes.Hook(), notifier.Hook()},
+		// Only app passwords open SMTP and IMAP (staff-web.md).
+		RequireSecondFactor: cfg.Staff.Require2FA,
 	})
 	if err != nil {
 		return nil, nil, err

@@ -111,6 +111,8 @@ func TestServeFromTheExampleConfig(t *testing.T) {
 	if _, stderr, code := run(t, password+"\n", "user", "-config", path, "add", staff); code != 0 {
 		t.Fatalf("user add: %s", stderr)
 	}
+	// The example has staff.require_2fa on: mail clients log in with app passwords.
+	appPassword := createAppPassword(t, "-config", path, staff)
 	// The example's certificates last 400 days: the log warns of nothing.
 	if strings.Contains(log.String(), `"warning"`) {
 		t.Errorf("serve warned at start with sound certificates:\n%s", log.String())
@@ -138,7 +140,14 @@ func TestServeFromTheExampleConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Auth(sasl.NewLoginClient(staff, password)); err != nil {
+	if err := c.Auth(sasl.NewLoginClient(staff, password)); err == nil || !strings.Contains(err.Error(), "app password") {
+		t.Fatalf("AUTH LOGIN with the account password under staff.require_2fa: %v; want a refusal asking for an app password", err)
+	}
+	c.Close()
+	if c, err = smtp.DialStartTLS(ports["0.0.0.0:587"], insecure); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Auth(sasl.NewLoginClient(staff, appPassword)); err != nil {
 		t.Fatalf("AUTH LOGIN after STARTTLS: %v", err)
 	}
 	rcpt := "0701234567&login=199908072391&@secure.example.se"
@@ -168,7 +177,7 @@ func TestServeFromTheExampleConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer imapc.Close()
-	if err := imapc.Login(staff, password).Wait(); err != nil {
+	if err := imapc.Login(staff, appPassword).Wait(); err != nil {
 		t.Fatalf("IMAP LOGIN over TLS: %v", err)
 	}
 	if _, err := imapc.Select("INBOX", nil).Wait(); err != nil {

@@ -80,14 +80,16 @@ func (f *serveFixture) wait(t *testing.T) {
 	}
 }
 
-// addStaff makes the vault (a first start) and adds a staff account.
-func (f *serveFixture) addStaff(t *testing.T, address, password string) {
+// addStaff makes the vault (a first start) and adds a staff account; it
+// returns an app password for it (the example requires one).
+func (f *serveFixture) addStaff(t *testing.T, address, password string) string {
 	t.Helper()
 	f.start(t)
 	f.stop(t)
 	if _, stderr, code := run(t, password+"\n", "user", "-config", f.path, "add", address); code != 0 {
 		t.Fatalf("user add: %s", stderr)
 	}
+	return createAppPassword(t, "-config", f.path, address)
 }
 
 var insecure = &tls.Config{InsecureSkipVerify: true} // the tests' self-signed certificates
@@ -135,8 +137,8 @@ func (f *serveFixture) servedCertificates(t *testing.T) map[string]*x509.Certifi
 // and a broken renewal is refused with the reason while the good one stays.
 func TestServeReloadsCertificatesOnHangup(t *testing.T) {
 	f := newServeFixture(t)
-	const staff, password = "anna@example.se", "a long staff password"
-	f.addStaff(t, staff, password)
+	const staff = "anna@example.se"
+	password := f.addStaff(t, staff, "a long staff password")
 	f.start(t)
 	defer f.stop(t)
 
@@ -191,8 +193,8 @@ func TestServeReloadsCertificatesOnHangup(t *testing.T) {
 // (TLS close_notify, then FIN), and serve exits 0.
 func TestServeSaysByeToIMAPOnStop(t *testing.T) {
 	f := newServeFixture(t)
-	const staff, password = "anna@example.se", "a long staff password"
-	f.addStaff(t, staff, password)
+	const staff = "anna@example.se"
+	password := f.addStaff(t, staff, "a long staff password")
 	f.start(t)
 
 	conn, err := tls.Dial("tcp", f.ports["0.0.0.0:993"], insecure)

@@ -49,6 +49,15 @@ type accountStore interface {
 	AddAccount(address, password string) error
 	SetPassword(address, password string) error
 	RemoveAccount(address string) error
+	AddAdmin(address, password string) error
+	SetDisabled(address string, disabled bool) error
+	EnrollTOTP(address string) (vault.TOTPEnrolment, error)
+	ConfirmTOTP(address, code string) ([]string, error)
+	RegenerateRecoveryCodes(address string) ([]string, error)
+	ResetSecondFactor(address string) error
+	CreateAppPassword(address, name string) (vault.AppPassword, string, error)
+	AppPasswords(address string) ([]vault.AppPassword, error)
+	RevokeAppPassword(address, id string) error
 	Close() error
 }
 

@@ -123,20 +123,28 @@ start_serve() {
 start_serve
 stop_bg "$SERVE_PID"
 out=$(printf '%s\n' "$STAFF_PASSWORD" | "$SIGILL" user -config "$CONFIG" add "$STAFF" 2>&1) || fail "user add: $out"
+# staff.require_2fa is on unless the file says otherwise: mail clients log
+# in with an app password, made here while serve is stopped.
+out=$("$SIGILL" user -config "$CONFIG" app-password "$STAFF" create swaks 2>&1) || fail "app-password create: $out"
+APP_PASSWORD=$(sed -n 's/^  \([A-Z2-7]\{26\}\)$/\1/p' <<<"$out")
+[ -n "$APP_PASSWORD" ] || fail "app-password create printed no password: $out"
 start_serve
 
 # 5. Without TLS no AUTH is offered; a wrong recipient is refused with its
 #    fault; a good one is queued. swaks verifies serve's certificate chain
 #    against ca.pem (this swaks does not check the host name).
-swaks_tls() { # RCPT MESSAGE-ID
+swaks_tls() { # RCPT MESSAGE-ID [PASSWORD]
   swaks --server "$SUBMISSION" --tls --tls-verify --tls-ca-path "$CA" \
-    --auth LOGIN --auth-user "$STAFF" --auth-password "$STAFF_PASSWORD" \
+    --auth LOGIN --auth-user "$STAFF" --auth-password "${3:-$APP_PASSWORD}" \
     --from "$STAFF" --to "$1" --header 'Subject: Provsvar' --header "Message-Id: $2" --body "$BODY" 2>&1 || true
 }
 plain=$(swaks --server "$SUBMISSION" --auth LOGIN --auth-user "$STAFF" --auth-password "$STAFF_PASSWORD" \
   --from "$STAFF" --to '0701234567&login=199908072391&@secure.example.se' --body "$BODY" 2>&1 || true)
 grep -q ' queued' <<<"$plain" && fail "sent without TLS: $plain"
 grep -qi 'did not advertise.*auth' <<<"$plain" || fail "AUTH offered before STARTTLS? $plain"
+
+refused=$(swaks_tls '0701234567&login=199908072391&@secure.example.se' '<t04-pw@example.se>' "$STAFF_PASSWORD")
+grep -q '535 5\.7\.8 This account uses a second factor: log in with an app password' <<<"$refused" || fail "the account password was not refused under staff.require_2fa: $refused"
 
 bad=$(swaks_tls '070123&login=1999&@secure.example.se' '<t04-bad@example.se>')
 grep -q 'TLS started' <<<"$bad" || fail "no TLS for the bad recipient: $bad"
@@ -197,7 +205,7 @@ grep -q 'Provsvaret visar inget' <<<"$message" || fail "message.json lacks the b
 # 8. The receipts over IMAP with implicit TLS, the certificate checked
 #    against ca.pem, both threaded with the sent Message-ID: the DSN of the
 #    delivery report, and the MDN "displayed" that names the reader.
-out=$(python3 - "$IMAPS_PORT" "$CA" "$STAFF" "$STAFF_PASSWORD" "$WORK" <<'EOF'
+out=$(python3 - "$IMAPS_PORT" "$CA" "$STAFF" "$APP_PASSWORD" "$WORK" <<'EOF'
 import imaplib, ssl, sys, time
 port, ca, user, password, work = sys.argv[1:]
 ctx = ssl.create_default_context(cafile=ca)  # checks the chain and 127.0.0.1
