@@ -207,6 +207,12 @@ func TestAppPasswordsWithSecondFactor(t *testing.T) {
 	if err != nil || len(list) != 1 || list[0].ID != app.ID || !list[0].LastUsed.Equal(c.Now().UTC()) {
 		t.Errorf("listed: %+v, %v; want last use %v", list, err, c.Now())
 	}
+	if _, err := v.CheckPassword(staffAddr, staffPW); err != nil {
+		t.Errorf("the staff web's first step takes the account password with a second factor: %v", err)
+	}
+	if _, err := v.CheckPassword(staffAddr, secret); !errors.Is(err, ErrBadCredentials) {
+		t.Errorf("an app password at the staff web's sign-in: %v", err)
+	}
 	if err := v.RevokeAppPassword(staffAddr, app.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -245,6 +251,9 @@ func TestDisabledAccountLogsInNowhere(t *testing.T) {
 		if _, err := v.Authenticate(staffAddr, pw); !errors.Is(err, ErrAccountDisabled) {
 			t.Errorf("a disabled account logged in: %v", err)
 		}
+	}
+	if _, err := v.CheckPassword(staffAddr, staffPW); !errors.Is(err, ErrAccountDisabled) {
+		t.Errorf("a disabled account passed the staff web's password step: %v", err)
 	}
 	if _, err := v.Authenticate(staffAddr, "fel lösenord"); !errors.Is(err, ErrBadCredentials) {
 		t.Errorf("a wrong password tells the account is disabled: %v", err)

@@ -6,7 +6,7 @@ import (
 )
 
 // The figures of password guessing, one family for every protocol the gate
-// guards, labelled by protocol ("smtp", "imap"). A rise in failures is
+// guards, labelled by protocol ("smtp", "imap", "web": the staff web's sign-in). A rise in failures is
 // guessing or a staff member's stale password in a client; throttled
 // refusals are a guesser (or that client) being held off.
 var (
@@ -23,7 +23,7 @@ var (
 // Every protocol's series exists from the start, at 0, so that an alert on
 // their rate has something to compute.
 func init() {
-	for _, protocol := range []string{"smtp", "imap"} {
+	for _, protocol := range []string{"smtp", "imap", "web"} {
 		failures.WithLabelValues(protocol)
 		throttled.WithLabelValues(protocol)
 	}

@@ -1,0 +1,103 @@
+package staffauth
+
+import (
+	"errors"
+	"net/netip"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp/totp"
+
+	"sigill/internal/authgate"
+	"sigill/internal/testenv"
+	"sigill/vault"
+)
+
+const (
+	staff    = "anna@staff.test"
+	password = "anna's long password"
+)
+
+var guesser = netip.MustParseAddr("127.0.0.2")
+
+// enrolled is a checker whose gate allows burst tries, over a vault with
+// one account that has TOTP; it returns the TOTP secret and the clock.
+func enrolled(t *testing.T, burst int) (Checker, string, *testenv.Clock) {
+	t.Helper()
+	clock := testenv.NewClock(time.Date(2026, 3, 2, 9, 30, 0, 0, time.UTC))
+	v, err := vault.Open(vault.Options{Path: filepath.Join(t.TempDir(), "sigill.db"), Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { v.Close() })
+	if err := v.AddAccount(staff, password); err != nil {
+		t.Fatal(err)
+	}
+	e, err := v.EnrollTOTP(staff)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _ := totp.GenerateCode(e.Secret, clock.Now())
+	if _, err := v.ConfirmTOTP(staff, code); err != nil {
+		t.Fatal(err)
+	}
+	gate := authgate.New(authgate.Limits{Burst: burst, Window: time.Hour})
+	gate.Delay = 0
+	return Checker{Vault: v, Gate: gate}, e.Secret, clock
+}
+
+// Wrong codes use up the gate's tries like wrong passwords: after them even
+// the right code is refused without being looked at.
+func TestWrongCodesAreThrottled(t *testing.T) {
+	c, secret, clock := enrolled(t, 3)
+	clock.Advance(time.Minute)
+	for i := range 3 {
+		if err := c.SecondFactor(guesser, staff, "000000"); !errors.Is(err, vault.ErrBadCredentials) {
+			t.Fatalf("wrong code %d: %v", i+1, err)
+		}
+	}
+	right, _ := totp.GenerateCode(secret, clock.Now())
+	if err := c.SecondFactor(guesser, staff, right); !errors.Is(err, ErrThrottled) {
+		t.Errorf("the right code after three wrong ones with a burst of three: %v; want ErrThrottled", err)
+	}
+	if _, err := c.Password(guesser, staff, password); !errors.Is(err, ErrThrottled) {
+		t.Errorf("the password after the codes used the tries up: %v; want ErrThrottled (one gate)", err)
+	}
+}
+
+// A right code gives its try back; a replayed one costs one.
+func TestRightCodesCostNoTry(t *testing.T) {
+	c, secret, clock := enrolled(t, 2)
+	for range 4 {
+		clock.Advance(30 * time.Second)
+		code, _ := totp.GenerateCode(secret, clock.Now())
+		if err := c.SecondFactor(guesser, staff, code); err != nil {
+			t.Fatalf("a fresh code: %v", err)
+		}
+		if _, err := c.Password(guesser, staff, password); err != nil {
+			t.Fatalf("the password: %v", err)
+		}
+	}
+	code, _ := totp.GenerateCode(secret, clock.Now())
+	if err := c.SecondFactor(guesser, staff, code); !errors.Is(err, vault.ErrBadCredentials) {
+		t.Errorf("a replayed code: %v", err)
+	}
+}
+
+func TestRecoveryCodeSignIn(t *testing.T) {
+	c, _, _ := enrolled(t, 5)
+	codes, err := c.Vault.RegenerateRecoveryCodes(staff)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SecondFactor(guesser, staff, " "+codes[0]+" "); err != nil {
+		t.Errorf("a recovery code: %v", err)
+	}
+	if err := c.SecondFactor(guesser, staff, codes[0]); !errors.Is(err, vault.ErrBadCredentials) {
+		t.Errorf("the same recovery code again: %v", err)
+	}
+	if err := c.SecondFactor(guesser, "nobody@staff.test", "123456"); !errors.Is(err, vault.ErrBadCredentials) {
+		t.Errorf("an unknown account: %v", err)
+	}
+}
