@@ -206,3 +206,24 @@ func TestBankIDURL(t *testing.T) {
 		})
 	}
 }
+
+// staff.require_2fa: on unless a file turns it off, off in dev.
+func TestRequire2FA(t *testing.T) {
+	if !Default().Staff.Require2FA {
+		t.Error("staff.require_2fa is off by default; the spec has it on in serve")
+	}
+	if Dev(t.TempDir(), 0).Staff.Require2FA {
+		t.Error("staff.require_2fa is on in dev; the README's first steps log in with the account password")
+	}
+	path := configtest.Example(t, time.Now().Add(400*24*time.Hour))
+	text, _ := os.ReadFile(path)
+	off := strings.Replace(string(text), "require_2fa = true ", "require_2fa = false", 1)
+	configtest.Write(t, path, []byte(off))
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Staff.Require2FA {
+		t.Error("require_2fa = false in the file is not read")
+	}
+}
