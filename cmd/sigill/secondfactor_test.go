@@ -120,3 +120,56 @@ func TestSecondFactorFromTheCLI(t *testing.T) {
 		t.Errorf("the account password after the second factor was reset: %s", got)
 	}
 }
+
+// TestSecondFactorSpecForms: staff-web.md's command forms, against the built
+// `sigill dev`: `user 2fa ADDRESS` enrols TOTP active at once (the admin
+// hands the URI over), `user app-password ADDRESS NAME` prints one, and
+// `user 2fa -reset ADDRESS` removes the second factor.
+func TestSecondFactorSpecForms(t *testing.T) {
+	python := testenv.Tool(t, "python3", "python3")
+	data := t.TempDir()
+	d := startDev(t, data)
+	submission := d.addr(config.DevSubmissionPort)
+	const staff, password = "cia@staff.test", "another long password"
+	user := func(stdin string, args ...string) string {
+		t.Helper()
+		stdout, stderr, code := run(t, stdin, append([]string{"user", "-data", data}, args...)...)
+		if code != 0 {
+			t.Fatalf("sigill user %v: exit %d, %s %s", args, code, stdout, stderr)
+		}
+		return stdout
+	}
+	user(password+"\n", "add", staff)
+
+	enrolled := user("", "2fa", staff)
+	secret := regexp.MustCompile(`(?m)^Secret: ([A-Z2-7]+)$`).FindStringSubmatch(enrolled)
+	if secret == nil || !strings.Contains(enrolled, "otpauth://totp/") {
+		t.Fatalf("2fa ADDRESS printed %q", enrolled)
+	}
+	if n := len(regexp.MustCompile(`(?m)^  [A-Z2-7]{5}-[A-Z2-7]{5}$`).FindAllString(enrolled, -1)); n != 10 {
+		t.Errorf("2fa ADDRESS printed %d recovery codes; want 10:\n%s", n, enrolled)
+	}
+	if list := user("", "list"); !strings.Contains(list, "cia@staff.test\tstaff\tenabled\t2fa totp") {
+		t.Errorf("after 2fa ADDRESS the second factor is not active: %q", list)
+	}
+	if got := smtplibAuth(t, python, submission, staff, password); !strings.HasPrefix(got, "535") {
+		t.Errorf("the account password once 2fa ADDRESS ran: %s; want 535", got)
+	}
+
+	created := user("", "app-password", staff, "Outlook")
+	app := regexp.MustCompile(`(?m)^  ([A-Z2-7]{26})$`).FindStringSubmatch(created)
+	if app == nil || !strings.Contains(created, `"Outlook"`) {
+		t.Fatalf("app-password ADDRESS NAME printed %q", created)
+	}
+	if got := smtplibAuth(t, python, submission, staff, app[1]); !strings.HasPrefix(got, "235") {
+		t.Errorf("the app password: %s", got)
+	}
+
+	if _, stderr, code := run(t, "", "user", "-data", data, "-reset", "disable", staff); code != 2 || !strings.Contains(stderr, "-reset goes with 2fa") {
+		t.Errorf("-reset with another verb: exit %d, %s", code, stderr)
+	}
+	user("", "2fa", "-reset", staff)
+	if got := smtplibAuth(t, python, submission, staff, password); !strings.HasPrefix(got, "235") {
+		t.Errorf("the account password after 2fa -reset: %s", got)
+	}
+}

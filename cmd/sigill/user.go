@@ -27,6 +27,10 @@ staff.require_2fa) mail clients log in with app passwords instead.
   remove ADDRESS         delete an account
   disable ADDRESS        the account logs in nowhere until enabled again
   enable ADDRESS         let a disabled account log in again
+  2fa ADDRESS            enrol TOTP, active at once: prints the otpauth://
+                         URI (and the secret) to hand over, and the ten
+                         one-time recovery codes
+  2fa -reset ADDRESS     remove TOTP and the recovery codes (a lost phone)
   2fa ADDRESS enroll     start TOTP: prints the secret and the otpauth:// URI
                          for the authenticator app; active after confirm
   2fa ADDRESS confirm CODE
@@ -36,6 +40,7 @@ staff.require_2fa) mail clients log in with app passwords instead.
                          replace the recovery codes with ten new ones
   2fa ADDRESS reset      remove TOTP and the recovery codes (a lost phone);
                          also "disable"
+  app-password ADDRESS NAME
   app-password ADDRESS create NAME
                          a new app password for one device (mail client),
                          printed once
@@ -55,6 +60,7 @@ func runUser(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	c := newCLI("user", userUsage, stdout, stderr)
 	where := vaultFlags(c.fs)
 	admin := c.fs.Bool("admin", false, "with add: the account is an administrator")
+	reset := c.fs.Bool("reset", false, "with 2fa: remove every second factor of the account")
 	positional, code, done := c.parse(args)
 	if done {
 		return code
@@ -63,6 +69,12 @@ func runUser(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return c.fail("missing what to do: add, passwd, list, remove, disable, enable, 2fa or app-password")
 	}
 	verb, rest := positional[0], positional[1:]
+	if *reset {
+		if verb != "2fa" || len(rest) != 1 {
+			return c.fail("-reset goes with 2fa ADDRESS only")
+		}
+		rest = append(rest, "reset")
+	}
 	switch n, ok := userVerbs[verb]; {
 	case verb == "2fa" || verb == "app-password":
 		if code, done := secondFactorArgs(c, verb, rest); done {

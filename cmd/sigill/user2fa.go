@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pquerna/otp/totp"
+
 	"sigill/vault"
 )
 
@@ -13,13 +15,22 @@ import (
 // operations the staff web calls, through the running daemon's admin
 // listener or on the vault file.
 
-// secondFactorArgs checks `2fa ADDRESS SUBVERB [ARG]` and `app-password
-// ADDRESS SUBVERB [ARG]`.
+// secondFactorArgs checks `2fa ADDRESS [SUBVERB [ARG]]` and `app-password
+// ADDRESS SUBVERB [ARG]` or `app-password ADDRESS NAME` (the spec's short
+// forms: enrol at once, create an app password).
 func secondFactorArgs(c *cli, verb string, rest []string) (code int, done bool) {
 	sub := map[string]map[string]int{
 		"2fa":          {"enroll": 0, "confirm": 1, "recovery-codes": 0, "reset": 0, "disable": 0},
 		"app-password": {"create": 1, "list": 0, "revoke": 1},
 	}[verb]
+	if verb == "2fa" && len(rest) == 1 {
+		return 0, false
+	}
+	if verb == "app-password" && len(rest) == 2 {
+		if _, isSub := sub[rest[1]]; !isSub {
+			return 0, false
+		}
+	}
 	if len(rest) < 2 {
 		return c.fail("%s wants ADDRESS and what to do (%s)", verb, strings.Join(sortedKeys(sub), ", ")), true
 	}
@@ -42,6 +53,9 @@ func sortedKeys(m map[string]int) []string {
 }
 
 func runSecondFactor(v accountStore, args []string, stdout io.Writer) error {
+	if len(args) == 1 {
+		return enrollAtOnce(v, args[0], stdout)
+	}
 	address, sub := args[0], args[1]
 	switch sub {
 	case "enroll":
@@ -72,6 +86,27 @@ func runSecondFactor(v accountStore, args []string, stdout io.Writer) error {
 	return nil
 }
 
+// enrollAtOnce is `sigill user 2fa ADDRESS`: the administrator enrols the
+// account and hands the URI over, so the enrolment is confirmed here with a
+// code computed from the new secret (that step is then used, as any code).
+func enrollAtOnce(v accountStore, address string, stdout io.Writer) error {
+	e, err := v.EnrollTOTP(address)
+	if err != nil {
+		return err
+	}
+	code, err := totp.GenerateCode(e.Secret, time.Now())
+	if err != nil {
+		return err
+	}
+	codes, err := v.ConfirmTOTP(address, code)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: TOTP is active. Hand this over for the authenticator app (as a QR code or the secret):\nURI: %s\nSecret: %s\n\nFrom now on mail clients log in with app passwords (sigill user app-password %s NAME).\n", address, e.URI, e.Secret, address)
+	printRecoveryCodes(stdout, codes)
+	return nil
+}
+
 func printRecoveryCodes(w io.Writer, codes []string) {
 	fmt.Fprintf(w, "Recovery codes (each works once; keep them where the phone is not; they are not shown again):\n")
 	for _, c := range codes {
@@ -80,6 +115,9 @@ func printRecoveryCodes(w io.Writer, codes []string) {
 }
 
 func runAppPassword(v accountStore, args []string, stdout io.Writer) error {
+	if len(args) == 2 && args[1] != "list" {
+		args = []string{args[0], "create", args[1]} // app-password ADDRESS NAME
+	}
 	address, sub := args[0], args[1]
 	switch sub {
 	case "create":

@@ -41,7 +41,7 @@ func TestUserCommands(t *testing.T) {
 		{"", []string{"enable", "staff@example.se"}, 0, "done (enable)", ""},
 		{"", []string{"disable", "nobody@example.se"}, 1, "", "not found"},
 		{"", []string{"remove", "-admin", "staff@example.se"}, 2, "", "-admin goes with add only"},
-		{"", []string{"2fa", "staff@example.se"}, 2, "", "wants ADDRESS and what to do"},
+		{"", []string{"2fa"}, 2, "", "wants ADDRESS and what to do"},
 		{"", []string{"2fa", "staff@example.se", "confirm"}, 2, "", "missing the CODE"},
 		{"", []string{"2fa", "staff@example.se", "recovery-codes"}, 1, "", "no second factor"},
 		{"", []string{"app-password", "staff@example.se", "revoke", "nosuchid"}, 1, "", "not found"},
