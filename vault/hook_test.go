@@ -171,3 +171,30 @@ func TestHookTables(t *testing.T) {
 		}
 	}
 }
+
+// A hook's transaction sees the staff accounts, so that what it keeps for
+// an account (API keys) can end with the account in the same read.
+func TestHookTxAccount(t *testing.T) {
+	v, _ := openTest(t, func(o *Options) { o.Hooks = []Hook{tally(nil)} })
+	if err := v.AddAccount("Anna@Staff.test", "a long enough password"); err != nil {
+		t.Fatal(err)
+	}
+	account := func() (Account, error) {
+		var a Account
+		err := v.View([]string{"tally"}, func(tx Tx) error {
+			var err error
+			a, err = tx.Account("ANNA@staff.test")
+			return err
+		})
+		return a, err
+	}
+	if a, err := account(); err != nil || a.Address != "anna@staff.test" {
+		t.Fatalf("Account = %+v, %v", a, err)
+	}
+	if err := v.RemoveAccount("anna@staff.test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := account(); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a removed account: %v, want ErrNotFound", err)
+	}
+}
