@@ -27,9 +27,9 @@ type Config struct {
 	Reader       Reader       `toml:"reader"`
 	IMAP         IMAP         `toml:"imap"`
 	Receipts     Receipts     `toml:"receipts"`
+	Staff        Staff        `toml:"staff"`
 	Admin        Admin        `toml:"admin"`
 	LoginLimit   LoginLimit   `toml:"login_limit"`
-	Staff        Staff        `toml:"staff"`
 
 	// Dev is set by Dev, never by a file: it allows what only a loopback
 	// development instance may do (plain-text AUTH, the BankID simulator).
@@ -167,8 +167,12 @@ type LoginLimit struct {
 	Window Duration `toml:"window"`
 }
 
-// Staff is how staff accounts log in.
+// Staff is the staff listener, the REST API (/api/v1/) and, later, the
+// staff web (HTTPS with tls.cert_file in serve; off unless Listen is set,
+// since it is meant for the internal network only), and how staff accounts
+// log in.
 type Staff struct {
+	Listen []string `toml:"listen"`
 	// Require2FA: every account needs a second factor, so SMTP AUTH and
 	// IMAP LOGIN take only app passwords (as they do for an account that
 	// has one whatever this says). On by default; `sigill dev` turns it off.

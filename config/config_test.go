@@ -41,7 +41,7 @@ var sigillAdditions = []string{
 	`burst = 5                               # tries at once per client address, and per account from addresses that have not logged in to it lately`,
 	`window = "1m"                           # then one more try per window`,
 	`max_retention = "2160h"                 # 90 days: the longest lifetime a sender may give one message (exp= in the address, "sigill message expire"); at least retention`,
-	"\n[staff]                                 # staff accounts",
+	"\n[staff]                                 # the REST API (/api/v1/) and the staff web, over HTTPS with tls.cert_file; meant for the internal network\nlisten = []                             # off unless set, e.g. [\"10.0.0.5:8443\"]; sigill dev: 127.0.0.1:8090",
 	`require_2fa = true                      # every account needs a second factor: SMTP AUTH and IMAP LOGIN take only app passwords (sigill user app-password), as they do for any account with one`,
 	`url = ""                                # only with environment = "test": another RP API base URL, e.g. a simulator from "sigill bankid-simulator"; needs ca_file`,
 }

@@ -84,6 +84,7 @@ const (
 	DevBankIDPort     = 8081
 	DevIMAPPort       = 1143
 	DevAdminPort      = 9090
+	DevStaffPort      = 8090
 	DevDomain         = "secure.test"
 	DevAccount        = "dev@staff.test"
 )
@@ -119,5 +120,6 @@ func Dev(dataDir string, offset int) *Config {
 	c.Receipts.MailToSender = false
 	c.Admin.Listen = at(DevAdminPort)
 	c.Staff.Require2FA = false // the README's first steps log in with the account password
+	c.Staff.Listen = at(DevStaffPort)
 	return c
 }

@@ -195,6 +195,7 @@ func (c *Config) Validate() error {
 	f.listen("imap.listen", c.IMAP.Listen)
 	f.listen("imap.starttls_listen", c.IMAP.StartTLSListen)
 	f.listen("admin.listen", c.Admin.Listen)
+	f.listen("staff.listen", c.Staff.Listen)
 	if n := c.LoginLimit.Burst; n < 1 || n > 1000 {
 		f.add("login_limit.burst", "%d must be between 1 and 1000 (tries at once per address, and per account from unknown addresses)", n)
 	}
