@@ -11,16 +11,17 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"sigill/apikey"
 	"sigill/vault"
 )
 
 // adminHandler serves the admin listener. /metrics and /healthz are open to
 // whoever may reach admin.listen. Everything else (profiles, the vault's
-// stats and hot backup, staff accounts, a message's expiry) answers only
-// loopback peers that present the admin token: the daemon writes it beside
-// the vault, readable by the vault's owner alone, so these routes give no
-// one more than the vault file itself would.
-func adminHandler(v *vault.Vault, token string) http.Handler {
+// stats and hot backup, staff accounts, a message's expiry, API keys)
+// answers only loopback peers that present the admin token: the daemon
+// writes it beside the vault, readable by the vault's owner alone, so these
+// routes give no one more than the vault file itself would.
+func adminHandler(v *vault.Vault, keys *apikey.Store, token string) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -64,6 +65,7 @@ func adminHandler(v *vault.Vault, token string) http.Handler {
 	})
 	private("PUT /messages/{id}/expiry", serveSetExpiry(v))
 	accountRoutes(private, v)
+	apiKeyRoutes(private, keys)
 	return mux
 }
 

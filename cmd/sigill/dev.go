@@ -79,6 +79,7 @@ func printDevBanner(w io.Writer, cfg *config.Config, dir, password string) {
   BankID phone     http://%s/dev/bankid  (approve orders as any test person)
   BankID RP API    https://%s/rp/v6.0/  (simulator; mTLS, certificates in %s)
   IMAP receipts    %s  (LOGIN as the staff account; plain text on loopback)
+  REST API         http://%s/api/v1/  (keys: sigill apikey create %s -data %s)
   admin            http://%s/metrics  /healthz
   staff account    %s
   password         %s
@@ -91,7 +92,7 @@ Send a first message, then open the link that appears in the outbox:
 
 `, dir, cfg.SMTP.Submission.Listen[0], cfg.SMTP.Relay.Listen[0],
 		cfg.Reader.Listen[0], cfg.Reader.Listen[0], filepath.Join(dir, "outbox.jsonl"), cfg.Reader.Listen[0],
-		cfg.SimulatorListen, filepath.Join(dir, "bankid"), cfg.IMAP.Listen[0], cfg.Admin.Listen[0],
+		cfg.SimulatorListen, filepath.Join(dir, "bankid"), cfg.IMAP.Listen[0], cfg.Staff.Listen[0], config.DevAccount, dir, cfg.Admin.Listen[0],
 		config.DevAccount, password,
 		cfg.SMTP.Submission.Listen[0], config.DevAccount, password, config.DevAccount, rcpt)
 }

@@ -23,6 +23,7 @@ var commands = map[string]command{
 	"addr":             {"show what the gateway makes of a recipient address", runAddr},
 	"check-config":     {"validate a configuration file and its certificates", runCheckConfig},
 	"user":             {"manage staff accounts: add, passwd, list, remove", runUser},
+	"apikey":           {"manage REST API keys: create, list, revoke", runAPIKey},
 	"vault":            {"inspect the vault: stats, backup, verify", runVault},
 	"version":          {"print the version, the commit and the Go version", runVersion},
 	"message":          {"change a message: expire (shorten or extend its lifetime)", runMessage},

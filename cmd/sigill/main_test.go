@@ -111,7 +111,7 @@ func (d *devInstance) addr(port int) string {
 // freeOffset finds a -listen-offset at which every dev port is free.
 func freeOffset(t *testing.T) int {
 	ports := []int{config.DevSubmissionPort, config.DevRelayPort, config.DevReaderPort,
-		config.DevBankIDPort, config.DevIMAPPort, config.DevAdminPort}
+		config.DevBankIDPort, config.DevIMAPPort, config.DevAdminPort, config.DevStaffPort}
 	for try := 0; try < 50; try++ {
 		// Every port stays below 32768, out of the kernel's ephemeral range:
 		// a port checked free there can be taken by any test's outgoing

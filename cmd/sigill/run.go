@@ -19,6 +19,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"sigill/addressing"
+	"sigill/apikey"
 	"sigill/bankid"
 	"sigill/bankid/bankidsim"
 	"sigill/config"
@@ -42,6 +43,7 @@ type instance struct {
 	log      *slog.Logger
 	vault    *vault.Vault
 	receipts *mailbox.Store // the receipts mailboxes, filed inside the vault's transactions
+	keys     *apikey.Store  // the REST API's keys, in the vault's tables
 	notifier *notifier.Notifier
 	smtp     *smtpd.Server
 	reader   *readerweb.Server
@@ -49,6 +51,7 @@ type instance struct {
 	admin    *http.Server
 
 	readerHTTP *http.Server
+	staffHTTP  *http.Server // the REST API (and later the staff web)
 	simulator  *http.Server // dev only: the BankID simulator's RP API
 
 	cancel context.CancelFunc
@@ -81,7 +84,7 @@ func start(cfg *config.Config, log *slog.Logger, tlsConfig *tls.Config) (*instan
 	if err = os.MkdirAll(filepath.Dir(cfg.Vault.Path), 0o700); err != nil {
 		return nil, err
 	}
-	if in.vault, in.receipts, err = openVault(cfg); err != nil {
+	if in.vault, in.receipts, in.keys, err = openVault(cfg); err != nil {
 		return nil, err
 	}
 	in.goRun(func() { in.vault.RunSweeper(ctx, time.Hour) })
@@ -179,10 +182,20 @@ func start(cfg *config.Config, log *slog.Logger, tlsConfig *tls.Config) (*instan
 		in.serve("imap", ln, in.imap.Serve)
 	}
 
+	// 7. The staff listener: systems send and read through the REST API.
+	in.staffHTTP = &http.Server{Handler: staffHandler(), ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsConfig.Clone(), ErrorLog: httpErrorLog(log, "staff")}
+	for _, ln := range lns.staff {
+		if cfg.Dev {
+			in.serve("staff", ln, in.staffHTTP.Serve)
+		} else {
+			in.serve("staff (https)", ln, func(ln net.Listener) error { return in.staffHTTP.ServeTLS(ln, "", "") })
+		}
+	}
+
 	// Admin: metrics, health, and the vault commands' way in while we hold the file.
 	token := newAdminToken()
 	ready := newReadiness(readinessChecks(in.vault, bankidClient, in.notifier))
-	in.admin = &http.Server{Handler: withReadyz(adminHandler(in.vault, token), ready), ReadHeaderTimeout: 10 * time.Second, ErrorLog: httpErrorLog(log, "admin")}
+	in.admin = &http.Server{Handler: withReadyz(adminHandler(in.vault, in.keys, token), ready), ReadHeaderTimeout: 10 * time.Second, ErrorLog: httpErrorLog(log, "admin")}
 	for _, ln := range lns.admin {
 		in.serve("admin", ln, in.admin.Serve)
 	}
@@ -220,7 +233,7 @@ func (in *instance) stop(ctx context.Context) {
 		in.smtp.Shutdown(ctx)
 	}
 	drains.Wait()
-	for _, srv := range []*http.Server{in.readerHTTP, in.simulator} {
+	for _, srv := range []*http.Server{in.readerHTTP, in.staffHTTP, in.simulator} {
 		if srv != nil {
 			srv.Shutdown(ctx)
 		}
@@ -264,7 +277,7 @@ func (in *instance) runUntilSignal(sig chan os.Signal) int {
 }
 
 type listeners struct {
-	submission, submissionTLS, relay, reader, imap, imapTLS, simulator, admin []net.Listener
+	submission, submissionTLS, relay, reader, staff, imap, imapTLS, simulator, admin []net.Listener
 }
 
 func (l *listeners) bind(cfg *config.Config) error {
@@ -278,6 +291,7 @@ func (l *listeners) bind(cfg *config.Config) error {
 		{"smtp.submission.implicit_tls_listen", cfg.SMTP.Submission.ImplicitTLSListen, &l.submissionTLS},
 		{"smtp.relay.listen", cfg.SMTP.Relay.Listen, &l.relay},
 		{"reader.listen", cfg.Reader.Listen, &l.reader},
+		{"staff.listen", cfg.Staff.Listen, &l.staff},
 		{"admin.listen", cfg.Admin.Listen, &l.admin},
 	}
 	// IMAP: implicit TLS in production; dev's one listener is plain on loopback.
@@ -303,7 +317,7 @@ func (l *listeners) bind(cfg *config.Config) error {
 }
 
 func (l *listeners) closeAll() {
-	for _, group := range [][]net.Listener{l.submission, l.submissionTLS, l.relay, l.reader, l.imap, l.imapTLS, l.simulator, l.admin} {
+	for _, group := range [][]net.Listener{l.submission, l.submissionTLS, l.relay, l.reader, l.staff, l.imap, l.imapTLS, l.simulator, l.admin} {
 		for _, ln := range group {
 			ln.Close()
 		}
@@ -335,24 +349,27 @@ func addressingPolicy(cfg *config.Config) addressing.Policy {
 
 // openVault opens the vault with the receipts mailboxes' hook, so that
 // every event appended, by the daemon or by a command, files its receipt,
-// and the notifier's, which keeps the provider ids of notifications.
-func openVault(cfg *config.Config) (*vault.Vault, *mailbox.Store, error) {
+// the notifier's, which keeps the provider ids of notifications, and the
+// API keys' tables.
+func openVault(cfg *config.Config) (*vault.Vault, *mailbox.Store, *apikey.Store, error) {
 	boxes := mailbox.New(mailbox.Options{MailToSender: cfg.Receipts.MailToSender})
+	keys := apikey.New()
 	v, err := vault.Open(vault.Options{
 		Path:           cfg.Vault.Path,
 		Retention:      cfg.Vault.Retention.Duration,
 		MaxRetention:   cfg.Vault.MaxRetention.Duration,
 		AuditRetention: cfg.Vault.AuditRetention.Duration,
 		EscrowKey:      readOptional(cfg.Vault.EscrowKey),
-		Hooks:          []vault.Hook{boxes.Hook(), notifier.Hook()},
+		Hooks:          []vault.Hook{boxes.Hook(), notifier.Hook(), keys.Hook()},
 		// Only app passwords open SMTP and IMAP (staff-web.md).
 		RequireSecondFactor: cfg.Staff.Require2FA,
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	boxes.Attach(v)
-	return v, boxes, nil
+	keys.Attach(v)
+	return v, boxes, keys, nil
 }
 
 func readOptional(path string) []byte {

@@ -70,10 +70,12 @@ func TestServeFromTheExampleConfig(t *testing.T) {
 	elks := &fakeElks{}
 	elksServer := httptest.NewTLSServer(elks)
 	defer elksServer.Close()
+	staffPort := freePort(t)
 	path, ports := serveConfig(t, func(dir string, ports map[string]string) map[string]string {
 		return map[string]string{
-			`url = "https://api.46elks.com/a1/sms"`: `url = "` + elksServer.URL + `/a1/sms"`,
-			`link_base = "https://read.example.se"`: `link_base = "https://` + ports["0.0.0.0:443"] + `"`,
+			`url = "https://api.46elks.com/a1/sms"`:                    `url = "` + elksServer.URL + `/a1/sms"`,
+			`link_base = "https://read.example.se"`:                    `link_base = "https://` + ports["0.0.0.0:443"] + `"`,
+			`listen = []                             # off unless set`: `listen = ["` + staffPort + `"] #`,
 		}
 	})
 	caFile := filepath.Join(filepath.Dir(path), "elks-ca.pem")
@@ -170,6 +172,16 @@ func TestServeFromTheExampleConfig(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), "Provsvar") || resp.Header.Get("Strict-Transport-Security") == "" {
 		t.Errorf("the reader over HTTPS: %s, HSTS %q\n%.300s", resp.Status, resp.Header.Get("Strict-Transport-Security"), page)
+	}
+
+	// The staff listener speaks HTTPS with the configured certificate.
+	resp, err = web.Get("https://" + staffPort + "/api/v1/nothing-here")
+	if err != nil {
+		t.Fatalf("the staff listener over HTTPS: %v", err)
+	}
+	resp.Body.Close()
+	if resp.TLS == nil || resp.StatusCode != http.StatusNotFound || resp.Header.Get("Content-Type") != "application/problem+json" {
+		t.Errorf("the staff listener: %s, %q", resp.Status, resp.Header.Get("Content-Type"))
 	}
 
 	imapc, err := imapclient.DialTLS(ports["0.0.0.0:993"], &imapclient.Options{TLSConfig: insecure})

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"sigill/apikey"
 	"sigill/config"
 	"sigill/vault"
 )
@@ -31,15 +32,21 @@ func (l vaultLocation) config() (*config.Config, error) {
 }
 
 func (l vaultLocation) open() (*vault.Vault, error) {
+	v, _, err := l.openWithKeys()
+	return v, err
+}
+
+// openWithKeys opens the vault file, and the API keys kept in it.
+func (l vaultLocation) openWithKeys() (*vault.Vault, *apikey.Store, error) {
 	cfg, err := l.config()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if _, err := os.Stat(cfg.Vault.Path); err != nil {
-		return nil, fmt.Errorf("no vault at %s (%v); start sigill once, or name the right -data or -config", cfg.Vault.Path, err)
+		return nil, nil, fmt.Errorf("no vault at %s (%v); start sigill once, or name the right -data or -config", cfg.Vault.Path, err)
 	}
-	v, _, err := openVault(cfg)
-	return v, err
+	v, _, keys, err := openVault(cfg)
+	return v, keys, err
 }
 
 // accountStore is what `sigill user` needs: the running daemon through its
