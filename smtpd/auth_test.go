@@ -122,7 +122,7 @@ func TestLoggedSenderIsMasked(t *testing.T) {
 	var log testenv.SyncBuffer
 	g := startGateway(t, func(o *Options) {
 		o.Logger = slog.New(slog.NewTextHandler(&log, nil))
-		o.RefuseOtherFrom = true
+		o.Rules.RefuseOtherFrom = true
 	})
 	for _, subject := range []string{testSubject, "Provsvar för 19990807-2391"} {
 		c, err := smtp.Dial(g.relay)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"sigill/intake"
 	"sigill/vault"
 )
 
@@ -90,7 +91,8 @@ func FuzzIntake(f *testing.F) {
 	s := &session{s: g.server, kind: relay, from: "mta@example.se"}
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		r, _ := g.server.opts.Policy.Parse(goodRcpt)
-		s.recipients = []vault.Recipient{{Address: goodRcpt, Recipient: r}}
+		s.recipients = intake.Recipients{}
+		s.recipients.Add(goodRcpt, r)
 		err := s.Data(bytes.NewReader(raw))
 		var se *smtp.SMTPError
 		if !errors.As(err, &se) {

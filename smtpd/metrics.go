@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"sigill/addressing"
+	"sigill/intake"
 )
 
 var (
@@ -43,6 +44,7 @@ const (
 	refusedLineTooLong      = "line_too_long"
 	refusedEmpty            = "empty"
 	refusedUnreadableHeader = "unreadable_header"
+	refusedOtherFrom        = "other_from" // logged, not a label: the policy refuses it
 )
 
 // Every reason's series exists from the start, at 0, so that an alert on
@@ -63,6 +65,47 @@ func countRefusedRecipient(err error) {
 		reason = string(refusal.Kind)
 	}
 	recipientsRefused.WithLabelValues(reason).Inc()
+}
+
+// refusedReason is the reason label of a message intake refused.
+func refusedReason(err error) string {
+	var (
+		pnr    *intake.PersonalNumberError
+		other  *intake.OtherFromError
+		header *intake.UnreadableHeaderError
+		large  *intake.TooLargeError
+	)
+	switch {
+	case errors.Is(err, intake.ErrEmpty):
+		return refusedEmpty
+	case errors.As(err, &header):
+		return refusedUnreadableHeader
+	case errors.As(err, &pnr):
+		return refusedPersonalNumber
+	case errors.As(err, &large):
+		return refusedTooLarge
+	case errors.As(err, &other):
+		return refusedOtherFrom
+	}
+	return "other"
+}
+
+// refusedLogLines are the log's words for a refused message, by reason.
+var refusedLogLines = map[string]string{
+	refusedEmpty:            "message refused: empty",
+	refusedUnreadableHeader: "message refused: unreadable header",
+	refusedPersonalNumber:   "message refused: personal number in subject",
+	refusedTooLarge:         "message refused: too large",
+	refusedOtherFrom:        "message refused: From header names another sender",
+	"other":                 "message refused",
+}
+
+// countRefusedMessage counts a message intake refused. A From header
+// naming another sender is a configured policy, not counted (as before).
+func countRefusedMessage(err error) {
+	if reason := refusedReason(err); reason != refusedOtherFrom && reason != "other" {
+		messagesRefused.WithLabelValues(reason).Inc()
+	}
 }
 
 // countRefusedData counts a DATA that ended in a refusal; a connection cut

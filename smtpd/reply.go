@@ -11,6 +11,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"sigill/addressing"
+	"sigill/intake"
 	"sigill/vault"
 )
 
@@ -45,19 +46,19 @@ func errSenderDomain(from string, domains []string) error {
 		Message: fmt.Sprintf("<%s>: sender domain not served by this relay; senders must be at %s", from, strings.Join(domains, ", "))}
 }
 
-func errOtherFrom(other, vouched string) error {
+func errOtherFrom(other, vouched string) *smtp.SMTPError {
 	return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
 		Message: fmt.Sprintf("The From header names %s, but this gateway vouches only for the sender <%s>: write From as <%s>", oneLineCut(other, 64), vouched, vouched)}
 }
 
-func errSubjectPersonalNumber(masked string) error {
+func errSubjectPersonalNumber(masked string) *smtp.SMTPError {
 	return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
 		Message: fmt.Sprintf("The Subject holds a personal identity number (%s); the subject is sent in clear text by SMS: move the number into the message body", masked)}
 }
 
 // errUnreadableHeader names the parser's complaint on one line (it may
 // quote the offending header line, CRLF and all), cut short.
-func errUnreadableHeader(err error) error {
+func errUnreadableHeader(err error) *smtp.SMTPError {
 	why := oneLineCut(err.Error(), 120)
 	return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
 		Message: fmt.Sprintf("The message header cannot be read (%s); nothing was stored", why)}
@@ -106,12 +107,26 @@ func reply(err error) error {
 		smtpErr *smtp.SMTPError
 		refusal *addressing.Refusal
 		fault   vaultFault
+		pnr     *intake.PersonalNumberError
+		other   *intake.OtherFromError
+		header  *intake.UnreadableHeaderError
+		large   *intake.TooLargeError
 	)
 	switch {
 	case err == nil:
 		return nil
 	case errors.As(err, &smtpErr):
 		return smtpErr
+	case errors.Is(err, intake.ErrEmpty):
+		return errEmptyMessage
+	case errors.As(err, &header):
+		return errUnreadableHeader(header.Err)
+	case errors.As(err, &pnr):
+		return errSubjectPersonalNumber(pnr.Masked)
+	case errors.As(err, &other):
+		return errOtherFrom(other.Other, other.Vouched)
+	case errors.As(err, &large):
+		return smtp.ErrDataTooLarge
 	case errors.As(err, &refusal):
 		return &smtp.SMTPError{Code: refusal.Code, EnhancedCode: smtp.EnhancedCode(refusal.Enhanced), Message: refusal.Text()}
 	case errors.Is(err, smtp.ErrTooLongLine):

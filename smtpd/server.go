@@ -31,6 +31,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"sigill/addressing"
+	"sigill/intake"
 	"sigill/internal/authgate"
 	"sigill/vault"
 )
@@ -55,15 +56,11 @@ type Options struct {
 	// MAIL FROM (empty: any domain, as in dev).
 	TrustedNetworks []netip.Prefix
 	SenderDomains   []string
-	// RefuseOtherFrom refuses (550 5.7.1 at DATA) a message whose From
-	// header names an address other than the sender the gateway vouches for
-	// (vault.VouchedSender: the account, or the relay's MAIL FROM);
-	// smtp.from_header = "refuse". Otherwise such a From is kept and the
-	// reader page shows it as "on behalf of", beside the vouched sender.
-	RefuseOtherFrom bool
-
-	// DefaultErrand names a message whose Subject is empty, per language.
-	DefaultErrand map[string]string
+	// Rules are what DATA checks before the vault is asked (package
+	// intake; the REST API checks the same): with RefuseOtherFrom, a From
+	// header naming another address than the vouched sender is refused
+	// with 550 5.7.1; otherwise the reader page shows it as "on behalf of".
+	Rules intake.Rules
 
 	Vault  *vault.Vault
 	Logger *slog.Logger

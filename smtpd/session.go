@@ -15,6 +15,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"sigill/addressing"
+	"sigill/intake"
 	"sigill/internal/authgate"
 	"sigill/vault"
 )
@@ -72,8 +73,7 @@ type session struct {
 	account string // the authenticated staff address; "" until AUTH
 
 	from       string
-	recipients []vault.Recipient
-	seen       map[string]bool // canonical local parts, so a repeated RCPT counts once
+	recipients intake.Recipients
 }
 
 func (ss *session) AuthMechanisms() []string {
@@ -176,14 +176,7 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		countRefusedRecipient(err)
 		return reply(err)
 	}
-	key := r.LocalPart()
-	if ss.seen == nil {
-		ss.seen = map[string]bool{}
-	}
-	if !ss.seen[key] {
-		ss.seen[key] = true
-		ss.recipients = append(ss.recipients, vault.Recipient{Address: to, Recipient: r})
-	}
+	ss.recipients.Add(to, r)
 	return nil
 }
 
@@ -205,41 +198,17 @@ func (ss *session) Data(r io.Reader) error {
 		return reply(err) // ErrDataTooLarge stays 552 5.3.4; a cut connection gets no reply anyway
 	}
 	raw := buf.Bytes()
-	if len(bytes.TrimSpace(raw)) == 0 {
-		messagesRefused.WithLabelValues(refusedEmpty).Inc()
-		return reply(errEmptyMessage)
-	}
-	head, err := readHead(raw)
+	recipients := ss.recipients.List()
+	in, err := ss.s.opts.Rules.Incoming(intake.Message{Sender: ss.from, Account: ss.account, Raw: raw, Recipients: recipients})
 	if err != nil {
-		messagesRefused.WithLabelValues(refusedUnreadableHeader).Inc()
-		return reply(errUnreadableHeader(err))
-	}
-	if masked, found := addressing.FindPersonalNumber(head.subject); found {
-		ss.s.opts.Logger.Info("message refused: personal number in subject", "ip", ss.ip.String(), "from", addressing.MaskPersonalNumbers(ss.from))
-		messagesRefused.WithLabelValues(refusedPersonalNumber).Inc()
-		return reply(errSubjectPersonalNumber(masked))
-	}
-	if ss.s.opts.RefuseOtherFrom {
-		vouched := vault.VouchedSender(ss.account, ss.from)
-		if other := head.otherFrom(vouched); other != "" {
-			ss.s.opts.Logger.Info("message refused: From header names another sender", "ip", ss.ip.String(), "from", addressing.MaskPersonalNumbers(ss.from))
-			return reply(errOtherFrom(other, vouched))
-		}
-	}
-	errand := head.subject
-	if strings.TrimSpace(errand) == "" {
-		errand = ss.s.defaultErrand(ss.recipients)
+		countRefusedMessage(err)
+		reason := refusedReason(err)
+		ss.s.opts.Logger.Info(refusedLogLines[reason], "ip", ss.ip.String(), "from", addressing.MaskPersonalNumbers(ss.from), "reason", reason)
+		return reply(err)
 	}
 
 	start := time.Now()
-	accepted, err := ss.s.opts.Vault.Accept(context.Background(), vault.Incoming{
-		Sender:     ss.from,
-		Account:    ss.account,
-		Errand:     errand,
-		MessageID:  head.messageID,
-		Raw:        raw,
-		Recipients: ss.recipients,
-	})
+	accepted, err := ss.s.opts.Vault.Accept(context.Background(), in)
 	if err != nil {
 		ss.s.opts.Logger.Error("vault refused message", "ip", ss.ip.String(), "from", addressing.MaskPersonalNumbers(ss.from), "err", err)
 		return reply(errVault(err))
@@ -250,25 +219,13 @@ func (ss *session) Data(r io.Reader) error {
 	}
 	messagesAccepted.WithLabelValues(ss.kind.String()).Inc()
 	ss.s.opts.Logger.Info("message accepted", "id", accepted.ID, "listener", ss.kind.String(), "ip", ss.ip.String(),
-		"from", addressing.MaskPersonalNumbers(ss.from), "recipients", len(ss.recipients), "bytes", len(raw))
+		"from", addressing.MaskPersonalNumbers(ss.from), "recipients", len(recipients), "bytes", len(raw))
 	return reply(queued(accepted.ID))
-}
-
-func (s *Server) defaultErrand(rs []vault.Recipient) string {
-	lang := s.opts.Policy.DefaultLang
-	if len(rs) > 0 {
-		lang = rs[0].Lang
-	}
-	if e := s.opts.DefaultErrand[lang]; e != "" {
-		return e
-	}
-	return s.opts.DefaultErrand["sv"]
 }
 
 func (ss *session) Reset() {
 	ss.from = ""
-	ss.recipients = nil
-	ss.seen = nil
+	ss.recipients = intake.Recipients{}
 }
 
 func (ss *session) Logout() error { return nil }

@@ -27,6 +27,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"sigill/addressing"
+	"sigill/intake"
 	"sigill/internal/authgate"
 	"sigill/vault"
 )
@@ -69,7 +70,7 @@ func startGateway(t testing.TB, changes ...setup) *gateway {
 		WriteTimeout:    5 * time.Second,
 		TLS:             serverTLS(t),
 		TrustedNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
-		DefaultErrand:   map[string]string{"sv": "Säkert meddelande", "en": "Secure message"},
+		Rules:           intake.Rules{DefaultErrand: map[string]string{"sv": "Säkert meddelande", "en": "Secure message"}},
 		Vault:           v,
 		Logger:          slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
@@ -561,7 +562,7 @@ func forgedFrom(from string) string {
 // vouched address under any display name passes. By default such a message
 // is accepted (the reader page shows it as on behalf of).
 func TestOtherFromHeader(t *testing.T) {
-	refusing := startGateway(t, func(o *Options) { o.RefuseOtherFrom = true; o.SenderDomains = []string{"staff.test"} })
+	refusing := startGateway(t, func(o *Options) { o.Rules.RefuseOtherFrom = true; o.SenderDomains = []string{"staff.test"} })
 	auth := func() sasl.Client { return sasl.NewPlainClient("", staff, staffPass) }
 	for _, from := range []string{`"Region Chef" <chef@region.example>`, "chef@region.example", "<" + staff + ">, <chef@region.example>", "Region Chef"} {
 		_, err := submit(t, refusing.submission, auth(), staff, []string{goodRcpt}, forgedFrom(from))

@@ -24,6 +24,7 @@ import (
 	"sigill/bankid/bankidsim"
 	"sigill/config"
 	"sigill/imapd"
+	"sigill/intake"
 	"sigill/internal/authgate"
 	"sigill/internal/devpki"
 	"sigill/notifier"
@@ -396,15 +397,25 @@ func smtpOptions(cfg *config.Config, tlsConfig *tls.Config, v *vault.Vault, gate
 		PlainAuthOnLoopback: cfg.Dev,
 		TrustedNetworks:     trusted,
 		SenderDomains:       cfg.SMTP.Relay.SenderDomains,
-		RefuseOtherFrom:     cfg.SMTP.FromHeader == config.FromRefuse,
+		Rules:               intakeRules(cfg),
+		Vault:               v,
+		Logger:              log,
+		AuthGate:            gate,
+		Accepted:            accepted,
+	}
+}
+
+// intakeRules are the rules a message meets at SMTP's DATA and at the
+// REST API's send alike.
+func intakeRules(cfg *config.Config) intake.Rules {
+	return intake.Rules{
+		MaxBytes:        cfg.SMTP.MaxMessageBytes,
+		RefuseOtherFrom: cfg.SMTP.FromHeader == config.FromRefuse,
 		DefaultErrand: map[string]string{
 			"sv": "Säkert meddelande från " + cfg.Organisation.Name,
 			"en": "Secure message from " + cfg.Organisation.Name,
 		},
-		Vault:    v,
-		Logger:   log,
-		AuthGate: gate,
-		Accepted: accepted,
+		DefaultLang: cfg.Organisation.DefaultLang,
 	}
 }
 
