@@ -25,6 +25,15 @@ type Incoming struct {
 	// staff web's choice); zero when not given. The message's lifetime is
 	// the shortest of it and its recipients' exp= (see expiry.go).
 	Lifetime time.Duration
+
+	// Within, when set, runs inside the transaction that stores the
+	// message, after it is written, with the message's id and a Tx open to
+	// WithinTables (the caller's own, declared in a Hook): what the caller
+	// keeps about the acceptance (the REST API's idempotency record) is on
+	// disk with the message, in the same fsync, or not at all. An error
+	// fails the accept. It may run more than once (see Hook.Appended).
+	Within       func(tx Tx, id string) error
+	WithinTables []string
 }
 
 // Recipient is one RCPT TO of a message: the address as written and what it
@@ -147,7 +156,13 @@ func (v *Vault) Accept(ctx context.Context, in Incoming) (Accepted, error) {
 		return Accepted{}, fmt.Errorf("vault: accept: %w", err)
 	}
 	defer v.keys.releaseExpiry(a.expiry) // after the commit: the key cannot be replaced before
-	if err := v.commit.update(ctx, func(tx *bolt.Tx) error { return a.apply(v, tx) }); err != nil {
+	apply := func(tx *bolt.Tx) error {
+		if err := a.apply(v, tx); err != nil || in.Within == nil {
+			return err
+		}
+		return in.Within(v.boltTx(tx, in.WithinTables), id)
+	}
+	if err := v.commit.update(ctx, apply); err != nil {
 		return Accepted{}, fmt.Errorf("vault: accept: %w", err)
 	}
 	if a.ownLifetime {

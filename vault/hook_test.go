@@ -198,3 +198,35 @@ func TestHookTxAccount(t *testing.T) {
 		t.Errorf("a removed account: %v, want ErrNotFound", err)
 	}
 }
+
+// Incoming.Within writes the caller's record in the accept's own
+// transaction: kept with the message, and when it fails, neither is.
+func TestAcceptWithin(t *testing.T) {
+	v, _ := openTest(t, func(o *Options) { o.Hooks = []Hook{tally(nil)} })
+	in := incoming(smallRaw())
+	in.WithinTables = []string{"tally"}
+	in.Within = func(tx Tx, id string) error {
+		if _, err := tx.Letter(id, 0); err != nil {
+			return err // the message is already readable within
+		}
+		return tx.Table("tally").Put([]byte("request-1"), []byte(id))
+	}
+	a := accept(t, v, in)
+	var kept string
+	v.View([]string{"tally"}, func(tx Tx) error {
+		b, err := tx.Table("tally").Get([]byte("request-1"))
+		kept = string(b)
+		return err
+	})
+	if kept != a.ID {
+		t.Errorf("the record within the accept: %q, want %q", kept, a.ID)
+	}
+	stats, _ := v.Stats()
+	in.Within = func(tx Tx, id string) error { return errors.New("refused within") }
+	if _, err := v.Accept(context.Background(), in); err == nil || !strings.Contains(err.Error(), "refused within") {
+		t.Fatalf("accept with a failing Within: %v", err)
+	}
+	if after, _ := v.Stats(); after.Messages != stats.Messages {
+		t.Errorf("a failed Within kept the message: %d messages, was %d", after.Messages, stats.Messages)
+	}
+}
