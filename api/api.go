@@ -1,0 +1,143 @@
+package api
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"sigill/addressing"
+	"sigill/apikey"
+	"sigill/intake"
+	"sigill/vault"
+)
+
+// Options is what the API needs from the configuration and the other
+// packages.
+type Options struct {
+	Vault *vault.Vault // opened with Server.Hook and Keys' Hook
+	Keys  *apikey.Store
+	// Policy reads recipients (the addressing rules SMTP's RCPT uses);
+	// Rules are intake's, the same as SMTP's DATA.
+	Policy        addressing.Policy
+	Rules         intake.Rules
+	MaxRecipients int    // smtp.max_recipients
+	Hostname      string // the right side of the Message-IDs of built messages
+	// Rate and Burst limit each API key's requests (a token bucket: Burst
+	// at once, then Rate a second). Zero: 10 a second, 50 at once.
+	Rate  rate.Limit
+	Burst int
+	// Accepted, when set, is called after each message is stored, so the
+	// notifier sends at once.
+	Accepted func()
+	Logger   *slog.Logger
+}
+
+// Server is the REST API.
+type Server struct {
+	o        Options
+	mu       sync.Mutex
+	inFlight map[string]bool          // API key id ‖ 0 ‖ Idempotency-Key of sends under way
+	limiters map[string]*rate.Limiter // by API key id
+}
+
+// New makes the API; Hook must be among the vault's hooks.
+func New(o Options) *Server {
+	if o.Rate == 0 {
+		o.Rate, o.Burst = 10, 50
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Server{o: o, inFlight: map[string]bool{}, limiters: map[string]*rate.Limiter{}}
+}
+
+const (
+	tableIdempotency = "api_idempotency"
+	tableMessages    = "api_messages"
+)
+
+var tables = []string{tableIdempotency, tableMessages}
+
+// Hook declares the API's tables to the vault and removes a message's
+// records when its audit trail goes. Every vault the API runs on, and
+// every command that opens one, opens it with Hook.
+func Hook() vault.Hook {
+	return vault.Hook{Name: "rest api", Tables: tables, Purging: purgeRecords}
+}
+
+//go:embed openapi.json
+var openAPIDocument []byte
+
+// Handler serves /api/v1/.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(openAPIDocument)
+	})
+	mux.Handle("POST /api/v1/messages", s.authorized(apikey.ScopeSend, s.send))
+	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, http.StatusNotFound, "not-found", "no such route; GET /api/v1/openapi.json lists them")
+	})
+	return mux
+}
+
+type keyContext struct{}
+
+// keyOf is the API key a request was authenticated with.
+func keyOf(r *http.Request) apikey.Key { return r.Context().Value(keyContext{}).(apikey.Key) }
+
+// authorized lets a request through with a live key holding scope, within
+// the key's rate.
+func (s *Server) authorized(scope string, h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || bearer == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="sigill"`)
+			writeProblem(w, http.StatusUnauthorized, "unauthenticated", "no API key: send it as Authorization: Bearer <key> (sigill apikey create makes one)")
+			return
+		}
+		key, err := s.o.Keys.Authenticate(strings.TrimSpace(bearer))
+		if errors.Is(err, apikey.ErrUnknownKey) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="sigill", error="invalid_token"`)
+			writeProblem(w, http.StatusUnauthorized, "unauthenticated", "the API key is unknown, revoked, or its account is gone; ask an administrator for a new one")
+			return
+		}
+		if err != nil {
+			s.o.Logger.Error("api: a key could not be checked", "err", err)
+			writeProblem(w, http.StatusServiceUnavailable, "unavailable", "the key could not be checked; try again shortly")
+			return
+		}
+		if !key.Allows(scope) {
+			writeProblem(w, http.StatusForbidden, "forbidden", "this API key lacks the scope "+scope+"; make one with it (sigill apikey create -scopes)")
+			return
+		}
+		if !s.limiter(key.ID).Allow() {
+			w.Header().Set("Retry-After", "1")
+			writeProblem(w, http.StatusTooManyRequests, "rate-limited", "too many requests with this API key; wait a second and try again")
+			return
+		}
+		h(w, r.WithContext(context.WithValue(r.Context(), keyContext{}, key)))
+	})
+}
+
+func (s *Server) limiter(keyID string) *rate.Limiter {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.limiters[keyID]
+	if l == nil {
+		l = rate.NewLimiter(s.o.Rate, s.o.Burst)
+		s.limiters[keyID] = l
+	}
+	return l
+}
+
+// now is the time a built message is dated.
+func now() time.Time { return time.Now().UTC() }

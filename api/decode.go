@@ -1,0 +1,157 @@
+package api
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"strings"
+	"unicode/utf8"
+)
+
+// sendRequest is POST /api/v1/messages's body.
+type sendRequest struct {
+	Subject     string          `json:"subject"`
+	Text        string          `json:"text"`
+	HTML        string          `json:"html"`
+	Lang        string          `json:"lang"`
+	ExpiresIn   string          `json:"expires_in"`
+	Reference   string          `json:"reference"`
+	Attachments []attachment    `json:"attachments"`
+	Recipients  []recipientSpec `json:"recipients"`
+}
+
+type attachment struct {
+	Filename    string `json:"filename"`
+	ContentType string `json:"content_type"`
+	Content     string `json:"content"` // base64
+
+	data []byte // Content decoded
+}
+
+// recipientSpec is one recipient: the mail syntax's local part (Address),
+// or the same spelled as JSON (SMS or Email, with Logins).
+type recipientSpec struct {
+	Address string   `json:"address"`
+	SMS     string   `json:"sms"`
+	Email   string   `json:"email"`
+	Logins  []string `json:"logins"`
+}
+
+const (
+	maxSubjectRunes   = 255
+	maxReferenceRunes = 128
+	maxFilenameRunes  = 255
+)
+
+// errNotJSON is a body that is not a JSON object at all: 400, not 422.
+var errNotJSON = errors.New("the body is not a JSON object")
+
+// decodeSend reads a send request and checks every field that needs no
+// policy (addressing's and intake's checks come after, in send): it
+// returns every fault found, or errNotJSON. It is what FuzzDecodeSend
+// drives with outside input.
+func decodeSend(body []byte) (*sendRequest, []fieldError, error) {
+	var req sendRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &typeErr) && typeErr.Field != "":
+			return nil, []fieldError{{Field: typeErr.Field, Detail: fmt.Sprintf("must be %s, not %s", jsonKind(typeErr.Type.Kind().String()), typeErr.Value)}}, nil
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+			return nil, []fieldError{{Field: name, Detail: "is not a field of a message; see the OpenAPI document (GET /api/v1/openapi.json)"}}, nil
+		}
+		return nil, nil, errNotJSON
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, nil, errNotJSON
+	}
+	var faults []fieldError
+	fault := func(field, format string, args ...any) {
+		faults = append(faults, fieldError{Field: field, Detail: fmt.Sprintf(format, args...)})
+	}
+	if n := utf8.RuneCountInString(req.Subject); n > maxSubjectRunes {
+		fault("subject", "is %d characters; write at most %d (the errand is shown in an SMS)", n, maxSubjectRunes)
+	}
+	if strings.ContainsAny(req.Subject, "\r\n") || hasControl(req.Subject) {
+		fault("subject", "holds a line break or control character; write it on one line")
+	}
+	if strings.TrimSpace(req.Text) == "" && strings.TrimSpace(req.HTML) == "" {
+		fault("text", "text and html are both empty; write the message in text, html or both")
+	}
+	switch req.Lang {
+	case "", "sv", "en":
+	default:
+		fault("lang", "%q is not a language sigill speaks; write \"sv\" or \"en\"", req.Lang)
+	}
+	if req.ExpiresIn != "" {
+		fault("expires_in", "a lifetime per message is not yet available on this gateway; leave it out and the message keeps the gateway's retention")
+	}
+	if n := utf8.RuneCountInString(req.Reference); n > maxReferenceRunes {
+		fault("reference", "is %d characters; write at most %d", n, maxReferenceRunes)
+	}
+	if hasControl(req.Reference) {
+		fault("reference", "holds a control character")
+	}
+	for i := range req.Attachments {
+		a := &req.Attachments[i]
+		at := fmt.Sprintf("attachments[%d]", i)
+		if strings.TrimSpace(a.Filename) == "" {
+			fault(at+".filename", "is empty; name the file")
+		} else if utf8.RuneCountInString(a.Filename) > maxFilenameRunes || hasControl(a.Filename) || strings.ContainsAny(a.Filename, `/\`) {
+			fault(at+".filename", "must be a file name (no folder, no control characters, at most %d characters)", maxFilenameRunes)
+		}
+		if a.ContentType == "" {
+			a.ContentType = "application/octet-stream"
+		} else if mt, _, err := mime.ParseMediaType(a.ContentType); err != nil || !strings.Contains(mt, "/") || strings.HasPrefix(mt, "multipart/") {
+			fault(at+".content_type", "%q is not a media type such as application/pdf", a.ContentType)
+		}
+		data, err := base64.StdEncoding.DecodeString(a.Content)
+		if err != nil {
+			fault(at+".content", "is not base64 (RFC 4648, with padding): %v", err)
+		}
+		a.data = data
+	}
+	if len(req.Recipients) == 0 {
+		fault("recipients", "is empty; name at least one recipient")
+	}
+	for i, r := range req.Recipients {
+		at := fmt.Sprintf("recipients[%d]", i)
+		set := 0
+		for _, v := range []string{r.Address, r.SMS, r.Email} {
+			if v != "" {
+				set++
+			}
+		}
+		switch {
+		case set != 1:
+			fault(at, "give exactly one of address, sms or email")
+		case r.Address != "" && len(r.Logins) > 0:
+			fault(at+".logins", "goes with sms or email; in an address, write login= in it")
+		}
+	}
+	return &req, faults, nil
+}
+
+func hasControl(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f })
+}
+
+// jsonKind names a Go kind as JSON does.
+func jsonKind(kind string) string {
+	switch kind {
+	case "string":
+		return "a string"
+	case "slice", "array":
+		return "an array"
+	case "struct", "map":
+		return "an object"
+	}
+	return kind
+}

@@ -1,0 +1,63 @@
+package api
+
+import (
+	"errors"
+	"testing"
+
+	"sigill/intake"
+)
+
+// FuzzDecodeSend drives the send request's decoder, the recipients' reading
+// and the MIME build with outside input: no panic, every fault named by a
+// field, and a request without faults always builds a message that intake
+// takes as SMTP's DATA would.
+func FuzzDecodeSend(f *testing.F) {
+	for _, seed := range []string{
+		`{"subject":"Provsvar","text":"Hej","recipients":[{"address":"0701234567&login=199908072391&"}]}`,
+		`{"html":"<p>x</p>","lang":"en","reference":"r","recipients":[{"sms":"+46701234567","logins":["199908072391","19861123*"]},{"email":"a@example.com","logins":["*"]}]}`,
+		`{"text":"x","attachments":[{"filename":"a.pdf","content_type":"application/pdf","content":"JVBERg=="}],"recipients":[{"address":"0701234567&login=*&@secure.test"}]}`,
+		`{"text":"x","recipients":[{"sms":"0701234567&login=*"}]}`,
+		`{"subject":"a\u0000b","recipients":5}`,
+		`[]`, `{"bogus":1}`, `{} {}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	s := New(options(nil, nil))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, faults, err := decodeSend(body)
+		if err != nil {
+			if !errors.Is(err, errNotJSON) || req != nil {
+				t.Fatalf("decodeSend: %v with %v", err, req)
+			}
+			return
+		}
+		if req == nil {
+			if len(faults) == 0 {
+				t.Fatal("no request and no fault")
+			}
+			return
+		}
+		if intake.CheckErrand(req.Subject) != nil {
+			return
+		}
+		recipients, more := s.recipients(req)
+		faults = append(faults, more...)
+		for _, f := range faults {
+			if f.Detail == "" {
+				t.Fatalf("a fault without its detail: %+v", f)
+			}
+		}
+		if len(faults) > 0 {
+			return
+		}
+		raw, err := s.build("anna@staff.test", req)
+		if err != nil {
+			t.Fatalf("build: %v", err)
+		}
+		_, err = s.o.Rules.Incoming(intake.Message{Sender: "anna@staff.test", Account: "anna@staff.test", Raw: raw, Recipients: recipients})
+		var large *intake.TooLargeError
+		if err != nil && !errors.As(err, &large) {
+			t.Fatalf("a request without faults was refused by intake: %v\n%s", err, raw)
+		}
+	})
+}
