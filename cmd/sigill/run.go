@@ -19,6 +19,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"sigill/addressing"
+	"sigill/api"
 	"sigill/apikey"
 	"sigill/bankid"
 	"sigill/bankid/bankidsim"
@@ -184,7 +185,7 @@ func start(cfg *config.Config, log *slog.Logger, tlsConfig *tls.Config) (*instan
 	}
 
 	// 7. The staff listener: systems send and read through the REST API.
-	in.staffHTTP = &http.Server{Handler: staffHandler(), ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsConfig.Clone(), ErrorLog: httpErrorLog(log, "staff")}
+	in.staffHTTP = &http.Server{Handler: staffHandler(apiOptions(cfg, in.vault, in.keys, in.notifier.Kick, log)), ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsConfig.Clone(), ErrorLog: httpErrorLog(log, "staff")}
 	for _, ln := range lns.staff {
 		if cfg.Dev {
 			in.serve("staff", ln, in.staffHTTP.Serve)
@@ -361,7 +362,7 @@ func openVault(cfg *config.Config) (*vault.Vault, *mailbox.Store, *apikey.Store,
 		MaxRetention:   cfg.Vault.MaxRetention.Duration,
 		AuditRetention: cfg.Vault.AuditRetention.Duration,
 		EscrowKey:      readOptional(cfg.Vault.EscrowKey),
-		Hooks:          []vault.Hook{boxes.Hook(), notifier.Hook(), keys.Hook()},
+		Hooks:          []vault.Hook{boxes.Hook(), notifier.Hook(), keys.Hook(), api.Hook()},
 		// Only app passwords open SMTP and IMAP (staff-web.md).
 		RequireSecondFactor: cfg.Staff.Require2FA,
 	})
@@ -402,6 +403,19 @@ func smtpOptions(cfg *config.Config, tlsConfig *tls.Config, v *vault.Vault, gate
 		Logger:              log,
 		AuthGate:            gate,
 		Accepted:            accepted,
+	}
+}
+
+func apiOptions(cfg *config.Config, v *vault.Vault, keys *apikey.Store, accepted func(), log *slog.Logger) api.Options {
+	return api.Options{
+		Vault:         v,
+		Keys:          keys,
+		Policy:        addressingPolicy(cfg),
+		Rules:         intakeRules(cfg),
+		MaxRecipients: cfg.SMTP.MaxRecipients,
+		Hostname:      cfg.SMTP.Hostname,
+		Accepted:      accepted,
+		Logger:        log,
 	}
 }
 
