@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -250,6 +251,23 @@ func TestSendStoresAsSMTPWould(t *testing.T) {
 	}
 	if letter.Account != staff || letter.Rcpt.Lang != "en" {
 		t.Errorf("letter %+v", letter)
+	}
+}
+
+// expires_in is the message's own lifetime, as exp= in an address.
+func TestSendExpiresIn(t *testing.T) {
+	e := newEnv(t, nil)
+	a := e.do("POST", "/api/v1/messages", e.send, "k-1", message(map[string]any{"expires_in": "2h"}))
+	var m messageView
+	a.json(t, &m)
+	if a.status != 201 || m.Expires.Sub(m.Created) != 2*time.Hour {
+		t.Errorf("expires_in 2h: %d, created %v, expires %v", a.status, m.Created, m.Expires)
+	}
+	for _, bad := range []string{"7M", "2y", "0d", "14w"} {
+		a := e.do("POST", "/api/v1/messages", e.send, "k-"+bad, message(map[string]any{"expires_in": bad}))
+		if p := a.problem(t); a.status != 422 || len(p.Errors) != 1 || p.Errors[0].Field != "expires_in" {
+			t.Errorf("expires_in %q: %d %s", bad, a.status, a.body)
+		}
 	}
 }
 

@@ -9,7 +9,10 @@ import (
 	"io"
 	"mime"
 	"strings"
+	"time"
 	"unicode/utf8"
+
+	"sigill/addressing"
 )
 
 // sendRequest is POST /api/v1/messages's body.
@@ -22,6 +25,8 @@ type sendRequest struct {
 	Reference   string          `json:"reference"`
 	Attachments []attachment    `json:"attachments"`
 	Recipients  []recipientSpec `json:"recipients"`
+
+	lifetime time.Duration // ExpiresIn read
 }
 
 type attachment struct {
@@ -91,7 +96,11 @@ func decodeSend(body []byte) (*sendRequest, []fieldError, error) {
 		fault("lang", "%q is not a language sigill speaks; write \"sv\" or \"en\"", req.Lang)
 	}
 	if req.ExpiresIn != "" {
-		fault("expires_in", "a lifetime per message is not yet available on this gateway; leave it out and the message keeps the gateway's retention")
+		if l, err := addressing.ParseLifetime(req.ExpiresIn); err != nil {
+			fault("expires_in", "%v", err)
+		} else {
+			req.lifetime = l.Duration()
+		}
 	}
 	if n := utf8.RuneCountInString(req.Reference); n > maxReferenceRunes {
 		fault("reference", "is %d characters; write at most %d", n, maxReferenceRunes)

@@ -108,6 +108,9 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 		if err := intake.CheckErrand(req.Subject); err != nil {
 			faults = append(faults, fieldError{Field: "subject", Detail: subjectDetail(err)})
 		}
+		if max := s.maxLifetime(); req.lifetime > max {
+			faults = append(faults, fieldError{Field: "expires_in", Detail: fmt.Sprintf("%s is longer than this gateway keeps a message (vault.max_retention: %s)", req.ExpiresIn, addressing.Lifetime(max))})
+		}
 		var more []fieldError
 		recipients, more = s.recipients(req)
 		faults = append(faults, more...)
@@ -136,6 +139,7 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	in.Lifetime = req.lifetime
 	var answer []byte
 	in.WithinTables = tables
 	in.Within = func(tx vault.Tx, id string) error {
@@ -178,6 +182,14 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 		"from", addressing.MaskPersonalNumbers(key.Account), "recipients", len(recipients), "bytes", len(raw))
 	w.Header().Set("Location", "/api/v1/messages/"+accepted.ID)
 	writeRaw(w, http.StatusCreated, answer)
+}
+
+// maxLifetime is the longest expires_in: the addressing policy's, as for exp=.
+func (s *Server) maxLifetime() time.Duration {
+	if s.o.Policy.MaxLifetime > 0 {
+		return s.o.Policy.MaxLifetime
+	}
+	return addressing.DefaultMaxLifetime
 }
 
 func subjectDetail(err error) string {
