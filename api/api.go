@@ -63,13 +63,14 @@ const (
 	tableMessages    = "api_messages"
 )
 
-var tables = []string{tableIdempotency, tableMessages}
+var tables = []string{tableIdempotency, tableMessages, tableByOwner, tableFeed}
 
-// Hook declares the API's tables to the vault and removes a message's
-// records when its audit trail goes. Every vault the API runs on, and
+// Hook declares the API's tables to the vault, files every event in the
+// indexes the reading routes use, and removes a message's records when its
+// audit trail goes. Every vault the API runs on, and
 // every command that opens one, opens it with Hook.
 func Hook() vault.Hook {
-	return vault.Hook{Name: "rest api", Tables: tables, Purging: purgeRecords}
+	return vault.Hook{Name: "rest api", Tables: tables, Appended: indexEvent, Purging: unindexEvent}
 }
 
 //go:embed openapi.json
@@ -83,6 +84,9 @@ func (s *Server) Handler() http.Handler {
 		w.Write(openAPIDocument)
 	})
 	mux.Handle("POST /api/v1/messages", s.authorized(apikey.ScopeSend, s.send))
+	mux.Handle("GET /api/v1/messages", s.authorized(apikey.ScopeRead, s.listMessages))
+	mux.Handle("GET /api/v1/messages/{id}", s.authorized(apikey.ScopeRead, s.getMessage))
+	mux.Handle("GET /api/v1/events", s.authorized(apikey.ScopeEvents, s.listEvents))
 	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusNotFound, "not-found", "no such route; GET /api/v1/openapi.json lists them")
 	})

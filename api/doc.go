@@ -29,7 +29,21 @@
 //
 // # Tables
 //
-// api_idempotency (API key id ‖ 0 ‖ Idempotency-Key → the record as JSON)
-// and api_messages (message id → who sent it through which key, its
-// reference and idempotency key, as JSON).
+// api_idempotency (API key id ‖ 0 ‖ Idempotency-Key → the record as JSON),
+// api_messages (message id → who sent it through which key, its reference
+// and idempotency key, as JSON), and the reading side's indexes, filled by
+// the hook for every message whatever door it came through: api_by_owner
+// (owner ‖ 0 ‖ message id with its bytes inverted, so a scan is newest
+// first → reference) and api_feed (owner ‖ 0 ‖ big-endian event seq).
+//
+// # Reading
+//
+// GET /api/v1/messages/{id} and GET /api/v1/messages answer the key's
+// account's messages (those it sent, by SMTP or the API: vault.Letter.Owner),
+// another account's being 404. GET /api/v1/events is the account's events
+// in the vault's order; its cursors are event sequence numbers, so reading
+// again from one gives the same events. A page is found by scanning the
+// account's index from its start (the store's Table offers prefix scans,
+// not seeks): fine for thousands of messages per account, to be given a
+// seek when an account holds far more.
 package api

@@ -151,6 +151,9 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 		if err := tx.Table(tableMessages).Put([]byte(id), rec); err != nil {
 			return err
 		}
+		if err := tx.Table(tableByOwner).Put(ownerKey(key.Account, id), []byte(req.Reference)); err != nil {
+			return err
+		}
 		view, err := viewMessage(tx, id, key.Allows(apikey.ScopeAudit))
 		if err != nil {
 			return err

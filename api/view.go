@@ -76,22 +76,16 @@ type sentRecord struct {
 // numbers whole.
 func viewMessage(tx vault.Tx, id string, audit bool) (messageView, error) {
 	var mv messageView
-	raw, err := tx.Table(tableMessages).Get([]byte(id))
+	ref, err := referenceOf(tx, id)
 	if err != nil {
 		return mv, err
 	}
-	if raw != nil {
-		var rec sentRecord
-		if err := json.Unmarshal(raw, &rec); err != nil {
-			return mv, err
-		}
-		mv.Reference = rec.Reference
-	}
+	mv.Reference = ref
 	events, err := tx.Events(id)
 	if err != nil {
 		return mv, err
 	}
-	mask := addressing.Mask
+	mask := maskNumber
 	if audit {
 		mask = func(n string) string { return n }
 	}
@@ -138,4 +132,21 @@ func viewMessage(tx vault.Tx, id string, audit bool) (messageView, error) {
 		mv.Recipients = append(mv.Recipients, rv)
 	}
 	return mv, nil
+}
+
+// maskNumber is a personal number as a key without audit:read sees it.
+func maskNumber(n string) string { return addressing.Mask(n) }
+
+// referenceOf is the client's reference of a message the API sent; "" for
+// another.
+func referenceOf(tx vault.Tx, id string) (string, error) {
+	raw, err := tx.Table(tableMessages).Get([]byte(id))
+	if err != nil || raw == nil {
+		return "", err
+	}
+	var rec sentRecord
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		return "", err
+	}
+	return rec.Reference, nil
 }

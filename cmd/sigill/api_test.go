@@ -93,6 +93,25 @@ func TestAPIFromTheBuiltBinary(t *testing.T) {
 		t.Errorf("the API's message notified as %+v", note)
 	}
 
+	// Reading it back with curl: the message, the list by reference, the feed.
+	get := func(path string) string {
+		t.Helper()
+		out, err := exec.Command(curl, "-sSf", "-H", "Authorization: Bearer "+key, base+path).Output()
+		if err != nil {
+			t.Fatalf("curl %s: %v", path, err)
+		}
+		return string(out)
+	}
+	if got := get("/api/v1/messages/" + sent.ID); !strings.Contains(got, `"reference":"journal-4711"`) || !strings.Contains(got, `"logins":["19990807-****"]`) {
+		t.Errorf("curl GET the message: %s", got)
+	}
+	if got := get("/api/v1/messages?reference=journal-4711"); !strings.Contains(got, sent.ID) {
+		t.Errorf("curl the list by reference: %s", got)
+	}
+	if got := get("/api/v1/events"); !strings.Contains(got, `"message":"`+sent.ID+`"`) || !strings.Contains(got, `"type":"accepted"`) {
+		t.Errorf("curl the event feed: %s", got)
+	}
+
 	first := pySend(t, python, base, key, "py-key-1", "Provsvar")
 	if first.status != "201" || first.replayed != "-" || !strings.Contains(first.body, `"reference":"py-1"`) {
 		t.Fatalf("urllib send: %+v", first)
