@@ -36,6 +36,7 @@ type env struct {
 	srv    *httptest.Server
 	router routers.Router
 	send   string // a key with the default scopes
+	hooks  []vault.Hook
 }
 
 func options(v *vault.Vault, keys *apikey.Store) Options {
@@ -53,7 +54,7 @@ func options(v *vault.Vault, keys *apikey.Store) Options {
 func (e *env) open(mod func(*Options)) {
 	e.keys = apikey.New()
 	var err error
-	e.v, err = vault.Open(vault.Options{Path: e.path, Hooks: []vault.Hook{Hook(), e.keys.Hook()}})
+	e.v, err = vault.Open(vault.Options{Path: e.path, Hooks: append([]vault.Hook{Hook(), e.keys.Hook()}, e.hooks...)})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -71,8 +72,8 @@ func (e *env) close() {
 	e.v.Close()
 }
 
-func newEnv(t *testing.T, mod func(*Options)) *env {
-	e := &env{t: t, path: filepath.Join(t.TempDir(), "sigill.db")}
+func newEnv(t *testing.T, mod func(*Options), hooks ...vault.Hook) *env {
+	e := &env{t: t, path: filepath.Join(t.TempDir(), "sigill.db"), hooks: hooks}
 	e.open(mod)
 	t.Cleanup(e.close)
 	if err := e.v.AddAccount(staff, "a long enough password"); err != nil {
@@ -426,31 +427,44 @@ func TestIdempotency(t *testing.T) {
 // The same key while the first request is still running: 409. The first
 // request is held inside the vault's transaction by a hook that waits.
 func TestIdempotencyConflict(t *testing.T) {
-	e := newEnv(t, nil)
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	hold := vault.Hook{Name: "hold", Appended: func(tx vault.Tx, ev vault.Event) error {
+		once.Do(func() { close(entered); <-release })
+		return nil
+	}}
+	e := newEnv(t, nil, hold)
 	body, _ := json.Marshal(message(nil))
-	slot := "k"
-	// Hold the slot as a running request does.
-	key, err := e.keys.Authenticate(e.send)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !e.api.begin(key.ID + "\x00" + slot) {
-		t.Fatal("the slot is taken")
-	}
+	first := make(chan answer)
+	go func() { first <- e.do("POST", "/api/v1/messages", e.send, "k", body) }()
+	<-entered
 	var wg sync.WaitGroup
-	codes := make([]int, 4)
+	codes := make([]int, 3)
 	for i := range codes {
-		wg.Go(func() { codes[i] = e.do("POST", "/api/v1/messages", e.send, slot, body).status })
+		wg.Go(func() { codes[i] = e.do("POST", "/api/v1/messages", e.send, "k", body).status })
 	}
-	wg.Wait()
+	answered := make(chan struct{})
+	go func() { wg.Wait(); close(answered) }()
+	select {
+	case <-answered:
+	case <-time.After(30 * time.Second): // a guard against a hang, not a measure
+		close(release)
+		t.Fatal("the requests with the same key wait for the first instead of answering 409")
+	}
+	close(release)
 	for i, c := range codes {
 		if c != http.StatusConflict {
-			t.Errorf("request %d while another runs: %d, want 409", i, c)
+			t.Errorf("request %d while the first runs: %d, want 409", i, c)
 		}
 	}
-	e.api.end(key.ID + "\x00" + slot)
-	if a := e.do("POST", "/api/v1/messages", e.send, slot, body); a.status != 201 {
+	if a := <-first; a.status != 201 || a.header.Get("Idempotent-Replayed") != "" {
+		t.Errorf("the first request: %d", a.status)
+	}
+	if a := e.do("POST", "/api/v1/messages", e.send, "k", body); a.status != 201 || a.header.Get("Idempotent-Replayed") != "true" {
 		t.Errorf("once it ended: %d", a.status)
+	}
+	if st, _ := e.v.Stats(); st.Messages != 1 {
+		t.Errorf("%d messages; want 1", st.Messages)
 	}
 }
 
