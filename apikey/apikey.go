@@ -236,8 +236,8 @@ func (s *Store) Authenticate(key string) (Key, error) {
 			return err
 		}
 		acct, err := tx.Account(r.Account)
-		if errors.Is(err, vault.ErrNotFound) || (err == nil && acct.Created.After(r.Created)) {
-			return ErrUnknownKey // the account is gone, or was made anew after the key
+		if errors.Is(err, vault.ErrNotFound) || (err == nil && (acct.Created.After(r.Created) || acct.Disabled)) {
+			return ErrUnknownKey // the account is gone, was made anew after the key, or is disabled
 		}
 		if err != nil {
 			return err

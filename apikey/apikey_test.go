@@ -126,6 +126,28 @@ func TestAccountRemovedEndsItsKeys(t *testing.T) {
 	}
 }
 
+// A disabled account's keys open nothing until it is enabled again.
+func TestAccountDisabledEndsItsKeys(t *testing.T) {
+	ctx := context.Background()
+	v, keys := setup(t)
+	_, key, err := keys.Create(ctx, "anna@staff.test", "", []string{apikey.ScopeSend})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.SetDisabled("anna@staff.test", true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keys.Authenticate(key); !errors.Is(err, apikey.ErrUnknownKey) {
+		t.Errorf("the key of a disabled account: %v", err)
+	}
+	if err := v.SetDisabled("anna@staff.test", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keys.Authenticate(key); err != nil {
+		t.Errorf("the key once the account is enabled again: %v", err)
+	}
+}
+
 func TestCreateRefuses(t *testing.T) {
 	ctx := context.Background()
 	_, keys := setup(t)
