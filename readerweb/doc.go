@@ -99,6 +99,17 @@
 // BankID) is not cancelled; the new start gets 409 and a plain "the
 // recipient is identifying right now", and BankID is not called.
 //
+// What this leaves (a red-team pass, 2026-12-02): whoever holds any link
+// that names the same person (a forwarded one, or a staff member who sends
+// that person a message of their own) can restart orders for them about
+// once a second within the per-link and per-IP limits, and so cancel the
+// recipient's order each time before their app reaches userSign. That
+// trades a lock-out by one forwarded link for one that needs a link and
+// several addresses; limiting the cancellation to the link's own orders
+// brings back RFA4 from another link. The next step is to cancel only an
+// order of the same link, and on RFA4 from another link's order to wait
+// for that order's end (its 30 s start window) rather than cancel it.
+//
 // A complete order is checked against the recipient (addressing.Recipient.
 // Allows with completionData.user.personalNumber, never a typed number). A
 // high risk answer is refused. A refusal records "denied" (number, name, IP
