@@ -97,7 +97,11 @@
 //     also flags YYYYMMDD+NNNN, a form ParsePersonalNumber refuses.
 //   - It reads the text as a person would: after NFKC, any script's decimal
 //     digits, dashes and spaces count as ASCII ones ("１９９９０８０７２３９１",
-//     "١٩٩٩٠٨٠٧-٢٣٩١"), and invisible format characters not at all.
+//     "١٩٩٩٠٨٠٧-٢٣٩١"), any white space or control character (TAB, VT,
+//     NEL...) as a space, and what shows nothing between digits not at all:
+//     format characters, combining and enclosing marks (U+0301, U+FE0F,
+//     the keycap U+20E3) and other default-ignorable code points (U+034F,
+//     the Hangul fillers U+3164 and U+FFA0).
 //   - Digit groups parted by spaces or punctuation ("1999 08 07 2391",
 //     "99.08.07/2391") count only when every part falls where the number's
 //     year, month, day and serial meet, the date exists and the check digit is

@@ -139,7 +139,8 @@ func FuzzPersonalNumber(f *testing.F) {
 		f.Add(s)
 	}
 	for _, s := range []string{"１９９９０８０７２３９１", "1999 08 07 2391", "99.08.07/2391", "Tid 2024-05-12 kl 10",
-		"Ring 070-123 45 67", "١٩٩٩٠٨٠٧٢٣٩١", "1999​0807–2391"} {
+		"Ring 070-123 45 67", "١٩٩٩٠٨٠٧٢٣٩١", "1999​0807–2391", "Svar 19990807\t2391", "1999\v08\v07\v2391",
+		"Svar 1\ufe0f9\ufe0f9\ufe0f9\ufe0f0\ufe0f8\ufe0f0\ufe0f7\ufe0f2\ufe0f3\ufe0f9\ufe0f1", "1999\u31640807\u31642391", "Tid 2024-05-12\t10:30"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -151,6 +152,13 @@ func FuzzPersonalNumber(f *testing.F) {
 		for _, w := range []struct{ name, text string }{
 			{"fullwidth", fullwidth(s)},
 			{"Arabic-Indic digits", arabicIndic(s)},
+			{"tabs for spaces", strings.ReplaceAll(s, " ", "\t")},
+			{"vertical tabs for spaces", strings.ReplaceAll(s, " ", "\v")},
+			{"U+001F for spaces", strings.ReplaceAll(s, " ", "\x1f")},
+			{"U+FE0F after each digit", afterDigits(s, "\ufe0f")},
+			{"U+034F after each digit", afterDigits(s, "\u034f")},
+			{"keycap after each digit", afterDigits(s, "\u20e3")},
+			{"Hangul filler after each digit", afterDigits(s, "\u3164")},
 		} {
 			if m, f := FindPersonalNumber(w.text); f != found || m != masked {
 				t.Fatalf("FindPersonalNumber(%q) = %q, %v; in %s (%q) %q, %v", s, masked, found, w.name, w.text, m, f)
@@ -185,6 +193,25 @@ func FuzzPersonalNumber(f *testing.F) {
 				t.Fatalf("FindPersonalNumber(%q) = %q, %v; but it is %s written in groups", w, m, ok, pn)
 			}
 		}
+		// Any white space or control character parts groups as a space does;
+		// marks and fillers between the digits are not there at all.
+		for _, c := range []string{"\t", "\v", "\f", "\r", "\x00", "\x1f", "\x7f", "\u0085", "\u2028"} {
+			for _, w := range []string{
+				"Svar " + pn[:8] + c + pn[8:],
+				pn[:4] + c + pn[4:6] + c + pn[6:8] + c + pn[8:],
+				pn[2:8] + "-" + c + pn[8:],
+			} {
+				if m, ok := FindPersonalNumber(w); !ok || !strings.HasSuffix(m, "-****") {
+					t.Fatalf("FindPersonalNumber(%q) = %q, %v; but it is %s parted by %U", w, m, ok, pn, []rune(c)[0])
+				}
+			}
+		}
+		for _, x := range []string{"\ufe0f", "\ufe00", "\U000E0100", "\u034f", "\u20e3", "\u0301", "\u3164", "\uffa0", "\u200b", "\u2060"} {
+			w := "Svar " + strings.Join(strings.Split(pn, ""), x)
+			if m, ok := FindPersonalNumber(w); !ok || m != Mask(pn) {
+				t.Fatalf("FindPersonalNumber(%q) = %q, %v; but it is %s with %U between the digits", w, m, ok, pn, []rune(x)[0])
+			}
+		}
 	})
 }
 
@@ -196,6 +223,18 @@ func fullwidth(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// afterDigits writes mark after every ASCII digit of s.
+func afterDigits(s, mark string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		b.WriteByte(s[i])
+		if isDigit(s[i]) {
+			b.WriteString(mark)
+		}
+	}
+	return b.String()
 }
 
 // arabicIndic writes ASCII digits as Arabic-Indic ones (U+0660–U+0669).

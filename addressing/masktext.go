@@ -91,7 +91,8 @@ func maskChunk(chunk string) string {
 }
 
 // nextNumberChunk finds the first chunk of s: from a digit to the last digit
-// before a letter (or the end). start is -1 when s has no digit.
+// before a letter (or the end). A letter that shows nothing (a Hangul filler,
+// see invisible) does not end a chunk. start is -1 when s has no digit.
 func nextNumberChunk(s string) (start, end int) {
 	start = strings.IndexFunc(s, unicode.IsNumber)
 	if start < 0 {
@@ -100,7 +101,7 @@ func nextNumberChunk(s string) (start, end int) {
 	end = start
 	for i := start; i < len(s); {
 		r, width := utf8.DecodeRuneInString(s[i:])
-		if unicode.IsLetter(r) {
+		if unicode.IsLetter(r) && !invisible(r) {
 			break
 		}
 		i += width
@@ -111,7 +112,8 @@ func nextNumberChunk(s string) (start, end int) {
 	return start, end
 }
 
-// numberRuns are the [start, end) byte offsets of s's runs of digits.
+// numberRuns are the [start, end) byte offsets of s's runs of digits; what
+// shows nothing between two digits (see invisible) does not part a run.
 func numberRuns(s string) [][2]int {
 	var runs [][2]int
 	in := false
@@ -122,6 +124,7 @@ func numberRuns(s string) [][2]int {
 			in = true
 		case isNum:
 			runs[len(runs)-1][1] = i + utf8.RuneLen(r)
+		case in && invisible(r):
 		default:
 			in = false
 		}

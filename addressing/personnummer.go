@@ -266,11 +266,13 @@ func allDigits(s string) bool {
 //
 // The text is first read as a person sees it (see searchForm): fullwidth and
 // other compatibility forms, every script's decimal digits, any dash and any
-// space count as their ASCII selves, and invisible format characters as
-// nothing. Digit groups parted by other spaces and punctuation, such as
-// "1999 08 07 2391" or "1999.08.07/2391", count when they part the number only
-// where its date and serial part (see findWritten), the date exists and the
-// check digit is right.
+// space, control character included, count as their ASCII selves, and what
+// shows nothing between digits (format characters, combining marks,
+// variation selectors, Hangul fillers) as nothing. Digit groups parted by
+// other spaces and punctuation, such as "1999 08 07 2391" or
+// "1999.08.07/2391", count when they part the number only where its date and
+// serial part (see findWritten), the date exists and the check digit is
+// right.
 func FindPersonalNumber(text string) (masked string, found bool) {
 	text = searchForm(text)
 	if masked, found := findShaped(text); found {

@@ -228,6 +228,23 @@ func TestFindPersonalNumber(t *testing.T) {
 		"Svar 99 08 07 - 2391": "990807-****",
 		"Svar 86.11.23 9883":   "861123-****",
 		"Svar ８６ １１ ２３ ９８８３":   "861123-****",
+		// Control characters part groups like a space (the SMS shows them
+		// as one).
+		"Svar 19990807\t2391":           "19990807-****",
+		"1999\t08\t07\t2391":            "19990807-****",
+		"19990807\x0b2391":              "19990807-****",
+		"Svar 19990807\f2391":           "19990807-****",
+		"Svar 1999\x1f08\x1f07\x1f2391": "19990807-****",
+		"Svar 19990807\u00852391":       "19990807-****", // NEL, a C1 control
+		"Svar 990807-\t2391":            "990807-****",
+		// Marks and fillers that show nothing (or only on the digit before)
+		// are not there.
+		"Svar " + strings.Join(strings.Split("199908072391", ""), "\ufe0f"): "19990807-****",
+		"Svar 1999\u034f0807\u034f2391":                                     "19990807-****",
+		"Svar " + strings.Join(strings.Split("9908072391", ""), "\u20e3"):   "990807-****", // keycaps
+		"Svar 1\u03019990807-2391":                                          "19990807-****",
+		"Svar 1999\u31640807\u31642391":                                     "19990807-****", // Hangul filler
+		"Svar 1999\uffa00807\uffa02391":                                     "19990807-****", // halfwidth Hangul filler
 	}
 	for text, want := range found {
 		got, ok := FindPersonalNumber(text)
@@ -269,6 +286,10 @@ func TestFindPersonalNumber(t *testing.T) {
 		"Svar 1999 13 07 2391", // no month 13
 		"Ref 12-34-56-78-90",
 		"Svar 1999 080 72391", // parted inside the date
+		"Tid 2024-05-12\t10:30",
+		"Tid 2024-05-12\x0b1030",
+		"Ring 070\t123\t45\t67",
+		"Ring 070\ufe0f-123 45 67",
 	} {
 		if got, ok := FindPersonalNumber(text); ok {
 			t.Errorf("FindPersonalNumber(%q) = %q; want nothing found", text, got)

@@ -13,25 +13,39 @@ import (
 // fullwidth ("１９９９"), circled-free compatibility forms and odd spaces into
 // their plain selves; then every decimal digit of any script (Arabic-Indic,
 // Devanagari, ...) becomes its ASCII digit, every dash and the minus sign
-// '-', every space ' ', and invisible format characters (zero-width space,
-// joiners, soft hyphen, direction marks) go.
+// '-', and every white space and control character ' ' (TAB, VT, NEL...:
+// the SMS shows each as a space). What shows nothing between two digits
+// goes (see invisible).
 func searchForm(text string) string {
 	text = norm.NFKC.String(text)
 	return strings.Map(func(r rune) rune {
 		switch {
+		case r >= '0' && r <= '9':
+			return r
+		case unicode.IsSpace(r) || unicode.IsControl(r):
+			return ' '
 		case r < utf8.RuneSelf:
 			return r
 		case unicode.Is(unicode.Nd, r):
 			return '0' + digitValue(r)
 		case unicode.Is(unicode.Pd, r) || r == '\u2212':
 			return '-'
-		case unicode.IsSpace(r):
-			return ' '
-		case unicode.Is(unicode.Cf, r):
+		case invisible(r):
 			return -1
 		}
 		return r
 	}, text)
+}
+
+// invisible reports whether r shows nothing of its own between two digits,
+// so that searchForm drops it: format characters (zero-width space, joiners,
+// soft hyphen, direction marks), marks that sit on the digit before
+// (combining accents, variation selectors, the enclosing keycap U+20E3) and
+// the other default-ignorable code points, among them the Hangul fillers
+// U+3164 and U+FFA0, which are letters that draw as blank.
+func invisible(r rune) bool {
+	return unicode.In(r, unicode.Mn, unicode.Me, unicode.Cf,
+		unicode.Other_Default_Ignorable_Code_Point, unicode.Variation_Selector)
 }
 
 // digitValue is the value of a decimal digit (unicode.Nd). Unicode encodes
