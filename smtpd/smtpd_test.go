@@ -399,7 +399,9 @@ func TestPersonalNumberInSubjectRefused(t *testing.T) {
 
 // The number written so that a person reads it but a plain digit search
 // would not: fullwidth (raw UTF-8 and RFC 2047-encoded, as Outlook sends
-// it) and in groups. A date and time in the errand still pass.
+// it), in groups, parted by a TAB (raw; the SMS shows it as a space) and
+// with U+FE0F between every digit (RFC 2047-encoded). A date and time in
+// the errand still pass, a TAB between them too.
 func TestWrittenPersonalNumberInSubjectRefused(t *testing.T) {
 	g := startGateway(t)
 	auth := sasl.NewPlainClient("", staff, staffPass)
@@ -407,6 +409,8 @@ func TestWrittenPersonalNumberInSubjectRefused(t *testing.T) {
 		"１９９９０８０７２３９１",
 		"=?UTF-8?B?" + base64.StdEncoding.EncodeToString([]byte("Svar １９９９０８０７－２３９１")) + "?=",
 		"Svar 1999 08 07 2391",
+		"Svar 19990807\t2391",
+		"=?UTF-8?B?" + base64.StdEncoding.EncodeToString([]byte("Svar "+strings.Join(strings.Split("199908072391", ""), "\ufe0f"))) + "?=",
 	} {
 		before, _ := g.vault.Stats()
 		_, err := submit(t, g.submission, auth, staff, []string{goodRcpt}, plainMessage(subject, testBodyLine))
@@ -415,7 +419,7 @@ func TestWrittenPersonalNumberInSubjectRefused(t *testing.T) {
 			t.Errorf("Subject %q: the refused message was stored", subject)
 		}
 	}
-	text, err := submit(t, g.submission, auth, staff, []string{goodRcpt}, plainMessage("Tid 2024-05-12 kl 10, ring 070-123 45 67", testBodyLine))
+	text, err := submit(t, g.submission, auth, staff, []string{goodRcpt}, plainMessage("Tid 2024-05-12 kl 10, ring 070-123 45 67, åter 2024-05-19\t10:30", testBodyLine))
 	if err != nil {
 		t.Fatalf("a date and a phone number in the Subject: %v", err)
 	}
