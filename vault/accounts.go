@@ -40,6 +40,10 @@ type Account struct {
 	RecoveryCodes int
 	// AppPasswords is how many app passwords the account has.
 	AppPasswords int
+	// LoginAppPassword is the id of the app password Authenticate took
+	// for this login, "" when the account password opened it; StillValid
+	// checks it is not revoked.
+	LoginAppPassword string
 }
 
 type accountRecord struct {
@@ -375,12 +379,32 @@ func (v *Vault) authenticate(address, password string, mail bool) (Account, erro
 	case mail && app == nil && (rec.hasSecondFactor() || v.opt.RequireSecondFactor):
 		return Account{}, fmt.Errorf("vault: authenticate %s: %w", a, ErrAppPasswordRequired)
 	}
+	login := rec.account()
 	if app != nil {
 		if err := v.noteAppPasswordUse(a, app); err != nil {
 			return Account{}, fmt.Errorf("vault: authenticate %s: %w", a, err)
 		}
+		login.LoginAppPassword = app.ID
 	}
-	return rec.account(), nil
+	return login, nil
+}
+
+// StillValid checks that a login Authenticate returned still holds, as a
+// session checks before each transaction or command: the account exists
+// and is not disabled, and the app password it logged in with is not
+// revoked. It reads one record and hashes nothing. ErrNotFound,
+// ErrAccountDisabled or ErrAppPasswordRevoked otherwise.
+func (v *Vault) StillValid(login Account) error {
+	rec, err := v.accountRecord(login.Address)
+	switch {
+	case err != nil:
+		return fmt.Errorf("vault: login of %s: %w", login.Address, err)
+	case rec.Disabled:
+		return fmt.Errorf("vault: login of %s: %w", login.Address, ErrAccountDisabled)
+	case login.LoginAppPassword != "" && !rec.hasAppPassword(login.LoginAppPassword):
+		return fmt.Errorf("vault: login of %s: %w", login.Address, ErrAppPasswordRevoked)
+	}
+	return nil
 }
 
 // SetDisabled disables an account (it logs in nowhere) or enables it

@@ -201,9 +201,13 @@ func (v *Vault) ConfirmTOTP(address, code string) ([]string, error) {
 // VerifyTOTP checks a code of the account's active TOTP: right for the
 // current 30-second step or the one before or after, and for a later step
 // than the last code accepted (so each code is used once). ErrBadCredentials
-// otherwise, also for an account without TOTP. The caller throttles tries.
+// otherwise, also for an account without TOTP; ErrAccountDisabled, before
+// any code is checked, for a disabled account. The caller throttles tries.
 func (v *Vault) VerifyTOTP(address, code string) error {
 	return v.changeAccount(address, "verify TOTP", func(r *accountRecord) error {
+		if r.Disabled {
+			return ErrAccountDisabled
+		}
 		if !r.hasSecondFactor() {
 			return ErrBadCredentials
 		}
@@ -237,10 +241,14 @@ func (v *Vault) takeTOTPCode(r *accountRecord, code string) error {
 }
 
 // UseRecoveryCode checks a recovery code and, if it is one of the
-// account's unused ones, uses it up. ErrBadCredentials otherwise.
+// account's unused ones, uses it up. ErrBadCredentials otherwise;
+// ErrAccountDisabled for a disabled account, whose codes stay unused.
 func (v *Vault) UseRecoveryCode(address, code string) error {
 	h := v.secrets.hash(code)
 	return v.changeAccount(address, "use recovery code", func(r *accountRecord) error {
+		if r.Disabled {
+			return ErrAccountDisabled
+		}
 		for i, stored := range r.Recovery {
 			if hmac.Equal(stored, h) {
 				r.Recovery = append(r.Recovery[:i:i], r.Recovery[i+1:]...)
@@ -343,6 +351,15 @@ func (v *Vault) RevokeAppPassword(address, id string) error {
 
 func (p appPasswordRecord) listed() AppPassword {
 	return AppPassword{ID: p.ID, Name: p.Name, Created: p.Created, LastUsed: p.LastUsed}
+}
+
+func (r *accountRecord) hasAppPassword(id string) bool {
+	for _, p := range r.AppPasswords {
+		if p.ID == id {
+			return true
+		}
+	}
+	return false
 }
 
 // matchAppPassword is the app password whose hash is h, or nil.

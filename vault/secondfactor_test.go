@@ -303,3 +303,78 @@ func TestTOTPSecretIsNotInTheFile(t *testing.T) {
 		t.Errorf("after reopening: %v", err)
 	}
 }
+
+// A disabled account's second factor opens nothing, and trying a recovery
+// code on it does not use the code up.
+func TestDisabledAccountSecondFactorRefused(t *testing.T) {
+	v, _, c := staffVault(t, nil)
+	secret, codes := enrolled(t, v, c.Now())
+	c.Advance(time.Minute)
+	if err := v.SetDisabled(staffAddr, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.VerifyTOTP(staffAddr, codeAt(t, secret, c.Now())); !errors.Is(err, ErrAccountDisabled) {
+		t.Errorf("VerifyTOTP on a disabled account = %v, want ErrAccountDisabled", err)
+	}
+	if err := v.UseRecoveryCode(staffAddr, codes[0]); !errors.Is(err, ErrAccountDisabled) {
+		t.Errorf("UseRecoveryCode on a disabled account = %v, want ErrAccountDisabled", err)
+	}
+	if err := v.SetDisabled(staffAddr, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.UseRecoveryCode(staffAddr, codes[0]); err != nil {
+		t.Errorf("the recovery code tried while disabled was used up: %v", err)
+	}
+	if err := v.VerifyTOTP(staffAddr, codeAt(t, secret, c.Now())); err != nil {
+		t.Errorf("VerifyTOTP once enabled again: %v", err)
+	}
+}
+
+// StillValid is what ends a session whose login no longer holds.
+func TestStillValid(t *testing.T) {
+	v, _, _ := staffVault(t, nil)
+	byPassword, err := v.Authenticate(staffAddr, staffPW)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if byPassword.LoginAppPassword != "" {
+		t.Errorf("a password login names app password %q", byPassword.LoginAppPassword)
+	}
+	phone, secret, err := v.CreateAppPassword(staffAddr, "phone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	byApp, err := v.Authenticate(staffAddr, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if byApp.LoginAppPassword != phone.ID {
+		t.Fatalf("an app password login names %q, want %q", byApp.LoginAppPassword, phone.ID)
+	}
+	for _, login := range []Account{byPassword, byApp} {
+		if err := v.StillValid(login); err != nil {
+			t.Errorf("StillValid(%+v) = %v right after login", login, err)
+		}
+	}
+	if err := v.RevokeAppPassword(staffAddr, phone.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.StillValid(byApp); !errors.Is(err, ErrAppPasswordRevoked) {
+		t.Errorf("StillValid after revoking its app password = %v, want ErrAppPasswordRevoked", err)
+	}
+	if err := v.StillValid(byPassword); err != nil {
+		t.Errorf("revoking an app password ended a password login: %v", err)
+	}
+	if err := v.SetDisabled(staffAddr, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.StillValid(byPassword); !errors.Is(err, ErrAccountDisabled) {
+		t.Errorf("StillValid of a disabled account = %v, want ErrAccountDisabled", err)
+	}
+	if err := v.RemoveAccount(staffAddr); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.StillValid(byPassword); !errors.Is(err, ErrNotFound) {
+		t.Errorf("StillValid of a removed account = %v, want ErrNotFound", err)
+	}
+}

@@ -35,10 +35,13 @@ var (
 	// account has a second factor (or every account must), so mail
 	// clients log in with an app password.
 	ErrAppPasswordRequired = errors.New("the account has a second factor: log in with an app password")
-	ErrClosed              = errors.New("vault closed")
-	ErrLocked              = errors.New("file is locked by another process (is sigill already running?)")
-	ErrFull                = errors.New("vault full: no space left on the device")
-	ErrKeyMismatch         = errors.New("key file and key store do not match the vault")
+	// ErrAppPasswordRevoked: the app password a session logged in with
+	// has been revoked since.
+	ErrAppPasswordRevoked = errors.New("the app password of this login has been revoked")
+	ErrClosed             = errors.New("vault closed")
+	ErrLocked             = errors.New("file is locked by another process (is sigill already running?)")
+	ErrFull               = errors.New("vault full: no space left on the device")
+	ErrKeyMismatch        = errors.New("key file and key store do not match the vault")
 )
 
 // Defaults of Options.
