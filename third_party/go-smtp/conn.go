@@ -1318,6 +1318,9 @@ func (c *Conn) writeResponse(code int, enhCode EnhancedCode, text ...string) {
 func (c *Conn) writeError(code int, enhCode EnhancedCode, err error) {
 	if smtpErr, ok := err.(*SMTPError); ok {
 		c.writeResponse(smtpErr.Code, smtpErr.EnhancedCode, smtpErr.Message)
+		if smtpErr.Code == 421 { // sigill: 421 closes the channel (RFC 5321 §3.8, §4.2.3)
+			c.Close()
+		}
 	} else {
 		c.writeResponse(code, enhCode, err.Error())
 	}
