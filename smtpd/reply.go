@@ -31,6 +31,39 @@ var (
 		Message: "Too many failed logins from your address or at this account; wait a few minutes and try again"}
 )
 
+// loginLost is the reply that ends a logged-in session whose login no
+// longer holds. 421 rather than 530 or 535: a 5xx to MAIL is, to a mail
+// program or an MTA, a permanent failure of the message (a bounce or an
+// error dialog), and the session would stay "logged in"; a 421 closes the
+// connection (RFC 5321 §3.8), the client keeps the message and logs in
+// anew, where AUTH's 535 tells the user what changed.
+func loginLost(err error) (*smtp.SMTPError, bool) {
+	var why string
+	switch {
+	case errors.Is(err, vault.ErrAccountDisabled):
+		why = "Your account has been disabled since you logged in; ask an administrator"
+	case errors.Is(err, vault.ErrAppPasswordRevoked):
+		why = "The app password this session logged in with has been revoked; log in with a current one (sigill user app-password)"
+	case errors.Is(err, vault.ErrNotFound):
+		why = "Your account has been removed since you logged in"
+	default:
+		return nil, false
+	}
+	return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: why + "; closing the connection"}, true
+}
+
+// errSender names what is wrong with an envelope sender and how to mend
+// it, without repeating the address (it may hold a personal number or
+// characters that turn text around).
+func errSender(e *intake.SenderError) *smtp.SMTPError {
+	why := e.Why
+	if e.Masked != "" {
+		why += " (" + e.Masked + "), which would be shown in clear in the SMS"
+	}
+	return &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 7},
+		Message: "Sender refused: " + why + "; the gateway shows the sender to every recipient, so send from a plain mailbox address such as name@your-domain"}
+}
+
 func errUntrustedPeer(ip netip.Addr) error {
 	return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
 		Message: fmt.Sprintf("%s is not a trusted relay; staff clients send on the submission port with AUTH", ip)}
@@ -111,12 +144,15 @@ func reply(err error) error {
 		other   *intake.OtherFromError
 		header  *intake.UnreadableHeaderError
 		large   *intake.TooLargeError
+		sender  *intake.SenderError
 	)
 	switch {
 	case err == nil:
 		return nil
 	case errors.As(err, &smtpErr):
 		return smtpErr
+	case errors.As(err, &sender):
+		return errSender(sender)
 	case errors.Is(err, intake.ErrEmpty):
 		return errEmptyMessage
 	case errors.As(err, &header):

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
 	"github.com/pquerna/otp/totp"
 )
 
@@ -52,4 +53,54 @@ func TestSecondFactorWantsAnAppPassword(t *testing.T) {
 		t.Fatalf("the app password: %v", err)
 	}
 	queuedID(t, g, text)
+}
+
+// A session logged in before its account was disabled, or its app password
+// revoked, sends nothing more: the next MAIL gets 421 and the connection
+// closes (the client keeps the message; its next AUTH says why).
+func TestLoginRecheckedAtEachTransaction(t *testing.T) {
+	g := startGateway(t)
+	_, app, err := g.vault.CreateAppPassword(staff, "Outlook")
+	if err != nil {
+		t.Fatal(err)
+	}
+	apps, _ := g.vault.AppPasswords(staff)
+	for _, tc := range []struct {
+		name     string
+		password string
+		revoke   func() error
+		undo     func() error
+		want     string
+	}{
+		{"account disabled", staffPass,
+			func() error { return g.vault.SetDisabled(staff, true) },
+			func() error { return g.vault.SetDisabled(staff, false) }, "disabled"},
+		{"app password revoked", app,
+			func() error { return g.vault.RevokeAppPassword(staff, apps[0].ID) }, nil, "app password"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := smtp.DialStartTLS(g.submission, clientTLS)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if err := c.Auth(sasl.NewPlainClient("", staff, tc.password)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := send(c, staff, []string{goodRcpt}, plainMessage(testSubject, testBodyLine)); err != nil {
+				t.Fatalf("first message: %v", err)
+			}
+			if err := tc.revoke(); err != nil {
+				t.Fatal(err)
+			}
+			if tc.undo != nil {
+				defer tc.undo()
+			}
+			_, err = send(c, staff, []string{goodRcpt}, plainMessage(testSubject, testBodyLine))
+			wantCode(t, err, 421, smtp.EnhancedCode{4, 7, 0}, tc.want)
+			if err := c.Noop(); err == nil {
+				t.Error("the connection took a command after the 421")
+			}
+		})
+	}
 }

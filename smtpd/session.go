@@ -70,7 +70,8 @@ type session struct {
 	s       *Server
 	kind    kind
 	ip      netip.Addr
-	account string // the authenticated staff address; "" until AUTH
+	account string        // the authenticated staff address; "" until AUTH
+	authed  vault.Account // what AUTH returned, re-checked at each MAIL
 
 	from       string
 	recipients intake.Recipients
@@ -124,7 +125,7 @@ func (ss *session) login(username, password string) error {
 		return reply(err)
 	}
 	try.Succeeded()
-	ss.account = acct.Address
+	ss.account, ss.authed = acct.Address, acct
 	return nil
 }
 
@@ -140,16 +141,44 @@ func loginRefusal(err error) string {
 }
 
 func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
+	if ss.account != "" {
+		if err := ss.loginStillValid(); err != nil {
+			return reply(err)
+		}
+	}
 	switch {
 	case ss.kind == submission && ss.account == "":
 		return reply(errAuthRequired)
 	case ss.kind == submission && !strings.EqualFold(from, ss.account):
 		return reply(errSenderNotAccount(from, ss.account))
-	case ss.kind == relay && !ss.s.senderDomainAllowed(from):
+	}
+	// The envelope sender is what the gateway vouches for to recipients.
+	if err := intake.CheckSender(from); err != nil {
+		ss.s.opts.Logger.Info("sender refused", "ip", ss.ip.String(), "listener", ss.kind.String(), "why", err.Error())
+		return reply(err)
+	}
+	if ss.kind == relay && !ss.s.senderDomainAllowed(from) {
 		return reply(errSenderDomain(from, ss.s.opts.SenderDomains))
 	}
 	ss.from = from
 	return nil
+}
+
+// loginStillValid ends the session (421, see reply) when its account was
+// disabled or removed, or its app password revoked, since AUTH: each
+// transaction is sent on the strength of a login that still holds.
+func (ss *session) loginStillValid() error {
+	err := ss.s.opts.Vault.StillValid(ss.authed)
+	if err == nil {
+		return nil
+	}
+	if lost, ok := loginLost(err); ok {
+		ss.s.opts.Logger.Info("session ended: its login no longer holds", "ip", ss.ip.String(),
+			"account", addressing.MaskPersonalNumbers(ss.account), "why", lost.Message)
+		return lost
+	}
+	ss.s.opts.Logger.Error("session: the login could not be re-checked", "ip", ss.ip.String(), "err", err)
+	return err
 }
 
 func (s *Server) senderDomainAllowed(from string) bool {
