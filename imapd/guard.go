@@ -294,6 +294,16 @@ func (g *guardConn) nextCommand() error {
 	if g.startTLS(cmd, segs) {
 		return io.EOF // go-imap ends its session quietly; a new one goes on in TLS
 	}
+	// Every command of a logged-in session runs on a login that still
+	// holds; NOOPs would otherwise keep a disabled account's session open.
+	g.mu.Lock()
+	ss := g.session
+	g.mu.Unlock()
+	if ss != nil {
+		if why := ss.loginLost(); why != "" {
+			return g.bye(why)
+		}
+	}
 	g.mu.Lock()
 	g.tag, g.name, g.answered = cmd.tag, cmd.name, false
 	g.mu.Unlock()

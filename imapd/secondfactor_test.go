@@ -1,6 +1,8 @@
 package imapd
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,5 +43,53 @@ func TestSecondFactorWantsAnAppPassword(t *testing.T) {
 	refusal(t, "the account password with a second factor", e.dial(nil).Login(anna, annaPass).Wait(), imap.ResponseCodeAuthenticationFailed, "app password")
 	if err := e.dial(nil).Login(anna, app).Wait(); err != nil {
 		t.Errorf("the app password: %v", err)
+	}
+}
+
+// A session logged in before its account was disabled, or its app password
+// revoked, takes no further command: the next one, a NOOP even, gets
+// "* BYE" with the reason and the connection closes.
+func TestLoginRecheckedAtEachCommand(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	app, secret, err := e.v.CreateAppPassword(anna, "Thunderbird")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, password string
+		revoke         func() error
+		want           string
+	}{
+		{"app password revoked", secret, func() error { return e.v.RevokeAppPassword(anna, app.ID) }, "* BYE The app password this session logged in with has been revoked"},
+		{"account disabled", annaPass, func() error { return e.v.SetDisabled(anna, true) }, "* BYE This account has been disabled since you logged in"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := e.dialRaw(10 * time.Second)
+			for i, cmd := range []string{`LOGIN "` + anna + `" "` + tc.password + `"`, "SELECT INBOX", "NOOP"} {
+				tag := fmt.Sprintf("a%d", i+1)
+				if got := c.cmd(tag, cmd); !strings.HasPrefix(got[len(got)-1], tag+" OK") {
+					t.Fatalf("%s: %q", cmd, got)
+				}
+			}
+			if err := tc.revoke(); err != nil {
+				t.Fatal(err)
+			}
+			c.send("a4 NOOP")
+			if got := c.line(); !strings.HasPrefix(got, tc.want) {
+				t.Errorf("NOOP after the change: %q, want %q", got, tc.want)
+			}
+			if rest, err := c.r.ReadString('\n'); err == nil {
+				t.Errorf("the connection stayed open after BYE: %q", rest)
+			}
+		})
+	}
+	// The other account's sessions go on.
+	c := e.dialRaw(10 * time.Second)
+	if got := c.cmd("b1", `LOGIN "`+bo+`" "`+boPass+`"`); !strings.HasPrefix(got[len(got)-1], "b1 OK") {
+		t.Fatalf("bo's login: %q", got)
+	}
+	if got := c.cmd("b2", "NOOP"); !strings.HasPrefix(got[len(got)-1], "b2 OK") {
+		t.Errorf("bo's NOOP: %q", got)
 	}
 }

@@ -64,7 +64,8 @@ type session struct {
 	conn    *imapserver.Conn
 	guard   *guardConn // nil for a connection handed to go-imap some other way
 	remote  net.Addr
-	account string // "" until logged in
+	account string        // "" until logged in
+	authed  vault.Account // what Login returned, re-checked before each command (guard.go)
 	fails   int
 
 	// box and view are set and cleared on the connection's goroutine; mu
@@ -160,7 +161,7 @@ func (ss *session) Login(username, password string) error {
 		return errUnavailable
 	}
 	try.Succeeded()
-	ss.account = acct.Address
+	ss.account, ss.authed = acct.Address, acct
 	ss.s.log.Info("imap login", "account", acct.Address, "peer", ss.peer())
 	return nil
 }
@@ -177,6 +178,33 @@ func loginRefusal(err error) *imap.Error {
 		return errAppPassword
 	}
 	return nil
+}
+
+// loginLost says why a logged-in session ends before its next command,
+// "" while its login still holds: the account disabled or removed, or the
+// app password it logged in with revoked, since LOGIN. A vault that cannot
+// be read ends it too, rather than serve on an unchecked login.
+func (ss *session) loginLost() string {
+	if ss.account == "" {
+		return ""
+	}
+	err := ss.s.o.Vault.StillValid(ss.authed)
+	why := ""
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, vault.ErrAccountDisabled):
+		why = "This account has been disabled since you logged in; ask an administrator"
+	case errors.Is(err, vault.ErrAppPasswordRevoked):
+		why = "The app password this session logged in with has been revoked; log in with a current one (sigill user app-password)"
+	case errors.Is(err, vault.ErrNotFound):
+		why = "This account has been removed since you logged in"
+	default:
+		ss.s.log.Error("imap: the login could not be re-checked", "account", ss.account, "peer", ss.peer(), "err", err)
+		return "Temporary failure, try again later"
+	}
+	ss.s.log.Info("imap session ended: its login no longer holds", "account", ss.account, "peer", ss.peer(), "why", why)
+	return why
 }
 
 func isInbox(name string) bool { return strings.EqualFold(name, inbox) }
