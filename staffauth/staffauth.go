@@ -44,8 +44,8 @@ func (c Checker) Password(ip netip.Addr, address, password string) (vault.Accoun
 
 // SecondFactor checks the second step of a sign-in: code is a six-digit
 // TOTP code, anything else a recovery code (used up if right).
-// vault.ErrBadCredentials for a wrong, replayed or used code, or
-// ErrThrottled.
+// vault.ErrBadCredentials for a wrong, replayed or used code,
+// vault.ErrAccountDisabled for a disabled account, or ErrThrottled.
 func (c Checker) SecondFactor(ip netip.Addr, address, code string) error {
 	code = strings.TrimSpace(code)
 	return c.try(ip, address, func() error {
