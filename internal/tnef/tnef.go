@@ -179,6 +179,16 @@ func (a *attachment) props(b []byte) {
 				return
 			}
 		}
+		// Every value but a null one takes at least four bytes: a count the
+		// rest cannot hold is a lie, and a count of null values reads
+		// nothing. Either way the loop must not run it (a few hundred bytes
+		// once made it spin for seconds).
+		if !variable && fixedSize(base) == 0 {
+			continue
+		}
+		if values > uint32(r.remaining()/4) {
+			return
+		}
 		for v := uint32(0); v < values; v++ {
 			if !variable {
 				size := fixedSize(base)
@@ -327,6 +337,8 @@ func (r *reader) u32v() uint64 {
 	}
 	return uint64(v)
 }
+
+func (r *reader) remaining() int { return len(r.b) }
 
 func (r *reader) bytes(n uint64) ([]byte, bool) {
 	if n > uint64(len(r.b)) {
