@@ -57,20 +57,8 @@ func createAppPassword(t *testing.T, flag, where, address string) string {
 // secret, then the account password refused at SMTP AUTH and an app
 // password taken, its use listed; a disabled account refused.
 func TestSecondFactorFromTheCLI(t *testing.T) {
-	python := testenv.Tool(t, "python3", "python3")
-	data := t.TempDir()
-	d := startDev(t, data)
-	submission := d.addr(config.DevSubmissionPort)
 	const staff, password = "bo@staff.test", "a long enough password"
-	user := func(stdin string, args ...string) string {
-		t.Helper()
-		stdout, stderr, code := run(t, stdin, append([]string{"user", "-data", data}, args...)...)
-		if code != 0 {
-			t.Fatalf("sigill user %v: exit %d, %s %s", args, code, stdout, stderr)
-		}
-		return stdout
-	}
-	user(password+"\n", "add", staff)
+	python, data, submission, user := devWithAccount(t, staff, password)
 	if got := smtplibAuth(t, python, submission, staff, password); !strings.HasPrefix(got, "235") {
 		t.Fatalf("the account password before any second factor: %s", got)
 	}
@@ -126,20 +114,8 @@ func TestSecondFactorFromTheCLI(t *testing.T) {
 // hands the URI over), `user app-password ADDRESS NAME` prints one, and
 // `user 2fa -reset ADDRESS` removes the second factor.
 func TestSecondFactorSpecForms(t *testing.T) {
-	python := testenv.Tool(t, "python3", "python3")
-	data := t.TempDir()
-	d := startDev(t, data)
-	submission := d.addr(config.DevSubmissionPort)
 	const staff, password = "cia@staff.test", "another long password"
-	user := func(stdin string, args ...string) string {
-		t.Helper()
-		stdout, stderr, code := run(t, stdin, append([]string{"user", "-data", data}, args...)...)
-		if code != 0 {
-			t.Fatalf("sigill user %v: exit %d, %s %s", args, code, stdout, stderr)
-		}
-		return stdout
-	}
-	user(password+"\n", "add", staff)
+	python, data, submission, user := devWithAccount(t, staff, password)
 
 	enrolled := user("", "2fa", staff)
 	secret := regexp.MustCompile(`(?m)^Secret: ([A-Z2-7]+)$`).FindStringSubmatch(enrolled)
@@ -172,4 +148,25 @@ func TestSecondFactorSpecForms(t *testing.T) {
 	if got := smtplibAuth(t, python, submission, staff, password); !strings.HasPrefix(got, "235") {
 		t.Errorf("the account password after 2fa -reset: %s", got)
 	}
+}
+
+// devWithAccount starts the built `sigill dev` with one more staff account
+// and returns python3, the data folder, the submission address, and a
+// `sigill user … -data` runner that fails the test on a non-zero exit.
+func devWithAccount(t *testing.T, staff, password string) (python, data, submission string, user func(stdin string, args ...string) string) {
+	t.Helper()
+	python = testenv.Tool(t, "python3", "python3")
+	data = t.TempDir()
+	d := startDev(t, data)
+	submission = d.addr(config.DevSubmissionPort)
+	user = func(stdin string, args ...string) string {
+		t.Helper()
+		stdout, stderr, code := run(t, stdin, append([]string{"user", "-data", data}, args...)...)
+		if code != 0 {
+			t.Fatalf("sigill user %v: exit %d, %s %s", args, code, stdout, stderr)
+		}
+		return stdout
+	}
+	user(password+"\n", "add", staff)
+	return python, data, submission, user
 }
