@@ -28,7 +28,13 @@ func TestScripts(t *testing.T) {
 	for i, script := range scripts {
 		t.Run(filepath.Dir(script), func(t *testing.T) {
 			cmd := exec.Command("bash", script)
-			cmd.Env = append(os.Environ(), "SIGILL="+bin, "OFFSET="+strconv.Itoa(23000+100*i))
+			// The scripts' ports (base ports up to 9090, moved by OFFSET) stay
+			// in 2600-10990: below cmd/sigill's dev offsets (ports from
+			// 11143) and freePort (20000-32767), which run in parallel with
+			// this package, and off the default dev ports a developer's own
+			// instance holds. Overlapping bands once made serve's admin port
+			// taken between freePort's check and serve's bind.
+			cmd.Env = append(os.Environ(), "SIGILL="+bin, "OFFSET="+strconv.Itoa(1500+100*i))
 			out, err := cmd.CombinedOutput()
 			if err != nil {
 				t.Fatalf("%s: %v\n%s", script, err, out)

@@ -5,7 +5,7 @@
 # grep exits at the match and echo dies of SIGPIPE. Write `grep -q X <<<"$big"`.
 set -euo pipefail
 : "${SIGILL:?set SIGILL to the sigill binary}"
-OFFSET=${OFFSET:-23000}
+OFFSET=${OFFSET:-1500}
 WORK=$(mktemp -d)
 DATA=$WORK/data
 PASSWORD=integration-test-password
