@@ -201,18 +201,33 @@ func TestServeFromTheExampleConfig(t *testing.T) {
 // draws from 20000-32767, below the kernel's ephemeral range: a port the
 // kernel handed out (Listen on :0) is free again once checked, and the next
 // outgoing connection of any test may take it before the process binds it.
+// A port is handed out once per test binary: a config's listeners are
+// all picked before the process binds any, and two of them drawn alike
+// would make serve refuse its own second listener.
 func freePort(t *testing.T) string {
 	t.Helper()
+	handedOut.Lock()
+	defer handedOut.Unlock()
 	for range 100 {
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(20000+rand.IntN(12768)))
+		port := 20000 + rand.IntN(12768)
+		if handedOut.ports[port] {
+			continue
+		}
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		if ln, err := net.Listen("tcp", addr); err == nil {
 			ln.Close()
+			handedOut.ports[port] = true
 			return addr
 		}
 	}
 	t.Fatal("no free port in 20000-32767")
 	return ""
 }
+
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
 
 func waitPort(t *testing.T, addr string, log fmt.Stringer) {
 	t.Helper()
