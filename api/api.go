@@ -30,7 +30,9 @@ type Options struct {
 	MaxRecipients int    // smtp.max_recipients
 	Hostname      string // the right side of the Message-IDs of built messages
 	// Rate and Burst limit each API key's requests (a token bucket: Burst
-	// at once, then Rate a second). Zero: 10 a second, 50 at once.
+	// at once, then Rate a second). Zero: 10 a second, 50 at once. A key
+	// made with its own rate (apikey.WithRate) gets that rate, and a burst
+	// of five seconds' worth when that is more than Burst.
 	Rate  rate.Limit
 	Burst int
 	// Accepted, when set, is called after each message is stored, so the
@@ -123,7 +125,7 @@ func (s *Server) authorized(scope string, h http.HandlerFunc) http.Handler {
 			writeProblem(w, http.StatusForbidden, "forbidden", "this API key lacks the scope "+scope+"; make one with it (sigill apikey create -scopes)")
 			return
 		}
-		if !s.limiter(key.ID).Allow() {
+		if !s.limiter(key).Allow() {
 			w.Header().Set("Retry-After", "1")
 			writeProblem(w, http.StatusTooManyRequests, "rate-limited", "too many requests with this API key; wait a second and try again")
 			return
@@ -132,13 +134,17 @@ func (s *Server) authorized(scope string, h http.HandlerFunc) http.Handler {
 	})
 }
 
-func (s *Server) limiter(keyID string) *rate.Limiter {
+func (s *Server) limiter(key apikey.Key) *rate.Limiter {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	l := s.limiters[keyID]
+	l := s.limiters[key.ID]
 	if l == nil {
-		l = rate.NewLimiter(s.o.Rate, s.o.Burst)
-		s.limiters[keyID] = l
+		perSecond, burst := s.o.Rate, s.o.Burst
+		if key.Rate > 0 {
+			perSecond, burst = rate.Limit(key.Rate), max(burst, int(5*key.Rate))
+		}
+		l = rate.NewLimiter(perSecond, burst)
+		s.limiters[key.ID] = l
 	}
 	return l
 }

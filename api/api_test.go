@@ -495,4 +495,15 @@ func TestLimits(t *testing.T) {
 	if a := e.do("POST", "/api/v1/messages", e.key(), "fifth", message(nil)); a.status != 201 {
 		t.Errorf("another key: %d", a.status)
 	}
+	// A key made with its own rate has a burst of five seconds' worth:
+	// ten requests where the API's default lets three through.
+	_, fast, err := e.keys.Create(context.Background(), staff, "lab", nil, apikey.WithRate(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		if a := e.do("GET", "/api/v1/messages", fast, "", nil); a.status != 200 {
+			t.Fatalf("request %d with a key of rate 2: %d", i+1, a.status)
+		}
+	}
 }

@@ -62,7 +62,16 @@ type Key struct {
 	Scopes  []string   `json:"scopes"`
 	Created time.Time  `json:"created"`
 	Revoked *time.Time `json:"revoked,omitempty"`
+	// Rate is the requests a second this key may make, when it is not the
+	// API's default (a lab system that sends a night's results at once).
+	Rate float64 `json:"rate,omitempty"`
 }
+
+// Option is a choice made when a key is created.
+type Option func(*Key)
+
+// WithRate gives the key its own rate limit, in requests a second.
+func WithRate(perSecond float64) Option { return func(k *Key) { k.Rate = perSecond } }
 
 // Allows tells whether the key holds scope.
 func (k Key) Allows(scope string) bool { return slices.Contains(k.Scopes, scope) }
@@ -105,7 +114,7 @@ func CheckScopes(scopes []string) error {
 // Create makes a key for account with scopes (DefaultScopes when none)
 // and returns it with the key itself, which is not kept anywhere: the
 // caller shows it once. ErrNoAccount for an address that is no account.
-func (s *Store) Create(ctx context.Context, account, name string, scopes []string) (Key, string, error) {
+func (s *Store) Create(ctx context.Context, account, name string, scopes []string, opts ...Option) (Key, string, error) {
 	if len(scopes) == 0 {
 		scopes = DefaultScopes
 	}
@@ -131,6 +140,12 @@ func (s *Store) Create(ctx context.Context, account, name string, scopes []strin
 		made = Key{
 			ID: newID(), Account: acct.Address, Name: name,
 			Scopes: slices.Clone(scopes), Created: tx.Now().UTC(),
+		}
+		for _, o := range opts {
+			o(&made)
+		}
+		if made.Rate < 0 {
+			return fmt.Errorf("the rate must be a number of requests a second above 0, not %g", made.Rate)
 		}
 		rec, err := json.Marshal(record{Key: made, Hash: sum[:]})
 		if err != nil {

@@ -15,14 +15,15 @@ import (
 )
 
 func runAPIKey(args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	c := newCLI("apikey", `Usage: sigill apikey create ACCOUNT [-name NAME] [-scopes a,b,...] | list | revoke ID [-config FILE | -data DIR]
+	c := newCLI("apikey", `Usage: sigill apikey create ACCOUNT [-name NAME] [-scopes a,b,...] [-rate N] | list | revoke ID [-config FILE | -data DIR]
 
 Keys for the REST API (/api/v1/ on staff.listen). A key belongs to a staff
 account, which is the sender of what is sent with it, and carries scopes:
 `+strings.Join(apikey.Scopes, ", ")+`
 (default: `+strings.Join(apikey.DefaultScopes, ",")+`).
   create ACCOUNT   make a key; it is printed once, alone on the last line,
-                   and only a hash of it is kept
+                   and only a hash of it is kept; -rate N lets it make N
+                   requests a second instead of the API's 10
   list             list the keys (never the keys themselves)
   revoke ID        end a key for good
 Removing an account ends its keys. While sigill runs, the change goes
@@ -30,6 +31,7 @@ through its admin listener and takes effect at once.`, stdout, stderr)
 	where := vaultFlags(c.fs)
 	name := c.fs.String("name", "", "create: what the key is for (e.g. the system that uses it)")
 	scopes := c.fs.String("scopes", "", "create: comma-separated scopes (default "+strings.Join(apikey.DefaultScopes, ",")+")")
+	perSecond := c.fs.Float64("rate", 0, "create: requests a second the key may make (default: the API's 10)")
 	positional, code, done := c.parse(args)
 	if done {
 		return code
@@ -54,6 +56,9 @@ through its admin listener and takes effect at once.`, stdout, stderr)
 			return c.fail("-scopes: %v", err)
 		}
 	}
+	if *perSecond < 0 {
+		return c.fail("-rate: a number of requests a second above 0, not %g", *perSecond)
+	}
 	keys, err := where.apiKeys()
 	if err != nil {
 		fmt.Fprintln(stderr, err)
@@ -73,6 +78,9 @@ through its admin listener and takes effect at once.`, stdout, stderr)
 			if k.Revoked != nil {
 				state = "revoked " + k.Revoked.Format(time.DateOnly)
 			}
+			if k.Rate > 0 {
+				state += fmt.Sprintf(", %g requests a second", k.Rate)
+			}
 			fmt.Fprintf(stdout, "%s\t%s\t%s\t%s\tcreated %s\t%s\n", k.ID, k.Account, strings.Join(k.Scopes, ","), k.Name, k.Created.Format(time.DateOnly), state)
 		}
 		return 0
@@ -84,7 +92,7 @@ through its admin listener and takes effect at once.`, stdout, stderr)
 		fmt.Fprintf(stdout, "%s: revoked\n", rest[0])
 		return 0
 	}
-	made, key, err := keys.CreateKey(rest[0], *name, scopeList)
+	made, key, err := keys.CreateKey(rest[0], *name, scopeList, *perSecond)
 	if err != nil {
 		fmt.Fprintf(stderr, "sigill apikey create %s: %v\n", rest[0], err)
 		return 1
@@ -96,7 +104,7 @@ through its admin listener and takes effect at once.`, stdout, stderr)
 // keyStore is what `sigill apikey` needs: the running daemon through its
 // admin listener, or the vault file when nothing holds it.
 type keyStore interface {
-	CreateKey(account, name string, scopes []string) (apikey.Key, string, error)
+	CreateKey(account, name string, scopes []string, perSecond float64) (apikey.Key, string, error)
 	Keys() ([]apikey.Key, error)
 	RevokeKey(id string) error
 	Close() error
@@ -123,8 +131,8 @@ type fileKeys struct {
 	keys *apikey.Store
 }
 
-func (f fileKeys) CreateKey(account, name string, scopes []string) (apikey.Key, string, error) {
-	return f.keys.Create(context.Background(), account, name, scopes)
+func (f fileKeys) CreateKey(account, name string, scopes []string, perSecond float64) (apikey.Key, string, error) {
+	return f.keys.Create(context.Background(), account, name, scopes, apikey.WithRate(perSecond))
 }
 func (f fileKeys) Keys() ([]apikey.Key, error) { return f.keys.List() }
 func (f fileKeys) RevokeKey(id string) error   { return f.keys.Revoke(context.Background(), id) }
@@ -136,6 +144,7 @@ type createKeyRequest struct {
 	Account string   `json:"account"`
 	Name    string   `json:"name"`
 	Scopes  []string `json:"scopes"`
+	Rate    float64  `json:"rate,omitempty"`
 }
 
 type createKeyAnswer struct {
@@ -158,7 +167,7 @@ func apiKeyRoutes(private func(string, http.HandlerFunc), keys *apikey.Store) {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		made, key, err := keys.Create(r.Context(), req.Account, req.Name, req.Scopes)
+		made, key, err := keys.Create(r.Context(), req.Account, req.Name, req.Scopes, apikey.WithRate(req.Rate))
 		if err != nil {
 			answerKeys(w, err)
 			return
@@ -177,8 +186,8 @@ func answerKeys(w http.ResponseWriter, err error) {
 	answer(w, err)
 }
 
-func (c *adminClient) CreateKey(account, name string, scopes []string) (apikey.Key, string, error) {
-	resp, err := c.do(http.MethodPost, "/apikeys", createKeyRequest{Account: account, Name: name, Scopes: scopes})
+func (c *adminClient) CreateKey(account, name string, scopes []string, perSecond float64) (apikey.Key, string, error) {
+	resp, err := c.do(http.MethodPost, "/apikeys", createKeyRequest{Account: account, Name: name, Scopes: scopes, Rate: perSecond})
 	if err != nil {
 		return apikey.Key{}, "", err
 	}
