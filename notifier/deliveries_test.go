@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"sigill/vault"
 )
 
@@ -116,6 +114,7 @@ func TestDeliveryLayoutUnchanged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer v.Close()
 	a := acceptOne(t, v, "Provsvar", smsTo("+46701234567", pn1, "sv"))
 	jobs, err := v.ClaimJobs(clock.Now(), 1, DefaultLease)
 	if err != nil || len(jobs) != 1 {
@@ -124,15 +123,14 @@ func TestDeliveryLayoutUnchanged(t *testing.T) {
 	if err := v.CompleteJob(jobs[0].ID, jobs[0].Lease, notified(jobs[0], "46elks", "s0123abc")); err != nil {
 		t.Fatal(err)
 	}
-	v.Close()
 
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	err = db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte("deliveries")).Get([]byte("46elks\x00s0123abc"))
+	// Read through the vault, as the hook's table (a bucket in the bbolt
+	// file, a table's rows on PostgreSQL).
+	err = v.View([]string{"deliveries"}, func(tx vault.Tx) error {
+		b, err := tx.Table("deliveries").Get([]byte("46elks\x00s0123abc"))
+		if err != nil {
+			return err
+		}
 		var got map[string]any
 		if err := json.Unmarshal(b, &got); err != nil {
 			t.Fatalf("deliveries entry %q: %v", b, err)

@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -8,9 +9,8 @@ import (
 	"fmt"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"sigill/addressing"
+	"sigill/vault/kv"
 )
 
 // Incoming is a message as smtpd hands it over after DATA.
@@ -138,11 +138,12 @@ type acceptance struct {
 
 // Accept stores the message, its recipients, an "accepted" event per
 // recipient and a "notify" outbox job per recipient in one write transaction,
-// and returns only after that transaction is durably on disk (bbolt's
-// Commit: fdatasync, never NoSync). Concurrent calls share commits. An error
-// means nothing of the message was stored (smtpd answers 451 and the client
-// tries again) — short of the disk failing the final fsync after the meta
-// page was written, when no store can tell.
+// and returns only after that transaction is durable (the engine's Commit:
+// bbolt's fdatasync, never NoSync; PostgreSQL's WAL flush). Concurrent
+// calls share commits. An error means nothing of the message was stored
+// (smtpd answers 451 and the client tries again) — short of the disk
+// failing the final fsync after the meta page was written, when no store
+// can tell.
 func (v *Vault) Accept(ctx context.Context, in Incoming) (Accepted, error) {
 	if err := validateIncoming(in); err != nil {
 		return Accepted{}, fmt.Errorf("vault: accept: %w", err)
@@ -156,11 +157,11 @@ func (v *Vault) Accept(ctx context.Context, in Incoming) (Accepted, error) {
 		return Accepted{}, fmt.Errorf("vault: accept: %w", err)
 	}
 	defer v.keys.releaseExpiry(a.expiry) // after the commit: the key cannot be replaced before
-	apply := func(tx *bolt.Tx) error {
+	apply := func(tx kv.Tx) error {
 		if err := a.apply(v, tx); err != nil || in.Within == nil {
 			return err
 		}
-		return in.Within(v.boltTx(tx, in.WithinTables), id)
+		return in.Within(v.storeTx(tx, in.WithinTables), id)
 	}
 	if err := v.commit.update(ctx, apply); err != nil {
 		return Accepted{}, fmt.Errorf("vault: accept: %w", err)
@@ -280,16 +281,16 @@ func (v *Vault) prepare(id string, now time.Time, in Incoming, sealKey *outboxKe
 	return a, tokens, nil
 }
 
-func (a *acceptance) apply(v *Vault, tx *bolt.Tx) error {
+func (a *acceptance) apply(v *Vault, tx kv.Tx) error {
 	msgs := tx.Bucket(bMessages)
 	recips := tx.Bucket(bRecipients)
 	// Both are random (48 and 128 bits): a clash is a fault, not a case.
-	if msgs.Get(a.id) != nil {
-		return fmt.Errorf("message id %s already in use", a.id)
+	if old, err := msgs.Get(a.id); err != nil || old != nil {
+		return cmp.Or(err, fmt.Errorf("message id %s already in use", a.id))
 	}
 	for _, h := range a.hashes {
-		if recips.Get(h) != nil {
-			return errors.New("token hash already in use")
+		if old, err := recips.Get(h); err != nil || old != nil {
+			return cmp.Or(err, errors.New("token hash already in use"))
 		}
 	}
 	if err := msgs.Put(a.id, a.meta); err != nil {
@@ -336,7 +337,7 @@ func (v *Vault) Decrypt(token string) (Letter, []byte, error) {
 		l   Letter
 		raw []byte
 	)
-	err := v.view(func(tx *bolt.Tx) error {
+	err := v.view(func(tx kv.Tx) error {
 		l2, m, rr, rawToken, err := v.letter(tx, token)
 		if err != nil {
 			return err
@@ -349,7 +350,10 @@ func (v *Vault) Decrypt(token string) (Letter, []byte, error) {
 		if l.Expired {
 			return ErrExpired
 		}
-		ct := tx.Bucket(bContent).Get([]byte(l.ID))
+		ct, err := tx.Bucket(bContent).Get([]byte(l.ID))
+		if err != nil {
+			return err
+		}
 		if ct == nil || rr.Wrapped == nil {
 			return ErrExpired
 		}
@@ -371,7 +375,7 @@ func (v *Vault) Decrypt(token string) (Letter, []byte, error) {
 			return fmt.Errorf("message %s: %w", l.ID, err)
 		}
 		defer clear(sessionKey)
-		// bbolt's bytes are valid only inside the transaction; decryption
+		// The engine's bytes are valid only inside the transaction; decryption
 		// reads them in place and writes a fresh buffer.
 		raw, err = decryptMessage(ct, sessionKey)
 		if err != nil {
@@ -388,15 +392,18 @@ func (v *Vault) Decrypt(token string) (Letter, []byte, error) {
 	return l, raw, nil
 }
 
-func (v *Vault) letter(tx *bolt.Tx, token string) (Letter, *messageRecord, *recipientRecord, []byte, error) {
+func (v *Vault) letter(tx kv.Tx, token string) (Letter, *messageRecord, *recipientRecord, []byte, error) {
 	raw, ok := parseToken(token)
 	if !ok {
 		// The same work as for a token of the right form: a hash and a
 		// look-up that finds nothing, so that time does not tell them apart.
-		tx.Bucket(bRecipients).Get(tokenHash(make([]byte, tokenSize)))
-		return Letter{}, nil, nil, nil, ErrNotFound
+		_, err := tx.Bucket(bRecipients).Get(tokenHash(make([]byte, tokenSize)))
+		return Letter{}, nil, nil, nil, cmp.Or(err, ErrNotFound)
 	}
-	b := tx.Bucket(bRecipients).Get(tokenHash(raw))
+	b, err := tx.Bucket(bRecipients).Get(tokenHash(raw))
+	if err != nil {
+		return Letter{}, nil, nil, nil, err
+	}
 	if b == nil {
 		return Letter{}, nil, nil, nil, ErrNotFound
 	}
@@ -428,8 +435,11 @@ func (v *Vault) letterOf(m *messageRecord, rr *recipientRecord) Letter {
 	}
 }
 
-func getMessage(tx *bolt.Tx, id string) (*messageRecord, error) {
-	b := tx.Bucket(bMessages).Get([]byte(id))
+func getMessage(tx kv.Tx, id string) (*messageRecord, error) {
+	b, err := tx.Bucket(bMessages).Get([]byte(id))
+	if err != nil {
+		return nil, err
+	}
 	if b == nil {
 		return nil, fmt.Errorf("message %q: %w", id, ErrNotFound)
 	}

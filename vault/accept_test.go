@@ -26,7 +26,7 @@ func TestAcceptDurable(t *testing.T) {
 		// that a caller woken before it would notice.
 		o.onBatch = func(int) { time.Sleep(50 * time.Millisecond); committed.Store(true) }
 	})
-	if v.db.NoSync {
+	if boltDB(v).NoSync {
 		t.Fatal("bbolt NoSync is set: commits would not be fsynced")
 	}
 	raw := mime("Durable "+randomHex(8), []byte("x"))
@@ -187,32 +187,6 @@ func TestAcceptConcurrent(t *testing.T) {
 	want := Stats{Messages: total, Recipients: total, Outbox: total, Events: total}
 	if s := mustStats(t, v); s != want {
 		t.Fatalf("stats %s, want %s", fmtStats(s), fmtStats(want))
-	}
-}
-
-// TestBatchVariant: the DB.Batch variant kept for the benchmark stores the
-// same.
-func TestBatchVariant(t *testing.T) {
-	v, o := openTest(t, func(o *Options) { o.batchDelay = time.Millisecond })
-	var wg sync.WaitGroup
-	accepted := make([]Accepted, 20)
-	ins := make([]Incoming, 20)
-	for i := range accepted {
-		ins[i] = incoming([]byte("Subject: b\r\n\r\n"+randomHex(8)), smsRecipient("+46701234567", pn2))
-		wg.Go(func() {
-			var err error
-			if accepted[i], err = v.Accept(context.Background(), ins[i]); err != nil {
-				t.Error(err)
-			}
-		})
-	}
-	wg.Wait()
-	if t.Failed() {
-		t.FailNow()
-	}
-	v = reopen(t, v, o)
-	for i := range accepted {
-		checkStored(t, v, ins[i], accepted[i])
 	}
 }
 

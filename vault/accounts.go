@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -16,10 +17,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
 	"golang.org/x/crypto/argon2"
 
 	"sigill/addressing"
+	"sigill/vault/kv"
 )
 
 // Account is a staff login. The address is the login; it is compared case
@@ -213,10 +214,10 @@ func (v *Vault) addAccount(address, password string, admin bool) error {
 	if err != nil {
 		return fmt.Errorf("vault: add account: %w", err)
 	}
-	err = v.commit.update(context.Background(), func(tx *bolt.Tx) error {
+	err = v.commit.update(context.Background(), func(tx kv.Tx) error {
 		b := tx.Bucket(bAccounts)
-		if b.Get([]byte(a)) != nil {
-			return ErrExists
+		if old, err := b.Get([]byte(a)); err != nil || old != nil {
+			return cmp.Or(err, ErrExists)
 		}
 		return b.Put([]byte(a), rec)
 	})
@@ -237,9 +238,8 @@ func (v *Vault) SetPassword(address, password string) error {
 		return fmt.Errorf("vault: set password: %w", err)
 	}
 	hash := hashPassword(password, argon)
-	err = v.commit.update(context.Background(), func(tx *bolt.Tx) error {
-		b := tx.Bucket(bAccounts)
-		rec, err := getAccount(b, a)
+	err = v.commit.update(context.Background(), func(tx kv.Tx) error {
+		rec, err := getAccount(tx, a)
 		if err != nil {
 			return err
 		}
@@ -248,7 +248,7 @@ func (v *Vault) SetPassword(address, password string) error {
 		if err != nil {
 			return err
 		}
-		return b.Put([]byte(a), out)
+		return tx.Bucket(bAccounts).Put([]byte(a), out)
 	})
 	if err != nil {
 		return fmt.Errorf("vault: set password of %s: %w", a, err)
@@ -259,10 +259,10 @@ func (v *Vault) SetPassword(address, password string) error {
 // RemoveAccount deletes a staff login. ErrNotFound for an unknown account.
 func (v *Vault) RemoveAccount(address string) error {
 	a := strings.ToLower(address)
-	err := v.commit.update(context.Background(), func(tx *bolt.Tx) error {
+	err := v.commit.update(context.Background(), func(tx kv.Tx) error {
 		b := tx.Bucket(bAccounts)
-		if b.Get([]byte(a)) == nil {
-			return ErrNotFound
+		if old, err := b.Get([]byte(a)); err != nil || old == nil {
+			return cmp.Or(err, ErrNotFound)
 		}
 		return b.Delete([]byte(a))
 	})
@@ -275,8 +275,8 @@ func (v *Vault) RemoveAccount(address string) error {
 // Accounts lists the staff logins sorted by address.
 func (v *Vault) Accounts() ([]Account, error) {
 	var out []Account
-	err := v.view(func(tx *bolt.Tx) error {
-		return tx.Bucket(bAccounts).ForEach(func(k, b []byte) error {
+	err := v.view(func(tx kv.Tx) error {
+		return tx.Bucket(bAccounts).Range(kv.Range{}, func(k, b []byte) error {
 			var r accountRecord
 			if err := json.Unmarshal(b, &r); err != nil {
 				return fmt.Errorf("account %q: %w", k, err)
@@ -310,9 +310,13 @@ var loginLogKey = func() []byte {
 func (v *Vault) LoggableLogin(username string) string {
 	a := strings.ToLower(username)
 	exists := false
-	v.view(func(tx *bolt.Tx) error {
-		exists = a != "" && tx.Bucket(bAccounts).Get([]byte(a)) != nil
-		return nil
+	v.view(func(tx kv.Tx) error {
+		if a == "" {
+			return nil
+		}
+		rec, err := tx.Bucket(bAccounts).Get([]byte(a))
+		exists = rec != nil
+		return err
 	})
 	if exists {
 		return addressing.MaskPersonalNumbers(a)
@@ -347,8 +351,8 @@ func (v *Vault) CheckPassword(address, password string) (Account, error) {
 func (v *Vault) authenticate(address, password string, mail bool) (Account, error) {
 	a := strings.ToLower(address)
 	var rec *accountRecord
-	err := v.view(func(tx *bolt.Tx) error {
-		r, err := getAccount(tx.Bucket(bAccounts), a)
+	err := v.view(func(tx kv.Tx) error {
+		r, err := getAccount(tx, a)
 		if errors.Is(err, ErrNotFound) {
 			return nil
 		}
@@ -435,8 +439,8 @@ func (v *Vault) Account(address string) (Account, error) {
 
 func (v *Vault) accountRecord(address string) (*accountRecord, error) {
 	var rec *accountRecord
-	err := v.view(func(tx *bolt.Tx) error {
-		r, err := getAccount(tx.Bucket(bAccounts), strings.ToLower(address))
+	err := v.view(func(tx kv.Tx) error {
+		r, err := getAccount(tx, strings.ToLower(address))
 		rec = r
 		return err
 	})
@@ -447,9 +451,8 @@ func (v *Vault) accountRecord(address string) (*accountRecord, error) {
 // durable transaction. change may run more than once (see Vault.Update).
 func (v *Vault) changeAccount(address, what string, change func(*accountRecord) error) error {
 	a := strings.ToLower(address)
-	err := v.commit.update(context.Background(), func(tx *bolt.Tx) error {
-		b := tx.Bucket(bAccounts)
-		rec, err := getAccount(b, a)
+	err := v.commit.update(context.Background(), func(tx kv.Tx) error {
+		rec, err := getAccount(tx, a)
 		if err != nil {
 			return err
 		}
@@ -460,7 +463,7 @@ func (v *Vault) changeAccount(address, what string, change func(*accountRecord) 
 		if err != nil {
 			return err
 		}
-		return b.Put([]byte(a), out)
+		return tx.Bucket(bAccounts).Put([]byte(a), out)
 	})
 	if err != nil {
 		return fmt.Errorf("vault: %s of %s: %w", what, a, err)
@@ -468,8 +471,11 @@ func (v *Vault) changeAccount(address, what string, change func(*accountRecord) 
 	return nil
 }
 
-func getAccount(b *bolt.Bucket, address string) (*accountRecord, error) {
-	raw := b.Get([]byte(address))
+func getAccount(tx kv.Tx, address string) (*accountRecord, error) {
+	raw, err := tx.Bucket(bAccounts).Get([]byte(address))
+	if err != nil {
+		return nil, err
+	}
 	if raw == nil {
 		return nil, ErrNotFound
 	}

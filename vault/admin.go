@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,9 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
+
+	"sigill/vault/kv"
+	"sigill/vault/kv/boltkv"
 )
 
 // Stats counts what the vault holds.
@@ -17,57 +21,68 @@ type Stats struct {
 	Recipients int   // recipient records
 	Outbox     int   // jobs not yet done
 	Events     int   // audit events
-	FileBytes  int64 // size of the bbolt file on disk
+	FileBytes  int64 // size of the bbolt file on disk (the engine's "file_bytes"; 0 when it reports none)
 }
 
-// Stats counts the records in each bucket.
+// Stats counts the records in each bucket, and takes the file's size from
+// the engine's figures (kv.Stater) when it has them.
 //
 // Stats walks every page of the counted buckets: seconds for a vault of a
 // million messages. Health checks use Ping.
 func (v *Vault) Stats() (Stats, error) {
 	var s Stats
-	err := v.view(func(tx *bolt.Tx) error {
-		s.Messages = tx.Bucket(bMessages).Stats().KeyN
-		s.Recipients = tx.Bucket(bRecipients).Stats().KeyN
-		s.Outbox = tx.Bucket(bOutbox).Stats().KeyN
-		s.Events = tx.Bucket(bEvents).Stats().KeyN
+	err := v.view(func(tx kv.Tx) error {
+		for _, c := range []struct {
+			n      *int
+			bucket string
+		}{{&s.Messages, bMessages}, {&s.Recipients, bRecipients}, {&s.Outbox, bOutbox}, {&s.Events, bEvents}} {
+			var err error
+			if *c.n, err = tx.Bucket(c.bucket).Count(); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
 	if err != nil {
 		return Stats{}, fmt.Errorf("vault: stats: %w", err)
 	}
-	fi, err := os.Stat(v.path)
-	if err != nil {
-		return Stats{}, fmt.Errorf("vault: stats: %w", err)
+	if st, ok := v.eng.(kv.Stater); ok {
+		figures, err := st.Stats(context.Background())
+		if err != nil {
+			return Stats{}, fmt.Errorf("vault: stats: %w", err)
+		}
+		s.FileBytes = figures["file_bytes"]
 	}
-	s.FileBytes = fi.Size()
 	return s, nil
 }
 
 // Ping tells whether the vault answers: a read transaction that finds its
 // schema. It costs the same for any size of vault.
 func (v *Vault) Ping() error {
-	return v.view(func(tx *bolt.Tx) error {
-		if tx.Bucket(bMeta).Get(kSchema) == nil {
-			return errors.New("vault: no schema version")
+	return v.view(func(tx kv.Tx) error {
+		s, err := tx.Bucket(bMeta).Get(kSchema)
+		if err == nil && s == nil {
+			err = errors.New("vault: no schema version")
 		}
-		return nil
+		return err
 	})
 }
 
-// Backup writes a consistent copy of the whole vault file to w while the
-// vault keeps working (bbolt's Tx.WriteTo in a read transaction). The copy
-// is the file page for page, free pages included: it holds what the vault
-// file holds, deleted records too, none of it readable without the key
-// store's keys. It holds neither the key file nor the key store (see the
-// package doc, "What a copy opens", for what to back up beside it).
+// Backup writes a consistent copy of the whole store to w while the vault
+// keeps working, through the engine's own copy (kv.Backuper; bbolt's
+// Tx.WriteTo in a read transaction). The bbolt copy is the file page for
+// page, free pages included: it holds what the vault file holds, deleted
+// records too, none of it readable without the key store's keys. It holds
+// neither the key file nor the key store (see the package doc, "What a
+// copy opens", for what to back up beside it). An engine without a copy of
+// its own (PostgreSQL) is refused with ErrNoBackup: back it up with its
+// own tools.
 func (v *Vault) Backup(w io.Writer) (int64, error) {
-	var n int64
-	err := v.view(func(tx *bolt.Tx) error {
-		var err error
-		n, err = tx.WriteTo(w)
-		return err
-	})
+	b, ok := v.eng.(kv.Backuper)
+	if !ok {
+		return 0, fmt.Errorf("vault: backup: %w", errNoAbility(v.eng, "backup"))
+	}
+	n, err := b.Backup(context.Background(), w)
 	if err != nil {
 		return n, fmt.Errorf("vault: backup %s: %w", v.path, err)
 	}
@@ -81,12 +96,15 @@ func (v *Vault) Backup(w io.Writer) (int64, error) {
 // content is gone; an error when no escrow key was set at acceptance.
 func (v *Vault) EscrowMessage(id string) ([]byte, error) {
 	var out []byte
-	err := v.view(func(tx *bolt.Tx) error {
+	err := v.view(func(tx kv.Tx) error {
 		m, err := getMessage(tx, id)
 		if err != nil {
 			return err
 		}
-		ct := tx.Bucket(bContent).Get([]byte(id))
+		ct, err := tx.Bucket(bContent).Get([]byte(id))
+		if err != nil {
+			return err
+		}
 		if m.Expired || ct == nil {
 			return ErrExpired
 		}
@@ -114,65 +132,125 @@ func (v *Vault) EscrowMessage(id string) ([]byte, error) {
 // maxFaults bounds how many faults Verify reports.
 const maxFaults = 100
 
+// ErrNoBackup and ErrNoCheck: the engine has no copy, or no check of its
+// own structures, of its own (kv.Backuper, kv.Checker); the error names
+// the engine and what to use instead.
+var (
+	ErrNoBackup = errors.New("the engine keeps no copy of its own")
+	ErrNoCheck  = errors.New("the engine has no check of its own structures")
+)
+
+func errNoAbility(e kv.Engine, what string) error {
+	switch what {
+	case "backup":
+		return fmt.Errorf("%w (%s): back the store up with the engine's own tools (PostgreSQL: pg_dump, or a base backup with WAL archiving)", ErrNoBackup, e.Name())
+	default:
+		return fmt.Errorf("%w (%s): the engine checks its pages itself (PostgreSQL: data checksums, pg_amcheck)", ErrNoCheck, e.Name())
+	}
+}
+
 // Verify opens a vault file read-only (a running vault holds the lock, so
-// verify a backup, or stop sigill first), runs bbolt's page check and then
-// checks the vault's own structure: schema, buckets, and that messages,
-// recipients, outbox jobs, events and the sweeper's indexes refer to each
-// other. It returns nil for a sound file, or every fault found (up to 100).
+// verify a backup, or stop sigill first) and verifies it (VerifyStore).
+// It returns nil for a sound file, or every fault found (up to 100).
 func Verify(path string) error {
 	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("vault: verify: %w", err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: defaultLockTimeout})
+	e, err := boltkv.Open(path, &bolt.Options{ReadOnly: true, Timeout: defaultLockTimeout})
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
 			return fmt.Errorf("vault: verify %s: %w", path, ErrLocked)
 		}
 		return fmt.Errorf("vault: verify %s: %w", path, err)
 	}
-	defer db.Close()
+	defer e.Close()
+	if err := VerifyStore(context.Background(), e); err != nil {
+		return fmt.Errorf("vault: verify %s: %w", path, err)
+	}
+	return nil
+}
+
+// VerifyStore runs the engine's check of its own structures (kv.Checker:
+// bbolt's page check) and then checks the vault's: schema, buckets, and
+// that messages, recipients, outbox jobs, events and the sweeper's indexes
+// refer to each other. It returns nil for a sound store, or every fault
+// found (up to 100). An engine without a check of its own gets the vault's
+// checks, and then ErrNoCheck, naming the engine, unless they found faults.
+func VerifyStore(ctx context.Context, e kv.Engine) error {
 	var faults []error
 	fault := func(format string, args ...any) bool {
 		faults = append(faults, fmt.Errorf(format, args...))
 		return len(faults) < maxFaults
 	}
-	err = db.View(func(tx *bolt.Tx) error {
-		for err := range tx.Check() {
-			if !fault("bbolt: %w", err) {
+	checker, pages := e.(kv.Checker)
+	if pages {
+		for _, err := range checker.Check(ctx) {
+			if !fault("%s: %w", e.Name(), err) {
+				break
+			}
+		}
+	}
+	if len(faults) == 0 { // structure checks on a damaged file would only add noise
+		err := kv.View(ctx, e, func(tx kv.Tx) error {
+			for _, name := range coreBuckets {
+				if _, err := tx.Bucket(name).Count(); errors.Is(err, kv.ErrNoBucket) {
+					fault("bucket %s missing", name)
+				} else if err != nil {
+					return err
+				}
+			}
+			if len(faults) > 0 {
 				return nil
 			}
-		}
-		if len(faults) > 0 {
-			return nil // structure checks on a damaged file would only add noise
-		}
-		for _, name := range coreBuckets {
-			if tx.Bucket(name) == nil {
-				fault("bucket %s missing", name)
+			s, err := tx.Bucket(bMeta).Get(kSchema)
+			if err != nil {
+				return err
 			}
+			if string(s) != schemaVersion {
+				fault("schema version %q, want %q", s, schemaVersion)
+			}
+			return checkStructure(tx, fault)
+		})
+		if err != nil {
+			return err
 		}
-		if len(faults) > 0 {
-			return nil
-		}
-		if s := tx.Bucket(bMeta).Get(kSchema); string(s) != schemaVersion {
-			fault("schema version %q, want %q", s, schemaVersion)
-		}
-		checkStructure(tx, fault)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("vault: verify %s: %w", path, err)
 	}
 	if len(faults) > 0 {
-		return fmt.Errorf("vault: verify %s: %d faults: %w", path, len(faults), errors.Join(faults...))
+		return fmt.Errorf("%d faults: %w", len(faults), errors.Join(faults...))
+	}
+	if !pages {
+		return errNoAbility(e, "check")
 	}
 	return nil
 }
 
-func checkStructure(tx *bolt.Tx, fault func(string, ...any) bool) {
+// checkStructure reports every fault in the vault's own structure; its
+// error is the engine's (a read that failed), not a fault.
+func checkStructure(tx kv.Tx, fault func(string, ...any) bool) error {
 	msgs, recips, content := tx.Bucket(bMessages), tx.Bucket(bRecipients), tx.Bucket(bContent)
 	expireDue, purgeDue := tx.Bucket(bExpireDue), tx.Bucket(bPurgeDue)
+	events, index := tx.Bucket(bEvents), tx.Bucket(bEventIndex)
+	// has reports whether b holds k; a failed read ends the check.
+	var readErr error
+	has := func(b kv.Bucket, k []byte) bool {
+		v, err := b.Get(k)
+		if err != nil && readErr == nil {
+			readErr = err
+		}
+		return v != nil
+	}
 	stop := errors.New("too many faults")
-	_ = msgs.ForEach(func(k, b []byte) error {
+	done := func(err error) bool { return readErr != nil || (err != nil && !errors.Is(err, stop)) }
+	result := func(err error) error {
+		if readErr != nil {
+			return readErr
+		}
+		if errors.Is(err, stop) {
+			return nil
+		}
+		return err
+	}
+	err := walk(msgs, kv.Range{}, func(k, b []byte) error {
 		var m messageRecord
 		if err := json.Unmarshal(b, &m); err != nil {
 			if !fault("message %q: %v", k, err) {
@@ -189,16 +267,19 @@ func checkStructure(tx *bolt.Tx, fault func(string, ...any) bool) {
 		if m.ID != string(k) {
 			report("stored under key %q", k)
 		}
-		inExpire, inPurge := expireDue.Get(dueKey(m.Expires, m.ID)) != nil, purgeDue.Get(dueKey(m.Received, m.ID)) != nil
+		inExpire, inPurge := has(expireDue, dueKey(m.Expires, m.ID)), has(purgeDue, dueKey(m.Received, m.ID))
 		if inExpire == inPurge {
 			report("in %d sweep indexes, want 1", btoi(inExpire)+btoi(inPurge))
 		}
-		hasContent := content.Get(k) != nil
+		hasContent := has(content, k)
 		if m.Expired == hasContent || m.Expired != inPurge {
 			report("expired=%v but content held=%v, in purge index=%v", m.Expired, hasContent, inPurge)
 		}
 		for i, h := range m.Recipients {
-			rb := recips.Get(h)
+			rb, err := recips.Get(h)
+			if err != nil {
+				return err
+			}
 			if rb == nil {
 				report("recipient %d missing", i)
 				continue
@@ -212,12 +293,15 @@ func checkStructure(tx *bolt.Tx, fault func(string, ...any) bool) {
 				report("recipient %d wrapped key held=%v, message expired=%v", i, rr.Wrapped != nil, m.Expired)
 			}
 		}
-		if !more {
+		if !more || readErr != nil {
 			return stop
 		}
 		return nil
 	})
-	_ = recips.ForEach(func(k, b []byte) error {
+	if done(err) {
+		return result(err)
+	}
+	err = walk(recips, kv.Range{}, func(k, b []byte) error {
 		var rr recipientRecord
 		if err := json.Unmarshal(b, &rr); err != nil {
 			if !fault("recipient %x: %v", k[:4], err) {
@@ -225,12 +309,15 @@ func checkStructure(tx *bolt.Tx, fault func(string, ...any) bool) {
 			}
 			return nil
 		}
-		if msgs.Get([]byte(rr.Message)) == nil && !fault("recipient %x: message %s missing", k[:4], rr.Message) {
+		if !has(msgs, []byte(rr.Message)) && !fault("recipient %x: message %s missing", k[:4], rr.Message) {
 			return stop
 		}
 		return nil
 	})
-	_ = tx.Bucket(bOutbox).ForEach(func(k, b []byte) error {
+	if done(err) {
+		return result(err)
+	}
+	err = walk(tx.Bucket(bOutbox), kv.Range{}, func(k, b []byte) error {
 		var j jobRecord
 		if err := json.Unmarshal(b, &j); err != nil || len(k) != 8 {
 			if !fault("job %x: %v", k, err) {
@@ -238,26 +325,35 @@ func checkStructure(tx *bolt.Tx, fault func(string, ...any) bool) {
 			}
 			return nil
 		}
-		if msgs.Get([]byte(j.MessageID)) == nil && !fault("job %x: message %s missing", k, j.MessageID) {
+		if !has(msgs, []byte(j.MessageID)) && !fault("job %x: message %s missing", k, j.MessageID) {
 			return stop
 		}
 		return nil
 	})
-	events := tx.Bucket(bEvents)
+	if done(err) {
+		return result(err)
+	}
 	indexed := 0
-	_ = tx.Bucket(bEventIndex).ForEach(func(k, _ []byte) error {
+	err = walk(index, kv.Range{}, func(k, _ []byte) error {
 		indexed++
-		if len(k) <= 8 || events.Get(k[len(k)-8:]) == nil {
+		if len(k) <= 8 || !has(events, k[len(k)-8:]) {
 			if !fault("event index entry %x: no such event", k) {
 				return stop
 			}
 		}
 		return nil
 	})
-	if n := events.Stats().KeyN; n != indexed {
+	if done(err) {
+		return result(err)
+	}
+	n, err := events.Count()
+	if err != nil {
+		return err
+	}
+	if n != indexed {
 		fault("%d events but %d index entries", n, indexed)
 	}
-	_ = events.ForEach(func(k, b []byte) error {
+	err = walk(events, kv.Range{}, func(k, b []byte) error {
 		var ev Event
 		if err := json.Unmarshal(b, &ev); err != nil {
 			if !fault("event %x: %v", k, err) {
@@ -265,24 +361,31 @@ func checkStructure(tx *bolt.Tx, fault func(string, ...any) bool) {
 			}
 			return nil
 		}
-		if tx.Bucket(bEventIndex).Get(append([]byte(ev.MessageID), k...)) == nil && !fault("event %x: not indexed", k) {
+		if !has(index, append([]byte(ev.MessageID), k...)) && !fault("event %x: not indexed", k) {
 			return stop
 		}
-		if msgs.Get([]byte(ev.MessageID)) == nil && !fault("event %x: message %s missing", k, ev.MessageID) {
+		if !has(msgs, []byte(ev.MessageID)) && !fault("event %x: message %s missing", k, ev.MessageID) {
 			return stop
 		}
 		return nil
 	})
-	for _, b := range []*bolt.Bucket{expireDue, purgeDue} {
-		_ = b.ForEach(func(k, _ []byte) error {
-			if len(k) <= 8 || msgs.Get(k[8:]) == nil {
+	if done(err) {
+		return result(err)
+	}
+	for _, b := range []kv.Bucket{expireDue, purgeDue} {
+		err = walk(b, kv.Range{}, func(k, _ []byte) error {
+			if len(k) <= 8 || !has(msgs, k[8:]) {
 				if !fault("sweep index entry %x: no such message", k) {
 					return stop
 				}
 			}
 			return nil
 		})
+		if done(err) {
+			return result(err)
+		}
 	}
+	return result(nil)
 }
 
 func btoi(b bool) int {

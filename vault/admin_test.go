@@ -10,6 +10,9 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"sigill/vault/kv"
+	"sigill/vault/kv/boltkv"
 )
 
 func writeBackup(t *testing.T, v *Vault, path string) int64 {
@@ -76,15 +79,21 @@ func TestBackupVerifyStats(t *testing.T) {
 	b.Close()
 
 	// Verify finds damage: a recipient record removed behind the vault's back.
-	db, err := bolt.Open(bp, 0o600, nil)
+	e, err := boltkv.Open(bp, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	db.Update(func(tx *bolt.Tx) error {
-		m, _ := getMessage(tx, a.ID)
+	err = kv.Update(t.Context(), e, 1, func(tx kv.Tx) error {
+		m, err := getMessage(tx, a.ID)
+		if err != nil {
+			return err
+		}
 		return tx.Bucket(bRecipients).Delete(m.Recipients[1])
 	})
-	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Close()
 	if err := Verify(bp); err == nil || !strings.Contains(err.Error(), "recipient 1 missing") {
 		t.Fatalf("verify of a damaged vault: %v", err)
 	}
@@ -260,8 +269,8 @@ func TestKeyFile(t *testing.T) {
 	}
 	// Once nothing needs the old keys (no job pending, every message
 	// expired), a new key file and key store are taken.
-	v.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bOutbox)
+	boltDB(v).Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(bOutbox))
 		return b.ForEach(func(k, _ []byte) error { return b.Delete(k) })
 	})
 	v.Close()

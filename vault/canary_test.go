@@ -19,6 +19,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"sigill/vault/kv"
 )
 
 // TestCanary stores a message with unique strings in its body and in an
@@ -162,9 +164,13 @@ func sessionKeyOf(t *testing.T, v *Vault, token string) []byte {
 	t.Helper()
 	raw, _ := parseToken(token)
 	var key []byte
-	err := v.db.View(func(tx *bolt.Tx) error {
+	err := v.view(func(tx kv.Tx) error {
+		b, err := tx.Bucket(bRecipients).Get(tokenHash(raw))
+		if err != nil {
+			return err
+		}
 		var rr recipientRecord
-		if err := json.Unmarshal(tx.Bucket(bRecipients).Get(tokenHash(raw)), &rr); err != nil {
+		if err := json.Unmarshal(b, &rr); err != nil {
 			return err
 		}
 		m, err := getMessage(tx, rr.Message)
@@ -223,7 +229,7 @@ func readMaterial(t *testing.T, path, keyStore string, expiry [][]byte) *materia
 	err = db.View(func(tx *bolt.Tx) error {
 		// A message's wrapped keys need its expiry secret, sealed under an
 		// expiry key: with the expiry keys the thief has the secrets too.
-		err := tx.Bucket(bMessages).ForEach(func(_, b []byte) error {
+		err := tx.Bucket([]byte(bMessages)).ForEach(func(_, b []byte) error {
 			var mr messageRecord
 			if err := json.Unmarshal(b, &mr); err != nil {
 				return err
@@ -238,7 +244,7 @@ func readMaterial(t *testing.T, path, keyStore string, expiry [][]byte) *materia
 		if err != nil {
 			return err
 		}
-		err = tx.Bucket(bRecipients).ForEach(func(_, b []byte) error {
+		err = tx.Bucket([]byte(bRecipients)).ForEach(func(_, b []byte) error {
 			var rr recipientRecord
 			if err := json.Unmarshal(b, &rr); err != nil {
 				return err
@@ -249,14 +255,14 @@ func readMaterial(t *testing.T, path, keyStore string, expiry [][]byte) *materia
 		if err != nil {
 			return err
 		}
-		err = tx.Bucket(bContent).ForEach(func(_, b []byte) error {
+		err = tx.Bucket([]byte(bContent)).ForEach(func(_, b []byte) error {
 			m.packets = append(m.packets, bytes.Clone(b))
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		return tx.Bucket(bOutbox).ForEach(func(_, b []byte) error {
+		return tx.Bucket([]byte(bOutbox)).ForEach(func(_, b []byte) error {
 			var j jobRecord
 			if err := json.Unmarshal(b, &j); err != nil {
 				return err

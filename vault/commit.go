@@ -10,16 +10,16 @@ import (
 	"syscall"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-	bolterrors "go.etcd.io/bbolt/errors"
+	"sigill/vault/kv"
 )
 
 // A request is one caller's share of a group commit: fn applies its writes.
 // fn may be run more than once (when another request's fn fails the group's
-// transaction is rolled back and the rest run again), so it must compute
+// transaction is rolled back and the rest run again, and when the engine
+// reports a conflict with another node's transaction), so it must compute
 // everything from the transaction and its own prepared data.
 type request struct {
-	fn   func(*bolt.Tx) error
+	fn   func(kv.Tx) error
 	err  error
 	done chan struct{}
 	// rideAlong requests (the notifier's bookkeeping) start no commit of
@@ -52,23 +52,27 @@ func (r *request) finish(err error) {
 // goroutine takes everything queued the moment the previous commit has ended
 // (no fixed delay: a lone writer commits at once, and under load the group
 // grows by itself while the disk syncs), applies it in one write transaction,
-// commits (bbolt fsyncs), and only then wakes every waiter with its result.
+// commits (the engine makes it durable: bbolt fsyncs, PostgreSQL flushes its
+// WAL), and only then wakes every waiter with its result.
 // The exception is the notifier's bookkeeping (claims and job outcomes):
 // while other writers are active those ride along, waiting up to
 // defaultRideAlongWait for another writer's commit instead of starting their
 // own.
 //
 // Failures are isolated per request:
-//   - a request whose fn returns an error fails with it; since bbolt has no
-//     savepoints the transaction is rolled back and the others run again
-//     without it;
+//   - a request whose fn returns an error fails with it; since the engines
+//     have no savepoints the transaction is rolled back and the others run
+//     again without it;
+//   - when the engine reports a conflict (kv.ErrConflict: another node's
+//     transaction changed what this one read), from any call or from
+//     Commit, the whole group runs again in a new transaction, up to
+//     conflictAttempts times;
 //   - when Commit itself fails (an I/O error, a full disk) the whole group's
 //     transaction is lost: each request is then retried alone, so a bad one
 //     does not fail good ones, and each gets its own commit's result. A
 //     commit that fails for want of space (ENOSPC) fails with ErrFull.
 type committer struct {
-	db         *bolt.DB
-	batch      bool // bbolt DB.Batch instead of the committer, for comparison
+	eng        kv.Engine
 	failCommit func(n int) error
 	onBatch    func(n int)
 	rideWait   time.Duration // defaultRideAlongWait, or a test's
@@ -81,21 +85,16 @@ type committer struct {
 	done   chan struct{}
 }
 
-func newCommitter(db *bolt.DB, o Options) *committer {
+func newCommitter(eng kv.Engine, o Options) *committer {
 	c := &committer{
-		db:         db,
-		batch:      o.batchDelay > 0,
+		eng:        eng,
 		failCommit: o.FailCommit,
 		onBatch:    o.onBatch,
 		rideWait:   cmp.Or(o.rideAlongWait, defaultRideAlongWait),
 		wake:       make(chan struct{}, 1),
 		done:       make(chan struct{}),
 	}
-	if c.batch {
-		close(c.done)
-	} else {
-		go c.run()
-	}
+	go c.run()
 	return c
 }
 
@@ -104,7 +103,7 @@ func newCommitter(db *bolt.DB, o Options) *committer {
 // A cancelled ctx gives up only while the request still waits in the queue;
 // once taken, the request's outcome is always waited for, so a caller never
 // reports failure for a write that then commits.
-func (c *committer) update(ctx context.Context, fn func(*bolt.Tx) error) error {
+func (c *committer) update(ctx context.Context, fn func(kv.Tx) error) error {
 	return c.enqueue(ctx, &request{fn: fn, done: make(chan struct{})})
 }
 
@@ -112,16 +111,13 @@ func (c *committer) update(ctx context.Context, fn func(*bolt.Tx) error) error {
 // request.rideAlong): it returns once fn's transaction is on disk, at most
 // defaultRideAlongWait plus one commit after the call when nothing else is
 // written.
-func (c *committer) rideAlong(fn func(*bolt.Tx) error) error {
+func (c *committer) rideAlong(fn func(kv.Tx) error) error {
 	return c.enqueue(context.Background(), &request{fn: fn, done: make(chan struct{}), rideAlong: true, queued: time.Now()})
 }
 
 func (c *committer) enqueue(ctx context.Context, r *request) error {
 	if err := ctx.Err(); err != nil {
 		return err
-	}
-	if c.batch {
-		return c.updateBatch(r.fn)
 	}
 	c.mu.Lock()
 	if c.closed {
@@ -148,20 +144,6 @@ func (c *committer) enqueue(ctx context.Context, r *request) error {
 		<-r.done
 		return r.err
 	}
-}
-
-func (c *committer) updateBatch(fn func(*bolt.Tx) error) error {
-	c.mu.Lock()
-	closed := c.closed
-	c.mu.Unlock()
-	if closed {
-		return ErrClosed
-	}
-	err := c.db.Batch(fn)
-	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
-		return ErrClosed
-	}
-	return err
 }
 
 func (c *committer) run() {
@@ -232,38 +214,63 @@ func (c *committer) close() {
 	<-c.done
 }
 
+// conflictAttempts bounds how often a group (or a request retried alone)
+// runs again after kv.ErrConflict before its requests fail with it. Each
+// conflict means another transaction committed, so the store moves on; a
+// group that loses this often is starved, and its callers are told.
+const conflictAttempts = 50
+
 func (c *committer) commitGroup(group []*request) {
 	for len(group) > 0 {
 		group = c.attempt(group, true)
 	}
 }
 
-// attempt applies reqs in one transaction and commits it. It returns the
-// requests to run again when one request's fn failed and forced a rollback;
-// every other request has been finished.
+// attempt applies reqs in one transaction and commits it, running them all
+// again on a conflict. It returns the requests to run again when one
+// request's fn failed and forced a rollback; every other request has been
+// finished.
 func (c *committer) attempt(reqs []*request, retrySolo bool) []*request {
-	tx, err := c.db.Begin(true)
+	for i := 1; ; i++ {
+		rest, err := c.try(reqs, retrySolo)
+		if !errors.Is(err, kv.ErrConflict) || i == conflictAttempts {
+			if err != nil {
+				for _, r := range reqs {
+					r.finish(fmt.Errorf("commit: %w", err))
+				}
+			}
+			return rest
+		}
+		commitConflicts.Inc()
+	}
+}
+
+// try is one attempt: it returns a conflict (kv.ErrConflict, no request
+// finished) or an error that keeps the engine from starting a transaction
+// (no request finished either); else what attempt returns.
+func (c *committer) try(reqs []*request, retrySolo bool) ([]*request, error) {
+	tx, err := c.eng.Begin(context.Background(), true)
 	if err != nil {
-		if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
+		if errors.Is(err, kv.ErrClosed) {
 			err = ErrClosed
 		}
-		for _, r := range reqs {
-			r.finish(err)
-		}
-		return nil
+		return nil, err
 	}
 	var included []*request
 	for i, r := range reqs {
 		if err := r.fn(tx); err != nil {
 			_ = tx.Rollback()
+			if errors.Is(err, kv.ErrConflict) {
+				return nil, err
+			}
 			r.finish(err)
-			return append(included, reqs[i+1:]...)
+			return append(included, reqs[i+1:]...), nil
 		}
 		included = append(included, r)
 	}
 	if len(included) == 0 {
 		_ = tx.Rollback()
-		return nil
+		return nil, nil
 	}
 	if c.failCommit != nil {
 		if err = c.failCommit(len(included)); err != nil {
@@ -275,15 +282,20 @@ func (c *committer) attempt(reqs []*request, retrySolo bool) []*request {
 		err = tx.Commit()
 		commitSeconds.Observe(time.Since(start).Seconds())
 	}
+	if errors.Is(err, kv.ErrConflict) {
+		return nil, err
+	}
 	if err != nil && retrySolo && len(included) > 1 {
 		for _, r := range included {
 			for rest := []*request{r}; len(rest) > 0; {
 				rest = c.attempt(rest, false)
 			}
 		}
-		return nil
+		return nil, nil
 	}
-	if errors.Is(err, syscall.ENOSPC) {
+	if errors.Is(err, kv.ErrClosed) {
+		err = fmt.Errorf("commit: %w", ErrClosed)
+	} else if errors.Is(err, syscall.ENOSPC) {
 		err = fmt.Errorf("commit: %w: %w", ErrFull, err)
 	} else if err != nil {
 		err = fmt.Errorf("commit: %w", err)
@@ -296,5 +308,5 @@ func (c *committer) attempt(reqs []*request, retrySolo bool) []*request {
 	for _, r := range included {
 		r.finish(err)
 	}
-	return nil
+	return nil, nil
 }

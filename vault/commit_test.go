@@ -12,7 +12,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	bolt "go.etcd.io/bbolt"
+
+	"sigill/vault/kv"
 )
 
 // gate holds the first commit until released, so that the test can queue
@@ -294,7 +295,7 @@ func counterOf(t *testing.T, c prometheus.Counter) float64 {
 func rideAlongAt(v *Vault, k string) chan error {
 	done := make(chan error, 1)
 	go func() {
-		done <- v.commit.rideAlong(func(tx *bolt.Tx) error { return tx.Bucket(bMeta).Put([]byte(k), []byte("x")) })
+		done <- v.commit.rideAlong(func(tx kv.Tx) error { return tx.Bucket(bMeta).Put([]byte(k), []byte("x")) })
 	}()
 	return done
 }
@@ -362,8 +363,8 @@ func TestRideAlongAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer reopened.Close()
-	reopened.view(func(tx *bolt.Tx) error {
-		if tx.Bucket(bMeta).Get([]byte("at-close")) == nil {
+	reopened.view(func(tx kv.Tx) error {
+		if b, _ := tx.Bucket(bMeta).Get([]byte("at-close")); b == nil {
 			t.Error("the ride-along write queued before Close is not on disk")
 		}
 		return nil

@@ -1,5 +1,5 @@
-// Package vault is sigill's store core: the engine (one bbolt file), the
-// group committer, all of sigill's cryptography at rest (the key file and
+// Package vault is sigill's store core: the engine (package kv: one bbolt
+// file by default, Options.Engine for another), the group committer, all of sigill's cryptography at rest (the key file and
 // the key store), the encrypted messages, their recipients and link
 // states, the append-only audit events, and retention over them; for now
 // also the notifier's outbox and the staff accounts. What other packages
@@ -164,8 +164,10 @@
 // answers 451 and the client keeps the message). Options.FailCommit
 // injects such faults for tests: the write path has no test-only code of
 // its own. Record, the account calls and Sweep go through the same
-// committer. bbolt's DB.Batch (which waits out MaxBatchDelay for a lone
-// message) stays reachable as an unexported option for the benchmark.
+// committer. On an engine with other writers (PostgreSQL, several nodes),
+// a group whose transaction conflicts with another node's (kv.ErrConflict)
+// runs again whole, in a new transaction: every request computes what it
+// writes from the transaction, so running it again is safe.
 //
 // # Links
 //

@@ -1,15 +1,16 @@
 package vault
 
 import (
-	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"sigill/vault/kv"
 )
 
 // EventKind names what happened to a recipient's copy of a message. Every
@@ -70,7 +71,7 @@ func (v *Vault) Record(ev Event) error {
 		return fmt.Errorf("vault: record: %w", err)
 	}
 	id := []byte(ev.MessageID)
-	err = v.commit.update(context.Background(), func(tx *bolt.Tx) error {
+	err = v.commit.update(context.Background(), func(tx kv.Tx) error {
 		m, err := getMessage(tx, ev.MessageID)
 		if err != nil {
 			return err
@@ -94,7 +95,7 @@ func (v *Vault) Record(ev Event) error {
 // putEvent appends an event (raw is ev encoded) and its entry in the
 // per-message index, and runs the hooks (hook.go) in the same transaction.
 // Every event goes through here.
-func (v *Vault) putEvent(tx *bolt.Tx, id, raw []byte, ev Event) error {
+func (v *Vault) putEvent(tx kv.Tx, id, raw []byte, ev Event) error {
 	events := tx.Bucket(bEvents)
 	seq, err := events.NextSequence()
 	if err != nil {
@@ -116,9 +117,9 @@ func (v *Vault) putEvent(tx *bolt.Tx, id, raw []byte, ev Event) error {
 // or purged at audit retention).
 func (v *Vault) Events(messageID string) ([]Event, error) {
 	var out []Event
-	err := v.view(func(tx *bolt.Tx) error {
-		if tx.Bucket(bMessages).Get([]byte(messageID)) == nil {
-			return fmt.Errorf("message %q: %w", messageID, ErrNotFound)
+	err := v.view(func(tx kv.Tx) error {
+		if m, err := tx.Bucket(bMessages).Get([]byte(messageID)); err != nil || m == nil {
+			return cmp.Or(err, fmt.Errorf("message %q: %w", messageID, ErrNotFound))
 		}
 		var err error
 		out, err = eventsOf(tx, messageID)
@@ -132,59 +133,63 @@ func (v *Vault) Events(messageID string) ([]Event, error) {
 
 // eventsOf reads a message's events through the index: a prefix scan of
 // id ‖ seq keys, not a scan of all events.
-func eventsOf(tx *bolt.Tx, id string) ([]Event, error) {
-	var out []Event
-	events := tx.Bucket(bEvents)
-	prefix := []byte(id)
-	c := tx.Bucket(bEventIndex).Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		if len(k) != len(prefix)+8 {
-			continue // another id that starts with this one
+func eventsOf(tx kv.Tx, id string) ([]Event, error) {
+	seqs, err := indexedEvents(tx, id)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Event, 0, len(seqs))
+	for _, seq := range seqs {
+		ev, err := eventBySeq(tx, seq)
+		if errors.Is(err, ErrNotFound) {
+			return nil, fmt.Errorf("event %d indexed for %s is missing", seq, id)
 		}
-		seq := k[len(prefix):]
-		b := events.Get(seq)
-		if b == nil {
-			return nil, fmt.Errorf("event %d indexed for %s is missing", binary.BigEndian.Uint64(seq), id)
+		if err != nil {
+			return nil, fmt.Errorf("event %d: %w", seq, err)
 		}
-		var ev Event
-		if err := json.Unmarshal(b, &ev); err != nil {
-			return nil, fmt.Errorf("event %d: %w", binary.BigEndian.Uint64(seq), err)
-		}
-		ev.Seq = binary.BigEndian.Uint64(seq)
 		out = append(out, ev)
 	}
 	return out, nil
 }
 
+// indexedEvents is the seqs of a message's events, from the index.
+func indexedEvents(tx kv.Tx, id string) ([]uint64, error) {
+	var seqs []uint64
+	prefix := []byte(id)
+	err := tx.Bucket(bEventIndex).Range(kv.Prefix(prefix), func(k, _ []byte) error {
+		if len(k) == len(prefix)+8 { // else another id that starts with this one
+			seqs = append(seqs, binary.BigEndian.Uint64(k[len(prefix):]))
+		}
+		return nil
+	})
+	return seqs, err
+}
+
 // deleteEvents removes a message's events and their index entries, after
 // the hooks' Purging has seen each.
-func (v *Vault) deleteEvents(tx *bolt.Tx, id string) (int, error) {
+func (v *Vault) deleteEvents(tx kv.Tx, id string) (int, error) {
 	events, index := tx.Bucket(bEvents), tx.Bucket(bEventIndex)
-	prefix := []byte(id)
-	var keys [][]byte
-	c := index.Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		if len(k) == len(prefix)+8 {
-			keys = append(keys, bytes.Clone(k))
-		}
+	seqs, err := indexedEvents(tx, id)
+	if err != nil {
+		return 0, err
 	}
 	purging := slices.ContainsFunc(v.opt.Hooks, func(h Hook) bool { return h.Purging != nil })
-	for _, k := range keys {
+	for _, seq := range seqs {
 		if purging {
-			ev, err := eventBySeq(tx, binary.BigEndian.Uint64(k[len(prefix):]))
+			ev, err := eventBySeq(tx, seq)
 			if err != nil {
-				return 0, fmt.Errorf("event %x: %w", k[len(prefix):], err)
+				return 0, fmt.Errorf("event %d: %w", seq, err)
 			}
 			if err := v.runPurging(tx, ev); err != nil {
 				return 0, err
 			}
 		}
-		if err := events.Delete(k[len(prefix):]); err != nil {
+		if err := events.Delete(seqKey(seq)); err != nil {
 			return 0, err
 		}
-		if err := index.Delete(k); err != nil {
+		if err := index.Delete(append([]byte(id), seqKey(seq)...)); err != nil {
 			return 0, err
 		}
 	}
-	return len(keys), nil
+	return len(seqs), nil
 }

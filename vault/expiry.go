@@ -41,14 +41,13 @@ package vault
 //     vault.max_retention of the upgrade.)
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"sigill/vault/kv"
 )
 
 // DefaultMaxRetention is Options.MaxRetention when zero (and Retention and
@@ -119,7 +118,7 @@ func resealExpiry(m *messageRecord, from, to *expiryKey) error {
 // Expiry tells when a message was received and when it expires (or
 // expired). ErrNotFound for an unknown id.
 func (v *Vault) Expiry(id string) (received, expires time.Time, err error) {
-	err = v.view(func(tx *bolt.Tx) error {
+	err = v.view(func(tx kv.Tx) error {
 		m, err := getMessage(tx, id)
 		if err != nil {
 			return err
@@ -156,7 +155,7 @@ func (v *Vault) SetExpiry(id string, expires time.Time, by string) (time.Time, e
 		old    time.Time
 		oldKey *expiryKey
 	)
-	err = v.commit.update(context.Background(), func(tx *bolt.Tx) error {
+	err = v.commit.update(context.Background(), func(tx kv.Tx) error {
 		m, err := getMessage(tx, id)
 		if err != nil {
 			return err
@@ -258,13 +257,12 @@ func (v *Vault) replaceExpiryKey(old *expiryKey) error {
 func (v *Vault) finishRetiring(old *expiryKey) error {
 	start := old.start.Unix()
 	var ids []string
-	err := v.view(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bExpireDue).Cursor()
-		end := dueKey(old.end, "")
-		for k, _ := c.Seek(dueKey(old.start, "")); k != nil && bytes.Compare(k, end) < 0; k, _ = c.Next() {
+	err := v.view(func(tx kv.Tx) error {
+		r := kv.Range{Start: dueKey(old.start, ""), End: dueKey(old.end, "")}
+		return tx.Bucket(bExpireDue).Range(r, func(k, _ []byte) error {
 			ids = append(ids, string(k[8:]))
-		}
-		return nil
+			return nil
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("vault: replace expiry key: %w", err)
@@ -273,7 +271,7 @@ func (v *Vault) finishRetiring(old *expiryKey) error {
 	for len(ids) > 0 {
 		chunk := ids[:min(len(ids), sweepChunk)]
 		ids = ids[len(chunk):]
-		err := v.commit.update(context.Background(), func(tx *bolt.Tx) error {
+		err := v.commit.update(context.Background(), func(tx kv.Tx) error {
 			cur := v.keys.successor(old)
 			if cur == nil {
 				return nil // destroyed meanwhile (its period ended)

@@ -12,9 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"sigill/internal/testenv"
+	bolt "go.etcd.io/bbolt"
 
 	"sigill/addressing"
+	"sigill/internal/testenv"
+	"sigill/vault/kv/boltkv"
 )
 
 // The only personal numbers test data may use.
@@ -163,3 +165,7 @@ func record(t *testing.T, v *Vault, ev Event) {
 func notifiedBy(provider, id string) Outcome {
 	return Outcome{Event: EventNotified, Provider: provider, ProviderID: id}
 }
+
+// boltDB is the bbolt database under a vault opened on its file (no
+// Options.Engine), for tests that look at the file itself.
+func boltDB(v *Vault) *bolt.DB { return v.eng.(*boltkv.Engine).DB() }

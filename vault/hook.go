@@ -1,7 +1,6 @@
 package vault
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"sigill/vault/kv"
 )
 
 // Hooks: how another package acts inside the transaction that appends an
@@ -18,10 +17,9 @@ import (
 // committed with the event, in the same fsync, or not at all.
 //
 // A hook sees the store only through Tx and the Tables it declared: it
-// never sees the engine. Tx is an interface so that every engine offers
-// the same one (bbolt today: a table is a bucket; on PostgreSQL a table
-// would be rows of one key-value table under the hook's table name, and
-// Scan an ordered range query), and a hook written once runs on either.
+// never sees the engine. A table is a kv bucket of the same name (package
+// kv: a bucket in bbolt, rows under the table's name on PostgreSQL), so a
+// hook written once runs on either engine.
 
 // Hook is what a package registers in Options.Hooks.
 type Hook struct {
@@ -96,7 +94,7 @@ var errNoTable = errors.New("table not declared in the hook's Tables")
 func checkHooks(hooks []Hook) error {
 	seen := make(map[string]string)
 	for _, b := range coreBuckets {
-		seen[string(b)] = "the vault"
+		seen[b] = "the vault"
 	}
 	for _, h := range hooks {
 		for _, t := range h.Tables {
@@ -112,47 +110,41 @@ func checkHooks(hooks []Hook) error {
 	return nil
 }
 
-func hookTables(hooks []Hook) [][]byte {
-	var out [][]byte
+func hookTables(hooks []Hook) []string {
+	var out []string
 	for _, h := range hooks {
-		for _, t := range h.Tables {
-			out = append(out, []byte(t))
-		}
+		out = append(out, h.Tables...)
 	}
 	return out
 }
 
-// boltTx is Tx on bbolt: a table is a bucket of the same name.
-type boltTx struct {
-	tx     *bolt.Tx
+// storeTx is Tx on a kv transaction: a table is the bucket of its name.
+type storeTx struct {
+	tx     kv.Tx
 	v      *Vault
 	tables []string // the names open to the caller
 }
 
-func (v *Vault) boltTx(tx *bolt.Tx, tables []string) *boltTx {
-	return &boltTx{tx: tx, v: v, tables: tables}
+func (v *Vault) storeTx(tx kv.Tx, tables []string) *storeTx {
+	return &storeTx{tx: tx, v: v, tables: tables}
 }
 
-func (t *boltTx) Table(name string) Table {
+func (t *storeTx) Table(name string) Table {
 	if !slices.Contains(t.tables, name) {
 		return noTable(name)
 	}
-	b := t.tx.Bucket([]byte(name))
-	if b == nil {
-		return noTable(name)
-	}
-	return boltTable{b}
+	return table{t.tx.Bucket(name)}
 }
 
-func (t *boltTx) Event(seq uint64) (Event, error) { return eventBySeq(t.tx, seq) }
+func (t *storeTx) Event(seq uint64) (Event, error) { return eventBySeq(t.tx, seq) }
 
-func (t *boltTx) Events(messageID string) ([]Event, error) { return eventsOf(t.tx, messageID) }
+func (t *storeTx) Events(messageID string) ([]Event, error) { return eventsOf(t.tx, messageID) }
 
-func (t *boltTx) Letter(messageID string, recipient int) (Letter, error) {
+func (t *storeTx) Letter(messageID string, recipient int) (Letter, error) {
 	return t.v.letterByID(t.tx, messageID, recipient)
 }
 
-func (t *boltTx) QueueJob(j Job) (uint64, error) {
+func (t *storeTx) QueueJob(j Job) (uint64, error) {
 	now := t.v.now().UTC()
 	return putJob(t.tx, jobRecord{
 		MessageID: j.MessageID, Recipient: j.Recipient, Kind: j.Kind,
@@ -161,33 +153,40 @@ func (t *boltTx) QueueJob(j Job) (uint64, error) {
 	})
 }
 
-func (t *boltTx) Account(address string) (Account, error) {
-	r, err := getAccount(t.tx.Bucket(bAccounts), strings.ToLower(address))
+func (t *storeTx) Account(address string) (Account, error) {
+	r, err := getAccount(t.tx, strings.ToLower(address))
 	if err != nil {
 		return Account{}, err
 	}
 	return r.account(), nil
 }
 
-func (t *boltTx) Now() time.Time { return t.v.now() }
+func (t *storeTx) Now() time.Time { return t.v.now() }
 
-func (t *boltTx) OnCommit(fn func()) { t.tx.OnCommit(fn) }
+func (t *storeTx) OnCommit(fn func()) { t.tx.OnCommit(fn) }
 
-type boltTable struct{ b *bolt.Bucket }
+// table is Table on a kv bucket.
+type table struct{ kv.Bucket }
 
-func (t boltTable) Get(key []byte) ([]byte, error) { return t.b.Get(key), nil }
-func (t boltTable) Put(key, value []byte) error    { return t.b.Put(key, value) }
-func (t boltTable) Delete(key []byte) error        { return t.b.Delete(key) }
-func (t boltTable) NextSequence() (uint64, error)  { return t.b.NextSequence() }
-func (t boltTable) Scan(prefix []byte, fn func(key, value []byte) error) error {
-	c := t.b.Cursor()
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+func (t table) Scan(prefix []byte, fn func(key, value []byte) error) error {
+	err := t.Range(kv.Prefix(prefix), func(k, v []byte) error {
 		if err := fn(k, v); err != nil {
-			return err
+			return scanError{err}
 		}
+		return nil
+	})
+	var se scanError
+	if errors.As(err, &se) {
+		return se.err // fn's own, kv.Stop included
 	}
-	return nil
+	return err
 }
+
+// scanError carries fn's error through Range unchanged: Range would take
+// a kv.Stop of fn's for its own and end quietly.
+type scanError struct{ err error }
+
+func (e scanError) Error() string { return e.err.Error() }
 
 type noTable string
 
@@ -201,12 +200,12 @@ func (t noTable) Scan([]byte, func(_, _ []byte) error) error {
 }
 
 // runAppended runs every hook's Appended for ev, just appended in tx.
-func (v *Vault) runAppended(tx *bolt.Tx, ev Event) error {
+func (v *Vault) runAppended(tx kv.Tx, ev Event) error {
 	for _, h := range v.opt.Hooks {
 		if h.Appended == nil {
 			continue
 		}
-		if err := h.Appended(v.boltTx(tx, h.Tables), ev); err != nil {
+		if err := h.Appended(v.storeTx(tx, h.Tables), ev); err != nil {
 			return fmt.Errorf("hook %s: event %d: %w", h.Name, ev.Seq, err)
 		}
 	}
@@ -214,12 +213,12 @@ func (v *Vault) runAppended(tx *bolt.Tx, ev Event) error {
 }
 
 // runPurging runs every hook's Purging for ev, about to be deleted in tx.
-func (v *Vault) runPurging(tx *bolt.Tx, ev Event) error {
+func (v *Vault) runPurging(tx kv.Tx, ev Event) error {
 	for _, h := range v.opt.Hooks {
 		if h.Purging == nil {
 			continue
 		}
-		if err := h.Purging(v.boltTx(tx, h.Tables), ev); err != nil {
+		if err := h.Purging(v.storeTx(tx, h.Tables), ev); err != nil {
 			return fmt.Errorf("hook %s: purge event %d: %w", h.Name, ev.Seq, err)
 		}
 	}
@@ -229,20 +228,20 @@ func (v *Vault) runPurging(tx *bolt.Tx, ev Event) error {
 // View runs fn in a read transaction with access to tables (the caller's
 // own, declared in a Hook): a Put there fails.
 func (v *Vault) View(tables []string, fn func(Tx) error) error {
-	return v.view(func(tx *bolt.Tx) error { return fn(v.boltTx(tx, tables)) })
+	return v.view(func(tx kv.Tx) error { return fn(v.storeTx(tx, tables)) })
 }
 
 // Update runs fn in a durable write transaction with access to tables,
 // through the committer like every other write, and returns once it is on
 // disk. fn may run more than once (see Hook.Appended).
 func (v *Vault) Update(ctx context.Context, tables []string, fn func(Tx) error) error {
-	return v.commit.update(ctx, func(tx *bolt.Tx) error {
-		return fn(v.boltTx(tx, tables))
+	return v.commit.update(ctx, func(tx kv.Tx) error {
+		return fn(v.storeTx(tx, tables))
 	})
 }
 
 // putJob adds a job record to the outbox under the next job id.
-func putJob(tx *bolt.Tx, r jobRecord) (uint64, error) {
+func putJob(tx kv.Tx, r jobRecord) (uint64, error) {
 	b, err := json.Marshal(r)
 	if err != nil {
 		return 0, err

@@ -49,7 +49,7 @@ import (
 	"sync"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"sigill/vault/kv"
 )
 
 const (
@@ -639,8 +639,8 @@ func (v *Vault) shredPass(reseal bool) error {
 // key, in chunks, so that old can be destroyed.
 func (v *Vault) reseal(old *outboxKey) error {
 	var ids [][]byte
-	err := v.view(func(tx *bolt.Tx) error {
-		return tx.Bucket(bOutbox).ForEach(func(k, b []byte) error {
+	err := v.view(func(tx kv.Tx) error {
+		return tx.Bucket(bOutbox).Range(kv.Range{}, func(k, b []byte) error {
 			var r struct {
 				Epoch uint64 `json:"epoch"`
 			}
@@ -658,11 +658,14 @@ func (v *Vault) reseal(old *outboxKey) error {
 	for len(ids) > 0 {
 		chunk := ids[:min(len(ids), sweepChunk)]
 		ids = ids[len(chunk):]
-		err := v.commit.update(context.Background(), func(tx *bolt.Tx) error {
+		err := v.commit.update(context.Background(), func(tx kv.Tx) error {
 			outbox := tx.Bucket(bOutbox)
 			n := 0
 			for _, k := range chunk {
-				b := outbox.Get(k)
+				b, err := outbox.Get(k)
+				if err != nil {
+					return err
+				}
 				if b == nil {
 					continue
 				}
@@ -741,9 +744,9 @@ func (v *Vault) runShredder() {
 }
 
 // pendingByKey counts the outbox's notify jobs per outbox key.
-func pendingByKey(tx *bolt.Tx) (map[uint64]int, error) {
+func pendingByKey(tx kv.Tx) (map[uint64]int, error) {
 	n := map[uint64]int{}
-	err := tx.Bucket(bOutbox).ForEach(func(k, b []byte) error {
+	err := tx.Bucket(bOutbox).Range(kv.Range{}, func(k, b []byte) error {
 		var r struct {
 			Epoch uint64 `json:"epoch"`
 		}

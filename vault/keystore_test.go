@@ -22,10 +22,10 @@ func jobEpochs(t *testing.T, v *Vault) map[uint64]uint64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = v.db.View(func(tx *bolt.Tx) error {
+	err = boltDB(v).View(func(tx *bolt.Tx) error {
 		for _, j := range jobs {
 			var r jobRecord
-			if err := json.Unmarshal(tx.Bucket(bOutbox).Get(seqKey(j.ID)), &r); err != nil {
+			if err := json.Unmarshal(tx.Bucket([]byte(bOutbox)).Get(seqKey(j.ID)), &r); err != nil {
 				return err
 			}
 			out[j.ID] = r.Epoch
@@ -185,7 +185,7 @@ func TestKeysDurableBeforeUse(t *testing.T) {
 // refused with a message that says what to do.
 func TestOldSchemaRefused(t *testing.T) {
 	v, o := openTest(t, nil)
-	v.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bMeta).Put(kSchema, []byte("1")) })
+	boltDB(v).Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte(bMeta)).Put(kSchema, []byte("1")) })
 	v.Close()
 	_, err := Open(o)
 	if err == nil || !strings.Contains(err.Error(), `schema version "1"`) || !strings.Contains(err.Error(), "aside") {

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	bolt "go.etcd.io/bbolt"
+	"sigill/vault/kv"
 )
 
 // Reads of one event or one letter by id, for packages that keep an
@@ -29,7 +29,7 @@ func ownerOf(account, sender string) string {
 // purged (or never recorded).
 func (v *Vault) EventBySeq(seq uint64) (Event, error) {
 	var ev Event
-	err := v.view(func(tx *bolt.Tx) error {
+	err := v.view(func(tx kv.Tx) error {
 		var err error
 		ev, err = eventBySeq(tx, seq)
 		return err
@@ -40,8 +40,11 @@ func (v *Vault) EventBySeq(seq uint64) (Event, error) {
 	return ev, nil
 }
 
-func eventBySeq(tx *bolt.Tx, seq uint64) (Event, error) {
-	b := tx.Bucket(bEvents).Get(seqKey(seq))
+func eventBySeq(tx kv.Tx, seq uint64) (Event, error) {
+	b, err := tx.Bucket(bEvents).Get(seqKey(seq))
+	if err != nil {
+		return Event{}, err
+	}
 	if b == nil {
 		return Event{}, ErrNotFound
 	}
@@ -59,7 +62,7 @@ func eventBySeq(tx *bolt.Tx, seq uint64) (Event, error) {
 // retention).
 func (v *Vault) LetterByID(id string, recipient int) (Letter, error) {
 	var l Letter
-	err := v.view(func(tx *bolt.Tx) error {
+	err := v.view(func(tx kv.Tx) error {
 		var err error
 		l, err = v.letterByID(tx, id, recipient)
 		return err
@@ -70,7 +73,7 @@ func (v *Vault) LetterByID(id string, recipient int) (Letter, error) {
 	return l, nil
 }
 
-func (v *Vault) letterByID(tx *bolt.Tx, id string, recipient int) (Letter, error) {
+func (v *Vault) letterByID(tx kv.Tx, id string, recipient int) (Letter, error) {
 	m, err := getMessage(tx, id)
 	if err != nil {
 		return Letter{}, err
@@ -78,7 +81,10 @@ func (v *Vault) letterByID(tx *bolt.Tx, id string, recipient int) (Letter, error
 	if recipient < 0 || recipient >= len(m.Recipients) {
 		return Letter{}, fmt.Errorf("message %s has no recipient %d: %w", id, recipient, ErrNotFound)
 	}
-	b := tx.Bucket(bRecipients).Get(m.Recipients[recipient])
+	b, err := tx.Bucket(bRecipients).Get(m.Recipients[recipient])
+	if err != nil {
+		return Letter{}, err
+	}
 	if b == nil {
 		return Letter{}, fmt.Errorf("message %s recipient %d: %w", id, recipient, ErrNotFound)
 	}

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	bolt "go.etcd.io/bbolt"
+	"sigill/vault/kv"
 )
 
 // LinkState is what a link token opens now, in one word: the reader pages
@@ -44,7 +44,7 @@ func (v *Vault) Lookup(token string) (LinkState, Letter, error) {
 		l       Letter
 		revoked bool
 	)
-	err := v.view(func(tx *bolt.Tx) error {
+	err := v.view(func(tx kv.Tx) error {
 		l2, _, rr, raw, err := v.letter(tx, token)
 		clear(raw)
 		if err != nil {
@@ -69,10 +69,13 @@ func (v *Vault) Lookup(token string) (LinkState, Letter, error) {
 // revokeRecipient marks one recipient's link withdrawn, in the transaction
 // that records its "revoked" event, so that Lookup answers from the
 // recipient's record alone.
-func revokeRecipient(tx *bolt.Tx, m *messageRecord, recipient int) error {
+func revokeRecipient(tx kv.Tx, m *messageRecord, recipient int) error {
 	recips := tx.Bucket(bRecipients)
 	h := m.Recipients[recipient]
-	b := recips.Get(h)
+	b, err := recips.Get(h)
+	if err != nil {
+		return err
+	}
 	if b == nil {
 		return fmt.Errorf("message %s recipient %d: %w", m.ID, recipient, ErrNotFound)
 	}

@@ -8,19 +8,23 @@ import (
 // The committer's figures. Every durable write in the process goes through
 // one goroutine (commit.go), so when intake stalls these say whether it is
 // the disk: a busy rate near 1 means the committer never rests, and
-// commit_seconds shows what each bbolt commit (its page writes and two
-// fdatasyncs) costs. requests_per_commit shows how much each commit is
+// commit_seconds shows what each commit (bbolt: its page writes and two
+// fdatasyncs; PostgreSQL: its WAL flush) costs. requests_per_commit shows how much each commit is
 // shared.
 var (
 	commitSeconds = promauto.NewHistogram(prometheus.HistogramOpts{
 		Name:    "sigill_vault_commit_seconds",
-		Help:    "Time of each bbolt commit (page writes and fdatasyncs) of the group committer.",
+		Help:    "Time of each commit of the group committer (bbolt: page writes and fdatasyncs; PostgreSQL: the WAL flush).",
 		Buckets: prometheus.ExponentialBuckets(0.00025, 2, 12),
 	})
 	commitRequests = promauto.NewHistogram(prometheus.HistogramOpts{
 		Name:    "sigill_vault_requests_per_commit",
 		Help:    "Write requests (accepts, notifier claims and outcomes, receipts) sharing one commit.",
 		Buckets: []float64{1, 2, 4, 8, 16, 32, 64},
+	})
+	commitConflicts = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "sigill_vault_commit_conflicts_total",
+		Help: "Groups run again because another node's transaction changed what they read (never on bbolt).",
 	})
 	committerBusy = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "sigill_vault_committer_busy_seconds_total",

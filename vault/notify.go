@@ -33,14 +33,12 @@ import (
 	"fmt"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"sigill/vault/kv"
 )
 
-var (
-	bOutboxDue = []byte("outbox_due") // big-endian due ns ‖ big-endian job id → nothing: notify jobs by due time
+const bOutboxDue = "outbox_due" // big-endian due ns ‖ big-endian job id → nothing: notify jobs by due time
 
-	kOutboxIndexed = []byte("outbox_indexed") // meta: highest job id entered in outbox_due
-)
+var kOutboxIndexed = []byte("outbox_indexed") // meta: highest job id entered in outbox_due
 
 // ErrLeaseLost is an outcome refused because the claim it comes from is no
 // longer the job's: the lease ran out and another claim took the job (or
@@ -62,48 +60,65 @@ func dueIndexTime(k []byte) int64 {
 	return int64(binary.BigEndian.Uint64(k[:8]))
 }
 
-func indexedMark(tx *bolt.Tx) uint64 {
-	if b := tx.Bucket(bMeta).Get(kOutboxIndexed); len(b) == 8 {
-		return binary.BigEndian.Uint64(b)
+func indexedMark(tx kv.Tx) (uint64, error) {
+	b, err := tx.Bucket(bMeta).Get(kOutboxIndexed)
+	if len(b) == 8 {
+		return binary.BigEndian.Uint64(b), nil
 	}
-	return 0
+	return 0, err
 }
 
 // indexNewJobs enters the jobs added to the outbox since the last call
 // (by Accept, or with a receipt) into outbox_due.
-func indexNewJobs(tx *bolt.Tx) error {
-	mark := indexedMark(tx)
-	last := mark
-	due := tx.Bucket(bOutboxDue)
-	c := tx.Bucket(bOutbox).Cursor()
-	for k, b := c.Seek(seqKey(mark + 1)); k != nil; k, b = c.Next() {
+func indexNewJobs(tx kv.Tx) error {
+	mark, err := indexedMark(tx)
+	if err != nil {
+		return err
+	}
+	type added struct {
+		id  uint64
+		due time.Time
+	}
+	var news []added
+	err = tx.Bucket(bOutbox).Range(kv.Range{Start: seqKey(mark + 1)}, func(k, b []byte) error {
 		if len(k) != 8 {
-			continue
+			return nil
 		}
 		id := binary.BigEndian.Uint64(k)
-		var r jobRecord
+		var r struct {
+			Due time.Time `json:"due"`
+		}
 		if err := json.Unmarshal(b, &r); err != nil {
 			return fmt.Errorf("job %d: %w", id, err)
 		}
-		if err := due.Put(dueIndexKey(r.Due, id), nil); err != nil {
+		news = append(news, added{id, r.Due})
+		return nil
+	})
+	if err != nil || len(news) == 0 {
+		return err
+	}
+	due := tx.Bucket(bOutboxDue)
+	for _, n := range news {
+		if err := due.Put(dueIndexKey(n.due, n.id), nil); err != nil {
 			return err
 		}
-		last = id
 	}
-	if last == mark {
-		return nil
-	}
-	return tx.Bucket(bMeta).Put(kOutboxIndexed, seqKey(last))
+	return tx.Bucket(bMeta).Put(kOutboxIndexed, seqKey(news[len(news)-1].id))
 }
 
 // hasWork tells, reading only, whether a claim at now could find anything:
 // jobs not yet indexed, or an index entry that is due.
-func hasWork(tx *bolt.Tx, now time.Time) bool {
-	if k, _ := tx.Bucket(bOutbox).Cursor().Last(); len(k) == 8 && binary.BigEndian.Uint64(k) > indexedMark(tx) {
-		return true
+func hasWork(tx kv.Tx, now time.Time) (bool, error) {
+	mark, err := indexedMark(tx)
+	if err != nil {
+		return false, err
 	}
-	k, _ := tx.Bucket(bOutboxDue).Cursor().First()
-	return k != nil && (len(k) != 16 || dueIndexTime(k) <= now.UnixNano())
+	k, _, err := kv.First(tx.Bucket(bOutbox), kv.Range{Reverse: true})
+	if err != nil || (len(k) == 8 && binary.BigEndian.Uint64(k) > mark) {
+		return err == nil, err
+	}
+	k, _, err = kv.First(tx.Bucket(bOutboxDue), kv.Range{})
+	return k != nil && (len(k) != 16 || dueIndexTime(k) <= now.UnixNano()), err
 }
 
 type rawJob struct {
@@ -132,7 +147,7 @@ func (v *Vault) ClaimJobs(now time.Time, max int, lease time.Duration) ([]Job, e
 	}
 	now = now.UTC()
 	var work bool
-	if err := v.view(func(tx *bolt.Tx) error { work = hasWork(tx, now); return nil }); err != nil {
+	if err := v.view(func(tx kv.Tx) (err error) { work, err = hasWork(tx, now); return err }); err != nil {
 		return nil, fmt.Errorf("vault: claim jobs: %w", err)
 	}
 	if !work {
@@ -174,21 +189,24 @@ func (v *Vault) ClaimJobs(now time.Time, max int, lease time.Duration) ([]Job, e
 // transaction, and returns their ids and records.
 func (v *Vault) leaseDue(now, until time.Time, max int) ([]rawJob, error) {
 	var claimed []rawJob
-	err := v.commit.rideAlong(func(tx *bolt.Tx) error {
+	err := v.commit.rideAlong(func(tx kv.Tx) error {
 		claimed = claimed[:0] // fn may run again after another request's rollback
 		if err := indexNewJobs(tx); err != nil {
 			return err
 		}
 		due, outbox := tx.Bucket(bOutboxDue), tx.Bucket(bOutbox)
-		// Keys first, then changes: bbolt cursors do not survive writes to
-		// their bucket. Room for a few stale entries beyond max.
+		// Keys first, then changes: Range's fn may not use the transaction.
+		// Room for a few stale entries beyond max.
 		var keys [][]byte
-		c := due.Cursor()
-		for k, _ := c.First(); k != nil && len(keys) < 2*max+16; k, _ = c.Next() {
+		err := due.Range(kv.Range{Limit: 2*max + 16}, func(k, _ []byte) error {
 			if len(k) == 16 && dueIndexTime(k) > now.UnixNano() {
-				break
+				return kv.Stop
 			}
 			keys = append(keys, bytes.Clone(k))
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 		for _, k := range keys {
 			if len(claimed) == max {
@@ -202,7 +220,10 @@ func (v *Vault) leaseDue(now, until time.Time, max int) ([]rawJob, error) {
 			}
 			idKey := k[8:]
 			id := binary.BigEndian.Uint64(idKey)
-			b := outbox.Get(idKey)
+			b, err := outbox.Get(idKey)
+			if err != nil {
+				return err
+			}
 			if b == nil {
 				continue // done or dropped (Sweep): a stale entry
 			}
@@ -263,14 +284,14 @@ func (r *jobRecord) markInDoubt() {
 func (v *Vault) ReleaseClaims(now time.Time) (int, error) {
 	now = now.UTC()
 	var n int
-	err := v.commit.update(context.Background(), func(tx *bolt.Tx) error {
+	err := v.commit.update(context.Background(), func(tx kv.Tx) error {
 		n = 0
 		if err := indexNewJobs(tx); err != nil {
 			return err
 		}
 		due, outbox := tx.Bucket(bOutboxDue), tx.Bucket(bOutbox)
 		var leased []rawJob
-		err := outbox.ForEach(func(k, b []byte) error {
+		err := outbox.Range(kv.Range{}, func(k, b []byte) error {
 			var r struct {
 				Leased bool `json:"leased"`
 			}
@@ -321,9 +342,12 @@ func (v *Vault) ReleaseClaims(now time.Time) (int, error) {
 // shared with other writers, if the claim of generation lease still holds
 // it. ErrNotFound when the job is no longer in the outbox (already done, or
 // dropped by Sweep); ErrLeaseLost when another claim has it, or none.
-func (v *Vault) jobUpdate(op string, id, lease uint64, fn func(tx *bolt.Tx, r *jobRecord) error) error {
-	err := v.commit.rideAlong(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bOutbox).Get(seqKey(id))
+func (v *Vault) jobUpdate(op string, id, lease uint64, fn func(tx kv.Tx, r *jobRecord) error) error {
+	err := v.commit.rideAlong(func(tx kv.Tx) error {
+		b, err := tx.Bucket(bOutbox).Get(seqKey(id))
+		if err != nil {
+			return err
+		}
 		if b == nil {
 			return fmt.Errorf("job %d: %w", id, ErrNotFound)
 		}
@@ -343,9 +367,10 @@ func (v *Vault) jobUpdate(op string, id, lease uint64, fn func(tx *bolt.Tx, r *j
 }
 
 // removeJob deletes a job (with its sealed token) and its outbox_due entry.
-// Its bytes stay in the file's free pages: once committed, the job no longer
-// keeps its outbox key alive, and the key store's pass is asked to run.
-func (v *Vault) removeJob(tx *bolt.Tx, id uint64, r *jobRecord) error {
+// Its bytes stay in bbolt's free pages (PostgreSQL's dead tuples): once
+// committed, the job no longer keeps its outbox key alive, and the key
+// store's pass is asked to run.
+func (v *Vault) removeJob(tx kv.Tx, id uint64, r *jobRecord) error {
 	if err := tx.Bucket(bOutboxDue).Delete(dueIndexKey(r.Due, id)); err != nil {
 		return err
 	}
@@ -358,7 +383,7 @@ func (v *Vault) removeJob(tx *bolt.Tx, id uint64, r *jobRecord) error {
 
 // jobGone counts a committed job under outbox key epoch gone, once tx has
 // committed, and asks the key store's pass to run.
-func (v *Vault) jobGone(tx *bolt.Tx, epoch uint64) {
+func (v *Vault) jobGone(tx kv.Tx, epoch uint64) {
 	if epoch == 0 {
 		return
 	}
@@ -369,7 +394,7 @@ func (v *Vault) jobGone(tx *bolt.Tx, epoch uint64) {
 }
 
 // recordJobEvent appends an event for a job's recipient.
-func (v *Vault) recordJobEvent(tx *bolt.Tx, r *jobRecord, ev Event) error {
+func (v *Vault) recordJobEvent(tx kv.Tx, r *jobRecord, ev Event) error {
 	m, err := getMessage(tx, r.MessageID)
 	if err != nil {
 		return err
@@ -419,7 +444,7 @@ func (v *Vault) CompleteJob(id, lease uint64, o Outcome) error {
 	default:
 		return fmt.Errorf("vault: complete job %d: %q is not a job's outcome", id, o.Event)
 	}
-	return v.jobUpdate("complete job", id, lease, func(tx *bolt.Tx, r *jobRecord) error {
+	return v.jobUpdate("complete job", id, lease, func(tx kv.Tx, r *jobRecord) error {
 		if ev.Kind == "" {
 			return v.removeJob(tx, id, r)
 		}
@@ -441,7 +466,7 @@ func (v *Vault) CompleteJob(id, lease uint64, o Outcome) error {
 // ErrNotFound and ErrLeaseLost as for CompleteJob.
 func (v *Vault) RetryJob(id, lease uint64, due time.Time, reason string, inDoubt bool) error {
 	due = due.UTC()
-	return v.jobUpdate("retry job", id, lease, func(tx *bolt.Tx, r *jobRecord) error {
+	return v.jobUpdate("retry job", id, lease, func(tx kv.Tx, r *jobRecord) error {
 		idx := tx.Bucket(bOutboxDue)
 		if err := idx.Delete(dueIndexKey(r.Due, id)); err != nil {
 			return err
@@ -464,9 +489,9 @@ func (v *Vault) RetryJob(id, lease uint64, due time.Time, reason string, inDoubt
 // OutboxLen counts the jobs in the outbox (the notifier's queue depth).
 func (v *Vault) OutboxLen() (int, error) {
 	var n int
-	err := v.view(func(tx *bolt.Tx) error {
-		n = tx.Bucket(bOutbox).Stats().KeyN
-		return nil
+	err := v.view(func(tx kv.Tx) (err error) {
+		n, err = tx.Bucket(bOutbox).Count()
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("vault: outbox length: %w", err)

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"sigill/vault/kv"
 )
 
 const testLease = 2 * time.Minute
@@ -383,7 +383,7 @@ func TestClaimAfterSweep(t *testing.T) {
 		t.Fatalf("events %v", k)
 	}
 	var left int
-	v.view(func(tx *bolt.Tx) error { left = tx.Bucket(bOutboxDue).Stats().KeyN; return nil })
+	v.view(func(tx kv.Tx) (err error) { left, err = tx.Bucket(bOutboxDue).Count(); return err })
 	if left != 0 {
 		t.Fatalf("%d stale entries left in outbox_due", left)
 	}
@@ -405,7 +405,7 @@ func TestOtherJobKinds(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 2 {
-		err := v.commit.update(t.Context(), func(tx *bolt.Tx) error {
+		err := v.commit.update(t.Context(), func(tx kv.Tx) error {
 			b, _ := json.Marshal(jobRecord{
 				MessageID: a.ID, Kind: "receipt", Channel: "email", To: "staff@kommun.example.se",
 				Due: c.Now(), Created: c.Now(), Event: 7,

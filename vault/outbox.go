@@ -6,9 +6,8 @@ import (
 	"fmt"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"sigill/addressing"
+	"sigill/vault/kv"
 )
 
 // JobNotify is the kind of the job Accept queues per recipient: tell the
@@ -118,8 +117,8 @@ func (v *Vault) PendingJobs() ([]Job, error) {
 	var jobs []Job
 	v.keys.openMu.RLock()
 	defer v.keys.openMu.RUnlock()
-	err := v.view(func(tx *bolt.Tx) error {
-		return tx.Bucket(bOutbox).ForEach(func(k, b []byte) error {
+	err := v.view(func(tx kv.Tx) error {
+		return tx.Bucket(bOutbox).Range(kv.Range{}, func(k, b []byte) error {
 			j, err := v.decodeJob(k, b)
 			if err != nil {
 				return err

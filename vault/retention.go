@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"sigill/vault/kv"
 )
 
 // SweepResult counts what one Sweep deleted.
@@ -46,13 +46,13 @@ const sweepChunk = 256
 func (v *Vault) Sweep() (SweepResult, error) {
 	var total SweepResult
 	now := v.now().UTC()
-	for _, step := range []func(*bolt.Tx, time.Time, *SweepResult) (int, error){v.expireStep, v.purgeStep} {
+	for _, step := range []func(kv.Tx, time.Time, *SweepResult) (int, error){v.expireStep, v.purgeStep} {
 		for {
 			var (
 				res SweepResult
 				n   int
 			)
-			err := v.commit.update(context.Background(), func(tx *bolt.Tx) error {
+			err := v.commit.update(context.Background(), func(tx kv.Tx) error {
 				res = SweepResult{} // the function may run again after a rollback
 				var err error
 				n, err = step(tx, now, &res)
@@ -85,22 +85,22 @@ func (v *Vault) Sweep() (SweepResult, error) {
 
 // due returns up to sweepChunk keys of an index bucket whose time is at or
 // before cutoff.
-func due(b *bolt.Bucket, cutoff time.Time) ([][]byte, error) {
+func due(b kv.Bucket, cutoff time.Time) ([][]byte, error) {
 	var keys [][]byte
-	c := b.Cursor()
-	for k, _ := c.First(); k != nil && len(keys) < sweepChunk; k, _ = c.Next() {
+	err := b.Range(kv.Range{Limit: sweepChunk}, func(k, _ []byte) error {
 		if len(k) <= 8 {
-			return nil, fmt.Errorf("bad key %x in %s", k, "index")
+			return fmt.Errorf("bad key %x in %s", k, "index")
 		}
 		if int64(binary.BigEndian.Uint64(k[:8])) > cutoff.UnixNano() {
-			break
+			return kv.Stop
 		}
 		keys = append(keys, bytes.Clone(k))
-	}
-	return keys, nil
+		return nil
+	})
+	return keys, err
 }
 
-func (v *Vault) expireStep(tx *bolt.Tx, now time.Time, res *SweepResult) (int, error) {
+func (v *Vault) expireStep(tx kv.Tx, now time.Time, res *SweepResult) (int, error) {
 	expireDue, purgeDue := tx.Bucket(bExpireDue), tx.Bucket(bPurgeDue)
 	keys, err := due(expireDue, now)
 	if err != nil {
@@ -127,7 +127,11 @@ func (v *Vault) expireStep(tx *bolt.Tx, now time.Time, res *SweepResult) (int, e
 			return 0, err
 		}
 		for i, h := range m.Recipients {
-			if b := recips.Get(h); b != nil {
+			b, err := recips.Get(h)
+			if err != nil {
+				return 0, err
+			}
+			if b != nil {
 				var rr recipientRecord
 				if err := json.Unmarshal(b, &rr); err != nil {
 					return 0, fmt.Errorf("message %s recipient %d: %w", id, i, err)
@@ -172,7 +176,7 @@ func (v *Vault) expireStep(tx *bolt.Tx, now time.Time, res *SweepResult) (int, e
 			drop   [][]byte
 			epochs []uint64
 		)
-		err := tx.Bucket(bOutbox).ForEach(func(k, b []byte) error {
+		err := tx.Bucket(bOutbox).Range(kv.Range{}, func(k, b []byte) error {
 			var j struct {
 				MessageID string `json:"message"`
 				Kind      string `json:"kind"`
@@ -201,7 +205,7 @@ func (v *Vault) expireStep(tx *bolt.Tx, now time.Time, res *SweepResult) (int, e
 	return len(keys), nil
 }
 
-func (v *Vault) purgeStep(tx *bolt.Tx, now time.Time, res *SweepResult) (int, error) {
+func (v *Vault) purgeStep(tx kv.Tx, now time.Time, res *SweepResult) (int, error) {
 	purgeDue := tx.Bucket(bPurgeDue)
 	keys, err := due(purgeDue, now.Add(-v.opt.AuditRetention))
 	if err != nil {
@@ -287,12 +291,12 @@ func (v *Vault) nextExpiry() (time.Time, bool) {
 		next time.Time
 		ok   bool
 	)
-	_ = v.view(func(tx *bolt.Tx) error {
-		k, _ := tx.Bucket(bExpireDue).Cursor().First()
+	_ = v.view(func(tx kv.Tx) error {
+		k, _, err := kv.First(tx.Bucket(bExpireDue), kv.Range{})
 		if len(k) > 8 {
 			next, ok = time.Unix(0, int64(binary.BigEndian.Uint64(k[:8]))), true
 		}
-		return nil
+		return err
 	})
 	return next, ok
 }

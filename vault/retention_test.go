@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"sigill/vault/kv"
 )
 
 func TestRetention(t *testing.T) {
@@ -60,9 +60,9 @@ func TestRetention(t *testing.T) {
 		}
 	}
 	// The content, escrow packet and wrapped keys are gone from the file.
-	err = v.db.View(func(tx *bolt.Tx) error {
-		if tx.Bucket(bContent).Get([]byte(a.ID)) != nil {
-			t.Error("ciphertext kept after expiry")
+	err = v.view(func(tx kv.Tx) error {
+		if ct, err := tx.Bucket(bContent).Get([]byte(a.ID)); err != nil || ct != nil {
+			t.Errorf("ciphertext kept after expiry (%v)", err)
 		}
 		m, err := getMessage(tx, a.ID)
 		if err != nil {
@@ -72,8 +72,12 @@ func TestRetention(t *testing.T) {
 			t.Errorf("message record after expiry: %+v", m)
 		}
 		for _, h := range m.Recipients {
+			b, err := tx.Bucket(bRecipients).Get(h)
+			if err != nil {
+				return err
+			}
 			var rr recipientRecord
-			if err := json.Unmarshal(tx.Bucket(bRecipients).Get(h), &rr); err != nil {
+			if err := json.Unmarshal(b, &rr); err != nil {
 				return err
 			}
 			if rr.Wrapped != nil || !rr.Expired {

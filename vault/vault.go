@@ -2,6 +2,8 @@ package vault
 
 import (
 	"bytes"
+	"cmp"
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -18,6 +20,9 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
+
+	"sigill/vault/kv"
+	"sigill/vault/kv/boltkv"
 )
 
 // Errors callers tell apart with errors.Is. Every error the vault returns is
@@ -63,19 +68,22 @@ const (
 	initialMmapSize = 512 << 20
 )
 
-var (
-	bMessages   = []byte("messages")          // id → messageRecord (JSON)
-	bContent    = []byte("content")           // id → SEIPDv2 packet (ciphertext)
-	bRecipients = []byte("recipients")        // SHA-256(token) → recipientRecord (JSON)
-	bEvents     = []byte("events")            // big-endian seq → Event (JSON)
-	bEventIndex = []byte("events_by_message") // id ‖ big-endian seq → nothing
-	bOutbox     = []byte("outbox")            // big-endian job id → jobRecord (JSON)
-	bAccounts   = []byte("accounts")          // lowercased address → accountRecord (JSON)
-	bExpireDue  = []byte("expire_due")        // big-endian received ns ‖ id → nothing: content still held
-	bPurgeDue   = []byte("purge_due")         // big-endian received ns ‖ id → nothing: content gone, audit kept
-	bMeta       = []byte("meta")              // schema version, key id
+// The core's buckets (kv.Tx.Bucket).
+const (
+	bMessages   = "messages"          // id → messageRecord (JSON)
+	bContent    = "content"           // id → SEIPDv2 packet (ciphertext)
+	bRecipients = "recipients"        // SHA-256(token) → recipientRecord (JSON)
+	bEvents     = "events"            // big-endian seq → Event (JSON)
+	bEventIndex = "events_by_message" // id ‖ big-endian seq → nothing
+	bOutbox     = "outbox"            // big-endian job id → jobRecord (JSON)
+	bAccounts   = "accounts"          // lowercased address → accountRecord (JSON)
+	bExpireDue  = "expire_due"        // big-endian received ns ‖ id → nothing: content still held
+	bPurgeDue   = "purge_due"         // big-endian received ns ‖ id → nothing: content gone, audit kept
+	bMeta       = "meta"              // schema version, key id
+)
 
-	coreBuckets = [][]byte{bMessages, bContent, bRecipients, bEvents, bEventIndex, bOutbox, bAccounts, bExpireDue, bPurgeDue, bMeta, bOutboxDue}
+var (
+	coreBuckets = []string{bMessages, bContent, bRecipients, bEvents, bEventIndex, bOutbox, bAccounts, bExpireDue, bPurgeDue, bMeta, bOutboxDue}
 
 	kSchema     = []byte("schema")
 	kKeyStoreID = []byte("key_store_id") // the id of the key store this file's keys are in
@@ -83,7 +91,11 @@ var (
 
 // Options configure Open. Only Path is required.
 type Options struct {
-	Path           string           // bbolt file
+	Path string // bbolt file; with Engine, names the store in errors and places the key files beside it
+	// Engine is the store the vault's records are kept in (package kv).
+	// Nil: the bbolt file at Path, opened (or created) by Open and closed
+	// by Close. An Engine given is closed by Close too.
+	Engine         kv.Engine
 	KeyFile        string           // seals the key store; default Path + ".key"; created 0600 with 32 random bytes when missing
 	KeyStore       string           // outbox and expiry keys (keystore.go); default Path + ".keys"; created 0600 when missing
 	Retention      time.Duration    // content + wrapped keys deleted after (default 720h), unless the message asks otherwise (expiry.go)
@@ -105,7 +117,6 @@ type Options struct {
 	RequireSecondFactor bool
 
 	// Unexported knobs for the package's own tests and benchmarks.
-	batchDelay    time.Duration // > 0: commit through bbolt's DB.Batch with this MaxBatchDelay instead of the committer
 	lockTimeout   time.Duration // 0: defaultLockTimeout
 	onBatch       func(n int)   // called with the size of every committed group
 	rideAlongWait time.Duration // how long notifier bookkeeping waits to join another commit; 0: defaultRideAlongWait
@@ -113,7 +124,7 @@ type Options struct {
 
 // Vault is an open vault file. All its methods are safe for concurrent use.
 type Vault struct {
-	db      *bolt.DB
+	eng     kv.Engine
 	path    string
 	opt     Options
 	now     func() time.Time
@@ -174,32 +185,18 @@ func Open(o Options) (*Vault, error) {
 			return nil, fmt.Errorf("vault: open %s: escrow key: %w", o.Path, err)
 		}
 	}
-	timeout := o.lockTimeout
-	if timeout == 0 {
-		timeout = defaultLockTimeout
-	}
-	bo := &bolt.Options{
-		Timeout:      timeout,
-		FreelistType: bolt.FreelistMapType,
-	}
-	if strconv.IntSize == 64 {
-		bo.InitialMmapSize = initialMmapSize
-	}
-	db, err := bolt.Open(o.Path, 0o600, bo)
-	if err != nil {
-		if errors.Is(err, bolterrors.ErrTimeout) {
-			return nil, fmt.Errorf("vault: open %s: %w", o.Path, ErrLocked)
+	eng := o.Engine
+	if eng == nil {
+		var err error
+		if eng, err = openBolt(o.Path, o.lockTimeout); err != nil {
+			return nil, fmt.Errorf("vault: open %s: %w", o.Path, err)
 		}
-		return nil, fmt.Errorf("vault: open %s: %w", o.Path, err)
-	}
-	if o.batchDelay > 0 {
-		db.MaxBatchDelay = o.batchDelay
 	}
 	// The key file is read only once the lock is held, so two processes
 	// never race to create it.
 	key, created, err := loadOrCreateKey(o.KeyFile)
 	if err != nil {
-		db.Close()
+		eng.Close()
 		return nil, fmt.Errorf("vault: open %s: %w", o.Path, err)
 	}
 	ks, storeCreated, err := loadKeyStore(o.KeyStore, o.KeyFile, key)
@@ -210,7 +207,7 @@ func Open(o Options) (*Vault, error) {
 	clear(key)
 	var pending map[uint64]int
 	if err == nil {
-		err = db.Update(func(tx *bolt.Tx) error {
+		err = kv.Update(context.Background(), eng, conflictAttempts, func(tx kv.Tx) error {
 			if err := initFile(tx, hookTables(o.Hooks), ks.id, o.KeyStore, ks.replacing, now()); err != nil {
 				return err
 			}
@@ -222,7 +219,7 @@ func Open(o Options) (*Vault, error) {
 		err = ks.start(now().UTC(), pending)
 	}
 	if err != nil {
-		db.Close()
+		eng.Close()
 		if created {
 			os.Remove(o.KeyFile) // a key made for a vault that refused it would only mislead
 		}
@@ -232,7 +229,7 @@ func Open(o Options) (*Vault, error) {
 		return nil, fmt.Errorf("vault: open %s: %w", o.Path, err)
 	}
 	v := &Vault{
-		db:        db,
+		eng:       eng,
 		path:      o.Path,
 		opt:       o,
 		now:       now,
@@ -244,7 +241,7 @@ func Open(o Options) (*Vault, error) {
 		sweepKick: make(chan struct{}, 1),
 		shredDone: make(chan struct{}),
 	}
-	v.commit = newCommitter(db, o)
+	v.commit = newCommitter(eng, o)
 	go v.runShredder()
 	if err := v.shredPass(false); err != nil { // the expiry keys of the coming periods
 		v.Close()
@@ -258,14 +255,17 @@ func Open(o Options) (*Vault, error) {
 // one (or a new one, when the file is missing) is taken only while no
 // pending notification and no unexpired message needs the old one, or when
 // replacing (the admin put an empty file there).
-func initFile(tx *bolt.Tx, hookTables [][]byte, storeID []byte, keyStore string, replacing bool, now time.Time) error {
+func initFile(tx kv.Tx, hookTables []string, storeID []byte, keyStore string, replacing bool, now time.Time) error {
 	for _, name := range slices.Concat(coreBuckets, hookTables) {
-		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+		if err := tx.CreateBucket(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}
 	}
 	meta := tx.Bucket(bMeta)
-	switch s := meta.Get(kSchema); {
+	s, err := meta.Get(kSchema)
+	switch {
+	case err != nil:
+		return err
 	case s == nil:
 		if err := meta.Put(kSchema, []byte(schemaVersion)); err != nil {
 			return err
@@ -274,17 +274,27 @@ func initFile(tx *bolt.Tx, hookTables [][]byte, storeID []byte, keyStore string,
 		return fmt.Errorf("schema version %q, this sigill reads %q: the file was written by another version of sigill; "+
 			"start this one with a new vault (move the data folder, or vault.path with its .key and .keys files, aside)", s, schemaVersion)
 	}
-	if old := meta.Get(kKeyStoreID); old != nil && !bytes.Equal(old, storeID) {
+	old, err := meta.Get(kKeyStoreID)
+	if err != nil {
+		return err
+	}
+	if old != nil && !bytes.Equal(old, storeID) {
 		jobs := 0
-		_ = tx.Bucket(bOutbox).ForEach(func(_, b []byte) error {
+		err := tx.Bucket(bOutbox).Range(kv.Range{}, func(_, b []byte) error {
 			if bytes.Contains(b, []byte(`"kind":"`+JobNotify+`"`)) { // only notify jobs carry a sealed token
 				jobs++
 			}
 			return nil
 		})
+		if err != nil {
+			return err
+		}
 		// expire_due is ordered by expiry: its last entry tells whether any
 		// message has not expired yet.
-		k, _ := tx.Bucket(bExpireDue).Cursor().Last()
+		k, _, err := kv.First(tx.Bucket(bExpireDue), kv.Range{Reverse: true})
+		if err != nil {
+			return err
+		}
 		live := len(k) > 8 && int64(binary.BigEndian.Uint64(k[:8])) > now.UnixNano()
 		if (jobs > 0 || live) && !replacing {
 			return fmt.Errorf("%s: %w: it is not the key store of this vault (missing, or another one), and %d pending notifications "+
@@ -293,6 +303,24 @@ func initFile(tx *bolt.Tx, hookTables [][]byte, storeID []byte, keyStore string,
 		}
 	}
 	return meta.Put(kKeyStoreID, storeID)
+}
+
+// openBolt opens (or creates) the bbolt file at path as the vault always
+// has: bbolt's file lock waited for lockTimeout (0: defaultLockTimeout),
+// then ErrLocked; the map freelist; a large first mapping.
+func openBolt(path string, lockTimeout time.Duration) (*boltkv.Engine, error) {
+	bo := &bolt.Options{
+		Timeout:      cmp.Or(lockTimeout, defaultLockTimeout),
+		FreelistType: bolt.FreelistMapType,
+	}
+	if strconv.IntSize == 64 {
+		bo.InitialMmapSize = initialMmapSize
+	}
+	e, err := boltkv.Open(path, bo)
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, ErrLocked
+	}
+	return e, err
 }
 
 // loadOrCreateKey reads the 32-byte outbox key, creating it (0600, fsynced)
@@ -376,17 +404,17 @@ func (v *Vault) Close() error {
 		v.commit.close()
 		// Every commit is in: destroy what no job needs any more.
 		_ = v.shredPass(false)
-		if e := v.db.Close(); e != nil {
+		if e := v.eng.Close(); e != nil {
 			err = fmt.Errorf("vault: close %s: %w", v.path, e)
 		}
 	})
 	return err
 }
 
-// view runs fn in a read transaction, reporting a closed vault as ErrClosed.
-func (v *Vault) view(fn func(*bolt.Tx) error) error {
-	err := v.db.View(fn)
-	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
+// view runs fn in a read transaction, reporting a closed store as ErrClosed.
+func (v *Vault) view(fn func(kv.Tx) error) error {
+	err := kv.View(context.Background(), v.eng, fn)
+	if errors.Is(err, kv.ErrClosed) {
 		return ErrClosed
 	}
 	return err

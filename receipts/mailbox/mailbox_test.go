@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"sigill/addressing"
 	"sigill/internal/testenv"
 	"sigill/vault"
@@ -404,31 +402,34 @@ func TestMailboxPurge(t *testing.T) {
 // package owned them, with the same keys and values, so a vault file written
 // by an earlier sigill keeps its mailboxes, UIDs and flags.
 func TestLayoutUnchanged(t *testing.T) {
-	s, v, o := openTest(t, Options{}, nil)
+	s, v, _ := openTest(t, Options{}, nil)
 	a := accept(t, v, incoming(smallRaw()))
 	record(t, v, vault.Event{MessageID: a.ID, Kind: vault.EventDelivered})
 	if _, err := s.StoreFlags("staff@kommun.example.se", []uint32{1}, FlagsAdd, FlagSeen); err != nil {
 		t.Fatal(err)
 	}
 	mb := mustMailbox(t, s, "staff@kommun.example.se")
-	v.Close()
 
-	db, err := bolt.Open(o.Path, 0o600, &bolt.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	err = db.View(func(tx *bolt.Tx) error {
+	// Read through the vault, as the hook's tables (a bucket each in the
+	// bbolt file, a table's rows on PostgreSQL).
+	err := v.View([]string{"mailbox", "mailbox_meta", "mailbox_by_event"}, func(tx vault.Tx) error {
+		get := func(table string, key []byte) []byte {
+			b, err := tx.Table(table).Get(key)
+			if err != nil {
+				t.Fatalf("%s: %v", table, err)
+			}
+			return b
+		}
 		seq := binary.BigEndian.AppendUint64(nil, mb.Entries[0].Event)
 		key := append([]byte("staff@kommun.example.se\x00"), 0, 0, 0, 1)
-		if got := tx.Bucket([]byte("mailbox")).Get(key); !bytes.Equal(got, append(bytes.Clone(seq), byte(FlagSeen))) {
+		if got := get("mailbox", key); !bytes.Equal(got, append(bytes.Clone(seq), byte(FlagSeen))) {
 			t.Errorf("mailbox entry %x", got)
 		}
 		meta := binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(nil, mb.UIDValidity), 2)
-		if got := tx.Bucket([]byte("mailbox_meta")).Get([]byte("staff@kommun.example.se")); !bytes.Equal(got, meta) {
+		if got := get("mailbox_meta", []byte("staff@kommun.example.se")); !bytes.Equal(got, meta) {
 			t.Errorf("mailbox meta %x, want %x", got, meta)
 		}
-		if got := tx.Bucket([]byte("mailbox_by_event")).Get(seq); !bytes.Equal(got, key) {
+		if got := get("mailbox_by_event", seq); !bytes.Equal(got, key) {
 			t.Errorf("mailbox index %x", got)
 		}
 		return nil

@@ -23,6 +23,7 @@ package kv
 import (
 	"context"
 	"errors"
+	"io"
 )
 
 // ErrConflict is what a write transaction fails with when another one
@@ -167,6 +168,8 @@ func once(ctx context.Context, e Engine, writable bool, fn func(Tx) error) error
 // for them with a type assertion and say when the engine lacks one.
 
 // Stater reports engine-level figures (file size, pages, connections).
+// "file_bytes", when given, is the size of the store on disk: the vault's
+// Stats.FileBytes.
 type Stater interface {
 	Stats(ctx context.Context) (map[string]int64, error)
 }
@@ -174,4 +177,12 @@ type Stater interface {
 // Checker verifies the engine's own structures (bbolt's page check).
 type Checker interface {
 	Check(ctx context.Context) []error
+}
+
+// Backuper writes a consistent copy of the whole store to w while writers
+// go on (bbolt: the file, page for page), one that the engine opens as it
+// is. An engine whose copies are taken with its own tools (PostgreSQL:
+// pg_dump) has none.
+type Backuper interface {
+	Backup(ctx context.Context, w io.Writer) (int64, error)
 }

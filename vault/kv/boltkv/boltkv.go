@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 
 	bolt "go.etcd.io/bbolt"
@@ -26,7 +27,12 @@ type Engine struct {
 	listeners map[string][]chan struct{}
 }
 
-var _ kv.Engine = (*Engine)(nil)
+var (
+	_ kv.Engine   = (*Engine)(nil)
+	_ kv.Stater   = (*Engine)(nil)
+	_ kv.Checker  = (*Engine)(nil)
+	_ kv.Backuper = (*Engine)(nil)
+)
 
 // Open opens (or creates, mode 0600) the bbolt file at path.
 func Open(path string, o *bolt.Options) (*Engine, error) {
@@ -95,12 +101,19 @@ func (e *Engine) notify(channel string) {
 	}
 }
 
-// Stats reports the file's size and bbolt's free pages.
+// Stats reports the file's size on disk (file_bytes: bbolt grows it ahead
+// of need), the part of it in use (data_bytes: what Backup copies), and
+// bbolt's free pages.
 func (e *Engine) Stats(context.Context) (map[string]int64, error) {
 	s := e.db.Stats()
 	out := map[string]int64{"free_pages": int64(s.FreePageN), "pending_pages": int64(s.PendingPageN)}
-	err := e.db.View(func(tx *bolt.Tx) error {
-		out["file_bytes"] = tx.Size()
+	fi, err := os.Stat(e.db.Path())
+	if err != nil {
+		return nil, err
+	}
+	out["file_bytes"] = fi.Size()
+	err = e.db.View(func(tx *bolt.Tx) error {
+		out["data_bytes"] = tx.Size()
 		return nil
 	})
 	return out, err
