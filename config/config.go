@@ -167,7 +167,7 @@ type LoginLimit struct {
 	Window Duration `toml:"window"`
 }
 
-// Staff is the staff listener, the REST API (/api/v1/) and, later, the
+// Staff is the staff listener, the REST API (/api/v1/) and the
 // staff web (HTTPS with tls.cert_file in serve; off unless Listen is set,
 // since it is meant for the internal network only), and how staff accounts
 // log in.
@@ -177,6 +177,10 @@ type Staff struct {
 	// IMAP LOGIN take only app passwords (as they do for an account that
 	// has one whatever this says). On by default; `sigill dev` turns it off.
 	Require2FA bool `toml:"require_2fa"`
+	// SessionIdle ends a staff web session this long after its last
+	// request; SessionMax this long after sign-in, however busy.
+	SessionIdle Duration `toml:"session_idle"`
+	SessionMax  Duration `toml:"session_max"`
 }
 
 type Admin struct {

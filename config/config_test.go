@@ -43,6 +43,8 @@ var sigillAdditions = []string{
 	`max_retention = "2160h"                 # 90 days: the longest lifetime a sender may give one message (exp= in the address, "sigill message expire"); at least retention`,
 	"\n[staff]                                 # the REST API (/api/v1/) and the staff web, over HTTPS with tls.cert_file; meant for the internal network\nlisten = []                             # off unless set, e.g. [\"10.0.0.5:8443\"]; sigill dev: 127.0.0.1:8090",
 	`require_2fa = true                      # every account needs a second factor: SMTP AUTH and IMAP LOGIN take only app passwords (sigill user app-password), as they do for any account with one`,
+	`session_idle = "30m"                    # a staff web session ends this long after its last request`,
+	`session_max = "12h"                     # and this long after sign-in, however busy`,
 	`url = ""                                # only with environment = "test": another RP API base URL, e.g. a simulator from "sigill bankid-simulator"; needs ca_file`,
 }
 

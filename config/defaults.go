@@ -72,7 +72,7 @@ func Default() *Config {
 			Burst:  5,
 			Window: durationOf(time.Minute),
 		},
-		Staff: Staff{Require2FA: true},
+		Staff: Staff{Require2FA: true, SessionIdle: durationOf(30 * time.Minute), SessionMax: durationOf(12 * time.Hour)},
 	}
 }
 

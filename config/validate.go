@@ -196,6 +196,8 @@ func (c *Config) Validate() error {
 	f.listen("imap.starttls_listen", c.IMAP.StartTLSListen)
 	f.listen("admin.listen", c.Admin.Listen)
 	f.listen("staff.listen", c.Staff.Listen)
+	f.duration("staff.session_idle", c.Staff.SessionIdle, "30m")
+	f.duration("staff.session_max", c.Staff.SessionMax, "12h")
 	if n := c.LoginLimit.Burst; n < 1 || n > 1000 {
 		f.add("login_limit.burst", "%d must be between 1 and 1000 (tries at once per address, and per account from unknown addresses)", n)
 	}

@@ -91,3 +91,15 @@ func isTOTPCode(s string) bool {
 	}
 	return true
 }
+
+// ConfirmTOTP makes a pending TOTP enrolment active (vault.ConfirmTOTP)
+// as one try at the gate: a wrong code at enrolment is throttled like any
+// other. It returns the first recovery codes.
+func (c Checker) ConfirmTOTP(ip netip.Addr, address, code string) ([]string, error) {
+	var codes []string
+	err := c.try(ip, address, func() (err error) {
+		codes, err = c.Vault.ConfirmTOTP(address, strings.TrimSpace(code))
+		return err
+	})
+	return codes, err
+}

@@ -33,6 +33,7 @@ import (
 	"sigill/receipts"
 	"sigill/receipts/mailbox"
 	"sigill/smtpd"
+	"sigill/staffweb"
 	"sigill/vault"
 )
 
@@ -184,8 +185,13 @@ func start(cfg *config.Config, log *slog.Logger, tlsConfig *tls.Config) (*instan
 		in.serve("imap", ln, in.imap.Serve)
 	}
 
-	// 7. The staff listener: systems send and read through the REST API.
-	in.staffHTTP = &http.Server{Handler: staffHandler(apiOptions(cfg, in.vault, in.keys, in.notifier.Kick, log)), ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsConfig.Clone(), ErrorLog: httpErrorLog(log, "staff")}
+	// 7. The staff listener: systems send and read through the REST API,
+	// clerks through the staff web, which signs in through the same gate.
+	web, err := staffweb.New(staffwebOptions(cfg, in.vault, in.keys, gate, log))
+	if err != nil {
+		return nil, fmt.Errorf("staff web: %w", err)
+	}
+	in.staffHTTP = &http.Server{Handler: staffHandler(apiOptions(cfg, in.vault, in.keys, in.notifier.Kick, log), web), ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsConfig.Clone(), ErrorLog: httpErrorLog(log, "staff")}
 	for _, ln := range lns.staff {
 		if cfg.Dev {
 			in.serve("staff", ln, in.staffHTTP.Serve)
@@ -351,8 +357,8 @@ func addressingPolicy(cfg *config.Config) addressing.Policy {
 
 // openVault opens the vault with the receipts mailboxes' hook, so that
 // every event appended, by the daemon or by a command, files its receipt,
-// the notifier's, which keeps the provider ids of notifications, and the
-// API keys' tables.
+// the notifier's, which keeps the provider ids of notifications, the
+// API keys' tables and the staff web's sessions.
 func openVault(cfg *config.Config) (*vault.Vault, *mailbox.Store, *apikey.Store, error) {
 	boxes := mailbox.New(mailbox.Options{MailToSender: cfg.Receipts.MailToSender})
 	keys := apikey.New()
@@ -362,7 +368,7 @@ func openVault(cfg *config.Config) (*vault.Vault, *mailbox.Store, *apikey.Store,
 		MaxRetention:   cfg.Vault.MaxRetention.Duration,
 		AuditRetention: cfg.Vault.AuditRetention.Duration,
 		EscrowKey:      readOptional(cfg.Vault.EscrowKey),
-		Hooks:          []vault.Hook{boxes.Hook(), notifier.Hook(), keys.Hook(), api.Hook()},
+		Hooks:          []vault.Hook{boxes.Hook(), notifier.Hook(), keys.Hook(), api.Hook(), staffweb.Hook()},
 		// Only app passwords open SMTP and IMAP (staff-web.md).
 		RequireSecondFactor: cfg.Staff.Require2FA,
 	})
@@ -416,6 +422,21 @@ func apiOptions(cfg *config.Config, v *vault.Vault, keys *apikey.Store, accepted
 		Hostname:      cfg.SMTP.Hostname,
 		Accepted:      accepted,
 		Logger:        log,
+	}
+}
+
+func staffwebOptions(cfg *config.Config, v *vault.Vault, keys *apikey.Store, gate *authgate.Gate, log *slog.Logger) staffweb.Options {
+	return staffweb.Options{
+		Vault:       v,
+		Keys:        keys,
+		Gate:        gate,
+		OrgName:     cfg.Organisation.Name,
+		DefaultLang: cfg.Organisation.DefaultLang,
+		Require2FA:  cfg.Staff.Require2FA,
+		SessionIdle: cfg.Staff.SessionIdle.Duration,
+		SessionMax:  cfg.Staff.SessionMax.Duration,
+		Secure:      !cfg.Dev,
+		Logger:      log,
 	}
 }
 

@@ -4,17 +4,14 @@ import (
 	"net/http"
 
 	"sigill/api"
+	"sigill/staffweb"
 )
 
-// staffHandler serves the staff listener: the REST API under /api/v1/ and,
-// once it is built, the staff web.
-func staffHandler(o api.Options) http.Handler {
+// staffHandler serves the staff listener: the REST API under /api/v1/ and
+// the staff web everywhere else.
+func staffHandler(o api.Options, web *staffweb.Server) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/", api.New(o).Handler())
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/problem+json")
-		w.WriteHeader(http.StatusNotFound)
-		w.Write([]byte(`{"type":"about:blank","title":"Not Found","status":404,"detail":"the staff web is not built yet; the REST API is under /api/v1/"}` + "\n"))
-	})
+	mux.Handle("/", web.Handler())
 	return mux
 }

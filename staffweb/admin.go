@@ -1,0 +1,5 @@
+package staffweb
+
+import "net/http"
+
+func (s *Server) adminRoutes(mux *http.ServeMux) {}

@@ -1,0 +1,60 @@
+// Package staffweb owns the staff web: the clerk's pages on the staff
+// listener (staff.listen, beside the REST API's /api/v1/), as
+// shared/spec/staff-web.md fixes them — sign-in with a password and a
+// second factor, server-side sessions, the account page, the
+// administrators' staff accounts, and (from the send helper's files) the
+// send form and the sent log.
+//
+// Every page is rendered on the server (html/template) and every action is
+// a plain form, POST → 303 → GET; no page needs script. Pages carry the
+// reader page's strict Content-Security-Policy and security headers, and
+// cross-site POSTs are refused by net/http's CrossOriginProtection.
+// Swedish by default, English by choice (?lang=en, kept in a cookie).
+//
+// # Operations
+//
+// The pages change nothing themselves: every change is the operation
+// `sigill user` and `sigill apikey` call (vault.SetPassword, EnrollTOTP,
+// ConfirmTOTP, CreateAppPassword, SetDisabled, ResetSecondFactor, ...,
+// apikey.Store.Create/Revoke), and every password or code try goes through
+// staffauth, whose authgate.Gate is the one SMTP and IMAP use.
+//
+// # Sessions
+//
+// Sessions live in the store (tables staffweb_sessions and
+// staffweb_sessions_by_account, through the vault's hook API), so they
+// survive a restart and every node sees them; only the SHA-256 of the
+// cookie's value is kept. A session goes through stages: after the
+// password, "second_factor" (five minutes to give a code) or "enrol"
+// (staff.require_2fa and no second factor yet: TOTP must be enrolled
+// before anything else); after the second factor, "in". Every step up
+// makes a new id (the cookie before sign-in is never the one after it) and
+// deletes the old. A session ends after Options.SessionIdle without a
+// request and Options.SessionMax after sign-in, at sign-out, when the
+// account's password changes (its other sessions), and at the first
+// request after the account was disabled, removed or made anew: the
+// account is read on every request. The cookie is HttpOnly, SameSite=Lax,
+// Path=/, and with Options.Secure (HTTPS) Secure with the __Host- prefix.
+//
+// Secrets shown once (recovery codes, an app password, an API key, a new
+// TOTP secret) are written in the answer to the POST that made them, with
+// Cache-Control: no-store, and never kept in the session.
+//
+// # Files and who owns them
+//
+// This package is built by two helpers. The sign-in helper owns doc.go,
+// server.go, text.go, render.go, session.go, signin.go, account.go,
+// admin.go, templates/layout.html, templates/{home,login,login2fa,
+// enrol,account,secret,admin,problem}.html and static/staff.css. The
+// send/log helper owns send.go, sentlog.go, message.go and their templates
+// (templates/send.html, messages.html, message.html). A file adds its
+// routes with Mount in an init function and its words with addTexts, so
+// neither edits the other's files; a page template is any
+// templates/NAME.html defining "title" and "content", rendered with
+// s.render(w, r, sess, status, "NAME", data).
+//
+// Passkeys (go-webauthn) come from another package (branch
+// staffweb-passkey) through Options.Passkeys: its routes, its "Sign in
+// with a passkey" on the sign-in pages and its section on the account
+// page; the places are marked PASSKEYS in the templates.
+package staffweb

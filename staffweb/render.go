@@ -1,0 +1,184 @@
+package staffweb
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// page is what every template gets: the layout's parts and the page's own
+// Data.
+type page struct {
+	T       texts
+	Org     string
+	CSS     string
+	Self    string // this page's path, for the language link
+	Session *Session
+	Nav     []navLink
+	Notice  string // a line shown once above the page (a flash), in T's language
+	Data    any
+
+	loc *time.Location
+}
+
+// Date writes tm in Swedish local time in the page's language.
+func (p page) Date(tm time.Time) string { return p.T.date(tm, p.loc) }
+
+// ISO writes tm for a <time datetime>.
+func (p page) ISO(tm time.Time) string { return tm.In(p.loc).Format(time.RFC3339) }
+
+type navLink struct {
+	Path, Label string
+	Current     bool
+}
+
+// nav is the menu: the send helper's pages, the account, and for
+// administrators the staff accounts. A slot is shown once its page has a
+// route.
+var nav = []struct {
+	path, key string
+	admin     bool
+}{
+	{"/send", "NavSend", false},
+	{"/messages", "NavSent", false},
+	{"/account", "NavAccount", false},
+	{"/admin/accounts", "NavAccounts", true},
+}
+
+// parsePages reads templates/layout.html and, for every other
+// templates/NAME.html, a page NAME: the layout with that file's "title"
+// and "content".
+func parsePages() (map[string]*template.Template, error) {
+	layout, err := template.New("layout.html").Option("missingkey=error").ParseFS(templateFS, "templates/layout.html")
+	if err != nil {
+		return nil, err
+	}
+	files, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	pages := map[string]*template.Template{}
+	for _, f := range files {
+		name := strings.TrimSuffix(path.Base(f), ".html")
+		if name == "layout" {
+			continue
+		}
+		t, err := template.Must(layout.Clone()).ParseFS(templateFS, f)
+		if err != nil {
+			return nil, fmt.Errorf("staffweb: template %s: %w", f, err)
+		}
+		pages[name] = t
+	}
+	return pages, nil
+}
+
+// render writes page name with data. sess is nil on the pages before
+// sign-in. A flash notice waiting in the session is shown, and taken.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, sess *Session, status int, name string, data any) {
+	t := textsFor(r, s.opt.DefaultLang)
+	p := page{T: t, Org: s.opt.OrgName, CSS: s.assets.css, Self: r.URL.Path, Session: sess, Data: data, loc: s.stockholm}
+	if sess != nil {
+		if sess.Stage == StageIn {
+			for _, n := range nav {
+				if s.served[n.path] && (!n.admin || sess.Account.Admin) {
+					p.Nav = append(p.Nav, navLink{Path: n.path, Label: t[n.key], Current: strings.HasPrefix(r.URL.Path, n.path)})
+				}
+			}
+		}
+		if sess.notice != "" {
+			p.Notice = t[sess.notice]
+			s.takeNotice(r, sess)
+		}
+	}
+	tmpl := s.pages[name]
+	if tmpl == nil {
+		s.opt.Logger.Error("staffweb: no such page", "page", name)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	var buf bytes.Buffer
+	if err := tmpl.ExecuteTemplate(&buf, "layout", p); err != nil {
+		s.opt.Logger.Error("staffweb: rendering", "page", name, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+// problem is a page with a heading and a line, signed in or not.
+func (s *Server) problem(w http.ResponseWriter, r *http.Request, status int, titleKey, textKey string) {
+	t := textsFor(r, s.opt.DefaultLang)
+	s.render(w, r, nil, status, "problem", struct{ Heading, Text string }{t[titleKey], t[textKey]})
+}
+
+// fail answers a fault of the store or another room: logged, and the
+// user told to try again.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, what string, err error) {
+	s.opt.Logger.Error("staffweb: "+what, "err", err)
+	s.problem(w, r, http.StatusInternalServerError, "ErrorTitle", "ErrorText")
+}
+
+// asset is one embedded static file, served under a name that carries a
+// hash of its content, so it can be cached for a year.
+type asset struct {
+	contentType string
+	body        []byte
+}
+
+type assets struct {
+	byName map[string]*asset
+	css    string // URL path
+}
+
+func loadAssets() (*assets, error) {
+	a := &assets{byName: map[string]*asset{}}
+	for _, f := range []struct {
+		file, contentType string
+		into              *string
+	}{
+		{"static/staff.css", "text/css; charset=utf-8", &a.css},
+	} {
+		body, err := staticFS.ReadFile(f.file)
+		if err != nil {
+			return nil, err
+		}
+		sum := sha256.Sum256(body)
+		base := path.Base(f.file)
+		ext := path.Ext(base)
+		name := strings.TrimSuffix(base, ext) + "." + hex.EncodeToString(sum[:6]) + ext
+		a.byName[name] = &asset{contentType: f.contentType, body: body}
+		*f.into = "/static/" + name
+	}
+	return a, nil
+}
+
+func (a *assets) serve(w http.ResponseWriter, r *http.Request) {
+	f := a.byName[r.PathValue("name")]
+	if f == nil {
+		http.NotFound(w, r)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", f.contentType)
+	h.Set("Content-Length", strconv.Itoa(len(f.body)))
+	h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	w.Write(f.body)
+}

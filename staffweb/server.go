@@ -1,0 +1,217 @@
+package staffweb
+
+import (
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	_ "time/tzdata" // the pages show Swedish time whatever the host's zone files
+
+	"sigill/apikey"
+	"sigill/internal/authgate"
+	"sigill/staffauth"
+	"sigill/vault"
+)
+
+// Options is what the staff web needs from the configuration and the other
+// packages.
+type Options struct {
+	Vault *vault.Vault   // opened with Hook() among its hooks
+	Keys  *apikey.Store  // the REST API's keys, for the account page
+	Gate  *authgate.Gate // the one SMTP submission and IMAP use
+	// OrgName heads every page; DefaultLang ("sv" or "en") is the pages'
+	// language until the user picks the other.
+	OrgName     string
+	DefaultLang string
+	// Require2FA (staff.require_2fa): an account without a second factor
+	// enrols TOTP right after its password, before anything else.
+	Require2FA bool
+	// SessionIdle ends a session this long after its last request;
+	// SessionMax this long after sign-in, however busy. Zero: the defaults.
+	SessionIdle time.Duration
+	SessionMax  time.Duration
+	// Secure: served over HTTPS, so the cookie is Secure with the __Host-
+	// prefix and pages send HSTS. False only in dev on loopback.
+	Secure bool
+	// Passkeys, when set, adds passkeys to the sign-in and account pages
+	// (branch staffweb-passkey).
+	Passkeys Passkeys
+	Logger   *slog.Logger
+	// Now is the clock of sessions; the vault's own clock rules codes.
+	Now func() time.Time
+}
+
+const (
+	DefaultSessionIdle = 30 * time.Minute
+	DefaultSessionMax  = 12 * time.Hour
+)
+
+// Passkeys is what the passkey package (go-webauthn, branch
+// staffweb-passkey) adds to the pages. It signs a user in with
+// Server.CompleteSignIn once a passkey answered, and reads who gave the
+// password with Server.PendingSignIn.
+type Passkeys interface {
+	// Mount adds its routes (its account section's forms, the WebAuthn
+	// ceremonies) to mux; s.SignedIn guards those of a signed-in user.
+	Mount(s *Server, mux *http.ServeMux)
+	// Enrolled tells whether the account has a passkey: its password
+	// then leads to the second-factor page, and staff.require_2fa is met.
+	Enrolled(address string) bool
+	// SignIn is its part of the sign-in page (stage "") and of the
+	// second-factor page (stage "second_factor"): "Sign in with a passkey".
+	SignIn(r *http.Request, lang, stage string) template.HTML
+	// Account is its section of the account page.
+	Account(r *http.Request, sess *Session, lang string) template.HTML
+}
+
+// Server is the staff web. Make one with New.
+type Server struct {
+	opt       Options
+	auth      staffauth.Checker
+	pages     map[string]*template.Template
+	assets    *assets
+	stockholm *time.Location
+	served    map[string]bool // paths with a route, for the nav
+}
+
+// mounts are the routes the package's other files add in their init
+// functions (the send helper's send.go, sentlog.go, message.go), so that
+// neither helper edits the other's files.
+var mounts []func(s *Server, mux *http.ServeMux)
+
+// mount adds a file's routes; call it from init.
+func mount(f func(s *Server, mux *http.ServeMux)) { mounts = append(mounts, f) }
+
+// New makes the staff web; Options.Vault must be opened with Hook.
+func New(o Options) (*Server, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.SessionIdle <= 0 {
+		o.SessionIdle = DefaultSessionIdle
+	}
+	if o.SessionMax <= 0 {
+		o.SessionMax = DefaultSessionMax
+	}
+	if normLang(o.DefaultLang) == "" {
+		o.DefaultLang = "sv"
+	}
+	if o.Gate == nil {
+		o.Gate = authgate.New(authgate.Limits{})
+	}
+	loc, err := time.LoadLocation("Europe/Stockholm")
+	if err != nil {
+		return nil, err
+	}
+	pages, err := parsePages()
+	if err != nil {
+		return nil, err
+	}
+	a, err := loadAssets()
+	if err != nil {
+		return nil, err
+	}
+	return &Server{
+		opt:       o,
+		auth:      staffauth.Checker{Vault: o.Vault, Gate: o.Gate},
+		pages:     pages,
+		assets:    a,
+		stockholm: loc,
+		served:    map[string]bool{},
+	}, nil
+}
+
+// Handler serves the staff web; mount it at "/" on the staff listener,
+// with the REST API at /api/v1/ beside it.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	s.handle(mux, "GET /static/{name}", http.HandlerFunc(s.assets.serve))
+	s.handle(mux, "GET /favicon.ico", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	s.handle(mux, "GET /{$}", s.SignedIn(s.home))
+	s.signInRoutes(mux)
+	s.accountRoutes(mux)
+	s.adminRoutes(mux)
+	for _, m := range mounts {
+		m(s, mux)
+	}
+	if s.opt.Passkeys != nil {
+		s.opt.Passkeys.Mount(s, mux)
+	}
+	s.handle(mux, "/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.problem(w, r, http.StatusNotFound, "NotFoundTitle", "NotFoundText")
+	}))
+
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.problem(w, r, http.StatusForbidden, "CrossSiteTitle", "CrossSiteText")
+	}))
+	return s.headers(cop.Handler(mux))
+}
+
+// handle registers h and notes its path, so the nav shows only pages
+// that exist.
+func (s *Server) handle(mux *http.ServeMux, pattern string, h http.Handler) {
+	mux.Handle(pattern, h)
+	path := pattern
+	if i := strings.IndexByte(path, ' '); i >= 0 {
+		path = path[i+1:]
+	}
+	s.served[path] = true
+}
+
+// csp is the reader page's: the pages' own style sheet (and script, for
+// the passkey ceremonies), images inline (the TOTP QR code is SVG
+// markup), nothing inline or from elsewhere.
+const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " +
+	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// headers sets the security headers every response carries.
+func (s *Server) headers(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", csp)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Cross-Origin-Resource-Policy", "same-origin")
+		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+		if s.opt.Secure {
+			h.Set("Strict-Transport-Security", "max-age=63072000")
+		}
+		if !strings.HasPrefix(r.URL.Path, "/static/") {
+			h.Set("Cache-Control", "no-store")
+		}
+		if lang := normLang(r.URL.Query().Get("lang")); lang != "" {
+			http.SetCookie(w, &http.Cookie{Name: langCookie, Value: lang, Path: "/", MaxAge: 365 * 24 * 3600,
+				HttpOnly: true, Secure: s.opt.Secure, SameSite: http.SameSiteLaxMode})
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// clientIP is the peer's address: the staff listener is on the internal
+// network, with no proxy in front that this package would trust.
+func clientIP(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.IPv4Unspecified()
+	}
+	return ap.Addr().Unmap().WithZone("")
+}
+
+// home is the first page after sign-in.
+func (s *Server) home(w http.ResponseWriter, r *http.Request, sess *Session) {
+	s.render(w, r, sess, http.StatusOK, "home", nil)
+}
+
+// seeOther ends a POST: 303 to path (POST → redirect → GET).
+func seeOther(w http.ResponseWriter, r *http.Request, path string) {
+	http.Redirect(w, r, path, http.StatusSeeOther)
+}
