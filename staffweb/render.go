@@ -60,11 +60,23 @@ var nav = []struct {
 	{"/admin/accounts", "NavAccounts", true},
 }
 
+// funcs are the templates' helpers.
+var funcs = template.FuncMap{
+	// fieldOf hands the "fielderror" template a form's faults and one
+	// field's name.
+	"fieldOf": func(errs map[string]string, name string) fieldRef { return fieldRef{errs, name} },
+}
+
+type fieldRef struct {
+	Errors map[string]string
+	Name   string
+}
+
 // parsePages reads templates/layout.html and, for every other
 // templates/NAME.html, a page NAME: the layout with that file's "title"
 // and "content".
 func parsePages() (map[string]*template.Template, error) {
-	layout, err := template.New("layout.html").Option("missingkey=error").ParseFS(templateFS, "templates/layout.html")
+	layout, err := template.New("layout.html").Option("missingkey=error").Funcs(funcs).ParseFS(templateFS, "templates/layout.html")
 	if err != nil {
 		return nil, err
 	}
