@@ -40,11 +40,13 @@ type env struct {
 	srv   *httptest.Server
 	path  string
 	opt   Options
+	// secrets are the TOTP secrets enrolled, by address.
+	secrets map[string]string
 }
 
 func newEnv(t *testing.T, tweak ...func(*Options)) *env {
 	t.Helper()
-	e := &env{t: t, clock: testenv.NewClock(time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)), path: filepath.Join(t.TempDir(), "sigill.db")}
+	e := &env{t: t, secrets: map[string]string{}, clock: testenv.NewClock(time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)), path: filepath.Join(t.TempDir(), "sigill.db")}
 	e.gate = authgate.New(authgate.Limits{Burst: 5, Window: time.Minute})
 	e.gate.Delay = 0
 	e.opt = Options{OrgName: "Testkommunen", Gate: e.gate, Now: e.clock.Now}
@@ -203,6 +205,7 @@ func (e *env) enrolled(address string) (string, []string) {
 		e.t.Fatal(err)
 	}
 	e.clock.Advance(30 * time.Second) // the confirming code's step is used
+	e.secrets[address] = en.Secret
 	return en.Secret, codes
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,8 +21,9 @@ func runDev(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 
 Runs the whole gateway on 127.0.0.1 with built-in defaults and no
 configuration file: gateway domain secure.test, a staff account
-dev@staff.test (password from SIGILL_DEV_PASSWORD, else generated and
-printed), plain-text AUTH allowed because nothing leaves loopback.`, stdout, stderr)
+dev@staff.test, an administrator (password from SIGILL_DEV_PASSWORD,
+else generated and printed), plain-text AUTH allowed because nothing
+leaves loopback.`, stdout, stderr)
 	dataDir := c.fs.String("data", "./sigill-data", "data folder, kept between runs")
 	offset := c.fs.Int("listen-offset", 0, "add this to every port, to run instances side by side")
 	if code, done := c.parseFlagsOnly(args); done {
@@ -55,15 +57,19 @@ printed), plain-text AUTH allowed because nothing leaves loopback.`, stdout, std
 }
 
 // ensureDevAccount makes dev@staff.test log in with SIGILL_DEV_PASSWORD, or
-// with a fresh password printed at each start.
+// with a fresh password printed at each start. It is an administrator, so
+// that the staff web's accounts page can be tried.
 func ensureDevAccount(v *vault.Vault) (string, error) {
 	password := os.Getenv("SIGILL_DEV_PASSWORD")
 	if password == "" {
 		password = strings.ToLower(rand.Text()[:20])
 	}
-	err := v.AddAccount(config.DevAccount, password)
+	err := v.AddAdmin(config.DevAccount, password)
 	if errors.Is(err, vault.ErrExists) {
 		err = v.SetPassword(config.DevAccount, password)
+		if err == nil {
+			err = v.SetAdmin(config.DevAccount, true)
+		}
 	}
 	return password, err
 }
@@ -79,6 +85,7 @@ func printDevBanner(w io.Writer, cfg *config.Config, dir, password string) {
   BankID phone     http://%s/dev/bankid  (approve orders as any test person)
   BankID RP API    https://%s/rp/v6.0/  (simulator; mTLS, certificates in %s)
   IMAP receipts    %s  (LOGIN as the staff account; plain text on loopback)
+  staff web        http://localhost:%s/  (sign in as the staff account)
   REST API         http://%s/api/v1/  (keys: sigill apikey create %s -data %s)
   admin            http://%s/metrics  /healthz
   staff account    %s
@@ -92,7 +99,18 @@ Send a first message, then open the link that appears in the outbox:
 
 `, dir, cfg.SMTP.Submission.Listen[0], cfg.SMTP.Relay.Listen[0],
 		cfg.Reader.Listen[0], cfg.Reader.Listen[0], filepath.Join(dir, "outbox.jsonl"), cfg.Reader.Listen[0],
-		cfg.SimulatorListen, filepath.Join(dir, "bankid"), cfg.IMAP.Listen[0], cfg.Staff.Listen[0], config.DevAccount, dir, cfg.Admin.Listen[0],
+		cfg.SimulatorListen, filepath.Join(dir, "bankid"), cfg.IMAP.Listen[0], port(cfg.Staff.Listen[0]), cfg.Staff.Listen[0], config.DevAccount, dir, cfg.Admin.Listen[0],
 		config.DevAccount, password,
 		cfg.SMTP.Submission.Listen[0], config.DevAccount, password, config.DevAccount, rcpt)
+}
+
+// port is the port of a host:port. The staff web is printed as
+// localhost:PORT, not 127.0.0.1: WebAuthn (passkeys) refuses an IP address
+// as the site's identity. It still listens on loopback only.
+func port(hostport string) string {
+	_, p, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return hostport
+	}
+	return p
 }
