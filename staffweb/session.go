@@ -130,6 +130,7 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, acct vault
 		return nil, fmt.Errorf("staffweb: start session: %w", err)
 	}
 	s.setCookie(w, value, 0)
+	s.opt.Logger.Info("staffweb: session", "account", acct.Address, "stage", stage, "ip", clientIP(r).String())
 	return &Session{Account: acct, Stage: stage, Created: now, key: key}, nil
 }
 
@@ -350,4 +351,53 @@ func randomBytes(n int) []byte {
 	b := make([]byte, n)
 	rand.Read(b) // never fails (crypto/rand since Go 1.24)
 	return b
+}
+
+// RunSweeper deletes run-out sessions every interval until ctx ends. A
+// session nobody comes back to is otherwise deleted only at its account's
+// next sign-in (or never, for a removed account).
+func (s *Server) RunSweeper(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := s.sweep(ctx); err != nil && ctx.Err() == nil {
+				s.opt.Logger.Error("staffweb: sweeping sessions", "err", err)
+			}
+		}
+	}
+}
+
+// sweep deletes every session that has run out and returns how many.
+func (s *Server) sweep(ctx context.Context) (int, error) {
+	now := s.opt.Now().UTC()
+	n := 0
+	err := s.opt.Vault.Update(ctx, tables, func(tx vault.Tx) error {
+		n = 0
+		var gone [][]byte
+		err := tx.Table(tableSessions).Scan(nil, func(k, v []byte) error {
+			var rec sessionRecord
+			if json.Unmarshal(v, &rec) != nil || s.expired(rec, now) {
+				gone = append(gone, bytes.Clone(k))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range gone {
+			if err := deleteSession(tx, k); err != nil {
+				return err
+			}
+		}
+		n = len(gone)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("staffweb: sweep sessions: %w", err)
+	}
+	return n, nil
 }

@@ -1,6 +1,7 @@
 package staffweb
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -368,5 +369,55 @@ func TestTextsComplete(t *testing.T) {
 		if textsSV[k] == "" {
 			t.Errorf("%s has no Swedish", k)
 		}
+	}
+}
+
+// TestSweep: run-out sessions leave the store, whether anyone comes back
+// or not; live ones stay.
+func TestSweep(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.SessionIdle = 10 * time.Minute })
+	old, fresh := e.browser(), e.browser()
+	old.signIn(staffAddr, nil)
+	e.clock.Advance(8 * time.Minute)
+	fresh.signIn(adminAddr, nil)
+	e.clock.Advance(3 * time.Minute)
+	n, err := e.web.sweep(context.Background())
+	if err != nil || n != 1 {
+		t.Fatalf("sweep: %d, %v; want the one idle session", n, err)
+	}
+	count := 0
+	e.v.View(tables, func(tx vault.Tx) error {
+		return tx.Table(tableByAccount).Scan(nil, func(k, _ []byte) error {
+			count++
+			if strings.HasPrefix(string(k), staffAddr) {
+				t.Error("the swept session's index entry stayed")
+			}
+			return nil
+		})
+	})
+	if count != 1 {
+		t.Errorf("%d index entries, want the live one", count)
+	}
+	if a := fresh.get("/"); a.status != 200 {
+		t.Errorf("the live session: %d", a.status)
+	}
+}
+
+// TestCookieOverHTTPS: with Options.Secure the session cookie is
+// __Host-sigill-staff, Secure, HttpOnly, SameSite=Lax, Path=/ and has no
+// Domain; pages send HSTS.
+func TestCookieOverHTTPS(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.Secure = true })
+	req, _ := http.NewRequest("POST", e.srv.URL+"/login", strings.NewReader(url.Values{"username": {staffAddr}, "password": {staffPassword}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	a := e.browser().do(req)
+	set := a.header.Get("Set-Cookie")
+	for _, want := range []string{"__Host-sigill-staff=", "Path=/", "HttpOnly", "Secure", "SameSite=Lax"} {
+		if !strings.Contains(set, want) {
+			t.Errorf("Set-Cookie %q lacks %s", set, want)
+		}
+	}
+	if strings.Contains(set, "Domain") || a.header.Get("Strict-Transport-Security") == "" {
+		t.Errorf("Set-Cookie %q has a Domain, or no HSTS", set)
 	}
 }

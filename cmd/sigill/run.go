@@ -191,6 +191,7 @@ func start(cfg *config.Config, log *slog.Logger, tlsConfig *tls.Config) (*instan
 	if err != nil {
 		return nil, fmt.Errorf("staff web: %w", err)
 	}
+	in.goRun(func() { web.RunSweeper(ctx, 10*time.Minute) })
 	in.staffHTTP = &http.Server{Handler: staffHandler(apiOptions(cfg, in.vault, in.keys, in.notifier.Kick, log), web), ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsConfig.Clone(), ErrorLog: httpErrorLog(log, "staff")}
 	for _, ln := range lns.staff {
 		if cfg.Dev {
