@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"sigill/addressing"
 	"sigill/vault"
 )
 
@@ -161,7 +162,7 @@ func (s *Server) changeAccount(notice string, change func(v *vault.Vault, addres
 		case err != nil:
 			s.fail(w, r, "change account", err)
 		default:
-			s.opt.Logger.Info("staffweb: account changed", "by", sess.Account.Address, "account", s.opt.Vault.LoggableLogin(address), "change", notice)
+			s.opt.Logger.Info("staffweb: account changed", "by", addressing.MaskPersonalNumbers(sess.Account.Address), "account", s.opt.Vault.LoggableLogin(address), "change", notice)
 			s.notify(r, sess, notice)
 			seeOther(w, r, "/admin/accounts")
 		}

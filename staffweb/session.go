@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"sigill/addressing"
 	"sigill/vault"
 )
 
@@ -130,7 +131,7 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, acct vault
 		return nil, fmt.Errorf("staffweb: start session: %w", err)
 	}
 	s.setCookie(w, value, 0)
-	s.opt.Logger.Info("staffweb: session", "account", acct.Address, "stage", stage, "ip", clientIP(r).String())
+	s.opt.Logger.Info("staffweb: session", "account", addressing.MaskPersonalNumbers(acct.Address), "stage", stage, "ip", clientIP(r).String())
 	return &Session{Account: acct, Stage: stage, Created: now, key: key}, nil
 }
 
