@@ -183,6 +183,18 @@ func TestServeFromTheExampleConfig(t *testing.T) {
 	if resp.TLS == nil || resp.StatusCode != http.StatusNotFound || resp.Header.Get("Content-Type") != "application/problem+json" {
 		t.Errorf("the staff listener: %s, %q", resp.Status, resp.Header.Get("Content-Type"))
 	}
+	// The staff web there: under the example's staff.require_2fa the
+	// password leads to TOTP enrolment before anything else, with a
+	// __Host- cookie.
+	web.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err = web.PostForm("https://"+staffPort+"/login", url.Values{"username": {staff}, "password": {password}})
+	if err != nil {
+		t.Fatalf("the staff web's sign-in: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login/enrol" || !strings.HasPrefix(resp.Header.Get("Set-Cookie"), "__Host-sigill-staff=") {
+		t.Errorf("signing in to the staff web under staff.require_2fa: %s → %q, cookie %q", resp.Status, resp.Header.Get("Location"), resp.Header.Get("Set-Cookie"))
+	}
 
 	imapc, err := imapclient.DialTLS(ports["0.0.0.0:993"], &imapclient.Options{TLSConfig: insecure})
 	if err != nil {
