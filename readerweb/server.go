@@ -18,6 +18,7 @@ import (
 	_ "time/tzdata" // the page shows Swedish time whatever the host's zone files
 
 	"sigill/bankid"
+	"sigill/internal/webpage"
 	"sigill/vault"
 )
 
@@ -60,7 +61,7 @@ type Server struct {
 	now     func() time.Time
 	loc     *time.Location
 	tmpl    *template.Template
-	assets  *assets
+	assets  *webpage.Assets
 	limits  *limits
 	handler http.Handler
 
@@ -179,7 +180,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /m/{token}/cid/{n}", s.servePart(true))
 	mux.HandleFunc("GET /m/{token}/att/{n}", s.servePart(false))
 	mux.HandleFunc("GET /r/{nonce}", s.serveReturn)
-	mux.HandleFunc("GET /static/{name}", s.assets.serve)
+	mux.Handle("GET /static/{name}", s.assets)
 	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
 		// No icon, and no 404 for every page view.
 		w.Header().Set("Cache-Control", "public, max-age=86400")
@@ -210,23 +211,7 @@ const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 's
 
 // headers sets the security headers every response carries.
 func (s *Server) headers(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("Content-Security-Policy", csp)
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Cross-Origin-Opener-Policy", "same-origin")
-		h.Set("Cross-Origin-Resource-Policy", "same-origin")
-		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-		if s.opt.Secure {
-			h.Set("Strict-Transport-Security", "max-age=63072000")
-		}
-		if !strings.HasPrefix(r.URL.Path, "/static/") && r.URL.Path != "/favicon.ico" {
-			h.Set("Cache-Control", "no-store")
-		}
-		next.ServeHTTP(w, r)
-	})
+	return webpage.SecurityHeaders(next, csp, s.opt.Secure)
 }
 
 // rateLimit applies the per-IP and per-token request limits. A message's
@@ -407,7 +392,7 @@ type attView struct {
 
 func (s *Server) newPage(t *texts, self string) *page {
 	return &page{
-		T: t, Self: self, CSS: s.assets.css, JS: s.assets.js,
+		T: t, Self: self, CSS: s.assets.URL("static/app.css"), JS: s.assets.URL("static/app.js"),
 		Org: s.opt.OrgName, Title: t.Title,
 	}
 }

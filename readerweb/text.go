@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"sigill/internal/webpage"
 )
 
 // texts are the page's words in one language. BankID's own recommended
@@ -173,16 +175,7 @@ func textsFor(lang, def string) *texts {
 }
 
 // normLang reduces a language tag to "sv", "en" or "".
-func normLang(lang string) string {
-	lang = strings.ToLower(strings.TrimSpace(lang))
-	switch {
-	case lang == "sv" || strings.HasPrefix(lang, "sv-"):
-		return "sv"
-	case lang == "en" || strings.HasPrefix(lang, "en-"):
-		return "en"
-	}
-	return ""
-}
+var normLang = webpage.NormLang
 
 // date writes a time as people read it: "28 november 2026 kl. 09:14".
 func (t *texts) date(tm time.Time) string {

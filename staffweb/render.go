@@ -2,9 +2,7 @@ package staffweb
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"embed"
-	"encoding/hex"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -13,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"sigill/internal/webpage"
 )
 
 //go:embed templates/*.html
@@ -103,7 +103,7 @@ func parsePages() (map[string]*template.Template, error) {
 // sign-in. A flash notice waiting in the session is shown, and taken.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, sess *Session, status int, name string, data any) {
 	t := textsFor(r, s.opt.DefaultLang)
-	p := page{T: t, Org: s.opt.OrgName, CSS: s.assets.css, Self: r.URL.Path, Session: sess, Data: data, loc: s.stockholm}
+	p := page{T: t, Org: s.opt.OrgName, CSS: s.assets.URL("static/staff.css"), Self: r.URL.Path, Session: sess, Data: data, loc: s.stockholm}
 	if sess != nil {
 		if sess.Stage == StageIn {
 			for _, n := range nav {
@@ -148,49 +148,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, what string, err e
 	s.problem(w, r, http.StatusInternalServerError, "ErrorTitle", "ErrorText")
 }
 
-// asset is one embedded static file, served under a name that carries a
-// hash of its content, so it can be cached for a year.
-type asset struct {
-	contentType string
-	body        []byte
-}
-
-type assets struct {
-	byName map[string]*asset
-	css    string // URL path
-}
-
-func loadAssets() (*assets, error) {
-	a := &assets{byName: map[string]*asset{}}
-	for _, f := range []struct {
-		file, contentType string
-		into              *string
-	}{
-		{"static/staff.css", "text/css; charset=utf-8", &a.css},
-	} {
-		body, err := staticFS.ReadFile(f.file)
-		if err != nil {
-			return nil, err
-		}
-		sum := sha256.Sum256(body)
-		base := path.Base(f.file)
-		ext := path.Ext(base)
-		name := strings.TrimSuffix(base, ext) + "." + hex.EncodeToString(sum[:6]) + ext
-		a.byName[name] = &asset{contentType: f.contentType, body: body}
-		*f.into = "/static/" + name
-	}
-	return a, nil
-}
-
-func (a *assets) serve(w http.ResponseWriter, r *http.Request) {
-	f := a.byName[r.PathValue("name")]
-	if f == nil {
-		http.NotFound(w, r)
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", f.contentType)
-	h.Set("Content-Length", strconv.Itoa(len(f.body)))
-	h.Set("Cache-Control", "public, max-age=31536000, immutable")
-	w.Write(f.body)
+// loadAssets is the pages' style sheet, served by content hash.
+func loadAssets() (*webpage.Assets, error) {
+	return webpage.NewAssets(staticFS, map[string]string{"static/staff.css": "text/css; charset=utf-8"})
 }

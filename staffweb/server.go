@@ -12,6 +12,7 @@ import (
 
 	"sigill/apikey"
 	"sigill/internal/authgate"
+	"sigill/internal/webpage"
 	"sigill/staffauth"
 	"sigill/vault"
 )
@@ -72,7 +73,7 @@ type Server struct {
 	opt       Options
 	auth      staffauth.Checker
 	pages     map[string]*template.Template
-	assets    *assets
+	assets    *webpage.Assets
 	stockholm *time.Location
 	served    map[string]bool // paths with a route, for the nav
 }
@@ -131,7 +132,7 @@ func New(o Options) (*Server, error) {
 // with the REST API at /api/v1/ beside it.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	s.handle(mux, "GET /static/{name}", http.HandlerFunc(s.assets.serve))
+	s.handle(mux, "GET /static/{name}", s.assets)
 	s.handle(mux, "GET /favicon.ico", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
 	s.handle(mux, "GET /{$}", s.SignedIn(s.home))
 	s.signInRoutes(mux)
@@ -171,29 +172,16 @@ func (s *Server) handle(mux *http.ServeMux, pattern string, h http.Handler) {
 const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " +
 	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
-// headers sets the security headers every response carries.
+// headers sets the security headers every response carries (the reader
+// page's), and keeps a language asked for with ?lang= in a cookie.
 func (s *Server) headers(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("Content-Security-Policy", csp)
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Cross-Origin-Opener-Policy", "same-origin")
-		h.Set("Cross-Origin-Resource-Policy", "same-origin")
-		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-		if s.opt.Secure {
-			h.Set("Strict-Transport-Security", "max-age=63072000")
-		}
-		if !strings.HasPrefix(r.URL.Path, "/static/") {
-			h.Set("Cache-Control", "no-store")
-		}
+	return webpage.SecurityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if lang := normLang(r.URL.Query().Get("lang")); lang != "" {
 			http.SetCookie(w, &http.Cookie{Name: langCookie, Value: lang, Path: "/", MaxAge: 365 * 24 * 3600,
 				HttpOnly: true, Secure: s.opt.Secure, SameSite: http.SameSiteLaxMode})
 		}
 		next.ServeHTTP(w, r)
-	})
+	}), csp, s.opt.Secure)
 }
 
 // clientIP is the peer's address: the staff listener is on the internal

@@ -319,6 +319,15 @@ func (s *Server) takeNotice(r *http.Request, sess *Session) {
 // account read at this request. Without one the browser is sent to sign
 // in; a session half-way (second factor or enrolment due) is sent there.
 func (s *Server) SignedIn(h func(http.ResponseWriter, *http.Request, *Session)) http.Handler {
+	return s.atStage(StageIn, h)
+}
+
+// stagePages are where a session at each stage belongs.
+var stagePages = map[string]string{StageSecondFactor: "/login/2fa", StageEnrol: "/login/enrol", StageIn: "/"}
+
+// atStage guards a page of sessions at stage: one at another stage is
+// sent to its own page, a browser without one to /login.
+func (s *Server) atStage(stage string, h func(http.ResponseWriter, *http.Request, *Session)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sess, err := s.session(r)
 		switch {
@@ -327,10 +336,8 @@ func (s *Server) SignedIn(h func(http.ResponseWriter, *http.Request, *Session)) 
 			seeOther(w, r, "/login")
 		case err != nil:
 			s.fail(w, r, "session", err)
-		case sess.Stage == StageSecondFactor:
-			seeOther(w, r, "/login/2fa")
-		case sess.Stage == StageEnrol:
-			seeOther(w, r, "/login/enrol")
+		case sess.Stage != stage:
+			seeOther(w, r, stagePages[sess.Stage])
 		default:
 			h(w, r, sess)
 		}

@@ -160,25 +160,6 @@ func (s *Server) passkeySignIn(r *http.Request, stage string) template.HTML {
 	return s.opt.Passkeys.SignIn(r, textsFor(r, s.opt.DefaultLang)["Lang"], stage)
 }
 
-// atStage guards the pages of a half-way sign-in: only a session at stage
-// gets in; one signed in goes to the start page, none to /login.
-func (s *Server) atStage(stage string, h func(http.ResponseWriter, *http.Request, *Session)) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sess, err := s.session(r)
-		switch {
-		case errors.Is(err, errNoSession):
-			s.setCookie(w, "", -1)
-			seeOther(w, r, "/login")
-		case err != nil:
-			s.fail(w, r, "session", err)
-		case sess.Stage != stage:
-			seeOther(w, r, "/")
-		default:
-			h(w, r, sess)
-		}
-	})
-}
-
 // secondData is the second-factor page's.
 type secondData struct {
 	Error, RecoveryError string

@@ -3,8 +3,9 @@ package staffweb
 import (
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
+
+	"sigill/internal/webpage"
 )
 
 // texts are the pages' words in one language, by key: a template writes
@@ -103,17 +104,7 @@ func textsFor(r *http.Request, def string) texts {
 	return textsSV
 }
 
-// normLang reduces a language tag to "sv", "en" or "".
-func normLang(lang string) string {
-	lang = strings.ToLower(strings.TrimSpace(lang))
-	switch {
-	case lang == "sv" || strings.HasPrefix(lang, "sv-"):
-		return "sv"
-	case lang == "en" || strings.HasPrefix(lang, "en-"):
-		return "en"
-	}
-	return ""
-}
+var normLang = webpage.NormLang
 
 // word is one text of r's language.
 func (s *Server) word(r *http.Request, key string) string {
