@@ -101,3 +101,33 @@ func TestRecoveryCodeSignIn(t *testing.T) {
 		t.Errorf("an unknown account: %v", err)
 	}
 }
+
+// Enrolment's code is a try at the gate too: wrong ones use the tries up,
+// and then even the right code does not enrol.
+func TestConfirmTOTPIsThrottled(t *testing.T) {
+	c, _, clock := enrolled(t, 2)
+	if err := c.Vault.ResetSecondFactor(staff); err != nil {
+		t.Fatal(err)
+	}
+	e, err := c.Vault.EnrollTOTP(staff)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if _, err := c.ConfirmTOTP(guesser, staff, "000000"); !errors.Is(err, vault.ErrBadCredentials) {
+			t.Fatalf("wrong code %d: %v", i+1, err)
+		}
+	}
+	right, _ := totp.GenerateCode(e.Secret, clock.Now())
+	if _, err := c.ConfirmTOTP(guesser, staff, right); !errors.Is(err, ErrThrottled) {
+		t.Fatalf("the right code after two wrong ones with a burst of two: %v; want ErrThrottled", err)
+	}
+	if acct, _ := c.Vault.Account(staff); acct.SecondFactor != "" {
+		t.Fatal("a throttled confirmation enrolled TOTP")
+	}
+	c.Gate = authgate.New(authgate.Limits{Burst: 2, Window: time.Hour}) // the tries come back in time
+	codes, err := c.ConfirmTOTP(guesser, staff, right)
+	if err != nil || len(codes) != vault.RecoveryCodeCount {
+		t.Fatalf("the right code through a fresh gate: %d codes, %v", len(codes), err)
+	}
+}
