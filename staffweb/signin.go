@@ -171,7 +171,7 @@ func (s *Server) secondFactorForm(w http.ResponseWriter, r *http.Request, sess *
 }
 
 func (s *Server) secondFactor(w http.ResponseWriter, r *http.Request, sess *Session) {
-	code, recovery := strings.TrimSpace(r.PostFormValue("code")), strings.TrimSpace(r.PostFormValue("recovery_code"))
+	code, recovery := totpCode(r.PostFormValue("code")), strings.TrimSpace(r.PostFormValue("recovery_code"))
 	given := code
 	if given == "" {
 		given = recovery
@@ -280,7 +280,7 @@ func (s *Server) enrolConfirm(w http.ResponseWriter, r *http.Request, sess *Sess
 // (vault.ConfirmTOTP, through the gate). On a fault it answers the
 // request itself and returns false.
 func (s *Server) confirmEnrolment(w http.ResponseWriter, r *http.Request, sess *Session, d enrolData) ([]string, bool) {
-	codes, err := s.auth.ConfirmTOTP(clientIP(r), sess.Account.Address, r.PostFormValue("code"))
+	codes, err := s.auth.ConfirmTOTP(clientIP(r), sess.Account.Address, totpCode(r.PostFormValue("code")))
 	if err == nil {
 		return codes, true
 	}
@@ -358,3 +358,7 @@ func (s *Server) CompleteSignIn(w http.ResponseWriter, r *http.Request, address 
 	seeOther(w, r, "/")
 	return true
 }
+
+// totpCode is a typed code without the spaces people copy from apps that
+// show "123 456".
+func totpCode(typed string) string { return strings.Join(strings.Fields(typed), "") }

@@ -76,7 +76,8 @@ func TestSecondFactorSignIn(t *testing.T) {
 		t.Fatalf("after a replayed code GET / → %q, want still /login/2fa", a.location)
 	}
 	e.clock.Advance(30 * time.Second)
-	if a := c.post("/login/2fa", url.Values{"code": {codeAt(t, secret, e.clock.Now())}}); a.status != http.StatusSeeOther || a.location != "/" {
+	next := codeAt(t, secret, e.clock.Now())
+	if a := c.post("/login/2fa", url.Values{"code": {next[:3] + " " + next[3:]}}); a.status != http.StatusSeeOther || a.location != "/" {
 		t.Fatalf("the next step's code: %d → %q", a.status, a.location)
 	}
 }
