@@ -18,6 +18,11 @@
 // ConfirmTOTP, CreateAppPassword, SetDisabled, ResetSecondFactor, ...,
 // apikey.Store.Create/Revoke), and every password or code try goes through
 // staffauth, whose authgate.Gate is the one SMTP and IMAP use.
+// Decisions the spec left open: an account's own API keys carry at most
+// the sending system's scopes (apikey.DefaultScopes), an administrator's
+// any; changing one's password, or removing one's TOTP, asks for the
+// current password; an administrator does not disable, enable or reset
+// their own account on the accounts page.
 //
 // # Sessions
 //
