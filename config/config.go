@@ -28,6 +28,7 @@ type Config struct {
 	IMAP         IMAP         `toml:"imap"`
 	Receipts     Receipts     `toml:"receipts"`
 	Staff        Staff        `toml:"staff"`
+	API          API          `toml:"api"`
 	Admin        Admin        `toml:"admin"`
 	LoginLimit   LoginLimit   `toml:"login_limit"`
 
@@ -181,6 +182,16 @@ type Staff struct {
 	// request; SessionMax this long after sign-in, however busy.
 	SessionIdle Duration `toml:"session_idle"`
 	SessionMax  Duration `toml:"session_max"`
+}
+
+// API is the REST API's own settings (it is served on the staff listener).
+type API struct {
+	// WebhookAllow lists what webhook URLs may reach besides public
+	// addresses: host names, "*.domain" patterns, IP addresses and CIDR
+	// prefixes (internal/egress). Without an entry, a webhook to a
+	// loopback, private or link-local address is refused; sigill dev
+	// allows loopback.
+	WebhookAllow []string `toml:"webhook_allow"`
 }
 
 type Admin struct {

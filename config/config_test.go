@@ -45,6 +45,7 @@ var sigillAdditions = []string{
 	`require_2fa = true                      # every account needs a second factor: SMTP AUTH and IMAP LOGIN take only app passwords (sigill user app-password), as they do for any account with one`,
 	`session_idle = "30m"                    # a staff web session ends this long after its last request`,
 	`session_max = "12h"                     # and this long after sign-in, however busy`,
+	"[api]                                   # the REST API on the staff listener\nwebhook_allow = []                      # webhook targets allowed besides public addresses: host names, \"*.domain\", IPs, CIDRs (e.g. [\"10.0.0.0/8\"]); without them loopback, private and link-local targets are refused\n",
 	`url = ""                                # only with environment = "test": another RP API base URL, e.g. a simulator from "sigill bankid-simulator"; needs ca_file`,
 }
 
@@ -130,6 +131,7 @@ func TestFaultsNameTheKey(t *testing.T) {
 		{"long sender id", `sms_sender = "RegionEx"`, `sms_sender = "RegionExempel"`, "organisation.sms_sender", "2-11"},
 		{"no login tries", `burst = 5 `, `burst = 0 `, "login_limit.burst", "between 1 and 1000"},
 		{"bad login window", `window = "1m"`, `window = "a minute"`, "login_limit.window", "write it like 1m"},
+		{"bad webhook allow", `webhook_allow = []`, `webhook_allow = ["10.0.0.0/8", "http://hooks.example"]`, "api.webhook_allow", "CIDR prefix"},
 		{"bankid url in production", `url = ""  `, `url = "https://127.0.0.1:8081/rp/v6.0/"  `, "bankid.url", `environment = "test"`},
 	}
 	for _, c := range cases {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/nyaruka/phonenumbers"
+
+	"sigill/internal/egress"
 )
 
 // Fault is one thing wrong with a configuration, at one key.
@@ -198,6 +200,11 @@ func (c *Config) Validate() error {
 	f.listen("staff.listen", c.Staff.Listen)
 	f.duration("staff.session_idle", c.Staff.SessionIdle, "30m")
 	f.duration("staff.session_max", c.Staff.SessionMax, "12h")
+	for _, a := range c.API.WebhookAllow {
+		if err := egress.CheckAllow([]string{a}); err != nil {
+			f.add("api.webhook_allow", "%v", err)
+		}
+	}
 	if n := c.LoginLimit.Burst; n < 1 || n > 1000 {
 		f.add("login_limit.burst", "%d must be between 1 and 1000 (tries at once per address, and per account from unknown addresses)", n)
 	}
