@@ -32,3 +32,29 @@ func Backoff(attempt int, r float64) time.Duration {
 	secs := d/2 + r*d/2
 	return time.Duration(secs * float64(time.Second))
 }
+
+// Webhooks (the REST API's, kind "webhook") keep their own schedule, the
+// one Standard Webhooks 1.0 suggests: a retry after 5 s, 5 min, 30 min,
+// 2 h, 5 h, then every 10 h, until WebhookMaxAge after the event, when
+// the last attempt is made and the job is dropped. It does not follow
+// notifier.max_age: a client's endpoint may be down for a day, and the
+// contract (api.md) promises 24 hours at the least.
+var webhookSchedule = []time.Duration{5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour, 10 * time.Hour}
+
+// WebhookMaxAge is how long a webhook delivery is retried.
+const WebhookMaxAge = 26 * time.Hour
+
+// webhookProvider names webhook deliveries in sigill_notifier_sends_total.
+const webhookProvider = "api_webhook"
+
+// WebhookBackoff is the wait after the attempt-th failed delivery of a
+// webhook: the schedule's step, with equal jitter as Backoff has.
+func WebhookBackoff(attempt int, r float64) time.Duration {
+	attempt = min(max(attempt, 1), len(webhookSchedule))
+	if !(r >= 0) {
+		r = 0
+	}
+	r = min(r, 1)
+	d := webhookSchedule[attempt-1].Seconds()
+	return time.Duration((d/2 + r*d/2) * float64(time.Second))
+}

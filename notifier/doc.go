@@ -41,6 +41,14 @@
 // records over another's work; the other claim, the job being in doubt,
 // asks the provider first.
 //
+// Webhook jobs (kind "webhook", queued by the REST API's hook for each
+// event an endpoint subscribed to) are delivered by Options.Webhook, which
+// cmd wires to the api package, on their own schedule (WebhookBackoff:
+// 5 s, 5 min, 30 min, 2 h, 5 h, then every 10 h, until WebhookMaxAge,
+// 26 h, whatever notifier.max_age says); they record no event. A job in
+// doubt is delivered again with the same webhook-id, by which the
+// receiver knows it (Standard Webhooks 1.0).
+//
 // Every attempt at a job carries the same idempotency key
 // ("sigill-<message id>-<recipient>") to providers that take one (the
 // webhook, in a header and the body), and e-mails keep the same Message-ID.

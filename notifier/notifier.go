@@ -56,6 +56,13 @@ type Options struct {
 	// receipt jobs are retried until MaxAge and then dropped. An error
 	// wrapping vault.ErrNotFound (the event is gone) drops the job at once.
 	ReceiptMail func(ctx context.Context, j vault.Job) ([]byte, error)
+	// Webhook delivers a webhook job (kind "webhook", which the REST API's
+	// vault hook queues for each event an endpoint subscribed to): cmd
+	// wires the api package's delivery here. An error is retried on the
+	// webhook schedule (WebhookBackoff, until WebhookMaxAge), a Permanent
+	// one drops the job at once. When nil, webhook jobs are retried until
+	// WebhookMaxAge and then dropped.
+	Webhook func(ctx context.Context, j vault.Job) error
 	// SendTimeout bounds one attempt (connect, send, answer); default 30 s.
 	SendTimeout time.Duration
 	// Lease is how long a claimed job is kept from other claims; a job whose
@@ -324,6 +331,10 @@ func IdempotencyKey(j vault.Job) string {
 	return "sigill-" + j.MessageID + "-" + strconv.Itoa(j.Recipient)
 }
 
+// kindWebhook is api.JobWebhook (the REST API's hook queues it): an event
+// to POST to a client's webhook endpoint.
+const kindWebhook = "webhook"
+
 // kindReceipt is mailbox.JobReceipt (receipts/mailbox, which queues it): a
 // receipt to mail to its sender.
 const kindReceipt = "receipt"
@@ -347,6 +358,9 @@ func (n *Notifier) process(j vault.Job) {
 	case vault.JobNotify:
 	case kindReceipt:
 		n.processReceipt(j)
+		return
+	case kindWebhook:
+		n.processWebhook(j)
 		return
 	default:
 		n.finish(j, "none", "", Permanent(fmt.Errorf("unknown job kind %q", j.Kind)), 0)
@@ -486,6 +500,19 @@ func (n *Notifier) processReceipt(j vault.Job) {
 	n.finish(j, provider, id, err, time.Since(start))
 }
 
+// processWebhook makes one attempt at delivering a webhook job.
+func (n *Notifier) processWebhook(j vault.Job) {
+	if n.o.Webhook == nil {
+		n.finish(j, webhookProvider, "", errors.New("no webhook delivery is wired (Options.Webhook)"), 0)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), n.o.SendTimeout)
+	defer cancel()
+	start := time.Now()
+	err := n.o.Webhook(ctx, j)
+	n.finish(j, webhookProvider, "", err, time.Since(start))
+}
+
 // finish records an attempt's outcome: notified, a retry at the backoff's
 // time (never after the deadline, so the last attempt is made at
 // Created+MaxAge), or failed (a permanent error, or a failure at or after
@@ -527,7 +554,10 @@ func (n *Notifier) finish(j vault.Job, provider, id string, err error, took time
 	// kept in the failed event, whose receipt lasts in a mailbox.
 	reason := addressing.MaskPersonalNumbers(err.Error())
 	now := n.now()
-	deadline := j.Created.Add(n.o.MaxAge)
+	deadline, backoff := j.Created.Add(n.o.MaxAge), Backoff
+	if j.Kind == kindWebhook {
+		deadline, backoff = j.Created.Add(WebhookMaxAge), WebhookBackoff
+	}
 	switch {
 	case IsPermanent(err):
 		n.count(provider, resultFailed, took)
@@ -535,12 +565,12 @@ func (n *Notifier) finish(j vault.Job, provider, id string, err error, took time
 		n.fail(log, j, reason)
 	case !now.Before(deadline):
 		n.count(provider, resultFailed, took)
-		reason = fmt.Sprintf("gave up after %d attempts in %v: %s", j.Attempts, n.o.MaxAge, reason)
+		reason = fmt.Sprintf("gave up after %d attempts in %v: %s", j.Attempts, deadline.Sub(j.Created), reason)
 		log.Warn("notifier: giving up", "err", reason)
 		n.fail(log, j, reason)
 	default:
 		n.count(provider, resultRetry, took)
-		next := now.Add(Backoff(j.Attempts, n.rand()))
+		next := now.Add(backoff(j.Attempts, n.rand()))
 		if next.After(deadline) {
 			next = deadline
 		}
