@@ -59,8 +59,9 @@ type Options struct {
 	// Webhook delivers a webhook job (kind "webhook", which the REST API's
 	// vault hook queues for each event an endpoint subscribed to): cmd
 	// wires the api package's delivery here. An error is retried on the
-	// webhook schedule (WebhookBackoff, until WebhookMaxAge), a Permanent
-	// one drops the job at once. When nil, webhook jobs are retried until
+	// webhook schedule (WebhookBackoff, until WebhookMaxAge); a Permanent
+	// one, or one wrapping vault.ErrNotFound (the endpoint or the event is
+	// gone), drops the job at once. When nil, webhook jobs are retried until
 	// WebhookMaxAge and then dropped.
 	Webhook func(ctx context.Context, j vault.Job) error
 	// SendTimeout bounds one attempt (connect, send, answer); default 30 s.
@@ -510,6 +511,9 @@ func (n *Notifier) processWebhook(j vault.Job) {
 	defer cancel()
 	start := time.Now()
 	err := n.o.Webhook(ctx, j)
+	if errors.Is(err, vault.ErrNotFound) {
+		err = Permanent(err)
+	}
 	n.finish(j, webhookProvider, "", err, time.Since(start))
 }
 

@@ -3,6 +3,7 @@ package notifier
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -112,7 +113,7 @@ func TestWebhookJobs(t *testing.T) {
 	if n := tried(); n != last.Attempts+2 {
 		t.Errorf("%d attempts; want %d", n, last.Attempts+2)
 	}
-	setAnswer(Permanent(errors.New("endpoint deleted")))
+	setAnswer(fmt.Errorf("endpoint deleted: %w", vault.ErrNotFound))
 	before := tried()
 	acceptOne(t, v, "Remiss", smsTo("+46701234569", pn3, "sv"))
 	e.n.Kick()
