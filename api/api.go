@@ -4,8 +4,11 @@ import (
 	"context"
 	_ "embed"
 	"errors"
+	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -15,6 +18,7 @@ import (
 	"sigill/addressing"
 	"sigill/apikey"
 	"sigill/intake"
+	"sigill/internal/egress"
 	"sigill/vault"
 )
 
@@ -38,7 +42,15 @@ type Options struct {
 	// Accepted, when set, is called after each message is stored, so the
 	// notifier sends at once.
 	Accepted func()
-	Logger   *slog.Logger
+	// Egress is the SSRF guard webhook URLs are checked with when they are
+	// registered (api.webhook_allow; sigill dev: loopback too), the same
+	// the Deliverer connects through. Nil: webhooks are refused.
+	Egress *egress.Guard
+	// PlainHTTPWebhooks takes http:// webhook URLs to any host the guard
+	// lets through (sigill dev); otherwise only to hosts Egress allows by
+	// name or network.
+	PlainHTTPWebhooks bool
+	Logger            *slog.Logger
 }
 
 // Server is the REST API.
@@ -65,10 +77,10 @@ const (
 	tableMessages    = "api_messages"
 )
 
-var tables = []string{tableIdempotency, tableMessages, tableByOwner, tableFeed}
+var tables = []string{tableIdempotency, tableMessages, tableByOwner, tableFeed, tableWebhooks}
 
 // Hook declares the API's tables to the vault, files every event in the
-// indexes the reading routes use, and removes a message's records when its
+// indexes the reading routes use, queues its webhook deliveries, and removes a message's records when its
 // audit trail goes. Every vault the API runs on, and
 // every command that opens one, opens it with Hook.
 func Hook() vault.Hook {
@@ -89,10 +101,53 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /api/v1/messages", s.authorized(apikey.ScopeRead, s.listMessages))
 	mux.Handle("GET /api/v1/messages/{id}", s.authorized(apikey.ScopeRead, s.getMessage))
 	mux.Handle("GET /api/v1/events", s.authorized(apikey.ScopeEvents, s.listEvents))
+	mux.Handle("POST /api/v1/webhooks", s.authorized(apikey.ScopeEvents, s.createWebhook))
+	mux.Handle("GET /api/v1/webhooks", s.authorized(apikey.ScopeEvents, s.listWebhooks))
+	mux.Handle("DELETE /api/v1/webhooks/{id}", s.authorized(apikey.ScopeEvents, s.deleteWebhook))
+	mux.Handle("POST /api/v1/webhooks/{id}/rotate", s.authorized(apikey.ScopeEvents, s.rotateWebhook))
 	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusNotFound, "not-found", "no such route; GET /api/v1/openapi.json lists them")
 	})
-	return mux
+	return counted(mux)
+}
+
+// statusRecorder keeps the status a handler answered with.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// counted counts each request by its route (the mux's pattern, which it
+// sets on the request it routes) and status.
+func counted(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w}
+		mux.ServeHTTP(rec, r)
+		route := r.Pattern
+		if route == "" || route == "/api/v1/" {
+			route = "other"
+		}
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		requests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
+	})
 }
 
 type keyContext struct{}
@@ -125,18 +180,20 @@ func (s *Server) authorized(scope string, h http.HandlerFunc) http.Handler {
 			writeProblem(w, http.StatusForbidden, "forbidden", "this API key lacks the scope "+scope+"; make one with it (sigill apikey create -scopes)")
 			return
 		}
-		if !s.limiter(key).Allow() {
-			w.Header().Set("Retry-After", "1")
-			writeProblem(w, http.StatusTooManyRequests, "rate-limited", "too many requests with this API key; wait a second and try again")
+		if wait := s.take(key); wait > 0 {
+			secs := int(math.Ceil(wait.Seconds()))
+			w.Header().Set("Retry-After", strconv.Itoa(secs))
+			writeProblem(w, http.StatusTooManyRequests, "rate-limited", fmt.Sprintf("too many requests with this API key; try again in %d s (Retry-After)", secs))
 			return
 		}
 		h(w, r.WithContext(context.WithValue(r.Context(), keyContext{}, key)))
 	})
 }
 
-func (s *Server) limiter(key apikey.Key) *rate.Limiter {
+// take spends one of the key's tokens; when there is none, it spends
+// nothing and says how long until there is.
+func (s *Server) take(key apikey.Key) time.Duration {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	l := s.limiters[key.ID]
 	if l == nil {
 		perSecond, burst := s.o.Rate, s.o.Burst
@@ -146,7 +203,17 @@ func (s *Server) limiter(key apikey.Key) *rate.Limiter {
 		l = rate.NewLimiter(perSecond, burst)
 		s.limiters[key.ID] = l
 	}
-	return l
+	s.mu.Unlock()
+	now := time.Now()
+	res := l.ReserveN(now, 1)
+	if !res.OK() {
+		return time.Hour
+	}
+	wait := res.DelayFrom(now)
+	if wait > 0 {
+		res.CancelAt(now)
+	}
+	return wait
 }
 
 // now is the time a built message is dated.

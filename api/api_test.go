@@ -35,6 +35,7 @@ type env struct {
 	api    *Server
 	srv    *httptest.Server
 	router routers.Router
+	doc    *openapi3.T
 	send   string // a key with the default scopes
 	hooks  []vault.Hook
 }
@@ -94,6 +95,7 @@ func newEnv(t *testing.T, mod func(*Options), hooks ...vault.Hook) *env {
 	if err := doc.Validate(context.Background()); err != nil {
 		t.Fatalf("the served OpenAPI document is not valid: %v", err)
 	}
+	e.doc = doc
 	if e.router, err = legacy.NewRouter(doc); err != nil {
 		t.Fatal(err)
 	}

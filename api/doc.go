@@ -2,7 +2,7 @@
 // the contract in the spec's api.md fixes it and the OpenAPI 3.1 document
 // it serves (openapi.json, written by hand and embedded) describes in
 // full: authentication by API key (package apikey) and scope, sending a
-// secure message, and reading its status. It speaks HTTP and JSON; a
+// secure message, reading its status, and signed webhooks. It speaks HTTP and JSON; a
 // message it sends is built as MIME and handed to the vault through
 // package intake, exactly as SMTP's DATA hands one over, so the reader
 // page, receipts and IMAP cannot tell the two apart.
@@ -30,6 +30,8 @@
 // # Tables
 //
 // api_idempotency (API key id ‖ 0 ‖ Idempotency-Key → the record as JSON),
+// api_webhooks (account ‖ 0 ‖ endpoint id → the endpoint with its secrets,
+// as JSON; kept in clear, since signing needs them),
 // api_messages (message id → who sent it through which key, its reference
 // and idempotency key, as JSON), and the reading side's indexes, filled by
 // the hook for every message whatever door it came through: api_by_owner
@@ -46,4 +48,20 @@
 // account's index from its start (the store's Table offers prefix scans,
 // not seeks): fine for thousands of messages per account, to be given a
 // seek when an account holds far more.
+//
+// # Webhooks
+//
+// Endpoints are the account's (webhooks.go); the hook queues one outbox
+// job (JobWebhook) per subscribed endpoint in each event's transaction,
+// and the notifier runs it through Deliverer (deliver.go) on Standard
+// Webhooks' retry schedule for 26 hours. Every connection passes the SSRF
+// guard (internal/egress, api.webhook_allow). Rotation keeps the previous
+// secret signing beside the new one for 24 hours.
+//
+// # Metrics
+//
+// sigill_api_requests_total{route,code}, sigill_api_messages_accepted_total,
+// sigill_api_idempotent_replays_total and
+// sigill_api_webhook_attempts_total{outcome}; webhook retries and give-ups
+// are the notifier's sigill_notifier_sends_total{provider="api_webhook"}.
 package api

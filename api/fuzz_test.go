@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
 	"sigill/intake"
@@ -58,6 +59,54 @@ func FuzzDecodeSend(f *testing.F) {
 		var large *intake.TooLargeError
 		if err != nil && !errors.As(err, &large) {
 			t.Fatalf("a request without faults was refused by intake: %v\n%s", err, raw)
+		}
+	})
+}
+
+// FuzzDecodeWebhook drives the webhook registration's decoder with outside
+// input: no panic, every fault named by a field with its detail, and a
+// registration without faults has an absolute http(s) URL without user
+// or fragment, and known, distinct event types.
+func FuzzDecodeWebhook(f *testing.F) {
+	for _, seed := range []string{
+		`{"url":"https://journal.example.se/hooks/sigill","events":["message.opened","message.revoked"]}`,
+		`{"url":"http://127.0.0.1:8099/"}`,
+		`{"url":"https://u:p@x/#f","events":["message.read","message.read"]}`,
+		`{"url":5}`, `{"url":"https://x","secret":"s"}`, `{"":1}`, `[]`, `{} {}`, `{"url":"https://[::1`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, u, faults, err := decodeWebhook(body)
+		if err != nil {
+			if !errors.Is(err, errNotJSON) || req != nil || u != nil || faults != nil {
+				t.Fatalf("decodeWebhook: %v with %v %v %v", err, req, u, faults)
+			}
+			return
+		}
+		for _, f := range faults {
+			if f.Field == "" || f.Detail == "" {
+				t.Fatalf("a fault without its field or detail: %+v", f)
+			}
+		}
+		if len(faults) > 0 {
+			if u != nil {
+				t.Fatal("a URL with faults")
+			}
+			return
+		}
+		if u == nil || (u.Scheme != "https" && u.Scheme != "http") || u.Hostname() == "" || u.User != nil || u.Fragment != "" || len(req.URL) > maxWebhookURL {
+			t.Fatalf("taken: %q", req.URL)
+		}
+		seen := map[string]bool{}
+		for _, typ := range req.Events {
+			if seen[typ] || !slices.Contains(knownWebhookTypes, typ) {
+				t.Fatalf("taken: events %q", req.Events)
+			}
+			seen[typ] = true
+		}
+		if len(req.Events) == 0 {
+			t.Fatal("no events")
 		}
 	})
 }

@@ -23,7 +23,8 @@ const (
 	tableFeed    = "api_feed"     // owner ‖ 0 ‖ big-endian event seq → nothing
 )
 
-// indexEvent is the hook's Appended: it files ev under its letter's owner.
+// indexEvent is the hook's Appended: it files ev under its letter's owner,
+// and queues its webhook deliveries.
 func indexEvent(tx vault.Tx, ev vault.Event) error {
 	l, err := tx.Letter(ev.MessageID, ev.Recipient)
 	if errors.Is(err, vault.ErrNotFound) {
@@ -37,6 +38,9 @@ func indexEvent(tx vault.Tx, ev vault.Event) error {
 		return nil // a relayed message with a null sender: nobody's
 	}
 	if err := tx.Table(tableFeed).Put(feedKey(owner, ev.Seq), nil); err != nil {
+		return err
+	}
+	if err := queueWebhooks(tx, owner, ev); err != nil {
 		return err
 	}
 	if ev.Kind == vault.EventAccepted && ev.Recipient == 0 {
@@ -197,6 +201,17 @@ type feedEvent struct {
 	Name      string    `json:"name,omitempty"`
 }
 
+// feedEventOf is ev as the feed and webhooks tell it; mask hides
+// personal numbers (a key without audit:read).
+func feedEventOf(ev vault.Event, reference string, mask bool) feedEvent {
+	fe := feedEvent{Cursor: eventCursor(ev.Seq), Type: eventType(ev.Kind), At: ev.At.UTC(), Message: ev.MessageID,
+		Recipient: ev.Recipient, Reference: reference, By: ev.PersonalNumber, Name: ev.Name}
+	if mask && fe.By != "" {
+		fe.By = maskNumber(fe.By)
+	}
+	return fe
+}
+
 type eventFeed struct {
 	Events []feedEvent `json:"events"`
 	Next   string      `json:"next"`
@@ -269,12 +284,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 				}
 				refs[ev.MessageID] = ref
 			}
-			fe := feedEvent{Cursor: eventCursor(seq), Type: eventType(ev.Kind), At: ev.At.UTC(), Message: ev.MessageID,
-				Recipient: ev.Recipient, Reference: ref, By: ev.PersonalNumber, Name: ev.Name}
-			if mask && fe.By != "" {
-				fe.By = maskNumber(fe.By)
-			}
-			feed.Events = append(feed.Events, fe)
+			feed.Events = append(feed.Events, feedEventOf(ev, ref, mask))
 		}
 		return nil
 	})

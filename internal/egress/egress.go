@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -101,9 +102,13 @@ func validHostName(s string) bool {
 	return true
 }
 
-// HostAllowed reports whether host (a name from a URL) is on the allow
-// list by name: then any address it resolves to may be reached.
+// HostAllowed reports whether host (from a URL) is on the allow list: a
+// name listed (then any address it resolves to may be reached), or an IP
+// address within an allowed prefix.
 func (g *Guard) HostAllowed(host string) bool {
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return slices.ContainsFunc(g.nets, func(p netip.Prefix) bool { return p.Contains(ip.Unmap()) })
+	}
 	host = strings.ToLower(strings.TrimSuffix(host, "."))
 	for _, h := range g.hosts {
 		if host == h {

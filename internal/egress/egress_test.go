@@ -56,6 +56,7 @@ func TestAllowList(t *testing.T) {
 	for host, want := range map[string]bool{
 		"hooks.internal.example": true, "HOOKS.internal.example.": true, "a.svc.example": true,
 		"svc.example": false, "evil-hooks.internal.example": false, "internal.example": false,
+		"fd12::1": true, "fe80::1": false,
 	} {
 		if g.HostAllowed(host) != want {
 			t.Errorf("HostAllowed(%q) = %v", host, !want)
