@@ -28,6 +28,7 @@ import (
 	"sigill/intake"
 	"sigill/internal/authgate"
 	"sigill/internal/devpki"
+	"sigill/internal/egress"
 	"sigill/notifier"
 	"sigill/readerweb"
 	"sigill/receipts"
@@ -104,7 +105,14 @@ func start(cfg *config.Config, log *slog.Logger, tlsConfig *tls.Config) (*instan
 			return receipts.Build(org, letter, event)
 		}
 	}
-	if in.notifier, err = notifier.FromConfig(cfg, in.vault, log, receiptMail); err != nil {
+	// The REST API's webhooks go out through the notifier too, every
+	// connection past the SSRF guard (sigill dev: loopback allowed).
+	var guard *egress.Guard
+	if guard, err = egress.New(cfg.API.WebhookAllow, cfg.Dev); err != nil {
+		return nil, fmt.Errorf("api.webhook_allow: %w", err)
+	}
+	webhooks := func(o *notifier.Options) { o.Webhook = api.NewDeliverer(in.vault, guard, log).Deliver }
+	if in.notifier, err = notifier.FromConfig(cfg, in.vault, log, receiptMail, webhooks); err != nil {
 		return nil, err
 	}
 	in.goRun(func() { in.notifier.Run(ctx) })
@@ -192,7 +200,7 @@ func start(cfg *config.Config, log *slog.Logger, tlsConfig *tls.Config) (*instan
 		return nil, fmt.Errorf("staff web: %w", err)
 	}
 	in.goRun(func() { web.RunSweeper(ctx, 10*time.Minute) })
-	in.staffHTTP = &http.Server{Handler: staffHandler(apiOptions(cfg, in.vault, in.keys, in.notifier.Kick, log), web), ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsConfig.Clone(), ErrorLog: httpErrorLog(log, "staff")}
+	in.staffHTTP = &http.Server{Handler: staffHandler(apiOptions(cfg, in.vault, in.keys, guard, in.notifier.Kick, log), web), ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsConfig.Clone(), ErrorLog: httpErrorLog(log, "staff")}
 	for _, ln := range lns.staff {
 		if cfg.Dev {
 			in.serve("staff", ln, in.staffHTTP.Serve)
@@ -413,16 +421,18 @@ func smtpOptions(cfg *config.Config, tlsConfig *tls.Config, v *vault.Vault, gate
 	}
 }
 
-func apiOptions(cfg *config.Config, v *vault.Vault, keys *apikey.Store, accepted func(), log *slog.Logger) api.Options {
+func apiOptions(cfg *config.Config, v *vault.Vault, keys *apikey.Store, guard *egress.Guard, accepted func(), log *slog.Logger) api.Options {
 	return api.Options{
-		Vault:         v,
-		Keys:          keys,
-		Policy:        addressingPolicy(cfg),
-		Rules:         intakeRules(cfg),
-		MaxRecipients: cfg.SMTP.MaxRecipients,
-		Hostname:      cfg.SMTP.Hostname,
-		Accepted:      accepted,
-		Logger:        log,
+		Egress:            guard,
+		PlainHTTPWebhooks: cfg.Dev,
+		Vault:             v,
+		Keys:              keys,
+		Policy:            addressingPolicy(cfg),
+		Rules:             intakeRules(cfg),
+		MaxRecipients:     cfg.SMTP.MaxRecipients,
+		Hostname:          cfg.SMTP.Hostname,
+		Accepted:          accepted,
+		Logger:            log,
 	}
 }
 
