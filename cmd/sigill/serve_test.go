@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"crypto/tls"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -76,6 +78,7 @@ func TestServeFromTheExampleConfig(t *testing.T) {
 			`url = "https://api.46elks.com/a1/sms"`:                    `url = "` + elksServer.URL + `/a1/sms"`,
 			`link_base = "https://read.example.se"`:                    `link_base = "https://` + ports["0.0.0.0:443"] + `"`,
 			`listen = []                             # off unless set`: `listen = ["` + staffPort + `"] #`,
+			`webhook_allow = []`:                                       `webhook_allow = ["192.0.2.0/24"]`,
 		}
 	})
 	caFile := filepath.Join(filepath.Dir(path), "elks-ca.pem")
@@ -194,6 +197,28 @@ func TestServeFromTheExampleConfig(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login/enrol" || !strings.HasPrefix(resp.Header.Get("Set-Cookie"), "__Host-sigill-staff=") {
 		t.Errorf("signing in to the staff web under staff.require_2fa: %s → %q, cookie %q", resp.Status, resp.Header.Get("Location"), resp.Header.Get("Set-Cookie"))
+	}
+
+	// The SSRF guard of serve: webhooks to loopback, private and link-local
+	// addresses are refused, one api.webhook_allow names is taken.
+	key := createKey(t, "create", staff, "-config", path)
+	for url, want := range map[string]int{
+		"https://127.0.0.1:" + strings.Split(staffPort, ":")[1] + "/": 422, "https://10.1.2.3/h": 422,
+		"https://169.254.169.254/latest/meta-data/": 422, "https://localhost/h": 422,
+		"https://192.0.2.10/h": 201,
+	} {
+		body, _ := json.Marshal(map[string]any{"url": url, "events": []string{"message.replied"}})
+		req, _ := http.NewRequest("POST", "https://"+staffPort+"/api/v1/webhooks", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := web.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		answer, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want || (want == 422 && !strings.Contains(string(answer), `"field":"url"`)) {
+			t.Errorf("serve, a webhook to %s: %d %s; want %d", url, resp.StatusCode, answer, want)
+		}
 	}
 
 	imapc, err := imapclient.DialTLS(ports["0.0.0.0:993"], &imapclient.Options{TLSConfig: insecure})
