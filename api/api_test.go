@@ -471,13 +471,20 @@ func TestIdempotencyConflict(t *testing.T) {
 }
 
 func TestLimits(t *testing.T) {
-	e := newEnv(t, func(o *Options) { o.Rate, o.Burst = 0.001, 3 })
+	e := newEnv(t, func(o *Options) { o.Rate, o.Burst = 0.001, 4 })
 	big := base64.StdEncoding.EncodeToString(make([]byte, 70<<10))
 	a := e.do("POST", "/api/v1/messages", e.send, "big", message(map[string]any{"attachments": []any{map[string]any{"filename": "x.bin", "content": big}}}))
 	if a.status != http.StatusRequestEntityTooLarge {
 		t.Errorf("a message over max_message_bytes: %d %s", a.status, a.body)
 	} else {
 		a.problem(t)
+	}
+	many := make([]any, maxAttachments+1)
+	for i := range many {
+		many[i] = map[string]any{"filename": "a.txt", "content": "YQ=="}
+	}
+	if a := e.do("POST", "/api/v1/messages", e.send, "many", message(map[string]any{"attachments": many})); a.status != http.StatusUnprocessableEntity || !strings.Contains(string(a.body), `"field":"attachments"`) {
+		t.Errorf("%d attachments: %d %s", len(many), a.status, a.body)
 	}
 	huge := strings.Repeat("a", 200<<10)
 	if a := e.do("POST", "/api/v1/messages", e.send, "huge", message(map[string]any{"text": huge})); a.status != http.StatusRequestEntityTooLarge {

@@ -50,6 +50,11 @@ const (
 	maxSubjectRunes   = 255
 	maxReferenceRunes = 128
 	maxFilenameRunes  = 255
+	// maxAttachments bounds the parts of one message: their size is
+	// smtp.max_message_bytes's, as SMTP's; their count is the API's own
+	// (SMTP has none), so that a request of thousands of empty files is
+	// not built into MIME at all.
+	maxAttachments = 50
 )
 
 // errNotJSON is a body that is not a JSON object at all: 400, not 422.
@@ -107,6 +112,10 @@ func decodeSend(body []byte) (*sendRequest, []fieldError, error) {
 	}
 	if hasControl(req.Reference) {
 		fault("reference", "holds a control character")
+	}
+	if n := len(req.Attachments); n > maxAttachments {
+		fault("attachments", "has %d files; attach at most %d to one message", n, maxAttachments)
+		req.Attachments = req.Attachments[:maxAttachments]
 	}
 	for i := range req.Attachments {
 		a := &req.Attachments[i]
