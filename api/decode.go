@@ -66,21 +66,8 @@ var errNotJSON = errors.New("the body is not a JSON object")
 // drives with outside input.
 func decodeSend(body []byte) (*sendRequest, []fieldError, error) {
 	var req sendRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &typeErr) && typeErr.Field != "":
-			return nil, []fieldError{{Field: typeErr.Field, Detail: fmt.Sprintf("must be %s, not %s", jsonKind(typeErr.Type.Kind().String()), typeErr.Value)}}, nil
-		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-			return nil, []fieldError{{Field: name, Detail: "is not a field of a message; see the OpenAPI document (GET /api/v1/openapi.json)"}}, nil
-		}
-		return nil, nil, errNotJSON
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, nil, errNotJSON
+	if faults, err := decodeObject(body, &req, "is not a field of a message; see the OpenAPI document (GET /api/v1/openapi.json)"); faults != nil || err != nil {
+		return nil, faults, err
 	}
 	var faults []fieldError
 	fault := func(field, format string, args ...any) {
@@ -155,6 +142,32 @@ func decodeSend(body []byte) (*sendRequest, []fieldError, error) {
 		}
 	}
 	return &req, faults, nil
+}
+
+// decodeObject reads body, one JSON object, into v: a field of the wrong
+// type or one v does not have is a fault (unknown says what to write
+// instead), anything else that is not one object errNotJSON.
+func decodeObject(body []byte, v any, unknown string) ([]fieldError, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &typeErr) && typeErr.Field != "":
+			return []fieldError{{Field: typeErr.Field, Detail: fmt.Sprintf("must be %s, not %s", jsonKind(typeErr.Type.Kind().String()), typeErr.Value)}}, nil
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+			if name == "" {
+				name = `""`
+			}
+			return []fieldError{{Field: name, Detail: unknown}}, nil
+		}
+		return nil, errNotJSON
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errNotJSON
+	}
+	return nil, nil
 }
 
 func hasControl(s string) bool {

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/base32"
 	"encoding/base64"
@@ -145,24 +144,8 @@ type webhookRequest struct {
 // type. The URL's reach (the SSRF guard) is the server's to check.
 func decodeWebhook(body []byte) (*webhookRequest, *url.URL, []fieldError, error) {
 	var req webhookRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &typeErr) && typeErr.Field != "":
-			return nil, nil, []fieldError{{Field: typeErr.Field, Detail: fmt.Sprintf("must be %s, not %s", jsonKind(typeErr.Type.Kind().String()), typeErr.Value)}}, nil
-		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-			if name == "" {
-				name = `""`
-			}
-			return nil, nil, []fieldError{{Field: name, Detail: "is not a field of a webhook; write url and events"}}, nil
-		}
-		return nil, nil, nil, errNotJSON
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, nil, nil, errNotJSON
+	if faults, err := decodeObject(body, &req, "is not a field of a webhook; write url and events"); faults != nil || err != nil {
+		return nil, nil, faults, err
 	}
 	var faults []fieldError
 	u, err := url.Parse(req.URL)

@@ -53,6 +53,23 @@ for l in open(sys.argv[1]):
   fail "no line for $1 in outbox.jsonl"
 }
 
+# bankid_open LINK PERSONAL_NUMBER: sign in at the reader's JSON endpoints
+# with the simulator's phone approving as Anna Andersson, until the order is
+# complete; the session is in the cookie jar $WORK/cookies.
+bankid_open() {
+  local jar=$WORK/cookies start token
+  start=$(curl -sf -c "$jar" -b "$jar" -H 'Accept: application/json' -X POST "$1/auth") || fail "POST $1/auth"
+  token=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["autoStartToken"])' <<<"$start")
+  curl -sf -X POST -H 'Content-Type: application/json' \
+    -d "{\"autoStartToken\":\"$token\",\"personalNumber\":\"$2\",\"name\":\"Anna Andersson\"}" \
+    "$READER/dev/bankid/approve" >/dev/null || fail "approve"
+  for _ in $(seq 100); do
+    curl -sf -c "$jar" -b "$jar" -H 'Accept: application/json' "$1/auth" | grep -q '"complete"' && return
+    sleep 0.1
+  done
+  fail "the BankID order at $1 never completed"
+}
+
 # Scripts that run more than `sigill dev` (serve, a simulator, a fake
 # provider) start each process with start_bg; on exit every one still
 # running gets SIGTERM, is waited for, and $WORK is removed.

@@ -43,16 +43,8 @@ for l in open(sys.argv[1]):
 done
 [ -n "$link" ] || fail "no SMS for $id in outbox.jsonl"
 
+bankid_open "$link" 199908072391
 jar=$WORK/cookies
-start=$(curl -sf -c "$jar" -b "$jar" -H 'Accept: application/json' -X POST "$link/auth") || fail "POST $link/auth"
-token=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["autoStartToken"])' <<<"$start")
-curl -sf -X POST -H 'Content-Type: application/json' \
-  -d "{\"autoStartToken\":\"$token\",\"personalNumber\":\"199908072391\",\"name\":\"Anna Andersson\"}" \
-  "$READER/dev/bankid/approve" >/dev/null || fail "approve"
-for _ in $(seq 100); do
-  curl -sf -c "$jar" -b "$jar" -H 'Accept: application/json' "$link/auth" | grep -q '"complete"' && break
-  sleep 0.1
-done
 curl -sf -c "$jar" -b "$jar" "$link/message.json" | grep -q 'provsvar är klart' || fail "message.json lacks the body"
 
 status=$(curl -sS "${auth[@]}" "$STAFF/api/v1/messages/$id") || fail "GET the message"
