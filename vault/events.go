@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -58,58 +57,33 @@ type Event struct {
 // transaction: Lookup answers LinkRevoked and Decrypt ErrRevoked from then
 // on.
 func (v *Vault) Record(ev Event) error {
-	if !eventKinds[ev.Kind] {
-		return fmt.Errorf("vault: record: unknown event kind %q", ev.Kind)
-	}
-	if ev.At.IsZero() {
-		ev.At = v.now()
-	}
-	ev.At = ev.At.UTC()
-	ev.Seq = 0
-	b, err := json.Marshal(ev)
-	if err != nil {
-		return fmt.Errorf("vault: record: %w", err)
-	}
-	id := []byte(ev.MessageID)
-	err = v.commit.update(context.Background(), func(tx kv.Tx) error {
-		m, err := getMessage(tx, ev.MessageID)
-		if err != nil {
-			return err
-		}
-		if ev.Recipient < 0 || ev.Recipient >= len(m.Recipients) {
-			return fmt.Errorf("message %s has no recipient %d: %w", ev.MessageID, ev.Recipient, ErrNotFound)
-		}
-		if ev.Kind == EventRevoked {
-			if err := revokeRecipient(tx, m, ev.Recipient); err != nil {
-				return err
-			}
-		}
-		return v.putEvent(tx, id, b, ev)
-	})
-	if err != nil {
-		return fmt.Errorf("vault: record %s event: %w", ev.Kind, err)
-	}
-	return nil
+	return v.RecordWithin(context.Background(), ev, nil, nil)
 }
 
 // putEvent appends an event (raw is ev encoded) and its entry in the
 // per-message index, and runs the hooks (hook.go) in the same transaction.
 // Every event goes through here.
 func (v *Vault) putEvent(tx kv.Tx, id, raw []byte, ev Event) error {
+	_, err := v.putEventSeq(tx, id, raw, ev)
+	return err
+}
+
+// putEventSeq is putEvent, returning the event's Seq.
+func (v *Vault) putEventSeq(tx kv.Tx, id, raw []byte, ev Event) (uint64, error) {
 	events := tx.Bucket(bEvents)
 	seq, err := events.NextSequence()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	k := seqKey(seq)
 	if err := events.Put(k, raw); err != nil {
-		return err
+		return 0, err
 	}
 	if err := tx.Bucket(bEventIndex).Put(append(append(make([]byte, 0, len(id)+8), id...), k...), nil); err != nil {
-		return err
+		return 0, err
 	}
 	ev.Seq = seq
-	return v.runAppended(tx, ev)
+	return seq, v.runAppended(tx, ev)
 }
 
 // Events returns a message's events in the order they were recorded.
