@@ -74,14 +74,24 @@ func CheckErrand(subject string) error {
 	return nil
 }
 
+// CheckSize refuses a message of size bytes (as MIME) over MaxBytes, with
+// a *TooLargeError: the one limit for what comes in by SMTP or the API and
+// for a recipient's reply from the reader's page.
+func (r Rules) CheckSize(size int64) error {
+	if r.MaxBytes > 0 && size > r.MaxBytes {
+		return &TooLargeError{Size: size, Max: r.MaxBytes}
+	}
+	return nil
+}
+
 // Incoming checks m against the rules and makes it what the vault
 // accepts, errand and Message-ID read from its header.
 func (r Rules) Incoming(m Message) (vault.Incoming, error) {
 	if len(bytes.TrimSpace(m.Raw)) == 0 {
 		return vault.Incoming{}, ErrEmpty
 	}
-	if r.MaxBytes > 0 && int64(len(m.Raw)) > r.MaxBytes {
-		return vault.Incoming{}, &TooLargeError{Size: int64(len(m.Raw)), Max: r.MaxBytes}
+	if err := r.CheckSize(int64(len(m.Raw))); err != nil {
+		return vault.Incoming{}, err
 	}
 	head, err := readHead(m.Raw)
 	if err != nil {

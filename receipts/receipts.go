@@ -104,6 +104,9 @@ type builder struct {
 	bound  string
 	out    bytes.Buffer
 	errand string
+	// signature ends the text (%s: the organisation): t.signature unless
+	// set.
+	signature string
 }
 
 func newBuilder(org Org, l vault.Letter, ev vault.Event) *builder {
@@ -369,7 +372,11 @@ func (b *builder) body(lead string, facts [][2]string, after ...string) string {
 	for _, a := range after {
 		s.WriteString("\n" + a + "\n")
 	}
-	s.WriteString("\n-- \n" + fmt.Sprintf(b.t.signature, clean(b.org.Name)) + "\n")
+	sig := b.signature
+	if sig == "" {
+		sig = b.t.signature
+	}
+	s.WriteString("\n-- \n" + fmt.Sprintf(sig, clean(b.org.Name)) + "\n")
 	return s.String()
 }
 

@@ -36,6 +36,15 @@ type texts struct {
 	deniedLead          string // %s who
 	deniedAt, deniedWho string
 	deniedAllow         string // %s the 12-digit number
+
+	replyFrom            string // From's display name: %s who, %s the organisation
+	replySubject         string
+	replier              string // X-Sigill-Replier: %s who
+	replyLead            string // %s who, %s when
+	repliedAt, repliedBy string
+	replyAbove           string // above what the person wrote
+	replySignature       string // %s the organisation
+	attachment           string // a file's name when the browser gave none
 }
 
 var english = texts{
@@ -80,6 +89,16 @@ var english = texts{
 	deniedAt:    "Tried",
 	deniedWho:   "Tried by",
 	deniedAllow: "If this person should read it, send the message again with login=%s in the address.",
+
+	replyFrom:      "%s via %s",
+	replySubject:   "Reply",
+	replier:        "%s, identified with BankID",
+	replyLead:      "%s answered your secure message at %s, identified with BankID.",
+	repliedAt:      "Answered",
+	repliedBy:      "Answered by",
+	replyAbove:     "The answer, as written on the reader's page:",
+	replySignature: "The answer came through the secure mail of %s. Its sender address takes no mail: to answer, send a new secure message.",
+	attachment:     "attachment",
 }
 
 var swedish = texts{
@@ -124,6 +143,16 @@ var swedish = texts{
 	deniedAt:    "Försök",
 	deniedWho:   "Försökte",
 	deniedAllow: "Om personen ska kunna läsa det: skicka meddelandet igen med login=%s i adressen.",
+
+	replyFrom:      "%s via %s",
+	replySubject:   "Svar",
+	replier:        "%s, legitimerad med BankID",
+	replyLead:      "%s svarade på ditt säkra meddelande %s, legitimerad med BankID.",
+	repliedAt:      "Svarat",
+	repliedBy:      "Svar från",
+	replyAbove:     "Svaret, som det skrevs på läsarsidan:",
+	replySignature: "Svaret kom genom den säkra e-posten hos %s. Avsändaradressen tar inte emot e-post: svara med ett nytt säkert meddelande.",
+	attachment:     "bilaga",
 }
 
 // textsFor picks the sender's language: the organisation's, else Swedish.
