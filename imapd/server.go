@@ -319,20 +319,17 @@ type built struct {
 }
 
 // receipt returns the bytes of an event's receipt, from the cache or built
-// anew (receipts.Build is deterministic, so both are the same).
+// anew (receipts.Build is deterministic and a reply's mail is kept as
+// sent, so both are the same).
 func (s *Server) receipt(seq uint64) (*built, error) {
 	if b := s.cache.get(seq); b != nil {
 		return b, nil
 	}
-	l, ev, err := s.o.Mailboxes.Receipt(seq)
+	raw, at, err := s.o.Mailboxes.Message(s.o.Org, seq)
 	if err != nil {
 		return nil, err
 	}
-	raw, err := receipts.Build(s.o.Org, l, ev)
-	if err != nil {
-		return nil, err
-	}
-	b := &built{raw: raw, at: ev.At}
+	b := &built{raw: raw, at: at}
 	s.cache.put(seq, b)
 	return b, nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"sigill/addressing"
+	"sigill/intake"
 	"sigill/receipts"
 	"sigill/vault"
 )
@@ -64,8 +65,18 @@ type Mailbox struct {
 // Options configure New.
 type Options struct {
 	// MailToSender (receipts.mail_to_sender): every receipt filed also
-	// queues a JobReceipt in the outbox.
+	// queues a JobReceipt in the outbox. (Replies are mailed whatever it
+	// says: reply.go.)
 	MailToSender bool
+	// Org is what replies (receipts.BuildReply) say of the organisation.
+	Org receipts.Org
+	// ReplyCopy (organisation.reply_copy) is a functional mailbox that is
+	// mailed every reply too; "" for none.
+	ReplyCopy string
+	// Limits bound a reply as they bound a message (smtp.max_message_bytes).
+	Limits intake.Rules
+	// Now is the clock of replies' times; time.Now when nil.
+	Now func() time.Time
 }
 
 // The tables, named as the vault's buckets were before this package owned
@@ -76,7 +87,7 @@ const (
 	tByEvent = "mailbox_by_event" // event seq → account ‖ 0 ‖ UID
 )
 
-var tables = []string{tMailbox, tMeta, tByEvent}
+var tables = []string{tMailbox, tMeta, tByEvent, tReplies}
 
 // Store is every account's mailbox in one vault. Make it with New, register
 // its Hook in the vault's Options, and Attach the opened vault before
@@ -93,7 +104,7 @@ func New(o Options) *Store { return &Store{o: o} }
 // Hook is what the vault runs inside the transaction that appends or
 // purges an event: it files receipts and removes them.
 func (s *Store) Hook() vault.Hook {
-	return vault.Hook{Name: "receipts mailbox", Tables: tables, Appended: s.file, Purging: s.unfile}
+	return vault.Hook{Name: "receipts mailbox", Tables: tables, Appended: s.file, Purging: s.purge}
 }
 
 // Attach gives the store the vault it reads from, opened with its Hook.
@@ -165,8 +176,13 @@ func ensure(tx vault.Tx, account string, now time.Time) (validity, next uint32, 
 // are told once the transaction has committed. See the package doc for
 // what is not filed.
 func (s *Store) file(tx vault.Tx, ev vault.Event) error {
-	if !receipts.IsReceiptKind(ev.Kind) {
+	if !receipts.IsReceiptKind(ev.Kind) && ev.Kind != vault.EventReplied {
 		return nil
+	}
+	if ev.Kind == vault.EventExpired {
+		if err := s.unfileReplies(tx, ev); err != nil {
+			return err
+		}
 	}
 	l, err := tx.Letter(ev.MessageID, ev.Recipient)
 	if err != nil {
@@ -204,7 +220,11 @@ func (s *Store) file(tx vault.Tx, ev vault.Event) error {
 	if err := tx.Table(tByEvent).Put(seqKey(ev.Seq), k); err != nil {
 		return err
 	}
-	if s.o.MailToSender {
+	if ev.Kind == vault.EventReplied {
+		if err := s.fileReply(tx, ev, l, account); err != nil {
+			return err
+		}
+	} else if s.o.MailToSender {
 		_, err := tx.QueueJob(vault.Job{
 			MessageID: ev.MessageID, Recipient: ev.Recipient, Kind: JobReceipt,
 			Channel: addressing.Email, To: account, Errand: l.Errand, Event: ev.Seq,
@@ -217,7 +237,18 @@ func (s *Store) file(tx vault.Tx, ev vault.Event) error {
 	return nil
 }
 
-// unfile is the hook's Purging: it removes ev's entry, if it has one;
+// purge is the hook's Purging: ev's entry goes, and a reply's sealed mail
+// if its expiry left it.
+func (s *Store) purge(tx vault.Tx, ev vault.Event) error {
+	if ev.Kind == vault.EventReplied {
+		if err := tx.Table(tReplies).Delete(seqKey(ev.Seq)); err != nil {
+			return err
+		}
+	}
+	return s.unfile(tx, ev)
+}
+
+// unfile removes ev's entry, if it has one;
 // its owner's subscribers are told once the transaction has committed.
 func (s *Store) unfile(tx vault.Tx, ev vault.Event) error {
 	byEvent := tx.Table(tByEvent)
