@@ -45,6 +45,9 @@ type Organisation struct {
 	Name        string `toml:"name"`
 	SMSSender   string `toml:"sms_sender"`
 	DefaultLang string `toml:"default_lang"`
+	// ReplyCopy is a functional mailbox that gets every recipient's reply
+	// too (a clerk is not always at work when the answer comes); "" for none.
+	ReplyCopy string `toml:"reply_copy"`
 }
 
 type SMTP struct {

@@ -31,6 +31,7 @@ func TestExampleIsAccepted(t *testing.T) {
 // sigillAdditions are the whole lines sigill's example has and the spec's
 // has not: keys sigill added (README's "Running it in production" lists them).
 var sigillAdditions = []string{
+	`reply_copy = ""                         # a functional mailbox that is mailed every recipient's reply too, e.g. "kansli@example.se"; "" = only the sender`,
 	`from_header = "on_behalf"               # From header naming another address than the account (relay: MAIL FROM): "on_behalf" shows it as on behalf of, unverified; "refuse" answers 550`,
 	"# Listeners on by default: submission 0.0.0.0:587, reader 0.0.0.0:443, IMAPS\n# 0.0.0.0:993 and admin 127.0.0.1:9090. Off unless the file names them:\n# implicit_tls_listen (465), the whole [smtp.relay] (25) and starttls_listen.",
 	`                                        # ^ off unless set: without the key, no port 465`,
@@ -128,6 +129,7 @@ func TestFaultsNameTheKey(t *testing.T) {
 		{"max retention not in minutes", `max_retention = "2160h"`, `max_retention = "2160h30s"`, "vault.max_retention", "whole minutes"},
 		{"bad region", `region = "SE"`, `region = "XX"`, "addressing.region", "two-letter"},
 		{"bad from_header", `from_header = "on_behalf"`, `from_header = "rewrite"`, "smtp.from_header", `"refuse"`},
+		{"bad reply copy", `reply_copy = ""`, `reply_copy = "Kansliet <kansli@example.se>"`, "organisation.reply_copy", "bare e-mail address"},
 		{"long sender id", `sms_sender = "RegionEx"`, `sms_sender = "RegionExempel"`, "organisation.sms_sender", "2-11"},
 		{"no login tries", `burst = 5 `, `burst = 0 `, "login_limit.burst", "between 1 and 1000"},
 		{"bad login window", `window = "1m"`, `window = "a minute"`, "login_limit.window", "write it like 1m"},

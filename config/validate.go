@@ -64,6 +64,11 @@ func (c *Config) Validate() error {
 		f.add("organisation.sms_sender", "%q is neither 2-11 letters and digits starting with a letter nor an E.164 number like +46701234567", s)
 	}
 	f.lang("organisation.default_lang", c.Organisation.DefaultLang)
+	if r := c.Organisation.ReplyCopy; r != "" {
+		if a, err := mail.ParseAddress(r); err != nil || a.Name != "" || a.Address != r {
+			f.add("organisation.reply_copy", "%q is not a bare e-mail address; write e.g. \"kansli@example.se\", or \"\" for none", r)
+		}
+	}
 
 	if len(c.SMTP.Domains) == 0 {
 		f.add("smtp.domains", "is empty; list the gateway's domains, e.g. [\"secure.example.se\"]")

@@ -1,7 +1,8 @@
 // Package readerweb owns the recipient's side of sigill: the page a link
 // opens, the BankID identification that guards a message, the check of the
 // returned personal number against who may open it, and the view of the
-// decrypted message with its inline images and attachments.
+// decrypted message with its inline images and attachments, and the
+// recipient's replies from the page (reply.go).
 //
 // # Routes
 //
@@ -14,7 +15,8 @@
 //	GET  /m/<token>/qr.svg        the current animated QR code, for the page's script
 //	POST /m/<token>/cancel        cancel the order
 //	POST /m/<token>/logout        end the session
-//	GET  /m/<token>/message.json  {"errand","from","on_behalf_of","sent","text","html","attachments":[{"name","size","url"}]}
+//	GET  /m/<token>/message.json  {"errand","from","on_behalf_of","sent","text","html","attachments":[{"name","size","url"}],"replies_allowed","replies":[{"at","text","files"}]}
+//	POST /m/<token>/reply         an answer: text and files (form → 303; JSON → 201), see reply.go
 //	GET  /m/<token>/cid/<n>       an inline (cid:) image of the message
 //	GET  /m/<token>/att/<n>       an attachment, as a download
 //	GET  /r/<nonce>               where the BankID app returns on the same device
@@ -157,6 +159,7 @@
 //	per token and client IP      starting an order   1 per 10 s, burst 5
 //	per token                    every request       50/s, burst 300
 //	per token                    starting an order   1/s, burst 20
+//	per token                    sending a reply     1 per 20 s, burst 5
 //
 // A link's own limits count per client: one client that holds a forwarded
 // link and spends its budget does not spend the recipient's. The per-token

@@ -182,6 +182,7 @@ func (s *Server) showMessage(w http.ResponseWriter, r *http.Request, t *texts, t
 		mv.Attachments = append(mv.Attachments, av)
 	}
 	p.Mail = mv
+	s.replyForm(p, t, l, g.pn)
 	s.render(w, r, http.StatusOK, p)
 }
 
@@ -420,6 +421,10 @@ type letterJSON struct {
 	Text        string           `json:"text"`
 	HTML        string           `json:"html"`
 	Attachments []attachmentJSON `json:"attachments"`
+	// RepliesAllowed: the person may answer (POST reply); Replies are the
+	// answers they sent, as the sender got them.
+	RepliesAllowed bool        `json:"replies_allowed"`
+	Replies        []replyJSON `json:"replies"`
 }
 
 type attachmentJSON struct {
@@ -464,6 +469,7 @@ func (s *Server) serveMessageJSON(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	lb.HTML = withBlockedNotes(lb.HTML, t.ImageBlocked)
+	pn := st.grant.pn
 	if st.kind == "complete" {
 		if _, err := s.claim(w, r, st, l); err != nil {
 			status := http.StatusInternalServerError
@@ -473,10 +479,12 @@ func (s *Server) serveMessageJSON(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, status, apiError{Error: "forbidden", Message: t.ForbiddenText})
 			return
 		}
+		pn = st.state.pn
 	}
 	out := letterJSON{
 		Errand: l.Errand, From: l.Vouched(), OnBehalfOf: onBehalfOf(l, lb), Sent: l.Received.UTC().Format(time.RFC3339), Expires: l.Expires.UTC().Format(time.RFC3339),
 		Text: lb.Text, HTML: lb.HTML, Attachments: []attachmentJSON{},
+		RepliesAllowed: s.opt.Replies != nil && l.RepliesAllowed(), Replies: s.repliesJSON(t, l, pn),
 	}
 	for _, i := range lb.Attachments {
 		out.Attachments = append(out.Attachments, attachmentJSON{

@@ -20,9 +20,17 @@ import (
 	"sigill/addressing"
 	"sigill/bankid"
 	"sigill/bankid/bankidsim"
+	"sigill/intake"
 	"sigill/internal/testenv"
+	"sigill/receipts"
+	"sigill/receipts/mailbox"
 	"sigill/vault"
 )
+
+var testOrg = receipts.Org{Name: "Vårdcentralen Exempel", Hostname: "localhost", From: "noreply@secure.test"}
+
+// testMaxReply is the tests' smtp.max_message_bytes, for replies.
+const testMaxReply = 64 << 10
 
 // Skatteverket's test personal numbers, the only ones tests use.
 const (
@@ -43,6 +51,8 @@ type env struct {
 	sim *bankidsim.Simulator
 	rw  *Server
 	ts  *httptest.Server
+	// boxes holds the mailboxes replies are filed in.
+	boxes *mailbox.Store
 }
 
 type envConfig struct {
@@ -73,12 +83,19 @@ func newEnv(t testing.TB, cfgs ...envConfig) *env {
 		t.Fatalf("NewClient: %v", err)
 	}
 
-	v, err := vault.Open(vault.Options{Path: filepath.Join(t.TempDir(), "sigill.db"), Now: cfg.vaultClock})
+	boxes := mailbox.New(mailbox.Options{
+		Org:       testOrg,
+		ReplyCopy: "kansli@staff.test", Limits: intake.Rules{MaxBytes: testMaxReply}, Now: cfg.vaultClock,
+	})
+	v, err := vault.Open(vault.Options{Path: filepath.Join(t.TempDir(), "sigill.db"), Now: cfg.vaultClock, Hooks: []vault.Hook{boxes.Hook()}})
 	if err != nil {
 		t.Fatalf("vault.Open: %v", err)
 	}
+	boxes.Attach(v)
 	o := Options{
 		Vault:           v,
+		Replies:         boxes,
+		MaxReplyBytes:   testMaxReply,
 		BankID:          client,
 		OrgName:         "Vårdcentralen Exempel",
 		DefaultLang:     "sv",
@@ -109,7 +126,7 @@ func newEnv(t testing.TB, cfgs ...envConfig) *env {
 		}
 		v.Close()
 	})
-	return &env{t: t, v: v, sim: sim, rw: rw, ts: ts}
+	return &env{t: t, v: v, sim: sim, rw: rw, ts: ts, boxes: boxes}
 }
 
 // looseLimits keep the rate limits out of the way of tests about other
@@ -122,6 +139,7 @@ func looseLimits() *limits {
 		tokenOrders: newLimiterSet(1e6, 1e6, maxLimiterKeys),
 		link:        newLimiterSet(1e6, 1e6, maxLimiterKeys),
 		linkOrders:  newLimiterSet(1e6, 1e6, maxLimiterKeys),
+		replies:     newLimiterSet(1e6, 1e6, maxLimiterKeys),
 	}
 }
 

@@ -89,6 +89,7 @@ func (l *limiterSet) len() int {
 // linkOrders by tokenKey.
 type limits struct {
 	ip, ipOrders, token, tokenOrders, link, linkOrders *limiterSet
+	replies                                            *limiterSet // by tokenKey
 }
 
 const maxLimiterKeys = 100_000
@@ -101,6 +102,7 @@ func defaultLimits() *limits {
 		tokenOrders: newLimiterSet(rate.Every(10*time.Second), 5, maxLimiterKeys),
 		link:        newLimiterSet(50, 300, maxLimiterKeys),
 		linkOrders:  newLimiterSet(1, 20, maxLimiterKeys),
+		replies:     newLimiterSet(rate.Every(20*time.Second), 5, maxLimiterKeys),
 	}
 }
 
@@ -118,7 +120,7 @@ func (l *limits) allowLink(tokenKey, ipKey string, now time.Time, orders bool) b
 }
 
 func (l *limits) sweep(now time.Time) {
-	for _, s := range []*limiterSet{l.ip, l.ipOrders, l.token, l.tokenOrders, l.link, l.linkOrders} {
+	for _, s := range []*limiterSet{l.ip, l.ipOrders, l.token, l.tokenOrders, l.link, l.linkOrders, l.replies} {
 		s.sweep(now)
 	}
 }

@@ -190,7 +190,7 @@ func TestMessageJSONShape(t *testing.T) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	if strings.Join(keys, ",") != "attachments,errand,expires,from,html,sent,text" {
+	if strings.Join(keys, ",") != "attachments,errand,expires,from,html,replies,replies_allowed,sent,text" {
 		t.Fatalf("keys %v", keys)
 	}
 	var lj letterJSON

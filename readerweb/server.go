@@ -19,12 +19,19 @@ import (
 
 	"sigill/bankid"
 	"sigill/internal/webpage"
+	"sigill/receipts/mailbox"
 	"sigill/vault"
 )
 
 // Options configure New.
 type Options struct {
-	Vault           *vault.Vault
+	Vault *vault.Vault
+	// Replies takes the recipient's answers from the page (reply.go); nil:
+	// the page offers none.
+	Replies *mailbox.Store
+	// MaxReplyBytes is smtp.max_message_bytes: the most a reply with its
+	// files may be, named on the page and in the 413.
+	MaxReplyBytes   int64
 	BankID          *bankid.Client
 	OrgName         string
 	DefaultLang     string         // "sv" (default) or "en": pages with no letter to take it from
@@ -44,6 +51,10 @@ type Options struct {
 
 // DefaultSessionTTL is Options.SessionTTL when it is zero.
 const DefaultSessionTTL = 15 * time.Minute
+
+// DefaultMaxReplyBytes is Options.MaxReplyBytes when it is zero:
+// smtp.max_message_bytes' default, 25 MiB.
+const DefaultMaxReplyBytes = 25 << 20
 
 const (
 	collectEvery   = 2 * time.Second  // BankID: collect every 2 s while pending
@@ -95,6 +106,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.SessionTTL <= 0 {
 		o.SessionTTL = DefaultSessionTTL
+	}
+	if o.MaxReplyBytes <= 0 {
+		o.MaxReplyBytes = DefaultMaxReplyBytes
 	}
 	if normLang(o.DefaultLang) == "" {
 		o.DefaultLang = "sv"
@@ -177,6 +191,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /m/{token}/cancel", s.serveCancel)
 	mux.HandleFunc("POST /m/{token}/logout", s.serveLogout)
 	mux.HandleFunc("GET /m/{token}/message.json", s.serveMessageJSON)
+	mux.HandleFunc("POST /m/{token}/reply", s.serveReply)
 	mux.HandleFunc("GET /m/{token}/cid/{n}", s.servePart(true))
 	mux.HandleFunc("GET /m/{token}/att/{n}", s.servePart(false))
 	mux.HandleFunc("GET /r/{nonce}", s.serveReturn)
@@ -375,6 +390,12 @@ type page struct {
 
 	Mail   *mailView
 	Person string
+
+	// Replies: the form (ReplyOpen), or a note that the sender takes none
+	// (RepliesOff), and the person's answers sent so far.
+	ReplyOpen, RepliesOff bool
+	ReplyHelp             string
+	Replies               []replyView
 }
 
 type mailView struct {

@@ -55,6 +55,20 @@ type texts struct {
 	NoContent      string
 	ImageBlocked   string // stands where the message showed an image from elsewhere
 
+	// Replies from the page.
+	ReplyHeading   string
+	ReplyLabel     string
+	ReplyFiles     string
+	ReplyHelp      string // %s: the size limit
+	ReplySend      string
+	RepliesOff     string // under the message when the sender wrote reply=no
+	RepliesOffText string // the 403 of a reply POST to such a message
+	YourReplies    string
+	ReplySentAt    string
+	EmptyReply     string
+	TooLargeTitle  string
+	TooLargeText   string // %s: the size limit
+
 	WinmailUnreadable string // under a winmail.dat that could not be unpacked
 	Months            [12]string
 	At                string
@@ -103,6 +117,19 @@ var textsSV = &texts{
 	NotFoundText:   "Öppna länken du fick i SMS:et eller e-postmeddelandet.",
 	NoContent:      "Meddelandet har ingen text.",
 	ImageBlocked:   "Extern bild blockerad",
+
+	ReplyHeading:   "Svara",
+	ReplyLabel:     "Ditt svar",
+	ReplyFiles:     "Bifoga filer",
+	ReplyHelp:      "Svaret skickas till avsändaren som e-post, med ditt namn från BankID. Svar och filer får vara högst %s tillsammans.",
+	ReplySend:      "Skicka svaret",
+	RepliesOff:     "Avsändaren tar inte emot svar på det här meddelandet.",
+	RepliesOffText: "Avsändaren har stängt av svar på det här meddelandet, så svaret skickades inte. Kontakta avsändaren på annat sätt.",
+	YourReplies:    "Dina svar",
+	ReplySentAt:    "Skickat",
+	EmptyReply:     "Svaret är tomt. Skriv något eller bifoga en fil, och skicka igen.",
+	TooLargeTitle:  "Svaret är för stort",
+	TooLargeText:   "Svaret med sina filer är större än %s, det mesta som kan skickas. Skicka färre eller mindre filer, eller dela upp svaret. Inget har skickats.",
 
 	WinmailUnreadable: "Outlook skickade bilagorna packade i den här filen (winmail.dat), och den gick inte att packa upp här. Outlook öppnar den, liksom program för TNEF-filer.",
 	Months: [12]string{"januari", "februari", "mars", "april", "maj", "juni",
@@ -153,6 +180,19 @@ var textsEN = &texts{
 	NotFoundText:   "Open the link you received by text message or e-mail.",
 	NoContent:      "The message has no text.",
 	ImageBlocked:   "External image blocked",
+
+	ReplyHeading:   "Reply",
+	ReplyLabel:     "Your answer",
+	ReplyFiles:     "Attach files",
+	ReplyHelp:      "The answer goes to the sender by e-mail, with your name from BankID. The answer and its files may be at most %s together.",
+	ReplySend:      "Send the answer",
+	RepliesOff:     "The sender does not take answers to this message.",
+	RepliesOffText: "The sender has turned answers off for this message, so yours was not sent. Please contact the sender another way.",
+	YourReplies:    "Your answers",
+	ReplySentAt:    "Sent",
+	EmptyReply:     "The answer is empty. Write something or attach a file, and send it again.",
+	TooLargeTitle:  "The answer is too large",
+	TooLargeText:   "The answer with its files is larger than %s, the most that can be sent. Send fewer or smaller files, or split the answer. Nothing was sent.",
 
 	WinmailUnreadable: "Outlook sent the attachments packed in this file (winmail.dat), and it could not be unpacked here. Outlook opens it, as do programs for TNEF files.",
 	Months: [12]string{"January", "February", "March", "April", "May", "June",

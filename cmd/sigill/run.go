@@ -98,11 +98,8 @@ func start(cfg *config.Config, log *slog.Logger, tlsConfig *tls.Config) (*instan
 	org := receiptsOrg(cfg)
 	receiptMail := func(o *notifier.Options) {
 		o.ReceiptMail = func(_ context.Context, j vault.Job) ([]byte, error) {
-			letter, event, err := in.receipts.Receipt(j.Event)
-			if err != nil {
-				return nil, err
-			}
-			return receipts.Build(org, letter, event)
+			raw, _, err := in.receipts.Message(org, j.Event)
+			return raw, err
 		}
 	}
 	// The REST API's webhooks go out through the notifier too, every
@@ -170,7 +167,7 @@ func start(cfg *config.Config, log *slog.Logger, tlsConfig *tls.Config) (*instan
 	}
 
 	// 5. The reader pages: the recipient opens the link, signs in, reads.
-	if in.reader, err = readerweb.New(readerOptions(cfg, in.vault, bankidClient, log)); err != nil {
+	if in.reader, err = readerweb.New(readerOptions(cfg, in.vault, in.receipts, bankidClient, log)); err != nil {
 		return nil, err
 	}
 	readerMux.Handle("/", in.reader.Handler())
@@ -369,7 +366,12 @@ func addressingPolicy(cfg *config.Config) addressing.Policy {
 // the notifier's, which keeps the provider ids of notifications, the
 // API keys' tables and the staff web's sessions.
 func openVault(cfg *config.Config) (*vault.Vault, *mailbox.Store, *apikey.Store, error) {
-	boxes := mailbox.New(mailbox.Options{MailToSender: cfg.Receipts.MailToSender})
+	boxes := mailbox.New(mailbox.Options{
+		MailToSender: cfg.Receipts.MailToSender,
+		Org:          receiptsOrg(cfg),
+		ReplyCopy:    cfg.Organisation.ReplyCopy,
+		Limits:       intakeRules(cfg),
+	})
 	keys := apikey.New()
 	v, err := vault.Open(vault.Options{
 		Path:           cfg.Vault.Path,
@@ -475,7 +477,7 @@ func bankidConfig(cfg *config.Config) bankid.Config {
 	}
 }
 
-func readerOptions(cfg *config.Config, v *vault.Vault, client *bankid.Client, log *slog.Logger) readerweb.Options {
+func readerOptions(cfg *config.Config, v *vault.Vault, replies *mailbox.Store, client *bankid.Client, log *slog.Logger) readerweb.Options {
 	var proxies []netip.Prefix
 	for _, p := range cfg.Reader.TrustedProxies {
 		if prefix, err := netip.ParsePrefix(p); err == nil {
@@ -486,6 +488,8 @@ func readerOptions(cfg *config.Config, v *vault.Vault, client *bankid.Client, lo
 	}
 	return readerweb.Options{
 		Vault:           v,
+		Replies:         replies,
+		MaxReplyBytes:   cfg.SMTP.MaxMessageBytes,
 		BankID:          client,
 		OrgName:         cfg.Organisation.Name,
 		DefaultLang:     cfg.Organisation.DefaultLang,
