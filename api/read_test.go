@@ -159,3 +159,25 @@ func TestEventFeed(t *testing.T) {
 		t.Errorf("after a restart: %+v", f)
 	}
 }
+
+// A recipient's answer from the reader's page is the event "replied" in the
+// feed (webhooks deliver it as message.replied), the person masked, and
+// the answer is in the served document's event types.
+func TestEventFeedReplied(t *testing.T) {
+	e := newEnv(t, nil)
+	m := e.sent("k-1", "ref-1")
+	if err := e.v.Record(vault.Event{MessageID: m.ID, Kind: vault.EventReplied, PersonalNumber: "199908072391", Name: "Test Testsson"}); err != nil {
+		t.Fatal(err)
+	}
+	a := e.do("GET", "/api/v1/events", e.send, "", nil)
+	var f eventFeed
+	a.json(t, &f)
+	if n := len(f.Events); n != 2 || f.Events[1].Type != "replied" || f.Events[1].By != "19990807-****" || f.Events[1].Name != "Test Testsson" {
+		t.Fatalf("the feed: %+v", f)
+	}
+	var mv messageView
+	e.do("GET", "/api/v1/messages/"+m.ID, e.send, "", nil).json(t, &mv)
+	if evs := mv.Recipients[0].Events; len(evs) != 2 || evs[1].Type != "replied" || mv.Recipients[0].Status != "queued" {
+		t.Errorf("the message's events: %+v, status %q", evs, mv.Recipients[0].Status)
+	}
+}
