@@ -196,12 +196,20 @@ func signInAtReader(t *testing.T, d *devInstance, link, personalNumber string) (
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	web = &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	started, status = signInWith(t, web, link, "http://"+d.addr(config.DevReaderPort)+"/dev/bankid/approve", personalNumber)
+	return web, started, status
+}
+
+// signInWith is signInAtReader in the browser web, approving at the
+// simulator's phone at approveURL.
+func signInWith(t *testing.T, web *http.Client, link, approveURL, personalNumber string) (started struct{ AutoStartToken, QR string }, status string) {
+	t.Helper()
 	getJSON(t, web, "POST", link+"/auth", &started)
 	if started.AutoStartToken == "" {
 		t.Fatalf("POST /auth gave no autoStartToken: %+v", started)
 	}
 	approve, _ := json.Marshal(map[string]string{"autoStartToken": started.AutoStartToken, "personalNumber": personalNumber, "name": "Anna Andersson"})
-	resp, err := http.Post("http://"+d.addr(config.DevReaderPort)+"/dev/bankid/approve", "application/json", bytes.NewReader(approve))
+	resp, err := http.Post(approveURL, "application/json", bytes.NewReader(approve))
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("approve: %v %v", err, resp)
 	}
@@ -211,7 +219,7 @@ func signInAtReader(t *testing.T, d *devInstance, link, personalNumber string) (
 		var st struct{ Status, HintCode, Message string }
 		getJSON(t, web, "GET", link+"/auth", &st)
 		if st.Status != "pending" {
-			return web, started, st.Status
+			return started, st.Status
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("BankID still pending after 15 s: %+v", st)
