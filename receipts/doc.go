@@ -29,6 +29,13 @@
 //     reached the recipient, not that the message was read.
 //   - denied: a plain text notice that a person who is not allowed signed in
 //     to open the message, with their name and number, and how to allow them.
+//   - replied: not a receipt but the recipient's answer from the reader's
+//     page (BuildReply, built once when it is sent): From the gateway's
+//     address with the person (name and masked number) in the display name,
+//     in the Subject, X-Sigill-Replier and the text, threaded like a
+//     receipt, the text as written and the files as attachments, Cc
+//     organisation.reply_copy. It carries no Auto-Submitted: a person wrote
+//     it.
 //
 // # Personal numbers
 //

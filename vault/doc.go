@@ -37,6 +37,28 @@
 // standard OpenPGP message the organisation's private key (kept off the
 // server) opens.
 //
+// # Replies
+//
+// A recipient's answer from the reader's page (reply.go; kept by
+// receipts/mailbox in its own table) is sealed with SealUntilExpiry: one
+// SEIPDv2 packet, like a message, under HKDF-SHA256(the message's expiry
+// secret, salt = message id, info naming the purpose, the id and the
+// reply's label). Not under the link token: the reader holds the token,
+// but the sender, who must read the answer (it is mailed to them and
+// filed in their IMAP mailbox), never holds a link, and the vault keeps
+// only the token's hash. The expiry secret is the one key the gateway
+// holds for a message, and only until it expires, so a reply lives exactly
+// as long as its message: SetExpiry moves it along, OpenUntilExpiry
+// refuses from the expiry, and the replacement and destruction of the
+// expiry's hour key make it final against copies, as for the message.
+// What this gives up: with the key file and the key store as they are
+// before the expiry, a copy of the vault file opens a reply without any
+// token (as the escrow key opens a message, but with no key held off the
+// server). That is what the sender's need to read it costs; the mail the
+// sender got is in their organisation's mail system, out of the vault's
+// reach. RecordWithin records the "replied" event and the sealed reply in
+// one transaction.
+//
 // # The key file and the key store
 //
 // bbolt does not overwrite what it deletes: a deleted record's page goes to
@@ -195,7 +217,9 @@
 // Buckets: messages (id → JSON metadata: expiry, expiry key, sealed expiry
 // secret, sealed escrow packet), content (id → SEIPD packet), recipients (SHA-256(token) → JSON:
 // message id, index, address, addressing data, wrapped key), events
-// (big-endian sequence → JSON event, append only) with events_by_message
+// (big-endian sequence → JSON event, append only: accepted, notified,
+// delivered, failed, opened, denied, expired, revoked, expiry_changed,
+// replied) with events_by_message
 // (id ‖ sequence) so Events(id) is a prefix scan, outbox (big-endian job id
 // → JSON job with its outbox key's id, sealed token, lease and lease
 // generation: see Outbox), accounts
@@ -204,7 +228,8 @@
 // lists, outbox_due (due time ‖ job id: the notifier's work list), meta
 // (schema version 2, the key store's id, outbox_indexed), and each hook's
 // tables under their own names (receipts/mailbox: mailbox, mailbox_meta,
-// mailbox_by_event; notifier: deliveries, provider ‖ provider's id →
+// mailbox_by_event, mailbox_replies (event seq → a reply's sealed mail);
+// notifier: deliveries, provider ‖ provider's id →
 // message and recipient, for delivery reports; the names they had when the
 // vault kept them). Message ids are 48 bits of
 // milliseconds and 48

@@ -1,6 +1,8 @@
 // Package mailbox owns the receipts mailbox: every staff account's one
 // mailbox of receipts, which imapd serves as INBOX, and the receipt jobs
-// that mail the same receipts to their senders (receipts.mail_to_sender).
+// that mail the same receipts to their senders (receipts.mail_to_sender),
+// and the recipients' replies from the reader's page, filed and mailed
+// alike (reply.go).
 // It owns the UIDs, UIDVALIDITY and UIDNEXT, the flags a staff member keeps
 // on a receipt and how IMAP's STORE changes them (FlagOp), the rules of
 // what is filed, and the subscribers told of a change (IMAP IDLE). It
@@ -31,20 +33,24 @@
 // An entry holds only the event's sequence number and the entry's flags;
 // the receipt itself (receipts.Build) is made from the event and its letter
 // (Store.Receipt) whenever it is asked for, and is the same bytes every
-// time.
+// time. A reply's entry serves the reply's mail as it was built and sent
+// (Store.Message gives either).
 //
 // # IMAP's promises, kept on disk
 //
 // A mailbox's UIDVALIDITY is chosen once, when the mailbox is first
 // touched, and never changes; UIDNEXT is stored and only grows, so a UID is
-// never reused, not even after an entry is removed. Entries are removed only
-// with their events, at audit retention (the hook's Purging). Removing an
+// never reused, not even after an entry is removed. Entries are removed
+// with their events, at audit retention (the hook's Purging), and a
+// reply's entry at its message's expiry, when the reply's content goes. Removing an
 // account keeps its mailbox: an account made again with the same address
 // sees the same receipts, under the same UIDVALIDITY.
 //
 // Tables (the bucket names of earlier versions, so a vault file keeps its
 // mailboxes): mailbox (account ‖ 0 ‖ big-endian UID → big-endian event seq
 // ‖ flags byte), mailbox_meta (account → big-endian UIDVALIDITY ‖ UIDNEXT)
-// and mailbox_by_event (big-endian event seq → account ‖ 0 ‖ big-endian
-// UID, so the purge finds the entries of a message's events).
+// mailbox_by_event (big-endian event seq → account ‖ 0 ‖ big-endian
+// UID, so the purge finds the entries of a message's events) and
+// mailbox_replies (big-endian event seq of a "replied" → the reply's id and
+// its mail, sealed with vault.SealUntilExpiry).
 package mailbox
