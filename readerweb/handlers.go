@@ -70,6 +70,23 @@ func (s *Server) notOpenJSON(w http.ResponseWriter, t *texts, st vault.LinkState
 	writeJSON(w, http.StatusNotFound, apiError{Error: "not_found", Message: t.InvalidText})
 }
 
+// postedLetter is the letter a POST to token's link is about, and the
+// page's words; when the link opens nothing it has answered (the page, or
+// JSON when asJSON) and ok is false.
+func (s *Server) postedLetter(w http.ResponseWriter, r *http.Request, token string, asJSON bool) (l vault.Letter, t *texts, ok bool) {
+	l, link := s.letter(token)
+	if link != vault.LinkFine {
+		t := s.textsOf(r, nil)
+		if asJSON {
+			s.notOpenJSON(w, t, link)
+		} else {
+			s.notOpen(w, r, t, link)
+		}
+		return vault.Letter{}, nil, false
+	}
+	return l, s.textsOf(r, &l), true
+}
+
 // textsOf picks the page's language: ?lang=, else the recipient's, else the
 // default.
 func (s *Server) textsOf(r *http.Request, l *vault.Letter) *texts {
@@ -247,17 +264,10 @@ type authStatus struct {
 func (s *Server) serveStart(w http.ResponseWriter, r *http.Request) {
 	token := r.PathValue("token")
 	asJSON := wantsJSON(r)
-	l, link := s.letter(token)
-	if link != vault.LinkFine {
-		t := s.textsOf(r, nil)
-		if asJSON {
-			s.notOpenJSON(w, t, link)
-			return
-		}
-		s.notOpen(w, r, t, link)
+	l, t, ok := s.postedLetter(w, r, token, asJSON)
+	if !ok {
 		return
 	}
-	t := s.textsOf(r, &l)
 	now := s.now()
 	client := ipKey(s.clientIP(r))
 	if !s.limits.ipOrders.allow(client, now, 1) || !s.limits.allowLink(tokenKey(token), client, now, true) {

@@ -121,17 +121,10 @@ func formError(err error) error {
 func (s *Server) serveReply(w http.ResponseWriter, r *http.Request) {
 	token := r.PathValue("token")
 	asJSON := wantsJSON(r)
-	l, link := s.letter(token)
-	if link != vault.LinkFine {
-		t := s.textsOf(r, nil)
-		if asJSON {
-			s.notOpenJSON(w, t, link)
-			return
-		}
-		s.notOpen(w, r, t, link)
+	l, t, ok := s.postedLetter(w, r, token, asJSON)
+	if !ok {
 		return
 	}
-	t := s.textsOf(r, &l)
 	fail := func(status int, code, title, text string) {
 		if asJSON {
 			writeJSON(w, status, apiError{Error: code, Message: text})

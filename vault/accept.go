@@ -357,20 +357,12 @@ func (v *Vault) Decrypt(token string) (Letter, []byte, error) {
 		if ct == nil || rr.Wrapped == nil {
 			return ErrExpired
 		}
-		expiry := v.keys.expiryKeyAt(m.ExpiryKey, m.ExpiryKeyID)
-		if expiry == nil {
-			// Lost with a key store the admin replaced: the content is as
-			// good as deleted.
-			return fmt.Errorf("%w (its expiry key is not in the key store %s)", ErrExpired, v.opt.KeyStore)
-		}
-		secret, err := expirySecretOf(m, expiry)
+		secret, done, err := v.expirySecret(m)
 		if err != nil {
-			return fmt.Errorf("message %s: %w", l.ID, err)
+			return err
 		}
 		sessionKey, err := unwrapSessionKey(rawToken, secret, l.ID, l.Recipient, rr.Wrapped)
-		if m.ExpirySecret != nil {
-			clear(secret)
-		}
+		done()
 		if err != nil {
 			return fmt.Errorf("message %s: %w", l.ID, err)
 		}

@@ -95,6 +95,26 @@ func expirySecretOf(m *messageRecord, k *expiryKey) ([]byte, error) {
 	return openSecret(k, m.ID, m.ExpirySecret)
 }
 
+// expirySecret opens a message's expiry secret with its expiry key from
+// the key store; done clears it. ErrExpired when the key store no longer
+// has the key.
+func (v *Vault) expirySecret(m *messageRecord) (secret []byte, done func(), err error) {
+	expiry := v.keys.expiryKeyAt(m.ExpiryKey, m.ExpiryKeyID)
+	if expiry == nil {
+		// Lost with a key store the admin replaced: the content is as
+		// good as deleted.
+		return nil, nil, fmt.Errorf("%w (its expiry key is not in the key store %s)", ErrExpired, v.opt.KeyStore)
+	}
+	secret, err = expirySecretOf(m, expiry)
+	if err != nil {
+		return nil, nil, fmt.Errorf("message %s: %w", m.ID, err)
+	}
+	if m.ExpirySecret == nil {
+		return secret, func() {}, nil // the expiry key itself: not ours to clear
+	}
+	return secret, func() { clear(secret) }, nil
+}
+
 // resealExpiry seals a message's expiry secret and escrow packet, sealed under
 // from, again under to, and names to as its expiry key.
 func resealExpiry(m *messageRecord, from, to *expiryKey) error {

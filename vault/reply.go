@@ -82,17 +82,11 @@ func (v *Vault) withUntilExpiryKey(id, label string, fn func(key []byte) error) 
 		if m.Expired || !v.now().Before(m.Expires) {
 			return ErrExpired
 		}
-		expiry := v.keys.expiryKeyAt(m.ExpiryKey, m.ExpiryKeyID)
-		if expiry == nil {
-			return fmt.Errorf("%w (its expiry key is not in the key store %s)", ErrExpired, v.opt.KeyStore)
-		}
-		secret, err := expirySecretOf(m, expiry)
+		secret, done, err := v.expirySecret(m)
 		if err != nil {
-			return fmt.Errorf("message %s: %w", id, err)
+			return err
 		}
-		if m.ExpirySecret != nil {
-			defer clear(secret)
-		}
+		defer done()
 		key, err = hkdf.Key(sha256.New, secret, []byte(id), infoUntilExpiry+"\x00"+id+"\x00"+label, sessionKeySize)
 		return err
 	})
