@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -513,6 +514,34 @@ func TestLimits(t *testing.T) {
 	for i := range 10 {
 		if a := e.do("GET", "/api/v1/messages", fast, "", nil); a.status != 200 {
 			t.Fatalf("request %d with a key of rate 2: %d", i+1, a.status)
+		}
+	}
+}
+
+// replies: false turns the recipients' answers off, as reply=no does;
+// without it each address keeps its own reply=.
+func TestSendRepliesOff(t *testing.T) {
+	e := newEnv(t, nil)
+	two := []any{map[string]any{"address": "0701234567&login=199908072391&"}, map[string]any{"sms": "+46701234568", "logins": []string{"198611239883"}}}
+	for n, c := range []struct {
+		extra map[string]any
+		want  bool
+	}{
+		{map[string]any{"replies": false, "recipients": two}, false},
+		{map[string]any{"recipients": two}, true},
+		{map[string]any{"replies": true, "recipients": []any{map[string]any{"address": "0701234567&login=199908072391&reply=no&"}}}, false},
+	} {
+		a := e.do("POST", "/api/v1/messages", e.send, "k-"+strconv.Itoa(n), message(c.extra))
+		var m messageView
+		a.json(t, &m)
+		if a.status != http.StatusCreated {
+			t.Fatalf("%v: %d %s", c.extra, a.status, a.body)
+		}
+		for i := range m.Recipients {
+			l, err := e.v.LetterByID(m.ID, i)
+			if err != nil || l.RepliesAllowed() != c.want {
+				t.Errorf("%v: recipient %d replies allowed %v, %v; want %v", c.extra["replies"], i, l.RepliesAllowed(), err, c.want)
+			}
 		}
 	}
 }

@@ -17,11 +17,15 @@ import (
 
 // sendRequest is POST /api/v1/messages's body.
 type sendRequest struct {
-	Subject     string          `json:"subject"`
-	Text        string          `json:"text"`
-	HTML        string          `json:"html"`
-	Lang        string          `json:"lang"`
-	ExpiresIn   string          `json:"expires_in"`
+	Subject   string `json:"subject"`
+	Text      string `json:"text"`
+	HTML      string `json:"html"`
+	Lang      string `json:"lang"`
+	ExpiresIn string `json:"expires_in"`
+	// Replies false turns the recipients' answers from the reader's page
+	// off, as reply=no in an address does; absent or true leaves each
+	// address's own reply=.
+	Replies     *bool           `json:"replies"`
 	Reference   string          `json:"reference"`
 	Attachments []attachment    `json:"attachments"`
 	Recipients  []recipientSpec `json:"recipients"`

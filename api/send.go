@@ -322,6 +322,9 @@ func (s *Server) recipients(req *sendRequest) ([]vault.Recipient, []fieldError) 
 			fault(field, refusalDetail(err))
 			continue
 		}
+		if req.Replies != nil && !*req.Replies {
+			r.Reply = addressing.RepliesNo
+		}
 		address := spec.Address
 		if address == "" {
 			address = r.LocalPart()
