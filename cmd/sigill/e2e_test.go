@@ -22,7 +22,8 @@ import (
 // The whole path as people meet it: staff send with an SMTP client, the
 // notification lands in outbox.jsonl, the recipient opens the link in
 // Chromium, signs in through BankID (the simulator's phone page, in a second
-// tab), and reads the message; someone not allowed sees a refusal.
+// tab), reads the message and answers it from the page's form; someone not
+// allowed sees a refusal.
 func TestEndToEndInChromium(t *testing.T) {
 	chromium := testenv.Tool(t, "chromium", "chromium")
 	data := t.TempDir()
@@ -64,6 +65,14 @@ func TestEndToEndInChromium(t *testing.T) {
 		t.Errorf("the opened message does not show its body: %q", body)
 	}
 
+	// The recipient answers from the page's form, and sees the answer listed.
+	answer := "Tack, jag kommer på tisdag " + rand.Text()[:6]
+	do(t, reader, "reply",
+		chromedp.SendKeys("#reply-text", answer),
+		chromedp.Submit("#reply-text"),
+		chromedp.WaitVisible(`//section[@id="replies"]//*[contains(text(), "`+answer+`")]`))
+	shot(t, reader, shots, "replied.png")
+
 	// Someone who is not among the allowed logins is refused.
 	other := newTab(t, browser)
 	do(t, other, "refused landing",
@@ -86,6 +95,7 @@ func TestEndToEndInChromium(t *testing.T) {
 	}
 	defer v.Close()
 	wantEvent(t, v, allowedID, vault.EventOpened, "199908072391")
+	wantEvent(t, v, allowedID, vault.EventReplied, "199908072391")
 	wantEvent(t, v, refusedID, vault.EventDenied, "199908072391")
 }
 
