@@ -156,7 +156,7 @@ func (s *Server) serveReply(w http.ResponseWriter, r *http.Request) {
 		tooLarge()
 		return
 	case err != nil:
-		fail(http.StatusBadRequest, "bad_form", t.ErrorTitle, t.EmptyReply)
+		fail(http.StatusBadRequest, "bad_form", t.ReplyHeading, t.BadReplyForm)
 		return
 	}
 	who := mailbox.Replier{PersonalNumber: st.grant.pn, Name: st.grant.name, IP: s.clientIP(r).String()}

@@ -169,6 +169,9 @@ func TestReplyRefusals(t *testing.T) {
 			t.Errorf("%s: %d %.300s", what, r.status, r.body)
 		}
 	}
+	if r := b.postForm("/m/"+token+"/reply", url.Values{"text": {"Bara text"}}, "Content-Type", "application/json"); r.status != http.StatusBadRequest || !strings.Contains(r.body, `"bad_form"`) {
+		t.Errorf("a body that is no form: %d %s", r.status, r.body)
+	}
 	if r := b.postForm("/m/"+token+"/reply", url.Values{"text": {"Bara text"}}); r.status != http.StatusSeeOther {
 		t.Errorf("a urlencoded reply: %d %s", r.status, r.body)
 	}

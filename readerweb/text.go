@@ -66,6 +66,7 @@ type texts struct {
 	YourReplies    string
 	ReplySentAt    string
 	EmptyReply     string
+	BadReplyForm   string // a body that is no form the page sends
 	TooLargeTitle  string
 	TooLargeText   string // %s: the size limit
 
@@ -128,6 +129,7 @@ var textsSV = &texts{
 	YourReplies:    "Dina svar",
 	ReplySentAt:    "Skickat",
 	EmptyReply:     "Svaret är tomt. Skriv något eller bifoga en fil, och skicka igen.",
+	BadReplyForm:   "Svaret gick inte att läsa, så det skickades inte. Skicka det igen från meddelandets sida.",
 	TooLargeTitle:  "Svaret är för stort",
 	TooLargeText:   "Svaret med sina filer är större än %s, det mesta som kan skickas. Skicka färre eller mindre filer, eller dela upp svaret. Inget har skickats.",
 
@@ -191,6 +193,7 @@ var textsEN = &texts{
 	YourReplies:    "Your answers",
 	ReplySentAt:    "Sent",
 	EmptyReply:     "The answer is empty. Write something or attach a file, and send it again.",
+	BadReplyForm:   "The answer could not be read, so it was not sent. Please send it again from the message's page.",
 	TooLargeTitle:  "The answer is too large",
 	TooLargeText:   "The answer with its files is larger than %s, the most that can be sent. Send fewer or smaller files, or split the answer. Nothing was sent.",
 
