@@ -173,6 +173,16 @@ func TestReplyThroughServe(t *testing.T) {
 	configtest.Write(t, filepath.Join(dir, "tls/privkey.pem"), caPEMOf(t, sim, "server.key"))
 	log := startServe(t, path, ports["127.0.0.1:9090"], "SSL_CERT_FILE="+caFile)
 
+	// The CLI reaches the running serve through admin.json, written beside
+	// the vault once the admin listener serves.
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if fi, err := os.Stat(filepath.Join(dir, "admin.json")); err == nil && fi.Size() > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve wrote no admin.json beside the vault:\n%s", log.String())
+		}
+	}
 	const staff, password = "anna@example.se", "a long staff password"
 	if _, stderr, code := run(t, password+"\n", "user", "-config", path, "add", staff); code != 0 {
 		t.Fatalf("user add: %s", stderr)
