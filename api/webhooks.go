@@ -40,9 +40,7 @@ const JobWebhook = "webhook"
 
 const tableWebhooks = "api_webhooks" // account ‖ 0 ‖ endpoint id → endpoint as JSON
 
-// webhookTypes names the vault's events in webhooks. "message.replied"
-// is in the contract but no event makes it yet (sigill takes no replies);
-// an endpoint may subscribe to it.
+// webhookTypes names the vault's events in webhooks.
 var webhookTypes = map[vault.EventKind]string{
 	vault.EventNotified:  "message.notified",
 	vault.EventDelivered: "message.delivered",
@@ -51,6 +49,7 @@ var webhookTypes = map[vault.EventKind]string{
 	vault.EventDenied:    "message.denied",
 	vault.EventExpired:   "message.expired",
 	vault.EventRevoked:   "message.revoked",
+	vault.EventReplied:   "message.replied",
 }
 
 var knownWebhookTypes = []string{
