@@ -33,6 +33,7 @@ const (
 	infoEscrow = "sigill vault v2: escrow packet seal"
 	infoSecret = "sigill vault v2: message expiry secret seal"
 	infoStore  = "sigill vault v2: key store"
+	infoCheck  = "sigill vault v2: key check"
 )
 
 // cipherSuite is what the message is encrypted with: an OpenPGP SEIPDv2

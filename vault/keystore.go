@@ -35,6 +35,7 @@ package vault
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/cipher"
 	"crypto/hkdf"
@@ -43,9 +44,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -90,6 +91,8 @@ type outboxKey struct {
 	pending  int       // committed jobs sealed under it
 	sealed   int       // committed seals under it since Open; -1: unknown (loaded)
 	durable  bool      // in the key store file
+	node     string    // the node that made it: only it seals under it
+	made     time.Time
 }
 
 // expiryKey is the key of the messages whose expiry falls in [start, end).
@@ -105,10 +108,27 @@ type expiryKey struct {
 }
 
 // keyStore is the vault's key store: its file and the keys in memory.
+//
+// Shared by several nodes (a backend other than the file), each node makes
+// and seals under outbox keys of its own (outboxKey.node); a write that
+// finds the stored version moved (another node wrote) loads the stored keys,
+// merges what this node changed since its last write into them, and writes
+// again (persistLocked). Outbox keys of other nodes are retired by age
+// (retiredAt) and destroyed, once no pending job is sealed under them, by
+// whichever node sees that first.
 type keyStore struct {
-	path  string
-	store cipher.AEAD // seals the file; from the key file's key
-	id    []byte      // random; the vault's meta bucket names the store it belongs to
+	backend KeyStoreBackend
+	store   cipher.AEAD // seals the file; from the key file's key
+	check   cipher.AEAD // seals the store's key check value (initFile)
+	id      []byte      // random; the vault's meta bucket names the store it belongs to
+	node    string      // this node's id (Options.NodeID)
+	shared  bool        // other nodes use the same key store
+	version uint64      // the stored version this node last read or wrote
+	// gone are the keys (outbox and expiry ids) destroyed here since the
+	// last write: a merge must not bring them back.
+	gone        map[uint64]bool
+	lastRefresh time.Time
+	startedAt   time.Time // start has made this node's current and next keys
 
 	writeMu sync.Mutex // one write of the file at a time; taken before mu
 	// openMu is held (read) by readers that decode jobs outside the
@@ -146,6 +166,13 @@ type keyStoreFile struct {
 type keyStoreOutbox struct {
 	ID  uint64 `json:"id"`
 	Key []byte `json:"key"`
+	// Node made the key; Since is when it became the node's current key,
+	// Retired when it stopped being it; Made when it was made. Absent in
+	// stores written before keys had owners: such keys are retired at Open.
+	Node    string    `json:"node,omitempty"`
+	Since   time.Time `json:"since,omitzero"`
+	Retired time.Time `json:"retired,omitzero"`
+	Made    time.Time `json:"made,omitzero"`
 }
 
 type keyStoreExpiry struct {
@@ -166,75 +193,197 @@ func derivedAEAD(secret []byte, info string) (cipher.AEAD, error) {
 	return newGCM(k)
 }
 
-// loadKeyStore reads the key store at path, sealed under fileKey; a missing
-// file gives an empty store with a new id (created reports it; nothing is
-// written until persist).
-func loadKeyStore(path, keyFile string, fileKey []byte) (ks *keyStore, created bool, err error) {
+// loadKeyStore reads the key store from backend, sealed under fileKey; none
+// stored gives an empty store with a new id (created reports it; nothing
+// is written until persist).
+func loadKeyStore(backend KeyStoreBackend, keyFile string, fileKey []byte, node string) (ks *keyStore, created bool, err error) {
 	aead, err := derivedAEAD(fileKey, infoStore)
 	if err != nil {
 		return nil, false, err
 	}
-	ks = &keyStore{path: path, store: aead, outbox: map[uint64]*outboxKey{}, expiry: map[int64]*expiryKey{}, retiring: map[uint64]*expiryKey{}}
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	check, err := derivedAEAD(fileKey, infoCheck)
+	if err != nil {
+		return nil, false, err
+	}
+	_, isFile := backend.(fileKeyStore)
+	ks = &keyStore{
+		backend: backend, store: aead, check: check, node: node, shared: !isFile, gone: map[uint64]bool{},
+		outbox: map[uint64]*outboxKey{}, expiry: map[int64]*expiryKey{}, retiring: map[uint64]*expiryKey{},
+	}
+	b, version, err := backend.Load()
+	if errors.Is(err, ErrNoKeyStore) {
 		ks.id = randomBytes(16)
 		return ks, true, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("key store: %w", err)
+		return nil, false, fmt.Errorf("key store %s: %w", backend.Where(), err)
 	}
-	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		return nil, false, fmt.Errorf("key store %s has mode %#o: others may read it; chmod 600 it", path, fi.Mode().Perm())
-	}
+	ks.version = version
 	if len(b) == 0 {
 		// An empty file is the admin's consent to start a new key store
 		// for a vault that needed the lost one (see initFile).
 		ks.id, ks.replacing = randomBytes(16), true
 		return ks, false, nil
 	}
+	f, err := ks.decode(b, keyFile)
+	if err != nil {
+		return nil, false, err
+	}
+	defer f.clear()
+	ks.id = f.ID
+	if err := ks.mergeLocked(f); err != nil {
+		return nil, false, err
+	}
+	return ks, false, nil
+}
+
+// decode opens a stored key store.
+func (ks *keyStore) decode(b []byte, keyFile string) (*keyStoreFile, error) {
+	where := ks.backend.Where()
 	head := len(keyStoreMagic) + 1
-	n := aead.NonceSize()
-	if len(b) < head+n+aead.Overhead() || !bytes.Equal(b[:len(keyStoreMagic)], keyStoreMagic) {
-		return nil, false, fmt.Errorf("key store %s: not a sigill key store", path)
+	n := ks.store.NonceSize()
+	if len(b) < head+n+ks.store.Overhead() || !bytes.Equal(b[:len(keyStoreMagic)], keyStoreMagic) {
+		return nil, fmt.Errorf("key store %s: not a sigill key store", where)
 	}
 	if b[len(keyStoreMagic)] != keyStoreVersion {
-		return nil, false, fmt.Errorf("key store %s: version %d, this sigill reads %d", path, b[len(keyStoreMagic)], keyStoreVersion)
+		return nil, fmt.Errorf("key store %s: version %d, this sigill reads %d", where, b[len(keyStoreMagic)], keyStoreVersion)
 	}
-	plain, err := aead.Open(nil, b[head:head+n], b[head+n:], b[:head])
+	plain, err := ks.store.Open(nil, b[head:head+n], b[head+n:], b[:head])
 	if err != nil {
-		return nil, false, fmt.Errorf("key store %s does not open with key file %s: %w; restore the key file it was made with", path, keyFile, ErrKeyMismatch)
+		return nil, fmt.Errorf("key store %s does not open with key file %s: %w; restore the key file it was made with", where, keyFile, ErrKeyMismatch)
 	}
 	defer clear(plain)
 	var f keyStoreFile
 	if err := json.Unmarshal(plain, &f); err != nil {
-		return nil, false, fmt.Errorf("key store %s: %w", path, err)
+		return nil, fmt.Errorf("key store %s: %w", where, err)
 	}
-	ks.id = f.ID
+	return &f, nil
+}
+
+// clear wipes the keys of a decoded store that were not taken over.
+func (f *keyStoreFile) clear() {
 	for _, o := range f.Outbox {
-		k, err := newOutboxKey(o.ID, o.Key)
-		if err != nil {
-			return nil, false, fmt.Errorf("key store %s: %w", path, err)
-		}
-		k.durable, k.sealed = true, -1
-		ks.outbox[o.ID] = k
+		clear(o.Key)
 	}
-	for _, e := range f.Expiry {
-		k, err := newExpiryKey(e.ID, time.Unix(e.Start, 0).UTC(), time.Unix(e.End, 0).UTC(), e.Key)
-		if err != nil {
-			return nil, false, fmt.Errorf("key store %s: %w", path, err)
+	for _, e := range slices.Concat(f.Expiry, f.Retiring) {
+		clear(e.Key)
+	}
+}
+
+// mergeLocked takes the stored keys f into memory, keeping what this node
+// changed since it last read or wrote the store: keys made here and not
+// yet written stay, keys destroyed here (ks.gone) stay destroyed, and keys
+// written before that f no longer holds were destroyed by another node and
+// go. Where f holds another key for a period than one made here and not
+// yet written, f's is taken (nothing is sealed under a key before it is
+// written). ks.mu held, or ks not yet shared.
+func (ks *keyStore) mergeLocked(f *keyStoreFile) error {
+	where := ks.backend.Where()
+	stored := map[uint64]bool{}
+	for _, o := range f.Outbox {
+		stored[o.ID] = true
+		if ks.gone[o.ID] {
+			continue
+		}
+		k := ks.outbox[o.ID]
+		if k == nil {
+			var err error
+			if k, err = newOutboxKey(o.ID, bytes.Clone(o.Key)); err != nil {
+				return fmt.Errorf("key store %s: %w", where, err)
+			}
+			k.sealed, k.node, k.since, k.made = -1, o.Node, o.Since, o.Made
+			if ks.startedAt.IsZero() {
+				k.retired = o.Retired
+			} else {
+				k.pending = -1 // not counted yet (recount)
+			}
+			ks.outbox[o.ID] = k
 		}
 		k.durable = true
-		ks.expiry[e.Start] = k
+		if k.node != ks.node {
+			k.since, k.retired = o.Since, o.Retired // the owner's word
+		}
 	}
+	for id, k := range ks.outbox {
+		if k.durable && !stored[id] {
+			delete(ks.outbox, id)
+			clear(k.raw)
+		}
+	}
+	if !ks.startedAt.IsZero() {
+		// This node's own keys are destroyed by no other node, short of
+		// one that took them for a dead node's (this one stood still for
+		// minutes): new seals go to a fresh key, written before persist
+		// returns.
+		if ks.current != nil && ks.outbox[ks.current.id] != ks.current {
+			ks.current = nil
+		}
+		if ks.next != nil && ks.outbox[ks.next.id] != ks.next {
+			ks.next = nil
+		}
+		if ks.current == nil {
+			ks.current, ks.next = cmp.Or(ks.next, ks.freshOutboxKey()), nil
+			ks.current.since = time.Now().UTC()
+		}
+		if ks.next == nil {
+			ks.next = ks.freshOutboxKey()
+		}
+	}
+	storedExp := map[uint64]bool{}
+	take := func(e keyStoreExpiry) (*expiryKey, error) {
+		k, err := newExpiryKey(e.ID, time.Unix(e.Start, 0).UTC(), time.Unix(e.End, 0).UTC(), bytes.Clone(e.Key))
+		if err != nil {
+			return nil, fmt.Errorf("key store %s: %w", where, err)
+		}
+		k.durable = true
+		return k, nil
+	}
+	// Retiring first: a key another node replaced leaves the period free
+	// for that node's successor.
 	for _, e := range f.Retiring {
-		k, err := newExpiryKey(e.ID, time.Unix(e.Start, 0).UTC(), time.Unix(e.End, 0).UTC(), e.Key)
-		if err != nil {
-			return nil, false, fmt.Errorf("key store %s: %w", path, err)
+		storedExp[e.ID] = true
+		if ks.gone[e.ID] || ks.retiring[e.ID] != nil {
+			continue
 		}
-		k.durable = true
+		if k := ks.expiry[e.Start]; k != nil && k.id == e.ID {
+			delete(ks.expiry, e.Start) // replaced by another node
+			ks.retiring[e.ID] = k
+			continue
+		}
+		k, err := take(e)
+		if err != nil {
+			return err
+		}
 		ks.retiring[e.ID] = k
 	}
-	return ks, false, nil
+	for _, e := range f.Expiry {
+		storedExp[e.ID] = true
+		if ks.gone[e.ID] || ks.retiring[e.ID] != nil {
+			continue // destroyed or replaced here, not yet written
+		}
+		if k := ks.expiry[e.Start]; k != nil && k.id == e.ID {
+			k.durable = true
+			continue
+		}
+		// None here, or one made here and not yet written, which nothing
+		// is sealed under: the stored one is the period's.
+		k, err := take(e)
+		if err != nil {
+			return err
+		}
+		ks.expiry[e.Start] = k
+	}
+	for start, k := range ks.expiry {
+		if k.durable && !storedExp[k.id] {
+			delete(ks.expiry, start)
+		}
+	}
+	for id, k := range ks.retiring {
+		if k.durable && !storedExp[id] {
+			delete(ks.retiring, id)
+		}
+	}
+	return nil
 }
 
 func newOutboxKey(id uint64, raw []byte) (*outboxKey, error) {
@@ -274,6 +423,7 @@ func (ks *keyStore) freshOutboxKey() *outboxKey {
 		if err != nil {
 			panic("vault: " + err.Error()) // AES-256 with a 32-byte key does not fail
 		}
+		k.node, k.made = ks.node, time.Now().UTC()
 		ks.outbox[id] = k
 		return k
 	}
@@ -282,12 +432,19 @@ func (ks *keyStore) freshOutboxKey() *outboxKey {
 // start readies the store of a vault being opened, as of now: pending
 // counts the committed jobs per outbox key (from the outbox); every key
 // loaded is retired (its jobs are resealed or it is destroyed by the next
-// passes), and a fresh current and next key are made and written with the
-// file.
+// passes) — on a shared store only this node's own and those without an
+// owner, since other nodes' are theirs (retiredAt) — and a fresh current
+// and next key are made and written with the file.
 func (ks *keyStore) start(now time.Time, pending map[uint64]int) error {
 	ks.mu.Lock()
+	ks.startedAt = now
 	for id, k := range ks.outbox {
-		k.retired, k.pending = now, pending[id]
+		k.pending = pending[id]
+		if !ks.shared || k.node == ks.node || k.node == "" {
+			k.retired = now
+		} else {
+			k.pending = -1 // its owner may commit more: counted once quiet (recount)
+		}
 	}
 	ks.current = ks.freshOutboxKey()
 	ks.current.since = now
@@ -298,8 +455,53 @@ func (ks *keyStore) start(now time.Time, pending map[uint64]int) error {
 	return ks.persistLocked()
 }
 
-// persistLocked writes every key in memory to the file; ks.writeMu held.
+// persistLocked writes every key in memory to the store; ks.writeMu held.
+// When another node wrote first (kv.ErrConflict), it loads what that node
+// wrote, merges this node's changes into it and writes again.
 func (ks *keyStore) persistLocked() error {
+	var err error
+	for range keyStoreAttempts {
+		if err = ks.writeLocked(); !errors.Is(err, kv.ErrConflict) {
+			break
+		}
+		b, version, lerr := ks.backend.Load()
+		if lerr == nil && len(b) == 0 {
+			lerr = errors.New("emptied by another node")
+		}
+		var f *keyStoreFile
+		if lerr == nil {
+			f, lerr = ks.decode(b, "")
+		}
+		if lerr != nil {
+			err = fmt.Errorf("key store %s: reload after another node's write: %w", ks.backend.Where(), lerr)
+			break
+		}
+		ks.mu.Lock()
+		lerr = ks.mergeLocked(f)
+		ks.version = version
+		ks.mu.Unlock()
+		f.clear()
+		if lerr != nil {
+			err = lerr
+			break
+		}
+	}
+	if err != nil {
+		ks.mu.Lock()
+		ks.lastErr = err
+		ks.mu.Unlock()
+		keyStoreWriteErrors.Inc()
+		return fmt.Errorf("key store: %w", err)
+	}
+	return nil
+}
+
+// keyStoreAttempts bounds how often a write of the key store runs again
+// after another node's.
+const keyStoreAttempts = 20
+
+// writeLocked seals every key in memory and saves it; ks.writeMu held.
+func (ks *keyStore) writeLocked() error {
 	ks.mu.Lock()
 	f := keyStoreFile{ID: ks.id}
 	if ks.current != nil {
@@ -310,7 +512,7 @@ func (ks *keyStore) persistLocked() error {
 	}
 	var wrote []*outboxKey
 	for _, k := range ks.outbox {
-		f.Outbox = append(f.Outbox, keyStoreOutbox{ID: k.id, Key: k.raw})
+		f.Outbox = append(f.Outbox, keyStoreOutbox{ID: k.id, Key: k.raw, Node: k.node, Since: k.since, Retired: k.retired, Made: k.made})
 		wrote = append(wrote, k)
 	}
 	var wroteExp []*expiryKey
@@ -321,6 +523,7 @@ func (ks *keyStore) persistLocked() error {
 	for _, k := range ks.retiring {
 		f.Retiring = append(f.Retiring, keyStoreExpiry{ID: k.id, Start: k.start.Unix(), End: k.end.Unix(), Key: k.raw})
 	}
+	version := ks.version
 	ks.mu.Unlock()
 	plain, err := json.Marshal(f)
 	if err != nil {
@@ -330,12 +533,8 @@ func (ks *keyStore) persistLocked() error {
 	nonce := randomBytes(ks.store.NonceSize())
 	out := ks.store.Seal(append(head, nonce...), nonce, plain, head)
 	clear(plain)
-	if err := writeFileAtomic(ks.path, out); err != nil {
-		ks.mu.Lock()
-		ks.lastErr = err
-		ks.mu.Unlock()
-		keyStoreWriteErrors.Inc()
-		return fmt.Errorf("key store: %w", err)
+	if err := ks.backend.Save(out, version); err != nil {
+		return err
 	}
 	ks.mu.Lock()
 	for _, k := range wrote {
@@ -344,11 +543,56 @@ func (ks *keyStore) persistLocked() error {
 	for _, k := range wroteExp {
 		k.durable = true
 	}
+	if ks.shared {
+		ks.version = version + 1
+	}
+	clear(ks.gone)
 	ks.dirty, ks.lastErr = false, nil
 	outboxKeys.Set(float64(len(ks.outbox)))
 	expiryKeys.Set(float64(len(ks.expiry)))
 	ks.mu.Unlock()
 	return nil
+}
+
+// refresh loads the key store when another node may have written keys this
+// node does not know (a job or message sealed under one of them): at most
+// once a second, never while this node writes (that write merges anyway),
+// and only for a shared store.
+func (ks *keyStore) refresh() {
+	if !ks.shared || !ks.writeMu.TryLock() {
+		return
+	}
+	defer ks.writeMu.Unlock()
+	ks.mu.Lock()
+	recent := time.Since(ks.lastRefresh) < time.Second
+	if !recent {
+		ks.lastRefresh = time.Now()
+	}
+	ks.mu.Unlock()
+	if recent {
+		return
+	}
+	b, version, err := ks.backend.Load()
+	if err != nil || len(b) == 0 {
+		return
+	}
+	ks.mu.Lock()
+	moved := version != ks.version
+	ks.mu.Unlock()
+	if !moved {
+		return
+	}
+	f, err := ks.decode(b, "")
+	if err != nil {
+		return
+	}
+	defer f.clear()
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	if ks.mergeLocked(f) == nil && len(ks.gone) == 0 && !ks.dirty {
+		// Nothing of this node's is unwritten: it is at the stored version.
+		ks.version = version
+	}
 }
 
 // writeFileAtomic replaces path with data: a temporary file beside it,
@@ -422,11 +666,20 @@ func (ks *keyStore) removed(id uint64) {
 	ks.mu.Unlock()
 }
 
-// outboxKey returns key id for unsealing, or nil when it is destroyed.
+// outboxKey returns key id for unsealing, or nil when it is destroyed. A
+// key this node does not know may be another node's, written since this
+// one last read the store: it reads it again first.
 func (ks *keyStore) outboxKey(id uint64) *outboxKey {
 	ks.mu.Lock()
-	defer ks.mu.Unlock()
-	return ks.outbox[id]
+	k := ks.outbox[id]
+	ks.mu.Unlock()
+	if k == nil && ks.shared {
+		ks.refresh()
+		ks.mu.Lock()
+		k = ks.outbox[id]
+		ks.mu.Unlock()
+	}
+	return k
 }
 
 func periodStart(expires time.Time) time.Time {
@@ -455,14 +708,21 @@ func (ks *keyStore) expiryKeyFor(expires time.Time) (*expiryKey, error) {
 	ks.mu.Lock()
 	k = ks.addExpiryLocked(start)
 	durable = k.durable
-	k.inflight++
 	ks.mu.Unlock()
 	if !durable {
 		if err := ks.persistLocked(); err != nil {
-			ks.releaseExpiry(k)
 			return nil, err
 		}
 	}
+	// Another node may have written its key for the period first: the
+	// merge took that one.
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	k = ks.expiry[start.Unix()]
+	if k == nil || !k.durable {
+		return nil, fmt.Errorf("key store %s: no durable expiry key for %s", ks.backend.Where(), start.Format(time.RFC3339))
+	}
+	k.inflight++
 	return k, nil
 }
 
@@ -491,6 +751,14 @@ func (ks *keyStore) addExpiryLocked(start time.Time) *expiryKey {
 // seconds), or nil once it is destroyed (or lost with a replaced key store,
 // whose key of the same period is another).
 func (ks *keyStore) expiryKeyAt(start int64, id uint64) *expiryKey {
+	if k := ks.expiryKeyKnown(start, id); k != nil || !ks.shared {
+		return k
+	}
+	ks.refresh() // perhaps another node's, written since this one read the store
+	return ks.expiryKeyKnown(start, id)
+}
+
+func (ks *keyStore) expiryKeyKnown(start int64, id uint64) *expiryKey {
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
 	if k := ks.expiry[start]; k != nil && k.id == id {
@@ -522,12 +790,14 @@ func (ks *keyStore) dropExpired(now time.Time) (int, error) {
 			// Not cleared in memory: a Decrypt that looked it up may still
 			// use it (and refuses the expired message anyway).
 			delete(ks.expiry, start)
+			ks.gone[k.id] = true
 			n++
 		}
 	}
 	for id, k := range ks.retiring {
 		if !now.Before(k.end) {
 			delete(ks.retiring, id)
+			ks.gone[id] = true
 			n++
 		}
 	}
@@ -550,14 +820,89 @@ func (ks *keyStore) toReseal(now time.Time) []*outboxKey {
 	defer ks.mu.Unlock()
 	var out []*outboxKey
 	for _, k := range ks.outbox {
-		if k == ks.current || k == ks.next || k.retired.IsZero() || k.pending == 0 || k.inflight > 0 {
+		retired := ks.retiredAt(k)
+		if k == ks.current || k == ks.next || retired.IsZero() || k.pending <= 0 || k.inflight > 0 {
 			continue
 		}
-		if (k.sealed < 0 || k.pending < k.sealed) && now.Sub(k.retired) >= resealAfter {
+		if (k.sealed < 0 || k.pending < k.sealed) && now.Sub(retired) >= resealAfter+ks.graceFor(k) {
 			out = append(out, k)
 		}
 	}
 	return out
+}
+
+// foreignGrace is how long after another node's key is retired (by that
+// node, or by age: retiredAt) this node waits before it reseals the jobs
+// under it or destroys it, so that the owner's seals in flight under it
+// have committed. A dead node's keys go within outboxKeyLife+3*foreignGrace
+// (resealAfter later when jobs are still sealed under them).
+const foreignGrace = time.Minute
+
+// retiredAt is when k stopped taking new seals, zero while it may take
+// them. Another node's key is retired by age as well: its owner replaces
+// its current key every outboxKeyLife on a shared store, so a key current
+// (or next) for much longer belongs to a node that is gone.
+func (ks *keyStore) retiredAt(k *outboxKey) time.Time {
+	switch {
+	case !k.retired.IsZero() || !ks.foreign(k):
+		return k.retired
+	case !k.since.IsZero():
+		return k.since.Add(outboxKeyLife + foreignGrace)
+	case !k.made.IsZero():
+		return k.made.Add(2*outboxKeyLife + foreignGrace)
+	}
+	return time.Time{}
+}
+
+// foreign tells whether k is another node's key in a shared store.
+func (ks *keyStore) foreign(k *outboxKey) bool { return ks.shared && k.node != ks.node }
+
+func (ks *keyStore) graceFor(k *outboxKey) time.Duration {
+	if ks.foreign(k) {
+		return foreignGrace
+	}
+	return 0
+}
+
+// destroyable tells whether no job is, or will be, sealed under k: none
+// pending (counted), none in flight here, and for another node's key its
+// grace over; ks.mu held.
+func (ks *keyStore) destroyable(k *outboxKey, now time.Time) bool {
+	if k.pending != 0 || k.inflight != 0 {
+		return false
+	}
+	if !ks.foreign(k) {
+		return true
+	}
+	r := ks.retiredAt(k)
+	return !r.IsZero() && now.Sub(r) >= foreignGrace
+}
+
+// quietKeys are the retired keys no seal can be added under any more (none
+// in flight here; another node's past its grace), whose pending jobs a
+// count of the committed outbox taken after this call gives exactly.
+func (ks *keyStore) quietKeys(now time.Time) []*outboxKey {
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	var out []*outboxKey
+	for _, k := range ks.outbox {
+		r := ks.retiredAt(k)
+		if k != ks.current && k != ks.next && !r.IsZero() && k.inflight == 0 && now.Sub(r) >= ks.graceFor(k) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// recount sets the pending jobs of quiet keys from a count of the committed
+// outbox: on a shared store other nodes finish (and reseal) jobs sealed
+// under this node's keys, and this node counts only its own.
+func (ks *keyStore) recount(quiet []*outboxKey, pending map[uint64]int) {
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	for _, k := range quiet {
+		k.pending = pending[k.id]
+	}
 }
 
 // rotateAndDrop retires the current outbox key when it is due (idle with
@@ -573,7 +918,9 @@ func (ks *keyStore) rotateAndDrop(now time.Time, expiryHorizon time.Duration) er
 	cur := ks.current
 	used := cur.sealed > 0 || cur.inflight > 0 || cur.pending > 0
 	idleDone := cur.pending == 0 && cur.inflight == 0 && cur.sealed > 0
-	if (idleDone || (used && now.Sub(cur.since) >= outboxKeyLife)) && ks.next != nil && ks.next.durable {
+	// On a shared store an unused key is replaced too, so that other nodes
+	// tell a live node's key from a dead one's by its age (retiredAt).
+	if (idleDone || ((used || ks.shared) && now.Sub(cur.since) >= outboxKeyLife)) && ks.next != nil && ks.next.durable {
 		cur.retired = now
 		ks.current = ks.next
 		ks.current.since = now
@@ -585,8 +932,9 @@ func (ks *keyStore) rotateAndDrop(now time.Time, expiryHorizon time.Duration) er
 		changed = true
 	}
 	for id, k := range ks.outbox {
-		if k != ks.current && k != ks.next && k.pending == 0 && k.inflight == 0 {
+		if k != ks.current && k != ks.next && ks.destroyable(k, now) {
 			delete(ks.outbox, id)
+			ks.gone[id] = true
 			clear(k.raw)
 			changed = true
 		}
@@ -617,6 +965,19 @@ func (ks *keyStore) rotateAndDrop(now time.Time, expiryHorizon time.Duration) er
 func (v *Vault) shredPass(reseal bool) error {
 	now := v.now().UTC()
 	var errs []error
+	if v.keys.shared {
+		// Count what is sealed under the keys that take no seals any more,
+		// after finding them: other nodes finish this node's jobs, and
+		// another node's keys are counted by nobody else.
+		quiet := v.keys.quietKeys(now)
+		var pending map[uint64]int
+		err := v.view(func(tx kv.Tx) (err error) { pending, err = pendingByKey(tx); return err })
+		if err != nil {
+			errs = append(errs, fmt.Errorf("vault: count pending jobs: %w", err))
+		} else {
+			v.keys.recount(quiet, pending)
+		}
+	}
 	if reseal {
 		for _, k := range v.keys.toReseal(now) {
 			if err := v.reseal(k); err != nil {
@@ -833,6 +1194,7 @@ func (ks *keyStore) destroyRetiring(k *expiryKey, keep bool) error {
 		return nil
 	}
 	delete(ks.retiring, k.id)
+	ks.gone[k.id] = true
 	ks.dirty = true
 	ks.mu.Unlock()
 	return ks.persistLocked()

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -87,6 +88,7 @@ var (
 
 	kSchema     = []byte("schema")
 	kKeyStoreID = []byte("key_store_id") // the id of the key store this file's keys are in
+	kKeyCheck   = []byte("key_check")    // a value sealed under the key file's key: which key the store is used with
 )
 
 // Options configure Open. Only Path is required.
@@ -95,9 +97,16 @@ type Options struct {
 	// Engine is the store the vault's records are kept in (package kv).
 	// Nil: the bbolt file at Path, opened (or created) by Open and closed
 	// by Close. An Engine given is closed by Close too.
-	Engine         kv.Engine
-	KeyFile        string           // seals the key store; default Path + ".key"; created 0600 with 32 random bytes when missing
-	KeyStore       string           // outbox and expiry keys (keystore.go); default Path + ".keys"; created 0600 when missing
+	Engine   kv.Engine
+	KeyFile  string // seals the key store; default Path + ".key"; created 0600 with 32 random bytes when missing
+	KeyStore string // outbox and expiry keys (keystore.go); default Path + ".keys"; created 0600 when missing
+	// KeyStoreBackend keeps the sealed key store where every node sharing
+	// Engine reads it (keystore_backend.go); nil: the file KeyStore.
+	KeyStoreBackend KeyStoreBackend
+	// NodeID names this process among the nodes sharing Engine: its
+	// outbox keys (keystore.go) and its leases on outbox jobs (notify.go)
+	// are its own. Empty: random at every Open.
+	NodeID         string
 	Retention      time.Duration    // content + wrapped keys deleted after (default 720h), unless the message asks otherwise (expiry.go)
 	MaxRetention   time.Duration    // the longest lifetime a message may ask for (default 2160h, within AuditRetention); not less than Retention
 	AuditRetention time.Duration    // events and metadata deleted after (default 9600h); not less than Retention
@@ -199,7 +208,14 @@ func Open(o Options) (*Vault, error) {
 		eng.Close()
 		return nil, fmt.Errorf("vault: open %s: %w", o.Path, err)
 	}
-	ks, storeCreated, err := loadKeyStore(o.KeyStore, o.KeyFile, key)
+	if o.NodeID == "" {
+		o.NodeID = hex.EncodeToString(randomBytes(6))
+	}
+	backend := o.KeyStoreBackend
+	if backend == nil {
+		backend = fileKeyStore{o.KeyStore}
+	}
+	ks, storeCreated, err := loadKeyStore(backend, o.KeyFile, key, o.NodeID)
 	var secrets *accountSecrets
 	if err == nil {
 		secrets, err = deriveAccountSecrets(key)
@@ -208,7 +224,7 @@ func Open(o Options) (*Vault, error) {
 	var pending map[uint64]int
 	if err == nil {
 		err = kv.Update(context.Background(), eng, conflictAttempts, func(tx kv.Tx) error {
-			if err := initFile(tx, hookTables(o.Hooks), ks.id, o.KeyStore, ks.replacing, now()); err != nil {
+			if err := initFile(tx, hookTables(o.Hooks), ks, o.KeyFile, now()); err != nil {
 				return err
 			}
 			pending, err = pendingByKey(tx)
@@ -223,7 +239,7 @@ func Open(o Options) (*Vault, error) {
 		if created {
 			os.Remove(o.KeyFile) // a key made for a vault that refused it would only mislead
 		}
-		if storeCreated {
+		if _, isFile := backend.(fileKeyStore); storeCreated && isFile {
 			os.Remove(o.KeyStore)
 		}
 		return nil, fmt.Errorf("vault: open %s: %w", o.Path, err)
@@ -254,8 +270,12 @@ func Open(o Options) (*Vault, error) {
 // old one, and checks that the key store is the one its keys are in: another
 // one (or a new one, when the file is missing) is taken only while no
 // pending notification and no unexpired message needs the old one, or when
-// replacing (the admin put an empty file there).
-func initFile(tx kv.Tx, hookTables []string, storeID []byte, keyStore string, replacing bool, now time.Time) error {
+// replacing (the admin put an empty file there). The store's key check
+// (a value sealed under the key file's key) refuses a key file other than
+// the one the store's key store is sealed under; it is written anew with a
+// new key store.
+func initFile(tx kv.Tx, hookTables []string, ks *keyStore, keyFile string, now time.Time) error {
+	storeID, keyStore, replacing := ks.id, ks.backend.Where(), ks.replacing
 	for _, name := range slices.Concat(coreBuckets, hookTables) {
 		if err := tx.CreateBucket(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
@@ -278,7 +298,19 @@ func initFile(tx kv.Tx, hookTables []string, storeID []byte, keyStore string, re
 	if err != nil {
 		return err
 	}
-	if old != nil && !bytes.Equal(old, storeID) {
+	check, err := meta.Get(kKeyCheck)
+	if err != nil {
+		return err
+	}
+	sameStore := old == nil || bytes.Equal(old, storeID)
+	// Another key file is refused for the store's own key store, and on a
+	// store shared by nodes for any but an emptied one (the admin's
+	// consent): a node started with the wrong key file must not take the
+	// store over from the others.
+	if check != nil && !ks.opensCheck(check) && ((sameStore && old != nil) || (ks.shared && !replacing)) {
+		return fmt.Errorf("key file %s: %w: the store was made with another key file; start with the key file the store was made with (vault.key_file, the same on every node)", keyFile, ErrKeyMismatch)
+	}
+	if !sameStore {
 		jobs := 0
 		err := tx.Bucket(bOutbox).Range(kv.Range{}, func(_, b []byte) error {
 			if bytes.Contains(b, []byte(`"kind":"`+JobNotify+`"`)) { // only notify jobs carry a sealed token
@@ -299,7 +331,12 @@ func initFile(tx kv.Tx, hookTables []string, storeID []byte, keyStore string, re
 		if (jobs > 0 || live) && !replacing {
 			return fmt.Errorf("%s: %w: it is not the key store of this vault (missing, or another one), and %d pending notifications "+
 				"(unexpired messages: %v) need the keys in that one; restore it, with its key file, or, to start without the content "+
-				"of those messages and notifications, put an empty file there (install -m 600 /dev/null %s)", keyStore, ErrKeyMismatch, jobs, live, keyStore)
+				"of those messages and notifications, put an empty file there (install -m 600 /dev/null %s)%s", keyStore, ErrKeyMismatch, jobs, live, keyStore, otherKey(ks, check, keyFile))
+		}
+	}
+	if check == nil || !sameStore {
+		if err := meta.Put(kKeyCheck, ks.sealCheck()); err != nil {
+			return err
 		}
 	}
 	return meta.Put(kKeyStoreID, storeID)
