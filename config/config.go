@@ -22,6 +22,7 @@ type Config struct {
 	TLS          TLS          `toml:"tls"`
 	Addressing   Addressing   `toml:"addressing"`
 	Vault        Vault        `toml:"vault"`
+	Node         Node         `toml:"node"`
 	Notifier     Notifier     `toml:"notifier"`
 	BankID       BankID       `toml:"bankid"`
 	Reader       Reader       `toml:"reader"`
@@ -99,6 +100,23 @@ type Vault struct {
 	MaxRetention   Duration `toml:"max_retention"` // the longest lifetime one message may ask for (exp=)
 	AuditRetention Duration `toml:"audit_retention"`
 	EscrowKey      string   `toml:"escrow_key"`
+	// KeyFile is the key file (32 random bytes, created 0600 when
+	// missing) that seals the key store: the same file on every node of
+	// a shared store. Default: path + ".key".
+	KeyFile string `toml:"key_file"`
+	// Lease is how long a node's claim on an outbox job keeps the other
+	// nodes from it: a dead node's notifications are sent by another once
+	// it has passed. At least twice the notifier's send timeout (30 s).
+	Lease Duration `toml:"lease"`
+}
+
+// Node names this process among the nodes sharing one store.
+type Node struct {
+	// ID is this node's name: its leases on outbox jobs and its outbox
+	// keys are its own, and at start it releases the leases it held
+	// before at once (others wait for vault.lease). Empty: a random one at
+	// every start (then a restarted node's old leases run out instead).
+	ID string `toml:"id"`
 }
 
 type Notifier struct {

@@ -48,6 +48,9 @@ var sigillAdditions = []string{
 	`session_max = "12h"                     # and this long after sign-in, however busy`,
 	"[api]                                   # the REST API on the staff listener\nwebhook_allow = []                      # webhook targets allowed besides public addresses: host names, \"*.domain\", IPs, CIDRs (e.g. [\"10.0.0.0/8\"]); without them loopback, private and link-local targets are refused\n",
 	`url = ""                                # only with environment = "test": another RP API base URL, e.g. a simulator from "sigill bankid-simulator"; needs ca_file`,
+	`key_file = ""                           # seals the key store; default path + ".key" (32 random bytes, created when missing): the same file on every node`,
+	`lease = "60s"                           # a node's claim on a notification; a dead node's are sent by another after this`,
+	"\n[node]\nid = \"\"                                 # this node's name among those sharing a store; empty: random at each start",
 }
 
 // The repository's copy of the example is what README points admins at; it
@@ -134,6 +137,8 @@ func TestFaultsNameTheKey(t *testing.T) {
 		{"no login tries", `burst = 5 `, `burst = 0 `, "login_limit.burst", "between 1 and 1000"},
 		{"bad login window", `window = "1m"`, `window = "a minute"`, "login_limit.window", "write it like 1m"},
 		{"bad webhook allow", `webhook_allow = []`, `webhook_allow = ["10.0.0.0/8", "http://hooks.example"]`, "api.webhook_allow", "CIDR prefix"},
+		{"short lease", `lease = "60s"`, `lease = "10s"`, "vault.lease", "shorter than 60s"},
+		{"bad node id", "[node]\nid = \"\"", "[node]\nid = \"node one\"", "node.id", "letters, digits"},
 		{"bankid url in production", `url = ""  `, `url = "https://127.0.0.1:8081/rp/v6.0/"  `, "bankid.url", `environment = "test"`},
 	}
 	for _, c := range cases {

@@ -42,6 +42,7 @@ func Default() *Config {
 			Retention:      durationOf(720 * time.Hour),
 			MaxRetention:   durationOf(2160 * time.Hour),
 			AuditRetention: durationOf(9600 * time.Hour),
+			Lease:          durationOf(time.Minute),
 		},
 		Notifier: Notifier{
 			Workers:  8,
@@ -108,6 +109,10 @@ func Dev(dataDir string, offset int) *Config {
 	c.SMTP.Relay = Relay{Listen: at(DevRelayPort), TrustedNetworks: []string{"127.0.0.0/8", "::1/128"}}
 	c.TLS = TLS{}
 	c.Vault.Path = filepath.Join(dataDir, "sigill.db")
+	// Short, so that a second dev node on the same store sends a killed
+	// one's notifications within a minute (the dev providers answer at
+	// once; the notifier's send timeout is 10 s in dev).
+	c.Vault.Lease = durationOf(20 * time.Second)
 	c.Notifier.LinkBase = fmt.Sprintf("http://127.0.0.1:%d", DevReaderPort+offset)
 	c.Notifier.SMS = SMS{Provider: "log"}
 	c.Notifier.Email = Email{From: "noreply@" + DevDomain}

@@ -125,6 +125,13 @@ func (c *Config) Validate() error {
 		f.add("vault.path", "is empty; write where the vault file lives, e.g. /var/lib/sigill/sigill.db")
 	}
 	f.duration("vault.retention", c.Vault.Retention, "720h")
+	f.duration("vault.lease", c.Vault.Lease, "60s")
+	if l := c.Vault.Lease; !l.bad && l.Duration > 0 && l.Duration < time.Minute && !c.Dev {
+		f.add("vault.lease", "%s is shorter than 60s, twice the notifier's send timeout: a claim could run out while its notification is being sent", l.text)
+	}
+	if id := c.Node.ID; id != "" && !validNodeID(id) {
+		f.add("node.id", "%q: write 1 to 64 letters, digits, '.', '_' or '-'", id)
+	}
 	f.duration("vault.max_retention", c.Vault.MaxRetention, "2160h")
 	f.duration("vault.audit_retention", c.Vault.AuditRetention, "9600h")
 	switch maxRet := c.Vault.MaxRetention; {
@@ -324,4 +331,18 @@ func (f *Faults) file(key, path, what string) {
 	if _, err := os.Stat(path); err != nil {
 		f.add(key, "%s: %v", what, err)
 	}
+}
+
+// validNodeID tells whether id is a node's name: 1 to 64 ASCII letters,
+// digits, '.', '_' or '-' (it is written into records and logs).
+func validNodeID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
 }

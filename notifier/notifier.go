@@ -27,7 +27,10 @@ const (
 	DefaultMaxAge      = 48 * time.Hour
 	DefaultPollEvery   = time.Second
 	DefaultSendTimeout = 30 * time.Second
-	DefaultLease       = 10 * time.Minute
+	DefaultLease       = time.Minute
+	// devSendTimeout is sigill dev's: its providers answer at once, and its
+	// lease (vault.lease, 20 s) must be twice this.
+	devSendTimeout = 10 * time.Second
 )
 
 // Options configure New. Vault, LinkBase, OrgName and SMS are required.
@@ -66,10 +69,11 @@ type Options struct {
 	Webhook func(ctx context.Context, j vault.Job) error
 	// SendTimeout bounds one attempt (connect, send, answer); default 30 s.
 	SendTimeout time.Duration
-	// Lease is how long a claimed job is kept from other claims; a job whose
-	// worker hung comes back after it. Default 10 min; at least twice
-	// SendTimeout. (A job left leased by a killed process is due again at
-	// the next start at once: see vault.ReleaseClaims.)
+	// Lease is how long a claimed job is kept from other claims (and
+	// other nodes, vault.lease); a job whose worker hung, or whose node
+	// died, comes back after it. Default 1 min; at least twice
+	// SendTimeout. (A job left leased by a killed process of this node is
+	// due again at the next start at once: see vault.ReleaseClaims.)
 	Lease time.Duration
 }
 
@@ -182,6 +186,7 @@ func FromConfig(cfg *config.Config, v *vault.Vault, log *slog.Logger, mods ...fu
 		SMS:       sms,
 		ReportURL: cfg.Notifier.SMS.DeliveryReportURL,
 		Logger:    log,
+		Lease:     cfg.Vault.Lease.Duration,
 	}
 	if e := cfg.Notifier.Email; e.Smarthost != "" {
 		if o.Email, err = NewSMTPSender(SMTPOptions{Addr: e.Smarthost, Username: e.Username, Password: e.Password, From: e.From}); err != nil {
@@ -190,6 +195,7 @@ func FromConfig(cfg *config.Config, v *vault.Vault, log *slog.Logger, mods ...fu
 	}
 	if cfg.Dev {
 		o.PollEvery = 250 * time.Millisecond
+		o.SendTimeout = devSendTimeout
 	}
 	for _, mod := range mods {
 		mod(&o)

@@ -17,7 +17,7 @@ import (
 )
 
 func runDev(args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	c := newCLI("dev", `Usage: sigill dev [-data DIR] [-listen-offset N]
+	c := newCLI("dev", `Usage: sigill dev [-data DIR] [-listen-offset N] [-key-file FILE]
 
 Runs the whole gateway on 127.0.0.1 with built-in defaults and no
 configuration file: gateway domain secure.test, a staff account
@@ -26,6 +26,7 @@ else generated and printed), plain-text AUTH allowed because nothing
 leaves loopback.`, stdout, stderr)
 	dataDir := c.fs.String("data", "./sigill-data", "data folder, kept between runs")
 	offset := c.fs.Int("listen-offset", 0, "add this to every port, to run instances side by side")
+	keyFile := c.fs.String("key-file", "", "the key file sealing the key store (default: in the data folder); the same file for every node sharing a store")
 	if code, done := c.parseFlagsOnly(args); done {
 		return code
 	}
@@ -38,6 +39,9 @@ leaves loopback.`, stdout, stderr)
 		return 1
 	}
 	cfg := config.Dev(dir, *offset)
+	if *keyFile != "" {
+		cfg.Vault.KeyFile = *keyFile
+	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
 
 	sig := stopSignals()

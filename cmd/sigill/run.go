@@ -375,6 +375,8 @@ func openVault(cfg *config.Config) (*vault.Vault, *mailbox.Store, *apikey.Store,
 	keys := apikey.New()
 	v, err := vault.Open(vault.Options{
 		Path:           cfg.Vault.Path,
+		KeyFile:        cfg.Vault.KeyFile,
+		NodeID:         cfg.Node.ID,
 		Retention:      cfg.Vault.Retention.Duration,
 		MaxRetention:   cfg.Vault.MaxRetention.Duration,
 		AuditRetention: cfg.Vault.AuditRetention.Duration,
