@@ -60,8 +60,9 @@
 // (one provider round trip and a group commit, at most 10 ms later), or if
 // the provider's answer is lost (a time-out or a broken connection after
 // the request was written: an InDoubtError). Such a job is in doubt
-// (vault.Job.InDoubtSince): ReleaseClaims marks the jobs a dead process had
-// claimed, a claim marks a job whose lease ran out, and RetryJob in doubt a
+// (vault.Job.InDoubtSince): ReleaseClaims marks the jobs a dead process of
+// this node had claimed, a claim marks a job whose lease ran out (another
+// node's too: a dead node's jobs are taken over once vault.lease passed), and RetryJob in doubt a
 // job whose answer was lost. Before an attempt at a job in doubt, the
 // notifier asks the provider, if it keeps a log (Reconciler), whether it
 // already has the message:

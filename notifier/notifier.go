@@ -223,9 +223,10 @@ func (n *Notifier) Kick() {
 // Run sends notifications until ctx ends; then it stops claiming, lets the
 // sends in flight finish (each bounded by SendTimeout) and record their
 // outcome, gives the jobs claimed but not yet started back, and returns. A
-// job it could not finish is sent at the next start. Only one Run may be
-// active per vault (the bbolt lock admits one process; within it, start one
-// Notifier).
+// job it could not finish is sent at the next start (at once on a bbolt
+// file, and on a shared store with the same node.id; else by any node once
+// its lease has passed). Only one Run may be active per vault (per node on
+// a shared store: nodes take different jobs, vault.ClaimJobs).
 //
 // One dispatcher claims due jobs for the workers, up to Workers ahead of
 // them, so that a worker that finishes a job starts the next at once rather

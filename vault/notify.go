@@ -197,8 +197,9 @@ func (v *Vault) leaseDue(now, until time.Time, max int) ([]rawJob, error) {
 		due, outbox := tx.Bucket(bOutboxDue), tx.Bucket(bOutbox)
 		// Keys first, then changes: Range's fn may not use the transaction.
 		// Room for a few stale entries beyond max.
+		// SkipLocked: entries another node's claim holds are left to it.
 		var keys [][]byte
-		err := due.Range(kv.Range{Limit: 2*max + 16}, func(k, _ []byte) error {
+		err := due.Range(kv.Range{Limit: 2*max + 16, SkipLocked: true}, func(k, _ []byte) error {
 			if len(k) == 16 && dueIndexTime(k) > now.UnixNano() {
 				return kv.Stop
 			}
@@ -246,6 +247,7 @@ func (v *Vault) leaseDue(now, until time.Time, max int) ([]rawJob, error) {
 			r.Due = until
 			r.Leased = true
 			r.Claimed = now
+			r.Node = v.opt.NodeID
 			out, err := json.Marshal(r)
 			if err != nil {
 				return err
@@ -275,12 +277,16 @@ func (r *jobRecord) markInDoubt() {
 	}
 }
 
-// ReleaseClaims makes every leased job due at now, marks it in doubt (see
-// Job.InDoubtSince), ends its lease generation (an outcome of the old
-// claim is refused: ErrLeaseLost), and returns how many there were. A process calls it
-// once before its first claim: the bbolt file lock admits one process, so a
-// lease found then was left by one that died, and its jobs need not wait
-// out the lease. Only one claimer may run per vault while this is called.
+// ReleaseClaims makes every job leased by this node (Options.NodeID) due at
+// now, marks it in doubt (see Job.InDoubtSince), ends its lease generation
+// (an outcome of the old claim is refused: ErrLeaseLost), and returns how
+// many there were. A process calls it once before its first claim: a lease
+// of its node found then was left by its previous run, and its jobs need
+// not wait out the lease. On a bbolt file, which one process holds, every
+// lease is such a one and all are released; on a store shared by nodes,
+// other nodes' leases are theirs (live ones) or run out (dead ones), and
+// ClaimJobs takes them then. Only one claimer may run per vault while this
+// is called.
 func (v *Vault) ReleaseClaims(now time.Time) (int, error) {
 	now = now.UTC()
 	var n int
@@ -293,12 +299,13 @@ func (v *Vault) ReleaseClaims(now time.Time) (int, error) {
 		var leased []rawJob
 		err := outbox.Range(kv.Range{}, func(k, b []byte) error {
 			var r struct {
-				Leased bool `json:"leased"`
+				Leased bool   `json:"leased"`
+				Node   string `json:"node"`
 			}
 			if err := json.Unmarshal(b, &r); err != nil {
 				return fmt.Errorf("job %x: %w", k, err)
 			}
-			if r.Leased && len(k) == 8 {
+			if r.Leased && len(k) == 8 && (v.exclusive || r.Node == v.opt.NodeID || r.Node == "") {
 				leased = append(leased, rawJob{k: bytes.Clone(k), b: bytes.Clone(b)})
 			}
 			return nil

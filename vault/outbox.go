@@ -30,8 +30,11 @@ const JobNotify = "notify"
 //   - CompleteJob and RetryJob record an outcome, fenced: they carry the
 //     generation of the claim they come from, and are refused with
 //     ErrLeaseLost once another claim (or ReleaseClaims) has the job.
-//   - ReleaseClaims gives back the jobs leased by a process that is gone
-//     (one process per bbolt file: all of them), in doubt.
+//   - ReleaseClaims gives back the jobs this node leased before it
+//     restarted (on a bbolt file, which one process holds: every lease), in
+//     doubt. Another node's leases are taken when they run out: ClaimJobs
+//     skips the jobs other nodes' claims hold locked (kv.Range.SkipLocked),
+//     and takes those whose lease has passed.
 //
 // The delivery records (a provider's id → its notification) are the
 // notifier's own, kept by its hook on the notified event.
@@ -76,6 +79,7 @@ type Job struct {
 	LastError string
 	Leased    bool
 	Lease     uint64
+	Node      string // the node of the latest claim
 	Event     uint64
 
 	InDoubtSince time.Time
@@ -104,6 +108,7 @@ type jobRecord struct {
 	// retry time. ReleaseClaims makes leased jobs due at once.
 	Leased    bool   `json:"leased,omitempty"`
 	Lease     uint64 `json:"lease,omitempty"` // generation: counted up by every claim and release
+	Node      string `json:"node,omitempty"`  // the node whose claim was the latest (Options.NodeID)
 	LastError string `json:"last_error,omitempty"`
 	Event     uint64 `json:"event,omitempty"` // the event a job of another kind is about (Tx.QueueJob)
 	// Claimed is when the latest claim began; InDoubtSince is Job's.
@@ -158,7 +163,7 @@ func (v *Vault) decodeJob(k, b []byte) (Job, error) {
 	return Job{
 		ID: id, MessageID: r.MessageID, Recipient: r.Recipient, Kind: r.Kind,
 		Channel: r.Channel, To: r.To, Lang: r.Lang, Errand: r.Errand, Token: token,
-		Attempts: r.Attempts, Due: r.Due, Created: r.Created, LastError: r.LastError, Leased: r.Leased, Lease: r.Lease, Event: r.Event,
+		Attempts: r.Attempts, Due: r.Due, Created: r.Created, LastError: r.LastError, Leased: r.Leased, Lease: r.Lease, Node: r.Node, Event: r.Event,
 		InDoubtSince: r.InDoubtSince,
 	}, nil
 }

@@ -133,16 +133,19 @@ type Options struct {
 
 // Vault is an open vault file. All its methods are safe for concurrent use.
 type Vault struct {
-	eng     kv.Engine
-	path    string
-	opt     Options
-	now     func() time.Time
-	keys    *keyStore
-	secrets *accountSecrets // seals TOTP secrets, keys the hashes of app passwords and recovery codes
-	escrow  *packet.PublicKey
-	commit  *committer
-	closing chan struct{}
-	once    sync.Once
+	eng kv.Engine
+	// exclusive: no other process uses the store (a bbolt file: its lock
+	// admits one), so every lease found in it is a dead process's.
+	exclusive bool
+	path      string
+	opt       Options
+	now       func() time.Time
+	keys      *keyStore
+	secrets   *accountSecrets // seals TOTP secrets, keys the hashes of app passwords and recovery codes
+	escrow    *packet.PublicKey
+	commit    *committer
+	closing   chan struct{}
+	once      sync.Once
 
 	shredKick chan struct{} // a job is done: run the key store's pass soon
 	sweepKick chan struct{} // an expiry may come before RunSweeper's next wake-up (expiry.go)
@@ -244,8 +247,10 @@ func Open(o Options) (*Vault, error) {
 		}
 		return nil, fmt.Errorf("vault: open %s: %w", o.Path, err)
 	}
+	_, exclusive := eng.(*boltkv.Engine)
 	v := &Vault{
 		eng:       eng,
+		exclusive: exclusive,
 		path:      o.Path,
 		opt:       o,
 		now:       now,
