@@ -24,7 +24,8 @@
 //
 // New receipts are announced to every session that has INBOX selected (an
 // untagged EXISTS at the next command, or at once during IDLE), through the
-// mailbox store's subscription and one imapserver.MailboxTracker per account. Flag
+// mailbox store's subscription (woken through the store, from any node
+// sharing it) and one imapserver.MailboxTracker per account. Flag
 // changes by one session are announced to the account's other sessions.
 //
 // What a client may do, and what it may not:

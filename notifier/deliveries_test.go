@@ -144,3 +144,15 @@ func TestDeliveryLayoutUnchanged(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestWokenByTheStore: a job queued through the store wakes the workers with
+// no Kick and no poll due (on a store shared by nodes, the accept may be
+// another node's).
+func TestWokenByTheStore(t *testing.T) {
+	e := newEnv(t)
+	elks := newFakeElks(t)
+	e.start(elks.provider(t), func(o *Options) { o.PollEvery = time.Hour })
+	time.Sleep(50 * time.Millisecond) // the dispatcher's first look has found nothing
+	acceptOne(t, e.v, "Provsvar", smsTo("+46701234567", pn1, "sv"))
+	waitFor(t, "the notification, woken by the store", func() bool { return len(elks.sent()) == 1 })
+}

@@ -210,9 +210,12 @@ func (n *Notifier) DevOutbox() http.Handler {
 	return h
 }
 
-// Kick wakes the workers to look for due jobs now: smtpd (through cmd)
-// calls it after each accepted message, so a notification does not wait
-// for the next poll. It never blocks.
+// Kick wakes the workers to look for due jobs now. It never blocks. The
+// store wakes them anyway once a job is queued, on whichever node
+// (vault.ChannelOutbox, which Run listens to), so a notification does not
+// wait for the next poll; smtpd and the API (through cmd) call Kick after
+// each accepted message too, which only spares this node the wake-up's
+// round trip through the store.
 func (n *Notifier) Kick() {
 	select {
 	case n.kick <- struct{}{}:
@@ -276,6 +279,8 @@ func (n *Notifier) Run(ctx context.Context) error {
 		}
 	}()
 
+	// Jobs queued on any node sharing the store wake the dispatcher.
+	queued := n.v.Listen(ctx, vault.ChannelOutbox)
 	outstanding := 0 // claimed and not yet finished: queued or in a worker
 	poll := time.NewTimer(n.o.PollEvery)
 	defer poll.Stop()
@@ -319,6 +324,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-n.kick:
+		case <-queued:
 		case <-done:
 			outstanding--
 		case <-poll.C:

@@ -319,6 +319,7 @@ func (a *acceptance) apply(v *Vault, tx kv.Tx) error {
 		}
 	}
 	tx.OnCommit(a.onCommit)
+	tx.Notify(ChannelOutbox)
 	return nil
 }
 

@@ -64,8 +64,15 @@ type Tx interface {
 	// Now is the vault's clock.
 	Now() time.Time
 	// OnCommit runs fn once the transaction has committed (never when it
-	// is rolled back), outside of it.
+	// is rolled back), outside of it, on this node.
 	OnCommit(fn func())
+	// Notify wakes Vault.Listen(channel) once the transaction has
+	// committed, on every node that shares the store (an IMAP IDLE on
+	// another node hears of a receipt filed here). Wake-ups carry nothing
+	// and several may merge into one: a listener reads the store again.
+	// A channel's name is 1 to 63 of a-z, 0-9 and _ (a PostgreSQL
+	// identifier), starting with a letter.
+	Notify(channel string)
 }
 
 // Table is a hook's own ordered key-value table.
@@ -146,6 +153,7 @@ func (t *storeTx) Letter(messageID string, recipient int) (Letter, error) {
 
 func (t *storeTx) QueueJob(j Job) (uint64, error) {
 	now := t.v.now().UTC()
+	t.tx.Notify(ChannelOutbox)
 	return putJob(t.tx, jobRecord{
 		MessageID: j.MessageID, Recipient: j.Recipient, Kind: j.Kind,
 		Channel: j.Channel, To: j.To, Lang: j.Lang, Errand: j.Errand, Event: j.Event,
@@ -164,6 +172,21 @@ func (t *storeTx) Account(address string) (Account, error) {
 func (t *storeTx) Now() time.Time { return t.v.now() }
 
 func (t *storeTx) OnCommit(fn func()) { t.tx.OnCommit(fn) }
+
+func (t *storeTx) Notify(channel string) { t.tx.Notify(channel) }
+
+// Listen returns a channel that receives after a transaction that called
+// Tx.Notify(channel) has committed, on this node or another sharing the
+// store (several wake-ups may merge into one), until ctx ends. The vault's
+// own channel is ChannelOutbox.
+func (v *Vault) Listen(ctx context.Context, channel string) <-chan struct{} {
+	return v.eng.Listen(ctx, channel)
+}
+
+// ChannelOutbox is woken when jobs are added to the outbox or made due at
+// once (Accept, Tx.QueueJob, ReleaseClaims), on whichever node: the
+// notifier listens to it.
+const ChannelOutbox = "sigill_outbox"
 
 // table is Table on a kv bucket.
 type table struct{ kv.Bucket }

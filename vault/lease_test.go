@@ -96,3 +96,41 @@ func TestReleaseOwnClaims(t *testing.T) {
 		t.Fatalf("released %d on a bbolt file, %v; want every lease", n, err)
 	}
 }
+
+// TestOutboxWakeUps: jobs queued, or made due again, wake the store's
+// outbox channel (every node's notifier listens to it); a claim does not.
+func TestOutboxWakeUps(t *testing.T) {
+	c := newClock()
+	v, _ := openTest(t, func(o *Options) { o.Now = c.Now })
+	wake := v.Listen(t.Context(), ChannelOutbox)
+	woken := func() bool {
+		select {
+		case <-wake:
+			return true
+		default:
+			return false
+		}
+	}
+	accept(t, v, incoming(mime("one", nil), smsRecipient("+46701234567", pn1)))
+	if !woken() {
+		t.Fatal("no wake-up after an accept")
+	}
+	jobs := mustClaim(t, v, c.Now(), 1)
+	if woken() {
+		t.Fatal("a wake-up after a claim")
+	}
+	if n, err := v.ReleaseClaims(c.Now()); err != nil || n != 1 || !woken() {
+		t.Fatalf("release of %d claims (%v): no wake-up", n, err)
+	}
+	jobs = mustClaim(t, v, c.Now(), 1)
+	if err := v.RetryJob(jobs[0].ID, jobs[0].Lease, c.Now().Add(time.Hour), "later", false); err != nil || woken() {
+		t.Fatalf("a retry due later woke the notifier (%v)", err)
+	}
+	err := v.Update(t.Context(), nil, func(tx Tx) error {
+		_, err := tx.QueueJob(Job{Kind: "receipt", To: "staff@kommun.example.se", MessageID: jobs[0].MessageID})
+		return err
+	})
+	if err != nil || !woken() {
+		t.Fatalf("no wake-up after a hook's job (%v)", err)
+	}
+}

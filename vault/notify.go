@@ -337,6 +337,9 @@ func (v *Vault) ReleaseClaims(now time.Time) (int, error) {
 			}
 			n++
 		}
+		if n > 0 {
+			tx.Notify(ChannelOutbox)
+		}
 		return nil
 	})
 	if err != nil {
@@ -482,6 +485,9 @@ func (v *Vault) RetryJob(id, lease uint64, due time.Time, reason string, inDoubt
 			r.markInDoubt()
 		}
 		r.Due, r.Leased, r.LastError = due, false, reason
+		if !due.After(v.now()) {
+			tx.Notify(ChannelOutbox) // given back, due now: any node may take it
+		}
 		out, err := json.Marshal(r)
 		if err != nil {
 			return err

@@ -5,7 +5,9 @@
 // alike (reply.go).
 // It owns the UIDs, UIDVALIDITY and UIDNEXT, the flags a staff member keeps
 // on a receipt and how IMAP's STORE changes them (FlagOp), the rules of
-// what is filed, and the subscribers told of a change (IMAP IDLE). It
+// what is filed, and the subscribers told of a change (IMAP IDLE: through
+// the store's wake-ups, vault.Tx.Notify and Vault.Listen, so a receipt filed
+// on one node reaches a session idling on another). It
 // builds no message (package receipts does) and speaks no protocol (imapd
 // does). It logs nothing.
 //

@@ -3,10 +3,11 @@ package mailbox
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"sigill/addressing"
@@ -93,9 +94,8 @@ var tables = []string{tMailbox, tMeta, tByEvent, tReplies}
 // its Hook in the vault's Options, and Attach the opened vault before
 // reading or changing a mailbox. Its methods are safe for concurrent use.
 type Store struct {
-	o   Options
-	v   *vault.Vault
-	hub hub
+	o Options
+	v *vault.Vault
 }
 
 // New makes a Store, not yet attached to a vault.
@@ -233,7 +233,7 @@ func (s *Store) file(tx vault.Tx, ev vault.Event) error {
 			return err
 		}
 	}
-	tx.OnCommit(func() { s.hub.notify(account) })
+	tx.Notify(channel(account))
 	return nil
 }
 
@@ -267,7 +267,7 @@ func (s *Store) unfile(tx vault.Tx, ev vault.Event) error {
 		return err
 	}
 	account := string(k[:len(k)-5])
-	tx.OnCommit(func() { s.hub.notify(account) })
+	tx.Notify(channel(account))
 	return nil
 }
 
@@ -362,13 +362,13 @@ func (s *Store) StoreFlags(account string, uids []uint32, op FlagOp, flags Flags
 			}
 			changed = true
 		}
+		if changed {
+			tx.Notify(channel(account))
+		}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("mailbox %s: store flags: %w", account, err)
-	}
-	if changed {
-		s.hub.notify(account)
 	}
 	return out, nil
 }
@@ -407,54 +407,22 @@ func (s *Store) Receipt(seq uint64) (vault.Letter, vault.Event, error) {
 }
 
 // Subscribe tells the caller whenever an account's mailbox changes: a
-// receipt filed, flags stored, entries removed at audit retention. The
-// channel holds at most one pending signal (signals coalesce), so the
-// subscriber rereads the Mailbox after each; it is sent to only after the
-// change is committed, and never blocks the vault. cancel ends the
-// subscription and closes the channel.
+// receipt filed, flags stored, entries removed at audit retention, on this
+// node or another sharing the store (the vault's Listen). The channel holds
+// at most one pending signal (signals coalesce), so the subscriber rereads
+// the Mailbox after each; it is sent to only after the change is
+// committed, and never blocks the vault. cancel ends the subscription and
+// closes the channel.
 func (s *Store) Subscribe(account string) (<-chan struct{}, func()) {
-	return s.hub.subscribe(strings.ToLower(account))
+	ctx, cancel := context.WithCancel(context.Background())
+	return s.vault().Listen(ctx, channel(strings.ToLower(account))), cancel
 }
 
-// hub is the store's registry of mailbox subscribers; its zero value is
-// ready.
-type hub struct {
-	mu   sync.Mutex
-	subs map[string]map[chan struct{}]bool
-}
-
-func (h *hub) subscribe(account string) (<-chan struct{}, func()) {
-	ch := make(chan struct{}, 1)
-	h.mu.Lock()
-	if h.subs == nil {
-		h.subs = make(map[string]map[chan struct{}]bool)
-	}
-	if h.subs[account] == nil {
-		h.subs[account] = make(map[chan struct{}]bool)
-	}
-	h.subs[account][ch] = true
-	h.mu.Unlock()
-	var once sync.Once
-	return ch, func() {
-		once.Do(func() {
-			h.mu.Lock()
-			delete(h.subs[account], ch)
-			if len(h.subs[account]) == 0 {
-				delete(h.subs, account)
-			}
-			close(ch)
-			h.mu.Unlock()
-		})
-	}
-}
-
-func (h *hub) notify(account string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for ch := range h.subs[account] {
-		select {
-		case ch <- struct{}{}:
-		default: // a signal is already pending
-		}
-	}
+// channel is the store's wake-up channel of an account's mailbox: named by
+// a hash, since a channel's name is an identifier (vault.Tx.Notify) and an
+// address is not. A clash of two accounts' names only wakes a subscriber
+// for nothing.
+func channel(account string) string {
+	h := sha256.Sum256([]byte(account))
+	return "sigill_mailbox_" + hex.EncodeToString(h[:12])
 }

@@ -438,3 +438,35 @@ func TestLayoutUnchanged(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSubscribeThroughTheStore: a subscriber hears of a change through the
+// store's wake-ups, not this process's memory: a transaction that only
+// notifies the account's channel, as another node's filing does on a store
+// shared by nodes, wakes it; another account's does not.
+func TestSubscribeThroughTheStore(t *testing.T) {
+	s, v, _ := openTest(t, Options{}, nil)
+	sig, cancel := s.Subscribe("staff@kommun.example.se")
+	defer cancel()
+	notify := func(account string) {
+		t.Helper()
+		err := v.Update(t.Context(), nil, func(tx vault.Tx) error {
+			tx.Notify(channel(account))
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	notify("other@kommun.example.se")
+	select {
+	case <-sig:
+		t.Fatal("woken by another account's change")
+	default:
+	}
+	notify("staff@kommun.example.se")
+	select {
+	case <-sig:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no wake-up from a change committed through the store")
+	}
+}

@@ -46,7 +46,9 @@ type Engine interface {
 	// Listen returns a channel that receives (without blocking the sender;
 	// several wake-ups may merge into one) after a transaction that called
 	// Notify(channel) has committed, on this node or another sharing the
-	// store. The channel stays open until ctx ends.
+	// store. The channel stays open until ctx ends, and is closed then (a
+	// subscriber may range over it). On this node the wake-up is sent
+	// before Commit returns, where the engine can (boltkv does).
 	Listen(ctx context.Context, channel string) <-chan struct{}
 	Close() error
 }

@@ -86,6 +86,10 @@ func (e *Engine) Listen(ctx context.Context, channel string) <-chan struct{} {
 				break
 			}
 		}
+		if len(e.listeners[channel]) == 0 {
+			delete(e.listeners, channel)
+		}
+		close(ch) // under e.mu: no notify sends to it any more
 	}()
 	return ch
 }
