@@ -168,6 +168,27 @@
 // WAL archives and backups until those are: their retention is the
 // organisation's to set.
 //
+// Several nodes must share the key store (Options.KeyStoreBackend,
+// versioned: keystore_backend.go). A backend that keeps it in a table of
+// the same database breaks the rule above: every version of the sealed key
+// store, destroyed keys included, is then in WAL, its archives, base
+// backups and replicas (and in dead tuples until VACUUM), so with the key
+// file, which every node holds, a copy opens what the keys sealed for as
+// long as that copy is kept — as if the key store were backed up with
+// every change. Such a backend is a choice to state: the shredding then
+// holds only against whoever has the database's files without the key file,
+// and the WAL archives' and backups' retention is added to every message's.
+// A backend that truly replaces its value (a secret store, a file on
+// storage every node mounts) keeps the promise.
+//
+// With several nodes each node seals under outbox keys of its own (named by
+// Options.NodeID), replaces its current key every minute even when idle,
+// and destroys its keys as on one node, counting pending jobs from the
+// outbox since other nodes finish its jobs; another node's keys, once their
+// age shows the node gone (a current key some minutes old), are resealed
+// or destroyed by whichever node comes first (keystore.go), a few minutes
+// later than on one node.
+//
 // # Accepting a message
 //
 // Accept stores the message, its recipients, one "accepted" event and one

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -300,4 +301,26 @@ func TestSIGTERMFinishesOpenTransactions(t *testing.T) {
 	}
 	checkAcknowledged(t, data, acked)
 	t.Logf("%d acknowledged, %d of them after SIGTERM", len(acked), after)
+}
+
+// TestDevKeyFile: -key-file names the key file (made, 32 bytes, 0600, when
+// missing) instead of the one in the data folder, and the vault refuses to
+// start with another one, naming it.
+func TestDevKeyFile(t *testing.T) {
+	data := t.TempDir()
+	keyFile := filepath.Join(t.TempDir(), "shared.key")
+	d := startDev(t, data, "-key-file", keyFile)
+	d.stop(t)
+	fi, err := os.Stat(keyFile)
+	if err != nil || fi.Size() != 32 || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file %v, %v", fi, err)
+	}
+	if _, err := os.Stat(filepath.Join(data, "sigill.db.key")); err == nil {
+		t.Fatal("a key file in the data folder although -key-file named another")
+	}
+	other := filepath.Join(t.TempDir(), "other.key")
+	out, err := exec.Command(sigillBin, "dev", "-data", data, "-listen-offset", strconv.Itoa(freeOffset(t)), "-key-file", other).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), other) || !strings.Contains(string(out), "key") {
+		t.Fatalf("dev with another key file: %v\n%s", err, out)
+	}
 }

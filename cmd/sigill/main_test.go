@@ -68,11 +68,12 @@ type devInstance struct {
 
 const devPassword = "dev-password-for-tests"
 
-// startDev starts `sigill dev` on free ports and waits for its banner.
-func startDev(t *testing.T, data string) *devInstance {
+// startDev starts `sigill dev` on free ports, with more flags if given, and
+// waits for its banner.
+func startDev(t *testing.T, data string, flags ...string) *devInstance {
 	t.Helper()
 	offset := freeOffset(t)
-	cmd := exec.Command(sigillBin, "dev", "-data", data, "-listen-offset", strconv.Itoa(offset))
+	cmd := exec.Command(sigillBin, append([]string{"dev", "-data", data, "-listen-offset", strconv.Itoa(offset)}, flags...)...)
 	cmd.Env = append(os.Environ(), "SIGILL_DEV_PASSWORD="+devPassword)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
