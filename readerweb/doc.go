@@ -46,9 +46,17 @@
 //
 // # Sessions
 //
-// Sessions live in memory: a restart logs readers out, which is acceptable for
-// sessions that last minutes (Options.SessionTTL, absolute from the moment the
-// session was made, not sliding). The cookie is HttpOnly, SameSite=Strict,
+// A session's grants (what its logins won) are also kept in the vault's
+// table reader_sessions (Hook; sessionstore.go), keyed by a hash of the
+// session id, so a logged-in browser reads its message through any node
+// sharing the store, and after a restart; a logout or a claim on one node
+// ends the old id on all. The rest lives in the memory of the node that
+// started the order: the pending BankID order with its collector, and a
+// same-device order's return path (it holds the link token): the login
+// itself (at most BankID's three minutes) needs that node, e.g. by the
+// load balancer's session affinity. Sessions last minutes
+// (Options.SessionTTL, absolute from the moment the session was made, not
+// sliding). The cookie is HttpOnly, SameSite=Strict,
 // Path=/ and, unless Options.Secure is false (dev on loopback), Secure with
 // the __Host- prefix.
 //

@@ -178,8 +178,14 @@ func (s *Server) startOrder(w http.ResponseWriter, r *http.Request, token string
 	if req.PersonalNumber != "" {
 		s.personOrders[req.PersonalNumber] = o
 	}
+	stored := ss.record()
 	s.wg.Add(1)
 	s.mu.Unlock()
+	if err := s.saveSession(ss, stored, ""); err != nil {
+		// The session works on this node; the app's return on another
+		// finds no session there.
+		s.log.Error("saving a session", "err", err)
+	}
 	go s.collect(cctx, o)
 	ordersStarted.Inc()
 	s.setCookie(w, ss)
@@ -419,7 +425,14 @@ func (s *Server) claim(w http.ResponseWriter, r *http.Request, st standing, l va
 	if !s.closed {
 		s.sessions[ns.id] = ns
 	}
+	stored := ns.record()
 	s.mu.Unlock()
+	if err := s.saveSession(ns, stored, st.sess.id); err != nil {
+		// The grant holds on this node only (until the session ends); the
+		// old id must open nothing anywhere.
+		s.log.Error("saving a session", "err", err)
+		s.forgetSession(st.sess.id)
+	}
 	s.setCookie(w, ns)
 	s.log.Info("message opened", "message", l.ID, "recipient", l.Recipient, "person", addressing.Mask(g.pn))
 	opens.Inc()

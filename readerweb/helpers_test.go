@@ -87,7 +87,7 @@ func newEnv(t testing.TB, cfgs ...envConfig) *env {
 		Org:       testOrg,
 		ReplyCopy: "kansli@staff.test", Limits: intake.Rules{MaxBytes: testMaxReply}, Now: cfg.vaultClock,
 	})
-	v, err := vault.Open(vault.Options{Path: filepath.Join(t.TempDir(), "sigill.db"), Now: cfg.vaultClock, Hooks: []vault.Hook{boxes.Hook()}})
+	v, err := vault.Open(vault.Options{Path: filepath.Join(t.TempDir(), "sigill.db"), Now: cfg.vaultClock, Hooks: []vault.Hook{boxes.Hook(), Hook()}})
 	if err != nil {
 		t.Fatalf("vault.Open: %v", err)
 	}

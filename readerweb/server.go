@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	_ "time/tzdata" // the page shows Swedish time whatever the host's zone files
 
@@ -57,12 +58,15 @@ const DefaultSessionTTL = 15 * time.Minute
 const DefaultMaxReplyBytes = 25 << 20
 
 const (
-	collectEvery   = 2 * time.Second  // BankID: collect every 2 s while pending
-	callTimeout    = 10 * time.Second // one /auth, /collect or /cancel
-	janitorEvery   = 30 * time.Second
-	maxOrders      = 10_000
-	maxSessions    = 100_000
-	maxCollectErrs = 3
+	collectEvery = 2 * time.Second  // BankID: collect every 2 s while pending
+	callTimeout  = 10 * time.Second // one /auth, /collect or /cancel
+	janitorEvery = 30 * time.Second
+	// storedSweepEvery: every this many janitor rounds (5 min) the stored
+	// sessions past their expiry are deleted (a scan of the table).
+	storedSweepEvery = 10
+	maxOrders        = 10_000
+	maxSessions      = 100_000
+	maxCollectErrs   = 3
 )
 
 // Server is the reader's web side. It is safe for concurrent use.
@@ -78,6 +82,8 @@ type Server struct {
 
 	collectEvery time.Duration
 	maxOrders    int
+
+	sweeps atomic.Int64 // janitor rounds, for sweepStored
 
 	mu       sync.Mutex
 	sessions map[string]*session // by session id
@@ -103,6 +109,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.BankID == nil {
 		return nil, errors.New("readerweb: Options.BankID is required")
+	}
+	if !o.Vault.HasHook(HookName) {
+		return nil, errNoHook
 	}
 	if o.SessionTTL <= 0 {
 		o.SessionTTL = DefaultSessionTTL
@@ -462,6 +471,11 @@ func (s *Server) janitor() {
 func (s *Server) sweep() {
 	now := s.now()
 	s.limits.sweep(now)
+	if s.sweeps.Add(1)%storedSweepEvery == 0 {
+		if err := s.sweepStored(); err != nil {
+			s.log.Error("deleting expired sessions", "err", err)
+		}
+	}
 	var ended []*session
 	s.mu.Lock()
 	for id, ss := range s.sessions {

@@ -25,6 +25,9 @@ type session struct {
 	// app's return often opens a new tab after the first one has already
 	// polled and logged in, and that return must still lead to the message.
 	returns map[string]string
+	// stored: the grants are in the session's record (sessionstore.go), so
+	// the record's end (a logout or a claim on another node) ends them.
+	stored bool
 }
 
 // grant is the right to read one link's message, won with BankID. It lasts
@@ -98,28 +101,41 @@ func (s *Server) clearCookie(w http.ResponseWriter) {
 	})
 }
 
-// sessionOf returns the request's live session, or nil. Called with s.mu
-// held.
-func (s *Server) sessionOf(r *http.Request) *session {
+// cookieID is the session id the request's cookie names, or "".
+func (s *Server) cookieID(r *http.Request) string {
 	c, err := r.Cookie(s.cookieName())
-	if err != nil || c.Value == "" {
+	if err != nil {
+		return ""
+	}
+	return c.Value
+}
+
+// sessionOf returns the request's live session, or nil. Called with s.mu
+// held, after syncSession.
+func (s *Server) sessionOf(r *http.Request) *session {
+	id := s.cookieID(r)
+	if id == "" {
 		return nil
 	}
-	ss := s.sessions[c.Value]
+	ss := s.sessions[id]
 	if ss == nil || !s.now().Before(ss.expires) {
 		return nil
 	}
 	return ss
 }
 
-// takeSession removes the request's session from the store and returns it
-// (nil when there is none).
+// takeSession removes the request's session, here and from every node
+// (its record), and returns it (nil when there is none).
 func (s *Server) takeSession(r *http.Request) *session {
+	s.syncSession(s.cookieID(r))
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	ss := s.sessionOf(r)
 	if ss != nil {
 		delete(s.sessions, ss.id)
+	}
+	s.mu.Unlock()
+	if ss != nil {
+		s.forgetSession(ss.id)
 	}
 	return ss
 }
@@ -156,6 +172,7 @@ func (s *Server) standingOf(r *http.Request, key string) standing {
 	if r.Method == http.MethodHead {
 		return standing{kind: "none"}
 	}
+	s.syncSession(s.cookieID(r))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ss := s.sessionOf(r)
@@ -176,6 +193,7 @@ func (s *Server) standingOf(r *http.Request, key string) standing {
 // request's session: the message of the same-device order it started with
 // that nonce, pending or done; "" when there is none.
 func (s *Server) returnPathOf(r *http.Request, nonce string) string {
+	s.syncSession(s.cookieID(r))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if ss := s.sessionOf(r); ss != nil {

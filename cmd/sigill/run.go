@@ -381,7 +381,7 @@ func openVault(cfg *config.Config) (*vault.Vault, *mailbox.Store, *apikey.Store,
 		MaxRetention:   cfg.Vault.MaxRetention.Duration,
 		AuditRetention: cfg.Vault.AuditRetention.Duration,
 		EscrowKey:      readOptional(cfg.Vault.EscrowKey),
-		Hooks:          []vault.Hook{boxes.Hook(), notifier.Hook(), keys.Hook(), api.Hook(), staffweb.Hook()},
+		Hooks:          []vault.Hook{boxes.Hook(), notifier.Hook(), keys.Hook(), api.Hook(), staffweb.Hook(), readerweb.Hook()},
 		// Only app passwords open SMTP and IMAP (staff-web.md).
 		RequireSecondFactor: cfg.Staff.Require2FA,
 	})
