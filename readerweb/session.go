@@ -133,8 +133,9 @@ func (s *Server) takeSession(r *http.Request) *session {
 	if ss != nil {
 		delete(s.sessions, ss.id)
 	}
+	stored := ss != nil && ss.stored
 	s.mu.Unlock()
-	if ss != nil {
+	if stored {
 		s.forgetSession(ss.id)
 	}
 	return ss
