@@ -98,6 +98,14 @@ type messageRecord struct {
 	// Absent in messages accepted before it, whose wrapped keys need the
 	// expiry key itself (and whose expiry cannot change).
 	ExpirySecret []byte `json:"expiry_secret,omitempty"`
+	// RecipientSecrets are each recipient's own secret, sealed under the
+	// expiry key like ExpirySecret, which its wrapped key needs too; nil
+	// where the recipient's copy was withdrawn (revoke.go). Absent in
+	// messages accepted before it.
+	RecipientSecrets [][]byte `json:"recipient_secrets,omitempty"`
+	// Revoked: every recipient's copy was withdrawn, and the expiry secret,
+	// recipient secrets and escrow packet are gone (revoke.go).
+	Revoked bool `json:"revoked,omitempty"`
 	// Expires is when the content expires; ExpiryKey (its period's start,
 	// Unix seconds) and ExpiryKeyID name the key store's expiry key that
 	// the expiry secret and the escrow packet of the message need.
@@ -247,7 +255,12 @@ func (v *Vault) prepare(id string, now time.Time, in Incoming, sealKey *outboxKe
 	for i, r := range in.Recipients {
 		raw, token := newToken()
 		tokens[i] = token
-		wrapped, err := wrapSessionKey(raw, secret, id, i, sessionKey)
+		own := randomBytes(expirySecretSize)
+		meta.RecipientSecrets = append(meta.RecipientSecrets, sealRecipientSecret(expiry, id, i, own))
+		wrapSecret := append(append(make([]byte, 0, 2*expirySecretSize), secret...), own...)
+		wrapped, err := wrapSessionKey(raw, wrapSecret, id, i, sessionKey)
+		clear(own)
+		clear(wrapSecret)
 		if err != nil {
 			return nil, nil, fmt.Errorf("wrap: %w", err)
 		}
@@ -358,12 +371,12 @@ func (v *Vault) Decrypt(token string) (Letter, []byte, error) {
 		if ct == nil || rr.Wrapped == nil {
 			return ErrExpired
 		}
-		secret, done, err := v.expirySecret(m)
+		secret, err := v.wrapSecret(m, l.Recipient)
 		if err != nil {
 			return err
 		}
 		sessionKey, err := unwrapSessionKey(rawToken, secret, l.ID, l.Recipient, rr.Wrapped)
-		done()
+		clear(secret)
 		if err != nil {
 			return fmt.Errorf("message %s: %w", l.ID, err)
 		}

@@ -108,6 +108,9 @@ func (v *Vault) EscrowMessage(id string) ([]byte, error) {
 		if m.Expired || ct == nil {
 			return ErrExpired
 		}
+		if m.Revoked {
+			return ErrRevoked
+		}
 		if len(m.Escrow) == 0 {
 			return fmt.Errorf("message %s was accepted without an escrow key", id)
 		}

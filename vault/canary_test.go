@@ -177,7 +177,7 @@ func sessionKeyOf(t *testing.T, v *Vault, token string) []byte {
 		if err != nil {
 			return err
 		}
-		secret, err := expirySecretOf(m, v.keys.expiryKeyAt(m.ExpiryKey, m.ExpiryKeyID))
+		secret, err := v.wrapSecret(m, rr.Index)
 		if err != nil {
 			return err
 		}
@@ -234,9 +234,18 @@ func readMaterial(t *testing.T, path, keyStore string, expiry [][]byte) *materia
 			if err := json.Unmarshal(b, &mr); err != nil {
 				return err
 			}
+			// And each recipient's own secret, sealed under the same key,
+			// follows the expiry secret.
 			for _, e := range expiry {
-				if x, ok := gcmOpen(hkdfKey(e, nil, infoSecret), mr.ExpirySecret, bindContext(infoSecret, mr.ID, 0)); ok {
-					m.expiry = append(m.expiry, x)
+				x, ok := gcmOpen(hkdfKey(e, nil, infoSecret), mr.ExpirySecret, bindContext(infoSecret, mr.ID, 0))
+				if !ok {
+					continue
+				}
+				m.expiry = append(m.expiry, x)
+				for i, sealed := range mr.RecipientSecrets {
+					if r, ok := gcmOpen(hkdfKey(e, nil, infoSecret), sealed, bindContext(infoRecipient, mr.ID, i)); ok {
+						m.expiry = append(m.expiry, append(bytes.Clone(x), r...))
+					}
 				}
 			}
 			return nil

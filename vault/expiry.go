@@ -90,6 +90,9 @@ func (v *Vault) lifetimeOf(in Incoming) time.Duration {
 // before expiry secrets the expiry key itself (not to be cleared).
 func expirySecretOf(m *messageRecord, k *expiryKey) ([]byte, error) {
 	if m.ExpirySecret == nil {
+		if m.Revoked {
+			return nil, ErrRevoked // withdrawn: the secret was shredded (revoke.go)
+		}
 		return k.raw, nil
 	}
 	return openSecret(k, m.ID, m.ExpirySecret)
@@ -124,6 +127,9 @@ func resealExpiry(m *messageRecord, from, to *expiryKey) error {
 	}
 	m.ExpirySecret = sealSecret(to, m.ID, secret)
 	clear(secret)
+	if err := resealRecipientSecrets(m, from, to); err != nil {
+		return err
+	}
 	if m.Escrow != nil {
 		pkesk, err := openEscrow(from, m.ID, m.Escrow)
 		if err != nil {
@@ -183,6 +189,9 @@ func (v *Vault) SetExpiry(id string, expires time.Time, by string) (time.Time, e
 		old = m.Expires
 		if m.Expired || !now.Before(m.Expires) {
 			return ErrExpired
+		}
+		if m.Revoked {
+			return ErrRevoked
 		}
 		if m.ExpirySecret == nil {
 			return ErrFixedExpiry
@@ -304,7 +313,7 @@ func (v *Vault) finishRetiring(old *expiryKey) error {
 				if err != nil {
 					return err
 				}
-				if m.ExpiryKey != start || m.ExpiryKeyID != old.id || m.Expired {
+				if m.ExpiryKey != start || m.ExpiryKeyID != old.id || m.Expired || m.Revoked && m.ExpirySecret == nil {
 					continue
 				}
 				if m.ExpirySecret == nil {

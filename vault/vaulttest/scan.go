@@ -12,8 +12,10 @@
 // token alone) as well as schema 2 (the key store: message keys wrapped
 // under an expiry key and the token, or, since per-message expiry, under
 // the message's expiry secret, sealed under an expiry key, and the token;
-// replaced expiry keys not yet destroyed count too), so that a test using
-// it fails against the code before the key store.
+// replaced expiry keys not yet destroyed count too; since withdrawal,
+// with each recipient's own secret, sealed under the same key, after the
+// expiry secret), so that a test using it fails against the code before
+// the key store.
 package vaulttest
 
 import (
@@ -97,6 +99,7 @@ const (
 	v2Store  = "sigill vault v2: key store"
 	v2Escrow = "sigill vault v2: escrow packet seal"
 	v2Secret = "sigill vault v2: message expiry secret seal"
+	v2Rcpt   = "sigill vault v2: recipient secret seal"
 	tokenLen = 16
 )
 
@@ -109,6 +112,7 @@ var (
 	reEscrow  = regexp.MustCompile(`"escrow":"([A-Za-z0-9+/]+={0,2})"`)
 	reSecret  = regexp.MustCompile(`"expiry_secret":"([A-Za-z0-9+/]+={0,2})"`)
 	reID      = regexp.MustCompile(`\{"id":"([0-9a-v]{20})"`)
+	reRcpts   = regexp.MustCompile(`"recipient_secrets":\[((?:null|"[A-Za-z0-9+/]+={0,2}")(?:,(?:null|"[A-Za-z0-9+/]+={0,2}"))*)\]`)
 	reIndex   = regexp.MustCompile(`"(?:recipient|index)":([0-9]{1,4})[,}]`)
 )
 
@@ -144,6 +148,30 @@ func Scan(f Files) Report {
 			for _, k := range km.expiry {
 				if x, ok := gcmOpen(derive(k, v2Secret), s.blob, bind(v2Secret, s.id, 0)); ok {
 					secrets[s.id] = append(secrets[s.id], x)
+				}
+			}
+		}
+	}
+	// Each recipient's own secret (since withdrawal), sealed under an
+	// expiry key too, follows the expiry secret in its wrapping.
+	rcptSecrets := map[string][][]byte{} // message id ‖ 0 ‖ index → secrets
+	for _, b := range f.Vault {
+		for _, m := range reRcpts.FindAllSubmatchIndex(b, -1) {
+			ids := reID.FindAllSubmatch(b[max(0, m[0]-4096):m[0]], -1)
+			if len(ids) == 0 {
+				continue
+			}
+			id := string(ids[len(ids)-1][1])
+			for i, v := range bytes.Split(b[m[2]:m[3]], []byte(",")) {
+				blob, err := base64.StdEncoding.DecodeString(string(bytes.Trim(v, `"`)))
+				if err != nil || len(blob) == 0 {
+					continue
+				}
+				for _, k := range km.expiry {
+					if x, ok := gcmOpen(derive(k, v2Secret), blob, bind(v2Rcpt, id, i)); ok {
+						at := id + "\x00" + strconv.Itoa(i)
+						rcptSecrets[at] = append(rcptSecrets[at], x)
+					}
 				}
 			}
 		}
@@ -205,7 +233,13 @@ func Scan(f Files) Report {
 				continue
 			}
 			ikms := [][]byte{t.raw}
-			for _, e := range append(append([][]byte{}, km.expiry...), secrets[w.id]...) {
+			prefixes := append(append([][]byte{}, km.expiry...), secrets[w.id]...)
+			for _, es := range secrets[w.id] {
+				for _, rs := range rcptSecrets[w.id+"\x00"+strconv.Itoa(w.index)] {
+					prefixes = append(prefixes, append(append([]byte{}, es...), rs...))
+				}
+			}
+			for _, e := range prefixes {
 				ikms = append(ikms, append(append([]byte{}, e...), t.raw...))
 			}
 			for i, secret := range ikms {
