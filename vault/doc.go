@@ -21,10 +21,13 @@
 //
 //   - SHA-256(token) as the recipient's look-up key, never the token;
 //   - the session key wrapped with AES-256-GCM under
-//     HKDF-SHA256(expiry secret ‖ token, salt = message id, info = purpose ‖
-//     id ‖ recipient index), bound to the same context as associated data.
-//     The expiry secret is the message's own 32 random bytes, kept sealed
-//     under its expiry key (below), so that its expiry can move (expiry.go).
+//     HKDF-SHA256(expiry secret ‖ recipient secret ‖ token, salt = message
+//     id, info = purpose ‖ id ‖ recipient index), bound to the same context
+//     as associated data. The expiry secret is the message's own 32 random
+//     bytes, the recipient secret the recipient's own, both kept sealed
+//     under the message's expiry key (below), so that its expiry can move
+//     (expiry.go) and one recipient's copy can be withdrawn for good
+//     (revoke.go).
 //     The token and the secrets are random, so HKDF is the right tool; a
 //     password KDF (go-crypto's Argon2, ~200 ms and 64 MiB a call) would
 //     only cost time.
@@ -215,10 +218,10 @@
 // # Links
 //
 // Lookup tells, in one word, what a link token opens now (LinkState): fine,
-// expired (retention passed), revoked (a "revoked" event was recorded for
-// that recipient: Record also marks the recipient's record, so Lookup reads
-// nothing else, and Decrypt refuses it with ErrRevoked) or unknown (never
-// made, malformed, or purged). The token's form is the vault's alone: a
+// expired (retention passed), revoked (Revoke withdrew that recipient's
+// copy: it marks the recipient's record, so Lookup reads nothing else, and
+// Decrypt refuses it with ErrRevoked) or unknown (never made, malformed, or
+// purged). The token's form is the vault's alone: a
 // malformed token costs the same look-up as an unknown one.
 //
 // # Hooks
@@ -236,7 +239,7 @@
 // # Layout
 //
 // Buckets: messages (id → JSON metadata: expiry, expiry key, sealed expiry
-// secret, sealed escrow packet), content (id → SEIPD packet), recipients (SHA-256(token) → JSON:
+// secret and recipient secrets, sealed escrow packet), content (id → SEIPD packet), recipients (SHA-256(token) → JSON:
 // message id, index, address, addressing data, wrapped key), events
 // (big-endian sequence → JSON event, append only: accepted, notified,
 // delivered, failed, opened, denied, expired, revoked, expiry_changed,

@@ -53,9 +53,8 @@ type Event struct {
 
 // Record appends an event to the audit trail of an existing message. At
 // defaults to now; Seq is assigned. It returns once the event is on disk.
-// A "revoked" event also withdraws the recipient's link, in the same
-// transaction: Lookup answers LinkRevoked and Decrypt ErrRevoked from then
-// on.
+// A "revoked" event is refused: Revoke records it, with what makes the
+// withdrawal hold (revoke.go).
 func (v *Vault) Record(ev Event) error {
 	return v.RecordWithin(context.Background(), ev, nil, nil)
 }

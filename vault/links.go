@@ -1,7 +1,6 @@
 package vault
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -64,32 +63,4 @@ func (v *Vault) Lookup(token string) (LinkState, Letter, error) {
 		return LinkExpired, l, nil
 	}
 	return LinkFine, l, nil
-}
-
-// revokeRecipient marks one recipient's link withdrawn, in the transaction
-// that records its "revoked" event, so that Lookup answers from the
-// recipient's record alone.
-func revokeRecipient(tx kv.Tx, m *messageRecord, recipient int) error {
-	recips := tx.Bucket(bRecipients)
-	h := m.Recipients[recipient]
-	b, err := recips.Get(h)
-	if err != nil {
-		return err
-	}
-	if b == nil {
-		return fmt.Errorf("message %s recipient %d: %w", m.ID, recipient, ErrNotFound)
-	}
-	var rr recipientRecord
-	if err := json.Unmarshal(b, &rr); err != nil {
-		return fmt.Errorf("message %s recipient %d: %w", m.ID, recipient, err)
-	}
-	if rr.Revoked {
-		return nil
-	}
-	rr.Revoked = true
-	out, err := json.Marshal(rr)
-	if err != nil {
-		return err
-	}
-	return recips.Put(h, out)
 }

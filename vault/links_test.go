@@ -6,7 +6,7 @@ import (
 )
 
 // TestLinkStates: Lookup answers one state per link — fine, revoked once a
-// "revoked" event is recorded for that recipient (and for no other), expired
+// recipient is withdrawn (Revoke) (and for no other), expired
 // after retention (a withdrawn copy stays revoked), unknown for a token the
 // vault does not know or cannot parse — and Decrypt refuses a withdrawn copy.
 func TestLinkStates(t *testing.T) {
@@ -36,7 +36,10 @@ func TestLinkStates(t *testing.T) {
 		}
 	}
 
-	record(t, v, Event{MessageID: a.ID, Recipient: 0, Kind: EventRevoked})
+	if err := v.Record(Event{MessageID: a.ID, Recipient: 0, Kind: EventRevoked}); err == nil {
+		t.Error("Record took a withdrawal, which only Revoke makes hold")
+	}
+	revoke(t, v, a.ID, 0, "")
 	if st := state(a.Tokens[0]); st != LinkRevoked || st.String() != "revoked" {
 		t.Errorf("withdrawn copy: %v", st)
 	}

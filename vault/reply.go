@@ -23,6 +23,7 @@ import (
 	"crypto/hkdf"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"sigill/vault/kv"
@@ -106,6 +107,9 @@ func (v *Vault) RecordWithin(ctx context.Context, ev Event, tables []string, wit
 	if !eventKinds[ev.Kind] {
 		return fmt.Errorf("vault: record: unknown event kind %q", ev.Kind)
 	}
+	if ev.Kind == EventRevoked {
+		return errors.New("vault: record: a withdrawal is recorded by Revoke, not Record")
+	}
 	if ev.At.IsZero() {
 		ev.At = v.now()
 	}
@@ -123,11 +127,6 @@ func (v *Vault) RecordWithin(ctx context.Context, ev Event, tables []string, wit
 		}
 		if ev.Recipient < 0 || ev.Recipient >= len(m.Recipients) {
 			return fmt.Errorf("message %s has no recipient %d: %w", ev.MessageID, ev.Recipient, ErrNotFound)
-		}
-		if ev.Kind == EventRevoked {
-			if err := revokeRecipient(tx, m, ev.Recipient); err != nil {
-				return err
-			}
 		}
 		seq, err := v.putEventSeq(tx, id, b, ev)
 		if err != nil || within == nil {
