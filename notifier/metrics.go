@@ -20,7 +20,7 @@ var (
 	})
 	sendsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "sigill_notifier_sends_total",
-		Help: "Notification attempts by provider and result (ok, retry, failed, found: a job in doubt the provider already had).",
+		Help: "Notification attempts by provider and result (ok, retry, failed, found: a job in doubt the provider already had, withdrawn: its copy was withdrawn, not sent).",
 	}, []string{"provider", "result"})
 	receiptsSent = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "sigill_notifier_receipts_sent_total",

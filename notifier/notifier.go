@@ -407,6 +407,9 @@ func (n *Notifier) process(j vault.Job) {
 			err = lerr
 			break
 		}
+		if n.endIfWithdrawn(j, provider) {
+			return
+		}
 		id, err = n.sms.Send(ctx, sms)
 	case addressing.Email:
 		provider = n.mail.Name()
@@ -417,6 +420,8 @@ func (n *Notifier) process(j vault.Job) {
 		})
 		if err != nil {
 			err = Permanent(err)
+		} else if n.endIfWithdrawn(j, provider) {
+			return
 		} else {
 			ctx = WithOrigin(ctx, Origin{MessageID: j.MessageID, Link: link, Text: m.text})
 			id, err = n.mail.SendMail(ctx, m.Mail)
@@ -576,6 +581,8 @@ func (n *Notifier) finish(j vault.Job, provider, id string, err error, took time
 		deadline, backoff = j.Created.Add(WebhookMaxAge), WebhookBackoff
 	}
 	switch {
+	case n.endIfWithdrawn(j, provider):
+		// Neither failed nor retried: the sender withdrew it meanwhile.
 	case IsPermanent(err):
 		n.count(provider, resultFailed, took)
 		log.Warn("notifier: refused for good", "err", reason)
