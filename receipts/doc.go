@@ -27,6 +27,10 @@
 //     reason as Diagnostic-Code; expired 5.4.7) and Last-Attempt-Date.
 //     "delivered" means the notification (SMS or e-mail with the link)
 //     reached the recipient, not that the message was read.
+//   - revoked: a DSN as well (Action failed, Status 5.0.0, Diagnostic-Code
+//     "X-Sigill; withdrawn: <reason>"): for which recipient the copy was
+//     withdrawn, when, by whom (the account, or "an administrator") and
+//     why.
 //   - denied: a plain text notice that a person who is not allowed signed in
 //     to open the message, with their name and number, and how to allow them.
 //   - replied: not a receipt but the recipient's answer from the reader's

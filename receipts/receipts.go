@@ -35,7 +35,7 @@ type Org struct {
 }
 
 // ErrNotReceipt is Build's error for an event that is no receipt (accepted,
-// notified, revoked).
+// notified).
 var ErrNotReceipt = errors.New("receipts: event kind has no receipt")
 
 var stockholm = mustLoad("Europe/Stockholm")
@@ -52,7 +52,7 @@ func mustLoad(name string) *time.Location {
 // sender (and an entry in the sender's receipts mailbox).
 func IsReceiptKind(k vault.EventKind) bool {
 	switch k {
-	case vault.EventDelivered, vault.EventFailed, vault.EventOpened, vault.EventDenied, vault.EventExpired:
+	case vault.EventDelivered, vault.EventFailed, vault.EventOpened, vault.EventDenied, vault.EventExpired, vault.EventRevoked:
 		return true
 	}
 	return false
@@ -235,7 +235,7 @@ func (b *builder) subject() string {
 	switch b.ev.Kind {
 	case vault.EventOpened, vault.EventDenied:
 		who = person(b.ev.Name, b.ev.PersonalNumber, false)
-	case vault.EventExpired:
+	case vault.EventExpired, vault.EventRevoked:
 		who = clean(b.l.Rcpt.To)
 	default:
 		who = b.channel()
@@ -437,6 +437,11 @@ func (b *builder) dsn() {
 		action, status = "failed", "5.4.7"
 		extra = append(extra, [2]string{t.expiredAt, b.when(b.ev.At)})
 		after = append(after, t.expiredAfter)
+	case vault.EventRevoked:
+		lead = fmt.Sprintf(t.revokedLead, b.channel(), b.when(b.ev.At))
+		action, status = "failed", "5.0.0"
+		extra = append(extra, [2]string{t.revokedAt, b.when(b.ev.At)}, [2]string{t.revokedBy, b.withdrawer()}, [2]string{t.reason, detail})
+		after = append(after, t.revokedAfter)
 	}
 	text := b.body(lead, b.facts(extra...), after...)
 	b.report("delivery-status")
@@ -454,9 +459,22 @@ func (b *builder) dsn() {
 	if b.ev.Kind == vault.EventFailed && detail != "" {
 		perRecipient = append(perRecipient, [2]string{"Diagnostic-Code", "X-Sigill; " + ascii(detail, 200)})
 	}
+	if b.ev.Kind == vault.EventRevoked {
+		perRecipient = append(perRecipient, [2]string{"Diagnostic-Code", "X-Sigill; " + ascii(strings.TrimSuffix("withdrawn: "+detail, ": "), 200)})
+	}
 	perRecipient = append(perRecipient, [2]string{"Last-Attempt-Date", b.ev.At.In(b.loc).Format(time.RFC1123Z)})
 	b.fieldsPart("message/delivery-status", perMessage, perRecipient)
 	b.end()
+}
+
+// withdrawer names who withdrew a copy: the account, or the
+// administrator (sigill message revoke).
+func (b *builder) withdrawer() string {
+	by := clean(b.ev.By)
+	if by == "" || by == "admin" {
+		return b.t.anAdmin
+	}
+	return by
 }
 
 func (b *builder) denied() {

@@ -74,6 +74,8 @@ func event(l vault.Letter, kind vault.EventKind, seq uint64) vault.Event {
 		ev.PersonalNumber, ev.Name, ev.IP = pn3, "Per Persson", "192.0.2.8"
 	case vault.EventFailed:
 		ev.Detail = "mailbox unavailable: 550 5.1.1 user unknown"
+	case vault.EventRevoked:
+		ev.By, ev.Detail = "staff@kommun.example.se", "fel mottagare"
 	}
 	return ev
 }
@@ -390,9 +392,46 @@ func TestDSN(t *testing.T) {
 	}
 }
 
+// TestRevokedDSN: a withdrawn copy is a DSN (failed, 5.0.0) threaded with
+// the sent mail, saying for whom, when, by whom and why; an
+// administrator's withdrawal names no account.
+func TestRevokedDSN(t *testing.T) {
+	l := smsLetter("sv")
+	ev := event(l, vault.EventRevoked, 44)
+	raw := build(t, l, ev)
+	golden(t, "dsn_revoked_sv", raw)
+	p := parse(t, raw)
+	checkCommonFor(t, org, p, l, ev)
+	if want := "Tillbakadraget: Provsvar — +46701234567"; Subject(org, l, ev) != want {
+		t.Errorf("subject %q, want %q", Subject(org, l, ev), want)
+	}
+	for _, want := range []string{"Ditt säkra meddelande har dragits tillbaka: sms till +46701234567, 2026-03-02 kl. 11.33 CET.", "Tillbakadraget av: staff@kommun.example.se", "Orsak: fel mottagare"} {
+		if !strings.Contains(p.text, want) {
+			t.Errorf("text lacks %q:\n%s", want, p.text)
+		}
+	}
+	if len(p.parts) != 2 || p.parts[1].typ != "message/delivery-status" {
+		t.Fatalf("parts %+v", p.parts)
+	}
+	f := fields(t, p.parts[1].body)
+	for k, want := range map[string]string{"Action": "failed", "Status": "5.0.0", "Diagnostic-Code": "X-Sigill; withdrawn: fel mottagare"} {
+		if got := f[1].Get(k); got != want {
+			t.Errorf("%s: %q, want %q", k, got, want)
+		}
+	}
+	ev.By, ev.Detail = "admin", ""
+	p = parse(t, buildFor(t, orgIn("en"), l, ev))
+	if !strings.Contains(p.text, "Withdrawn by: an administrator") || strings.Contains(p.text, "Reason:") {
+		t.Errorf("an administrator's withdrawal without a reason:\n%s", p.text)
+	}
+	if got := fields(t, p.parts[1].body)[1].Get("Diagnostic-Code"); got != "X-Sigill; withdrawn" {
+		t.Errorf("Diagnostic-Code %q", got)
+	}
+}
+
 func TestEveryKind(t *testing.T) {
 	for _, lang := range []string{"sv", "en"} {
-		for _, kind := range []vault.EventKind{vault.EventDelivered, vault.EventFailed, vault.EventExpired, vault.EventOpened, vault.EventDenied} {
+		for _, kind := range []vault.EventKind{vault.EventDelivered, vault.EventFailed, vault.EventExpired, vault.EventOpened, vault.EventDenied, vault.EventRevoked} {
 			t.Run(lang+"/"+string(kind), func(t *testing.T) {
 				org := orgIn(lang)
 				l := smsLetter(lang)
@@ -425,6 +464,7 @@ func TestEveryKind(t *testing.T) {
 						vault.EventDelivered: {"delivered", "2.0.0"},
 						vault.EventFailed:    {"failed", "5.0.0"},
 						vault.EventExpired:   {"failed", "5.4.7"},
+						vault.EventRevoked:   {"failed", "5.0.0"},
 					}[kind]
 					if f[1].Get("Action") != want[0] || f[1].Get("Status") != want[1] {
 						t.Errorf("Action %q Status %q, want %v", f[1].Get("Action"), f[1].Get("Status"), want)
@@ -482,7 +522,7 @@ func TestLanguageFallback(t *testing.T) {
 
 func TestRefused(t *testing.T) {
 	l := smsLetter("sv")
-	for _, kind := range []vault.EventKind{vault.EventAccepted, vault.EventNotified, vault.EventRevoked} {
+	for _, kind := range []vault.EventKind{vault.EventAccepted, vault.EventNotified, vault.EventExpiryChanged} {
 		if _, err := Build(org, l, event(l, kind, 1)); !errors.Is(err, ErrNotReceipt) {
 			t.Errorf("%s: %v", kind, err)
 		}

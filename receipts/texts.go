@@ -33,6 +33,12 @@ type texts struct {
 	expiredAt    string
 	expiredAfter string
 
+	revokedLead  string // %s channel, %s when
+	revokedAt    string
+	revokedBy    string
+	anAdmin      string
+	revokedAfter string
+
 	deniedLead          string // %s who
 	deniedAt, deniedWho string
 	deniedAllow         string // %s the 12-digit number
@@ -56,6 +62,7 @@ var english = texts{
 		vault.EventFailed:    "Not delivered",
 		vault.EventExpired:   "Expired",
 		vault.EventDenied:    "Denied",
+		vault.EventRevoked:   "Withdrawn",
 	},
 	noErrand:  "(no errand)",
 	someone:   "Someone",
@@ -85,6 +92,12 @@ var english = texts{
 	expiredAt:    "Deleted",
 	expiredAfter: "The link no longer opens it. The receipts and the audit trail are kept.",
 
+	revokedLead:  "Your secure message was withdrawn: %s, at %s.",
+	revokedAt:    "Withdrawn",
+	revokedBy:    "Withdrawn by",
+	anAdmin:      "an administrator",
+	revokedAfter: "The link no longer opens it, and no copy of the vault made from now on does. The receipts and the audit trail are kept.",
+
 	deniedLead:  "%s signed in with BankID to open your secure message, but is not among those the address allows. Nothing was shown.",
 	deniedAt:    "Tried",
 	deniedWho:   "Tried by",
@@ -110,6 +123,7 @@ var swedish = texts{
 		vault.EventFailed:    "Kunde inte levereras",
 		vault.EventExpired:   "Utgånget",
 		vault.EventDenied:    "Nekad",
+		vault.EventRevoked:   "Tillbakadraget",
 	},
 	noErrand:  "(inget ärende)",
 	someone:   "Någon",
@@ -138,6 +152,12 @@ var swedish = texts{
 	expiredLead:  "Ditt säkra meddelande har gått ut: innehållet raderades %s, när lagringstiden var slut.",
 	expiredAt:    "Raderat",
 	expiredAfter: "Länken öppnar det inte längre. Kvittona och loggen sparas.",
+
+	revokedLead:  "Ditt säkra meddelande har dragits tillbaka: %s, %s.",
+	revokedAt:    "Tillbakadraget",
+	revokedBy:    "Tillbakadraget av",
+	anAdmin:      "en administratör",
+	revokedAfter: "Länken öppnar det inte längre, och det gör inte heller någon kopia av valvet som tas från och med nu. Kvittona och loggen sparas.",
 
 	deniedLead:  "%s legitimerade sig med BankID för att öppna ditt säkra meddelande, men hör inte till dem som adressen tillåter. Inget visades.",
 	deniedAt:    "Försök",

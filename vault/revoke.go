@@ -44,13 +44,36 @@ import (
 	"fmt"
 	"slices"
 	"time"
+	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
+
+	"sigill/addressing"
 )
 
 // infoRecipient is the purpose a recipient secret is sealed for, under
 // its expiry key's secret-sealing key.
 const infoRecipient = "sigill vault v2: recipient secret seal"
+
+// MaxReason is the longest reason a withdrawal takes, in characters.
+const MaxReason = 500
+
+// ErrBadReason is a withdrawal's reason the vault refuses: longer than
+// MaxReason, or holding a personal number (it is shown in the sender's
+// receipts and the API's event feed, which show numbers masked).
+var ErrBadReason = errors.New("reason refused")
+
+// CheckReason tells whether reason may be a withdrawal's reason, in words
+// a door can pass on (wrapping ErrBadReason).
+func CheckReason(reason string) error {
+	if n := utf8.RuneCountInString(reason); n > MaxReason {
+		return fmt.Errorf("%w: it is %d characters long; write at most %d", ErrBadReason, n, MaxReason)
+	}
+	if masked, found := addressing.FindPersonalNumber(reason); found {
+		return fmt.Errorf("%w: it holds a personal number (%s); the reason is shown in receipts, so leave the number out", ErrBadReason, masked)
+	}
+	return nil
+}
 
 // Revocation is what RevokeRecipients did.
 type Revocation struct {
@@ -81,12 +104,15 @@ func (v *Vault) Revoke(ctx context.Context, id string, recipient int, reason, by
 // notifications not yet claimed dropped. Then the expiry key they were
 // sealed under is replaced, so no later copy opens them (see above).
 //
-// It is idempotent: recipients withdrawn before are reported in Already
+// The reason must pass CheckReason (ErrBadReason). It is idempotent: recipients withdrawn before are reported in Already
 // and nothing is recorded for them. ErrNotFound for an unknown message or
 // recipient index, ErrExpired for a message whose expiry has passed (its
 // content is deleted already), unless every recipient asked for was
 // withdrawn before.
 func (v *Vault) RevokeRecipients(ctx context.Context, id string, recipients []int, reason, by string) (Revocation, error) {
+	if err := CheckReason(reason); err != nil {
+		return Revocation{}, fmt.Errorf("vault: revoke %s: %w", id, err)
+	}
 	var (
 		res    Revocation
 		oldKey *expiryKey

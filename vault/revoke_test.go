@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -159,6 +160,11 @@ func TestRevokeTwice(t *testing.T) {
 	c.Advance(time.Hour)
 	if _, err := v.Revoke(ctx, b.ID, -1, "", "admin"); !errors.Is(err, ErrExpired) {
 		t.Errorf("expired message: %v", err)
+	}
+	for _, reason := range []string{"fel mottagare, avsett för 19990807-2391", strings.Repeat("x", MaxReason+1)} {
+		if _, err := v.Revoke(ctx, b.ID, -1, reason, "admin"); !errors.Is(err, ErrBadReason) {
+			t.Errorf("reason %.30q: %v", reason, err)
+		}
 	}
 	// Withdrawn before it expired: asking again is still answered.
 	if r, err := v.Revoke(ctx, a.ID, 0, "", "admin"); err != nil || !slices.Equal(r.Already, []int{0}) {

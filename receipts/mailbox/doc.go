@@ -20,7 +20,7 @@
 //
 // A mailbox is a view over the audit events: each event a sender cares
 // about (receipts.IsReceiptKind: delivered, failed, opened, denied,
-// expired) is filed by the hook's Appended, inside the transaction that
+// expired, revoked) is filed by the hook's Appended, inside the transaction that
 // appends it — so Record, Sweep and the notifier's job outcomes all file
 // alike, and an event and its receipt are on disk in one fsync or not at
 // all — under the next UID of the mailbox of the letter's owner
@@ -29,7 +29,8 @@
 // with that address exists). An "opened" by a person whose opening of the
 // same recipient's copy was already filed is not filed again: a re-read
 // stays in the audit trail, but the sender gets one receipt per person, as
-// RFC 8098 sends one MDN. With Options.MailToSender every filed receipt
+// RFC 8098 sends one MDN. The expiry of a copy withdrawn before is not
+// filed either: its withdrawal was the sender's receipt. With Options.MailToSender every filed receipt
 // also queues a JobReceipt in the vault's outbox, in the same transaction.
 //
 // An entry holds only the event's sequence number and the entry's flags;

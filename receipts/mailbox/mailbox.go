@@ -192,14 +192,20 @@ func (s *Store) file(tx vault.Tx, ev vault.Event) error {
 	if account == "" {
 		return nil
 	}
-	if ev.Kind == vault.EventOpened {
+	if ev.Kind == vault.EventOpened || ev.Kind == vault.EventExpired {
 		evs, err := tx.Events(ev.MessageID)
 		if err != nil {
 			return err
 		}
 		for _, e := range evs {
-			if e.Seq < ev.Seq && e.Kind == vault.EventOpened && e.Recipient == ev.Recipient && e.PersonalNumber == ev.PersonalNumber {
-				return nil
+			if e.Seq >= ev.Seq || e.Recipient != ev.Recipient {
+				continue
+			}
+			switch {
+			case ev.Kind == vault.EventOpened && e.Kind == vault.EventOpened && e.PersonalNumber == ev.PersonalNumber:
+				return nil // one receipt per person
+			case ev.Kind == vault.EventExpired && e.Kind == vault.EventRevoked:
+				return nil // the sender was told the copy is gone when it was withdrawn
 			}
 		}
 	}

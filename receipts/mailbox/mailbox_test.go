@@ -7,7 +7,9 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -148,7 +150,6 @@ func TestMailboxFiling(t *testing.T) {
 	record(t, v, vault.Event{MessageID: a.ID, Recipient: 1, Kind: vault.EventOpened, PersonalNumber: pn1, Name: "Anna Andersson"}) // another copy: a receipt
 	record(t, v, vault.Event{MessageID: a.ID, Recipient: 0, Kind: vault.EventDenied, PersonalNumber: pn3, Name: "Per Persson"})
 	record(t, v, vault.Event{MessageID: a.ID, Recipient: 0, Kind: vault.EventDenied, PersonalNumber: pn3, Name: "Per Persson"}) // every try counts
-	record(t, v, vault.Event{MessageID: a.ID, Recipient: 0, Kind: vault.EventRevoked})                                          // no receipt
 
 	mb = mustMailbox(t, s, "STAFF@kommun.example.se")
 	if got := uids(mb); len(got) != 6 || got[0] != 1 || got[5] != 6 || mb.UIDNext != 7 || mb.UIDValidity != validity {
@@ -178,6 +179,33 @@ func TestMailboxFiling(t *testing.T) {
 	mb = mustMailbox(t, s, "staff@kommun.example.se")
 	if got := uids(mb); len(got) != 7 || got[6] != 7 || mb.UIDNext != 8 || mb.UIDValidity != validity {
 		t.Fatalf("after reopen: %+v", mb)
+	}
+}
+
+// TestMailboxWithdrawal: a withdrawn copy is a receipt to its sender; its
+// expiry later is not (the sender was told the copy is gone), the other
+// recipient's is.
+func TestMailboxWithdrawal(t *testing.T) {
+	c := newClock()
+	s, v, _ := openTest(t, Options{}, func(o *vault.Options) { o.Now = c.Now })
+	a := accept(t, v, incoming(smallRaw(), smsRecipient("+46701234567", pn1), emailRecipient("c@example.org", pn2)))
+	if _, err := v.Revoke(context.Background(), a.ID, 0, "fel mottagare", "staff@kommun.example.se"); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(vault.DefaultRetention)
+	if _, err := v.Sweep(); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range mustMailbox(t, s, "staff@kommun.example.se").Entries {
+		_, ev, err := s.Receipt(e.Event)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%s/%d", ev.Kind, ev.Recipient))
+	}
+	if want := []string{"revoked/0", "expired/1"}; !slices.Equal(got, want) {
+		t.Errorf("receipts %v, want %v", got, want)
 	}
 }
 
