@@ -100,6 +100,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /api/v1/messages", s.authorized(apikey.ScopeSend, s.send))
 	mux.Handle("GET /api/v1/messages", s.authorized(apikey.ScopeRead, s.listMessages))
 	mux.Handle("GET /api/v1/messages/{id}", s.authorized(apikey.ScopeRead, s.getMessage))
+	mux.Handle("POST /api/v1/messages/{id}/revoke", s.authorized(apikey.ScopeRevoke, s.revoke))
 	mux.Handle("GET /api/v1/events", s.authorized(apikey.ScopeEvents, s.listEvents))
 	mux.Handle("POST /api/v1/webhooks", s.authorized(apikey.ScopeEvents, s.createWebhook))
 	mux.Handle("GET /api/v1/webhooks", s.authorized(apikey.ScopeEvents, s.listWebhooks))

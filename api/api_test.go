@@ -39,6 +39,7 @@ type env struct {
 	doc    *openapi3.T
 	send   string // a key with the default scopes
 	hooks  []vault.Hook
+	now    func() time.Time // the vault's clock; nil: time.Now
 }
 
 func options(v *vault.Vault, keys *apikey.Store) Options {
@@ -56,7 +57,7 @@ func options(v *vault.Vault, keys *apikey.Store) Options {
 func (e *env) open(mod func(*Options)) {
 	e.keys = apikey.New()
 	var err error
-	e.v, err = vault.Open(vault.Options{Path: e.path, Hooks: append([]vault.Hook{Hook(), e.keys.Hook()}, e.hooks...)})
+	e.v, err = vault.Open(vault.Options{Path: e.path, Now: e.now, Hooks: append([]vault.Hook{Hook(), e.keys.Hook()}, e.hooks...)})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -75,7 +76,12 @@ func (e *env) close() {
 }
 
 func newEnv(t *testing.T, mod func(*Options), hooks ...vault.Hook) *env {
-	e := &env{t: t, path: filepath.Join(t.TempDir(), "sigill.db"), hooks: hooks}
+	return newEnvAt(t, nil, mod, hooks...)
+}
+
+// newEnvAt is newEnv with the vault on the clock now.
+func newEnvAt(t *testing.T, now func() time.Time, mod func(*Options), hooks ...vault.Hook) *env {
+	e := &env{t: t, path: filepath.Join(t.TempDir(), "sigill.db"), hooks: hooks, now: now}
 	e.open(mod)
 	t.Cleanup(e.close)
 	if err := e.v.AddAccount(staff, "a long enough password"); err != nil {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"sigill/intake"
+	"sigill/vault"
 )
 
 // FuzzDecodeSend drives the send request's decoder, the recipients' reading
@@ -107,6 +108,46 @@ func FuzzDecodeWebhook(f *testing.F) {
 		}
 		if len(req.Events) == 0 {
 			t.Fatal("no events")
+		}
+	})
+}
+
+// FuzzDecodeRevoke drives the withdrawal's decoder with outside input: no
+// panic, every fault named by a field with its detail, and a request
+// without faults holds only indexes from 0 and a reason the vault takes.
+func FuzzDecodeRevoke(f *testing.F) {
+	for _, seed := range []string{
+		``, `{}`, `{"recipients":[0,2],"reason":"fel mottagare"}`, `{"recipients":[]}`, `{"recipients":[-1]}`,
+		`{"recipients":"all"}`, `{"reason":"19990807-2391"}`, `{"recipient":0}`, `{} {}`, `[1]`, `null`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, faults, err := decodeRevoke(body)
+		if err != nil {
+			if !errors.Is(err, errNotJSON) {
+				t.Fatalf("decodeRevoke: %v", err)
+			}
+			return
+		}
+		for _, f := range faults {
+			if f.Field == "" || f.Detail == "" {
+				t.Fatalf("a fault without its field or detail: %+v", f)
+			}
+		}
+		if len(faults) > 0 {
+			return
+		}
+		for _, n := range req.Recipients {
+			if n < 0 {
+				t.Fatalf("index %d taken", n)
+			}
+		}
+		if req.Recipients != nil && len(req.Recipients) == 0 {
+			t.Fatal("an empty list taken")
+		}
+		if err := vault.CheckReason(req.Reason); err != nil {
+			t.Fatalf("a reason the vault refuses taken: %v", err)
 		}
 	})
 }

@@ -199,6 +199,8 @@ type feedEvent struct {
 	Reference string    `json:"reference,omitempty"`
 	By        string    `json:"by,omitempty"`
 	Name      string    `json:"name,omitempty"`
+	Actor     string    `json:"actor,omitempty"`
+	Reason    string    `json:"reason,omitempty"`
 }
 
 // feedEventOf is ev as the feed and webhooks tell it; mask hides
@@ -206,6 +208,7 @@ type feedEvent struct {
 func feedEventOf(ev vault.Event, reference string, mask bool) feedEvent {
 	fe := feedEvent{Cursor: eventCursor(ev.Seq), Type: eventType(ev.Kind), At: ev.At.UTC(), Message: ev.MessageID,
 		Recipient: ev.Recipient, Reference: reference, By: ev.PersonalNumber, Name: ev.Name}
+	fe.Actor, fe.Reason = actorAndReason(ev)
 	if mask && fe.By != "" {
 		fe.By = maskNumber(fe.By)
 	}

@@ -34,6 +34,18 @@ type eventView struct {
 	At   time.Time `json:"at"`
 	By   string    `json:"by,omitempty"`   // the personal number of who opened or tried
 	Name string    `json:"name,omitempty"` // their name, as BankID gave it
+	// Actor is who did it, where staff did (revoked, expiry_changed): the
+	// account, or "admin"; Reason is a withdrawal's reason.
+	Actor  string `json:"actor,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// actorAndReason are an event's Actor and Reason as the API shows them.
+func actorAndReason(ev vault.Event) (actor, reason string) {
+	if ev.Kind == vault.EventRevoked {
+		return ev.By, ev.Detail
+	}
+	return ev.By, ""
 }
 
 // statusOf names an event kind in the API; rank orders the statuses, so
@@ -118,6 +130,7 @@ func viewMessage(tx vault.Tx, id string, audit bool) (messageView, error) {
 				continue
 			}
 			e := eventView{Type: eventType(ev.Kind), At: ev.At.UTC(), Name: ev.Name}
+			e.Actor, e.Reason = actorAndReason(ev)
 			if ev.PersonalNumber != "" {
 				e.By = mask(ev.PersonalNumber)
 			}

@@ -1,0 +1,160 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"sigill/apikey"
+	"sigill/vault"
+)
+
+// revokeRequest is POST /api/v1/messages/{id}/revoke's body, all of it
+// optional: no body withdraws the message for every recipient.
+type revokeRequest struct {
+	Recipients []int  `json:"recipients"`
+	Reason     string `json:"reason"`
+}
+
+// maxRevokeBody bounds a revoke request: a reason and some indexes.
+const maxRevokeBody = 64 << 10
+
+// decodeRevoke reads a revoke request (an empty body is one with nothing
+// in it) and checks what needs no message: every fault, or errNotJSON.
+// Indexes are checked against the message by the vault. FuzzDecodeRevoke
+// drives it with outside input.
+func decodeRevoke(body []byte) (revokeRequest, []fieldError, error) {
+	var req revokeRequest
+	if len(bytes.TrimSpace(body)) == 0 {
+		return req, nil, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &typeErr) && typeErr.Field != "":
+			field := typeErr.Field
+			if strings.HasPrefix(field, "recipients") {
+				field = "recipients"
+			}
+			return req, []fieldError{{Field: field, Detail: fmt.Sprintf("must be %s, not %s", jsonKind(typeErr.Type.Kind().String()), typeErr.Value)}}, nil
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+			if name == "" {
+				name = `""` // a field named by the empty string
+			}
+			return req, []fieldError{{Field: name, Detail: "is not a field of a withdrawal; it takes recipients and reason"}}, nil
+		}
+		return req, nil, errNotJSON
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return req, nil, errNotJSON
+	}
+	var faults []fieldError
+	if req.Recipients != nil && len(req.Recipients) == 0 {
+		faults = append(faults, fieldError{Field: "recipients", Detail: "is empty; leave it out to withdraw the message for every recipient"})
+	}
+	for i, n := range req.Recipients {
+		if n < 0 {
+			faults = append(faults, fieldError{Field: fmt.Sprintf("recipients[%d]", i), Detail: fmt.Sprintf("%d is not a recipient index; they count from 0, as in the message's recipients", n)})
+		}
+	}
+	if err := vault.CheckReason(req.Reason); err != nil {
+		faults = append(faults, fieldError{Field: "reason", Detail: strings.TrimPrefix(err.Error(), vault.ErrBadReason.Error()+": ")})
+	}
+	return req, faults, nil
+}
+
+// revoke withdraws a message of the key's account, for the recipients
+// asked for or all, and answers the message as GET does.
+func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
+	key := keyOf(r)
+	id := r.PathValue("id")
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRevokeBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeProblem(w, http.StatusRequestEntityTooLarge, "too-large", fmt.Sprintf("a withdrawal's body is at most %d bytes", maxRevokeBody))
+			return
+		}
+		writeProblem(w, http.StatusBadRequest, "unreadable", "the body could not be read")
+		return
+	}
+	req, faults, err := decodeRevoke(body)
+	if err != nil {
+		writeProblem(w, http.StatusBadRequest, "not-json", `the body must be empty or one JSON object: {"recipients": [0], "reason": "…"}`)
+		return
+	}
+	// Another account's message is not there for this key, before any
+	// fault of the body is told.
+	var recipients int
+	err = s.o.Vault.View(tables, func(tx vault.Tx) error {
+		l, err := tx.Letter(id, 0)
+		if err != nil {
+			return err
+		}
+		if l.Owner() != key.Account {
+			return vault.ErrNotFound
+		}
+		for recipients = 1; ; recipients++ {
+			if _, err := tx.Letter(id, recipients); errors.Is(err, vault.ErrNotFound) {
+				return nil
+			} else if err != nil {
+				return err
+			}
+		}
+	})
+	switch {
+	case errors.Is(err, vault.ErrNotFound):
+		writeProblem(w, http.StatusNotFound, "not-found", "no message "+id+" of this account")
+		return
+	case err != nil:
+		s.o.Logger.Error("api: reading a message to withdraw", "id", id, "err", err)
+		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "the vault could not be read; try again shortly")
+		return
+	}
+	for i, n := range req.Recipients {
+		if n >= recipients {
+			faults = append(faults, fieldError{Field: fmt.Sprintf("recipients[%d]", i), Detail: fmt.Sprintf("the message has no recipient %d: it has %d, counted from 0", n, recipients)})
+		}
+	}
+	if len(faults) > 0 {
+		writeProblem(w, http.StatusUnprocessableEntity, "invalid", "the withdrawal has faults; nothing was withdrawn", faults...)
+		return
+	}
+	res, err := s.o.Vault.RevokeRecipients(r.Context(), id, req.Recipients, req.Reason, key.Account)
+	switch {
+	case errors.Is(err, vault.ErrExpired):
+		writeProblem(w, http.StatusConflict, "expired", "the message has expired: its content is deleted already, and nothing is left to withdraw")
+		return
+	case err != nil && len(res.Revoked) == 0:
+		s.o.Logger.Error("api: withdrawing a message", "id", id, "err", err)
+		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "the message could not be withdrawn; try again (a withdrawal is idempotent)")
+		return
+	case err != nil:
+		// Withdrawn and refused from now on; only the copies' shredding is
+		// owed, and the background pass finishes it.
+		s.o.Logger.Error("api: a message withdrawn, its key not yet replaced", "id", id, "err", err)
+	}
+	s.o.Logger.Info("api: message withdrawn", "id", id, "recipients", res.Revoked, "already", res.Already, "account", key.Account, "key", key.ID)
+	if s.o.Accepted != nil && len(res.Revoked) > 0 {
+		s.o.Accepted() // the sender's receipts are due
+	}
+	var view messageView
+	err = s.o.Vault.View(tables, func(tx vault.Tx) error {
+		var err error
+		view, err = viewMessage(tx, id, key.Allows(apikey.ScopeAudit))
+		return err
+	})
+	if err != nil {
+		s.o.Logger.Error("api: reading a withdrawn message", "id", id, "err", err)
+		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "the message was withdrawn, but could not be read back; GET it")
+		return
+	}
+	writeJSON(w, http.StatusOK, view)
+}
