@@ -2,7 +2,9 @@
 // the contract in the spec's api.md fixes it and the OpenAPI 3.1 document
 // it serves (openapi.json, written by hand and embedded) describes in
 // full: authentication by API key (package apikey) and scope, sending a
-// secure message, reading its status, and signed webhooks. It speaks HTTP and JSON; a
+// secure message, reading its status, withdrawing it (revoke.go:
+// vault.RevokeRecipients, by the key's account, on its own messages
+// only), and signed webhooks. It speaks HTTP and JSON; a
 // message it sends is built as MIME and handed to the vault through
 // package intake, exactly as SMTP's DATA hands one over, so the reader
 // page, receipts and IMAP cannot tell the two apart.
