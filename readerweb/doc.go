@@ -38,8 +38,10 @@
 // form. An unknown, malformed or expired token gets the same 200 page shape
 // after the same look-up work (the vault looks a malformed token up as a
 // fixed dummy), so that neither status nor time tells tokens apart. A link
-// the sender withdrew (vault.LinkRevoked) gets a page saying so, same status
-// and shape; the JSON API answers it 410 Gone with "withdrawn" (404
+// the sender withdrew (vault.LinkRevoked) gets a page saying so, same status,
+// with the errand and the sender the notice named already (not the reason,
+// the sender's note for the audit trail and receipts); the JSON API answers
+// it 410 Gone with "withdrawn" (404
 // "not_found" for the rest). Only a browser whose session completed BankID as an allowed
 // person changes state with a GET: its first request after completion rotates
 // the session id and records "opened" (see below).

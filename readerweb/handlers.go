@@ -50,14 +50,26 @@ func (s *Server) letter(token string) (vault.Letter, vault.LinkState) {
 }
 
 // notOpen answers a page request for a link that opens nothing: the
-// withdrawn page for a revoked link, else the one page for unknown and
-// expired links, with the same status and page shape as a valid one.
+// withdrawn page for a revoked link (with the errand and the sender, which
+// the notice named already, in the recipient's language), else the one
+// page for unknown and expired links, with the same status and page shape
+// as a valid one.
 func (s *Server) notOpen(w http.ResponseWriter, r *http.Request, t *texts, st vault.LinkState) {
-	if st == vault.LinkRevoked {
+	if st != vault.LinkRevoked {
+		s.invalid(w, r, t)
+		return
+	}
+	st, l, err := s.opt.Vault.Lookup(r.PathValue("token"))
+	if err != nil || st != vault.LinkRevoked {
 		s.plain(w, r, http.StatusOK, t, t.WithdrawnTitle, t.WithdrawnText)
 		return
 	}
-	s.invalid(w, r, t)
+	t = s.textsOf(r, &l)
+	p := s.newPage(t, r.URL.Path)
+	p.Kind, p.Heading, p.Text = "withdrawn", t.WithdrawnTitle, t.WithdrawnText
+	p.Errand, p.Sender = l.Errand, l.Vouched()
+	p.Sent, p.SentISO = t.date(l.Received.In(s.loc)), l.Received.UTC().Format(time.RFC3339)
+	s.render(w, r, http.StatusOK, p)
 }
 
 // notOpenJSON is notOpen for the JSON API: 410 Gone with "withdrawn" for a

@@ -377,7 +377,7 @@ type page struct {
 	Refresh bool
 	Title   string
 	Org     string
-	Kind    string // "flow", "message" or "plain"
+	Kind    string // "flow", "message", "withdrawn" or "plain"
 
 	Heading, Text string            // plain pages
 	Jump          template.HTMLAttr // content="0;url=…" of an immediate refresh

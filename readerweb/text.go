@@ -14,6 +14,7 @@ type texts struct {
 	Lang, OtherLang, OtherLanguage, Language string
 
 	Title        string
+	Errand       string // the label of the errand where it is no heading (a withdrawn link)
 	From         string
 	OnBehalfOf   string
 	Unverified   string
@@ -79,6 +80,7 @@ var textsSV = &texts{
 	Lang: "sv", OtherLang: "en", OtherLanguage: "English", Language: "Språk",
 
 	Title:          "Säkert meddelande",
+	Errand:         "Ärende",
 	From:           "Från",
 	OnBehalfOf:     "På uppdrag av",
 	Unverified:     "som avsändaren skrev det, inte kontrollerat",
@@ -143,6 +145,7 @@ var textsEN = &texts{
 	Lang: "en", OtherLang: "sv", OtherLanguage: "Svenska", Language: "Language",
 
 	Title:          "Secure message",
+	Errand:         "Errand",
 	From:           "From",
 	OnBehalfOf:     "On behalf of",
 	Unverified:     "as the sender wrote it, not verified",

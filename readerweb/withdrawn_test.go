@@ -1,19 +1,20 @@
 package readerweb
 
 import (
+	"context"
 	"encoding/json"
+	"html"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
-
-	"sigill/vault"
 )
 
-// TestWithdrawnLink: once the sender withdraws a copy (a "revoked" event),
-// its link shows the withdrawn page, and the JSON API answers 410 Gone with
-// "withdrawn" — also to a browser that had already opened it — while the
-// other links stay as they were.
+// TestWithdrawnLink: once the sender withdraws a copy (vault.Revoke), its
+// link shows the withdrawn page with the errand and the sender (never the
+// reason, which is the sender's note), and the JSON API answers 410 Gone
+// with "withdrawn" — also to a browser that had already opened it — while
+// the other links stay as they were.
 func TestWithdrawnLink(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -27,12 +28,17 @@ func TestWithdrawnLink(t *testing.T) {
 		t.Fatalf("message.json before: %d %s", r.status, r.body)
 	}
 
-	if err := e.v.Record(vault.Event{MessageID: id, Kind: vault.EventRevoked}); err != nil {
+	if _, err := e.v.Revoke(context.Background(), id, 0, "fel patient", "dev@staff.test"); err != nil {
 		t.Fatal(err)
 	}
 	r := b.get("/m/" + token)
-	if r.status != http.StatusOK || !strings.Contains(r.body, textsSV.WithdrawnTitle) || strings.Contains(r.body, outlookErrand) {
-		t.Errorf("withdrawn page: %d\n%s", r.status, r.body)
+	for _, want := range []string{textsSV.WithdrawnTitle, "<dt>Ärende</dt><dd>" + html.EscapeString(outlookErrand) + "</dd>", "<dt>Från</dt><dd>dev@staff.test</dd>"} {
+		if r.status != http.StatusOK || !strings.Contains(r.body, want) || strings.Contains(r.body, "fel patient") {
+			t.Errorf("withdrawn page: %d, want %q\n%s", r.status, want, r.body)
+		}
+	}
+	if r := b.get("/m/" + token + "?lang=en"); !strings.Contains(r.body, textsEN.WithdrawnTitle) || !strings.Contains(r.body, "<dt>Errand</dt>") {
+		t.Errorf("withdrawn page in English:\n%s", r.body)
 	}
 	gone := func(what string, r resp, want string) {
 		t.Helper()

@@ -64,6 +64,7 @@ func adminHandler(v *vault.Vault, keys *apikey.Store, token string) http.Handler
 		answer(w, v.RemoveAccount(r.PathValue("address")))
 	})
 	private("PUT /messages/{id}/expiry", serveSetExpiry(v))
+	private("POST /messages/{id}/revoke", serveRevoke(v))
 	accountRoutes(private, v)
 	apiKeyRoutes(private, keys)
 	return mux

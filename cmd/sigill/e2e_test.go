@@ -118,23 +118,32 @@ type outboxLine struct {
 // waitForNotification polls outbox.jsonl for the message's line.
 func waitForNotification(t *testing.T, data, id string) outboxLine {
 	t.Helper()
+	return waitForNotifications(t, data, id, 1)[0]
+}
+
+// waitForNotifications polls outbox.jsonl for n lines of the message.
+func waitForNotifications(t *testing.T, data, id string, n int) []outboxLine {
+	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		if f, err := os.Open(filepath.Join(data, "outbox.jsonl")); err == nil {
+			var lines []outboxLine
 			sc := bufio.NewScanner(f)
 			for sc.Scan() {
 				var line outboxLine
 				if json.Unmarshal(sc.Bytes(), &line) == nil && line.MessageID == id {
-					f.Close()
-					return line
+					lines = append(lines, line)
 				}
 			}
 			f.Close()
+			if len(lines) >= n {
+				return lines
+			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("no notification for %s in outbox.jsonl", id)
-	return outboxLine{}
+	t.Fatalf("not %d notifications for %s in outbox.jsonl", n, id)
+	return nil
 }
 
 func startChromium(t *testing.T, path string) context.Context {

@@ -26,7 +26,7 @@ var commands = map[string]command{
 	"apikey":           {"manage REST API keys: create, list, revoke", runAPIKey},
 	"vault":            {"inspect the vault: stats, backup, verify", runVault},
 	"version":          {"print the version, the commit and the Go version", runVersion},
-	"message":          {"change a message: expire (shorten or extend its lifetime)", runMessage},
+	"message":          {"change a message: expire (shorten or extend its lifetime), revoke (withdraw it)", runMessage},
 }
 
 func main() {

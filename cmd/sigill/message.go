@@ -15,27 +15,50 @@ import (
 )
 
 func runMessage(args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	c := newCLI("message", `Usage: sigill message expire ID DURATION|TIME [-config FILE | -data DIR]
+	c := newCLI("message", `Usage: sigill message expire ID DURATION|TIME | revoke [-recipient N] [-reason TEXT] ID [-config FILE | -data DIR]
 
   expire ID DURATION   the message may be read for DURATION after it was
                        received, as exp= in an address: 30m, 36h, 7d, 2w
   expire ID TIME       the message may be read until TIME: 2026-12-24T12:00:00+01:00,
                        or 2026-12-24 12:00 (Swedish time)
-Shortens or extends a message's lifetime, for every recipient, before it
-expires; at most vault.max_retention after it was received. ID is the id of
-"250 2.0.0 <ID> queued". The change is recorded in the message's events
-(expiry_changed, by admin). While sigill runs, it goes through its admin
-listener.`, stdout, stderr)
+  revoke ID            withdraw the message for every recipient, or with
+                       -recipient N for one (counted from 0, in the order of
+                       the addresses); -reason is kept in the audit trail and
+                       the sender's receipts
+ID is the id of "250 2.0.0 <ID> queued".
+
+expire shortens or extends a message's lifetime, for every recipient, before
+it expires; at most vault.max_retention after it was received. The change is
+recorded in the message's events (expiry_changed, by admin).
+
+revoke withdraws it: the link says so from then on, a notification not yet
+sent is not sent, the sender gets a receipt, and no copy of the vault made
+afterwards opens the withdrawn copies with their links. Asking again is
+harmless. Recorded as a revoked event (by admin).
+
+While sigill runs, both go through its admin listener.`, stdout, stderr)
 	where := vaultFlags(c.fs)
+	recipient := c.fs.Int("recipient", -1, "revoke: withdraw only this recipient's copy (from 0); all when not given")
+	reason := c.fs.String("reason", "", "revoke: why (at most 500 characters, no personal number)")
 	positional, code, done := c.parse(args)
 	if done {
 		return code
 	}
 	if len(positional) == 0 {
-		return c.fail("missing what to do: expire")
+		return c.fail("missing what to do: expire or revoke")
 	}
-	if positional[0] != "expire" {
-		return c.fail("%q is not something message does; write expire", positional[0])
+	switch positional[0] {
+	case "revoke":
+		if code, done := c.wantArgs(positional[1:], 1, "the message ID"); done {
+			return code
+		}
+		return revokeMessage(c, where, positional[1], *recipient, *reason)
+	case "expire":
+	default:
+		return c.fail("%q is not something message does; write expire or revoke", positional[0])
+	}
+	if *recipient != -1 || *reason != "" {
+		return c.fail("-recipient and -reason are revoke's; expire changes the message for every recipient")
 	}
 	if code, done := c.wantArgs(positional[1:], 2, "the message ID and the new DURATION or TIME"); done {
 		return code
