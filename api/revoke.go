@@ -2,7 +2,6 @@ package api
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -32,28 +31,12 @@ func decodeRevoke(body []byte) (revokeRequest, []fieldError, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return req, nil, nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &typeErr) && typeErr.Field != "":
-			field := typeErr.Field
-			if strings.HasPrefix(field, "recipients") {
-				field = "recipients"
-			}
-			return req, []fieldError{{Field: field, Detail: fmt.Sprintf("must be %s, not %s", jsonKind(typeErr.Type.Kind().String()), typeErr.Value)}}, nil
-		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-			if name == "" {
-				name = `""` // a field named by the empty string
-			}
-			return req, []fieldError{{Field: name, Detail: "is not a field of a withdrawal; it takes recipients and reason"}}, nil
+	fault, err := decodeObject(body, &req, "is not a field of a withdrawal; it takes recipients and reason")
+	if err != nil || fault != nil {
+		if fault != nil && strings.HasPrefix(fault[0].Field, "recipients") {
+			fault[0].Field = "recipients" // recipients.0 in encoding/json's words: the list is what to mend
 		}
-		return req, nil, errNotJSON
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return req, nil, errNotJSON
+		return req, fault, err
 	}
 	var faults []fieldError
 	if req.Recipients != nil && len(req.Recipients) == 0 {

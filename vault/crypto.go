@@ -200,16 +200,25 @@ func openSecret(k *expiryKey, id string, sealed []byte) ([]byte, error) {
 // sealWith seals a message's value (nonce ‖ ciphertext ‖ tag), bound to the
 // purpose and the message.
 func sealWith(aead cipher.AEAD, purpose, id string, plain []byte) []byte {
-	nonce := randomBytes(aead.NonceSize())
-	return aead.Seal(nonce, nonce, plain, bindContext(purpose, id, 0))
+	return sealAt(aead, purpose, id, 0, plain)
 }
 
 func openWith(aead cipher.AEAD, purpose, id string, sealed []byte, what string) ([]byte, error) {
+	return openAt(aead, purpose, id, 0, sealed, what)
+}
+
+// sealAt is sealWith for a value of one recipient, bound to its index too.
+func sealAt(aead cipher.AEAD, purpose, id string, index int, plain []byte) []byte {
+	nonce := randomBytes(aead.NonceSize())
+	return aead.Seal(nonce, nonce, plain, bindContext(purpose, id, index))
+}
+
+func openAt(aead cipher.AEAD, purpose, id string, index int, sealed []byte, what string) ([]byte, error) {
 	n := aead.NonceSize()
 	if len(sealed) < n+aead.Overhead() {
 		return nil, errors.New(what + " too short")
 	}
-	p, err := aead.Open(nil, sealed[:n], sealed[n:], bindContext(purpose, id, 0))
+	p, err := aead.Open(nil, sealed[:n], sealed[n:], bindContext(purpose, id, index))
 	if err != nil {
 		return nil, errors.New(what + " does not open")
 	}

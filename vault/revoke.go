@@ -272,20 +272,11 @@ func (v *Vault) dropNotifications(tx *bolt.Tx, id string, recipients []int) (int
 // sealRecipientSecret seals recipient index's secret under its message's
 // expiry key.
 func sealRecipientSecret(k *expiryKey, id string, index int, secret []byte) []byte {
-	nonce := randomBytes(k.secret.NonceSize())
-	return k.secret.Seal(nonce, nonce, secret, bindContext(infoRecipient, id, index))
+	return sealAt(k.secret, infoRecipient, id, index, secret)
 }
 
 func openRecipientSecret(k *expiryKey, id string, index int, sealed []byte) ([]byte, error) {
-	n := k.secret.NonceSize()
-	if len(sealed) < n+k.secret.Overhead() {
-		return nil, errors.New("sealed recipient secret too short")
-	}
-	p, err := k.secret.Open(nil, sealed[:n], sealed[n:], bindContext(infoRecipient, id, index))
-	if err != nil {
-		return nil, errors.New("sealed recipient secret does not open")
-	}
-	return p, nil
+	return openAt(k.secret, infoRecipient, id, index, sealed, "sealed recipient secret")
 }
 
 // wrapSecret returns what recipient index's wrapped key needs besides the

@@ -16,8 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-sasl"
 
@@ -243,37 +241,11 @@ func getJSON(t *testing.T, c *http.Client, method, url string, into any) {
 	}
 }
 
-// waitForReceipt logs in over IMAP and returns the first message of INBOX
-// once there is one.
+// waitForReceipt logs in over IMAP and returns the first receipt in
+// INBOX once there is one.
 func waitForReceipt(t *testing.T, addr, user, password string) []byte {
 	t.Helper()
-	c, err := imapclient.DialInsecure(addr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Login(user, password).Wait(); err != nil {
-		t.Fatalf("IMAP LOGIN: %v", err)
-	}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		box, err := c.Select("INBOX", nil).Wait()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if box.NumMessages > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no receipt in INBOX within 15 s")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	msgs, err := c.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{{}}}).Collect()
-	if err != nil || len(msgs) != 1 || len(msgs[0].BodySection) != 1 {
-		t.Fatalf("FETCH BODY[]: %v", err)
-	}
-	return msgs[0].BodySection[0].Bytes
+	return waitForReceiptOf(t, addr, user, password, "")
 }
 
 // reportPart returns the body of the part of a multipart/report with the
