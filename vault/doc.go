@@ -91,9 +91,9 @@
 //     the hour (retention.go: a fresh key for the period, the hour's other
 //     messages sealed again, the old key destroyed), so an expired message's
 //     seal left in free pages opens nothing long before the hour ends. SetExpiry seals them again under the new hour's
-//     key; when it shortens, the old hour's key is replaced by a fresh one
-//     (the other messages of that hour sealed again) and destroyed, so the
-//     old seal left in free pages opens nothing.
+//     key, and the old hour's key is replaced by a fresh one (the other
+//     messages of that hour sealed again) and destroyed, so the old seal left
+//     in free pages opens nothing.
 //
 // A key is in the file (written and synced) before anything is sealed under
 // it: an accept never gets its 250 with a key a crash could lose. Keys are

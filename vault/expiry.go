@@ -25,9 +25,10 @@ package vault
 // What a copy of the vault file, the key file and the key store then opens
 // (with a token), after SetExpiry:
 //
-//   - extended: the old seal stays in bbolt's free pages, but its hour's key
-//     is destroyed when the old hour ends; the new seal opens until the new
-//     hour ends. A copy made in between opens the message, as it should.
+//   - extended: the new seal opens until the new hour ends. The old seal
+//     stays in bbolt's free pages, holding every recipient's secret, which
+//     a withdrawal later must be able to shred (revoke.go): so the old
+//     hour's key is replaced as for a shortened expiry (below).
 //   - shortened: the new seal goes with the new (earlier) hour's key. The
 //     old seal, left in free pages, would open with the old hour's key until
 //     the old hour ends; so that key is replaced (replaceExpiryKey): a fresh
@@ -239,9 +240,10 @@ func (v *Vault) SetExpiry(id string, expires time.Time, by string) (time.Time, e
 		return old, fmt.Errorf("vault: set expiry of %s: %w", id, err)
 	}
 	v.kickSweep()
-	if oldKey != nil && oldKey != key && expires.Before(old) {
-		// Shortened: the old seal, in free pages now, must not outlive the
-		// new expiry in copies; its hour's key is replaced.
+	if oldKey != nil && oldKey != key {
+		// The old seal, in free pages now, must not outlive the new expiry
+		// in copies (shortened), nor a withdrawal to come (extended: it
+		// holds every recipient's secret); its hour's key is replaced.
 		if err := v.replaceExpiryKey(oldKey); err != nil {
 			return old, fmt.Errorf("vault: set expiry of %s: the expiry changed, but the key of its old hour was not replaced (until it is, copies made now open it with a token until %s): %w", id, oldKey.end.Format(time.RFC3339), err)
 		}

@@ -201,3 +201,27 @@ func TestRevokeDropsPendingNotification(t *testing.T) {
 		t.Errorf("the claim ends as its worker says: %v", err)
 	}
 }
+
+// TestRevokeAfterExtend: a message whose expiry was extended (its secrets
+// sealed again under a later hour's key) and then withdrawn for one
+// recipient does not open with that token from a copy made after, not even
+// with a backup of the vault file from before the extension, which holds
+// the old seal under the old hour's key.
+func TestRevokeAfterExtend(t *testing.T) {
+	v, o, c, escrow := openExpiryTest(t)
+	a := accept(t, v, incoming(mime("Förlängd "+randomHex(8), nil), withExp(smsRecipient("+46701234567", pn1), time.Hour), emailRecipient("anna@example.org", pn2)))
+	before := backupBytes(t, v)
+	if _, err := v.SetExpiry(a.ID, c.Now().Add(5*time.Hour), "admin"); err != nil {
+		t.Fatal(err)
+	}
+	revoke(t, v, a.ID, 0, "")
+	mustOpen(t, v, a.Tokens[1], "the other recipient")
+	after := vaulttest.Scan(stolen(t, o, map[string][]byte{"backup before the extension": before, "backup after": backupBytes(t, v)}, a.Tokens, escrow))
+	logReport(t, after)
+	for _, f := range openedWith(after, a.ID, a.Tokens[0]) {
+		t.Errorf("the withdrawn copy opens from a copy made after: %s", f)
+	}
+	if len(openedWith(after, a.ID, a.Tokens[1])) == 0 {
+		t.Errorf("control: the other recipient does not open: %v", after.Of(a.ID))
+	}
+}
