@@ -2,11 +2,19 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -16,7 +24,11 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"sigill/config"
+	"sigill/config/configtest"
+	"sigill/internal/devpki"
 	"sigill/internal/testenv"
+	"sigill/notifier"
+	"sigill/vault"
 	"sigill/vault/vaulttest"
 )
 
@@ -205,3 +217,133 @@ except urllib.error.HTTPError as e:
 print(resp.status)
 print(resp.read().decode())
 `
+
+// gatedWebhook is the SMS webhook of a provider that is down until opened:
+// it answers 503 until then, and records the numbers it took after.
+type gatedWebhook struct {
+	mu      sync.Mutex
+	open    bool
+	refused int
+	taken   []string // the numbers of the SMS taken
+}
+
+func (g *gatedWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var m struct{ To string }
+	body, _ := io.ReadAll(r.Body)
+	if r.Header.Get(notifier.SignatureHeader) != notifier.Sign([]byte(smsSecret), body) || json.Unmarshal(body, &m) != nil {
+		http.Error(w, "bad request", http.StatusBadRequest)
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.open {
+		g.refused++
+		http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+		return
+	}
+	g.taken = append(g.taken, m.To)
+	w.Header().Set("Content-Type", "application/json")
+	fmt.Fprintf(w, `{"id":"wh-%d"}`, len(g.taken))
+}
+
+func (g *gatedWebhook) state() (refused int, taken []string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.refused, append([]string(nil), g.taken...)
+}
+
+// TestRevokePendingNotSentInServe, against the built `sigill serve`: the
+// SMS provider is down, so a message's two notifications wait for their
+// retry; the first recipient is withdrawn meanwhile with `sigill message
+// revoke`; once the provider is back, only the second recipient's SMS goes
+// out, and the outbox is empty. (It waits out the first retry, 15–30 s.)
+func TestRevokePendingNotSentInServe(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out a retry of serve's notifier")
+	}
+	pki, err := devpki.New(filepath.Join(t.TempDir(), "pki"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hook := &gatedWebhook{}
+	srv := httptest.NewUnstartedServer(hook)
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{pki.Server}}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	path, ports := serveConfig(t, func(dir string, ports map[string]string) map[string]string {
+		configtest.Write(t, filepath.Join(dir, "secrets/sms-password"), []byte(smsSecret+"\n"))
+		return map[string]string{
+			`provider = "46elks"`:                   `provider = "webhook"`,
+			`url = "https://api.46elks.com/a1/sms"`: `url = "` + srv.URL + `/sms"`,
+			`link_base = "https://read.example.se"`: `link_base = "https://` + ports["0.0.0.0:443"] + `"`,
+			`smarthost = "mail.example.se:587"`:     `smarthost = "127.0.0.1:1"`,
+			`mail_to_sender = true`:                 `mail_to_sender = false`,
+		}
+	})
+	var log testenv.SyncBuffer
+	serve := exec.Command(sigillBin, "serve", "-config", path)
+	serve.Env = append(os.Environ(), "SSL_CERT_FILE="+filepath.Join(pki.Dir, "ca.pem"))
+	serve.Stderr = &log
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { serve.Process.Kill(); serve.Wait() })
+	waitPort(t, ports["0.0.0.0:25"], &log)
+
+	// Through the relay, from the organisation's MTA: two SMS recipients.
+	c, err := smtp.Dial(ports["0.0.0.0:25"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mail("mta@example.se", nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, rcpt := range []string{"0701234501&login=199908072391&@secure.example.se", "0701234502&login=198611239883&@secure.example.se"} {
+		if err := c.Rcpt(rcpt, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, "From: <mta@example.se>\r\nSubject: Provsvar\r\n\r\nHej! Ditt provsvar är klart.\r\n")
+	resp, err := w.CloseWithResponse()
+	c.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := strings.TrimSuffix(strings.TrimPrefix(resp.StatusText, "2.0.0 "), " queued")
+
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if refused, _ := hook.state(); refused >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the provider was not tried for both recipients; serve's log:\n%s", log.String())
+		}
+	}
+	if out, stderr, code := run(t, "", "message", "revoke", "-config", path, "-recipient", "0", id); code != 0 || !strings.Contains(out, "withdrawn for recipient 0") {
+		t.Fatalf("message revoke: exit %d\n%s%s", code, out, stderr)
+	}
+	hook.mu.Lock()
+	hook.open = true
+	hook.mu.Unlock()
+	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		stdout, _, code := run(t, "", "vault", "-config", path, "stats")
+		var st vault.Stats
+		if code == 0 && json.Unmarshal([]byte(stdout), &st) == nil && st.Outbox == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the outbox is not empty after 90 s: %s\n%s", stdout, log.String())
+		}
+	}
+	if _, taken := hook.state(); !slices.Equal(taken, []string{"+46701234502"}) {
+		t.Errorf("SMS taken for %v; want only the recipient still there, +46701234502", taken)
+	}
+	serve.Process.Signal(syscall.SIGTERM)
+	if err := serve.Wait(); err != nil {
+		t.Fatalf("serve after SIGTERM: %v\n%s", err, log.String())
+	}
+}
