@@ -133,6 +133,8 @@
 //     right to read its messages until they expire, and ends with the expiry
 //     key like any token. What was exported with EscrowMessage before is the
 //     organisation's to delete.
+//   - nothing of a copy withdrawn (Revoke) before T, with its token; nor,
+//     withdrawn for every recipient, with the escrow key (revoke.go).
 //
 // So a copy of the three files made before a notification is sent holds its
 // token, and one made before a message's expiry (and its minute) holds what opens
