@@ -104,11 +104,14 @@ func (v *Vault) Revoke(ctx context.Context, id string, recipient int, reason, by
 // notifications not yet claimed dropped. Then the expiry key they were
 // sealed under is replaced, so no later copy opens them (see above).
 //
-// The reason must pass CheckReason (ErrBadReason). It is idempotent: recipients withdrawn before are reported in Already
-// and nothing is recorded for them. ErrNotFound for an unknown message or
-// recipient index, ErrExpired for a message whose expiry has passed (its
-// content is deleted already), unless every recipient asked for was
-// withdrawn before.
+// The reason must pass CheckReason (ErrBadReason). It is idempotent:
+// recipients withdrawn before are reported in Already and nothing is
+// recorded for them. ErrNotFound for an unknown message or recipient
+// index, ErrExpired for a message whose expiry has passed (its content is
+// deleted already), unless every recipient asked for was withdrawn before.
+// An error with Revoked set means the withdrawal is recorded and refused
+// from now on, but the key's replacement failed: the sweeper tries it
+// again within a minute.
 func (v *Vault) RevokeRecipients(ctx context.Context, id string, recipients []int, reason, by string) (Revocation, error) {
 	if err := CheckReason(reason); err != nil {
 		return Revocation{}, fmt.Errorf("vault: revoke %s: %w", id, err)
@@ -218,6 +221,8 @@ func (v *Vault) RevokeRecipients(ctx context.Context, id string, recipients []in
 	}
 	if len(res.Revoked) > 0 && oldKey != nil {
 		if err := v.replaceExpiryKey(oldKey); err != nil {
+			v.shred.owe([]int64{oldKey.start.Unix()})
+			v.kickSweep()
 			return res, fmt.Errorf("vault: revoke %s: withdrawn, but the key of its hour was not replaced (until it is, copies made now open it with its link until %s): %w", id, oldKey.end.Format(time.RFC3339), err)
 		}
 	}
