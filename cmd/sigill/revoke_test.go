@@ -347,3 +347,25 @@ func TestRevokePendingNotSentInServe(t *testing.T) {
 		t.Fatalf("serve after SIGTERM: %v\n%s", err, log.String())
 	}
 }
+
+// TestMessageRevokeUsage: usage errors exit 2 with the reason, before any
+// vault is opened.
+func TestMessageRevokeUsage(t *testing.T) {
+	data := t.TempDir()
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"revoke"}, "missing the message ID"},
+		{[]string{"revoke", "a", "b"}, `unexpected argument "b"`},
+		{[]string{"revoke", "-recipient", "-2", "id"}, "-recipient -2 is not a recipient"},
+		{[]string{"revoke", "-reason", strings.Repeat("x", 501), "id"}, "write at most 500"},
+		{[]string{"expire", "-reason", "x", "id", "1h"}, "-recipient and -reason are revoke's"},
+		{[]string{"withdraw", "id"}, "write expire or revoke"},
+	} {
+		_, stderr, code := run(t, "", append([]string{"message", "-data", data}, c.args...)...)
+		if code != 2 || !strings.Contains(stderr, c.want) {
+			t.Errorf("message %v: exit %d, %s; want 2 and %q", c.args, code, stderr, c.want)
+		}
+	}
+}
