@@ -46,9 +46,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	bolt "go.etcd.io/bbolt"
-
 	"sigill/addressing"
+	"sigill/vault/kv"
 )
 
 // infoRecipient is the purpose a recipient secret is sealed for, under
@@ -120,7 +119,7 @@ func (v *Vault) RevokeRecipients(ctx context.Context, id string, recipients []in
 		res    Revocation
 		oldKey *expiryKey
 	)
-	err := v.commit.update(ctx, func(tx *bolt.Tx) error {
+	err := v.commit.update(ctx, func(tx kv.Tx) error {
 		res, oldKey = Revocation{}, nil // the function may run again after a rollback
 		now := v.now().UTC()
 		m, err := getMessage(tx, id)
@@ -230,8 +229,11 @@ func (v *Vault) RevokeRecipients(ctx context.Context, id string, recipients []in
 }
 
 // recipientAt reads recipient i's record of m.
-func recipientAt(tx *bolt.Tx, m *messageRecord, i int) (*recipientRecord, error) {
-	b := tx.Bucket(bRecipients).Get(m.Recipients[i])
+func recipientAt(tx kv.Tx, m *messageRecord, i int) (*recipientRecord, error) {
+	b, err := tx.Bucket(bRecipients).Get(m.Recipients[i])
+	if err != nil {
+		return nil, err
+	}
 	if b == nil {
 		return nil, fmt.Errorf("message %s recipient %d: %w", m.ID, i, ErrNotFound)
 	}
@@ -244,13 +246,13 @@ func recipientAt(tx *bolt.Tx, m *messageRecord, i int) (*recipientRecord, error)
 
 // dropNotifications deletes the notify jobs of message id's recipients
 // that no claim holds, with their sealed tokens, and returns how many.
-func (v *Vault) dropNotifications(tx *bolt.Tx, id string, recipients []int) (int, error) {
+func (v *Vault) dropNotifications(tx kv.Tx, id string, recipients []int) (int, error) {
 	type found struct {
 		id uint64
 		r  jobRecord
 	}
 	var drop []found
-	err := tx.Bucket(bOutbox).ForEach(func(k, b []byte) error {
+	err := tx.Bucket(bOutbox).Range(kv.Range{}, func(k, b []byte) error {
 		if len(k) != 8 || !bytes.Contains(b, []byte(id)) {
 			return nil
 		}
