@@ -180,3 +180,22 @@ func TestRevokeRefusals(t *testing.T) {
 		t.Errorf("expired: %d %s", a.status, a.body)
 	}
 }
+
+// TestRevokeWebhook: an endpoint that asked for message.revoked gets the
+// withdrawal, with the actor and the reason, as the OpenAPI document
+// describes a delivery.
+func TestRevokeWebhook(t *testing.T) {
+	e := webhookEnv(t, devGuard)
+	rc := newReceiver(t)
+	e.register(e.send, rc.srv.URL+"/hooks/sigill", "message.revoked")
+	m := e.sent("k-1", "journal-4711")
+	if a := e.do("POST", "/api/v1/messages/"+m.ID+"/revoke", e.send, "", map[string]any{"reason": "fel mottagare"}); a.status != http.StatusOK {
+		t.Fatalf("revoke: %d %s", a.status, a.body)
+	}
+	waitUntil(t, "the withdrawal delivered", func() bool { return len(rc.deliveries()) == 1 })
+	d := rc.deliveries()[0]
+	e.checkDelivery(d)
+	if p := d.payload; p.Type != "message.revoked" || p.Data.Message != m.ID || p.Data.Actor != staff || p.Data.Reason != "fel mottagare" || p.Data.Reference != "journal-4711" {
+		t.Errorf("delivery %s", d.body)
+	}
+}
