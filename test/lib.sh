@@ -76,8 +76,9 @@ bankid_open() {
 BG_PIDS=()
 stop_all() {
   local pid
-  for pid in "${BG_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${BG_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  # sigill dev too: start_bg's trap replaced start_dev's, which ended it.
+  for pid in "${BG_PIDS[@]}" ${SIGILL_PID:-}; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${BG_PIDS[@]}" ${SIGILL_PID:-}; do wait "$pid" 2>/dev/null || true; done
   rm -rf "$WORK"
 }
 

@@ -84,7 +84,8 @@ grep -q '"revoked"' "$WORK/revoked" || fail "the revoke's answer has no revoked 
 code=$(curl -sS -o /dev/null -w '%{http_code}' -c "$jar" -b "$jar" "$link/message.json")
 [ "$code" = 410 ] || fail "message.json after the revoke: $code, want 410"
 page=$(curl -sS "$link")
-grep -qi 'withdrawn\|återkallat\|återkallad' <<<"$page" || fail "the link's page does not say the message was withdrawn"
+grep -qi 'withdrawn\|dragits tillbaka' <<<"$page" || fail "the link's page does not say the message was withdrawn"
+grep -q 'Provsvar' <<<"$page" || fail "the withdrawn link's page does not name the errand"
 for _ in $(seq 100); do has_hook message.revoked && break; sleep 0.1; done
 has_hook message.revoked || fail "no message.revoked webhook"
 echo "ok: $id sent by curl, opened by 19990807-****, seen in the status and the webhook, revoked and withdrawn"
