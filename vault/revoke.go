@@ -78,7 +78,7 @@ func CheckReason(reason string) error {
 type Revocation struct {
 	Revoked []int // recipients withdrawn now: a "revoked" event recorded for each
 	Already []int // recipients withdrawn before: nothing recorded again
-	Whole   bool  // every recipient is withdrawn now: expiry secret and escrow packet shredded
+	Whole   bool  // every recipient is withdrawn now: the escrow packet is shredded too
 	// Final tells that copies of the vault made from now on open nothing of
 	// the recipients withdrawn now; false for a message accepted before
 	// recipient secrets (see above) when some of its recipients remain.
@@ -99,7 +99,7 @@ func (v *Vault) Revoke(ctx context.Context, id string, recipient int, reason, by
 // given by index (nil: all), in one transaction: a "revoked" event per
 // recipient not yet withdrawn (Detail the reason, By who: an account, or
 // "admin"), the links marked, the recipient secrets (and for the whole
-// message the expiry secret and escrow packet) dropped, pending
+// message the escrow packet) dropped, pending
 // notifications not yet claimed dropped. Then the expiry key they were
 // sealed under is replaced, so no later copy opens them (see above).
 //

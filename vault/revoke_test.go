@@ -225,3 +225,24 @@ func TestRevokeAfterExtend(t *testing.T) {
 		t.Errorf("control: the other recipient does not open: %v", after.Of(a.ID))
 	}
 }
+
+// TestRevokeKeepsReplies: a message withdrawn for every recipient keeps
+// what lives until its expiry (a reply received before), through the
+// replacement of its hour's key and a restart; its content opens with no
+// token.
+func TestRevokeKeepsReplies(t *testing.T) {
+	v, o, _, _ := openExpiryTest(t)
+	a := accept(t, v, incoming(mime("Svar "+randomHex(8), nil), smsRecipient("+46701234567", pn1)))
+	sealed, err := v.SealUntilExpiry(a.ID, "reply 1", []byte("Tack!"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := revoke(t, v, a.ID, -1, ""); !r.Whole || !r.Final {
+		t.Fatalf("Revoke = %+v", r)
+	}
+	v = reopen(t, v, o)
+	if plain, err := v.OpenUntilExpiry(a.ID, "reply 1", sealed); err != nil || string(plain) != "Tack!" {
+		t.Errorf("the reply after the withdrawal: %q, %v", plain, err)
+	}
+	mustBeWithdrawn(t, v, a.Tokens[0], "the recipient")
+}
