@@ -46,6 +46,7 @@ type Event struct {
 	PersonalNumber string    `json:"personal_number,omitempty"`
 	Name           string    `json:"name,omitempty"`
 	IP             string    `json:"ip,omitempty"`
+	UserAgent      string    `json:"user_agent,omitempty"` // the browser's User-Agent at an open or a denial
 	ProviderID     string    `json:"provider_id,omitempty"`
 	Detail         string    `json:"detail,omitempty"`
 	By             string    `json:"by,omitempty"` // who did it, where someone did: the account or "admin" (expiry_changed)

@@ -1,0 +1,173 @@
+package vault
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+
+	bolt "go.etcd.io/bbolt"
+
+	"sigill/addressing"
+)
+
+// Erasure is what ErasePersonalNumber changed.
+type Erasure struct {
+	Recipients int      // recipient records that named the number (a login, the address as written)
+	Events     int      // events that named it (the opener's or the refused person's number)
+	Shredded   []string // messages every recipient of which only that number could open: expired at once
+}
+
+// ErasedAddress is what stands in a recipient's address where an erased
+// personal number was written.
+const ErasedAddress = "erased"
+
+// writtenNumber finds the spellings of a personal number in an address
+// (12 or 10 digits, with or without - or +); ParsePersonalNumber says
+// which number each one is.
+var writtenNumber = regexp.MustCompile(`[0-9]{6,8}[-+]?[0-9]{4}`)
+
+// ErasePersonalNumber takes a personal number (12 digits) out of the
+// store's records, in one transaction (a GDPR erasure):
+//   - every recipient record that names it loses it from its logins, and
+//     from its address as the sender wrote it (each spelling of the number
+//     becomes ErasedAddress); that recipient's link then opens for the
+//     other people it names, or for no one;
+//   - every event whose person it is gets pseudonym for the number and
+//     loses the name, IP and user agent (the event stays: what happened,
+//     when, to which message);
+//   - a message whose every recipient named that number as its only
+//     login (no birth date, not "*") is expired now, as its retention
+//     would (Sweep runs before this returns): content, escrow packet and
+//     wrapped keys go, and its expiry key is replaced within a minute.
+//
+// within runs in the same transaction with tables (the caller's record of
+// the erasure), so the erasure and its record are on disk together or not
+// at all. It reads every recipient and every event: an administrator's
+// rare act, not a request path. What was rewritten stays in bbolt's free
+// pages until they are reused (doc.go).
+func (v *Vault) ErasePersonalNumber(ctx context.Context, pnr, pseudonym string, tables []string, within func(Tx, Erasure) error) (Erasure, error) {
+	if len(pnr) != 12 {
+		return Erasure{}, fmt.Errorf("vault: erase: %q is not a 12-digit personal number", addressing.Mask(pnr))
+	}
+	var res Erasure
+	err := v.commit.update(ctx, func(tx *bolt.Tx) error {
+		res = Erasure{} // the function may run again after a rollback
+		now := v.now().UTC()
+		only := map[string]bool{} // message id → so far, every recipient only pnr's
+		recips := tx.Bucket(bRecipients)
+		var puts [][2][]byte
+		err := recips.ForEach(func(k, raw []byte) error {
+			var rr recipientRecord
+			if err := json.Unmarshal(raw, &rr); err != nil {
+				return fmt.Errorf("recipient %x: %w", k, err)
+			}
+			alone := len(rr.Recipient.Logins) == 1 && rr.Recipient.Logins[0] == pnr && len(rr.Recipient.Born) == 0 && !rr.Recipient.Anyone
+			if was, seen := only[rr.Message]; !seen || was {
+				only[rr.Message] = alone
+			}
+			address := writtenNumber.ReplaceAllStringFunc(rr.Address, func(s string) string {
+				if n, err := addressing.ParsePersonalNumber(s, now); err == nil && n == pnr {
+					return ErasedAddress
+				}
+				return s
+			})
+			if !slices.Contains(rr.Recipient.Logins, pnr) && address == rr.Address {
+				return nil
+			}
+			rr.Recipient.Logins = slices.DeleteFunc(slices.Clone(rr.Recipient.Logins), func(l string) bool { return l == pnr })
+			rr.Address = address
+			out, err := json.Marshal(rr)
+			if err != nil {
+				return err
+			}
+			puts = append(puts, [2][]byte{bytes.Clone(k), out})
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, p := range puts {
+			if err := recips.Put(p[0], p[1]); err != nil {
+				return err
+			}
+		}
+		res.Recipients = len(puts)
+
+		events := tx.Bucket(bEvents)
+		puts = puts[:0]
+		err = events.ForEach(func(k, raw []byte) error {
+			if !bytes.Contains(raw, []byte(pnr)) {
+				return nil // cheap: most events name no one
+			}
+			var ev Event
+			if err := json.Unmarshal(raw, &ev); err != nil {
+				return fmt.Errorf("event %x: %w", k, err)
+			}
+			if ev.PersonalNumber != pnr {
+				return nil
+			}
+			ev.PersonalNumber, ev.Name, ev.IP, ev.UserAgent = pseudonym, "", "", ""
+			out, err := json.Marshal(ev)
+			if err != nil {
+				return err
+			}
+			puts = append(puts, [2][]byte{bytes.Clone(k), out})
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, p := range puts {
+			if err := events.Put(p[0], p[1]); err != nil {
+				return err
+			}
+		}
+		res.Events = len(puts)
+
+		for id, alone := range only {
+			if !alone {
+				continue
+			}
+			m, err := getMessage(tx, id)
+			if err != nil {
+				return err
+			}
+			res.Shredded = append(res.Shredded, id)
+			if m.Expired || !now.Before(m.Expires) {
+				continue
+			}
+			due := tx.Bucket(bExpireDue)
+			if err := due.Delete(dueKey(m.Expires, id)); err != nil {
+				return err
+			}
+			if err := due.Put(dueKey(now, id), nil); err != nil {
+				return err
+			}
+			m.Expires = now
+			out, err := json.Marshal(m)
+			if err != nil {
+				return err
+			}
+			if err := tx.Bucket(bMessages).Put([]byte(id), out); err != nil {
+				return err
+			}
+		}
+		slices.Sort(res.Shredded)
+		if within != nil {
+			return within(v.boltTx(tx, tables), res)
+		}
+		return nil
+	})
+	if err != nil {
+		return Erasure{}, fmt.Errorf("vault: erase a personal number: %w", err)
+	}
+	if len(res.Shredded) > 0 {
+		if _, err := v.Sweep(); err != nil {
+			return res, fmt.Errorf("vault: erase a personal number: the messages to shred are due, but the sweep failed (RunSweeper tries again): %w", err)
+		}
+	}
+	return res, nil
+}
