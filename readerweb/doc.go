@@ -67,9 +67,13 @@
 // id planted in a browser before BankID never carries an order. When the
 // order completes as an allowed person, the next request of that session
 // claims the result: "opened" is recorded (number, name, time, the request's
-// IP), the old id is deleted and a new id holding the grant is set. The
+// IP and user agent), the old id is deleted and a new id holding the grant is set. The
 // pre-BankID id opens nothing afterwards. An order belongs to the session that
-// started it: another session asking about it gets "none".
+// started it: another session asking about it gets "none". Every
+// identification that opens the message is an "opened" event, the second
+// and the tenth as the first (the audit trail keeps them all; receipts
+// file only a person's first); what one grant then fetches (reloads,
+// images, attachments) is part of that open.
 //
 // # Collecting
 //
@@ -125,7 +129,7 @@
 // A complete order is checked against the recipient (addressing.Recipient.
 // Allows with completionData.user.personalNumber, never a typed number). A
 // high risk answer is refused. A refusal records "denied" (number, name, IP
-// of the order, and the reason in Detail).
+// and user agent of the order, and the reason in Detail).
 //
 // # The sender
 //

@@ -21,6 +21,7 @@ type order struct {
 	recipient  int
 	rcpt       addressing.Recipient // who may open
 	ip         string               // endUserIp
+	userAgent  string               // of the request that started the order, for the audit trail (userAgent)
 	sameDevice bool
 	nonce      string // in the returnUrl of a same-device order
 	returnPath string // /m/<token>?lang=…, where the return leads; same-device orders only
@@ -125,6 +126,7 @@ func (s *Server) startOrder(w http.ResponseWriter, r *http.Request, token string
 		recipient:  l.Recipient,
 		rcpt:       l.Rcpt.Recipient,
 		ip:         ip.String(),
+		userAgent:  userAgent(r),
 		sameDevice: sameDevice,
 		done:       make(chan struct{}),
 		orderState: orderState{status: "pending", hint: string(bankid.HintOutstandingTransaction)},
@@ -377,7 +379,7 @@ func (s *Server) complete(o *order, cd *bankid.CompletionData) {
 	}
 	err := s.opt.Vault.Record(vault.Event{
 		MessageID: o.messageID, Recipient: o.recipient, Kind: vault.EventDenied,
-		At: s.now(), PersonalNumber: pn, Name: name, IP: o.ip, Detail: detail,
+		At: s.now(), PersonalNumber: pn, Name: name, IP: o.ip, UserAgent: o.userAgent, Detail: detail,
 	})
 	if err != nil {
 		s.log.Error("recording denied", "message", o.messageID, "err", err)
@@ -409,6 +411,7 @@ func (s *Server) claim(w http.ResponseWriter, r *http.Request, st standing, l va
 	err := s.opt.Vault.Record(vault.Event{
 		MessageID: l.ID, Recipient: l.Recipient, Kind: vault.EventOpened,
 		At: s.now(), PersonalNumber: g.pn, Name: g.name, IP: s.clientIP(r).String(),
+		UserAgent: userAgent(r),
 	})
 	if err != nil {
 		s.mu.Lock()
@@ -437,4 +440,24 @@ func (s *Server) claim(w http.ResponseWriter, r *http.Request, st standing, l va
 	s.log.Info("message opened", "message", l.ID, "recipient", l.Recipient, "person", addressing.Mask(g.pn))
 	opens.Inc()
 	return ns, nil
+}
+
+// maxUserAgent bounds what the audit trail keeps of a User-Agent header.
+const maxUserAgent = 256
+
+// userAgent is the request's User-Agent as the audit trail keeps it: at
+// most maxUserAgent bytes of printable ASCII (anything else becomes '?'),
+// so that a header cannot bloat or garble an event or an export.
+func userAgent(r *http.Request) string {
+	ua := r.Header.Get("User-Agent")
+	if len(ua) > maxUserAgent {
+		ua = ua[:maxUserAgent]
+	}
+	b := []byte(ua)
+	for i, c := range b {
+		if c < ' ' || c > '~' {
+			b[i] = '?'
+		}
+	}
+	return string(b)
 }

@@ -51,7 +51,8 @@ func TestQRFlowAllowed(t *testing.T) {
 
 	evs := e.events(id)
 	if len(evs) != 1 || evs[0].Kind != vault.EventOpened || evs[0].PersonalNumber != pnA ||
-		evs[0].Name != "Test Testsson" || evs[0].IP != "127.0.0.1" || evs[0].At.IsZero() {
+		evs[0].Name != "Test Testsson" || evs[0].IP != "127.0.0.1" || evs[0].At.IsZero() ||
+		evs[0].UserAgent != "Go-http-client/1.1" {
 		t.Fatalf("events after opening: %+v", evs)
 	}
 	// Reading again in the same session records nothing more.
@@ -152,7 +153,8 @@ func TestDenied(t *testing.T) {
 		t.Fatalf("message.json after denial: %d %s", r.status, r.body)
 	}
 	evs := e.events(id)
-	if len(evs) != 1 || evs[0].Kind != vault.EventDenied || evs[0].PersonalNumber != pnC || evs[0].IP != "127.0.0.1" {
+	if len(evs) != 1 || evs[0].Kind != vault.EventDenied || evs[0].PersonalNumber != pnC || evs[0].IP != "127.0.0.1" ||
+		evs[0].UserAgent != "Go-http-client/1.1" {
 		t.Fatalf("events %+v", evs)
 	}
 }
