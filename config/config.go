@@ -32,6 +32,7 @@ type Config struct {
 	API          API          `toml:"api"`
 	Admin        Admin        `toml:"admin"`
 	LoginLimit   LoginLimit   `toml:"login_limit"`
+	GDPR         GDPR         `toml:"gdpr"`
 
 	// Dev is set by Dev, never by a file: it allows what only a loopback
 	// development instance may do (plain-text AUTH, the BankID simulator).
@@ -213,6 +214,14 @@ type API struct {
 	// loopback, private or link-local address is refused; sigill dev
 	// allows loopback.
 	WebhookAllow []string `toml:"webhook_allow"`
+}
+
+// GDPR is how data-subject requests by personal number are carried out
+// (sigill gdpr, the API's gdpr:admin).
+type GDPR struct {
+	// TwoPerson: an erasure waits until another administrator approves it
+	// (sigill gdpr approve), instead of being carried out at once.
+	TwoPerson bool `toml:"two_person"`
 }
 
 type Admin struct {

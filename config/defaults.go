@@ -41,7 +41,7 @@ func Default() *Config {
 			Path:           "/var/lib/sigill/sigill.db",
 			Retention:      durationOf(720 * time.Hour),
 			MaxRetention:   durationOf(2160 * time.Hour),
-			AuditRetention: durationOf(9600 * time.Hour),
+			AuditRetention: durationOf(43800 * time.Hour), // 5 years: HSLF-FS 2016:40
 			Lease:          durationOf(time.Minute),
 		},
 		Notifier: Notifier{

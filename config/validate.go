@@ -133,7 +133,7 @@ func (c *Config) Validate() error {
 		f.add("node.id", "%q: write 1 to 64 letters, digits, '.', '_' or '-'", id)
 	}
 	f.duration("vault.max_retention", c.Vault.MaxRetention, "2160h")
-	f.duration("vault.audit_retention", c.Vault.AuditRetention, "9600h")
+	f.duration("vault.audit_retention", c.Vault.AuditRetention, "43800h")
 	switch maxRet := c.Vault.MaxRetention; {
 	case maxRet.Duration < c.Vault.Retention.Duration:
 		f.add("vault.max_retention", "%s is shorter than vault.retention %s; a message may ask for a longer lifetime than the default, never the default be longer than any", maxRet.text, c.Vault.Retention.text)

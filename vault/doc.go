@@ -270,7 +270,7 @@
 // Sweep also destroys the expiry keys of the hours that have ended, which is
 // what makes the deletion final (above); RunSweeper runs just after each
 // hour ends.
-// After Options.AuditRetention (default 400 days) the events and the
+// After Options.AuditRetention (default 5 years, HSLF-FS 2016:40) the events and the
 // metadata go too. RunSweeper sweeps periodically.
 //
 // # Accounts

@@ -53,7 +53,7 @@ var (
 // Defaults of Options.
 const (
 	DefaultRetention      = 720 * time.Hour  // 30 days
-	DefaultAuditRetention = 9600 * time.Hour // 400 days
+	DefaultAuditRetention = 43800 * time.Hour // 5 years: HSLF-FS 2016:40 asks at least that of access logs
 )
 
 // schemaVersion is written to the meta bucket of a new file; Open refuses a
@@ -109,7 +109,7 @@ type Options struct {
 	NodeID         string
 	Retention      time.Duration    // content + wrapped keys deleted after (default 720h), unless the message asks otherwise (expiry.go)
 	MaxRetention   time.Duration    // the longest lifetime a message may ask for (default 2160h, within AuditRetention); not less than Retention
-	AuditRetention time.Duration    // events and metadata deleted after (default 9600h); not less than Retention
+	AuditRetention time.Duration    // events and metadata deleted after (default 43800h); not less than Retention
 	EscrowKey      []byte           // optional armored OpenPGP public key; also wraps every session key
 	Now            func() time.Time // injectable clock; time.Now when nil
 	// FailCommit injects faults, for tests: it is called before each
