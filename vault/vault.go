@@ -52,7 +52,7 @@ var (
 
 // Defaults of Options.
 const (
-	DefaultRetention      = 720 * time.Hour  // 30 days
+	DefaultRetention      = 720 * time.Hour   // 30 days
 	DefaultAuditRetention = 43800 * time.Hour // 5 years: HSLF-FS 2016:40 asks at least that of access logs
 )
 
