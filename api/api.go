@@ -17,6 +17,7 @@ import (
 
 	"sigill/addressing"
 	"sigill/apikey"
+	"sigill/audit"
 	"sigill/intake"
 	"sigill/internal/egress"
 	"sigill/vault"
@@ -27,6 +28,10 @@ import (
 type Options struct {
 	Vault *vault.Vault // opened with Server.Hook and Keys' Hook
 	Keys  *apikey.Store
+	// Audit answers the administrators' routes (audit:read, gdpr:admin);
+	// TwoPerson is gdpr.two_person. Without Audit they answer 503.
+	Audit     *audit.Store
+	TwoPerson bool
 	// Policy reads recipients (the addressing rules SMTP's RCPT uses);
 	// Rules are intake's, the same as SMTP's DATA.
 	Policy        addressing.Policy
@@ -106,6 +111,11 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /api/v1/webhooks", s.authorized(apikey.ScopeEvents, s.listWebhooks))
 	mux.Handle("DELETE /api/v1/webhooks/{id}", s.authorized(apikey.ScopeEvents, s.deleteWebhook))
 	mux.Handle("POST /api/v1/webhooks/{id}/rotate", s.authorized(apikey.ScopeEvents, s.rotateWebhook))
+	mux.Handle("GET /api/v1/audit", s.authorized(apikey.ScopeAudit, s.getAudit))
+	mux.Handle("POST /api/v1/gdpr/export", s.authorized(apikey.ScopeGDPR, s.gdprExport))
+	mux.Handle("GET /api/v1/gdpr/erasures", s.authorized(apikey.ScopeGDPR, s.gdprRequests))
+	mux.Handle("POST /api/v1/gdpr/erasures", s.authorized(apikey.ScopeGDPR, s.gdprErase))
+	mux.Handle("POST /api/v1/gdpr/erasures/{id}/approve", s.authorized(apikey.ScopeGDPR, s.gdprApprove))
 	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusNotFound, "not-found", "no such route; GET /api/v1/openapi.json lists them")
 	})

@@ -51,6 +51,15 @@
 // not seeks): fine for thousands of messages per account, to be given a
 // seek when an account holds far more.
 //
+// # Administrators
+//
+// GET /api/v1/audit (audit:read) is the whole audit trail of a period or
+// of one personal number (pnr), and POST /api/v1/gdpr/export, GET and
+// POST /api/v1/gdpr/erasures and POST /api/v1/gdpr/erasures/{id}/approve
+// (gdpr:admin) a data subject's requests: package audit answers them as
+// it answers the CLI (audit.go), with the key's account as the actor;
+// two-person approval (Options.TwoPerson) compares accounts.
+//
 // # Webhooks
 //
 // Endpoints are the account's (webhooks.go); the hook queues one outbox

@@ -21,6 +21,7 @@ const (
 	ActionSignInFailed     = "staff.signin_failed"    // a wrong password or second factor, at the staff web, SMTP or IMAP (Detail: where)
 	ActionSecondFactor     = "staff.second_factor"    // enrolled, confirmed, reset, recovery codes made (Detail)
 	ActionAppPassword      = "staff.app_password"     // made or revoked (Detail)
+	ActionAccount          = "staff.account"          // added, removed, password set, disabled, enabled (Detail); Target: the account
 	ActionAPIKeyCreated    = "apikey.created"         // Target: the key's id; Detail: account and scopes
 	ActionAPIKeyRevoked    = "apikey.revoked"         // Target: the key's id
 	ActionMessageViewed    = "staff.message_viewed"   // a message's page in the staff web; Target: the message id

@@ -136,7 +136,8 @@ type ErasureRequest struct {
 	Requested   time.Time `json:"requested"`
 	RequestedBy string    `json:"requested_by"`
 	// Sealed is the number, sealed under a key derived from the key
-	// file, while the request waits; gone once carried out.
+	// file, while the request waits; gone once carried out. Only the
+	// stored record has it.
 	Sealed     []byte    `json:"sealed,omitempty"`
 	Masked     string    `json:"masked,omitempty"` // 19990807-****, for the approver; gone once carried out
 	ApprovedBy string    `json:"approved_by,omitempty"`
@@ -185,6 +186,7 @@ func (s *Store) RequestErasure(ctx context.Context, pnr, actor string, twoPerson
 	if err != nil {
 		return ErasureRequest{}, fmt.Errorf("gdpr: request erasure: %w", err)
 	}
+	req.Sealed = nil // the caller's copy: the seal stays in the store
 	return req, nil
 }
 
@@ -229,6 +231,7 @@ func (s *Store) ErasureRequests() ([]ErasureRequest, error) {
 			if err := json.Unmarshal(raw, &r); err != nil {
 				return err
 			}
+			r.Sealed = nil
 			out = append(out, r)
 			return nil
 		})

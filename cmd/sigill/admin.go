@@ -12,16 +12,21 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"sigill/apikey"
+	"sigill/audit"
 	"sigill/vault"
 )
 
 // adminHandler serves the admin listener. /metrics and /healthz are open to
 // whoever may reach admin.listen. Everything else (profiles, the vault's
-// stats and hot backup, staff accounts, a message's expiry, API keys)
+// stats and hot backup, staff accounts, a message's expiry, API keys, the
+// audit export and GDPR requests)
 // answers only loopback peers that present the admin token: the daemon
 // writes it beside the vault, readable by the vault's owner alone, so these
 // routes give no one more than the vault file itself would.
-func adminHandler(v *vault.Vault, keys *apikey.Store, token string) http.Handler {
+func adminHandler(v *vault.Vault, keys *apikey.Store, trail *audit.Store, twoPerson bool, token string) http.Handler {
+	accounts := func(r *http.Request) accountStore {
+		return auditedAccounts{accountStore: v, trail: trail, actor: actorOf(r)}
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -55,18 +60,19 @@ func adminHandler(v *vault.Vault, keys *apikey.Store, token string) http.Handler
 		writeJSON(w, accounts)
 	})
 	private("POST /accounts/{address}", func(w http.ResponseWriter, r *http.Request) {
-		answer(w, v.AddAccount(r.PathValue("address"), readSecret(r)))
+		answer(w, accounts(r).AddAccount(r.PathValue("address"), readSecret(r)))
 	})
 	private("PUT /accounts/{address}", func(w http.ResponseWriter, r *http.Request) {
-		answer(w, v.SetPassword(r.PathValue("address"), readSecret(r)))
+		answer(w, accounts(r).SetPassword(r.PathValue("address"), readSecret(r)))
 	})
 	private("DELETE /accounts/{address}", func(w http.ResponseWriter, r *http.Request) {
-		answer(w, v.RemoveAccount(r.PathValue("address")))
+		answer(w, accounts(r).RemoveAccount(r.PathValue("address")))
 	})
 	private("PUT /messages/{id}/expiry", serveSetExpiry(v))
 	private("POST /messages/{id}/revoke", serveRevoke(v))
-	accountRoutes(private, v)
-	apiKeyRoutes(private, keys)
+	accountRoutes(private, v, trail)
+	apiKeyRoutes(private, keys, trail)
+	auditRoutes(private, v, trail, twoPerson)
 	return mux
 }
 

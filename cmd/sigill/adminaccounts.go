@@ -4,51 +4,55 @@ import (
 	"encoding/json"
 	"net/http"
 
+	"sigill/audit"
 	"sigill/vault"
 )
 
 // The admin listener's routes for roles, disabling, the second factor and
 // app passwords: what `sigill user` asks a running daemon (adminClient's
 // methods below), answered by the same vault operations as on the file.
-func accountRoutes(private func(string, http.HandlerFunc), v *vault.Vault) {
+func accountRoutes(private func(string, http.HandlerFunc), vlt *vault.Vault, trail *audit.Store) {
+	v := func(r *http.Request) accountStore {
+		return auditedAccounts{accountStore: vlt, trail: trail, actor: actorOf(r)}
+	}
 	private("POST /admins/{address}", func(w http.ResponseWriter, r *http.Request) {
-		answer(w, v.AddAdmin(r.PathValue("address"), readSecret(r)))
+		answer(w, v(r).AddAdmin(r.PathValue("address"), readSecret(r)))
 	})
 	private("POST /accounts/{address}/disabled", func(w http.ResponseWriter, r *http.Request) {
-		answer(w, v.SetDisabled(r.PathValue("address"), true))
+		answer(w, v(r).SetDisabled(r.PathValue("address"), true))
 	})
 	private("DELETE /accounts/{address}/disabled", func(w http.ResponseWriter, r *http.Request) {
-		answer(w, v.SetDisabled(r.PathValue("address"), false))
+		answer(w, v(r).SetDisabled(r.PathValue("address"), false))
 	})
 	private("POST /accounts/{address}/totp", func(w http.ResponseWriter, r *http.Request) {
-		e, err := v.EnrollTOTP(r.PathValue("address"))
+		e, err := v(r).EnrollTOTP(r.PathValue("address"))
 		answerJSON(w, e, err)
 	})
 	private("POST /accounts/{address}/totp/confirm", func(w http.ResponseWriter, r *http.Request) {
 		var body struct{ Code string }
 		json.NewDecoder(http.MaxBytesReader(nil, r.Body, 4096)).Decode(&body)
-		codes, err := v.ConfirmTOTP(r.PathValue("address"), body.Code)
+		codes, err := v(r).ConfirmTOTP(r.PathValue("address"), body.Code)
 		answerJSON(w, codes, err)
 	})
 	private("DELETE /accounts/{address}/totp", func(w http.ResponseWriter, r *http.Request) {
-		answer(w, v.ResetSecondFactor(r.PathValue("address")))
+		answer(w, v(r).ResetSecondFactor(r.PathValue("address")))
 	})
 	private("POST /accounts/{address}/recovery-codes", func(w http.ResponseWriter, r *http.Request) {
-		codes, err := v.RegenerateRecoveryCodes(r.PathValue("address"))
+		codes, err := v(r).RegenerateRecoveryCodes(r.PathValue("address"))
 		answerJSON(w, codes, err)
 	})
 	private("GET /accounts/{address}/app-passwords", func(w http.ResponseWriter, r *http.Request) {
-		list, err := v.AppPasswords(r.PathValue("address"))
+		list, err := v(r).AppPasswords(r.PathValue("address"))
 		answerJSON(w, list, err)
 	})
 	private("POST /accounts/{address}/app-passwords", func(w http.ResponseWriter, r *http.Request) {
 		var body struct{ Name string }
 		json.NewDecoder(http.MaxBytesReader(nil, r.Body, 4096)).Decode(&body)
-		p, secret, err := v.CreateAppPassword(r.PathValue("address"), body.Name)
+		p, secret, err := v(r).CreateAppPassword(r.PathValue("address"), body.Name)
 		answerJSON(w, createdAppPassword{p, secret}, err)
 	})
 	private("DELETE /accounts/{address}/app-passwords/{id}", func(w http.ResponseWriter, r *http.Request) {
-		answer(w, v.RevokeAppPassword(r.PathValue("address"), r.PathValue("id")))
+		answer(w, v(r).RevokeAppPassword(r.PathValue("address"), r.PathValue("id")))
 	})
 }
 

@@ -73,6 +73,7 @@ func (c *adminClient) do(method, path string, body any) (*http.Response, error) 
 		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.Token)
+	req.Header.Set(actorHeader, cliActor())
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("the running sigill does not answer: %w", err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"sigill/apikey"
+	"sigill/audit"
 	"sigill/vault"
 )
 
@@ -118,11 +119,11 @@ func (l vaultLocation) apiKeys() (keyStore, error) {
 	if admin, err := runningAdmin(cfg); err == nil {
 		return admin, nil
 	}
-	v, keys, err := l.openWithKeys()
+	v, keys, trail, err := l.openStores()
 	if err != nil {
 		return nil, err
 	}
-	return fileKeys{v: v, keys: keys}, nil
+	return auditedKeys{keyStore: fileKeys{v: v, keys: keys}, trail: trail, actor: cliActor()}, nil
 }
 
 // fileKeys is keyStore on the vault file, opened by this command.
@@ -152,7 +153,10 @@ type createKeyAnswer struct {
 	Secret string     `json:"secret"`
 }
 
-func apiKeyRoutes(private func(string, http.HandlerFunc), keys *apikey.Store) {
+func apiKeyRoutes(private func(string, http.HandlerFunc), keys *apikey.Store, trail *audit.Store) {
+	audited := func(r *http.Request) keyStore {
+		return auditedKeys{keyStore: fileKeys{keys: keys}, trail: trail, actor: actorOf(r)}
+	}
 	private("GET /apikeys", func(w http.ResponseWriter, r *http.Request) {
 		list, err := keys.List()
 		if err != nil {
@@ -167,7 +171,7 @@ func apiKeyRoutes(private func(string, http.HandlerFunc), keys *apikey.Store) {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		made, key, err := keys.Create(r.Context(), req.Account, req.Name, req.Scopes, apikey.WithRate(req.Rate))
+		made, key, err := audited(r).CreateKey(req.Account, req.Name, req.Scopes, req.Rate)
 		if err != nil {
 			answerKeys(w, err)
 			return
@@ -175,7 +179,7 @@ func apiKeyRoutes(private func(string, http.HandlerFunc), keys *apikey.Store) {
 		writeJSON(w, createKeyAnswer{Key: made, Secret: key})
 	})
 	private("DELETE /apikeys/{id}", func(w http.ResponseWriter, r *http.Request) {
-		answerKeys(w, keys.Revoke(r.Context(), r.PathValue("id")))
+		answerKeys(w, audited(r).RevokeKey(r.PathValue("id")))
 	})
 }
 

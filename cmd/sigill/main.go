@@ -27,6 +27,8 @@ var commands = map[string]command{
 	"vault":            {"inspect the vault: stats, backup, verify", runVault},
 	"version":          {"print the version, the commit and the Go version", runVersion},
 	"message":          {"change a message: expire (shorten or extend its lifetime), revoke (withdraw it)", runMessage},
+	"audit":            {"export the audit trail: of a period, or of one personal number", runAudit},
+	"gdpr":             {"a person's data by personal number: export, erase, approve", runGDPR},
 }
 
 func main() {

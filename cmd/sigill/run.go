@@ -21,6 +21,7 @@ import (
 	"sigill/addressing"
 	"sigill/api"
 	"sigill/apikey"
+	"sigill/audit"
 	"sigill/bankid"
 	"sigill/bankid/bankidsim"
 	"sigill/config"
@@ -48,6 +49,7 @@ type instance struct {
 	vault    *vault.Vault
 	receipts *mailbox.Store // the receipts mailboxes, filed inside the vault's transactions
 	keys     *apikey.Store  // the REST API's keys, in the vault's tables
+	trail    *audit.Store   // the staff's audit records and the by-number index, in the vault's tables
 	notifier *notifier.Notifier
 	smtp     *smtpd.Server
 	reader   *readerweb.Server
@@ -88,10 +90,11 @@ func start(cfg *config.Config, log *slog.Logger, tlsConfig *tls.Config) (*instan
 	if err = os.MkdirAll(filepath.Dir(cfg.Vault.Path), 0o700); err != nil {
 		return nil, err
 	}
-	if in.vault, in.receipts, in.keys, err = openVault(cfg); err != nil {
+	if in.vault, in.receipts, in.keys, in.trail, err = openVault(cfg); err != nil {
 		return nil, err
 	}
 	in.goRun(func() { in.vault.RunSweeper(ctx, time.Hour) })
+	in.goRun(func() { in.trail.RunSweeper(ctx, time.Hour) })
 
 	// 2. The notifier: outbox jobs become an SMS or e-mail with the link;
 	// delivery reports and receipts follow from the events.
@@ -197,7 +200,7 @@ func start(cfg *config.Config, log *slog.Logger, tlsConfig *tls.Config) (*instan
 		return nil, fmt.Errorf("staff web: %w", err)
 	}
 	in.goRun(func() { web.RunSweeper(ctx, 10*time.Minute) })
-	in.staffHTTP = &http.Server{Handler: staffHandler(apiOptions(cfg, in.vault, in.keys, guard, in.notifier.Kick, log), web), ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsConfig.Clone(), ErrorLog: httpErrorLog(log, "staff")}
+	in.staffHTTP = &http.Server{Handler: staffHandler(apiOptions(cfg, in.vault, in.keys, in.trail, guard, in.notifier.Kick, log), web), ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsConfig.Clone(), ErrorLog: httpErrorLog(log, "staff")}
 	for _, ln := range lns.staff {
 		if cfg.Dev {
 			in.serve("staff", ln, in.staffHTTP.Serve)
@@ -209,7 +212,7 @@ func start(cfg *config.Config, log *slog.Logger, tlsConfig *tls.Config) (*instan
 	// Admin: metrics, health, and the vault commands' way in while we hold the file.
 	token := newAdminToken()
 	ready := newReadiness(readinessChecks(in.vault, bankidClient, in.notifier))
-	in.admin = &http.Server{Handler: withReadyz(adminHandler(in.vault, in.keys, token), ready), ReadHeaderTimeout: 10 * time.Second, ErrorLog: httpErrorLog(log, "admin")}
+	in.admin = &http.Server{Handler: withReadyz(adminHandler(in.vault, in.keys, in.trail, cfg.GDPR.TwoPerson, token), ready), ReadHeaderTimeout: 10 * time.Second, ErrorLog: httpErrorLog(log, "admin")}
 	for _, ln := range lns.admin {
 		in.serve("admin", ln, in.admin.Serve)
 	}
@@ -364,8 +367,9 @@ func addressingPolicy(cfg *config.Config) addressing.Policy {
 // openVault opens the vault with the receipts mailboxes' hook, so that
 // every event appended, by the daemon or by a command, files its receipt,
 // the notifier's, which keeps the provider ids of notifications, the
-// API keys' tables and the staff web's sessions.
-func openVault(cfg *config.Config) (*vault.Vault, *mailbox.Store, *apikey.Store, error) {
+// API keys' tables, the staff web's sessions, and the audit trail's (its
+// by-number index).
+func openVault(cfg *config.Config) (*vault.Vault, *mailbox.Store, *apikey.Store, *audit.Store, error) {
 	boxes := mailbox.New(mailbox.Options{
 		MailToSender: cfg.Receipts.MailToSender,
 		Org:          receiptsOrg(cfg),
@@ -373,6 +377,7 @@ func openVault(cfg *config.Config) (*vault.Vault, *mailbox.Store, *apikey.Store,
 		Limits:       intakeRules(cfg),
 	})
 	keys := apikey.New()
+	trail := audit.New(cfg.Vault.AuditRetention.Duration)
 	v, err := vault.Open(vault.Options{
 		Path:           cfg.Vault.Path,
 		KeyFile:        cfg.Vault.KeyFile,
@@ -381,16 +386,20 @@ func openVault(cfg *config.Config) (*vault.Vault, *mailbox.Store, *apikey.Store,
 		MaxRetention:   cfg.Vault.MaxRetention.Duration,
 		AuditRetention: cfg.Vault.AuditRetention.Duration,
 		EscrowKey:      readOptional(cfg.Vault.EscrowKey),
-		Hooks:          []vault.Hook{boxes.Hook(), notifier.Hook(), keys.Hook(), api.Hook(), staffweb.Hook(), readerweb.Hook()},
+		Hooks:          []vault.Hook{boxes.Hook(), notifier.Hook(), keys.Hook(), api.Hook(), staffweb.Hook(), readerweb.Hook(), trail.Hook()},
 		// Only app passwords open SMTP and IMAP (staff-web.md).
 		RequireSecondFactor: cfg.Staff.Require2FA,
 	})
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	boxes.Attach(v)
 	keys.Attach(v)
-	return v, boxes, keys, nil
+	if err := trail.Attach(v); err != nil {
+		v.Close()
+		return nil, nil, nil, nil, err
+	}
+	return v, boxes, keys, trail, nil
 }
 
 func readOptional(path string) []byte {
@@ -425,12 +434,14 @@ func smtpOptions(cfg *config.Config, tlsConfig *tls.Config, v *vault.Vault, gate
 	}
 }
 
-func apiOptions(cfg *config.Config, v *vault.Vault, keys *apikey.Store, guard *egress.Guard, accepted func(), log *slog.Logger) api.Options {
+func apiOptions(cfg *config.Config, v *vault.Vault, keys *apikey.Store, trail *audit.Store, guard *egress.Guard, accepted func(), log *slog.Logger) api.Options {
 	return api.Options{
 		Egress:            guard,
 		PlainHTTPWebhooks: cfg.Dev,
 		Vault:             v,
 		Keys:              keys,
+		Audit:             trail,
+		TwoPerson:         cfg.GDPR.TwoPerson,
 		Policy:            addressingPolicy(cfg),
 		Rules:             intakeRules(cfg),
 		MaxRecipients:     cfg.SMTP.MaxRecipients,

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 
 	"sigill/apikey"
+	"sigill/audit"
 	"sigill/config"
 	"sigill/vault"
 )
@@ -32,21 +33,22 @@ func (l vaultLocation) config() (*config.Config, error) {
 }
 
 func (l vaultLocation) open() (*vault.Vault, error) {
-	v, _, err := l.openWithKeys()
+	v, _, _, err := l.openStores()
 	return v, err
 }
 
-// openWithKeys opens the vault file, and the API keys kept in it.
-func (l vaultLocation) openWithKeys() (*vault.Vault, *apikey.Store, error) {
+// openStores opens the vault file, and the API keys and audit records
+// kept in it.
+func (l vaultLocation) openStores() (*vault.Vault, *apikey.Store, *audit.Store, error) {
 	cfg, err := l.config()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if _, err := os.Stat(cfg.Vault.Path); err != nil {
-		return nil, nil, fmt.Errorf("no vault at %s (%v); start sigill once, or name the right -data or -config", cfg.Vault.Path, err)
+		return nil, nil, nil, fmt.Errorf("no vault at %s (%v); start sigill once, or name the right -data or -config", cfg.Vault.Path, err)
 	}
-	v, _, keys, err := openVault(cfg)
-	return v, keys, err
+	v, _, keys, trail, err := openVault(cfg)
+	return v, keys, trail, err
 }
 
 // accountStore is what `sigill user` needs: the running daemon through its
@@ -76,7 +78,11 @@ func (l vaultLocation) accounts() (accountStore, error) {
 	if admin, err := runningAdmin(cfg); err == nil {
 		return admin, nil
 	}
-	return l.open()
+	v, _, trail, err := l.openStores()
+	if err != nil {
+		return nil, err
+	}
+	return auditedAccounts{accountStore: v, trail: trail, actor: cliActor()}, nil
 }
 
 func runVault(args []string, _ io.Reader, stdout, stderr io.Writer) int {
