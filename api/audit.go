@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"time"
 
 	"sigill/addressing"
@@ -30,16 +31,10 @@ func parseNumberField(field, s string) (string, *fieldError) {
 	return n, nil
 }
 
-type auditAnswer struct {
-	Entries []audit.Entry `json:"entries"`
-}
-
-func (s *Server) getAudit(w http.ResponseWriter, r *http.Request) {
-	if s.o.Audit == nil {
-		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "the audit trail is not wired to this API")
-		return
-	}
-	q := r.URL.Query()
+// parseAuditQuery reads GET /api/v1/audit's query: since and until (RFC
+// 3339) and pnr (a personal number as people write one), every fault
+// named.
+func parseAuditQuery(q url.Values) (audit.Filter, []fieldError) {
 	var (
 		f      audit.Filter
 		faults []fieldError
@@ -63,6 +58,19 @@ func (s *Server) getAudit(w http.ResponseWriter, r *http.Request) {
 		}
 		f.PersonalNumber = n
 	}
+	return f, faults
+}
+
+type auditAnswer struct {
+	Entries []audit.Entry `json:"entries"`
+}
+
+func (s *Server) getAudit(w http.ResponseWriter, r *http.Request) {
+	if s.o.Audit == nil {
+		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "the audit trail is not wired to this API")
+		return
+	}
+	f, faults := parseAuditQuery(r.URL.Query())
 	if len(faults) > 0 {
 		writeProblem(w, http.StatusUnprocessableEntity, "invalid", "the query has faults", faults...)
 		return

@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"net/url"
 	"slices"
 	"testing"
 
@@ -148,6 +149,46 @@ func FuzzDecodeRevoke(f *testing.F) {
 		}
 		if err := vault.CheckReason(req.Reason); err != nil {
 			t.Fatalf("a reason the vault refuses taken: %v", err)
+		}
+	})
+}
+
+// FuzzAuditQuery drives GET /api/v1/audit's query reading with outside
+// input: no panic; every fault names since, until or pnr; without faults
+// the number is 12 digits (or none) and each time is the one written.
+func FuzzAuditQuery(f *testing.F) {
+	for _, seed := range []string{
+		"pnr=199908072391&since=2026-12-01T00:00:00Z", "pnr=19990807-2391", "pnr=990807%2B2391",
+		"since=yesterday&pnr=123", "until=2026-12-01T00:00:00%2B01:00", "pnr=%00", "since=&until=&pnr=",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		q, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		got, faults := parseAuditQuery(q)
+		for _, fe := range faults {
+			if (fe.Field != "since" && fe.Field != "until" && fe.Field != "pnr") || fe.Detail == "" {
+				t.Fatalf("a fault names %+v", fe)
+			}
+		}
+		if len(faults) > 0 {
+			return
+		}
+		if n := got.PersonalNumber; n != "" && (len(n) != 12 || strings.Trim(n, "0123456789") != "") {
+			t.Fatalf("pnr %q read as %q", q.Get("pnr"), n)
+		}
+		for name, at := range map[string]time.Time{"since": got.Since, "until": got.Until} {
+			if v := q.Get(name); v != "" {
+				want, _ := time.Parse(time.RFC3339, v)
+				if !at.Equal(want) {
+					t.Fatalf("%s %q read as %v", name, v, at)
+				}
+			} else if !at.IsZero() {
+				t.Fatalf("%s not given, read as %v", name, at)
+			}
 		}
 	})
 }
