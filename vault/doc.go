@@ -153,10 +153,36 @@
 //
 // Not shredded: what is stored in clear (errands, addresses, audit events
 // with the openers' personal numbers, staff accounts) stays in free pages
-// after audit retention deletes it, until the space is reused; and the key
+// after audit retention or an erasure deletes or rewrites it, until the
+// space is reused; and the key
 // store's own old versions are gone from the file system but not from a
 // raw disk image, a copy-on-write file system's snapshots, or a backup tool
 // that copied the file.
+//
+// # Personal numbers
+//
+// Where the vault file keeps personal numbers in clear, and why:
+//
+//   - a recipient record's logins (addressing.Recipient) and its address
+//     as the sender wrote it: every open checks the number BankID returns
+//     against them (birth dates and "*" need more than a hash), a link
+//     that names one person sends that number to BankID
+//     (requirement.personalNumber), and receipts and the API show them
+//     (masked, or whole with audit:read);
+//   - an "opened" or "denied" event's personal number and name: the
+//     access log the law asks for (who read, HSLF-FS 2016:40), shown
+//     whole to audit:read and in the audit export.
+//
+// Nowhere else: a lookup by number (the audit export's -pnr, GDPR) goes
+// through package audit's index, keyed by HMAC-SHA256 under a key derived
+// from the key file (DerivedKey), which is not in the vault file; a
+// pending erasure's number is sealed under another such key; a message's
+// errand may hold none (intake refuses it). Inside a message's
+// ciphertext its headers may name its recipients; that goes at expiry
+// like the rest. ErasePersonalNumber (erase.go) takes a number out of
+// recipients and events, and package audit out of its index, so after an
+// erasure no live record and no index key holds it; the rewritten
+// records stay in free pages until reused (below).
 //
 // # On PostgreSQL
 //
