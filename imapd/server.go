@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,6 +34,10 @@ type Options struct {
 	// across connections; cmd shares one with SMTP. Nil: a gate of this
 	// server's own, with the default limits.
 	AuthGate *authgate.Gate
+	// LoginFailed, when set, is told of every refused LOGIN (the login as
+	// vault.LoggableLogin names it, never the password): cmd records it
+	// in the audit trail.
+	LoginFailed func(ip netip.Addr, login, why string)
 }
 
 // Server is an IMAP server of receipts mailboxes.

@@ -146,7 +146,11 @@ func (ss *session) Login(username, password string) error {
 	// open, fails like a wrong password (the gate keeps the token) but says so.
 	if refused := loginRefusal(err); refused != nil {
 		ss.fails++
-		ss.s.log.Info("imap login failed", "user", ss.s.o.Vault.LoggableLogin(username), "peer", ss.peer(), "failures", ss.fails, "why", refused.Text)
+		login := ss.s.o.Vault.LoggableLogin(username)
+		ss.s.log.Info("imap login failed", "user", login, "peer", ss.peer(), "failures", ss.fails, "why", refused.Text)
+		if ss.s.o.LoginFailed != nil {
+			ss.s.o.LoginFailed(peerIP(ss.remote), login, refused.Text)
+		}
 		authgate.CountFailure("imap")
 		try.Failed()
 		if ss.fails >= maxLoginFails {

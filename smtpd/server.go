@@ -68,6 +68,10 @@ type Options struct {
 	// shares one with IMAP. Nil: a gate of this server's own, with the
 	// default limits.
 	AuthGate *authgate.Gate
+	// LoginFailed, when set, is told of every refused AUTH (the login as
+	// vault.LoggableLogin names it, never the password): cmd records it
+	// in the audit trail.
+	LoginFailed func(ip netip.Addr, login, why string)
 	// Accepted, when set, is called after each 250, so that the notifier
 	// sends at once instead of at its next look at the outbox.
 	Accepted func()

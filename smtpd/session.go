@@ -115,7 +115,11 @@ func (ss *session) login(username, password string) error {
 	// so the plainer answer is no faster oracle for guessing.
 	if errors.Is(err, vault.ErrBadCredentials) || errors.Is(err, vault.ErrAccountDisabled) || errors.Is(err, vault.ErrAppPasswordRequired) {
 		authgate.CountFailure("smtp")
-		ss.s.opts.Logger.Info("auth failed", "ip", ss.ip.String(), "user", ss.s.opts.Vault.LoggableLogin(username), "why", loginRefusal(err))
+		login := ss.s.opts.Vault.LoggableLogin(username)
+		ss.s.opts.Logger.Info("auth failed", "ip", ss.ip.String(), "user", login, "why", loginRefusal(err))
+		if ss.s.opts.LoginFailed != nil {
+			ss.s.opts.LoginFailed(ss.ip, login, loginRefusal(err))
+		}
 		try.Failed()
 		return reply(err)
 	}

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/user"
 	"strings"
@@ -541,4 +543,17 @@ func (k auditedKeys) RevokeKey(id string) error {
 		return err
 	}
 	return k.trail.RecordStaffAudit(context.Background(), audit.StaffAudit{Actor: k.actor, Action: audit.ActionAPIKeyRevoked, Target: id})
+}
+
+// loginFailed records a refused SMTP or IMAP login in the audit trail
+// (staff.signin_failed, the login as vault.LoggableLogin names it). The
+// login gate bounds how often it runs; a record that cannot be written is
+// logged, and the refusal stands.
+func loginFailed(trail *audit.Store, protocol string, log *slog.Logger) func(netip.Addr, string, string) {
+	return func(ip netip.Addr, login, why string) {
+		err := trail.RecordStaffAudit(context.Background(), audit.StaffAudit{Actor: login, Action: audit.ActionSignInFailed, IP: ip.String(), Detail: protocol + ": " + why})
+		if err != nil {
+			log.Error("recording a failed login", "protocol", protocol, "err", err)
+		}
+	}
 }

@@ -9,7 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/emersion/go-sasl"
+
 	"sigill/audit"
+	"sigill/config"
 	"sigill/vault/vaulttest"
 )
 
@@ -40,6 +43,10 @@ func TestAuditAndGDPRAgainstTheBinary(t *testing.T) {
 	// refused try is at the message for two.
 	if _, _, status := signInAtReader(t, d, waitForNotification(t, data, both).Link, other); status != "denied" {
 		t.Fatalf("%s at a message for %s: %q, want denied", other, pnr, status)
+	}
+
+	if _, err := sendDev(d.addr(config.DevSubmissionPort), sasl.NewLoginClient(config.DevAccount, "a wrong password"), config.DevAccount, devRcpt, devMessage("x")); err == nil {
+		t.Fatal("a wrong password was taken")
 	}
 
 	out, errOut, code := run(t, "", "audit", "export", "-data", data, "-pnr", pnr, "-format", "csv")
@@ -112,6 +119,11 @@ func TestAuditAndGDPRAgainstTheBinary(t *testing.T) {
 	var entries []audit.Entry
 	if err := json.Unmarshal([]byte(out), &entries); err != nil {
 		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(entries, func(e audit.Entry) bool {
+		return e.Action == audit.ActionSignInFailed && e.Actor == config.DevAccount && e.IP == "127.0.0.1" && strings.HasPrefix(e.Detail, "smtp: ")
+	}) {
+		t.Errorf("the wrong SMTP password is not in the trail")
 	}
 	for _, action := range []string{audit.ActionAuditExport, audit.ActionGDPRExport, audit.ActionErased} {
 		if !slices.ContainsFunc(entries, func(e audit.Entry) bool { return e.Action == action && strings.HasPrefix(e.Actor, "cli:") }) {

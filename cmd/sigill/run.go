@@ -135,7 +135,9 @@ func start(cfg *config.Config, log *slog.Logger, tlsConfig *tls.Config) (*instan
 	// Each service gets its own copy of the TLS configuration: net/http adds
 	// its ALPN protocols to the one it is given, and an IMAP client offering
 	// "imap" would then be refused.
-	in.smtp = smtpd.New(smtpOptions(cfg, tlsConfig.Clone(), in.vault, gate, in.notifier.Kick, log))
+	smtpOpts := smtpOptions(cfg, tlsConfig.Clone(), in.vault, gate, in.notifier.Kick, log)
+	smtpOpts.LoginFailed = loginFailed(in.trail, "smtp", log)
+	in.smtp = smtpd.New(smtpOpts)
 	for _, ln := range lns.submission {
 		in.serve("smtp submission", ln, in.smtp.ServeSubmission)
 	}
@@ -185,7 +187,7 @@ func start(cfg *config.Config, log *slog.Logger, tlsConfig *tls.Config) (*instan
 	}
 
 	// 6. Receipts over IMAP: each staff account's INBOX, built from the events.
-	in.imap = imapd.New(imapd.Options{Vault: in.vault, Mailboxes: in.receipts, Org: org, TLS: tlsConfig.Clone(), InsecureAuth: cfg.Dev, AuthGate: gate, Logger: log})
+	in.imap = imapd.New(imapd.Options{Vault: in.vault, Mailboxes: in.receipts, Org: org, TLS: tlsConfig.Clone(), InsecureAuth: cfg.Dev, AuthGate: gate, Logger: log, LoginFailed: loginFailed(in.trail, "imap", log)})
 	for _, ln := range lns.imapTLS {
 		in.serve("imap (implicit TLS)", ln, in.imap.ServeTLS)
 	}
