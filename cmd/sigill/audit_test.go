@@ -22,7 +22,8 @@ import (
 // browser's user agent, and a refused person's try is there too; `sigill
 // gdpr export` lists the number's messages without content; `sigill gdpr
 // erase` leaves the number nowhere in the vault file's live data, shreds
-// the message only that number could open, and is itself in the trail.
+// the message only that number could open, and is itself in the trail, as
+// are a wrong SMTP password and an API key made with the CLI.
 func TestAuditAndGDPRAgainstTheBinary(t *testing.T) {
 	const (
 		pnr    = "199908072391"
@@ -47,6 +48,10 @@ func TestAuditAndGDPRAgainstTheBinary(t *testing.T) {
 
 	if _, err := sendDev(d.addr(config.DevSubmissionPort), sasl.NewLoginClient(config.DevAccount, "a wrong password"), config.DevAccount, devRcpt, devMessage("x")); err == nil {
 		t.Fatal("a wrong password was taken")
+	}
+
+	if _, errOut, code := run(t, "", "apikey", "create", "-data", data, config.DevAccount, "-scopes", "audit:read"); code != 0 {
+		t.Fatalf("sigill apikey create: %d %s", code, errOut)
 	}
 
 	out, errOut, code := run(t, "", "audit", "export", "-data", data, "-pnr", pnr, "-format", "csv")
@@ -125,7 +130,7 @@ func TestAuditAndGDPRAgainstTheBinary(t *testing.T) {
 	}) {
 		t.Errorf("the wrong SMTP password is not in the trail")
 	}
-	for _, action := range []string{audit.ActionAuditExport, audit.ActionGDPRExport, audit.ActionErased} {
+	for _, action := range []string{audit.ActionAPIKeyCreated, audit.ActionAuditExport, audit.ActionGDPRExport, audit.ActionErased} {
 		if !slices.ContainsFunc(entries, func(e audit.Entry) bool { return e.Action == action && strings.HasPrefix(e.Actor, "cli:") }) {
 			t.Errorf("no %s by cli:USER in the trail", action)
 		}
