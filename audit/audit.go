@@ -134,22 +134,16 @@ func numbersOf(tx vault.Tx, ev vault.Event) ([]string, error) {
 }
 
 func (s *Store) index(tx vault.Tx, ev vault.Event) error {
-	if s.indexKey == nil {
-		return ErrNotAttached
-	}
-	numbers, err := numbersOf(tx, ev)
-	if err != nil {
-		return err
-	}
-	for _, n := range numbers {
-		if err := tx.Table(tableByNumber).Put(append(s.mac(n), ev.MessageID...), nil); err != nil {
-			return err
-		}
-	}
-	return nil
+	return s.eachIndexKey(tx, ev, func(k []byte) error { return tx.Table(tableByNumber).Put(k, nil) })
 }
 
 func (s *Store) unindex(tx vault.Tx, ev vault.Event) error {
+	return s.eachIndexKey(tx, ev, tx.Table(tableByNumber).Delete)
+}
+
+// eachIndexKey calls fn with the by-number index key of every number ev
+// concerns.
+func (s *Store) eachIndexKey(tx vault.Tx, ev vault.Event, fn func(key []byte) error) error {
 	if s.indexKey == nil {
 		return ErrNotAttached
 	}
@@ -158,7 +152,7 @@ func (s *Store) unindex(tx vault.Tx, ev vault.Event) error {
 		return err
 	}
 	for _, n := range numbers {
-		if err := tx.Table(tableByNumber).Delete(append(s.mac(n), ev.MessageID...)); err != nil {
+		if err := fn(append(s.mac(n), ev.MessageID...)); err != nil {
 			return err
 		}
 	}

@@ -57,12 +57,10 @@ func (v *Vault) ErasePersonalNumber(ctx context.Context, pnr, pseudonym string, 
 		res = Erasure{} // the function may run again after a rollback
 		now := v.now().UTC()
 		only := map[string]bool{} // message id → so far, every recipient only pnr's
-		recips := tx.Bucket(bRecipients)
-		var puts [][2][]byte
-		err := recips.ForEach(func(k, raw []byte) error {
+		n, err := rewrite(tx.Bucket(bRecipients), func(k, raw []byte) (any, error) {
 			var rr recipientRecord
 			if err := json.Unmarshal(raw, &rr); err != nil {
-				return fmt.Errorf("recipient %x: %w", k, err)
+				return nil, fmt.Errorf("recipient %x: %w", k, err)
 			}
 			alone := len(rr.Recipient.Logins) == 1 && rr.Recipient.Logins[0] == pnr && len(rr.Recipient.Born) == 0 && !rr.Recipient.Anyone
 			if was, seen := only[rr.Message]; !seen || was {
@@ -75,57 +73,33 @@ func (v *Vault) ErasePersonalNumber(ctx context.Context, pnr, pseudonym string, 
 				return s
 			})
 			if !slices.Contains(rr.Recipient.Logins, pnr) && address == rr.Address {
-				return nil
+				return nil, nil
 			}
 			rr.Recipient.Logins = slices.DeleteFunc(slices.Clone(rr.Recipient.Logins), func(l string) bool { return l == pnr })
 			rr.Address = address
-			out, err := json.Marshal(rr)
-			if err != nil {
-				return err
-			}
-			puts = append(puts, [2][]byte{bytes.Clone(k), out})
-			return nil
+			return rr, nil
 		})
 		if err != nil {
 			return err
 		}
-		for _, p := range puts {
-			if err := recips.Put(p[0], p[1]); err != nil {
-				return err
-			}
-		}
-		res.Recipients = len(puts)
-
-		events := tx.Bucket(bEvents)
-		puts = puts[:0]
-		err = events.ForEach(func(k, raw []byte) error {
+		res.Recipients = n
+		res.Events, err = rewrite(tx.Bucket(bEvents), func(k, raw []byte) (any, error) {
 			if !bytes.Contains(raw, []byte(pnr)) {
-				return nil // cheap: most events name no one
+				return nil, nil // cheap: most events name no one
 			}
 			var ev Event
 			if err := json.Unmarshal(raw, &ev); err != nil {
-				return fmt.Errorf("event %x: %w", k, err)
+				return nil, fmt.Errorf("event %x: %w", k, err)
 			}
 			if ev.PersonalNumber != pnr {
-				return nil
+				return nil, nil
 			}
 			ev.PersonalNumber, ev.Name, ev.IP, ev.UserAgent = pseudonym, "", "", ""
-			out, err := json.Marshal(ev)
-			if err != nil {
-				return err
-			}
-			puts = append(puts, [2][]byte{bytes.Clone(k), out})
-			return nil
+			return ev, nil
 		})
 		if err != nil {
 			return err
 		}
-		for _, p := range puts {
-			if err := events.Put(p[0], p[1]); err != nil {
-				return err
-			}
-		}
-		res.Events = len(puts)
 
 		for id, alone := range only {
 			if !alone {
@@ -170,4 +144,32 @@ func (v *Vault) ErasePersonalNumber(ctx context.Context, pnr, pseudonym string, 
 		}
 	}
 	return res, nil
+}
+
+// rewrite puts, for every record of b that change returns a value for,
+// that value encoded as JSON in its place, and returns how many it
+// rewrote.
+func rewrite(b *bolt.Bucket, change func(k, v []byte) (any, error)) (int, error) {
+	var puts [][2][]byte
+	err := b.ForEach(func(k, v []byte) error {
+		nv, err := change(k, v)
+		if err != nil || nv == nil {
+			return err
+		}
+		out, err := json.Marshal(nv)
+		if err != nil {
+			return err
+		}
+		puts = append(puts, [2][]byte{bytes.Clone(k), out})
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, p := range puts {
+		if err := b.Put(p[0], p[1]); err != nil {
+			return 0, err
+		}
+	}
+	return len(puts), nil
 }

@@ -112,18 +112,9 @@ type keyStore interface {
 }
 
 func (l vaultLocation) apiKeys() (keyStore, error) {
-	cfg, err := l.config()
-	if err != nil {
-		return nil, err
-	}
-	if admin, err := runningAdmin(cfg); err == nil {
-		return admin, nil
-	}
-	v, keys, trail, err := l.openStores()
-	if err != nil {
-		return nil, err
-	}
-	return auditedKeys{keyStore: fileKeys{v: v, keys: keys}, trail: trail, actor: cliActor()}, nil
+	return daemonOrFile(l, func(a *adminClient) keyStore { return a }, func(f openFile) keyStore {
+		return auditedKeys{keyStore: fileKeys{v: f.v, keys: f.keys}, trail: f.trail, actor: cliActor()}
+	})
 }
 
 // fileKeys is keyStore on the vault file, opened by this command.

@@ -104,18 +104,9 @@ type trailStore interface {
 }
 
 func (l vaultLocation) trail() (trailStore, error) {
-	cfg, err := l.config()
-	if err != nil {
-		return nil, err
-	}
-	if admin, err := runningAdmin(cfg); err == nil {
-		return admin, nil
-	}
-	v, _, trail, err := l.openStores()
-	if err != nil {
-		return nil, err
-	}
-	return fileTrail{v: v, trail: trail, twoPerson: cfg.GDPR.TwoPerson, actor: cliActor(), closes: true}, nil
+	return daemonOrFile(l, func(a *adminClient) trailStore { return a }, func(f openFile) trailStore {
+		return fileTrail{v: f.v, trail: f.trail, twoPerson: f.cfg.GDPR.TwoPerson, actor: cliActor(), closes: true}
+	})
 }
 
 // fileTrail is trailStore on an open vault: the CLI's when no daemon runs,

@@ -71,18 +71,36 @@ type accountStore interface {
 }
 
 func (l vaultLocation) accounts() (accountStore, error) {
+	return daemonOrFile(l, func(a *adminClient) accountStore { return a }, func(f openFile) accountStore {
+		return auditedAccounts{accountStore: f.v, trail: f.trail, actor: cliActor()}
+	})
+}
+
+// openFile is the vault file as a command opened it.
+type openFile struct {
+	cfg   *config.Config
+	v     *vault.Vault
+	keys  *apikey.Store
+	trail *audit.Store
+}
+
+// daemonOrFile is what a command that works while sigill runs talks to:
+// the daemon's admin listener when one answers (daemon), else the vault
+// file it opens (file).
+func daemonOrFile[T any](l vaultLocation, daemon func(*adminClient) T, file func(openFile) T) (T, error) {
+	var none T
 	cfg, err := l.config()
 	if err != nil {
-		return nil, err
+		return none, err
 	}
 	if admin, err := runningAdmin(cfg); err == nil {
-		return admin, nil
+		return daemon(admin), nil
 	}
-	v, _, trail, err := l.openStores()
+	v, keys, trail, err := l.openStores()
 	if err != nil {
-		return nil, err
+		return none, err
 	}
-	return auditedAccounts{accountStore: v, trail: trail, actor: cliActor()}, nil
+	return file(openFile{cfg: cfg, v: v, keys: keys, trail: trail}), nil
 }
 
 func runVault(args []string, _ io.Reader, stdout, stderr io.Writer) int {
