@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -175,11 +174,10 @@ func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
 		}
 		password = string(first)
 	} else {
-		line, err := bufio.NewReader(stdin).ReadString('\n')
-		if err != nil && line == "" {
-			return "", fmt.Errorf("no password on standard input: %w", err)
+		var err error
+		if password, err = readOnePassword(stdin, stderr, ""); err != nil {
+			return "", err
 		}
-		password = strings.TrimRight(line, "\r\n")
 	}
 	if len(password) < minPasswordLength {
 		return "", fmt.Errorf("the password has %d characters; use at least %d", len(password), minPasswordLength)
