@@ -13,6 +13,7 @@ import (
 
 	"sigill/addressing"
 	"sigill/audit"
+	"sigill/internal/testenv"
 	"sigill/vault"
 )
 
@@ -188,6 +189,9 @@ func TestGDPRExportAndErase(t *testing.T) {
 	if _, err := trail.ApproveErasure(ctx, req.ID, "ADMIN1@staff.test"); !errors.Is(err, audit.ErrSameApprover) {
 		t.Errorf("the asker approving: %v, want ErrSameApprover", err)
 	}
+	if n, _ := trail.IndexLen(); n != 3 {
+		t.Errorf("the index holds %d entries, want the two numbers of the shared message and the lone one", n)
+	}
 	if again, _ := trail.ExportPerson(ctx, anna, "cli:root"); len(again.Messages) != 2 {
 		t.Errorf("before approval the number is already gone: %d messages", len(again.Messages))
 	}
@@ -200,6 +204,9 @@ func TestGDPRExportAndErase(t *testing.T) {
 	}
 	if _, err := trail.ApproveErasure(ctx, req.ID, "admin3@staff.test"); !errors.Is(err, audit.ErrDone) {
 		t.Errorf("approving again: %v", err)
+	}
+	if n, _ := trail.IndexLen(); n != 1 {
+		t.Errorf("after the erasure the index holds %d entries, want the other number's one", n)
 	}
 	after, err := trail.ExportPerson(ctx, anna, "cli:root")
 	if err != nil || len(after.Messages) != 0 {
@@ -231,5 +238,44 @@ func TestGDPRExportAndErase(t *testing.T) {
 		if !slices.ContainsFunc(all, func(e audit.Entry) bool { return e.Action == want && e.Target == req.ID }) {
 			t.Errorf("no %s record for request %s: %v", want, req.ID, actions(all))
 		}
+	}
+}
+
+// At audit retention a message's events go, and with them its entries in
+// the by-number index: the number's trail is empty, the staff's records
+// of the same age go at the store's Sweep.
+func TestIndexGoesAtAuditRetention(t *testing.T) {
+	ctx := context.Background()
+	c := testenv.NewClock(time.Now())
+	trail := audit.New(48 * time.Hour)
+	v, err := vault.Open(vault.Options{Path: filepath.Join(t.TempDir(), "sigill.db"), Now: c.Now,
+		Retention: time.Hour, MaxRetention: time.Hour, AuditRetention: 48 * time.Hour, Hooks: []vault.Hook{trail.Hook()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { v.Close() })
+	if err := trail.Attach(v); err != nil {
+		t.Fatal(err)
+	}
+	id := send(t, v, "Provsvar", to("0701234567&login=199908072391&@secure.test", anna))
+	if got, _ := trail.Export(ctx, audit.Filter{PersonalNumber: anna}, "cli:root"); !slices.ContainsFunc(got, func(e audit.Entry) bool { return e.Message == id }) {
+		t.Fatalf("the new message is not in the number's trail: %v", actions(got))
+	}
+	c.Advance(49 * time.Hour)
+	if _, err := v.Sweep(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := trail.Sweep(ctx); err != nil || n != 1 {
+		t.Errorf("the store's Sweep took %d staff records (%v), want the one export", n, err)
+	}
+	got, err := trail.Export(ctx, audit.Filter{PersonalNumber: anna}, "cli:root")
+	if err != nil || slices.ContainsFunc(got, func(e audit.Entry) bool { return e.Message == id }) {
+		t.Errorf("after audit retention the trail still holds the message: %v (%v)", actions(got), err)
+	}
+	if exp, _ := trail.ExportPerson(ctx, anna, "cli:root"); len(exp.Messages) != 0 {
+		t.Errorf("after audit retention the GDPR export finds %d messages", len(exp.Messages))
+	}
+	if n, err := trail.IndexLen(); n != 0 || err != nil {
+		t.Errorf("after audit retention the by-number index holds %d entries (%v)", n, err)
 	}
 }
