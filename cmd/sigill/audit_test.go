@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/csv"
+	"errors"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -169,5 +170,57 @@ func TestAuditAndGDPRAgainstTheBinary(t *testing.T) {
 		if strings.Contains(string(raw), n) {
 			t.Logf("free pages still hold %q (until bbolt reuses them)", n)
 		}
+	}
+}
+
+// Two-person approval as the CLI signs it (the same code behind the admin
+// listener): without -as, with a wrong password or a staff account that
+// is no administrator it is refused; the administrator who asked cannot
+// approve; another can.
+func TestGDPRTwoPersonSigning(t *testing.T) {
+	cfg := config.Dev(t.TempDir(), 0)
+	if err := os.MkdirAll(filepath.Dir(cfg.Vault.Path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	v, _, _, trail, err := openVault(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	const pw = "a long enough password"
+	for _, a := range []string{"chef@staff.test", "biträdande@staff.test"} {
+		if err := v.AddAdmin(a, pw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := v.AddAccount("anna@staff.test", pw); err != nil {
+		t.Fatal(err)
+	}
+	f := fileTrail{v: v, trail: trail, twoPerson: true, actor: "cli:root"}
+	const pnr = "199908072391"
+	for as, want := range map[staffLogin]string{
+		{}: "-as", {Account: "chef@staff.test", Password: "wrong"}: "bad credentials", {Account: "anna@staff.test", Password: pw}: "not an administrator",
+	} {
+		if _, err := f.RequestErasure(pnr, as); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("erase as %q: %v, want %q", as.Account, err, want)
+		}
+	}
+	req, err := f.RequestErasure(pnr, staffLogin{Account: "Chef@staff.test", Password: pw})
+	if err != nil || !req.Pending() || req.RequestedBy != "chef@staff.test" {
+		t.Fatalf("erase as chef: %+v %v", req, err)
+	}
+	if _, err := f.ApproveErasure(req.ID, staffLogin{Account: "chef@staff.test", Password: pw}); !errors.Is(err, audit.ErrSameApprover) {
+		t.Errorf("approved by the one who asked: %v", err)
+	}
+	done, err := f.ApproveErasure(req.ID, staffLogin{Account: "biträdande@staff.test", Password: pw})
+	if err != nil || done.Pending() || done.ApprovedBy != "biträdande@staff.test" {
+		t.Errorf("approved by another administrator: %+v %v", done, err)
+	}
+	entries, err := f.ExportAudit(auditQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(entries, func(e audit.Entry) bool { return e.Action == audit.ActionSignInFailed && e.Target == "chef@staff.test" }) {
+		t.Errorf("the wrong password at -as is not in the trail")
 	}
 }
