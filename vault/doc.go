@@ -283,7 +283,8 @@
 // mailbox_by_event, mailbox_replies (event seq → a reply's sealed mail);
 // notifier: deliveries, provider ‖ provider's id →
 // message and recipient, for delivery reports; the names they had when the
-// vault kept them). Message ids are 48 bits of
+// vault kept them; audit: audit_staff, audit_by_number, audit_meta,
+// gdpr_erasures, described in its doc). Message ids are 48 bits of
 // milliseconds and 48
 // random bits in lower-case base32hex: 20 characters that sort by time.
 //
