@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -114,5 +115,34 @@ func TestGoIMAPLogsAreMasked(t *testing.T) {
 	imapLogger{slog.New(slog.NewTextHandler(&logs, nil))}.Printf("failed to read command: %v", "unexpected 199908072391")
 	if out := logs.String(); strings.Contains(out, "199908072391") || !strings.Contains(out, "19990807-****") {
 		t.Errorf("log:\n%s", out)
+	}
+}
+
+// LoginFailed hears of each refused LOGIN, with the client's address and
+// the login as the log names it (an unknown name never in clear).
+func TestLoginFailedIsTold(t *testing.T) {
+	t.Parallel()
+	var (
+		mu    sync.Mutex
+		heard []string
+	)
+	e := newEnv(t, func(o *Options) {
+		o.LoginFailed = func(ip netip.Addr, login, why string) {
+			mu.Lock()
+			defer mu.Unlock()
+			heard = append(heard, ip.String()+" "+login+" "+why)
+		}
+	})
+	for _, user := range []string{anna, "199908072391"} {
+		c := e.dial(nil)
+		refusal(t, user, c.Login(user, "wrong").Wait(), imap.ResponseCodeAuthenticationFailed, "")
+		c.Close()
+	}
+	c, _ := e.login(anna, annaPass, nil)
+	c.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(heard) != 2 || !strings.HasPrefix(heard[0], "127.0.0.1 "+anna+" ") || !strings.HasPrefix(heard[1], "127.0.0.1 unknown:") || strings.Contains(strings.Join(heard, "\n"), "199908072391") {
+		t.Errorf("LoginFailed heard %q; want the two refusals, the unknown name hashed", heard)
 	}
 }
