@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"strings"
 
-	bolt "go.etcd.io/bbolt"
+	"sigill/vault/kv"
 )
 
 // DerivedKey is a 32-byte key for another package's own use (purpose names
@@ -37,9 +37,8 @@ var errStopScan = errors.New("stop")
 // It is the audit export's read of a period: events are appended as they
 // happen, so their order is their time's within the clock's steps.
 func (v *Vault) ScanEvents(afterSeq uint64, fn func(Event) (bool, error)) error {
-	err := v.view(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bEvents).Cursor()
-		for k, raw := c.Seek(seqKey(afterSeq + 1)); k != nil; k, raw = c.Next() {
+	err := v.view(func(tx kv.Tx) error {
+		return tx.Bucket(bEvents).Range(kv.Range{Start: seqKey(afterSeq + 1)}, func(k, raw []byte) error {
 			var ev Event
 			if err := json.Unmarshal(raw, &ev); err != nil {
 				return fmt.Errorf("event %x: %w", k, err)
@@ -52,8 +51,8 @@ func (v *Vault) ScanEvents(afterSeq uint64, fn func(Event) (bool, error)) error 
 			if !more {
 				return errStopScan
 			}
-		}
-		return nil
+			return nil
+		})
 	})
 	if err != nil && !errors.Is(err, errStopScan) {
 		return fmt.Errorf("vault: scan events: %w", err)

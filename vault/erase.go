@@ -8,7 +8,7 @@ import (
 	"regexp"
 	"slices"
 
-	bolt "go.etcd.io/bbolt"
+	"sigill/vault/kv"
 
 	"sigill/addressing"
 )
@@ -53,7 +53,7 @@ func (v *Vault) ErasePersonalNumber(ctx context.Context, pnr, pseudonym string, 
 		return Erasure{}, fmt.Errorf("vault: erase: %q is not a 12-digit personal number", addressing.Mask(pnr))
 	}
 	var res Erasure
-	err := v.commit.update(ctx, func(tx *bolt.Tx) error {
+	err := v.commit.update(ctx, func(tx kv.Tx) error {
 		res = Erasure{} // the function may run again after a rollback
 		now := v.now().UTC()
 		only := map[string]bool{} // message id → so far, every recipient only pnr's
@@ -131,7 +131,7 @@ func (v *Vault) ErasePersonalNumber(ctx context.Context, pnr, pseudonym string, 
 		}
 		slices.Sort(res.Shredded)
 		if within != nil {
-			return within(v.boltTx(tx, tables), res)
+			return within(v.storeTx(tx, tables), res)
 		}
 		return nil
 	})
@@ -149,9 +149,9 @@ func (v *Vault) ErasePersonalNumber(ctx context.Context, pnr, pseudonym string, 
 // rewrite puts, for every record of b that change returns a value for,
 // that value encoded as JSON in its place, and returns how many it
 // rewrote.
-func rewrite(b *bolt.Bucket, change func(k, v []byte) (any, error)) (int, error) {
+func rewrite(b kv.Bucket, change func(k, v []byte) (any, error)) (int, error) {
 	var puts [][2][]byte
-	err := b.ForEach(func(k, v []byte) error {
+	err := b.Range(kv.Range{}, func(k, v []byte) error {
 		nv, err := change(k, v)
 		if err != nil || nv == nil {
 			return err
