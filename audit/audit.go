@@ -281,3 +281,23 @@ func (s *Store) RunSweeper(ctx context.Context, every time.Duration) {
 		}
 	}
 }
+
+// maxUserAgent bounds what the trail keeps of a User-Agent header.
+const maxUserAgent = 256
+
+// UserAgent is a User-Agent header as the trail keeps it (the reader's
+// opens, the staff web's records): at most 256 bytes of printable ASCII,
+// anything else '?', so that a header cannot bloat or garble an event or
+// an export.
+func UserAgent(header string) string {
+	b := []byte(header)
+	if len(b) > maxUserAgent {
+		b = b[:maxUserAgent]
+	}
+	for i, c := range b {
+		if c < ' ' || c > '~' {
+			b[i] = '?'
+		}
+	}
+	return string(b)
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"sigill/addressing"
+	"sigill/audit"
 	"sigill/bankid"
 	"sigill/vault"
 )
@@ -21,7 +22,7 @@ type order struct {
 	recipient  int
 	rcpt       addressing.Recipient // who may open
 	ip         string               // endUserIp
-	userAgent  string               // of the request that started the order, for the audit trail (userAgent)
+	userAgent  string               // of the request that started the order, for the audit trail
 	sameDevice bool
 	nonce      string // in the returnUrl of a same-device order
 	returnPath string // /m/<token>?lang=…, where the return leads; same-device orders only
@@ -126,7 +127,7 @@ func (s *Server) startOrder(w http.ResponseWriter, r *http.Request, token string
 		recipient:  l.Recipient,
 		rcpt:       l.Rcpt.Recipient,
 		ip:         ip.String(),
-		userAgent:  userAgent(r),
+		userAgent:  audit.UserAgent(r.Header.Get("User-Agent")),
 		sameDevice: sameDevice,
 		done:       make(chan struct{}),
 		orderState: orderState{status: "pending", hint: string(bankid.HintOutstandingTransaction)},
@@ -411,7 +412,7 @@ func (s *Server) claim(w http.ResponseWriter, r *http.Request, st standing, l va
 	err := s.opt.Vault.Record(vault.Event{
 		MessageID: l.ID, Recipient: l.Recipient, Kind: vault.EventOpened,
 		At: s.now(), PersonalNumber: g.pn, Name: g.name, IP: s.clientIP(r).String(),
-		UserAgent: userAgent(r),
+		UserAgent: audit.UserAgent(r.Header.Get("User-Agent")),
 	})
 	if err != nil {
 		s.mu.Lock()
@@ -440,24 +441,4 @@ func (s *Server) claim(w http.ResponseWriter, r *http.Request, st standing, l va
 	s.log.Info("message opened", "message", l.ID, "recipient", l.Recipient, "person", addressing.Mask(g.pn))
 	opens.Inc()
 	return ns, nil
-}
-
-// maxUserAgent bounds what the audit trail keeps of a User-Agent header.
-const maxUserAgent = 256
-
-// userAgent is the request's User-Agent as the audit trail keeps it: at
-// most maxUserAgent bytes of printable ASCII (anything else becomes '?'),
-// so that a header cannot bloat or garble an event or an export.
-func userAgent(r *http.Request) string {
-	ua := r.Header.Get("User-Agent")
-	if len(ua) > maxUserAgent {
-		ua = ua[:maxUserAgent]
-	}
-	b := []byte(ua)
-	for i, c := range b {
-		if c < ' ' || c > '~' {
-			b[i] = '?'
-		}
-	}
-	return string(b)
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"sigill/apikey"
+	"sigill/audit"
 	"sigill/staffauth"
 	"sigill/vault"
 )
@@ -249,6 +250,7 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request, sess *Se
 		s.fail(w, r, "change password", err)
 		return
 	}
+	s.record(r, sess.Account.Address, audit.ActionAccount, sess.Account.Address, "password set")
 	s.notify(r, sess, "PasswordChanged")
 	seeOther(w, r, "/account")
 }
@@ -305,6 +307,7 @@ func (s *Server) resetOwnSecondFactor(w http.ResponseWriter, r *http.Request, se
 		s.fail(w, r, "reset second factor", err)
 		return
 	}
+	s.record(r, sess.Account.Address, audit.ActionSecondFactor, sess.Account.Address, "reset")
 	s.notify(r, sess, "TOTPReset")
 	seeOther(w, r, "/account")
 }
@@ -319,6 +322,7 @@ func (s *Server) newRecoveryCodes(w http.ResponseWriter, r *http.Request, sess *
 		s.fail(w, r, "recovery codes", err)
 		return
 	}
+	s.record(r, sess.Account.Address, audit.ActionSecondFactor, sess.Account.Address, "recovery codes made anew")
 	s.showRecoveryCodes(w, r, sess, codes, "")
 }
 
@@ -333,6 +337,7 @@ func (s *Server) createAppPassword(w http.ResponseWriter, r *http.Request, sess 
 		s.renderAccount(w, r, sess, http.StatusUnprocessableEntity, map[string]string{"app_name": s.word(r, "AppPasswordBadName")}, map[string]string{"app_name": name})
 		return
 	}
+	s.record(r, sess.Account.Address, audit.ActionAppPassword, sess.Account.Address, "made "+made.ID)
 	s.render(w, r, sess, http.StatusOK, "secret", secretData{
 		Heading: s.wordf(r, "AppPasswordMade", made.Name), Text: s.word(r, "AppPasswordText"), Secret: secret, Next: "/account",
 	})
@@ -346,6 +351,7 @@ func (s *Server) revokeAppPassword(w http.ResponseWriter, r *http.Request, sess 
 	case err != nil:
 		s.fail(w, r, "revoke app password", err)
 	default:
+		s.record(r, sess.Account.Address, audit.ActionAppPassword, sess.Account.Address, "revoked "+r.PathValue("id"))
 		s.notify(r, sess, "AppPasswordRevoked")
 		seeOther(w, r, "/account")
 	}
@@ -370,6 +376,7 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request, sess *Sess
 		s.renderAccount(w, r, sess, http.StatusUnprocessableEntity, map[string]string{"key_name": s.word(r, "APIKeyBadName")}, values)
 		return
 	}
+	s.record(r, sess.Account.Address, audit.ActionAPIKeyCreated, made.ID, "for "+made.Account+", scopes "+strings.Join(made.Scopes, ","))
 	label := made.Name
 	if label == "" {
 		label = made.ID
@@ -395,6 +402,7 @@ func (s *Server) revokeAPIKey(w http.ResponseWriter, r *http.Request, sess *Sess
 		s.fail(w, r, "revoke API key", err)
 		return
 	}
+	s.record(r, sess.Account.Address, audit.ActionAPIKeyRevoked, id, "")
 	s.notify(r, sess, "APIKeyRevoked")
 	seeOther(w, r, "/account")
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"sigill/addressing"
+	"sigill/audit"
 	"sigill/vault"
 )
 
@@ -142,6 +143,7 @@ func (s *Server) addAccount(w http.ResponseWriter, r *http.Request, sess *Sessio
 		s.renderAccounts(w, r, sess, http.StatusUnprocessableEntity, d)
 		return
 	}
+	s.record(r, sess.Account.Address, audit.ActionAccount, strings.ToLower(address), map[bool]string{true: "added as administrator", false: "added"}[admin])
 	s.notify(r, sess, "AccountAdded")
 	seeOther(w, r, "/admin/accounts")
 }
@@ -163,6 +165,7 @@ func (s *Server) changeAccount(notice string, change func(v *vault.Vault, addres
 			s.fail(w, r, "change account", err)
 		default:
 			s.opt.Logger.Info("staffweb: account changed", "by", addressing.MaskPersonalNumbers(sess.Account.Address), "account", s.opt.Vault.LoggableLogin(address), "change", notice)
+			s.record(r, sess.Account.Address, audit.ActionAccount, address, notice)
 			s.notify(r, sess, notice)
 			seeOther(w, r, "/admin/accounts")
 		}

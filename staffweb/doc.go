@@ -62,4 +62,14 @@
 // staffweb-passkey) through Options.Passkeys: its routes, its "Sign in
 // with a passkey" on the sign-in pages and its section on the account
 // page; the places are marked PASSKEYS in the templates.
+//
+// # The audit trail
+//
+// What a person does here goes to the audit trail (package audit,
+// Options.Audit) through s.record (audit.go): sign-ins and their
+// failures (password, second factor, passkey), second-factor, password,
+// app password and API key changes on the account page, and an
+// administrator's changes to accounts. A page that shows a message
+// (message.go) records audit.ActionMessageViewed with the message's id as
+// target.
 package staffweb

@@ -17,6 +17,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"sigill/apikey"
+	"sigill/audit"
 	"sigill/internal/authgate"
 	"sigill/internal/testenv"
 	"sigill/vault"
@@ -34,6 +35,7 @@ type env struct {
 	t     *testing.T
 	v     *vault.Vault
 	keys  *apikey.Store
+	trail *audit.Store
 	gate  *authgate.Gate
 	clock *testenv.Clock
 	web   *Server
@@ -68,15 +70,18 @@ func newEnv(t *testing.T, tweak ...func(*Options)) *env {
 // still go to it).
 func (e *env) open() {
 	e.t.Helper()
-	e.keys = apikey.New()
-	v, err := vault.Open(vault.Options{Path: e.path, Now: e.clock.Now, Hooks: []vault.Hook{e.keys.Hook(), Hook()}})
+	e.keys, e.trail = apikey.New(), audit.New(0)
+	v, err := vault.Open(vault.Options{Path: e.path, Now: e.clock.Now, Hooks: []vault.Hook{e.keys.Hook(), Hook(), e.trail.Hook()}})
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	e.keys.Attach(v)
+	if err := e.trail.Attach(v); err != nil {
+		e.t.Fatal(err)
+	}
 	e.v = v
 	o := e.opt
-	o.Vault, o.Keys = v, e.keys
+	o.Vault, o.Keys, o.Audit = v, e.keys, e.trail
 	e.web, err = New(o)
 	if err != nil {
 		e.t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	_ "time/tzdata" // the pages show Swedish time whatever the host's zone files
 
 	"sigill/apikey"
+	"sigill/audit"
 	"sigill/internal/authgate"
 	"sigill/internal/webpage"
 	"sigill/staffauth"
@@ -40,7 +41,10 @@ type Options struct {
 	// Passkeys, when set, adds passkeys to the sign-in and account pages
 	// (branch staffweb-passkey).
 	Passkeys Passkeys
-	Logger   *slog.Logger
+	// Audit, when set, records sign-ins and their failures, second-factor,
+	// app password, API key and account changes (package audit).
+	Audit  *audit.Store
+	Logger *slog.Logger
 	// Now is the clock of sessions; the vault's own clock rules codes.
 	Now func() time.Time
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"sigill/audit"
 	"sigill/bankid"
 	"sigill/staffauth"
 	"sigill/vault"
@@ -130,6 +131,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.opt.Logger.Info("staffweb: sign-in refused", "login", s.opt.Vault.LoggableLogin(username), "ip", clientIP(r).String(), "reason", key)
+		s.record(r, s.opt.Vault.LoggableLogin(username), audit.ActionSignInFailed, "", "password: "+key)
 		s.render(w, r, nil, status, "login", loginData{Username: username, Error: s.word(r, key), Passkeys: s.passkeySignIn(r, "")})
 		return
 	}
@@ -143,6 +145,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	if _, err := s.startSession(w, r, acct, stage); err != nil {
 		s.fail(w, r, "sign-in", err)
 		return
+	}
+	if stage == StageIn {
+		s.record(r, acct.Address, audit.ActionSignIn, "", "password")
 	}
 	seeOther(w, r, next)
 }
@@ -199,6 +204,7 @@ func (s *Server) secondFactor(w http.ResponseWriter, r *http.Request, sess *Sess
 		} else {
 			d.Error = s.word(r, msg)
 		}
+		s.record(r, sess.Account.Address, audit.ActionSignInFailed, "", "second factor: "+msg)
 		s.render(w, r, sess, status, "login2fa", d)
 		return
 	}
@@ -207,9 +213,12 @@ func (s *Server) secondFactor(w http.ResponseWriter, r *http.Request, sess *Sess
 		s.fail(w, r, "second factor", err)
 		return
 	}
+	how := "password and TOTP"
 	if code == "" {
+		how = "password and a recovery code"
 		s.notify(r, in, "RecoveryUsed")
 	}
+	s.record(r, sess.Account.Address, audit.ActionSignIn, "", how)
 	seeOther(w, r, "/")
 }
 
@@ -282,6 +291,7 @@ func (s *Server) enrolConfirm(w http.ResponseWriter, r *http.Request, sess *Sess
 func (s *Server) confirmEnrolment(w http.ResponseWriter, r *http.Request, sess *Session, d enrolData) ([]string, bool) {
 	codes, err := s.auth.ConfirmTOTP(clientIP(r), sess.Account.Address, totpCode(r.PostFormValue("code")))
 	if err == nil {
+		s.record(r, sess.Account.Address, audit.ActionSecondFactor, sess.Account.Address, "TOTP confirmed")
 		return codes, true
 	}
 	status := http.StatusUnauthorized
@@ -355,6 +365,7 @@ func (s *Server) CompleteSignIn(w http.ResponseWriter, r *http.Request, address 
 		s.fail(w, r, "passkey sign-in", err)
 		return true
 	}
+	s.record(r, acct.Address, audit.ActionSignIn, "", "passkey")
 	seeOther(w, r, "/")
 	return true
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"sigill/audit"
 	"sigill/vault"
 )
 
@@ -420,5 +422,41 @@ func TestCookieOverHTTPS(t *testing.T) {
 	}
 	if strings.Contains(set, "Domain") || a.header.Get("Strict-Transport-Security") == "" {
 		t.Errorf("Set-Cookie %q has a Domain, or no HSTS", set)
+	}
+}
+
+// TestSignInsInTheAuditTrail: a wrong password, a wrong code and the
+// sign-in that follows are in the audit trail, with the browser's
+// address and user agent.
+func TestSignInsInTheAuditTrail(t *testing.T) {
+	e := newEnv(t)
+	secret, _ := e.enrolled(staffAddr)
+	b := e.browser()
+	b.post("/login", url.Values{"username": {staffAddr}, "password": {"wrong password!"}})
+	b.post("/login", url.Values{"username": {staffAddr}, "password": {staffPassword}})
+	b.post("/login/2fa", url.Values{"code": {"000000"}})
+	if a := b.post("/login/2fa", url.Values{"code": {codeAt(t, secret, e.clock.Now())}}); a.location != "/" {
+		t.Fatalf("the right code: %d → %q", a.status, a.location)
+	}
+	entries, err := e.trail.Export(context.Background(), audit.Filter{}, "cli:test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, en := range entries {
+		if en.Source == "staff" && strings.HasPrefix(en.Detail, "staff web: ") {
+			if en.IP != "127.0.0.1" || en.UserAgent != "Go-http-client/1.1" || en.Actor != staffAddr {
+				t.Errorf("a record without the account, address or user agent: %+v", en)
+			}
+			got = append(got, en.Action+" "+en.Detail)
+		}
+	}
+	want := []string{
+		audit.ActionSignInFailed + " staff web: password: BadLogin",
+		audit.ActionSignInFailed + " staff web: second factor: BadCode",
+		audit.ActionSignIn + " staff web: password and TOTP",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("the trail holds\n%q\nwant\n%q", got, want)
 	}
 }

@@ -197,7 +197,7 @@ func start(cfg *config.Config, log *slog.Logger, tlsConfig *tls.Config) (*instan
 
 	// 7. The staff listener: systems send and read through the REST API,
 	// clerks through the staff web, which signs in through the same gate.
-	web, err := staffweb.New(staffwebOptions(cfg, in.vault, in.keys, gate, log))
+	web, err := staffweb.New(staffwebOptions(cfg, in.vault, in.keys, in.trail, gate, log))
 	if err != nil {
 		return nil, fmt.Errorf("staff web: %w", err)
 	}
@@ -453,10 +453,11 @@ func apiOptions(cfg *config.Config, v *vault.Vault, keys *apikey.Store, trail *a
 	}
 }
 
-func staffwebOptions(cfg *config.Config, v *vault.Vault, keys *apikey.Store, gate *authgate.Gate, log *slog.Logger) staffweb.Options {
+func staffwebOptions(cfg *config.Config, v *vault.Vault, keys *apikey.Store, trail *audit.Store, gate *authgate.Gate, log *slog.Logger) staffweb.Options {
 	return staffweb.Options{
 		Vault:       v,
 		Keys:        keys,
+		Audit:       trail,
 		Gate:        gate,
 		OrgName:     cfg.Organisation.Name,
 		DefaultLang: cfg.Organisation.DefaultLang,
