@@ -33,7 +33,40 @@ var sessionTables = []string{tSessions}
 const HookName = "reader sessions"
 
 // Hook declares the reader's table; register it in the vault's Options.Hooks.
-func Hook() vault.Hook { return vault.Hook{Name: HookName, Tables: sessionTables} }
+// At a GDPR erasure it ends every stored session with a grant won by that
+// number (eraseSessions).
+func Hook() vault.Hook {
+	return vault.Hook{Name: HookName, Tables: sessionTables, Erasing: eraseSessions}
+}
+
+// eraseSessions deletes the stored sessions holding a grant of
+// personalNumber: the grant names the person, and the number must leave
+// the store. Such a browser is logged out on its next request.
+func eraseSessions(tx vault.Tx, personalNumber, _ string) error {
+	var gone [][]byte
+	err := tx.Table(tSessions).Scan(nil, func(k, v []byte) error {
+		var st storedSession
+		if err := json.Unmarshal(v, &st); err != nil {
+			return fmt.Errorf("stored session %x: %w", k, err)
+		}
+		for _, g := range st.Grants {
+			if g.PN == personalNumber {
+				gone = append(gone, append([]byte(nil), k...))
+				break
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range gone {
+		if err := tx.Table(tSessions).Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // storedSession is a session as another node needs it.
 type storedSession struct {

@@ -169,9 +169,12 @@
 //     that names one person sends that number to BankID
 //     (requirement.personalNumber), and receipts and the API show them
 //     (masked, or whole with audit:read);
-//   - an "opened" or "denied" event's personal number and name: the
-//     access log the law asks for (who read, HSLF-FS 2016:40), shown
-//     whole to audit:read and in the audit export.
+//   - an "opened", "denied" or "replied" event's personal number and
+//     name: the access log the law asks for (who read, HSLF-FS 2016:40),
+//     shown whole to audit:read and in the audit export;
+//   - a hook's tables where it says so: readerweb's stored sessions keep
+//     the number of each grant while the session lasts (minutes), so
+//     that any node serves the opened message.
 //
 // Nowhere else: a lookup by number (the audit export's -pnr, GDPR) goes
 // through package audit's index, keyed by HMAC-SHA256 under a key derived
@@ -180,7 +183,9 @@
 // errand may hold none (intake refuses it). Inside a message's
 // ciphertext its headers may name its recipients; that goes at expiry
 // like the rest. ErasePersonalNumber (erase.go) takes a number out of
-// recipients and events, and package audit out of its index, so after an
+// recipients and events, each hook out of its tables (Hook.Erasing:
+// readerweb ends the sessions it holds), and package audit out of its
+// index, so after an
 // erasure no live record and no index key holds it; the rewritten
 // records stay in free pages until reused (below).
 //
@@ -256,8 +261,8 @@
 //
 // Another package acts inside the transaction that appends an event by
 // registering a Hook (Options.Hooks): Appended runs for every appended
-// event, Purging for every event deleted at audit retention, both inside
-// that transaction, so what the hook writes is committed with the event in
+// event, Purging for every event deleted at audit retention, Erasing at a
+// GDPR erasure (ErasePersonalNumber), each inside that transaction, so what the hook writes is committed with the event in
 // the same fsync or not at all. A hook sees the store through Tx only —
 // the events, the letters, the outbox (QueueJob) and tables of its own,
 // declared in Hook.Tables — never through the engine, so the same hook runs

@@ -38,6 +38,7 @@ var writtenNumber = regexp.MustCompile(`[0-9]{6,8}[-+]?[0-9]{4}`)
 //   - every event whose person it is gets pseudonym for the number and
 //     loses the name, IP and user agent (the event stays: what happened,
 //     when, to which message);
+//   - every hook's Erasing takes it out of the hook's own tables;
 //   - a message whose every recipient named that number as its only
 //     login (no birth date, not "*") is expired now, as its retention
 //     would (Sweep runs before this returns): content, escrow packet and
@@ -130,6 +131,14 @@ func (v *Vault) ErasePersonalNumber(ctx context.Context, pnr, pseudonym string, 
 			}
 		}
 		slices.Sort(res.Shredded)
+		for _, h := range v.opt.Hooks {
+			if h.Erasing == nil {
+				continue
+			}
+			if err := h.Erasing(v.storeTx(tx, h.Tables), pnr, pseudonym); err != nil {
+				return fmt.Errorf("hook %s: %w", h.Name, err)
+			}
+		}
 		if within != nil {
 			return within(v.storeTx(tx, tables), res)
 		}

@@ -39,6 +39,10 @@ type Hook struct {
 	// Purging runs inside the transaction that deletes ev at audit
 	// retention, before the event goes.
 	Purging func(tx Tx, ev Event) error
+	// Erasing runs inside ErasePersonalNumber's transaction: the hook
+	// takes that number out of its own tables (deletes, or writes
+	// pseudonym in its place), so that no live record keeps it.
+	Erasing func(tx Tx, personalNumber, pseudonym string) error
 }
 
 // Tx is one transaction of the store, as a hook or a View/Update function
