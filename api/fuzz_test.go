@@ -4,7 +4,9 @@ import (
 	"errors"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"sigill/intake"
 	"sigill/vault"
