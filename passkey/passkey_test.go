@@ -3,13 +3,6 @@ package passkey_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -18,9 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fxamacker/cbor/v2"
-
 	"sigill/passkey"
+	"sigill/passkey/passkeytest"
 	"sigill/vault"
 )
 
@@ -29,112 +21,27 @@ const (
 	origin = "http://localhost:8090"
 )
 
-var b64 = base64.RawURLEncoding
+// newAuthenticator is a software security key for the test site.
+func newAuthenticator(*testing.T) *passkeytest.Authenticator { return passkeytest.New(rpID, origin) }
 
-// authenticator is a software security key: one ES256 credential, made
-// and used as a platform authenticator would (attestation "none", user
-// present and verified), so the tests run go-webauthn's real checks.
-type authenticator struct {
-	key    *ecdsa.PrivateKey
-	id     []byte
-	handle []byte
-	count  uint32
-	origin string
-}
-
-func newAuthenticator(t *testing.T) *authenticator {
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+// create and get are the authenticator's answers, a test's failure if it
+// cannot make one.
+func create(t *testing.T, a *passkeytest.Authenticator, options []byte) []byte {
+	t.Helper()
+	b, err := a.Create(options)
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := make([]byte, 16)
-	rand.Read(id)
-	return &authenticator{key: k, id: id, origin: origin}
-}
-
-func (a *authenticator) clientData(typ, challenge string) []byte {
-	b, _ := json.Marshal(map[string]string{"type": typ, "challenge": challenge, "origin": a.origin})
 	return b
 }
 
-func (a *authenticator) authData(attested bool) []byte {
-	rp := sha256.Sum256([]byte(rpID))
-	var out bytes.Buffer
-	out.Write(rp[:])
-	flags := byte(0x01 | 0x04) // user present, user verified
-	if attested {
-		flags |= 0x40
-	}
-	out.WriteByte(flags)
-	a.count++
-	binary.Write(&out, binary.BigEndian, a.count)
-	if attested {
-		out.Write(make([]byte, 16)) // AAGUID
-		binary.Write(&out, binary.BigEndian, uint16(len(a.id)))
-		out.Write(a.id)
-		x := a.key.PublicKey.X.FillBytes(make([]byte, 32))
-		y := a.key.PublicKey.Y.FillBytes(make([]byte, 32))
-		cose, _ := cbor.Marshal(map[int]any{1: 2, 3: -7, -1: 1, -2: x, -3: y})
-		out.Write(cose)
-	}
-	return out.Bytes()
-}
-
-// create answers navigator.credentials.create(options).
-func (a *authenticator) create(t *testing.T, options []byte) []byte {
+func get(t *testing.T, a *passkeytest.Authenticator, options []byte) []byte {
 	t.Helper()
-	var o struct {
-		PublicKey struct {
-			Challenge string `json:"challenge"`
-			User      struct {
-				ID string `json:"id"`
-			} `json:"user"`
-		} `json:"publicKey"`
-	}
-	if err := json.Unmarshal(options, &o); err != nil {
-		t.Fatal(err)
-	}
-	a.handle, _ = b64.DecodeString(o.PublicKey.User.ID)
-	att, _ := cbor.Marshal(map[string]any{"fmt": "none", "attStmt": map[string]any{}, "authData": a.authData(true)})
-	body, _ := json.Marshal(map[string]any{
-		"id": b64.EncodeToString(a.id), "rawId": b64.EncodeToString(a.id), "type": "public-key",
-		"response": map[string]string{
-			"clientDataJSON":    b64.EncodeToString(a.clientData("webauthn.create", o.PublicKey.Challenge)),
-			"attestationObject": b64.EncodeToString(att),
-		},
-	})
-	return body
-}
-
-// get answers navigator.credentials.get(options).
-func (a *authenticator) get(t *testing.T, options []byte) []byte {
-	t.Helper()
-	var o struct {
-		PublicKey struct {
-			Challenge string `json:"challenge"`
-		} `json:"publicKey"`
-	}
-	if err := json.Unmarshal(options, &o); err != nil {
-		t.Fatal(err)
-	}
-	cd := a.clientData("webauthn.get", o.PublicKey.Challenge)
-	ad := a.authData(false)
-	sum := sha256.Sum256(cd)
-	digest := sha256.Sum256(append(bytes.Clone(ad), sum[:]...))
-	sig, err := ecdsa.SignASN1(rand.Reader, a.key, digest[:])
+	b, err := a.Get(options)
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := json.Marshal(map[string]any{
-		"id": b64.EncodeToString(a.id), "rawId": b64.EncodeToString(a.id), "type": "public-key",
-		"response": map[string]string{
-			"clientDataJSON":    b64.EncodeToString(cd),
-			"authenticatorData": b64.EncodeToString(ad),
-			"signature":         b64.EncodeToString(sig),
-			"userHandle":        b64.EncodeToString(a.handle),
-		},
-	})
-	return body
+	return b
 }
 
 func post(body []byte) *http.Request {
@@ -167,14 +74,14 @@ func setup(t *testing.T) (*vault.Vault, *passkey.Service, *clock) {
 	return v, s, c
 }
 
-func register(t *testing.T, s *passkey.Service, account string, a *authenticator) passkey.Passkey {
+func register(t *testing.T, s *passkey.Service, account string, a *passkeytest.Authenticator) passkey.Passkey {
 	t.Helper()
 	ctx := context.Background()
 	opts, id, err := s.BeginRegistration(ctx, account)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pk, err := s.FinishRegistration(ctx, account, id, "Work laptop", post(a.create(t, opts)))
+	pk, err := s.FinishRegistration(ctx, account, id, "Work laptop", post(create(t, a, opts)))
 	if err != nil {
 		t.Fatalf("registration refused: %v", err)
 	}
@@ -186,14 +93,14 @@ func TestRegisterThenSignIn(t *testing.T) {
 	ctx := context.Background()
 	a := newAuthenticator(t)
 	pk := register(t, s, "Anna@staff.test", a)
-	if pk.ID != b64.EncodeToString(a.id) || pk.Name != "Work laptop" {
+	if pk.ID != a.ID() || pk.Name != "Work laptop" {
 		t.Fatalf("registered %+v", pk)
 	}
 	opts, id, err := s.BeginLogin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	acct, err := s.FinishLogin(ctx, id, post(a.get(t, opts)))
+	acct, err := s.FinishLogin(ctx, id, post(get(t, a, opts)))
 	if err != nil {
 		t.Fatalf("sign-in refused: %v", err)
 	}
@@ -215,7 +122,7 @@ func TestCeremonyIsSpentByItsFirstFinish(t *testing.T) {
 	a := newAuthenticator(t)
 	register(t, s, "anna@staff.test", a)
 	opts, id, _ := s.BeginLogin(ctx)
-	answer := a.get(t, opts)
+	answer := get(t, a, opts)
 	if _, err := s.FinishLogin(ctx, id, post(answer)); err != nil {
 		t.Fatal(err)
 	}
@@ -225,11 +132,11 @@ func TestCeremonyIsSpentByItsFirstFinish(t *testing.T) {
 	// A wrong answer spends the ceremony too: no second guess on it.
 	opts, id, _ = s.BeginLogin(ctx)
 	other := newAuthenticator(t)
-	other.handle = a.handle
-	if _, err := s.FinishLogin(ctx, id, post(other.get(t, opts))); !errors.Is(err, passkey.ErrRefused) {
+	other.Handle = a.Handle
+	if _, err := s.FinishLogin(ctx, id, post(get(t, other, opts))); !errors.Is(err, passkey.ErrRefused) {
 		t.Fatalf("unregistered key: %v, want ErrRefused", err)
 	}
-	if _, err := s.FinishLogin(ctx, id, post(a.get(t, opts))); !errors.Is(err, passkey.ErrNoCeremony) {
+	if _, err := s.FinishLogin(ctx, id, post(get(t, a, opts))); !errors.Is(err, passkey.ErrNoCeremony) {
 		t.Fatalf("finish after a failed one: %v, want ErrNoCeremony", err)
 	}
 }
@@ -243,21 +150,21 @@ func TestRefusals(t *testing.T) {
 	t.Run("expired ceremony", func(t *testing.T) {
 		opts, id, _ := s.BeginLogin(ctx)
 		c.advance(6 * time.Minute)
-		if _, err := s.FinishLogin(ctx, id, post(a.get(t, opts))); !errors.Is(err, passkey.ErrNoCeremony) {
+		if _, err := s.FinishLogin(ctx, id, post(get(t, a, opts))); !errors.Is(err, passkey.ErrNoCeremony) {
 			t.Fatalf("after six minutes: %v, want ErrNoCeremony", err)
 		}
 	})
 	t.Run("other origin", func(t *testing.T) {
 		opts, id, _ := s.BeginLogin(ctx)
 		phish := *a
-		phish.origin = "http://localhost.evil.test"
-		if _, err := s.FinishLogin(ctx, id, post(phish.get(t, opts))); !errors.Is(err, passkey.ErrRefused) {
+		phish.Origin = "http://localhost.evil.test"
+		if _, err := s.FinishLogin(ctx, id, post(get(t, &phish, opts))); !errors.Is(err, passkey.ErrRefused) {
 			t.Fatalf("answer made for another origin: %v, want ErrRefused", err)
 		}
 	})
 	t.Run("another account's registration ceremony", func(t *testing.T) {
 		opts, id, _ := s.BeginRegistration(ctx, "anna@staff.test")
-		if _, err := s.FinishRegistration(ctx, "bo@staff.test", id, "x", post(newAuthenticator(t).create(t, opts))); !errors.Is(err, passkey.ErrNoCeremony) {
+		if _, err := s.FinishRegistration(ctx, "bo@staff.test", id, "x", post(create(t, newAuthenticator(t), opts))); !errors.Is(err, passkey.ErrNoCeremony) {
 			t.Fatalf("bo finishing anna's ceremony: %v, want ErrNoCeremony", err)
 		}
 	})
@@ -267,19 +174,19 @@ func TestRefusals(t *testing.T) {
 		}
 		defer v.SetDisabled("anna@staff.test", false)
 		opts, id, _ := s.BeginLogin(ctx)
-		if _, err := s.FinishLogin(ctx, id, post(a.get(t, opts))); !errors.Is(err, vault.ErrAccountDisabled) {
+		if _, err := s.FinishLogin(ctx, id, post(get(t, a, opts))); !errors.Is(err, vault.ErrAccountDisabled) {
 			t.Fatalf("disabled account: %v, want ErrAccountDisabled", err)
 		}
 	})
 	t.Run("removed passkey", func(t *testing.T) {
-		if err := s.Remove(ctx, "anna@staff.test", b64.EncodeToString(a.id)); err != nil {
+		if err := s.Remove(ctx, "anna@staff.test", a.ID()); err != nil {
 			t.Fatal(err)
 		}
 		opts, id, _ := s.BeginLogin(ctx)
-		if _, err := s.FinishLogin(ctx, id, post(a.get(t, opts))); !errors.Is(err, passkey.ErrRefused) {
+		if _, err := s.FinishLogin(ctx, id, post(get(t, a, opts))); !errors.Is(err, passkey.ErrRefused) {
 			t.Fatalf("removed passkey: %v, want ErrRefused", err)
 		}
-		if err := s.Remove(ctx, "anna@staff.test", b64.EncodeToString(a.id)); !errors.Is(err, passkey.ErrNotFound) {
+		if err := s.Remove(ctx, "anna@staff.test", a.ID()); !errors.Is(err, passkey.ErrNotFound) {
 			t.Fatalf("removing twice: %v", err)
 		}
 	})
