@@ -264,12 +264,21 @@ func (s *Service) FinishLogin(ctx context.Context, ceremonyID string, r *http.Re
 func (s *Service) List(ctx context.Context, account string) ([]Passkey, error) {
 	var out []Passkey
 	err := s.v.View(tables, func(tx vault.Tx) error {
+		acct, err := tx.Account(account)
+		if errors.Is(err, vault.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
 		return tx.Table(tableCreds).Scan(credPrefix(account), func(_, b []byte) error {
 			var r record
 			if err := json.Unmarshal(b, &r); err != nil {
 				return err
 			}
-			out = append(out, r.Passkey)
+			if r.belongsTo(acct) {
+				out = append(out, r.Passkey)
+			}
 			return nil
 		})
 	})
@@ -294,7 +303,29 @@ func (s *Service) Remove(ctx context.Context, account, id string) error {
 
 // RemoveAll deletes every passkey of account (a second-factor reset).
 func (s *Service) RemoveAll(ctx context.Context, account string) error {
-	return s.v.Update(ctx, tables, func(tx vault.Tx) error {
+	return removeAll(ctx, s.v, account)
+}
+
+// ResetSecondFactor removes every second factor of address: its TOTP and
+// recovery codes (vault.ResetSecondFactor) and its passkeys. It is the
+// one reset behind the staff web's administrators' page, the admin
+// listener and `sigill user 2fa ADDRESS reset`, and needs no relying
+// party. A vault opened without Hook holds no passkeys to remove.
+func ResetSecondFactor(v *vault.Vault, address string) error {
+	if err := v.ResetSecondFactor(address); err != nil {
+		return err
+	}
+	if !v.HasHook(Hook().Name) {
+		return nil
+	}
+	if err := removeAll(context.Background(), v, address); err != nil {
+		return fmt.Errorf("passkey: remove the passkeys of %s: %w", address, err)
+	}
+	return nil
+}
+
+func removeAll(ctx context.Context, v *vault.Vault, account string) error {
+	return v.Update(ctx, tables, func(tx vault.Tx) error {
 		var keys [][]byte
 		err := tx.Table(tableCreds).Scan(credPrefix(account), func(k, _ []byte) error {
 			keys = append(keys, slices.Clone(k))
@@ -341,17 +372,29 @@ func loadUser(tx vault.Tx, account string, create bool) (user, error) {
 			return user{}, err
 		}
 	}
+	acct, err := tx.Account(account)
+	if err != nil {
+		return user{}, err
+	}
 	u := user{handle: slices.Clone(h), account: account}
 	err = tx.Table(tableCreds).Scan(credPrefix(account), func(_, b []byte) error {
 		var r record
 		if err := json.Unmarshal(b, &r); err != nil {
 			return err
 		}
-		u.creds = append(u.creds, r.Credential)
+		if r.belongsTo(acct) {
+			u.creds = append(u.creds, r.Credential)
+		}
 		return nil
 	})
 	return u, err
 }
+
+// belongsTo tells whether r was registered by acct and not by an account
+// removed before acct was made under the same address: the handle and
+// the records outlive a removal, and a passkey must not open its
+// successor.
+func (r record) belongsTo(acct vault.Account) bool { return !r.Created.Before(acct.Created) }
 
 func getRecord(tx vault.Tx, account string, credID []byte) (record, error) {
 	b, err := tx.Table(tableCreds).Get(append(credPrefix(account), credID...))

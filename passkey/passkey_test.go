@@ -209,3 +209,52 @@ func TestRemoveAll(t *testing.T) {
 		t.Fatalf("bo's passkey went with anna's: %d left", len(list))
 	}
 }
+
+func TestResetSecondFactorRemovesPasskeysAndTOTP(t *testing.T) {
+	v, s, _ := setup(t)
+	ctx := context.Background()
+	register(t, s, "anna@staff.test", newAuthenticator(t))
+	register(t, s, "bo@staff.test", newAuthenticator(t))
+	if _, err := v.EnrollTOTP("anna@staff.test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := passkey.ResetSecondFactor(v, "anna@staff.test"); err != nil {
+		t.Fatal(err)
+	}
+	if has, _ := s.Has("anna@staff.test"); has {
+		t.Error("anna's passkey survived the reset")
+	}
+	if acct, _ := v.Account("anna@staff.test"); acct.TOTPPending || acct.SecondFactor != "" {
+		t.Errorf("anna's TOTP survived the reset: %+v", acct)
+	}
+	if list, _ := s.List(ctx, "bo@staff.test"); len(list) != 1 {
+		t.Errorf("bo's passkey went with anna's reset: %d left", len(list))
+	}
+	if err := passkey.ResetSecondFactor(v, "nobody@staff.test"); !errors.Is(err, vault.ErrNotFound) {
+		t.Errorf("reset of an unknown account: %v, want ErrNotFound", err)
+	}
+}
+
+// An account removed and made anew under the same address is another
+// person: the old one's passkey neither signs it in nor counts as its
+// second factor.
+func TestPasskeyDoesNotOpenAnAccountMadeAnew(t *testing.T) {
+	v, s, c := setup(t)
+	ctx := context.Background()
+	a := newAuthenticator(t)
+	register(t, s, "anna@staff.test", a)
+	c.advance(time.Hour)
+	if err := v.RemoveAccount("anna@staff.test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.AddAccount("anna@staff.test", "another long password"); err != nil {
+		t.Fatal(err)
+	}
+	if has, _ := s.Has("anna@staff.test"); has {
+		t.Error("the new anna holds the old anna's passkey")
+	}
+	opts, id, _ := s.BeginLogin(ctx)
+	if _, err := s.FinishLogin(ctx, id, post(get(t, a, opts))); !errors.Is(err, passkey.ErrRefused) {
+		t.Fatalf("the old passkey on the new account: %v, want ErrRefused", err)
+	}
+}
