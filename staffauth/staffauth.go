@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"sigill/internal/authgate"
+	"sigill/passkey"
 	"sigill/vault"
 )
 
@@ -56,6 +57,25 @@ func (c Checker) SecondFactor(ip netip.Addr, address, code string) error {
 	})
 }
 
+// Passkey checks a passkey's answer (finish: passkey.Service.FinishLogin)
+// as one try at the gate, and returns the account it signs in. account is
+// the one whose sign-in is half-way (its password given), or "" for a
+// passkey alone, whose account nobody named: that try counts against the
+// client's address (the bucket its password tries drain too) and not
+// against an account a guesser could lock. Its errors are passkey's
+// (ErrRefused, ErrNoCeremony), vault.ErrAccountDisabled or ErrThrottled.
+func (c Checker) Passkey(ip netip.Addr, account string, finish func() (vault.Account, error)) (vault.Account, error) {
+	if account == "" {
+		account = "passkey from " + ip.String()
+	}
+	var acct vault.Account
+	err := c.try(ip, account, func() (err error) {
+		acct, err = finish()
+		return err
+	})
+	return acct, err
+}
+
 // try runs check as one try at the gate: a wrong answer keeps the try's
 // tokens spent, a right one gives them back, a store fault abandons it.
 func (c Checker) try(ip netip.Addr, address string, check func() error) error {
@@ -68,7 +88,8 @@ func (c Checker) try(ip netip.Addr, address string, check func() error) error {
 	switch {
 	case err == nil:
 		t.Succeeded()
-	case errors.Is(err, vault.ErrBadCredentials) || errors.Is(err, vault.ErrAccountDisabled) || errors.Is(err, vault.ErrNotFound):
+	case errors.Is(err, vault.ErrBadCredentials) || errors.Is(err, vault.ErrAccountDisabled) || errors.Is(err, vault.ErrNotFound) ||
+		errors.Is(err, passkey.ErrRefused) || errors.Is(err, passkey.ErrNoCeremony):
 		authgate.CountFailure(protocol)
 		t.Failed()
 		if errors.Is(err, vault.ErrNotFound) {

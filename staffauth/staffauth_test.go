@@ -2,6 +2,7 @@ package staffauth
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"path/filepath"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"sigill/internal/authgate"
 	"sigill/internal/testenv"
+	"sigill/passkey"
 	"sigill/vault"
 )
 
@@ -129,5 +131,34 @@ func TestConfirmTOTPIsThrottled(t *testing.T) {
 	codes, err := c.ConfirmTOTP(guesser, staff, right)
 	if err != nil || len(codes) != vault.RecoveryCodeCount {
 		t.Fatalf("the right code through a fresh gate: %d codes, %v", len(codes), err)
+	}
+}
+
+// Refused passkey answers spend the client's tries as wrong passwords do,
+// and the gate then refuses its password too; a passkey alone does not
+// drain the tries of the account it claims, nor of another address.
+func TestRefusedPasskeysAreThrottled(t *testing.T) {
+	c, _, _ := enrolled(t, 2)
+	refused := func() (vault.Account, error) { return vault.Account{}, fmt.Errorf("finish: %w", passkey.ErrRefused) }
+	spent := func() (vault.Account, error) { return vault.Account{}, passkey.ErrNoCeremony }
+	if _, err := c.Passkey(guesser, "", refused); !errors.Is(err, passkey.ErrRefused) {
+		t.Fatalf("a refused answer: %v", err)
+	}
+	if _, err := c.Passkey(guesser, "", spent); !errors.Is(err, passkey.ErrNoCeremony) {
+		t.Fatalf("a spent ceremony: %v", err)
+	}
+	called := false
+	if _, err := c.Passkey(guesser, "", func() (vault.Account, error) { called = true; return vault.Account{}, nil }); !errors.Is(err, ErrThrottled) || called {
+		t.Errorf("a third answer with a burst of two: %v (looked at: %v); want ErrThrottled unlooked at", err, called)
+	}
+	if _, err := c.Password(guesser, staff, password); !errors.Is(err, ErrThrottled) {
+		t.Errorf("the password after refused passkeys: %v; want ErrThrottled (one gate)", err)
+	}
+	owner := netip.MustParseAddr("127.0.0.3")
+	if _, err := c.Password(owner, staff, password); err != nil {
+		t.Errorf("the owner from another address: %v", err)
+	}
+	if _, err := c.Passkey(owner, staff, func() (vault.Account, error) { return c.Vault.Account(staff) }); err != nil {
+		t.Errorf("a passkey accepted as the second factor: %v", err)
 	}
 }
