@@ -57,6 +57,9 @@ var (
 	ErrRefused = errors.New("passkey: the authenticator's answer was not accepted")
 	// ErrNotFound is an id that names none of the account's passkeys.
 	ErrNotFound = errors.New("passkey: no such passkey")
+	// ErrBadName is a registration's name that is empty, too long or
+	// holds control characters; the ceremony is not spent by it.
+	ErrBadName = fmt.Errorf("passkey: name it (1 to %d characters, no control characters), e.g. \"Work laptop\"", maxNameLen)
 	// ErrTooMany is a registration past maxPerAcct.
 	ErrTooMany = fmt.Errorf("passkey: an account may hold at most %d passkeys; remove one first", maxPerAcct)
 )
@@ -160,7 +163,7 @@ func (s *Service) BeginRegistration(ctx context.Context, account string) (option
 func (s *Service) FinishRegistration(ctx context.Context, account, ceremonyID, name string, r *http.Request) (Passkey, error) {
 	name = strings.TrimSpace(name)
 	if name == "" || len(name) > maxNameLen || strings.ContainsFunc(name, func(r rune) bool { return r < ' ' || r == 0x7f }) {
-		return Passkey{}, fmt.Errorf("passkey: name it (1 to %d characters, no control characters), e.g. \"Work laptop\"", maxNameLen)
+		return Passkey{}, ErrBadName
 	}
 	parsed, perr := protocol.ParseCredentialCreationResponse(r)
 	var made Passkey

@@ -57,6 +57,7 @@ func init() {
 		"TwoStepOn":           "På: autentiseringsapp (TOTP).",
 		"TwoStepOff":          "Av. Med tvåstegsverifiering räcker inte lösenordet för att logga in.",
 		"TwoStepPending":      "Påbörjad men inte bekräftad.",
+		"TwoStepPasskey":      "På: passkey (se nedan). Du kan lägga till en autentiseringsapp också.",
 		"TwoStepRequired":     "Tjänsten kräver tvåstegsverifiering.",
 		"SetUpTOTP":           "Lägg till autentiseringsapp",
 		"RecoveryLeft":        "Oanvända återställningskoder: %d av 10.",
@@ -113,6 +114,7 @@ func init() {
 		"TwoStepOn":           "On: authenticator app (TOTP).",
 		"TwoStepOff":          "Off. With two-step verification the password alone does not sign in.",
 		"TwoStepPending":      "Started but not confirmed.",
+		"TwoStepPasskey":      "On: passkey (see below). You may add an authenticator app too.",
 		"TwoStepRequired":     "This service requires two-step verification.",
 		"SetUpTOTP":           "Add an authenticator app",
 		"RecoveryLeft":        "Unused recovery codes: %d of 10.",
@@ -166,7 +168,8 @@ type accountData struct {
 	Scopes       []scopeChoice
 	Errors       map[string]string
 	Values       map[string]string
-	Passkeys     template.HTML // PASSKEYS: the passkey package's section
+	HasPasskey   bool          // a passkey is the second factor (staff.require_2fa met)
+	Passkeys     template.HTML // PASSKEYS: the passkeys section (passkeys.go)
 }
 
 type scopeChoice struct {
@@ -223,7 +226,10 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, sess *Ses
 		}
 	}
 	if s.opt.Passkeys != nil {
-		d.Passkeys = s.opt.Passkeys.Account(r, sess, textsFor(r, s.opt.DefaultLang)["Lang"])
+		if d.Passkeys, d.HasPasskey, err = s.passkeyAccount(r, sess, d.Errors["passkey_name"], d.Values["passkey_name"]); err != nil {
+			s.fail(w, r, "account page", err)
+			return
+		}
 	}
 	s.render(w, r, sess, status, "account", d)
 }

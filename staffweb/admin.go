@@ -7,6 +7,7 @@ import (
 
 	"sigill/addressing"
 	"sigill/audit"
+	"sigill/passkey"
 	"sigill/vault"
 )
 
@@ -17,7 +18,7 @@ import (
 //	POST /admin/accounts           address, password, admin ("1") → a new account
 //	POST /admin/accounts/disable   address: it signs in nowhere; its sessions and keys end
 //	POST /admin/accounts/enable    address
-//	POST /admin/accounts/reset-2fa address: TOTP and recovery codes removed (a lost phone)
+//	POST /admin/accounts/reset-2fa address: TOTP, recovery codes and passkeys removed (a lost phone)
 //
 // An administrator does none of this to their own account here (the
 // account page has their own second factor): disabling oneself would lock
@@ -27,7 +28,7 @@ func (s *Server) adminRoutes(mux *http.ServeMux) {
 	s.handle(mux, "POST /admin/accounts", s.adminOnly(s.addAccount))
 	s.handle(mux, "POST /admin/accounts/disable", s.adminOnly(s.changeAccount("AccountDisabled", func(v *vault.Vault, a string) error { return v.SetDisabled(a, true) })))
 	s.handle(mux, "POST /admin/accounts/enable", s.adminOnly(s.changeAccount("AccountEnabled", func(v *vault.Vault, a string) error { return v.SetDisabled(a, false) })))
-	s.handle(mux, "POST /admin/accounts/reset-2fa", s.adminOnly(s.changeAccount("AccountReset", (*vault.Vault).ResetSecondFactor)))
+	s.handle(mux, "POST /admin/accounts/reset-2fa", s.adminOnly(s.changeAccount("AccountReset", passkey.ResetSecondFactor)))
 }
 
 func init() {
@@ -44,6 +45,7 @@ func init() {
 		"TOTPOn":          "app",
 		"TOTPPendingTag":  "påbörjad",
 		"TOTPNone":        "ingen",
+		"PasskeyTag":      "passkey",
 		"Disable":         "Stäng av",
 		"Enable":          "Aktivera",
 		"Reset2FA":        "Nollställ tvåsteg",
@@ -74,6 +76,7 @@ func init() {
 		"TOTPOn":          "app",
 		"TOTPPendingTag":  "started",
 		"TOTPNone":        "none",
+		"PasskeyTag":      "passkey",
 		"Disable":         "Disable",
 		"Enable":          "Enable",
 		"Reset2FA":        "Reset two-step",
@@ -100,6 +103,8 @@ type accountsData struct {
 	Errors   map[string]string
 	Values   map[string]string
 	Admin    bool // the add form's checkbox, as it was
+	// Passkeys: the accounts that hold one (a second factor to reset).
+	Passkeys map[string]bool
 }
 
 func (s *Server) accounts(w http.ResponseWriter, r *http.Request, sess *Session) {
@@ -113,6 +118,10 @@ func (s *Server) renderAccounts(w http.ResponseWriter, r *http.Request, sess *Se
 		return
 	}
 	d.Me = sess.Account.Address
+	d.Passkeys = map[string]bool{}
+	for _, a := range d.Accounts {
+		d.Passkeys[a.Address] = s.hasPasskey(a.Address)
+	}
 	if d.Errors == nil {
 		d.Errors = map[string]string{}
 	}

@@ -50,7 +50,9 @@
 // This package is built by two helpers. The sign-in helper owns doc.go,
 // server.go, text.go, render.go, session.go, signin.go, account.go,
 // admin.go, templates/layout.html, templates/{home,login,login2fa,
-// enrol,account,secret,admin,problem}.html and static/staff.css. The
+// enrol,account,secret,admin,problem}.html and static/staff.css; the
+// passkey helper passkeys.go, templates/passkeys.tmpl and
+// static/passkey.js. The
 // send/log helper owns send.go, sentlog.go, message.go and their templates
 // (templates/send.html, messages.html, message.html). A file adds its
 // routes with Mount in an init function and its words with addTexts, so
@@ -58,10 +60,16 @@
 // templates/NAME.html defining "title" and "content", rendered with
 // s.render(w, r, sess, status, "NAME", data).
 //
-// Passkeys (go-webauthn) come from another package (branch
-// staffweb-passkey) through Options.Passkeys: its routes, its "Sign in
-// with a passkey" on the sign-in pages and its section on the account
-// page; the places are marked PASSKEYS in the templates.
+// Passkeys (WebAuthn, package passkey) are passkeys.go's, when
+// Options.Passkeys is set: "Sign in with a passkey" on the sign-in and
+// second-factor pages, a passkey instead of TOTP on the enrolment page,
+// and the account page's passkeys section; the places are marked PASSKEYS
+// in the templates, the forms are templates/passkeys.tmpl, and the
+// ceremonies' script is static/passkey.js, a hashed static file like the
+// style sheet, so the CSP keeps script-src 'self' with nothing inline. A
+// passkey is a whole sign-in and counts as the second factor; the
+// administrators' reset of the second factor (passkey.ResetSecondFactor)
+// removes it with TOTP and the recovery codes.
 //
 // # The audit trail
 //

@@ -20,6 +20,7 @@ import (
 	"sigill/audit"
 	"sigill/internal/authgate"
 	"sigill/internal/testenv"
+	"sigill/passkey"
 	"sigill/vault"
 )
 
@@ -71,7 +72,7 @@ func newEnv(t *testing.T, tweak ...func(*Options)) *env {
 func (e *env) open() {
 	e.t.Helper()
 	e.keys, e.trail = apikey.New(), audit.New(0)
-	v, err := vault.Open(vault.Options{Path: e.path, Now: e.clock.Now, Hooks: []vault.Hook{e.keys.Hook(), Hook(), e.trail.Hook()}})
+	v, err := vault.Open(vault.Options{Path: e.path, Now: e.clock.Now, Hooks: []vault.Hook{e.keys.Hook(), Hook(), e.trail.Hook(), passkey.Hook()}})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 	"sigill/internal/webpage"
 )
 
-//go:embed templates/*.html
+//go:embed templates/*.html templates/*.tmpl
 var templateFS embed.FS
 
 //go:embed static
@@ -135,6 +135,22 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, sess *Session, s
 	w.Write(buf.Bytes())
 }
 
+// fragment renders a part of a page (a templates/*.tmpl definition) in
+// r's language, for a page's template.HTML slot.
+func (s *Server) fragment(r *http.Request, name string, data any) (template.HTML, error) {
+	var buf bytes.Buffer
+	err := s.fragments.ExecuteTemplate(&buf, name, page{T: textsFor(r, s.opt.DefaultLang), Data: data, loc: s.stockholm})
+	if err != nil {
+		return "", fmt.Errorf("staffweb: fragment %s: %w", name, err)
+	}
+	return template.HTML(buf.String()), nil // html/template's escaped output
+}
+
+// parseFragments reads templates/*.tmpl: parts of pages, not pages.
+func parseFragments() (*template.Template, error) {
+	return template.New("fragments").Option("missingkey=error").Funcs(funcs).ParseFS(templateFS, "templates/*.tmpl")
+}
+
 // problem is a page with a heading and a line, signed in or not.
 func (s *Server) problem(w http.ResponseWriter, r *http.Request, status int, titleKey, textKey string) {
 	t := textsFor(r, s.opt.DefaultLang)
@@ -148,7 +164,11 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, what string, err e
 	s.problem(w, r, http.StatusInternalServerError, "ErrorTitle", "ErrorText")
 }
 
-// loadAssets is the pages' style sheet, served by content hash.
+// loadAssets is the pages' style sheet and the passkey ceremonies'
+// script, served by content hash (the CSP allows only our own files).
 func loadAssets() (*webpage.Assets, error) {
-	return webpage.NewAssets(staticFS, map[string]string{"static/staff.css": "text/css; charset=utf-8"})
+	return webpage.NewAssets(staticFS, map[string]string{
+		"static/staff.css":  "text/css; charset=utf-8",
+		"static/passkey.js": "text/javascript; charset=utf-8",
+	})
 }

@@ -14,6 +14,7 @@ import (
 	"sigill/audit"
 	"sigill/internal/authgate"
 	"sigill/internal/webpage"
+	"sigill/passkey"
 	"sigill/staffauth"
 	"sigill/vault"
 )
@@ -38,9 +39,10 @@ type Options struct {
 	// Secure: served over HTTPS, so the cookie is Secure with the __Host-
 	// prefix and pages send HSTS. False only in dev on loopback.
 	Secure bool
-	// Passkeys, when set, adds passkeys to the sign-in and account pages
-	// (branch staffweb-passkey).
-	Passkeys Passkeys
+	// Passkeys, when set, adds passkeys (WebAuthn) to the sign-in, enrolment
+	// and account pages (passkeys.go). The vault must be opened with
+	// passkey.Hook() among its hooks.
+	Passkeys *passkey.Service
 	// Audit, when set, records sign-ins and their failures, second-factor,
 	// app password, API key and account changes (package audit).
 	Audit  *audit.Store
@@ -54,29 +56,12 @@ const (
 	DefaultSessionMax  = 12 * time.Hour
 )
 
-// Passkeys is what the passkey package (go-webauthn, branch
-// staffweb-passkey) adds to the pages. It signs a user in with
-// Server.CompleteSignIn once a passkey answered, and reads who gave the
-// password with Server.PendingSignIn.
-type Passkeys interface {
-	// Mount adds its routes (its account section's forms, the WebAuthn
-	// ceremonies) to mux; s.SignedIn guards those of a signed-in user.
-	Mount(s *Server, mux *http.ServeMux)
-	// Enrolled tells whether the account has a passkey: its password
-	// then leads to the second-factor page, and staff.require_2fa is met.
-	Enrolled(address string) bool
-	// SignIn is its part of the sign-in page (stage "") and of the
-	// second-factor page (stage "second_factor"): "Sign in with a passkey".
-	SignIn(r *http.Request, lang, stage string) template.HTML
-	// Account is its section of the account page.
-	Account(r *http.Request, sess *Session, lang string) template.HTML
-}
-
 // Server is the staff web. Make one with New.
 type Server struct {
 	opt       Options
 	auth      staffauth.Checker
 	pages     map[string]*template.Template
+	fragments *template.Template
 	assets    *webpage.Assets
 	stockholm *time.Location
 	served    map[string]bool // paths with a route, for the nav
@@ -118,6 +103,10 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	fragments, err := parseFragments()
+	if err != nil {
+		return nil, err
+	}
 	a, err := loadAssets()
 	if err != nil {
 		return nil, err
@@ -126,6 +115,7 @@ func New(o Options) (*Server, error) {
 		opt:       o,
 		auth:      staffauth.Checker{Vault: o.Vault, Gate: o.Gate},
 		pages:     pages,
+		fragments: fragments,
 		assets:    a,
 		stockholm: loc,
 		served:    map[string]bool{},
@@ -146,7 +136,7 @@ func (s *Server) Handler() http.Handler {
 		m(s, mux)
 	}
 	if s.opt.Passkeys != nil {
-		s.opt.Passkeys.Mount(s, mux)
+		s.passkeyRoutes(mux)
 	}
 	s.handle(mux, "/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, http.StatusNotFound, "NotFoundTitle", "NotFoundText")

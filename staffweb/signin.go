@@ -154,25 +154,18 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 
 // hasSecondFactor: the account's password alone does not sign it in.
 func (s *Server) hasSecondFactor(acct vault.Account) bool {
-	return acct.SecondFactor != "" || (s.opt.Passkeys != nil && s.opt.Passkeys.Enrolled(acct.Address))
-}
-
-// passkeySignIn is the passkey package's part of a sign-in page, if any.
-func (s *Server) passkeySignIn(r *http.Request, stage string) template.HTML {
-	if s.opt.Passkeys == nil {
-		return ""
-	}
-	return s.opt.Passkeys.SignIn(r, textsFor(r, s.opt.DefaultLang)["Lang"], stage)
+	return acct.SecondFactor != "" || s.hasPasskey(acct.Address)
 }
 
 // secondData is the second-factor page's.
 type secondData struct {
 	Error, RecoveryError string
+	TOTP                 bool          // the account has TOTP (else only a passkey)
 	Passkeys             template.HTML // PASSKEYS: a passkey as the second factor
 }
 
 func (s *Server) secondFactorForm(w http.ResponseWriter, r *http.Request, sess *Session) {
-	s.render(w, r, sess, http.StatusOK, "login2fa", secondData{Passkeys: s.passkeySignIn(r, StageSecondFactor)})
+	s.render(w, r, sess, http.StatusOK, "login2fa", secondData{TOTP: sess.Account.SecondFactor != "", Passkeys: s.passkeySignIn(r, "")})
 }
 
 func (s *Server) secondFactor(w http.ResponseWriter, r *http.Request, sess *Session) {
@@ -183,7 +176,7 @@ func (s *Server) secondFactor(w http.ResponseWriter, r *http.Request, sess *Sess
 	}
 	err := s.auth.SecondFactor(clientIP(r), sess.Account.Address, given)
 	if err != nil {
-		d := secondData{Passkeys: s.passkeySignIn(r, StageSecondFactor)}
+		d := secondData{TOTP: sess.Account.SecondFactor != "", Passkeys: s.passkeySignIn(r, "")}
 		status, msg := http.StatusUnauthorized, "BadCode"
 		if code == "" {
 			msg = "BadRecovery"
@@ -231,11 +224,12 @@ type enrolData struct {
 	QR          template.HTML
 	Secret, URI string
 	Error       string
-	Restart     bool // the QR code is not shown again: offer to start over
+	Restart     bool          // the QR code is not shown again: offer to start over
+	Passkeys    template.HTML // PASSKEYS: at sign-in, a passkey instead of TOTP
 }
 
 func (s *Server) enrolIntro(w http.ResponseWriter, r *http.Request, sess *Session) {
-	s.render(w, r, sess, http.StatusOK, "enrol", enrolData{Forced: true, Start: "/login/enrol"})
+	s.render(w, r, sess, http.StatusOK, "enrol", enrolData{Forced: true, Start: "/login/enrol", Passkeys: s.passkeyEnrol(r, "", "")})
 }
 
 func (s *Server) enrolStart(w http.ResponseWriter, r *http.Request, sess *Session) {
@@ -339,35 +333,6 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	seeOther(w, r, "/login")
-}
-
-// PendingSignIn is the account of r's session half-way through sign-in
-// (its password given, a second factor due), for the passkey package's
-// second-factor ceremony.
-func (s *Server) PendingSignIn(r *http.Request) (vault.Account, bool) {
-	sess, err := s.session(r)
-	if err != nil || sess.Stage != StageSecondFactor {
-		return vault.Account{}, false
-	}
-	return sess.Account, true
-}
-
-// CompleteSignIn signs r's browser in as address once the passkey package
-// has verified a passkey (alone, or as the second factor after
-// PendingSignIn), with a new session id, and sends it to the start page.
-// A disabled or unknown account is not signed in (false).
-func (s *Server) CompleteSignIn(w http.ResponseWriter, r *http.Request, address string) bool {
-	acct, err := s.opt.Vault.Account(address)
-	if err != nil || acct.Disabled {
-		return false
-	}
-	if _, err := s.startSession(w, r, acct, StageIn); err != nil {
-		s.fail(w, r, "passkey sign-in", err)
-		return true
-	}
-	s.record(r, acct.Address, audit.ActionSignIn, "", "passkey")
-	seeOther(w, r, "/")
-	return true
 }
 
 // totpCode is a typed code without the spaces people copy from apps that
