@@ -196,6 +196,12 @@ type LoginLimit struct {
 // log in.
 type Staff struct {
 	Listen []string `toml:"listen"`
+	// URL is the staff web's address as staff open it, e.g.
+	// "https://staff.example.se:8443". Its host name is the passkeys' site
+	// (the WebAuthn relying party ID; WebAuthn refuses an IP address) and
+	// its origin the only one a passkey answers for. Empty: no passkeys.
+	// `sigill dev`: http://localhost:PORT.
+	URL string `toml:"url"`
 	// Require2FA: every account needs a second factor, so SMTP AUTH and
 	// IMAP LOGIN take only app passwords (as they do for an account that
 	// has one whatever this says). On by default; `sigill dev` turns it off.

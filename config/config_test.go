@@ -43,6 +43,7 @@ var sigillAdditions = []string{
 	`window = "1m"                           # then one more try per window`,
 	`max_retention = "2160h"                 # 90 days: the longest lifetime a sender may give one message (exp= in the address, "sigill message expire"); at least retention`,
 	"\n[staff]                                 # the REST API (/api/v1/) and the staff web, over HTTPS with tls.cert_file; meant for the internal network\nlisten = []                             # off unless set, e.g. [\"10.0.0.5:8443\"]; sigill dev: 127.0.0.1:8090",
+	`url = ""                                # the staff web's address as staff open it, e.g. "https://staff.example.se:8443": its host name is the passkeys' site (WebAuthn refuses IP addresses); empty: no passkeys; sigill dev: http://localhost:8090`,
 	`require_2fa = true                      # every account needs a second factor: SMTP AUTH and IMAP LOGIN take only app passwords (sigill user app-password), as they do for any account with one`,
 	`session_idle = "30m"                    # a staff web session ends this long after its last request`,
 	`session_max = "12h"                     # and this long after sign-in, however busy`,
@@ -153,6 +154,9 @@ func TestFaultsNameTheKey(t *testing.T) {
 		{"bad webhook allow", `webhook_allow = []`, `webhook_allow = ["10.0.0.0/8", "http://hooks.example"]`, "api.webhook_allow", "CIDR prefix"},
 		{"short lease", `lease = "60s"`, `lease = "10s"`, "vault.lease", "shorter than 60s"},
 		{"bad node id", "[node]\nid = \"\"", "[node]\nid = \"node one\"", "node.id", "letters, digits"},
+		{"staff url with an IP", `url = ""                                # the staff web's`, `url = "https://10.0.0.5:8443"            # the staff web's`, "staff.url", "host name"},
+		{"plain http staff url", `url = ""                                # the staff web's`, `url = "http://staff.example.se"          # the staff web's`, "staff.url", "https"},
+		{"staff url with a path", `url = ""                                # the staff web's`, `url = "https://staff.example.se/web"     # the staff web's`, "staff.url", "path"},
 		{"bankid url in production", `url = ""  `, `url = "https://127.0.0.1:8081/rp/v6.0/"  `, "bankid.url", `environment = "test"`},
 	}
 	for _, c := range cases {

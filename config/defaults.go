@@ -126,5 +126,6 @@ func Dev(dataDir string, offset int) *Config {
 	c.Admin.Listen = at(DevAdminPort)
 	c.Staff.Require2FA = false // the README's first steps log in with the account password
 	c.Staff.Listen = at(DevStaffPort)
+	c.Staff.URL = fmt.Sprintf("http://localhost:%d", DevStaffPort+offset) // a name, not 127.0.0.1: passkeys need one
 	return c
 }

@@ -210,6 +210,7 @@ func (c *Config) Validate() error {
 	f.listen("imap.starttls_listen", c.IMAP.StartTLSListen)
 	f.listen("admin.listen", c.Admin.Listen)
 	f.listen("staff.listen", c.Staff.Listen)
+	f.staffURL(c.Staff.URL)
 	f.duration("staff.session_idle", c.Staff.SessionIdle, "30m")
 	f.duration("staff.session_max", c.Staff.SessionMax, "12h")
 	for _, a := range c.API.WebhookAllow {
@@ -321,6 +322,30 @@ func (f *Faults) url(key, v string, allowHTTP bool) {
 	case u.Scheme != "https" && !(allowHTTP && u.Scheme == "http"):
 		f.add(key, "%q must use https", v)
 	}
+}
+
+// staffURL checks staff.url, the passkeys' site: https (http only for
+// localhost, which browsers count as secure), a host name and no path.
+func (f *Faults) staffURL(v string) {
+	if v == "" {
+		return
+	}
+	u, err := url.Parse(v)
+	switch {
+	case err != nil || u.Host == "" || u.User != nil:
+		f.add("staff.url", "%q is not a URL; write the staff web's address, e.g. \"https://staff.example.se:8443\"", v)
+	case u.Scheme != "https" && !(u.Scheme == "http" && u.Hostname() == "localhost"):
+		f.add("staff.url", "%q must use https (http only for localhost)", v)
+	case isIP(u.Hostname()):
+		f.add("staff.url", "%q names an IP address; passkeys (WebAuthn) need a host name, e.g. \"https://staff.example.se:8443\"", v)
+	case (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "":
+		f.add("staff.url", "%q has a path; write only the scheme, host name and port", v)
+	}
+}
+
+func isIP(host string) bool {
+	_, err := netip.ParseAddr(host)
+	return err == nil
 }
 
 func (f *Faults) file(key, path, what string) {
