@@ -13,7 +13,7 @@ import (
 // methods below), answered by the same vault operations as on the file.
 func accountRoutes(private func(string, http.HandlerFunc), vlt *vault.Vault, trail *audit.Store) {
 	v := func(r *http.Request) accountStore {
-		return auditedAccounts{accountStore: vlt, trail: trail, actor: actorOf(r)}
+		return auditedAccounts{accountStore: vaultAccounts{vlt}, trail: trail, actor: actorOf(r)}
 	}
 	private("POST /admins/{address}", func(w http.ResponseWriter, r *http.Request) {
 		answer(w, v(r).AddAdmin(r.PathValue("address"), readSecret(r)))

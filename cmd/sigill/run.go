@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -31,6 +32,7 @@ import (
 	"sigill/internal/devpki"
 	"sigill/internal/egress"
 	"sigill/notifier"
+	"sigill/passkey"
 	"sigill/readerweb"
 	"sigill/receipts"
 	"sigill/receipts/mailbox"
@@ -197,7 +199,11 @@ func start(cfg *config.Config, log *slog.Logger, tlsConfig *tls.Config) (*instan
 
 	// 7. The staff listener: systems send and read through the REST API,
 	// clerks through the staff web, which signs in through the same gate.
-	web, err := staffweb.New(staffwebOptions(cfg, in.vault, in.keys, in.trail, gate, log))
+	webOptions := staffwebOptions(cfg, in.vault, in.keys, in.trail, gate, log)
+	if webOptions.Passkeys, err = passkeys(cfg, in.vault); err != nil {
+		return nil, err
+	}
+	web, err := staffweb.New(webOptions)
 	if err != nil {
 		return nil, fmt.Errorf("staff web: %w", err)
 	}
@@ -388,7 +394,7 @@ func openVault(cfg *config.Config) (*vault.Vault, *mailbox.Store, *apikey.Store,
 		MaxRetention:   cfg.Vault.MaxRetention.Duration,
 		AuditRetention: cfg.Vault.AuditRetention.Duration,
 		EscrowKey:      readOptional(cfg.Vault.EscrowKey),
-		Hooks:          []vault.Hook{boxes.Hook(), notifier.Hook(), keys.Hook(), api.Hook(), staffweb.Hook(), readerweb.Hook(), trail.Hook()},
+		Hooks:          []vault.Hook{boxes.Hook(), notifier.Hook(), keys.Hook(), api.Hook(), staffweb.Hook(), readerweb.Hook(), trail.Hook(), passkey.Hook()},
 		// Only app passwords open SMTP and IMAP (staff-web.md).
 		RequireSecondFactor: cfg.Staff.Require2FA,
 	})
@@ -467,6 +473,24 @@ func staffwebOptions(cfg *config.Config, v *vault.Vault, keys *apikey.Store, tra
 		Secure:      !cfg.Dev,
 		Logger:      log,
 	}
+}
+
+// passkeys is the staff web's WebAuthn relying party: the site is
+// staff.url's host name, and its origin the only one accepted. Without
+// staff.url, no passkeys.
+func passkeys(cfg *config.Config, v *vault.Vault) (*passkey.Service, error) {
+	if cfg.Staff.URL == "" {
+		return nil, nil
+	}
+	u, err := url.Parse(cfg.Staff.URL) // config.Validate has checked it
+	if err != nil {
+		return nil, fmt.Errorf("staff.url: %w", err)
+	}
+	svc, err := passkey.New(v, u.Hostname(), cfg.Organisation.Name, []string{u.Scheme + "://" + u.Host})
+	if err != nil {
+		return nil, fmt.Errorf("staff web passkeys: %w", err)
+	}
+	return svc, nil
 }
 
 // intakeRules are the rules a message meets at SMTP's DATA and at the

@@ -29,7 +29,8 @@ staff.require_2fa) mail clients log in with app passwords instead.
   2fa ADDRESS            enrol TOTP, active at once: prints the otpauth://
                          URI (and the secret) to hand over, and the ten
                          one-time recovery codes
-  2fa -reset ADDRESS     remove TOTP and the recovery codes (a lost phone)
+  2fa -reset ADDRESS     remove TOTP, the recovery codes and the passkeys
+                         (a lost phone)
   2fa ADDRESS enroll     start TOTP: prints the secret and the otpauth:// URI
                          for the authenticator app; active after confirm
   2fa ADDRESS confirm CODE
@@ -37,8 +38,8 @@ staff.require_2fa) mail clients log in with app passwords instead.
                          ten one-time recovery codes (shown only now)
   2fa ADDRESS recovery-codes
                          replace the recovery codes with ten new ones
-  2fa ADDRESS reset      remove TOTP and the recovery codes (a lost phone);
-                         also "disable"
+  2fa ADDRESS reset      remove TOTP, the recovery codes and the passkeys
+                         (a lost phone); also "disable"
   app-password ADDRESS NAME
   app-password ADDRESS create NAME
                          a new app password for one device (mail client),

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/pquerna/otp/totp"
-
-	"sigill/vault"
 )
 
 // The second factor and app passwords of `sigill user`: the same vault
@@ -81,7 +79,7 @@ func runSecondFactor(v accountStore, args []string, stdout io.Writer) error {
 		if err := v.ResetSecondFactor(address); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%s: second factor removed (TOTP and recovery codes); app passwords stay\n", address)
+		fmt.Fprintf(stdout, "%s: second factor removed (TOTP, recovery codes and passkeys); app passwords stay\n", address)
 	}
 	return nil
 }
@@ -147,4 +145,4 @@ func runAppPassword(v accountStore, args []string, stdout io.Writer) error {
 	return nil
 }
 
-var _ accountStore = (*vault.Vault)(nil)
+var _ accountStore = vaultAccounts{}

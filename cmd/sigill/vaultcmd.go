@@ -13,6 +13,7 @@ import (
 	"sigill/apikey"
 	"sigill/audit"
 	"sigill/config"
+	"sigill/passkey"
 	"sigill/vault"
 )
 
@@ -72,7 +73,7 @@ type accountStore interface {
 
 func (l vaultLocation) accounts() (accountStore, error) {
 	return daemonOrFile(l, func(a *adminClient) accountStore { return a }, func(f openFile) accountStore {
-		return auditedAccounts{accountStore: f.v, trail: f.trail, actor: cliActor()}
+		return auditedAccounts{accountStore: vaultAccounts{f.v}, trail: f.trail, actor: cliActor()}
 	})
 }
 
@@ -101,6 +102,15 @@ func daemonOrFile[T any](l vaultLocation, daemon func(*adminClient) T, file func
 		return none, err
 	}
 	return file(openFile{cfg: cfg, v: v, keys: keys, trail: trail}), nil
+}
+
+// vaultAccounts is the vault file as an accountStore: its own operations,
+// but the reset of the second factor that takes the passkeys too, as the
+// daemon's admin listener and the staff web do.
+type vaultAccounts struct{ *vault.Vault }
+
+func (v vaultAccounts) ResetSecondFactor(address string) error {
+	return passkey.ResetSecondFactor(v.Vault, address)
 }
 
 func runVault(args []string, _ io.Reader, stdout, stderr io.Writer) int {
