@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,7 +88,7 @@ func printDevBanner(w io.Writer, cfg *config.Config, dir, password string) {
   BankID phone     http://%s/dev/bankid  (approve orders as any test person)
   BankID RP API    https://%s/rp/v6.0/  (simulator; mTLS, certificates in %s)
   IMAP receipts    %s  (LOGIN as the staff account; plain text on loopback)
-  staff web        http://localhost:%s/  (sign in as the staff account)
+  staff web        %s/  (sign in as the staff account)
   REST API         http://%s/api/v1/  (keys: sigill apikey create %s -data %s)
   admin            http://%s/metrics  /healthz
   staff account    %s
@@ -103,18 +102,7 @@ Send a first message, then open the link that appears in the outbox:
 
 `, dir, cfg.SMTP.Submission.Listen[0], cfg.SMTP.Relay.Listen[0],
 		cfg.Reader.Listen[0], cfg.Reader.Listen[0], filepath.Join(dir, "outbox.jsonl"), cfg.Reader.Listen[0],
-		cfg.SimulatorListen, filepath.Join(dir, "bankid"), cfg.IMAP.Listen[0], port(cfg.Staff.Listen[0]), cfg.Staff.Listen[0], config.DevAccount, dir, cfg.Admin.Listen[0],
+		cfg.SimulatorListen, filepath.Join(dir, "bankid"), cfg.IMAP.Listen[0], cfg.Staff.URL, cfg.Staff.Listen[0], config.DevAccount, dir, cfg.Admin.Listen[0],
 		config.DevAccount, password,
 		cfg.SMTP.Submission.Listen[0], config.DevAccount, password, config.DevAccount, rcpt)
-}
-
-// port is the port of a host:port. The staff web is printed as
-// localhost:PORT, not 127.0.0.1: WebAuthn (passkeys) refuses an IP address
-// as the site's identity. It still listens on loopback only.
-func port(hostport string) string {
-	_, p, err := net.SplitHostPort(hostport)
-	if err != nil {
-		return hostport
-	}
-	return p
 }
