@@ -57,6 +57,18 @@ func (b *browser) passkeySignIn(key *passkeytest.Authenticator) answer {
 
 func newKey() *passkeytest.Authenticator { return passkeytest.New(passkeyRPID, passkeyOrigin) }
 
+// withPasskey signs staffAddr in with the password and adds a passkey on
+// the account page: the key and the signed-in browser.
+func (e *env) withPasskey() (*passkeytest.Authenticator, *browser) {
+	e.t.Helper()
+	key, b := newKey(), e.browser()
+	b.signIn(staffAddr, nil)
+	if a := b.addPasskey(key, "Nyckel"); a.status != http.StatusSeeOther {
+		e.t.Fatalf("adding a passkey: %d %s", a.status, a.body)
+	}
+	return key, b
+}
+
 var reScript = regexp.MustCompile(`<script src="(/static/passkey\.[0-9a-f]+\.js)" defer></script>`)
 
 // The account page adds a passkey, lists it, and the passkey then signs in
@@ -104,10 +116,7 @@ func TestPasskeyAddedOnAccountPageSignsInAlone(t *testing.T) {
 // with a new session id, and the one from before no longer opens anything.
 func TestPasskeyAsSecondFactor(t *testing.T) {
 	e := newEnv(t)
-	key := newKey()
-	b := e.browser()
-	b.signIn(staffAddr, nil)
-	b.addPasskey(key, "Nyckel")
+	key, b := e.withPasskey()
 	b.post("/logout", nil)
 
 	c := e.browser()
@@ -137,10 +146,7 @@ func TestPasskeyAsSecondFactor(t *testing.T) {
 
 func TestPasskeySignInRefusals(t *testing.T) {
 	e := newEnv(t)
-	key := newKey()
-	b := e.browser()
-	b.signIn(staffAddr, nil)
-	b.addPasskey(key, "Nyckel")
+	key, b := e.withPasskey()
 	b.post("/logout", nil)
 
 	t.Run("replayed answer", func(t *testing.T) {
@@ -191,10 +197,7 @@ func TestPasskeySignInRefusals(t *testing.T) {
 // burst, even the right passkey and the right password wait.
 func TestRefusedPasskeysAreThrottled(t *testing.T) {
 	e := newEnv(t)
-	key := newKey()
-	b := e.browser()
-	b.signIn(staffAddr, nil)
-	b.addPasskey(key, "Nyckel")
+	key, b := e.withPasskey()
 	b.post("/logout", nil)
 
 	forger := newKey()
@@ -247,10 +250,7 @@ func TestEnrolmentWithPasskey(t *testing.T) {
 
 func TestPasskeyRemoved(t *testing.T) {
 	e := newEnv(t)
-	key := newKey()
-	b := e.browser()
-	b.signIn(staffAddr, nil)
-	b.addPasskey(key, "Nyckel")
+	key, b := e.withPasskey()
 	other := e.browser()
 	other.signIn(adminAddr, nil)
 	if a := other.post("/account/passkeys/"+key.ID()+"/remove", nil); a.status != http.StatusNotFound {
@@ -273,10 +273,7 @@ func TestPasskeyRemoved(t *testing.T) {
 // calls).
 func TestAdminResetRemovesPasskeys(t *testing.T) {
 	e := newEnv(t)
-	key := newKey()
-	b := e.browser()
-	b.signIn(staffAddr, nil)
-	b.addPasskey(key, "Nyckel")
+	key, _ := e.withPasskey()
 	admin := e.browser()
 	admin.signIn(adminAddr, nil)
 	page := admin.get("/admin/accounts")
