@@ -83,6 +83,12 @@ func (e *env) open() {
 	e.v = v
 	o := e.opt
 	o.Vault, o.Keys, o.Audit = v, e.keys, e.trail
+	// Passkeys for the site localhost, as the software authenticator
+	// (passkeytest) answers; WebAuthn's origin is the page's as the
+	// authenticator's client data names it, not the test server's.
+	if o.Passkeys, err = passkey.New(v, passkeyRPID, "sigill", []string{passkeyOrigin}); err != nil {
+		e.t.Fatal(err)
+	}
 	e.web, err = New(o)
 	if err != nil {
 		e.t.Fatal(err)

@@ -204,7 +204,7 @@ func TestSecondFactorResetTakesPasskeys(t *testing.T) {
 	if out, stderr, code := run(t, "", "user", "-data", data, "2fa", config.DevAccount, "reset"); code != 0 {
 		t.Fatalf("2fa reset on the file: exit %d %s %s", code, out, stderr)
 	}
-	v, _, _, err := openVault(config.Dev(data, 0))
+	v, _, _, _, err := openVault(config.Dev(data, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
