@@ -110,7 +110,7 @@ func (d *devInstance) addr(port int) string {
 }
 
 // freeOffset finds a -listen-offset at which every dev port is free.
-func freeOffset(t *testing.T) int {
+func freeOffset(t testing.TB) int {
 	ports := []int{config.DevSubmissionPort, config.DevRelayPort, config.DevReaderPort,
 		config.DevBankIDPort, config.DevIMAPPort, config.DevAdminPort, config.DevStaffPort}
 	for try := 0; try < 50; try++ {
