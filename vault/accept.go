@@ -135,7 +135,8 @@ type acceptance struct {
 	hashes   [][]byte
 	recips   [][]byte
 	events   [][]byte
-	accepted []Event // events, decoded, for the hooks
+	accepted []Event  // events, decoded, for the hooks
+	letters  []Letter // each recipient's letter, for the hooks (Expired set at apply)
 	jobs     [][]byte
 	onCommit func() // counts the jobs under their outbox key
 	// ownLifetime: the message expires sooner than Retention, perhaps
@@ -270,6 +271,10 @@ func (v *Vault) prepare(id string, now time.Time, in Incoming, sealKey *outboxKe
 		rr := recipientRecord{Message: id, Index: i, Address: r.Address, Recipient: r.Recipient, Wrapped: wrapped}
 		ev := Event{MessageID: id, Recipient: i, Kind: EventAccepted, At: now}
 		a.accepted = append(a.accepted, ev)
+		a.letters = append(a.letters, Letter{
+			ID: id, Errand: in.Errand, Sender: in.Sender, Account: in.Account, MessageID: in.MessageID,
+			Received: now, Recipient: i, Rcpt: Recipient{Address: r.Address, Recipient: r.Recipient}, Expires: expires,
+		})
 		job := jobRecord{
 			MessageID: id, Recipient: i, Kind: JobNotify,
 			Channel: r.Channel, To: r.To, Lang: r.Lang, Errand: in.Errand,
@@ -320,7 +325,9 @@ func (a *acceptance) apply(v *Vault, tx kv.Tx) error {
 		if err := recips.Put(h, a.recips[i]); err != nil {
 			return err
 		}
-		if err := v.putEvent(tx, a.id, a.events[i], a.accepted[i]); err != nil {
+		l := a.letters[i]
+		l.Expired = !v.now().Before(l.Expires) // as letterOf tells it
+		if _, err := v.putEventKnown(tx, a.id, a.events[i], a.accepted[i], &eventLetter{letter: &l}); err != nil {
 			return err
 		}
 		seq, err := outbox.NextSequence()

@@ -64,12 +64,18 @@ func (v *Vault) Record(ev Event) error {
 // per-message index, and runs the hooks (hook.go) in the same transaction.
 // Every event goes through here.
 func (v *Vault) putEvent(tx kv.Tx, id, raw []byte, ev Event) error {
-	_, err := v.putEventSeq(tx, id, raw, ev)
+	_, err := v.putEventKnown(tx, id, raw, ev, nil)
 	return err
 }
 
 // putEventSeq is putEvent, returning the event's Seq.
 func (v *Vault) putEventSeq(tx kv.Tx, id, raw []byte, ev Event) (uint64, error) {
+	return v.putEventKnown(tx, id, raw, ev, nil)
+}
+
+// putEventKnown is putEventSeq with what the caller knows of ev's letter,
+// which the hooks then need not read again (hookletter.go).
+func (v *Vault) putEventKnown(tx kv.Tx, id, raw []byte, ev Event, known *eventLetter) (uint64, error) {
 	events := tx.Bucket(bEvents)
 	seq, err := events.NextSequence()
 	if err != nil {
@@ -83,7 +89,7 @@ func (v *Vault) putEventSeq(tx kv.Tx, id, raw []byte, ev Event) (uint64, error) 
 		return 0, err
 	}
 	ev.Seq = seq
-	return seq, v.runAppended(tx, ev)
+	return seq, v.runAppended(tx, ev, known)
 }
 
 // Events returns a message's events in the order they were recorded.

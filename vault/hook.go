@@ -133,7 +133,8 @@ func hookTables(hooks []Hook) []string {
 type storeTx struct {
 	tx     kv.Tx
 	v      *Vault
-	tables []string // the names open to the caller
+	tables []string     // the names open to the caller
+	event  *eventLetter // the letter of the event hooks run for (hookletter.go)
 }
 
 func (v *Vault) storeTx(tx kv.Tx, tables []string) *storeTx {
@@ -152,6 +153,9 @@ func (t *storeTx) Event(seq uint64) (Event, error) { return eventBySeq(t.tx, seq
 func (t *storeTx) Events(messageID string) ([]Event, error) { return eventsOf(t.tx, messageID) }
 
 func (t *storeTx) Letter(messageID string, recipient int) (Letter, error) {
+	if e := t.event; e != nil && e.id == messageID && e.recipient == recipient {
+		return e.get(t.v, t.tx)
+	}
 	return t.v.letterByID(t.tx, messageID, recipient)
 }
 
@@ -226,13 +230,20 @@ func (t noTable) Scan([]byte, func(_, _ []byte) error) error {
 	return t.err()
 }
 
-// runAppended runs every hook's Appended for ev, just appended in tx.
-func (v *Vault) runAppended(tx kv.Tx, ev Event) error {
+// runAppended runs every hook's Appended for ev, just appended in tx;
+// known, when not nil, is what the appender knows of ev's letter.
+func (v *Vault) runAppended(tx kv.Tx, ev Event, known *eventLetter) error {
+	if known == nil {
+		known = &eventLetter{}
+	}
+	known.id, known.recipient = ev.MessageID, ev.Recipient
 	for _, h := range v.opt.Hooks {
 		if h.Appended == nil {
 			continue
 		}
-		if err := h.Appended(v.storeTx(tx, h.Tables), ev); err != nil {
+		st := v.storeTx(tx, h.Tables)
+		st.event = known
+		if err := h.Appended(st, ev); err != nil {
 			return fmt.Errorf("hook %s: event %d: %w", h.Name, ev.Seq, err)
 		}
 	}

@@ -417,7 +417,8 @@ func (v *Vault) recordJobEvent(tx kv.Tx, r *jobRecord, ev Event) error {
 	if err != nil {
 		return err
 	}
-	return v.putEvent(tx, []byte(r.MessageID), b, ev)
+	_, err = v.putEventKnown(tx, []byte(r.MessageID), b, ev, &eventLetter{msg: m})
+	return err
 }
 
 // Outcome is what an attempt at a job came to, in the notifier's words;

@@ -1,0 +1,66 @@
+package vault
+
+import (
+	"reflect"
+	"testing"
+	"time"
+)
+
+// The letter a hook is given for an event (seeded by Accept, or by a job's
+// outcome from the message it read) is the letter the store holds: the same
+// as a Letter read in a transaction of its own afterwards, for every
+// recipient and for both appenders.
+func TestHookLetterIsTheStoredLetter(t *testing.T) {
+	type seen struct {
+		kind      EventKind
+		recipient int
+		letter    Letter
+	}
+	var got []seen
+	hook := Hook{Name: "letters", Appended: func(tx Tx, ev Event) error {
+		l, err := tx.Letter(ev.MessageID, ev.Recipient)
+		if err != nil {
+			return err
+		}
+		// A second hook (or a second look) gets the same.
+		again, err := tx.Letter(ev.MessageID, ev.Recipient)
+		if err != nil {
+			return err
+		}
+		if !reflect.DeepEqual(l, again) {
+			t.Errorf("a second look at the letter differs:\n%+v\n%+v", l, again)
+		}
+		got = append(got, seen{ev.Kind, ev.Recipient, l})
+		return nil
+	}}
+	v, _ := openTest(t, func(o *Options) { o.Hooks = []Hook{hook} })
+	in := incoming(smallRaw(), smsRecipient("+46701234567", pn1), emailRecipient("anna@example.se", pn2))
+	in.Account, in.MessageID, in.Lifetime = "staff@kommun.example.se", "orig@kommun.example.se", 48*time.Hour
+	a := accept(t, v, in)
+	jobs, err := v.ClaimJobs(time.Now(), 10, time.Minute)
+	if err != nil || len(jobs) != 2 {
+		t.Fatalf("claimed %d jobs, %v; want 2", len(jobs), err)
+	}
+	for _, j := range jobs {
+		if err := v.CompleteJob(j.ID, j.Lease, notifiedBy("log", "x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(got) != 4 {
+		t.Fatalf("the hook saw %d events; want 2 accepted, 2 notified", len(got))
+	}
+	for _, s := range got {
+		var want Letter
+		err := v.View(nil, func(tx Tx) error {
+			var err error
+			want, err = v.letterByID(tx.(*storeTx).tx, a.ID, s.recipient)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(s.letter, want) {
+			t.Errorf("%s event, recipient %d: the hook's letter\n%+v\nthe stored one\n%+v", s.kind, s.recipient, s.letter, want)
+		}
+	}
+}
