@@ -247,8 +247,19 @@ func encryptMessage(raw, sessionKey []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := lit.Write(raw); err != nil {
-		return nil, err
+	// In pieces of one AEAD chunk: go-crypto's partial-length writers (the
+	// literal packet's, and the encrypted packet's under it) copy every
+	// Write into a buffer of their own before they pass on what they hold,
+	// so one Write of the whole body copied it twice into buffers grown to
+	// its size (3.5 times a 64 KiB body allocated per message). A piece at
+	// a time keeps both buffers at about a chunk. Any split makes a valid
+	// packet: only where the partial lengths fall differs.
+	for rest := raw; len(rest) > 0; {
+		n := min(len(rest), aeadChunkSize)
+		if _, err := lit.Write(rest[:n]); err != nil {
+			return nil, err
+		}
+		rest = rest[n:]
 	}
 	// Closing the literal packet closes the encrypted packet under it,
 	// which writes the final authentication tag.
