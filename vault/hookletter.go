@@ -1,11 +1,6 @@
 package vault
 
-import (
-	"encoding/json"
-	"fmt"
-
-	"sigill/vault/kv"
-)
+import "sigill/vault/kv"
 
 // eventLetter is the letter of the event the hooks are running for, read
 // at most once for all of them. Every hook that files an event asks for its
@@ -25,31 +20,14 @@ type eventLetter struct {
 
 func (e *eventLetter) get(v *Vault, tx kv.Tx) (Letter, error) {
 	if e.letter == nil && e.err == nil {
-		l, err := v.readLetter(tx, e.id, e.recipient, e.msg)
+		var l Letter
+		var err error
+		if e.msg != nil {
+			l, err = v.letterOfRecord(tx, e.msg, e.recipient)
+		} else {
+			l, err = v.letterByID(tx, e.id, e.recipient)
+		}
 		e.letter, e.err = &l, err
 	}
 	return *e.letter, e.err
-}
-
-// readLetter is letterByID with the message record read already when m is
-// not nil.
-func (v *Vault) readLetter(tx kv.Tx, id string, recipient int, m *messageRecord) (Letter, error) {
-	if m == nil {
-		return v.letterByID(tx, id, recipient)
-	}
-	if recipient < 0 || recipient >= len(m.Recipients) {
-		return Letter{}, fmt.Errorf("message %s has no recipient %d: %w", id, recipient, ErrNotFound)
-	}
-	b, err := tx.Bucket(bRecipients).Get(m.Recipients[recipient])
-	if err != nil {
-		return Letter{}, err
-	}
-	if b == nil {
-		return Letter{}, fmt.Errorf("message %s recipient %d: %w", id, recipient, ErrNotFound)
-	}
-	var rr recipientRecord
-	if err := json.Unmarshal(b, &rr); err != nil {
-		return Letter{}, fmt.Errorf("recipient record: %w", err)
-	}
-	return v.letterOf(m, &rr), nil
 }

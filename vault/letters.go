@@ -78,6 +78,12 @@ func (v *Vault) letterByID(tx kv.Tx, id string, recipient int) (Letter, error) {
 	if err != nil {
 		return Letter{}, err
 	}
+	return v.letterOfRecord(tx, m, recipient)
+}
+
+// letterOfRecord is recipient's letter of m, read already.
+func (v *Vault) letterOfRecord(tx kv.Tx, m *messageRecord, recipient int) (Letter, error) {
+	id := m.ID
 	if recipient < 0 || recipient >= len(m.Recipients) {
 		return Letter{}, fmt.Errorf("message %s has no recipient %d: %w", id, recipient, ErrNotFound)
 	}
