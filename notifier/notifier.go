@@ -357,13 +357,21 @@ const kindReceipt = "receipt"
 // sender the gateway vouches for (the staff account, or the relay's envelope
 // sender), "Region Exempel (anna@region.se)"; never the message's From
 // header, which only says what the sender wrote. The organisation alone when
-// the message is gone.
+// there is none (a relayed message with a null sender), and for a job queued
+// before jobs carried the vouched sender, when its message is gone.
 func (n *Notifier) senderLine(j vault.Job) string {
-	l, err := n.v.LetterByID(j.MessageID, j.Recipient)
-	if err != nil || l.Vouched() == "" {
+	vouched := j.Vouched
+	if !j.HasVouched { // a job queued before jobs carried it
+		l, err := n.v.LetterByID(j.MessageID, j.Recipient)
+		if err != nil {
+			return n.o.OrgName
+		}
+		vouched = l.Vouched()
+	}
+	if vouched == "" {
 		return n.o.OrgName
 	}
-	return n.o.OrgName + " (" + l.Vouched() + ")"
+	return n.o.OrgName + " (" + vouched + ")"
 }
 
 // process makes one attempt at a job and records its outcome.

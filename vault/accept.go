@@ -252,6 +252,7 @@ func (v *Vault) prepare(id string, now time.Time, in Incoming, sealKey *outboxKe
 	}
 	n := len(in.Recipients)
 	a.onCommit = func() { v.keys.added(sealKey, n) }
+	vouched := VouchedSender(in.Account, in.Sender)
 	tokens := make([]string, len(in.Recipients))
 	for i, r := range in.Recipients {
 		raw, token := newToken()
@@ -279,7 +280,7 @@ func (v *Vault) prepare(id string, now time.Time, in Incoming, sealKey *outboxKe
 			MessageID: id, Recipient: i, Kind: JobNotify,
 			Channel: r.Channel, To: r.To, Lang: r.Lang, Errand: in.Errand,
 			Epoch: sealKey.id, SealedToken: sealToken(sealKey, raw, id, i),
-			Due: now, Created: now,
+			Due: now, Created: now, Vouched: &vouched,
 		}
 		clear(raw)
 		for _, x := range []struct {

@@ -83,6 +83,13 @@ type Job struct {
 	Event     uint64
 
 	InDoubtSince time.Time
+
+	// Vouched is the message's VouchedSender, which the notification
+	// names, when HasVouched: Accept puts it in every notify job so that
+	// the notifier need not read the message's records for it. Jobs queued
+	// before it carry none.
+	Vouched    string
+	HasVouched bool
 }
 
 // jobRecord is a Job as stored in the outbox bucket under its big-endian id.
@@ -114,6 +121,8 @@ type jobRecord struct {
 	// Claimed is when the latest claim began; InDoubtSince is Job's.
 	Claimed      time.Time `json:"claimed,omitzero"`
 	InDoubtSince time.Time `json:"in_doubt_since,omitzero"`
+	// Vouched is Job.Vouched; nil in a job queued without it.
+	Vouched *string `json:"vouched,omitempty"`
 }
 
 // PendingJobs returns every job in the outbox, oldest first, with its token
@@ -165,5 +174,14 @@ func (v *Vault) decodeJob(k, b []byte) (Job, error) {
 		Channel: r.Channel, To: r.To, Lang: r.Lang, Errand: r.Errand, Token: token,
 		Attempts: r.Attempts, Due: r.Due, Created: r.Created, LastError: r.LastError, Leased: r.Leased, Lease: r.Lease, Node: r.Node, Event: r.Event,
 		InDoubtSince: r.InDoubtSince,
+		Vouched:      ptrValue(r.Vouched), HasVouched: r.Vouched != nil,
 	}, nil
+}
+
+func ptrValue[T any](p *T) T {
+	var v T
+	if p != nil {
+		v = *p
+	}
+	return v
 }
