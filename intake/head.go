@@ -24,7 +24,17 @@ type head struct {
 }
 
 func readHead(raw []byte) (head, error) {
-	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))
+	// A reader no larger than the header (bufio's default is 4 KiB, read
+	// for every message): ReadHeader reads a longer line in pieces.
+	size := 4096
+	if end := bytes.Index(raw, []byte("\r\n\r\n")); end >= 0 && end+4 < size {
+		size = end + 4
+	}
+	return readHeadFrom(bufio.NewReaderSize(bytes.NewReader(raw), size))
+}
+
+func readHeadFrom(r *bufio.Reader) (head, error) {
+	h, err := textproto.ReadHeader(r)
 	if err != nil {
 		return head{}, err
 	}
