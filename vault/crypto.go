@@ -231,7 +231,34 @@ func openAt(aead cipher.AEAD, purpose, id string, index int, sealed []byte, what
 // a 16-byte tag per chunk on large messages and spares that work on small ones.
 const aeadChunkSize = 1 << 14
 
-var pgpConfig = &packet.Config{AEADConfig: &packet.AEADConfig{DefaultMode: cipherSuite.Mode, ChunkSize: aeadChunkSize}}
+// A message smaller than a chunk is sealed with the smallest chunk that
+// holds it (with its literal packet's header), from minChunkSize up: the
+// buffer go-crypto allocates and clears is a chunk, 16 KiB for every 2 KiB
+// message otherwise (a tenth of all the bytes intake allocated per
+// message). The chunk size is in the packet's header, so every reader
+// takes whichever it finds; it tells no more of the size than the
+// ciphertext's length does.
+const minChunkSize = 1 << 10
+
+// pgpConfigs holds a configuration per chunk size, minChunkSize to
+// aeadChunkSize.
+var pgpConfigs = func() map[uint64]*packet.Config {
+	m := map[uint64]*packet.Config{}
+	for size := uint64(minChunkSize); size <= aeadChunkSize; size *= 2 {
+		m[size] = &packet.Config{AEADConfig: &packet.AEADConfig{DefaultMode: cipherSuite.Mode, ChunkSize: size}}
+	}
+	return m
+}()
+
+// pgpConfigFor is the configuration that seals n bytes of plaintext.
+func pgpConfigFor(n int) *packet.Config {
+	const literalHeader = 64 // the literal packet's header and partial lengths, with room
+	size := uint64(minChunkSize)
+	for size < aeadChunkSize && size < uint64(n+literalHeader) {
+		size *= 2
+	}
+	return pgpConfigs[size]
+}
 
 // encryptMessage encrypts raw under sessionKey as one OpenPGP SEIPDv2 packet
 // holding one binary literal data packet (no file name, no date). It uses
@@ -239,7 +266,7 @@ var pgpConfig = &packet.Config{AEADConfig: &packet.AEADConfig{DefaultMode: ciphe
 func encryptMessage(raw, sessionKey []byte) ([]byte, error) {
 	var buf bytes.Buffer
 	buf.Grow(len(raw) + len(raw)/aeadChunkSize*16 + 128)
-	enc, err := packet.SerializeSymmetricallyEncrypted(&buf, cipherSuite.Cipher, true, cipherSuite, sessionKey, pgpConfig)
+	enc, err := packet.SerializeSymmetricallyEncrypted(&buf, cipherSuite.Cipher, true, cipherSuite, sessionKey, pgpConfigFor(len(raw)))
 	if err != nil {
 		return nil, err
 	}
