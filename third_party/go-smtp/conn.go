@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"bufio"
 	"crypto/tls"
 	"encoding/base64"
 	"errors"
@@ -25,6 +26,9 @@ const errThreshold = 3
 type Conn struct {
 	conn   net.Conn
 	text   *textproto.Conn
+	// sigill: text's buffers, from textBuffers, given back by handleConn
+	textR *bufio.Reader
+	textW *bufio.Writer
 	server *Server
 	helo   string
 
@@ -83,7 +87,37 @@ func (c *Conn) init() {
 		}
 	}
 
-	c.text = textproto.NewConn(rwc)
+	// sigill: the buffers come from pools (one connection per message is
+	// common: 8 KiB of garbage each); textproto.NewConn allocated them. The
+	// text.Conn's own Close is never called (c.conn is closed instead).
+	c.releaseText() // after STARTTLS: nothing read in clear is kept
+	c.textR = textReaders.Get().(*bufio.Reader)
+	c.textR.Reset(rwc)
+	c.textW = textWriters.Get().(*bufio.Writer)
+	c.textW.Reset(rwc)
+	c.text = &textproto.Conn{Reader: *textproto.NewReader(c.textR), Writer: *textproto.NewWriter(c.textW)}
+}
+
+// sigill: the pools of init's buffers.
+var (
+	textReaders = sync.Pool{New: func() interface{} { return bufio.NewReaderSize(nil, 4096) }}
+	textWriters = sync.Pool{New: func() interface{} { return bufio.NewWriterSize(nil, 4096) }}
+)
+
+// sigill: releaseText gives the buffers back. Only the goroutine that reads
+// the connection calls it (init, and handleConn once it has stopped
+// reading), so nothing uses them after.
+func (c *Conn) releaseText() {
+	if c.textR != nil {
+		c.textR.Reset(nil)
+		textReaders.Put(c.textR)
+		c.textR = nil
+	}
+	if c.textW != nil {
+		c.textW.Reset(nil)
+		textWriters.Put(c.textW)
+		c.textW = nil
+	}
 }
 
 // Commands are dispatched to the appropriate handler functions.
