@@ -5,7 +5,9 @@ package vault
 // concurrent callers, through the vault's committer.
 //
 // It also reports the bytes the process had written to storage per message
-// (bbolt's write amplification). Figures, with the VM's spread over the day,
+// (bbolt's write amplification), the pages bbolt's commits wrote per
+// message, and allocations (cmd/sigill's BenchmarkIngest is the whole way
+// in, SMTP and notifier included). Figures, with the VM's spread over the day,
 // are in BENCHMARKS.md ("Accept latency"), with those of bbolt's DB.Batch
 // (MaxBatchDelay 1 ms) the committer was once compared with: a lone caller
 // was always well ahead of Batch (it never waits out a batch delay; one
@@ -52,6 +54,11 @@ func BenchmarkAccept(b *testing.B) {
 			}
 			commits.Store(0)
 			written := writtenBytes()
+			before, err := v.EngineStats()
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
 			var next atomic.Int64
 			b.SetBytes(int64(len(raw)))
 			b.ResetTimer()
@@ -74,6 +81,11 @@ func BenchmarkAccept(b *testing.B) {
 			if n := commits.Load(); n > 0 {
 				b.ReportMetric(float64(b.N)/float64(n), "msgs/commit")
 			}
+			after, err := v.EngineStats()
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(after["pages_written"]-before["pages_written"])/float64(b.N), "pages/msg")
 			if w := writtenBytes(); w > 0 {
 				b.ReportMetric(float64(w-written)/1024/float64(b.N), "KiB-written/msg")
 			}
