@@ -58,10 +58,15 @@ func parsePhone(target, region string) (e164, fault string) {
 	landline := ""
 	for _, c := range candidates {
 		n, err := phonenumbers.Parse(c, region)
-		if err != nil || !phonenumbers.IsValidNumber(n) {
+		if err != nil {
 			continue
 		}
+		// A number's type is UNKNOWN exactly when it is not valid
+		// (IsValidNumber is that comparison): asking both ran the type's
+		// patterns twice for every RCPT.
 		switch phonenumbers.GetNumberType(n) {
+		case phonenumbers.UNKNOWN:
+			continue
 		case phonenumbers.MOBILE, phonenumbers.FIXED_LINE_OR_MOBILE:
 			return phonenumbers.Format(n, phonenumbers.E164), ""
 		}
