@@ -26,11 +26,13 @@ const errThreshold = 3
 type Conn struct {
 	conn   net.Conn
 	text   *textproto.Conn
-	// sigill: text's buffers, from textBuffers, given back by handleConn
+	server *Server
+	// sigill: text's buffers, from textReaders and textWriters, given
+	// back by handleConn
 	textR *bufio.Reader
 	textW *bufio.Writer
-	server *Server
-	helo   string
+
+	helo string
 
 	// Number of errors witnessed on this connection
 	errCount int

@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 )
@@ -92,6 +93,25 @@ func (r *dataReader) Read(b []byte) (n int, err error) {
 		stateEOF              // reached .\r\n end marker line
 	)
 	for n < len(b) && r.state != stateEOF {
+		// sigill: in the middle of a line every byte up to the next CR is
+		// taken as it is (the machine below stays in stateData for each),
+		// so copy the run from what is buffered at once: byte by byte, DATA
+		// of 64 KiB was a sixth of sigill's CPU.
+		if r.state == stateData && r.r.Buffered() > 0 {
+			k := r.r.Buffered()
+			if k > len(b)-n {
+				k = len(b) - n
+			}
+			buf, _ := r.r.Peek(k)
+			if i := bytes.IndexByte(buf, '\r'); i >= 0 {
+				buf = buf[:i]
+			}
+			if len(buf) > 0 {
+				n += copy(b[n:], buf)
+				r.r.Discard(len(buf))
+				continue
+			}
+		}
 		var c byte
 		c, err = r.r.ReadByte()
 		if err != nil {
