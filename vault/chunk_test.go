@@ -3,6 +3,8 @@ package vault
 import (
 	"bytes"
 	"testing"
+
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
 )
 
 // Messages around every chunk size's edge seal and open to the same bytes,
@@ -37,5 +39,32 @@ func TestEncryptMessageChunkSizes(t *testing.T) {
 		if err != nil || !bytes.Equal(back, raw) {
 			t.Errorf("%d bytes: open: %v, equal %t", c.size, err, bytes.Equal(back, raw))
 		}
+	}
+}
+
+// A message sealed as main sealed every message, in 16 KiB chunks
+// whatever its size, still opens: the reader takes the chunk size from
+// the packet.
+func TestSmallMessageSealedInWholeChunksOpens(t *testing.T) {
+	key := randomBytes(sessionKeySize)
+	raw := []byte("Subject: kvitto\r\n\r\nHej!\r\n")
+	var buf bytes.Buffer
+	enc, err := packet.SerializeSymmetricallyEncrypted(&buf, cipherSuite.Cipher, true, cipherSuite, key, pgpConfigs[aeadChunkSize])
+	if err != nil {
+		t.Fatal(err)
+	}
+	lit, err := packet.SerializeLiteral(enc, true, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lit.Write(raw); err != nil {
+		t.Fatal(err)
+	}
+	if err := lit.Close(); err != nil {
+		t.Fatal(err)
+	}
+	back, err := decryptMessage(buf.Bytes(), key)
+	if err != nil || !bytes.Equal(back, raw) {
+		t.Fatalf("open: %v, equal %t", err, bytes.Equal(back, raw))
 	}
 }
