@@ -26,6 +26,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -43,6 +45,9 @@ type Server struct {
 	port int
 	bin  string // the folder with initdb, pg_ctl
 	as   *user.User
+
+	schemasOnce sync.Once
+	schemasURL  string // the database NewSchema makes schemas in
 }
 
 // Start runs a new cluster for the test and stops it when the test ends.
@@ -50,45 +55,107 @@ type Server struct {
 // package (failed under CI=true, where .ci/run installs it).
 func Start(t testing.TB) *Server {
 	t.Helper()
+	s, missing, err := start()
+	if missing != "" {
+		testenv.Missing(t, missing, "postgresql")
+	}
+	if s != nil {
+		t.Cleanup(func() {
+			if err := s.stop(); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// A test binary whose TestMain calls Main shares one cluster among its
+// tests (Shared), started on first use: initdb and a server start are most
+// of a small test's time, and each test still gets a database of its own
+// from NewDatabase.
+var shared struct {
+	once    sync.Once
+	s       *Server
+	missing string
+	err     error
+}
+
+// Main runs the tests of a binary that uses Shared, then stops the shared
+// cluster and removes its folder. Call it from TestMain.
+func Main(m *testing.M) {
+	code := m.Run()
+	if shared.s != nil {
+		if err := shared.s.stop(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// Shared is the test binary's one cluster (see Main), skipped or failed
+// like Start.
+func Shared(t testing.TB) *Server {
+	t.Helper()
+	shared.once.Do(func() { shared.s, shared.missing, shared.err = start() })
+	if shared.missing != "" {
+		testenv.Missing(t, shared.missing, "postgresql")
+	}
+	if shared.err != nil {
+		t.Fatal(shared.err)
+	}
+	return shared.s
+}
+
+// start runs a new cluster. It returns what is missing when PostgreSQL is
+// not installed, and a server to stop even with an error.
+func start() (s *Server, missing string, err error) {
 	bin := serverBinaries()
 	if bin == "" {
-		testenv.Missing(t, "PostgreSQL's initdb and pg_ctl", "postgresql")
+		return nil, "PostgreSQL's initdb and pg_ctl", nil
 	}
-	s := &Server{bin: bin}
+	s = &Server{bin: bin}
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
 		if err != nil {
-			testenv.Missing(t, "the postgres user (initdb refuses root)", "postgresql")
+			return nil, "the postgres user (initdb refuses root)", nil
 		}
 		s.as = u
 	}
 
-	// Not t.TempDir: its parent is private to root, and the cluster may
-	// belong to postgres.
+	// Not a test's TempDir: its parent is private to root, and the cluster
+	// may belong to postgres.
 	dir, err := os.MkdirTemp("", "sigill-pg-")
 	if err != nil {
-		t.Fatal(err)
+		return nil, "", err
 	}
 	s.dir = dir
-	t.Cleanup(func() { os.RemoveAll(dir) })
 	if s.as != nil {
 		uid, _ := strconv.Atoi(s.as.Uid)
 		gid, _ := strconv.Atoi(s.as.Gid)
 		if err := os.Chown(dir, uid, gid); err != nil {
-			t.Fatal(err)
+			os.RemoveAll(dir)
+			return nil, "", err
 		}
 	}
 
 	data := filepath.Join(dir, "data")
 	if out, err := s.command("initdb", "-D", data, "-U", "sigill", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync").CombinedOutput(); err != nil {
-		t.Fatalf("initdb: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		return nil, "", fmt.Errorf("initdb: %v\n%s", err, out)
 	}
 
 	// A free port can be taken between our check and the server's bind;
 	// pg_ctl then fails at once, and another port is tried.
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
-		s.port = freePort(t)
+		if s.port, err = freePort(); err != nil {
+			lastErr = err
+			break
+		}
 		opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -c unix_socket_directories=%s -c max_connections=200", s.port, dir)
 		out, err := s.command("pg_ctl", "start", "-w", "-t", "60", "-D", data, "-l", filepath.Join(dir, "log"), "-o", opts).CombinedOutput()
 		if err == nil {
@@ -102,15 +169,44 @@ func Start(t testing.TB) *Server {
 		}
 	}
 	if lastErr != nil {
-		t.Fatal(lastErr)
+		os.RemoveAll(dir)
+		return nil, "", lastErr
 	}
-	t.Cleanup(func() {
-		if out, err := s.command("pg_ctl", "stop", "-w", "-m", "fast", "-D", data).CombinedOutput(); err != nil {
-			t.Errorf("pg_ctl stop: %v\n%s", err, out)
-		}
-	})
 	s.URL = s.urlFor("postgres")
-	return s
+	s.watch()
+	return s, "", nil
+}
+
+// watch stops the cluster and removes its folder should the test binary
+// die without doing so (go test's timeout, a kill): pg_ctl's server does
+// not end with the process that started it.
+func (s *Server) watch() {
+	script := `while [ -d "/proc/$1" ] && [ -d "$2" ]; do sleep 1; done
+[ -d "$2" ] || exit 0
+"$3" stop -m immediate -D "$2/data" >/dev/null 2>&1
+rm -rf "$2"`
+	pgCtl := filepath.Join(s.bin, "pg_ctl")
+	args := []string{"-c", script, "pgtest-watch", strconv.Itoa(os.Getpid()), s.dir, pgCtl}
+	var cmd *exec.Cmd
+	if s.as != nil {
+		cmd = exec.Command("runuser", append([]string{"-u", s.as.Username, "--", "sh"}, args...)...)
+		cmd.Dir = s.dir
+	} else {
+		cmd = exec.Command("sh", args...)
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // not in the test's process group, which a timeout may kill
+	if cmd.Start() == nil {
+		go cmd.Wait()
+	}
+}
+
+// stop stops the cluster and removes its folder.
+func (s *Server) stop() error {
+	defer os.RemoveAll(s.dir)
+	if out, err := s.command("pg_ctl", "stop", "-w", "-m", "fast", "-D", filepath.Join(s.dir, "data")).CombinedOutput(); err != nil {
+		return fmt.Errorf("pg_ctl stop: %v\n%s", err, out)
+	}
+	return nil
 }
 
 // NewDatabase creates an empty database of its own for the test (dropped
@@ -129,6 +225,30 @@ func (s *Server) NewDatabase(t testing.TB) string {
 		t.Fatalf("create database %s: %v", name, err)
 	}
 	return s.urlFor(name)
+}
+
+// NewSchema makes an empty schema of its own for the test, in a database
+// the cluster's tests share, and returns a URL whose search_path is that
+// schema: to a program that names its tables unqualified it is a store of
+// its own, made in milliseconds where a database takes most of a second.
+func (s *Server) NewSchema(t testing.TB) string {
+	t.Helper()
+	s.schemasOnce.Do(func() { s.schemasURL = s.NewDatabase(t) })
+	if s.schemasURL == "" {
+		t.Fatal("the database for schemas could not be made")
+	}
+	name := "t_" + randomHex(6)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, s.schemasURL)
+	if err != nil {
+		t.Fatalf("connect to %s: %v", s.schemasURL, err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+name); err != nil {
+		t.Fatalf("create schema %s: %v", name, err)
+	}
+	return s.schemasURL + "&search_path=" + name
 }
 
 // Log is the server's log so far, for a failing test to show.
@@ -177,14 +297,13 @@ func versionOf(binDir string) int {
 	return n
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
+func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return 0, err
 	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func randomHex(n int) string {
