@@ -251,6 +251,10 @@ func (s *Server) NewSchema(t testing.TB) string {
 	return s.schemasURL + "&search_path=" + name
 }
 
+// Bin is the path of one of the cluster's client programs (pg_dump,
+// pg_restore, psql), of the same version as the server.
+func (s *Server) Bin(name string) string { return filepath.Join(s.bin, name) }
+
 // Log is the server's log so far, for a failing test to show.
 func (s *Server) Log() string {
 	b, _ := os.ReadFile(filepath.Join(s.dir, "log"))

@@ -34,6 +34,7 @@ func (e *Engine) Stats(ctx context.Context) (map[string]int64, error) {
 	for i, n := range names {
 		out[n] = values[i]
 	}
+	out["file_bytes"] = out["database_bytes"] // what the vault's stats show as the store's size
 	s := e.pool.Stat()
 	out["pool_connections"] = int64(s.TotalConns())
 	out["pool_connections_in_use"] = int64(s.AcquiredConns())
