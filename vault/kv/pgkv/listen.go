@@ -85,8 +85,9 @@ func (l *listener) subscribe(ctx context.Context, channel string) <-chan struct{
 			}
 		}
 		if len(l.subs[channel]) == 0 {
-			delete(l.subs, channel) // the loop UNLISTENs it later, or not: a stray wake-up is harmless
+			delete(l.subs, channel) // still LISTENed: a notification for no one is dropped
 		}
+		close(ch) // under l.mu: no wake sends to it any more
 	}()
 
 	select {

@@ -52,7 +52,9 @@
 // is the wait, and two nodes working on the same row.
 //
 // Notify is pg_notify, sent just before COMMIT, so PostgreSQL delivers it
-// at commit and never for a transaction that rolled back. Listen is served
+// at commit and never for a transaction that rolled back. Wake-ups come
+// back through the server on this node too, so they arrive in commit
+// order, shortly after Commit returns. Listen is served
 // from one connection per engine, outside the pool, that LISTENs to every
 // channel someone waits on; when it breaks it is made again, and everyone
 // listening gets a wake-up then, since notifications sent meanwhile were
