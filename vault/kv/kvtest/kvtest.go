@@ -605,12 +605,20 @@ func testNotifyListen(t *testing.T, e kv.Engine, o options) {
 
 	// A listener whose context ended gets nothing more (and does not hold
 	// up the others).
+	// Its channel is closed (a subscriber may range over it).
 	gone, cancel := context.WithCancel(c)
 	late := e.Listen(gone, "a")
 	cancel()
 	notify("a")
 	await(t, a1, "a, with a listener gone")
-	_ = late
+	deadline := time.After(wait)
+	for open := true; open; {
+		select {
+		case _, open = <-late:
+		case <-deadline:
+			t.Fatal("a listener's channel stays open after its context ended")
+		}
+	}
 }
 
 func testNoBucket(t *testing.T, e kv.Engine) {
