@@ -26,7 +26,7 @@ func TestAcceptDurable(t *testing.T) {
 		// that a caller woken before it would notice.
 		o.onBatch = func(int) { time.Sleep(50 * time.Millisecond); committed.Store(true) }
 	})
-	if boltDB(v).NoSync {
+	if boltDB(t, v).NoSync {
 		t.Fatal("bbolt NoSync is set: commits would not be fsynced")
 	}
 	raw := mime("Durable "+randomHex(8), []byte("x"))

@@ -32,6 +32,7 @@ func writeBackup(t *testing.T, v *Vault, path string) int64 {
 }
 
 func TestBackupVerifyStats(t *testing.T) {
+	boltOnly(t, "the vault's own backup of its file; on PostgreSQL pg_dump (pgkv's TestPgDumpRestore)")
 	v, o := openTest(t, nil)
 	in := incoming(mime("Backup "+randomHex(8), []byte("x")), smsRecipient("+46701234567", pn1), smsRecipient("+46709876543", pn3))
 	a := accept(t, v, in)
@@ -165,6 +166,7 @@ func TestEvents(t *testing.T) {
 }
 
 func TestOpenLocked(t *testing.T) {
+	boltOnly(t, "bbolt's file lock")
 	_, o := openTest(t, nil)
 	start := time.Now()
 	_, err := Open(o)
@@ -269,7 +271,7 @@ func TestKeyFile(t *testing.T) {
 	}
 	// Once nothing needs the old keys (no job pending, every message
 	// expired), a new key file and key store are taken.
-	boltDB(v).Update(func(tx *bolt.Tx) error {
+	boltDB(t, v).Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte(bOutbox))
 		return b.ForEach(func(k, _ []byte) error { return b.Delete(k) })
 	})

@@ -358,7 +358,7 @@ func TestRideAlongAlone(t *testing.T) {
 	if err := <-ride; err != nil {
 		t.Fatalf("the waiting ride-along write at Close: %v", err)
 	}
-	reopened, err := Open(Options{Path: o.Path})
+	reopened, err := Open(sameStore(t, o))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,6 +64,7 @@ func scanNow(t *testing.T, v *Vault, o Options, tokens []string, escrow openpgp.
 // the files opens it with its tokens; a message on the default retention,
 // received with it, is untouched.
 func TestOwnLifetime(t *testing.T) {
+	boltOnly(t, "reads a copy from the vault's Backup")
 	v, o, c, escrow := openExpiryTest(t)
 	received := c.Now()
 	short := accept(t, v, incoming(mime("Kort "+randomHex(8), nil), withExp(smsRecipient("+46701234567", pn1), time.Hour), emailRecipient("anna@example.org", pn2)))
@@ -110,6 +111,7 @@ func TestOwnLifetime(t *testing.T) {
 // for the hour's other messages: Sweep replaces that key (at most once per
 // expiryReplaceEvery), resealing the rest of the hour.
 func TestExpiredBeforeItsHourEnds(t *testing.T) {
+	boltOnly(t, "reads a copy from the vault's Backup")
 	v, o, c, escrow := openExpiryTest(t)
 	rcpt := func(exp time.Duration) Recipient { return withExp(smsRecipient("+46701234567", pn1), exp) }
 	first := accept(t, v, incoming(mime("Först "+randomHex(8), nil), rcpt(time.Hour)))                       // 10:30
@@ -230,6 +232,7 @@ func TestReplies(t *testing.T) {
 // until the new expiry, also from copies made after its old hour's key is
 // destroyed, and not after the new hour ends.
 func TestExtendExpiry(t *testing.T) {
+	boltOnly(t, "reads a copy from the vault's Backup")
 	v, o, c, escrow := openExpiryTest(t)
 	received := c.Now() // 09:30
 	a := accept(t, v, incoming(mime("Förläng "+randomHex(8), nil), withExp(smsRecipient("+46701234567", pn1), time.Hour), emailRecipient("anna@example.org", pn2)))
@@ -291,6 +294,7 @@ func TestExtendExpiry(t *testing.T) {
 // tokens or the escrow key, although its old hour has weeks to go; another
 // message of that old hour keeps opening, before and after.
 func TestShortenExpiry(t *testing.T) {
+	boltOnly(t, "reads a copy from the vault's Backup")
 	v, o, c, escrow := openExpiryTest(t)
 	received := c.Now()
 	a := accept(t, v, incoming(mime("Förkorta "+randomHex(8), nil), smsRecipient("+46701234567", pn1), emailRecipient("anna@example.org", pn2)))

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"sigill/addressing"
+	"sigill/internal/pgtest"
 	"sigill/internal/testenv"
 	"sigill/vault/kv/boltkv"
 )
@@ -30,7 +30,7 @@ func TestMain(m *testing.M) {
 	// Tests hash many passwords under -race: cheap parameters, set through the
 	// package's unexported hook. TestProductionArgon checks the real ones.
 	argon = argonParams{time: 1, memory: 64, threads: 1}
-	os.Exit(m.Run())
+	pgtest.Main(m) // stops the PostgreSQL cluster a run on that engine started
 }
 
 func newClock() *testenv.Clock { return testenv.NewClock(time.Date(2026, 3, 2, 9, 30, 0, 0, time.UTC)) }
@@ -44,6 +44,7 @@ func openTest(t testing.TB, mod func(*Options)) (*Vault, Options) {
 	if mod != nil {
 		mod(&o)
 	}
+	useTestEngine(t, &o)
 	v, err := Open(o)
 	if err != nil {
 		t.Fatal(err)
@@ -57,6 +58,7 @@ func reopen(t testing.TB, v *Vault, o Options) *Vault {
 	if err := v.Close(); err != nil {
 		t.Fatal(err)
 	}
+	reopenTestEngine(t, &o)
 	v2, err := Open(o)
 	if err != nil {
 		t.Fatal(err)
@@ -168,4 +170,8 @@ func notifiedBy(provider, id string) Outcome {
 
 // boltDB is the bbolt database under a vault opened on its file (no
 // Options.Engine), for tests that look at the file itself.
-func boltDB(v *Vault) *bolt.DB { return v.eng.(*boltkv.Engine).DB() }
+func boltDB(t testing.TB, v *Vault) *bolt.DB {
+	t.Helper()
+	boltOnly(t, "looks at the bbolt file")
+	return v.eng.(*boltkv.Engine).DB()
+}

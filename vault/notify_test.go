@@ -387,6 +387,12 @@ func TestClaimAfterSweep(t *testing.T) {
 	if left != 0 {
 		t.Fatalf("%d stale entries left in outbox_due", left)
 	}
+	if onPostgres() {
+		if err := VerifyStore(t.Context(), v.eng); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
 	v.Close()
 	if err := Verify(o.Path); err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 )
 
 func TestRetention(t *testing.T) {
+	boltOnly(t, "reads a copy from the vault's Backup")
 	c := newClock()
 	v, o := openTest(t, func(o *Options) { o.Now = c.Now })
 	in := incoming(mime("Retention "+randomHex(8), []byte("pdf")),

@@ -288,6 +288,7 @@ func TestDisabledAccountLogsInNowhere(t *testing.T) {
 // The TOTP secret is sealed in the file; it opens after a reopen with the
 // key file.
 func TestTOTPSecretIsNotInTheFile(t *testing.T) {
+	boltOnly(t, "reads the bbolt file")
 	v, o, c := staffVault(t, nil)
 	secret, _ := enrolled(t, v, c.Now())
 	v = reopen(t, v, o)

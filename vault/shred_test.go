@@ -67,6 +67,7 @@ func logReport(t *testing.T, r vaulttest.Report) {
 // key file and the key store: the sealed tokens are still in the free pages,
 // but the keys they were sealed under are gone.
 func TestNotifiedTokensAreShredded(t *testing.T) {
+	boltOnly(t, "reads a copy from the vault's Backup (the doc says what shredding promises on PostgreSQL)")
 	c := newClock()
 	v, o := openTest(t, func(o *Options) { o.Now = c.Now })
 	var notified []Accepted
@@ -137,6 +138,7 @@ func TestNotifiedTokensAreShredded(t *testing.T) {
 // its expiry hour), no kept token opens it from a copy of the files made
 // then, nor does the escrow private key; a copy made before still does.
 func TestExpiredMessagesAreShredded(t *testing.T) {
+	boltOnly(t, "reads a copy from the vault's Backup (the doc says what shredding promises on PostgreSQL)")
 	c := newClock()
 	priv, pub := newEscrowEntity(t, &packet.Config{Algorithm: packet.PubKeyAlgoEdDSA, Time: func() time.Time { return c.Now().Add(-time.Hour) }})
 	escrow := openpgp.EntityList{priv}

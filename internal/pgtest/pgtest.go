@@ -110,6 +110,20 @@ func Shared(t testing.TB) *Server {
 	return shared.s
 }
 
+// Available skips the test (fails it under CI=true) when PostgreSQL's
+// server is not installed, without starting one.
+func Available(t testing.TB) {
+	t.Helper()
+	if serverBinaries() == "" {
+		testenv.Missing(t, "PostgreSQL's initdb and pg_ctl", "postgresql")
+	}
+	if os.Geteuid() == 0 {
+		if _, err := user.Lookup("postgres"); err != nil {
+			testenv.Missing(t, "the postgres user (initdb refuses root)", "postgresql")
+		}
+	}
+}
+
 // start runs a new cluster. It returns what is missing when PostgreSQL is
 // not installed, and a server to stop even with an error.
 func start() (s *Server, missing string, err error) {
