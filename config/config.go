@@ -23,6 +23,7 @@ type Config struct {
 	Addressing   Addressing   `toml:"addressing"`
 	Vault        Vault        `toml:"vault"`
 	Node         Node         `toml:"node"`
+	Store        Store        `toml:"store"`
 	Notifier     Notifier     `toml:"notifier"`
 	BankID       BankID       `toml:"bankid"`
 	Reader       Reader       `toml:"reader"`
@@ -118,6 +119,13 @@ type Node struct {
 	// before at once (others wait for vault.lease). Empty: a random one at
 	// every start (then a restarted node's old leases run out instead).
 	ID string `toml:"id"`
+}
+
+// Store chooses the engine under the vault's records.
+type Store struct {
+	// URL is a PostgreSQL database (postgres://user@host/db?…) every node
+	// shares; empty: one bbolt file at vault.path, one node.
+	URL string `toml:"url"`
 }
 
 type Notifier struct {

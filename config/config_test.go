@@ -53,6 +53,7 @@ var sigillAdditions = []string{
 	`lease = "60s"                           # a node's claim on a notification; a dead node's are sent by another after this`,
 	"\n[node]\nid = \"\"                                 # this node's name among those sharing a store; empty: random at each start",
 	"\n[gdpr]                                  # data-subject requests by personal number: sigill gdpr export|erase, the API's gdpr:admin\ntwo_person = false                      # true: an erasure waits for another administrator's \"sigill gdpr approve ID\"",
+	"\n[store]                                 # where the vault's records live: one bbolt file at vault.path (one node) unless url is set\nurl = \"\"                                # e.g. \"postgres://sigill@db.example.se/sigill\": PostgreSQL, shared by every node (README: \"Running more than one node\")",
 }
 
 // sigillChanges are the spec's lines whose value wave 2 changed (design.md
@@ -153,6 +154,7 @@ func TestFaultsNameTheKey(t *testing.T) {
 		{"bad login window", `window = "1m"`, `window = "a minute"`, "login_limit.window", "write it like 1m"},
 		{"bad webhook allow", `webhook_allow = []`, `webhook_allow = ["10.0.0.0/8", "http://hooks.example"]`, "api.webhook_allow", "CIDR prefix"},
 		{"short lease", `lease = "60s"`, `lease = "10s"`, "vault.lease", "shorter than 60s"},
+		{"store url not postgres", `url = ""                                # e.g.`, `url = "mysql://root:hunter2@db/sigill" # e.g.`, "store.url", "postgres://user@host/database"},
 		{"bad node id", "[node]\nid = \"\"", "[node]\nid = \"node one\"", "node.id", "letters, digits"},
 		{"staff url with an IP", `url = ""                                # the staff web's`, `url = "https://10.0.0.5:8443"            # the staff web's`, "staff.url", "host name"},
 		{"plain http staff url", `url = ""                                # the staff web's`, `url = "http://staff.example.se"          # the staff web's`, "staff.url", "https"},
@@ -171,6 +173,9 @@ func TestFaultsNameTheKey(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), c.wantKey+": ") || !strings.Contains(err.Error(), c.wantText) {
 				t.Errorf("fault %q; want it to name %s and say %q", err, c.wantKey, c.wantText)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("fault %q shows a password", err)
 			}
 		})
 	}

@@ -129,6 +129,9 @@ func (c *Config) Validate() error {
 	if l := c.Vault.Lease; !l.bad && l.Duration > 0 && l.Duration < time.Minute && !c.Dev {
 		f.add("vault.lease", "%s is shorter than 60s, twice the notifier's send timeout: a claim could run out while its notification is being sent", l.text)
 	}
+	if u := c.Store.URL; u != "" && !postgresURL(u) {
+		f.add("store.url", "is not a PostgreSQL URL; write postgres://user@host/database (or leave it empty for the bbolt file at vault.path)")
+	}
 	if id := c.Node.ID; id != "" && !validNodeID(id) {
 		f.add("node.id", "%q: write 1 to 64 letters, digits, '.', '_' or '-'", id)
 	}
@@ -356,6 +359,14 @@ func (f *Faults) file(key, path, what string) {
 	if _, err := os.Stat(path); err != nil {
 		f.add(key, "%s: %v", what, err)
 	}
+}
+
+// postgresURL tells whether u is a URL pgx connects with: postgres:// or
+// postgresql://, with a host. The fault never repeats u: it may carry a
+// password.
+func postgresURL(u string) bool {
+	p, err := url.Parse(u)
+	return err == nil && (p.Scheme == "postgres" || p.Scheme == "postgresql") && p.Host != ""
 }
 
 // validNodeID tells whether id is a node's name: 1 to 64 ASCII letters,

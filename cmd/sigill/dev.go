@@ -16,7 +16,7 @@ import (
 )
 
 func runDev(args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	c := newCLI("dev", `Usage: sigill dev [-data DIR] [-listen-offset N] [-key-file FILE]
+	c := newCLI("dev", `Usage: sigill dev [-data DIR] [-listen-offset N] [-key-file FILE] [-store URL]
 
 Runs the whole gateway on 127.0.0.1 with built-in defaults and no
 configuration file: gateway domain secure.test, a staff account
@@ -26,6 +26,7 @@ leaves loopback.`, stdout, stderr)
 	dataDir := c.fs.String("data", "./sigill-data", "data folder, kept between runs")
 	offset := c.fs.Int("listen-offset", 0, "add this to every port, to run instances side by side")
 	keyFile := c.fs.String("key-file", "", "the key file sealing the key store (default: in the data folder); the same file for every node sharing a store")
+	store := c.fs.String("store", "", "a PostgreSQL database (postgres://user@host/db) for the vault's records instead of the data folder's bbolt file; nodes sharing one form a pair")
 	if code, done := c.parseFlagsOnly(args); done {
 		return code
 	}
@@ -40,6 +41,11 @@ leaves loopback.`, stdout, stderr)
 	cfg := config.Dev(dir, *offset)
 	if *keyFile != "" {
 		cfg.Vault.KeyFile = *keyFile
+	}
+	cfg.Store.URL = *store
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintln(stderr, "sigill dev:", err)
+		return 1
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
 
@@ -79,7 +85,7 @@ func ensureDevAccount(v *vault.Vault) (string, error) {
 
 func printDevBanner(w io.Writer, cfg *config.Config, dir, password string) {
 	rcpt := "0701234567&login=199908072391&@" + config.DevDomain
-	fmt.Fprintf(w, `sigill dev is running; data in %s
+	fmt.Fprintf(w, `sigill dev is running; data in %s; vault in %s
 
   SMTP submission  %s  (AUTH PLAIN or LOGIN; STARTTLS optional on loopback)
   SMTP relay       %s  (no AUTH; peers in 127.0.0.0/8; any sender)
@@ -100,7 +106,7 @@ Send a first message, then open the link that appears in the outbox:
     --from %s --to '%s' \
     --header 'Subject: Provsvar' --body 'Hej! Ditt provsvar är klart.'
 
-`, dir, cfg.SMTP.Submission.Listen[0], cfg.SMTP.Relay.Listen[0],
+`, dir, storeWhere(cfg), cfg.SMTP.Submission.Listen[0], cfg.SMTP.Relay.Listen[0],
 		cfg.Reader.Listen[0], cfg.Reader.Listen[0], filepath.Join(dir, "outbox.jsonl"), cfg.Reader.Listen[0],
 		cfg.SimulatorListen, filepath.Join(dir, "bankid"), cfg.IMAP.Listen[0], cfg.Staff.URL, cfg.Staff.Listen[0], config.DevAccount, dir, cfg.Admin.Listen[0],
 		config.DevAccount, password,

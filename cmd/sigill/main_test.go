@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"sigill/config"
+	"sigill/internal/pgtest"
 	"sigill/internal/testenv"
 )
 
@@ -37,6 +38,10 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	if err := pgtest.StopShared(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
+	}
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -71,6 +76,12 @@ const devPassword = "dev-password-for-tests"
 // startDev starts `sigill dev` on free ports, with more flags if given, and
 // waits for its banner.
 func startDev(t *testing.T, data string, flags ...string) *devInstance {
+	t.Helper()
+	return startDevWith(t, data)
+}
+
+// startDevWith starts sigill dev with more flags (-store, -key-file).
+func startDevWith(t *testing.T, data string, flags ...string) *devInstance {
 	t.Helper()
 	offset := freeOffset(t)
 	cmd := exec.Command(sigillBin, append([]string{"dev", "-data", data, "-listen-offset", strconv.Itoa(offset)}, flags...)...)

@@ -386,19 +386,28 @@ func openVault(cfg *config.Config) (*vault.Vault, *mailbox.Store, *apikey.Store,
 	})
 	keys := apikey.New()
 	trail := audit.New(cfg.Vault.AuditRetention.Duration)
+	engine, keyStore, err := openStore(cfg)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
 	v, err := vault.Open(vault.Options{
-		Path:           cfg.Vault.Path,
-		KeyFile:        cfg.Vault.KeyFile,
-		NodeID:         cfg.Node.ID,
-		Retention:      cfg.Vault.Retention.Duration,
-		MaxRetention:   cfg.Vault.MaxRetention.Duration,
-		AuditRetention: cfg.Vault.AuditRetention.Duration,
-		EscrowKey:      readOptional(cfg.Vault.EscrowKey),
-		Hooks:          []vault.Hook{boxes.Hook(), notifier.Hook(), keys.Hook(), api.Hook(), staffweb.Hook(), readerweb.Hook(), trail.Hook(), passkey.Hook()},
+		Path:            cfg.Vault.Path,
+		Engine:          engine,
+		KeyStoreBackend: keyStore,
+		KeyFile:         cfg.Vault.KeyFile,
+		NodeID:          cfg.Node.ID,
+		Retention:       cfg.Vault.Retention.Duration,
+		MaxRetention:    cfg.Vault.MaxRetention.Duration,
+		AuditRetention:  cfg.Vault.AuditRetention.Duration,
+		EscrowKey:       readOptional(cfg.Vault.EscrowKey),
+		Hooks:           []vault.Hook{boxes.Hook(), notifier.Hook(), keys.Hook(), api.Hook(), staffweb.Hook(), readerweb.Hook(), trail.Hook(), passkey.Hook()},
 		// Only app passwords open SMTP and IMAP (staff-web.md).
 		RequireSecondFactor: cfg.Staff.Require2FA,
 	})
 	if err != nil {
+		if engine != nil {
+			engine.Close() // Open closes it on most of its errors, not all; twice is harmless
+		}
 		return nil, nil, nil, nil, err
 	}
 	boxes.Attach(v)

@@ -19,18 +19,28 @@ import (
 
 // vaultLocation is the -config / -data pair every vault-touching command takes.
 type vaultLocation struct {
-	configPath, dataDir *string
+	configPath, dataDir, store, keyFile *string
 }
 
 func vaultFlags(fs *flag.FlagSet) vaultLocation {
 	return vaultLocation{
-		configPath: fs.String("config", "", "the configuration file whose vault.path to use"),
+		configPath: fs.String("config", "", "the configuration file whose vault.path (or store.url) to use"),
 		dataDir:    fs.String("data", "./sigill-data", "the data folder of 'sigill dev' (when -config is not given)"),
+		store:      fs.String("store", "", "the PostgreSQL store of 'sigill dev -store URL' (when -config is not given)"),
+		keyFile:    fs.String("key-file", "", "the key file of 'sigill dev -key-file FILE' (when -config is not given)"),
 	}
 }
 
 func (l vaultLocation) config() (*config.Config, error) {
-	return loadOrDev(*l.configPath, *l.dataDir)
+	if *l.configPath != "" && (*l.store != "" || *l.keyFile != "") {
+		return nil, errors.New("-store and -key-file are for what 'sigill dev' was given; with -config, the configuration's store.url and vault.key_file count")
+	}
+	cfg, err := loadOrDev(*l.configPath, *l.dataDir)
+	if err == nil && (*l.store != "" || *l.keyFile != "") {
+		cfg.Store.URL, cfg.Vault.KeyFile = *l.store, *l.keyFile
+		err = cfg.Validate()
+	}
+	return cfg, err
 }
 
 func (l vaultLocation) open() (*vault.Vault, error) {
@@ -45,7 +55,7 @@ func (l vaultLocation) openStores() (*vault.Vault, *apikey.Store, *audit.Store, 
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if _, err := os.Stat(cfg.Vault.Path); err != nil {
+	if _, err := os.Stat(cfg.Vault.Path); err != nil && cfg.Store.URL == "" {
 		return nil, nil, nil, fmt.Errorf("no vault at %s (%v); start sigill once, or name the right -data or -config", cfg.Vault.Path, err)
 	}
 	v, _, keys, trail, err := openVault(cfg)
@@ -114,20 +124,25 @@ func (v vaultAccounts) ResetSecondFactor(address string) error {
 }
 
 func runVault(args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	c := newCLI("vault", `Usage: sigill vault stats|backup FILE|verify [-config FILE | -data DIR]
+	c := newCLI("vault", `Usage: sigill vault stats|backup FILE|verify|migrate -to URL [-config FILE | -data DIR | -store URL]
 
-  stats         messages, recipients, outbox depth and file size, as JSON
+  stats         messages, recipients, outbox depth and store size, as JSON
   backup FILE   a consistent copy of the vault, taken while sigill runs
-  verify        check the vault file's structure (sigill must be stopped)
+                (bbolt; a PostgreSQL store is backed up with pg_dump)
+  verify        check the store's structure (a bbolt file: sigill must be stopped)
+  migrate -to postgres://…
+                copy the bbolt vault (sigill stopped) into an empty
+                PostgreSQL store, and say what was copied
 While sigill runs it holds the vault file; stats and backup then ask it over
 its admin listener (admin.listen, loopback only).`, stdout, stderr)
+	migrateTo := c.fs.String("to", "", "migrate: the empty PostgreSQL store to copy the vault into")
 	where := vaultFlags(c.fs)
 	positional, code, done := c.parse(args)
 	if done {
 		return code
 	}
 	if len(positional) == 0 {
-		return c.fail("missing what to do: stats, backup FILE or verify")
+		return c.fail("missing what to do: stats, backup FILE, verify or migrate -to URL")
 	}
 	verb := positional[0]
 	switch verb {
@@ -135,8 +150,16 @@ its admin listener (admin.listen, loopback only).`, stdout, stderr)
 		code, done = c.wantArgs(positional[1:], 0, "")
 	case "backup":
 		code, done = c.wantArgs(positional[1:], 1, "the FILE to write the backup to")
+	case "migrate":
+		code, done = c.wantArgs(positional[1:], 0, "")
+		if !done && *migrateTo == "" {
+			return c.fail("migrate needs -to postgres://user@host/database, an empty PostgreSQL store")
+		}
 	default:
-		return c.fail("%q is not something vault does; write stats, backup FILE or verify", verb)
+		return c.fail("%q is not something vault does; write stats, backup FILE, verify or migrate -to URL", verb)
+	}
+	if verb != "migrate" && *migrateTo != "" {
+		return c.fail("-to is for migrate")
 	}
 	if done {
 		return code
@@ -150,13 +173,30 @@ its admin listener (admin.listen, loopback only).`, stdout, stderr)
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	if verb == "verify" {
+	switch {
+	case verb == "migrate":
+		if err := migrateVault(cfg, *migrateTo, stdout); err != nil {
+			fmt.Fprintln(stderr, "sigill vault migrate:", err)
+			return 1
+		}
+		return 0
+	case verb == "verify" && cfg.Store.URL != "":
+		if err := verifyPostgres(cfg.Store.URL); err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		fmt.Fprintln(stdout, "OK", storeName(cfg.Store.URL))
+		return 0
+	case verb == "verify":
 		if err := vault.Verify(cfg.Vault.Path); err != nil {
 			fmt.Fprintln(stderr, err)
 			return 1
 		}
 		fmt.Fprintln(stdout, "OK", cfg.Vault.Path)
 		return 0
+	case verb == "backup" && cfg.Store.URL != "":
+		fmt.Fprint(stderr, pgBackupAdvice(cfg))
+		return 1
 	}
 
 	// The daemon, when it runs, answers for the vault it holds.

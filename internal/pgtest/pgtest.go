@@ -87,13 +87,22 @@ var shared struct {
 // cluster and removes its folder. Call it from TestMain.
 func Main(m *testing.M) {
 	code := m.Run()
-	if shared.s != nil {
-		if err := shared.s.stop(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = 1
-		}
+	if err := StopShared(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
 	}
 	os.Exit(code)
+}
+
+// StopShared stops the shared cluster, if one was started: for a TestMain
+// that has more to do than Main.
+func StopShared() error {
+	if shared.s == nil {
+		return nil
+	}
+	s := shared.s
+	shared.s = nil
+	return s.stop()
 }
 
 // Shared is the test binary's one cluster (see Main), skipped or failed
