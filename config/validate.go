@@ -362,11 +362,11 @@ func (f *Faults) file(key, path, what string) {
 }
 
 // postgresURL tells whether u is a URL pgx connects with: postgres:// or
-// postgresql://, with a host. The fault never repeats u: it may carry a
-// password.
+// postgresql:// (postgres:///db is the local socket). The fault never
+// repeats u: it may carry a password.
 func postgresURL(u string) bool {
 	p, err := url.Parse(u)
-	return err == nil && (p.Scheme == "postgres" || p.Scheme == "postgresql") && p.Host != ""
+	return err == nil && (p.Scheme == "postgres" || p.Scheme == "postgresql")
 }
 
 // validNodeID tells whether id is a node's name: 1 to 64 ASCII letters,

@@ -189,6 +189,59 @@
 // erasure no live record and no index key holds it; the rewritten
 // records stay in free pages until reused (below).
 //
+// # What each engine promises
+//
+// bbolt (vault/kv/boltkv, the default: one file, one process, held by its
+// file lock). Durable: Commit returns after bbolt has written the pages and
+// fsynced the file twice (data, then meta page), so a 250 is on disk.
+// Isolation: one write transaction at a time, readers on a snapshot; no
+// transaction ever conflicts. Wake-ups (Tx.Notify) reach this process's
+// listeners before Commit returns. Deleted records stay in free pages until
+// reused (above).
+//
+// PostgreSQL (vault/kv/pgkv, with [store] url; several nodes on one
+// database). Durable as the server makes its commits: with fsync and
+// synchronous_commit on (the defaults; VerifyStore reports either off, and
+// full_page_writes off) COMMIT returns once the WAL is flushed on the
+// primary, and with synchronous replication configured, on the standbys
+// synchronous_commit names. Isolation: write transactions are SERIALIZABLE,
+// and one that another node's transaction made impossible to order fails
+// with kv.ErrConflict and runs again whole (the committer does so for a
+// group); reads are REPEATABLE READ, one snapshot. Sequences (event
+// numbers, IMAP UIDs) are a row updated in the transaction, so they rise
+// in commit order across nodes with no gaps. Outbox jobs are claimed with
+// FOR UPDATE SKIP LOCKED, with a lease (Options, vault.lease) after which
+// another node takes a dead node's jobs, and a generation that refuses a
+// late outcome. Wake-ups travel by LISTEN/NOTIFY: sent at commit, never for
+// a rolled-back transaction, arriving shortly after Commit returns, on
+// every node; while a node's listening connection is down it hears none,
+// and all its listeners are woken when it is back (the notifier and IMAP
+// IDLE also look again on their own). The key store is a versioned row
+// (pgkv.KeyStore): a node that saves over another's change gets
+// kv.ErrConflict and merges. Backups are PostgreSQL's (pg_dump, or base
+// backups with WAL archiving); Backup answers ErrNoBackup.
+//
+// What shredding promises on PostgreSQL, exactly. Every version of every
+// row the vault writes (a record, and each version of the sealed key store
+// row) stays, after it is deleted or replaced: as a dead tuple in the table
+// file until VACUUM frees it, and its bytes in the page until a later row
+// overwrites them (VACUUM does not zero them); in WAL until the segment is
+// recycled after a checkpoint (longer with wal_keep_size or a replication
+// slot); in archived WAL and in base backups for as long as those are kept;
+// on replicas as on the primary. A pg_dump holds only the rows live when it
+// ran. None of these opens anything without the key file, which is never
+// in the database. With the key file (every node has it), a copy of the
+// database's files, WAL or a backup made before a key was destroyed opens
+// what that key sealed (pending notifications' tokens; with a token, or the
+// escrow key, an unexpired message) for as long as the copy is kept: the
+// same as a bbolt backup together with a copy of its key store, here made
+// with every change. So on PostgreSQL, destroying a key ends what the live
+// database opens only once its dead row versions are vacuumed and
+// overwritten, which no setting bounds (the keystore table is vacuumed
+// after every few changes, which shortens the first part only); and the
+// WAL archives' and backups' retention is added to every message's. Keep
+// the key file off the database server and out of its backups.
+//
 // # On PostgreSQL
 //
 // A PostgreSQL engine (issue "One store core, two engines") keeps deleted
