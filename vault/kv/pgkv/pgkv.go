@@ -37,6 +37,11 @@
 // must be run again from the start (kv.Update does). A read transaction is
 // REPEATABLE READ, READ ONLY: one snapshot, never a conflict.
 //
+// Puts and Deletes wait in the transaction and go to the server together,
+// one round trip (a pgx batch), before the next read, Range or COMMIT: a
+// group commit of many accepts is a few round trips, not one per record.
+// A write that fails (a conflict, most likely) fails that next call.
+//
 // A bucket's sequence is its buckets row, incremented by UPDATE …
 // RETURNING: the row stays locked until commit, so a second transaction
 // taking the same bucket's next number waits and then conflicts, and runs

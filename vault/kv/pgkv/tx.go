@@ -27,7 +27,12 @@ type Tx struct {
 	ctx      context.Context
 	writable bool
 
-	created  map[string]bool // buckets this transaction made
+	created map[string]bool // buckets this transaction made
+	// Puts and Deletes not yet sent: they go together, one round trip,
+	// before anything else is sent (a read must see them) and before
+	// COMMIT. A failing write therefore fails the next call, or Commit.
+	pending  pgx.Batch
+	pendingB []string // each pending write's bucket, for its error
 	channels []string
 	onCommit []func()
 	done     bool
@@ -81,9 +86,9 @@ func (t *Tx) Commit() error {
 	if !t.writable {
 		return t.Rollback()
 	}
-	if t.failed != nil {
+	if err := t.usable(); err != nil {
 		_ = t.Rollback()
-		return t.failed
+		return err
 	}
 	for _, c := range t.channels {
 		if _, err := t.exec("SELECT pg_notify($1, '')", c); err != nil {
@@ -144,11 +149,58 @@ func (t *Tx) queryRow(sql string, args []any, dest ...any) error {
 	return err
 }
 
+// usable fails when the transaction has ended or failed, and sends the
+// pending writes first.
 func (t *Tx) usable() error {
 	if t.done {
 		return pgx.ErrTxClosed
 	}
-	return t.failed
+	if t.failed != nil {
+		return t.failed
+	}
+	return t.flush()
+}
+
+// maxPending is how many writes wait at most before they are sent.
+const maxPending = 512
+
+func (t *Tx) queue(bucket, sql string, args ...any) error {
+	if t.done {
+		return pgx.ErrTxClosed
+	}
+	if t.failed != nil {
+		return t.failed
+	}
+	t.pending.Queue(sql, args...)
+	t.pendingB = append(t.pendingB, bucket)
+	if t.pending.Len() >= maxPending {
+		return t.flush()
+	}
+	return nil
+}
+
+// flush sends the pending writes in one batch.
+func (t *Tx) flush() error {
+	if t.pending.Len() == 0 {
+		return nil
+	}
+	b, buckets := t.pending, t.pendingB
+	t.pending, t.pendingB = pgx.Batch{}, nil
+	results := t.tx.SendBatch(t.ctx, &b)
+	var err error
+	for _, name := range buckets {
+		if _, err = results.Exec(); err != nil {
+			err = fmt.Errorf("write to bucket %q: %w", name, mapError(err))
+			break
+		}
+	}
+	if cerr := results.Close(); err == nil && cerr != nil {
+		err = mapError(cerr)
+	}
+	if err != nil {
+		t.failed = err
+	}
+	return err
 }
 
 func (t *Tx) fail(err error) error {
@@ -218,20 +270,17 @@ func (b *bucket) Put(key, value []byte) error {
 	if len(key) == 0 {
 		return errEmptyKey
 	}
-	if value == nil {
-		value = []byte{}
-	}
-	_, err := b.t.exec(`INSERT INTO kv (bucket, key, value) VALUES ($1, $2, $3)
+	// Copies: the batch encodes them when it is sent.
+	key, value = append([]byte(nil), key...), append([]byte{}, value...)
+	return b.t.queue(b.name, `INSERT INTO kv (bucket, key, value) VALUES ($1, $2, $3)
 		ON CONFLICT (bucket, key) DO UPDATE SET value = excluded.value`, b.name, key, value)
-	return b.wrap(err)
 }
 
 func (b *bucket) Delete(key []byte) error {
 	if err := b.writable(); err != nil {
 		return b.wrap(err)
 	}
-	_, err := b.t.exec("DELETE FROM kv WHERE bucket = $1 AND key = $2", b.name, key)
-	return b.wrap(err)
+	return b.t.queue(b.name, "DELETE FROM kv WHERE bucket = $1 AND key = $2", b.name, append([]byte(nil), key...))
 }
 
 func (b *bucket) NextSequence() (uint64, error) {
