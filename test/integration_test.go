@@ -4,14 +4,18 @@
 package test
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
 
+	"sigill/internal/pgtest"
 	"sigill/internal/testenv"
 )
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
 
 func TestScripts(t *testing.T) {
 	testenv.Tool(t, "swaks", "swaks")
@@ -35,6 +39,11 @@ func TestScripts(t *testing.T) {
 			// instance holds. Overlapping bands once made serve's admin port
 			// taken between freePort's check and serve's bind.
 			cmd.Env = append(os.Environ(), "SIGILL="+bin, "OFFSET="+strconv.Itoa(1500+100*i))
+			// A script that names PostgreSQL in its head gets an empty
+			// database of its own in the test binary's cluster.
+			if head, _ := os.ReadFile(script); bytes.Contains(head[:min(len(head), 200)], []byte("# needs: postgresql")) {
+				cmd.Env = append(cmd.Env, "SIGILL_STORE="+pgtest.Shared(t).NewDatabase(t))
+			}
 			out, err := cmd.CombinedOutput()
 			if err != nil {
 				t.Fatalf("%s: %v\n%s", script, err, out)
