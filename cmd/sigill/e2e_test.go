@@ -126,24 +126,32 @@ func waitForNotifications(t *testing.T, data, id string, n int) []outboxLine {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
-		if f, err := os.Open(filepath.Join(data, "outbox.jsonl")); err == nil {
-			var lines []outboxLine
-			sc := bufio.NewScanner(f)
-			for sc.Scan() {
-				var line outboxLine
-				if json.Unmarshal(sc.Bytes(), &line) == nil && line.MessageID == id {
-					lines = append(lines, line)
-				}
-			}
-			f.Close()
-			if len(lines) >= n {
-				return lines
-			}
+		if lines := notificationsIn(data, id); len(lines) >= n {
+			return lines
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("not %d notifications for %s in outbox.jsonl", n, id)
 	return nil
+}
+
+// notificationsIn is the message's lines in the outbox.jsonl of a data
+// folder, so far.
+func notificationsIn(data, id string) []outboxLine {
+	f, err := os.Open(filepath.Join(data, "outbox.jsonl"))
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var lines []outboxLine
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var line outboxLine
+		if json.Unmarshal(sc.Bytes(), &line) == nil && line.MessageID == id {
+			lines = append(lines, line)
+		}
+	}
+	return lines
 }
 
 func startChromium(t *testing.T, path string) context.Context {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"net/url"
 	"os"
@@ -101,26 +100,16 @@ func through(t *testing.T, d *devInstance, link string) string {
 	return u.String()
 }
 
-// waitForNotificationIn polls the outbox.jsonl of several nodes' data
-// folders for the message's line: any node's notifier may send it.
+// waitForNotificationIn waits for the message's line in the outbox.jsonl
+// of any of several nodes' data folders: any node's notifier may send it.
 func waitForNotificationIn(t *testing.T, id string, dirs ...string) outboxLine {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		for _, dir := range dirs {
-			f, err := os.Open(filepath.Join(dir, "outbox.jsonl"))
-			if err != nil {
-				continue
+			if lines := notificationsIn(dir, id); len(lines) > 0 {
+				return lines[0]
 			}
-			sc := bufio.NewScanner(f)
-			for sc.Scan() {
-				var line outboxLine
-				if json.Unmarshal(sc.Bytes(), &line) == nil && line.MessageID == id {
-					f.Close()
-					return line
-				}
-			}
-			f.Close()
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -341,47 +341,30 @@ func testSequence(t *testing.T, e kv.Engine) {
 // the last committed one.
 func testSequenceConcurrent(t *testing.T, e kv.Engine) {
 	fill(t, e, "sc")
-	const writers, each = 4, 10
-	var wg sync.WaitGroup
-	errs := make(chan error, writers)
-	for w := 0; w < writers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < each; i++ {
-				err := kv.Update(ctx(t), e, 100, func(tx kv.Tx) error {
-					b := tx.Bucket("sc")
-					last, err := b.Get([]byte("last"))
-					if err != nil {
-						return err
-					}
-					n, err := b.NextSequence()
-					if err != nil {
-						return err
-					}
-					if want := fmt.Sprint(n - 1); n > 1 && string(last) != want {
-						return fmt.Errorf("number %d after the last committed %q", n, last)
-					}
-					if err := b.Put([]byte("last"), []byte(fmt.Sprint(n))); err != nil {
-						return err
-					}
-					return b.Put(fmt.Appendf(nil, "n%03d", n), []byte("vn"+fmt.Sprintf("%03d", n)))
-				})
-				if err != nil {
-					errs <- err
-					return
-				}
+	const commits = 40
+	concurrently(t, commits, func() error {
+		return kv.Update(ctx(t), e, 100, func(tx kv.Tx) error {
+			b := tx.Bucket("sc")
+			last, err := b.Get([]byte("last"))
+			if err != nil {
+				return err
 			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
+			n, err := b.NextSequence()
+			if err != nil {
+				return err
+			}
+			if want := fmt.Sprint(n - 1); n > 1 && string(last) != want {
+				return fmt.Errorf("number %d after the last committed %q", n, last)
+			}
+			if err := b.Put([]byte("last"), []byte(fmt.Sprint(n))); err != nil {
+				return err
+			}
+			return b.Put(fmt.Appendf(nil, "n%03d", n), []byte("vn"+fmt.Sprintf("%03d", n)))
+		})
+	})
 	got := keys(t, e, "sc", kv.Prefix([]byte("n")))
 	var want []string
-	for n := 1; n <= writers*each; n++ {
+	for n := 1; n <= commits; n++ {
 		want = append(want, fmt.Sprintf("n%03d", n))
 	}
 	same(t, "numbers committed", got, want)
@@ -513,6 +496,32 @@ func testOnCommit(t *testing.T, e kv.Engine) {
 		return errors.New("no")
 	})
 	same(t, "OnCommit after rollbacks", ran, nil)
+}
+
+// concurrently runs fn n times, from four goroutines at once, and reports
+// its errors.
+func concurrently(t *testing.T, n int, fn func() error) {
+	t.Helper()
+	const goroutines = 4
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for g := 0; g < goroutines; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := g; i < n; i += goroutines {
+				if err := fn(); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
 }
 
 func received(ch <-chan struct{}) bool {
@@ -667,37 +676,25 @@ func testNoBucket(t *testing.T, e kv.Engine) {
 // kv.Update: every increment counts.
 func testUpdateLosesNothing(t *testing.T, e kv.Engine) {
 	fill(t, e, "u")
-	const writers, each = 4, 10
-	var wg sync.WaitGroup
-	for w := 0; w < writers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < each; i++ {
-				err := kv.Update(ctx(t), e, 100, func(tx kv.Tx) error {
-					b := tx.Bucket("u")
-					v, err := b.Get([]byte("counter"))
-					if err != nil {
-						return err
-					}
-					var n int
-					if v != nil {
-						fmt.Sscan(string(v), &n)
-					}
-					return b.Put([]byte("counter"), []byte(fmt.Sprint(n+1)))
-				})
-				if err != nil {
-					t.Error(err)
-					return
-				}
+	const commits = 40
+	concurrently(t, commits, func() error {
+		return kv.Update(ctx(t), e, 100, func(tx kv.Tx) error {
+			b := tx.Bucket("u")
+			v, err := b.Get([]byte("counter"))
+			if err != nil {
+				return err
 			}
-		}()
-	}
-	wg.Wait()
+			var n int
+			if v != nil {
+				fmt.Sscan(string(v), &n)
+			}
+			return b.Put([]byte("counter"), []byte(fmt.Sprint(n+1)))
+		})
+	})
 	view(t, e, func(tx kv.Tx) error {
 		v, err := tx.Bucket("u").Get([]byte("counter"))
-		if string(v) != fmt.Sprint(writers*each) {
-			t.Errorf("counter = %s after %d increments", v, writers*each)
+		if string(v) != fmt.Sprint(commits) {
+			t.Errorf("counter = %s after %d increments", v, commits)
 		}
 		return err
 	})

@@ -15,7 +15,9 @@ import (
 	"sigill/vault/kv/pgkv"
 )
 
-func sql(t *testing.T, url, query string, args ...any) {
+// connect is a connection of the test's own to the store, closed when the
+// test ends.
+func connect(t *testing.T, url string) *pgx.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -23,8 +25,13 @@ func sql(t *testing.T, url, query string, args ...any) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, query, args...); err != nil {
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+func sql(t *testing.T, url, query string, args ...any) {
+	t.Helper()
+	if _, err := connect(t, url).Exec(context.Background(), query, args...); err != nil {
 		t.Fatalf("%s: %v", query, err)
 	}
 }
@@ -73,14 +80,7 @@ func TestNodesStartingAtOnce(t *testing.T) {
 
 func query(t *testing.T, url, q string, fn func(pgx.Rows) error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, q)
+	rows, err := connect(t, url).Query(context.Background(), q)
 	if err != nil {
 		t.Fatal(err)
 	}
