@@ -709,53 +709,63 @@ func testClosed(t *testing.T, e kv.Engine) {
 	}
 }
 
-// testConflict: two transactions read the same key and both write it: the
-// second fails with ErrConflict (at its write or at Commit), and nothing
-// of it stays.
+// testConflict: two transactions read the same key and both write it:
+// one commits, the other fails with ErrConflict (at its write or at
+// Commit), and nothing of it stays.
 func testConflict(t *testing.T, e kv.Engine) {
 	fill(t, e, "c", "k")
 	c := ctx(t)
-	tx1, err := e.Begin(c, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx1.Rollback()
-	tx2, err := e.Begin(c, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx2.Rollback()
-	for _, tx := range []kv.Tx{tx1, tx2} {
+	txs := make([]kv.Tx, 2)
+	for i := range txs {
+		tx, err := e.Begin(c, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback()
 		if _, err := tx.Bucket("c").Get([]byte("k")); err != nil {
 			t.Fatal(err)
 		}
+		txs[i] = tx
 	}
-	if err := tx1.Bucket("c").Put([]byte("k"), []byte("one")); err != nil {
-		t.Fatal(err)
+	// Each writes and commits at once; one may wait for the other's row
+	// lock until that one ends.
+	type result struct {
+		name string
+		err  error
 	}
-	// tx2's write may wait for tx1 (a row lock): commit tx1 meanwhile.
-	second := make(chan error, 1)
-	go func() {
-		if err := tx2.Bucket("c").Put([]byte("k"), []byte("two")); err != nil {
-			second <- err
-			return
+	results := make(chan result, 2)
+	for i, tx := range txs {
+		go func() {
+			name := fmt.Sprint("tx", i)
+			err := tx.Bucket("c").Put([]byte("k"), []byte(name))
+			if err == nil {
+				err = tx.Commit()
+			}
+			results <- result{name, err}
+		}()
+	}
+	var winner string
+	for range txs {
+		select {
+		case r := <-results:
+			switch {
+			case r.err == nil && winner != "":
+				t.Errorf("both read-modify-writes committed")
+			case r.err == nil:
+				winner = r.name
+			case !errors.Is(r.err, kv.ErrConflict):
+				t.Errorf("the losing read-modify-write: %v, want ErrConflict", r.err)
+			}
+		case <-time.After(wait):
+			t.Fatal("a transaction never ended")
 		}
-		second <- tx2.Commit()
-	}()
-	if err := tx1.Commit(); err != nil {
-		t.Fatalf("the first to commit failed: %v", err)
 	}
-	select {
-	case err := <-second:
-		if !errors.Is(err, kv.ErrConflict) {
-			t.Errorf("the second read-modify-write: %v, want ErrConflict", err)
-		}
-	case <-time.After(wait):
-		t.Fatal("the second transaction never ended")
+	if winner == "" {
+		t.Errorf("neither read-modify-write committed")
 	}
 	view(t, e, func(tx kv.Tx) error {
-		if v, err := tx.Bucket("c").Get([]byte("k")); err != nil || string(v) != "one" {
-			t.Errorf("k = %q, %v; want the first transaction's", v, err)
+		if v, err := tx.Bucket("c").Get([]byte("k")); err != nil || string(v) != winner {
+			t.Errorf("k = %q, %v; want the committed transaction's (%q)", v, err, winner)
 		}
 		return nil
 	})
