@@ -268,7 +268,10 @@
 // holds only against whoever has the database's files without the key file,
 // and the WAL archives' and backups' retention is added to every message's.
 // A backend that truly replaces its value (a secret store, a file on
-// storage every node mounts) keeps the promise.
+// storage every node mounts) keeps the promise. sigill's PostgreSQL store
+// ([store] url) is, for now, such a table backend (pgkv.KeyStore, the
+// keystore table), and says so (What each engine promises, above; README);
+// no backend that truly replaces ships yet.
 //
 // With several nodes each node seals under outbox keys of its own (named by
 // Options.NodeID), replaces its current key every minute even when idle,
