@@ -55,16 +55,19 @@ for l in open(sys.argv[1]):
 
 # bankid_open LINK PERSONAL_NUMBER: sign in at the reader's JSON endpoints
 # with the simulator's phone approving as Anna Andersson, until the order is
-# complete; the session is in the cookie jar $WORK/cookies.
+# complete; the session is in the cookie jar $WORK/cookies. The phone is
+# $PHONE when the script sets it (a simulator of its own), else sigill dev's;
+# with $CA set, curl checks the servers' certificates against it.
 bankid_open() {
   local jar=$WORK/cookies start token
-  start=$(curl -sf -c "$jar" -b "$jar" -H 'Accept: application/json' -X POST "$1/auth") || fail "POST $1/auth"
+  local tls=(${CA:+--cacert "$CA"})
+  start=$(curl -sf "${tls[@]}" -c "$jar" -b "$jar" -H 'Accept: application/json' -X POST "$1/auth") || fail "POST $1/auth"
   token=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["autoStartToken"])' <<<"$start")
   curl -sf -X POST -H 'Content-Type: application/json' \
     -d "{\"autoStartToken\":\"$token\",\"personalNumber\":\"$2\",\"name\":\"Anna Andersson\"}" \
-    "$READER/dev/bankid/approve" >/dev/null || fail "approve"
+    "${PHONE:-$READER/dev/bankid}/approve" >/dev/null || fail "approve"
   for _ in $(seq 100); do
-    curl -sf -c "$jar" -b "$jar" -H 'Accept: application/json' "$1/auth" | grep -q '"complete"' && return
+    curl -sf "${tls[@]}" -c "$jar" -b "$jar" -H 'Accept: application/json' "$1/auth" | grep -q '"complete"' && return
     sleep 0.1
   done
   fail "the BankID order at $1 never completed"

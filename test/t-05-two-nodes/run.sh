@@ -210,21 +210,8 @@ for l in open(sys.argv[1]):
         print(re.search(r"https://\S+/m/[A-Za-z0-9_-]+", t).group(0)); break' "$SMS_LOG")
 token=${link##*/}
 link_b="https://127.0.0.1:$(PB 8443)/m/$token"
-jar=$WORK/cookies
-reader() { curl -sS -f --cacert "$CA" -c "$jar" -b "$jar" -H 'Accept: application/json' "$@"; }
-start=$(reader -X POST "$link_b/auth") || fail "POST $link_b/auth"
-auto=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["autoStartToken"])' <<<"$start")
-curl -sS -f -X POST -H 'Content-Type: application/json' \
-  -d "{\"autoStartToken\":\"$auto\",\"personalNumber\":\"199908072391\",\"name\":\"Anna Andersson\"}" \
-  "$PHONE/approve" >/dev/null || fail "approve at the simulator's phone"
-status=
-for _ in $(seq 100); do
-  status=$(reader "$link_b/auth") || fail "GET $link_b/auth"
-  grep -q '"complete"' <<<"$status" && break
-  sleep 0.2
-done
-grep -q '"complete"' <<<"$status" || fail "the BankID order through node B never completed: $status"
-message=$(reader "$link_b/message.json") || fail "GET $link_b/message.json"
+bankid_open "$link_b" 199908072391
+message=$(curl -sS -f --cacert "$CA" -b "$WORK/cookies" -H 'Accept: application/json' "$link_b/message.json") || fail "GET $link_b/message.json"
 grep -q 'Svar nummer 1\.' <<<"$message" || fail "message 1 through node B: $message"
 
 wait "$IDLE_PID" || fail "IMAP IDLE on node A: $(cat "$WORK/idle.out")"
