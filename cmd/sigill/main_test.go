@@ -77,12 +77,6 @@ const devPassword = "dev-password-for-tests"
 // waits for its banner.
 func startDev(t *testing.T, data string, flags ...string) *devInstance {
 	t.Helper()
-	return startDevWith(t, data)
-}
-
-// startDevWith starts sigill dev with more flags (-store, -key-file).
-func startDevWith(t *testing.T, data string, flags ...string) *devInstance {
-	t.Helper()
 	offset := freeOffset(t)
 	cmd := exec.Command(sigillBin, append([]string{"dev", "-data", data, "-listen-offset", strconv.Itoa(offset)}, flags...)...)
 	cmd.Env = append(os.Environ(), "SIGILL_DEV_PASSWORD="+devPassword)

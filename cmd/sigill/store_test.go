@@ -53,8 +53,8 @@ func TestMigrateThenTwoNodesOnPostgres(t *testing.T) {
 		t.Errorf("backup of a PostgreSQL store wrote a file")
 	}
 
-	a := startDevWith(t, t.TempDir(), "-store", store, "-key-file", keyFile)
-	b := startDevWith(t, t.TempDir(), "-store", store, "-key-file", keyFile)
+	a := startDev(t, t.TempDir(), "-store", store, "-key-file", keyFile)
+	b := startDev(t, t.TempDir(), "-store", store, "-key-file", keyFile)
 	if !strings.Contains(a.banner, "vault in postgres://") {
 		t.Errorf("the banner does not name the store:\n%s", a.banner)
 	}
