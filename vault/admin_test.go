@@ -17,6 +17,7 @@ import (
 
 func writeBackup(t *testing.T, v *Vault, path string) int64 {
 	t.Helper()
+	boltOnly(t, "reads a copy from the vault's Backup, which PostgreSQL leaves to pg_dump")
 	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)

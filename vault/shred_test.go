@@ -49,6 +49,7 @@ func stolen(t *testing.T, o Options, backups map[string][]byte, tokens []string,
 
 func backupBytes(t *testing.T, v *Vault) []byte {
 	t.Helper()
+	boltOnly(t, "reads a copy from the vault's Backup, which PostgreSQL leaves to pg_dump")
 	var b bytes.Buffer
 	if _, err := v.Backup(&b); err != nil {
 		t.Fatal(err)
