@@ -27,9 +27,14 @@ type order struct {
 	nonce      string // in the returnUrl of a same-device order
 	returnPath string // /m/<token>?lang=…, where the return leads; same-device orders only
 	started    time.Time
+	skey       []byte // sessionKey of the session that started it: its records' key
 
 	cancel context.CancelFunc // stops the collector, which then cancels at BankID
 	done   chan struct{}      // closed when the collector has ended
+	// remote: another node collects it; this is the record's view, for a
+	// request of its session (cancel and done do nothing).
+	remote    bool
+	lastWrite time.Time // the collector's last write of the order's record
 
 	orderState // guarded by Server.mu
 }
@@ -108,7 +113,9 @@ func (s *Server) startOrder(w http.ResponseWriter, r *http.Request, token string
 		done := s.startingFor(person)
 		defer done()
 		if err := s.makeWayFor(person); err != nil {
-			s.log.Info("bankid order refused: the person is signing in elsewhere", "message", l.ID, "person", addressing.Mask(person))
+			if errors.Is(err, errSigningIn) {
+				s.log.Info("bankid order refused: the person is signing in elsewhere", "message", l.ID, "person", addressing.Mask(person))
+			}
 			return nil, err
 		}
 	}
@@ -162,33 +169,36 @@ func (s *Server) startOrder(w http.ResponseWriter, r *http.Request, token string
 	o.ref, o.autoStart, o.qrToken, o.qrSecret = res.OrderRef, res.AutoStartToken, res.QRStartToken, res.QRStartSecret
 	o.started = s.now()
 
+	o.lastWrite = o.started
+
 	cctx, stop := context.WithCancel(s.ctx)
 	o.cancel = stop
 	ss := &session{id: randomID(32), expires: s.now().Add(s.opt.SessionTTL), order: o}
+	o.skey = sessionKey(ss.id)
 	if o.nonce != "" {
-		ss.returns = map[string]string{o.nonce: o.returnPath}
+		ss.returns = map[string]string{returnKey(o.nonce): o.returnPath}
 	}
 	s.mu.Lock()
 	s.carry(ss, old)
-	if s.closed {
+	stored := ss.record()
+	s.mu.Unlock()
+	// In the store before anyone may ask: a poll may reach another node.
+	err = s.saveStart(ss, stored)
+	s.mu.Lock()
+	if err != nil || s.closed {
 		s.active--
 		s.mu.Unlock()
 		stop()
 		s.cancelAtBankID(o)
+		if err != nil {
+			s.log.Error("saving a new order", "message", l.ID, "err", err)
+		}
 		return nil, errBusy
 	}
 	s.sessions[ss.id] = ss
-	if req.PersonalNumber != "" {
-		s.personOrders[req.PersonalNumber] = o
-	}
-	stored := ss.record()
+	s.collectors[string(o.skey)] = o
 	s.wg.Add(1)
 	s.mu.Unlock()
-	if err := s.saveSession(ss, stored, ""); err != nil {
-		// The session works on this node; the app's return on another
-		// finds no session there.
-		s.log.Error("saving a session", "err", err)
-	}
 	go s.collect(cctx, o)
 	ordersStarted.Inc()
 	s.setCookie(w, ss)
@@ -222,7 +232,7 @@ func (s *Server) startingFor(person string) (done func()) {
 }
 
 // makeWayFor cancels, at BankID, the pending order of this gateway that
-// names person, from whichever browser and link it was started: BankID
+// names person, from whichever browser, link and node it was started: BankID
 // would otherwise refuse the new one as alreadyInProgress, and cancel the old
 // one too. The session that held it learns that a new sign-in replaced it.
 // Only an order whose person is entering the security code (hint userSign,
@@ -230,35 +240,46 @@ func (s *Server) startingFor(person string) (done func()) {
 // start is refused with errSigningIn instead, so that nobody else can cancel
 // the recipient's sign-in half-way.
 func (s *Server) makeWayFor(person string) error {
+	skey, err := s.pendingFor(person)
+	if err != nil || skey == nil {
+		return err
+	}
+	prev, err := s.endStored(skey, true, true)
+	if err != nil || prev == nil {
+		return err
+	}
 	s.mu.Lock()
-	prev := s.personOrders[person]
-	if prev == nil || prev.status != "pending" {
-		s.mu.Unlock()
-		return nil
+	local := s.collectors[string(skey)]
+	if local != nil && local.ref == prev.Ref {
+		local.replaced = true
+	} else {
+		local = nil
 	}
-	if prev.hint == string(bankid.HintUserSign) {
-		s.mu.Unlock()
-		return errSigningIn
-	}
-	prev.replaced = true
 	s.mu.Unlock()
-	prev.cancel() // its collector cancels it at BankID (abandon)
-	<-prev.done
-	s.log.Info("bankid order replaced by a new one for the same person", "message", prev.messageID)
+	if local != nil {
+		local.cancel() // its collector cancels it at BankID (abandon)
+		<-local.done
+	} else {
+		s.cancelRef(prev.Ref, prev.MessageID)
+	}
+	s.log.Info("bankid order replaced by a new one for the same person", "message", prev.MessageID)
 	return nil
 }
 
 // collect asks BankID about the order every collectEvery while it is
 // pending, and never again once it is complete or failed. When ctx ends
-// first (the session ended, or Close) it cancels the order at BankID.
+// first (the session ended, or Close) it cancels the order at BankID. What
+// it learns goes to the order's record (recordState), and a heartbeat at
+// most every beatEvery otherwise; when the record says the order is no
+// longer this node's (ended or taken over elsewhere), it stops.
 func (s *Server) collect(ctx context.Context, o *order) {
 	defer s.wg.Done()
 	defer o.cancel() // releases the context when the order ends by itself
 	defer func() {
 		s.mu.Lock()
 		s.active--
-		if pn := onlyLogin(o.rcpt); pn != "" && s.personOrders[pn] == o {
-			delete(s.personOrders, pn)
+		if s.collectors[string(o.skey)] == o {
+			delete(s.collectors, string(o.skey))
 		}
 		s.mu.Unlock()
 		close(o.done)
@@ -285,27 +306,63 @@ func (s *Server) collect(ctx context.Context, o *order) {
 			if s.collectFailed(o, err, errs) {
 				return
 			}
-			continue
+		} else {
+			errs = 0
+			switch res.Status {
+			case bankid.StatusPending:
+				s.mu.Lock()
+				st := o.orderState
+				s.mu.Unlock()
+				if st.hint != string(res.HintCode) {
+					st.hint = string(res.HintCode)
+					if !s.publish(o, st) {
+						return
+					}
+				}
+			case bankid.StatusFailed:
+				s.mu.Lock()
+				st := o.orderState
+				s.mu.Unlock()
+				st.status, st.hint = "failed", string(res.HintCode)
+				s.publish(o, st)
+				s.log.Info("bankid order failed", "message", o.messageID, "hint", string(res.HintCode))
+				countOrderEnd(orderFailed, res.HintCode)
+				return
+			case bankid.StatusComplete:
+				countOrderEnd(orderComplete, "")
+				s.complete(o, res.CompletionData)
+				return
+			}
 		}
-		errs = 0
-		switch res.Status {
-		case bankid.StatusPending:
-			s.mu.Lock()
-			o.hint = string(res.HintCode)
-			s.mu.Unlock()
-		case bankid.StatusFailed:
-			s.mu.Lock()
-			o.status, o.hint = "failed", string(res.HintCode)
-			s.mu.Unlock()
-			s.log.Info("bankid order failed", "message", o.messageID, "hint", string(res.HintCode))
-			countOrderEnd(orderFailed, res.HintCode)
-			return
-		case bankid.StatusComplete:
-			countOrderEnd(orderComplete, "")
-			s.complete(o, res.CompletionData)
-			return
+		if s.now().Sub(o.lastWrite) >= beatEvery {
+			if err := s.heartbeat(o); errors.Is(err, errNotCollecting) {
+				return // ended or taken over elsewhere: theirs to cancel
+			} else if err != nil {
+				s.log.Error("order heartbeat", "message", o.messageID, "err", err)
+			} else {
+				o.lastWrite = s.now()
+			}
 		}
 	}
+}
+
+// publish writes the order's new state to its record, then here. It tells
+// whether the collector goes on: not when the order is no longer this
+// node's to collect (the record, which then knows better, is left alone).
+// When the store fails, the state holds here and the collector goes on.
+func (s *Server) publish(o *order, st orderState) bool {
+	err := s.recordState(o, st)
+	if err != nil && !errors.Is(err, errNotCollecting) {
+		s.log.Error("recording an order's state", "message", o.messageID, "err", err)
+	} else if err == nil {
+		o.lastWrite = s.now()
+	}
+	s.mu.Lock()
+	claimed := o.claimed
+	o.orderState = st
+	o.claimed = claimed
+	s.mu.Unlock()
+	return !errors.Is(err, errNotCollecting)
 }
 
 // collectFailed handles a collect error and tells whether the order is over.
@@ -321,27 +378,33 @@ func (s *Server) collectFailed(o *order, err error, errs int) bool {
 		s.cancelAtBankID(o)
 	}
 	s.mu.Lock()
-	o.status, o.hint, o.rfa = "failed", "", bankid.ErrorMessageCode(err)
+	st := o.orderState
 	s.mu.Unlock()
+	st.status, st.hint, st.rfa = "failed", "", bankid.ErrorMessageCode(err)
+	s.publish(o, st)
 	s.log.Warn("bankid collect failed", "message", o.messageID, "err", err)
 	countOrderEnd(orderError, "")
 	return true
 }
 
-// abandon cancels an order nobody follows any more.
+// abandon cancels an order nobody follows any more. A node that dies
+// (halt) abandons nothing: another node takes its orders over.
 func (s *Server) abandon(o *order) {
+	if s.halted.Load() {
+		return
+	}
 	s.mu.Lock()
-	pending := o.status == "pending"
-	if pending {
-		o.status, o.hint, o.rfa = "failed", "", bankid.RFA6
-		if o.replaced {
-			o.rfa = "" // the page says what happened instead
-		}
-	}
+	st := o.orderState
 	s.mu.Unlock()
-	if pending {
-		s.cancelAtBankID(o)
+	if st.status != "pending" {
+		return
 	}
+	st.status, st.hint, st.rfa = "failed", "", bankid.RFA6
+	if o.replaced {
+		st.rfa, st.replaced = "", true // the page says what happened instead
+	}
+	s.publish(o, st)
+	s.cancelAtBankID(o)
 }
 
 func (s *Server) cancelAtBankID(o *order) {
@@ -371,10 +434,12 @@ func (s *Server) complete(o *order, cd *bankid.CompletionData) {
 		detail = "not an allowed login"
 		denials.WithLabelValues("not_allowed").Inc()
 	}
+	s.mu.Lock()
+	st := o.orderState
+	s.mu.Unlock()
 	if detail == "" {
-		s.mu.Lock()
-		o.status, o.hint, o.pn, o.name = "complete", "", pn, name
-		s.mu.Unlock()
+		st.status, st.hint, st.pn, st.name = "complete", "", pn, name
+		s.publish(o, st)
 		s.log.Info("bankid identified an allowed person", "message", o.messageID, "person", addressing.Mask(pn))
 		return
 	}
@@ -385,9 +450,8 @@ func (s *Server) complete(o *order, cd *bankid.CompletionData) {
 	if err != nil {
 		s.log.Error("recording denied", "message", o.messageID, "err", err)
 	}
-	s.mu.Lock()
-	o.status, o.hint, o.risk, o.pn = "denied", "", cd.Risk == bankid.RiskHigh, pn
-	s.mu.Unlock()
+	st.status, st.hint, st.risk, st.pn = "denied", "", cd.Risk == bankid.RiskHigh, pn
+	s.publish(o, st)
 	s.log.Info("reader refused", "message", o.messageID, "person", addressing.Mask(pn), "reason", detail)
 }
 
@@ -409,34 +473,56 @@ func (s *Server) claim(w http.ResponseWriter, r *http.Request, st standing, l va
 	g := grant{pn: o.pn, name: o.name, until: s.now().Add(s.opt.SessionTTL)}
 	s.mu.Unlock()
 
-	err := s.opt.Vault.Record(vault.Event{
-		MessageID: l.ID, Recipient: l.Recipient, Kind: vault.EventOpened,
-		At: s.now(), PersonalNumber: g.pn, Name: g.name, IP: s.clientIP(r).String(),
-		UserAgent: audit.UserAgent(r.Header.Get("User-Agent")),
-	})
-	if err != nil {
-		s.mu.Lock()
-		o.claimed = false
-		s.mu.Unlock()
-		s.log.Error("recording opened", "message", l.ID, "err", err)
-		return nil, err
-	}
 	ns := &session{id: randomID(32), expires: s.now().Add(s.opt.SessionTTL), grants: map[string]grant{o.key: g}}
 	s.mu.Lock()
 	s.carry(ns, st.sess)
 	ns.grants[o.key] = g // this login's grant, not an older one for the same link
+	stored := ns.record()
+	s.mu.Unlock()
+
+	// "opened", the old id's end and the new one's record in one
+	// transaction, which finds the old order still complete and unclaimed
+	// in the store: two nodes that get the same session's first request
+	// after completion record "opened" once.
+	oldKey, newKey := sessionKey(st.sess.id), sessionKey(ns.id)
+	err := s.opt.Vault.RecordWithin(context.Background(), vault.Event{
+		MessageID: l.ID, Recipient: l.Recipient, Kind: vault.EventOpened,
+		At: s.now(), PersonalNumber: g.pn, Name: g.name, IP: s.clientIP(r).String(),
+		UserAgent: audit.UserAgent(r.Header.Get("User-Agent")),
+	}, sessionTables, func(tx vault.Tx, _ vault.Event) error {
+		var rec storedSession
+		ok, err := getJSON(tx.Table(tSessions), oldKey, &rec)
+		if err != nil {
+			return err
+		}
+		if !ok || rec.Order == nil || rec.Order.Ref != o.ref || rec.Order.Status != "complete" {
+			return errGone
+		}
+		if err := tx.Table(tSessions).Delete(oldKey); err != nil {
+			return err
+		}
+		return putJSON(tx.Table(tSessions), newKey, stored)
+	})
+	if err != nil {
+		s.mu.Lock()
+		o.claimed = false
+		if errors.Is(err, errGone) {
+			delete(s.sessions, st.sess.id)
+		}
+		s.mu.Unlock()
+		if errors.Is(err, errGone) {
+			return nil, errGone
+		}
+		s.log.Error("recording opened", "message", l.ID, "err", err)
+		return nil, err
+	}
+	s.mu.Lock()
 	delete(s.sessions, st.sess.id)
+	ns.stored = true
 	if !s.closed {
 		s.sessions[ns.id] = ns
 	}
-	stored := ns.record()
 	s.mu.Unlock()
-	if err := s.saveSession(ns, stored, st.sess.id); err != nil {
-		// The grant holds on this node only (until the session ends); the
-		// old id must open nothing anywhere.
-		s.log.Error("saving a session", "err", err)
-		s.forgetSession(st.sess.id)
-	}
 	s.setCookie(w, ns)
 	s.log.Info("message opened", "message", l.ID, "recipient", l.Recipient, "person", addressing.Mask(g.pn))
 	opens.Inc()

@@ -103,6 +103,7 @@ func newEnv(t testing.TB, cfgs ...envConfig) *env {
 		SessionTTL:      15 * time.Minute,
 	}
 	o.collectEvery = 20 * time.Millisecond
+	o.takeoverEvery = 20 * time.Millisecond
 	if !cfg.realLimits {
 		o.limits = looseLimits()
 	}

@@ -1,11 +1,15 @@
 package readerweb
 
 import (
+	"errors"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 
+	"sigill/bankid"
+	"sigill/bankid/bankidsim"
 	"sigill/vault"
 )
 
@@ -64,5 +68,217 @@ func TestSessionOnAnotherNode(t *testing.T) {
 	onB.postForm("/m/"+token+"/logout", url.Values{})
 	if r := onA.get("/m/" + token); strings.Contains(r.body, "Ditt provsvar är klart") {
 		t.Fatal("the session still opens the message on node a after a logout on node b")
+	}
+}
+
+// halt stops the server as a node that dies does: its collectors end
+// without cancelling or writing anything, its heartbeats stop.
+func (e *env) halt() {
+	e.rw.halted.Store(true)
+	e.ts.Close()
+	e.rw.Close()
+}
+
+// storeHolds tells whether any record of the reader's tables holds one of
+// secrets in clear.
+func (e *env) storeHolds(secrets ...string) bool {
+	e.t.Helper()
+	found := false
+	err := e.v.View(sessionTables, func(tx vault.Tx) error {
+		for _, name := range sessionTables {
+			err := tx.Table(name).Scan(nil, func(k, v []byte) error {
+				rec := string(k) + string(v)
+				for _, s := range secrets {
+					if s != "" && strings.Contains(rec, s) {
+						found = true
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return found
+}
+
+// An order started through node a is followed through node b: the page
+// and the poll there show its QR code (which the phone scans), the app's
+// return leads back to the message there, and the login completes and
+// opens the message there, "opened" recorded once. The store never holds
+// the order's secrets, the link token or the cookie.
+func TestOrderOnAnotherNode(t *testing.T) {
+	t.Parallel()
+	a := newEnv(t)
+	b := a.secondNode()
+	id, token := a.accept(outlookErrand, sample(t, "outlook-html-inline-image.eml"), recipient(pnA))
+
+	onA := a.browser()
+	started := onA.start(token, "same")
+	onB := b.browser()
+	onB.setCookie(onA.cookie())
+
+	st := mustPoll(t, onB, token)
+	if st.Status != "pending" || !strings.HasPrefix(st.QR, "bankid.") {
+		t.Fatalf("poll through node b: %+v", st)
+	}
+	if r := onB.get("/m/" + token + "/qr.svg"); r.status != 200 || !strings.Contains(r.body, "<svg") {
+		t.Fatalf("qr.svg through node b: %d", r.status)
+	}
+	if p := onB.get("/m/"+token, "User-Agent", "Mozilla/5.0 (iPhone) Mobile/15E148"); !strings.Contains(p.body, "autostarttoken="+started.AutoStartToken) {
+		t.Fatalf("node b's page has no link to open the app with the order:\n%s", p.body)
+	}
+	var nonce string
+	a.waitOrder(func(o *order) bool { nonce = o.nonce; return true })
+	if r := onB.get("/r/" + nonce); r.status != http.StatusSeeOther || r.header.Get("Location") != "/m/"+token+"?lang=sv" {
+		t.Fatalf("the app's return through node b: %d %v", r.status, r.header)
+	}
+	if a.storeHolds(started.AutoStartToken, token, onA.cookie(), qrSecretOf(a)) {
+		t.Fatal("the store holds an order's secret, the link token or the cookie in clear")
+	}
+
+	if _, err := a.sim.Approve(bankidsim.PhoneRequest{QR: st.QR, PersonalNumber: pnA}); err != nil {
+		t.Fatalf("Approve: %v", err)
+	}
+	if st := onB.waitStatus(token); st.Status != "complete" {
+		t.Fatalf("final status through node b: %+v", st)
+	}
+	if r := onB.get("/m/" + token + "/message.json"); r.status != 200 || !strings.Contains(r.body, "Ditt provsvar är klart") {
+		t.Fatalf("message.json through node b: %d %s", r.status, r.body)
+	}
+	// Node a, asked with the pre-login id, has nothing more to claim.
+	if st, code := onA.poll(token); code != http.StatusNotFound || st.Status != "none" {
+		t.Fatalf("node a after node b's claim: %d %+v", code, st)
+	}
+	if evs := a.events(id); len(evs) != 1 || evs[0].Kind != vault.EventOpened || evs[0].PersonalNumber != pnA {
+		t.Fatalf("events %+v", evs)
+	}
+}
+
+// qrSecretOf is the qrStartSecret of the order e's node collects.
+func qrSecretOf(e *env) string {
+	var secret string
+	e.waitOrder(func(o *order) bool { secret = o.qrSecret; return true })
+	return secret
+}
+
+// A cancel, or a logout, through node b ends node a's order: at BankID,
+// and node a's collector stops.
+func TestCancelOnAnotherNode(t *testing.T) {
+	t.Parallel()
+	a := newEnv(t)
+	b := a.secondNode()
+	_, token := a.accept(outlookErrand, sample(t, "outlook-html-inline-image.eml"), recipient(pnA, pnB))
+	for _, path := range []string{"/cancel", "/logout"} {
+		onA := a.browser()
+		started := onA.start(token, "same")
+		var collector *order
+		a.waitOrder(func(o *order) bool { collector = o; return o.autoStart == started.AutoStartToken })
+		onB := b.browser()
+		onB.setCookie(onA.cookie())
+		onB.postForm("/m/"+token+path, url.Values{}, "Accept", "application/json")
+		if _, err := a.sim.Approve(bankidsim.PhoneRequest{AutoStartToken: started.AutoStartToken, PersonalNumber: pnA}); !errors.Is(err, bankidsim.ErrPhoneNoOrder) {
+			t.Fatalf("%s through node b: the order is still at BankID: %v", path, err)
+		}
+		<-collector.done // node a's collector has stopped
+		if st, code := onA.poll(token); code != http.StatusNotFound || st.Status != "none" {
+			t.Fatalf("%s through node b: node a still shows the order: %d %+v", path, code, st)
+		}
+	}
+}
+
+// Node a dies mid-order: no heartbeat, nothing cancelled. Once its
+// heartbeat is stale, node b takes the order over and collects it; the
+// person completes and reads through node b.
+func TestOrderTakenOverFromADeadNode(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	a := newEnv(t, envConfig{simClock: clock.Now, opts: func(o *Options) { o.Now = clock.Now }})
+	b := a.secondNode()
+	_, token := a.accept(outlookErrand, sample(t, "outlook-html-inline-image.eml"), recipient(pnA))
+
+	onA := a.browser()
+	onA.start(token, "other")
+	qr := mustPoll(t, onA, token).QR
+	a.halt()
+
+	onB := b.browser()
+	onB.setCookie(onA.cookie())
+	b.rw.takeOver()
+	if n := b.collecting(); n != 0 {
+		t.Fatalf("node b took %d orders over while node a's heartbeat was fresh", n)
+	}
+	if _, err := a.sim.Approve(bankidsim.PhoneRequest{QR: qr, PersonalNumber: pnA}); err != nil {
+		t.Fatalf("Approve: %v", err)
+	}
+	if st := mustPoll(t, onB, token); st.Status != "pending" {
+		t.Fatalf("nobody collects, yet the order is %+v", st)
+	}
+
+	clock.Advance(staleAfter)
+	b.rw.takeOver()
+	if n := b.collecting(); n != 1 {
+		t.Fatalf("node b collects %d orders after node a's heartbeat went stale, want 1", n)
+	}
+	if st := onB.waitStatus(token); st.Status != "complete" {
+		t.Fatalf("final status through node b: %+v", st)
+	}
+	if r := onB.get("/m/" + token + "/message.json"); r.status != 200 || !strings.Contains(r.body, "Ditt provsvar är klart") {
+		t.Fatalf("message.json through node b: %d %s", r.status, r.body)
+	}
+}
+
+// collecting is the number of orders e's node collects (or has collected,
+// until their collector ends).
+func (e *env) collecting() int {
+	e.rw.mu.Lock()
+	defer e.rw.mu.Unlock()
+	n := e.rw.active
+	return n
+}
+
+// A start through node b for the person of node a's pending order cancels
+// it (issue 12's rule across nodes): the holder's page on node a says a new
+// sign-in replaced it, node a's collector stops, and the recipient reads.
+// While the recipient is entering the security code, a start through the
+// other node is refused.
+func TestNewStartOnAnotherNodeReplaces(t *testing.T) {
+	t.Parallel()
+	a := newEnv(t)
+	b := a.secondNode()
+	_, token := a.accept(outlookErrand, sample(t, "outlook-html-inline-image.eml"), recipient(pnA))
+	holder, reader := a.browser(), b.browser()
+
+	held := holder.start(token, "same")
+	var collector *order
+	a.waitOrder(func(o *order) bool { collector = o; return true })
+	reader.start(token, "other")
+	if _, err := a.sim.Approve(bankidsim.PhoneRequest{AutoStartToken: held.AutoStartToken}); !errors.Is(err, bankidsim.ErrPhoneNoOrder) {
+		t.Fatalf("the holder's order is still at BankID: %v", err)
+	}
+	<-collector.done
+	if st, _ := holder.poll(token); st.Status != "failed" || st.Message != textsSV.ReplacedText {
+		t.Fatalf("the holder's poll on node a: %+v", st)
+	}
+
+	st := mustPoll(t, reader, token)
+	if _, err := a.sim.Scan(bankidsim.PhoneRequest{QR: st.QR, PersonalNumber: pnA}); err != nil {
+		t.Fatal(err)
+	}
+	b.waitOrder(func(o *order) bool { return o.hint == string(bankid.HintUserSign) })
+	r := a.browser().postForm("/m/"+token+"/auth", url.Values{"device": {"other"}}, "Accept", "application/json")
+	if r.status != http.StatusConflict {
+		t.Fatalf("a start through node a while the recipient signs in through node b: %d %s", r.status, r.body)
+	}
+	if _, err := a.sim.Approve(bankidsim.PhoneRequest{QR: mustPoll(t, reader, token).QR, PersonalNumber: pnA}); err != nil {
+		t.Fatalf("the recipient approves: %v", err)
+	}
+	if st := reader.waitStatus(token); st.Status != "complete" {
+		t.Fatalf("the recipient's final status: %+v", st)
 	}
 }

@@ -46,8 +46,9 @@ type Options struct {
 	Now    func() time.Time
 
 	// Test seams, zero in production.
-	collectEvery time.Duration // default 2 s
-	limits       *limits       // default defaultLimits()
+	collectEvery  time.Duration // default 2 s
+	takeoverEvery time.Duration // default takeoverEvery
+	limits        *limits       // default defaultLimits()
 }
 
 // DefaultSessionTTL is Options.SessionTTL when it is zero.
@@ -80,8 +81,9 @@ type Server struct {
 	limits  *limits
 	handler http.Handler
 
-	collectEvery time.Duration
-	maxOrders    int
+	collectEvery  time.Duration
+	takeoverEvery time.Duration
+	maxOrders     int
 
 	sweeps atomic.Int64 // janitor rounds, for sweepStored
 
@@ -89,12 +91,17 @@ type Server struct {
 	sessions map[string]*session // by session id
 	active   int                 // orders whose collector runs
 	closed   bool
-	// personOrders is the pending order that names each person (BankID's
-	// requirement.personalNumber), and starting the starts of such orders
-	// under way, by personal number: BankID allows a person one open order,
-	// so a new one first makes way (see startOrder).
-	personOrders map[string]*order
-	starting     map[string]chan struct{}
+	// collectors are the orders this node collects, by their session's
+	// key (sessionKey); starting the starts of orders that name a person
+	// under way here, by personal number: BankID allows a person one open
+	// order, so a new one first makes way (see startOrder).
+	collectors map[string]*order
+	starting   map[string]chan struct{}
+	// node names this server in reader_orders (the collector of an order).
+	node string
+	// halted: stopped as a node that dies is (a test seam): its orders are
+	// neither cancelled nor written, and another node takes them over.
+	halted atomic.Bool
 
 	ctx  context.Context // ends at Close: stops the collectors and the janitor
 	stop context.CancelFunc
@@ -145,29 +152,35 @@ func New(o Options) (*Server, error) {
 	if o.collectEvery <= 0 {
 		o.collectEvery = collectEvery
 	}
+	if o.takeoverEvery <= 0 {
+		o.takeoverEvery = takeoverEvery
+	}
 	if o.limits == nil {
 		o.limits = defaultLimits()
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{
-		opt:          o,
-		log:          log.With("component", "readerweb"),
-		now:          o.Now,
-		loc:          loc,
-		tmpl:         tmpl,
-		assets:       as,
-		limits:       o.limits,
-		collectEvery: o.collectEvery,
-		maxOrders:    maxOrders,
-		sessions:     make(map[string]*session),
-		personOrders: make(map[string]*order),
-		starting:     make(map[string]chan struct{}),
-		ctx:          ctx,
-		stop:         stop,
+		opt:           o,
+		log:           log.With("component", "readerweb"),
+		now:           o.Now,
+		loc:           loc,
+		tmpl:          tmpl,
+		assets:        as,
+		limits:        o.limits,
+		collectEvery:  o.collectEvery,
+		maxOrders:     maxOrders,
+		sessions:      make(map[string]*session),
+		collectors:    make(map[string]*order),
+		node:          randomID(12),
+		takeoverEvery: o.takeoverEvery,
+		starting:      make(map[string]chan struct{}),
+		ctx:           ctx,
+		stop:          stop,
 	}
 	s.handler = s.routes()
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.janitor()
+	go s.orderWatch()
 	return s, nil
 }
 

@@ -2,7 +2,6 @@ package readerweb
 
 import (
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/base64"
 	"net/http"
 	"time"
@@ -20,8 +19,8 @@ type session struct {
 	expires time.Time
 	order   *order
 	grants  map[string]grant // by tokenKey
-	// returns maps the nonce of each same-device order this browser
-	// started to its message, and outlives the order: on iOS the BankID
+	// returns maps the nonce (returnKey) of each same-device order this
+	// browser started to its message, and outlives the order: on iOS the BankID
 	// app's return often opens a new tab after the first one has already
 	// polled and logged in, and that return must still lead to the message.
 	returns map[string]string
@@ -125,7 +124,9 @@ func (s *Server) sessionOf(r *http.Request) *session {
 }
 
 // takeSession removes the request's session, here and from every node
-// (its record), and returns it (nil when there is none).
+// (its record), and returns it (nil when there is none). A pending order
+// that another node collects is cancelled at BankID here; one collected
+// here is the caller's to end (endOrder).
 func (s *Server) takeSession(r *http.Request) *session {
 	s.syncSession(s.cookieID(r))
 	s.mu.Lock()
@@ -133,16 +134,29 @@ func (s *Server) takeSession(r *http.Request) *session {
 	if ss != nil {
 		delete(s.sessions, ss.id)
 	}
-	stored := ss != nil && ss.stored
 	s.mu.Unlock()
-	if stored {
-		s.forgetSession(ss.id)
+	if ss == nil {
+		return nil
+	}
+	if so := s.forgetSession(ss.id); so != nil && !s.collecting(sessionKey(ss.id), so.Ref) {
+		s.cancelRef(so.Ref, so.MessageID)
 	}
 	return ss
 }
 
-// endOrder stops a session's order: its collector ends and cancels it at
-// BankID if it is still pending. With wait, endOrder returns only after that,
+// collecting tells whether this node's collector follows the order ref of
+// the session skey.
+func (s *Server) collecting(skey []byte, ref string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.collectors[string(skey)]
+	return o != nil && o.ref == ref
+}
+
+// endOrder stops a session's order: it leaves the session's record (so no
+// node shows it any more, and its collector, wherever it runs, stops at its
+// next write) and is cancelled at BankID, by this node's collector when it
+// runs here, else from here. With wait, endOrder returns only after that,
 // so a new order for the same person does not meet alreadyInProgress.
 func (s *Server) endOrder(ss *session, wait bool) {
 	s.mu.Lock()
@@ -151,9 +165,22 @@ func (s *Server) endOrder(ss *session, wait bool) {
 	if o == nil {
 		return
 	}
-	o.cancel()
-	if wait {
-		<-o.done
+	so, err := s.endStored(o.skey, false, false)
+	if err != nil {
+		s.log.Error("ending an order", "message", o.messageID, "err", err)
+	}
+	s.mu.Lock()
+	local := s.collectors[string(o.skey)]
+	s.mu.Unlock()
+	if local != nil && local.ref == o.ref {
+		local.cancel()
+		if wait {
+			<-local.done
+		}
+		return
+	}
+	if so != nil {
+		s.cancelRef(so.Ref, so.MessageID)
 	}
 }
 
@@ -198,11 +225,7 @@ func (s *Server) returnPathOf(r *http.Request, nonce string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if ss := s.sessionOf(r); ss != nil {
-		for n, path := range ss.returns {
-			if subtle.ConstantTimeCompare([]byte(n), []byte(nonce)) == 1 {
-				return path
-			}
-		}
+		return ss.returns[returnKey(nonce)]
 	}
 	return ""
 }

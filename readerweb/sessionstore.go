@@ -14,20 +14,18 @@ import (
 
 // Stored sessions: what another node (or this one after a restart) must
 // know of a browser's session lives in the vault's table reader_sessions,
-// so that a browser may land on any node once logged in: the grants its
-// logins won. Each request with a cookie reads its record, and a logout or
-// a claim on one node ends the old id on every node. A pending BankID order
-// is still this node's alone (it lives in memory, with its collector), and
-// so is a same-device order's return path (it holds the link token, which
-// the store never holds in clear): the login itself needs the node it
-// started on.
+// so that a browser may land on any node: the grants its logins won, its
+// BankID order (orderstore.go) and its same-device orders' return paths
+// (sealed: they hold the link token). Each request with a cookie reads its
+// record, once, and a logout or a claim on one node ends the old id on
+// every node.
 //
 // A record is keyed by SHA-256 of the session id, and its grants by the
 // link's tokenKey, so the table holds neither the cookies nor the tokens.
 
 const tSessions = "reader_sessions" // SHA-256(session id) → storedSession (JSON)
 
-var sessionTables = []string{tSessions}
+var sessionTables = []string{tSessions, tOrders, tPersons}
 
 // HookName names the reader's hook in the vault.
 const HookName = "reader sessions"
@@ -72,6 +70,10 @@ func eraseSessions(tx vault.Tx, personalNumber, _ string) error {
 type storedSession struct {
 	Expires time.Time              `json:"expires"`
 	Grants  map[string]storedGrant `json:"grants,omitempty"` // by tokenKey, base64url (it is bytes)
+	// Returns: a same-device order's return path (/m/<token>…) by
+	// returnKey of its nonce, sealed under the session's key.
+	Returns map[string][]byte `json:"returns,omitempty"`
+	Order   *storedOrder      `json:"order,omitempty"`
 }
 
 type storedGrant struct {
@@ -89,6 +91,15 @@ func sessionKey(id string) []byte {
 // before ss is shared.
 func (ss *session) record() storedSession {
 	st := storedSession{Expires: ss.expires}
+	for k, path := range ss.returns {
+		if st.Returns == nil {
+			st.Returns = map[string][]byte{}
+		}
+		st.Returns[k] = seal(ss.id, "return "+k, []byte(path))
+	}
+	if ss.order != nil {
+		st.Order = storedOrderOf(ss.id, ss.order)
+	}
 	for k, g := range ss.grants {
 		if st.Grants == nil {
 			st.Grants = map[string]storedGrant{}
@@ -98,51 +109,60 @@ func (ss *session) record() storedSession {
 	return st
 }
 
-// saveSession writes ss's record and deletes the record of the session it
-// replaces (gone: an id that must open nothing any more), in one durable
-// transaction. A session with nothing another node needs is not written.
-func (s *Server) saveSession(ss *session, st storedSession, gone string) (err error) {
-	if len(st.Grants) == 0 && gone == "" {
+// saveStart writes the record of a session that has just started an
+// order: the session with its order, the order's entry in reader_orders
+// (this node collects it) and, when the order names a person, that
+// person's entry in reader_persons.
+func (s *Server) saveStart(ss *session, st storedSession) error {
+	skey := sessionKey(ss.id)
+	err := s.opt.Vault.Update(context.Background(), sessionTables, func(tx vault.Tx) error {
+		if err := putJSON(tx.Table(tSessions), skey, st); err != nil {
+			return err
+		}
+		if err := putJSON(tx.Table(tOrders), skey, orderBeat{Owner: s.node, Beat: s.now()}); err != nil {
+			return err
+		}
+		if st.Order.Person != nil {
+			return tx.Table(tPersons).Put(st.Order.Person, skey)
+		}
 		return nil
-	}
-	defer func() {
-		if err == nil && len(st.Grants) > 0 {
-			s.mu.Lock()
-			ss.stored = true
-			s.mu.Unlock()
-		}
-	}()
-	b, err := json.Marshal(st)
-	if err != nil {
-		return err
-	}
-	err = s.opt.Vault.Update(context.Background(), sessionTables, func(tx vault.Tx) error {
-		t := tx.Table(tSessions)
-		if gone != "" {
-			if err := t.Delete(sessionKey(gone)); err != nil {
-				return err
-			}
-		}
-		if len(st.Grants) == 0 {
-			return nil
-		}
-		return t.Put(sessionKey(ss.id), b)
 	})
 	if err != nil {
 		return fmt.Errorf("readerweb: save session: %w", err)
 	}
+	s.mu.Lock()
+	ss.stored = true
+	s.mu.Unlock()
 	return nil
 }
 
 // forgetSession deletes a session's record: the id opens nothing on any
-// node from then on.
-func (s *Server) forgetSession(id string) {
+// node from then on. It returns the session's order when it was pending
+// (nil otherwise): it is ended in the store, and the caller cancels it at
+// BankID.
+func (s *Server) forgetSession(id string) *storedOrder {
+	skey := sessionKey(id)
+	var pending *storedOrder
 	err := s.opt.Vault.Update(context.Background(), sessionTables, func(tx vault.Tx) error {
-		return tx.Table(tSessions).Delete(sessionKey(id))
+		pending = nil
+		var rec storedSession
+		ok, err := getJSON(tx.Table(tSessions), skey, &rec)
+		if err != nil {
+			return err
+		}
+		if ok && rec.Order != nil && rec.Order.Status == "pending" {
+			pending = rec.Order
+			if err := dropOrderIndex(tx, skey, rec.Order); err != nil {
+				return err
+			}
+		}
+		return tx.Table(tSessions).Delete(skey)
 	})
 	if err != nil {
 		s.log.Error("forgetting a session", "err", err)
+		return nil
 	}
+	return pending
 }
 
 // loadSession reads a session's record; nil when there is none (never
@@ -168,10 +188,10 @@ func (s *Server) loadSession(id string) (*storedSession, error) {
 
 // syncSession brings this node's copy of the request's session in step
 // with its record, before the caller looks at it under s.mu: a session
-// another node made is taken in (without an order: those stay where they
-// started), and one whose record another node deleted (a logout, a claim)
-// is dropped unless it holds this node's pending order. A request without
-// a cookie, or a HEAD request, reads nothing.
+// another node made is taken in, with its order as the record tells it
+// (whichever node collects it), and one whose record another node deleted
+// (a logout, a claim, a new start) is dropped, its order here stopped. A
+// request without a cookie, or a HEAD request, reads nothing.
 func (s *Server) syncSession(id string) {
 	if id == "" {
 		return
@@ -186,21 +206,22 @@ func (s *Server) syncSession(id string) {
 	ss := s.sessions[id]
 	switch {
 	case st == nil && ss != nil && ss.stored: // ended on another node
-		if ss.order == nil {
-			delete(s.sessions, id)
-		} else {
-			ss.grants, ss.stored = nil, false // this node's order goes on
+		delete(s.sessions, id)
+		if ss.order != nil {
+			ss.order.cancel() // a collector here ends; the order is over
 		}
 	case st != nil && ss == nil && !s.closed && len(s.sessions) < maxSessions:
 		ss = &session{id: id, expires: st.Expires, stored: true}
 		s.adoptLocked(ss, st)
 		s.sessions[id] = ss
 	case st != nil && ss != nil:
+		ss.stored = true
 		s.adoptLocked(ss, st)
 	}
 }
 
-// adoptLocked takes a record's grants into ss; s.mu held.
+// adoptLocked takes a record's grants, return paths and order into ss;
+// s.mu held.
 func (s *Server) adoptLocked(ss *session, st *storedSession) {
 	now := s.now()
 	for enc, g := range st.Grants {
@@ -211,6 +232,41 @@ func (s *Server) adoptLocked(ss *session, st *storedSession) {
 			}
 			ss.grants[string(k)] = grant{pn: g.PN, name: g.Name, until: g.Until}
 		}
+	}
+	for k, sealed := range st.Returns {
+		if _, ok := ss.returns[k]; ok {
+			continue
+		}
+		path, err := unseal(ss.id, "return "+k, sealed)
+		if err != nil {
+			continue
+		}
+		if ss.returns == nil {
+			ss.returns = map[string]string{}
+		}
+		ss.returns[k] = string(path)
+	}
+	so := st.Order
+	switch {
+	case so == nil:
+		ss.order = nil // cancelled (a collector here stops at its next write)
+	case ss.order != nil && ss.order.ref == so.Ref:
+		claimed := ss.order.claimed
+		ss.order.orderState = so.state()
+		ss.order.claimed = claimed
+	default:
+		if o := s.collectors[string(sessionKey(ss.id))]; o != nil && o.ref == so.Ref {
+			// This node took the order over from another.
+			o.orderState = so.state()
+			ss.order = o
+			return
+		}
+		o, err := remoteOrder(ss.id, so)
+		if err != nil {
+			s.log.Error("reading a session's order", "err", err)
+			return
+		}
+		ss.order = o
 	}
 }
 
@@ -232,6 +288,15 @@ func (s *Server) sweepStored() error {
 	}
 	return s.opt.Vault.Update(context.Background(), sessionTables, func(tx vault.Tx) error {
 		for _, k := range old {
+			b, err := tx.Table(tSessions).Get(k)
+			if err != nil {
+				return err
+			}
+			var rec storedSession
+			_ = json.Unmarshal(b, &rec) // a record that does not decode goes too
+			if err := dropOrderIndex(tx, k, rec.Order); err != nil {
+				return err
+			}
 			if err := tx.Table(tSessions).Delete(k); err != nil {
 				return err
 			}
