@@ -48,19 +48,30 @@
 //
 // # Sessions
 //
-// A session's grants (what its logins won) are also kept in the vault's
-// table reader_sessions (Hook; sessionstore.go), keyed by a hash of the
-// session id, so a logged-in browser reads its message through any node
-// sharing the store, and after a restart; a logout or a claim on one node
-// ends the old id on all. The rest lives in the memory of the node that
-// started the order: the pending BankID order with its collector, and a
-// same-device order's return path (it holds the link token): the login
-// itself (at most BankID's three minutes) needs that node, e.g. by the
-// load balancer's session affinity. Sessions last minutes
+// A session's grants (what its logins won), its BankID order and its
+// same-device orders' return paths are kept in the vault's tables (Hook;
+// sessionstore.go, orderstore.go), keyed by a hash of the session id, so a
+// browser may land on any node sharing the store, and after a restart: an
+// order started through one node is polled, shown (QR code, the link to
+// the app), returned to from the app, completed and read through any
+// other; a cancel, logout or claim on one node ends the old id on all. A
+// request with a cookie reads its session's record once. Sessions last minutes
 // (Options.SessionTTL, absolute from the moment the session was made, not
 // sliding). The cookie is HttpOnly, SameSite=Strict,
 // Path=/ and, unless Options.Secure is false (dev on loopback), Secure with
 // the __Host- prefix.
+//
+// What the store never holds in clear: the session id (only its SHA-256),
+// the link token (grants are keyed by a hash of it), and what an order
+// must keep secret — BankID's autoStartToken, qrStartToken and
+// qrStartSecret, and a same-device order's return path, which holds the
+// link token. These are sealed with AES-256-GCM under a key derived with
+// HKDF-SHA256 from the session id, which only the browser's cookie carries:
+// every request that needs them carries it, and neither the store nor the
+// key file opens them. BankID's orderRef is stored in clear (a node that
+// takes an order over collects it with no request at hand; it is of no use
+// without the relying party's certificate), and so are the person's number
+// and name once BankID identified them, as in the grants and the events.
 //
 // A session is made only by POST /m/<token>/auth, and every such POST makes a
 // new one (an incoming session, with its order, is ended first), so a session
@@ -77,12 +88,21 @@
 //
 // # Collecting
 //
-// Each order has one goroutine that calls /collect every 2 s while the order
-// is pending, and stops for good at complete or failed. The goroutine, not the
-// browser, acts on the result, so a denial is recorded even when the browser
-// has gone. An order is cancelled at BankID (and its goroutine stopped) when
-// its session ends: a new order in the same browser, cancel, logout, the
-// session's TTL, or Close. Collect errors are retried up to three times in a
+// Each pending order has one collector, on one node (its owner, first the
+// node that started it), that calls /collect every 2 s while the order is
+// pending, and stops for good at complete or failed. The collector, not
+// the browser, acts on the result, so a denial is recorded even when the
+// browser has gone. It writes the order's record only when BankID's answer
+// changes (a hint, the end), and a heartbeat (table reader_orders) at most
+// every 5 s otherwise; every node looks for heartbeats older than 20 s
+// every 5 s (a scan of the pending orders) and one takes such an order
+// over, so an order whose node died is completed through another. An order
+// is ended by a write, from whichever node: cancel, logout, a new order in
+// the same browser, a new order for the same person (below), the session's
+// TTL or Close take it out of the store and cancel it at BankID, and its
+// collector, wherever it runs, finds it gone at its next write and stops.
+// (Close cancels the node's own pending orders: they are not handed over.)
+// Collect errors are retried up to three times in a
 // row (maintenance and tooManyRequests until the order's time is up) before the
 // order fails with BankID's recommended message.
 //
@@ -107,10 +127,13 @@
 // requirement.personalNumber is that person's: someone holding a forwarded
 // link could otherwise start orders in a loop and the recipient would get
 // alreadyInProgress (RFA4) every time. So a new order that names a person
-// first cancels (/cancel) this server's pending order for the same person,
-// whichever browser and link started it, and that browser's page then says
-// that another sign-in for the same person replaced it. Starts for one person
-// are serialised. The one exception: an order whose person is already asked
+// first cancels (/cancel) the gateway's pending order for the same person
+// (table reader_persons), whichever browser, link and node started it, and
+// that browser's page then says that another sign-in for the same person
+// replaced it. Starts for one person are serialised on one node; two starts
+// for one person on two nodes within the same BankID call can still meet as
+// alreadyInProgress (both end, and the person starts again), which gives a
+// link holder nothing the next paragraph does not. The one exception: an order whose person is already asked
 // for the security code (hint userSign, reached only with that person's
 // BankID) is not cancelled; the new start gets 409 and a plain "the
 // recipient is identifying right now", and BankID is not called.
@@ -180,7 +203,16 @@
 // totals, ten times one client's, still bound the load on one link; only
 // many clients at once reach them.
 //
-// At most 10 000 orders are pending and 100 000 sessions alive at once.
+// The buckets are each node's own, in memory: with N nodes behind a load
+// balancer a client gets up to N times each burst and rate. Keeping them
+// in the store would cost a durable write (a commit, an fsync or a
+// PostgreSQL round trip) for every request, page views and polls
+// included, to guard against load that N times the figures above still
+// bounds. BankID's own limits, the order cap per node and the one open
+// order per person hold whatever the node.
+//
+// At most 10 000 orders are pending and 100 000 sessions alive at once, on
+// each node.
 //
 // # Logging
 //

@@ -394,13 +394,13 @@ func (s *Server) abandon(o *order) {
 		return
 	}
 	s.mu.Lock()
-	st := o.orderState
+	st, replaced := o.orderState, o.replaced
 	s.mu.Unlock()
 	if st.status != "pending" {
 		return
 	}
 	st.status, st.hint, st.rfa = "failed", "", bankid.RFA6
-	if o.replaced {
+	if replaced {
 		st.rfa, st.replaced = "", true // the page says what happened instead
 	}
 	s.publish(o, st)

@@ -1,12 +1,14 @@
 package readerweb
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"sigill/bankid"
 	"sigill/bankid/bankidsim"
@@ -192,9 +194,10 @@ func TestCancelOnAnotherNode(t *testing.T) {
 	}
 }
 
-// Node a dies mid-order: no heartbeat, nothing cancelled. Once its
-// heartbeat is stale, node b takes the order over and collects it; the
-// person completes and reads through node b.
+// Node a dies mid-order: no heartbeat, nothing cancelled. While its
+// heartbeat is fresh, nobody takes its order; once it is stale, node b
+// takes the order over and collects it; the person completes and reads
+// through node b.
 func TestOrderTakenOverFromADeadNode(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock()
@@ -203,28 +206,34 @@ func TestOrderTakenOverFromADeadNode(t *testing.T) {
 	_, token := a.accept(outlookErrand, sample(t, "outlook-html-inline-image.eml"), recipient(pnA))
 
 	onA := a.browser()
-	onA.start(token, "other")
-	qr := mustPoll(t, onA, token).QR
-	a.halt()
+	started := onA.start(token, "same")
 
-	onB := b.browser()
-	onB.setCookie(onA.cookie())
+	// Alive, node a beats (at its next collect once beatEvery has passed),
+	// and an order whose node beats is not taken, however old.
+	clock.Advance(staleAfter - time.Second)
+	a.waitBeat(clock.Now())
+	clock.Advance(2 * time.Second)
 	b.rw.takeOver()
 	if n := b.collecting(); n != 0 {
 		t.Fatalf("node b took %d orders over while node a's heartbeat was fresh", n)
 	}
-	if _, err := a.sim.Approve(bankidsim.PhoneRequest{QR: qr, PersonalNumber: pnA}); err != nil {
+
+	a.halt()
+	if _, err := a.sim.Approve(bankidsim.PhoneRequest{AutoStartToken: started.AutoStartToken}); err != nil {
 		t.Fatalf("Approve: %v", err)
+	}
+	onB := b.browser()
+	onB.setCookie(onA.cookie())
+	b.rw.takeOver()
+	if n := b.collecting(); n != 0 {
+		t.Fatalf("node b took %d orders over before node a's heartbeat was stale", n)
 	}
 	if st := mustPoll(t, onB, token); st.Status != "pending" {
 		t.Fatalf("nobody collects, yet the order is %+v", st)
 	}
 
 	clock.Advance(staleAfter)
-	b.rw.takeOver()
-	if n := b.collecting(); n != 1 {
-		t.Fatalf("node b collects %d orders after node a's heartbeat went stale, want 1", n)
-	}
+	b.rw.takeOver() // (or its own round of it, as soon as the clock moved)
 	if st := onB.waitStatus(token); st.Status != "complete" {
 		t.Fatalf("final status through node b: %+v", st)
 	}
@@ -233,13 +242,31 @@ func TestOrderTakenOverFromADeadNode(t *testing.T) {
 	}
 }
 
-// collecting is the number of orders e's node collects (or has collected,
-// until their collector ends).
+// waitBeat waits until the one pending order's heartbeat says at.
+func (e *env) waitBeat(at time.Time) {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		var beat orderBeat
+		err := e.v.View(sessionTables, func(tx vault.Tx) error {
+			return tx.Table(tOrders).Scan(nil, func(_, v []byte) error { return json.Unmarshal(v, &beat) })
+		})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if beat.Beat.Equal(at) {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	e.t.Fatal("timed out waiting for the heartbeat")
+}
+
+// collecting is the number of orders e's node collects.
 func (e *env) collecting() int {
 	e.rw.mu.Lock()
 	defer e.rw.mu.Unlock()
-	n := e.rw.active
-	return n
+	return len(e.rw.collectors)
 }
 
 // A start through node b for the person of node a's pending order cancels

@@ -387,6 +387,10 @@ func (s *Server) takeOne(skey []byte) error {
 	}
 	l, err := s.opt.Vault.LetterByID(so.MessageID, so.Recipient)
 	if err != nil {
+		// Nobody could be let in without the letter: the order ends.
+		if _, err := s.endStored(skey, false, false); err == nil {
+			s.cancelRef(so.Ref, so.MessageID)
+		}
 		return fmt.Errorf("the order's letter: %w", err)
 	}
 	o := &order{
