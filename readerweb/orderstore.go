@@ -237,16 +237,11 @@ var errNotCollecting = errors.New("readerweb: the order is no longer this node's
 // An order that ends leaves reader_orders and reader_persons.
 func (s *Server) recordState(o *order, st orderState) error {
 	return s.opt.Vault.Update(context.Background(), orderTables, func(tx vault.Tx) error {
-		var beat orderBeat
-		ok, err := getJSON(tx.Table(tOrders), o.skey, &beat)
-		if err != nil {
+		if err := s.mustCollect(tx, o); err != nil {
 			return err
 		}
-		if !ok || beat.Owner != s.node {
-			return errNotCollecting
-		}
 		var rec storedSession
-		ok, err = getJSON(tx.Table(tSessions), o.skey, &rec)
+		ok, err := getJSON(tx.Table(tSessions), o.skey, &rec)
 		if err != nil {
 			return err
 		}
@@ -268,16 +263,25 @@ func (s *Server) recordState(o *order, st orderState) error {
 // errNotCollecting when it does not any more.
 func (s *Server) heartbeat(o *order) error {
 	return s.opt.Vault.Update(context.Background(), orderTables, func(tx vault.Tx) error {
-		var beat orderBeat
-		ok, err := getJSON(tx.Table(tOrders), o.skey, &beat)
-		if err != nil {
+		if err := s.mustCollect(tx, o); err != nil {
 			return err
-		}
-		if !ok || beat.Owner != s.node {
-			return errNotCollecting
 		}
 		return putJSON(tx.Table(tOrders), o.skey, orderBeat{Owner: s.node, Beat: s.now()})
 	})
+}
+
+// mustCollect is errNotCollecting unless o's entry in reader_orders names
+// this node.
+func (s *Server) mustCollect(tx vault.Tx, o *order) error {
+	var beat orderBeat
+	ok, err := getJSON(tx.Table(tOrders), o.skey, &beat)
+	if err != nil {
+		return err
+	}
+	if !ok || beat.Owner != s.node {
+		return errNotCollecting
+	}
+	return nil
 }
 
 // endStored ends the pending order of the session skey in the store: with
@@ -412,19 +416,4 @@ func (s *Server) takeOne(skey []byte) error {
 	s.log.Info("bankid order taken over from a node that stopped collecting it", "message", o.messageID)
 	go s.collect(cctx, o)
 	return nil
-}
-
-// orderWatch runs takeOver every takeoverEvery until Close.
-func (s *Server) orderWatch() {
-	defer s.wg.Done()
-	t := time.NewTicker(s.takeoverEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-t.C:
-			s.takeOver()
-		}
-	}
 }

@@ -109,7 +109,8 @@ type Server struct {
 }
 
 // New makes the reader's server and starts its janitor (expired sessions,
-// idle rate-limit buckets). Close stops it.
+// idle rate-limit buckets) and its order watch (orders to take over).
+// Close stops them.
 func New(o Options) (*Server, error) {
 	if o.Vault == nil {
 		return nil, errors.New("readerweb: Options.Vault is required")
@@ -179,8 +180,11 @@ func New(o Options) (*Server, error) {
 	}
 	s.handler = s.routes()
 	s.wg.Add(2)
-	go s.janitor()
-	go s.orderWatch()
+	// The janitor ends sessions past their TTL (cancelling their orders)
+	// and forgets idle rate-limit buckets; the order watch takes over the
+	// orders of nodes that stopped collecting them (orderstore.go).
+	go s.every(janitorEvery, s.sweep)
+	go s.every(s.takeoverEvery, s.takeOver)
 	return s, nil
 }
 
@@ -465,18 +469,17 @@ func (s *Server) plain(w http.ResponseWriter, r *http.Request, status int, t *te
 	s.render(w, r, status, p)
 }
 
-// janitor ends sessions past their TTL (cancelling their orders) and forgets
-// idle rate-limit buckets.
-func (s *Server) janitor() {
+// every runs fn every d until Close.
+func (s *Server) every(d time.Duration, fn func()) {
 	defer s.wg.Done()
-	t := time.NewTicker(janitorEvery)
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-s.ctx.Done():
 			return
 		case <-t.C:
-			s.sweep()
+			fn()
 		}
 	}
 }
