@@ -24,6 +24,10 @@ var (
 		Name: "sigill_bankid_orders_total",
 		Help: "BankID orders that ended, by outcome (complete, failed, cancelled, error) and, for failed ones, BankID's hint code.",
 	}, []string{"outcome", "hint"})
+	ordersTakenOver = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "sigill_bankid_orders_taken_over_total",
+		Help: "Pending BankID orders this node took over from a node whose heartbeat went stale (it died or lost the store).",
+	})
 	opens = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "sigill_reader_opens_total",
 		Help: "Messages opened: an allowed person identified with BankID, and opened recorded.",

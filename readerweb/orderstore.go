@@ -414,6 +414,7 @@ func (s *Server) takeOne(skey []byte) error {
 	s.wg.Add(1)
 	s.mu.Unlock()
 	s.log.Info("bankid order taken over from a node that stopped collecting it", "message", o.messageID)
+	ordersTakenOver.Inc()
 	go s.collect(cctx, o)
 	return nil
 }
