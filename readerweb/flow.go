@@ -29,11 +29,12 @@ type order struct {
 	started    time.Time
 	skey       []byte // sessionKey of the session that started it: its records' key
 
-	cancel context.CancelFunc // stops the collector, which then cancels at BankID
-	done   chan struct{}      // closed when the collector has ended
-	// remote: another node collects it; this is the record's view, for a
-	// request of its session (cancel and done do nothing).
-	remote    bool
+	// cancel stops the collector, which then cancels at BankID; done is
+	// closed when the collector has ended. For an order this node does not
+	// collect (the record's view, for a request of its session: remoteOrder)
+	// cancel does nothing and done is closed.
+	cancel    context.CancelFunc
+	done      chan struct{}
 	lastWrite time.Time // the collector's last write of the order's record
 
 	orderState // guarded by Server.mu
@@ -168,7 +169,6 @@ func (s *Server) startOrder(w http.ResponseWriter, r *http.Request, token string
 	}
 	o.ref, o.autoStart, o.qrToken, o.qrSecret = res.OrderRef, res.AutoStartToken, res.QRStartToken, res.QRStartSecret
 	o.started = s.now()
-
 	o.lastWrite = o.started
 
 	cctx, stop := context.WithCancel(s.ctx)

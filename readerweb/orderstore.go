@@ -190,7 +190,7 @@ func remoteOrder(sid string, so *storedOrder) (*order, error) {
 		ref: so.Ref, autoStart: sec.AutoStart, qrToken: sec.QRToken, qrSecret: sec.QRSecret,
 		key: string(so.Key), messageID: so.MessageID, recipient: so.Recipient, ip: so.IP, userAgent: so.UserAgent,
 		sameDevice: so.SameDevice, started: so.Started, skey: sessionKey(sid),
-		cancel: func() {}, done: done, remote: true, orderState: so.state(),
+		cancel: func() {}, done: done, orderState: so.state(),
 	}, nil
 }
 
@@ -400,7 +400,7 @@ func (s *Server) takeOne(skey []byte) error {
 	o := &order{
 		ref: so.Ref, key: string(so.Key), messageID: so.MessageID, recipient: so.Recipient,
 		rcpt: l.Rcpt.Recipient, ip: so.IP, userAgent: so.UserAgent, sameDevice: so.SameDevice, started: so.Started,
-		skey: skey, done: make(chan struct{}), orderState: so.state(),
+		skey: skey, done: make(chan struct{}), orderState: so.state(), lastWrite: s.now(),
 	}
 	s.mu.Lock()
 	if s.closed {
