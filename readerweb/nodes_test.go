@@ -157,6 +157,13 @@ func TestOrderOnAnotherNode(t *testing.T) {
 	if st, code := onA.poll(token); code != http.StatusNotFound || st.Status != "none" {
 		t.Fatalf("node a after node b's claim: %d %+v", code, st)
 	}
+	// The app's late return, with the id node b gave at the claim, leads
+	// to the message through node a (the return path was sealed again
+	// under the new id).
+	onA.setCookie(onB.cookie())
+	if r := onA.get("/r/" + nonce); r.status != http.StatusSeeOther || r.header.Get("Location") != "/m/"+token+"?lang=sv" {
+		t.Fatalf("the app's return after the login, through node a: %d %v", r.status, r.header)
+	}
 	if evs := a.events(id); len(evs) != 1 || evs[0].Kind != vault.EventOpened || evs[0].PersonalNumber != pnA {
 		t.Fatalf("events %+v", evs)
 	}
