@@ -1,6 +1,7 @@
 package readerweb
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -314,5 +315,34 @@ func TestNewStartOnAnotherNodeReplaces(t *testing.T) {
 	}
 	if st := reader.waitStatus(token); st.Status != "complete" {
 		t.Fatalf("the recipient's final status: %+v", st)
+	}
+}
+
+// An erasure of a number takes the orders that name it or identified it
+// out of the store, as it does the grants: a completed, unclaimed order
+// (its session opens nothing afterwards) and another link's pending order
+// that requires the person.
+func TestErasureTakesOrders(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	_, token := e.accept(outlookErrand, sample(t, "outlook-html-inline-image.eml"), recipient(pnA, pnB))
+	_, other := e.accept("Kallelse", sample(t, "thunderbird-attachment.eml"), recipient(pnA))
+
+	done := e.browser()
+	a := done.start(token, "same")
+	if _, err := e.sim.Approve(bankidsim.PhoneRequest{AutoStartToken: a.AutoStartToken, PersonalNumber: pnA}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitOrder(func(o *order) bool { return o.status == "complete" })
+	e.browser().start(other, "other")
+
+	if _, err := e.v.ErasePersonalNumber(context.Background(), pnA, "erased-1", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if e.storeHolds(pnA, string(personKey(pnA))) {
+		t.Fatal("the reader's tables still name the erased number")
+	}
+	if r := done.get("/m/" + token + "/message.json"); r.status != http.StatusForbidden {
+		t.Fatalf("the completed order's session after the erasure: %d %s", r.status, r.body)
 	}
 }

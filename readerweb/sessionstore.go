@@ -1,6 +1,7 @@
 package readerweb
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -32,26 +33,29 @@ const HookName = "reader sessions"
 
 // Hook declares the reader's table; register it in the vault's Options.Hooks.
 // At a GDPR erasure it ends every stored session with a grant won by that
-// number (eraseSessions).
+// number, or an order that identified it (eraseSessions).
 func Hook() vault.Hook {
 	return vault.Hook{Name: HookName, Tables: sessionTables, Erasing: eraseSessions}
 }
 
 // eraseSessions deletes the stored sessions holding a grant of
-// personalNumber: the grant names the person, and the number must leave
-// the store. Such a browser is logged out on its next request.
+// personalNumber, an order that BankID completed (or denied) as that
+// person, or a pending order that names them: each names the person, and
+// the number must leave the store. Such a browser is logged out on its next request.
 func eraseSessions(tx vault.Tx, personalNumber, _ string) error {
+	person := personKey(personalNumber)
 	var gone [][]byte
 	err := tx.Table(tSessions).Scan(nil, func(k, v []byte) error {
 		var st storedSession
 		if err := json.Unmarshal(v, &st); err != nil {
 			return fmt.Errorf("stored session %x: %w", k, err)
 		}
+		holds := st.Order != nil && (st.Order.PN == personalNumber || bytes.Equal(st.Order.Person, person))
 		for _, g := range st.Grants {
-			if g.PN == personalNumber {
-				gone = append(gone, append([]byte(nil), k...))
-				break
-			}
+			holds = holds || g.PN == personalNumber
+		}
+		if holds {
+			gone = append(gone, append([]byte(nil), k...))
 		}
 		return nil
 	})
@@ -62,8 +66,13 @@ func eraseSessions(tx vault.Tx, personalNumber, _ string) error {
 		if err := tx.Table(tSessions).Delete(k); err != nil {
 			return err
 		}
+		// A pending order that names the person leaves reader_orders too:
+		// its collector stops at its next write.
+		if err := tx.Table(tOrders).Delete(k); err != nil {
+			return err
+		}
 	}
-	return nil
+	return tx.Table(tPersons).Delete(person)
 }
 
 // storedSession is a session as another node needs it.
