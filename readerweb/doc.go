@@ -99,7 +99,7 @@
 // over, so an order whose node died is completed through another. An order
 // is ended by a write, from whichever node: cancel, logout, a new order in
 // the same browser, a new order for the same person (below), the session's
-// TTL or Close take it out of the store and cancel it at BankID, and its
+// TTL or Close end it in the store and cancel it at BankID, and its
 // collector, wherever it runs, finds it gone at its next write and stops.
 // (Close cancels the node's own pending orders: they are not handed over.)
 // Collect errors are retried up to three times in a
