@@ -10,6 +10,8 @@
 # Needs root once, to install Postfix (../shared/bench/setup-postfix.sh).
 # SIGILL_BENCH_DATA=DIR runs sigill on an existing data folder (e.g. one
 # filled by `go run ./bench/fill`) instead of an empty one.
+# SIGILL_BENCH_STORE=postgres runs sigill on a throwaway PostgreSQL cluster
+# started for the run (bench/pg.sh) instead of the bbolt file.
 #
 # Then it prints what sigill did under the load (bench/sample.py): RSS median
 # and peak, the vault committer's busy share, requests per bbolt commit, and
@@ -25,9 +27,10 @@ compare=$root/../shared/bench/compare-ingest.sh
 
 offset=20000
 work=$(mktemp -d)
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; pg_stop; rm -rf "$work"' EXIT
+. "$here/pg.sh"
 (cd "$root" && go build -o "$work/sigill" ./cmd/sigill)
-SIGILL_DEV_PASSWORD=bench-password-unused "$work/sigill" dev -data "${SIGILL_BENCH_DATA:-$work/data}" -listen-offset $offset \
+SIGILL_DEV_PASSWORD=bench-password-unused "$work/sigill" dev -data "${SIGILL_BENCH_DATA:-$work/data}" -listen-offset $offset "${store_args[@]}" \
   >"$work/stdout" 2>"$work/log" &
 pid=$!
 relay=127.0.0.1:$((2525 + offset))

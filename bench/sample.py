@@ -8,7 +8,7 @@ Every 0.25 s it reads sigill's /metrics (messages accepted, the vault's group
 committer) and its RSS from /proc/PID/status. Postfix and sigill take turns in
 compare-ingest.sh, so only the intervals in which sigill accepted messages
 count. On SIGTERM it prints, over those intervals: the median and peak RSS,
-the committer's busy share, the requests per bbolt commit and the mean commit
+the committer's busy share, the requests per store commit and the mean commit
 time. With PROFILE_FILE it saves a CPU profile of SECONDS, started when the
 second period of load begins (the first is compare-ingest.sh's warm-up).
 """
@@ -93,7 +93,7 @@ def delta(key):
 span = sum(c["t"] - p["t"] for p, c in loaded)
 commits = delta("commits")
 print("sigill under load (%.1f s of it): RSS median %.0f MB, peak %.0f MB; committer busy %.0f%%; "
-      "%.1f requests per commit; %.2f ms per bbolt commit"
+      "%.1f requests per commit; %.2f ms per store commit"
       % (span, statistics.median(c["rss_mb"] for _, c in loaded), prev["peak_mb"],
          100 * delta("busy") / span, delta("requests") / max(commits, 1),
          1000 * delta("commit_s") / max(commits, 1)))
