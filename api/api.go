@@ -21,6 +21,7 @@ import (
 	"sigill/intake"
 	"sigill/internal/egress"
 	"sigill/vault"
+	"sigill/vault/sentindex"
 )
 
 // Options is what the API needs from the configuration and the other
@@ -82,14 +83,19 @@ const (
 	tableMessages    = "api_messages"
 )
 
-var tables = []string{tableIdempotency, tableMessages, tableByOwner, tableFeed, tableWebhooks}
+var tables = []string{tableIdempotency, tableMessages, tableWebhooks}
 
-// Hook declares the API's tables to the vault, files every event in the
-// indexes the reading routes use, queues its webhook deliveries, and removes a message's records when its
-// audit trail goes. Every vault the API runs on, and
-// every command that opens one, opens it with Hook.
+// readTables are what reading and sending open: the API's own and the sent
+// index's (sentindex), whose hook files every message under its owner.
+var readTables = append(append([]string{}, tables...), sentindex.Tables...)
+
+// Hook declares the API's tables to the vault, queues its webhook
+// deliveries, and removes a message's records when its audit trail goes.
+// Every vault the API runs on, and every command that opens one, opens it
+// with Hook and sentindex.Hook (which keeps the indexes the reading routes
+// use).
 func Hook() vault.Hook {
-	return vault.Hook{Name: "rest api", Tables: tables, Appended: indexEvent, Purging: unindexEvent}
+	return vault.Hook{Name: "rest api", Tables: tables, Appended: eventAppended, Purging: purgeRecords}
 }
 
 //go:embed openapi.json

@@ -24,6 +24,7 @@ import (
 	"sigill/apikey"
 	"sigill/intake"
 	"sigill/vault"
+	"sigill/vault/sentindex"
 )
 
 const staff = "anna@staff.test"
@@ -57,7 +58,7 @@ func options(v *vault.Vault, keys *apikey.Store) Options {
 func (e *env) open(mod func(*Options)) {
 	e.keys = apikey.New()
 	var err error
-	e.v, err = vault.Open(vault.Options{Path: e.path, Now: e.now, Hooks: append([]vault.Hook{Hook(), e.keys.Hook()}, e.hooks...)})
+	e.v, err = vault.Open(vault.Options{Path: e.path, Now: e.now, Hooks: append([]vault.Hook{Hook(), sentindex.Hook(), e.keys.Hook()}, e.hooks...)})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -33,12 +33,13 @@
 //
 // api_idempotency (API key id ‖ 0 ‖ Idempotency-Key → the record as JSON),
 // api_webhooks (account ‖ 0 ‖ endpoint id → the endpoint with its secrets,
-// as JSON; kept in clear, since signing needs them),
-// api_messages (message id → who sent it through which key, its reference
-// and idempotency key, as JSON), and the reading side's indexes, filled by
-// the hook for every message whatever door it came through: api_by_owner
-// (owner ‖ 0 ‖ message id with its bytes inverted, so a scan is newest
-// first → reference) and api_feed (owner ‖ 0 ‖ big-endian event seq).
+// as JSON; kept in clear, since signing needs them) and api_messages
+// (message id → who sent it through which key, its reference and
+// idempotency key, as JSON). The reading side's indexes (each owner's
+// messages newest first, each owner's events), filled for every message
+// whatever door it came through, are package sentindex's, which the staff
+// web reads too; the API files a message's reference there in the
+// accept's transaction.
 //
 // # Reading
 //

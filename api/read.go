@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/http"
@@ -11,21 +10,12 @@ import (
 
 	"sigill/apikey"
 	"sigill/vault"
+	"sigill/vault/sentindex"
 )
 
-// The reading side keeps two indexes, filled by the hook's Appended inside
-// the transaction of every event whatever door the message came through
-// (SMTP too): the messages of each owner, newest first, and each owner's
-// events in the vault's order. Messages stored before this version have
-// no entries.
-const (
-	tableByOwner = "api_by_owner" // owner ‖ 0 ‖ id with every byte inverted (newest first) → reference
-	tableFeed    = "api_feed"     // owner ‖ 0 ‖ big-endian event seq → nothing
-)
-
-// indexEvent is the hook's Appended: it files ev under its letter's owner,
-// and queues its webhook deliveries.
-func indexEvent(tx vault.Tx, ev vault.Event) error {
+// eventAppended is the hook's Appended: it queues ev's webhook deliveries
+// to its letter's owner.
+func eventAppended(tx vault.Tx, ev vault.Event) error {
 	l, err := tx.Letter(ev.MessageID, ev.Recipient)
 	if errors.Is(err, vault.ErrNotFound) {
 		return nil
@@ -33,60 +23,10 @@ func indexEvent(tx vault.Tx, ev vault.Event) error {
 	if err != nil {
 		return err
 	}
-	owner := l.Owner()
-	if owner == "" {
+	if l.Owner() == "" {
 		return nil // a relayed message with a null sender: nobody's
 	}
-	if err := tx.Table(tableFeed).Put(feedKey(owner, ev.Seq), nil); err != nil {
-		return err
-	}
-	if err := queueWebhooks(tx, owner, ev); err != nil {
-		return err
-	}
-	if ev.Kind == vault.EventAccepted && ev.Recipient == 0 {
-		if b, err := tx.Table(tableByOwner).Get(ownerKey(owner, ev.MessageID)); err != nil || b != nil {
-			return err // already filed (with its reference): Appended may run twice
-		}
-		return tx.Table(tableByOwner).Put(ownerKey(owner, ev.MessageID), []byte{})
-	}
-	return nil
-}
-
-// unindexEvent removes what indexEvent filed, as the event goes at audit
-// retention; an event whose letter cannot be read any more leaves its
-// entries, which the readers skip.
-func unindexEvent(tx vault.Tx, ev vault.Event) error {
-	if l, err := tx.Letter(ev.MessageID, ev.Recipient); err == nil && l.Owner() != "" {
-		if err := tx.Table(tableFeed).Delete(feedKey(l.Owner(), ev.Seq)); err != nil {
-			return err
-		}
-		if err := tx.Table(tableByOwner).Delete(ownerKey(l.Owner(), ev.MessageID)); err != nil {
-			return err
-		}
-	} else if err != nil && !errors.Is(err, vault.ErrNotFound) {
-		return err
-	}
-	return purgeRecords(tx, ev)
-}
-
-func feedKey(owner string, seq uint64) []byte {
-	return binary.BigEndian.AppendUint64(append([]byte(owner), 0), seq)
-}
-
-func ownerKey(owner, id string) []byte {
-	k := append([]byte(owner), 0)
-	for i := 0; i < len(id); i++ {
-		k = append(k, ^id[i])
-	}
-	return k
-}
-
-func idOfOwnerKey(k []byte, prefixLen int) string {
-	b := make([]byte, len(k)-prefixLen)
-	for i := range b {
-		b[i] = ^k[prefixLen+i]
-	}
-	return string(b)
+	return queueWebhooks(tx, l.Owner(), ev)
 }
 
 // pageLimit reads ?limit= (def when absent, at most max).
@@ -102,13 +42,11 @@ func pageLimit(r *http.Request, def, max int) (int, *fieldError) {
 	return n, nil
 }
 
-var errPageFull = errors.New("page full")
-
 func (s *Server) getMessage(w http.ResponseWriter, r *http.Request) {
 	key := keyOf(r)
 	id := r.PathValue("id")
 	var view messageView
-	err := s.o.Vault.View(tables, func(tx vault.Tx) error {
+	err := s.o.Vault.View(readTables, func(tx vault.Tx) error {
 		l, err := tx.Letter(id, 0)
 		if err != nil {
 			return err
@@ -144,30 +82,18 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cursor, reference := q.Get("cursor"), q.Get("reference")
-	prefix := append([]byte(key.Account), 0)
-	var after []byte
-	if cursor != "" {
-		after = ownerKey(key.Account, cursor)
+	var keep func(string) bool
+	if reference != "" {
+		keep = func(ref string) bool { return ref == reference }
 	}
-	var ids []string
 	list := messageList{Messages: []messageView{}}
-	err := s.o.Vault.View(tables, func(tx vault.Tx) error {
-		err := tx.Table(tableByOwner).Scan(prefix, func(k, ref []byte) error {
-			if after != nil && string(k) <= string(after) {
-				return nil
-			}
-			if reference != "" && string(ref) != reference {
-				return nil
-			}
-			if len(ids) == limit {
-				list.Next = ids[len(ids)-1]
-				return errPageFull
-			}
-			ids = append(ids, idOfOwnerKey(k, len(prefix)))
-			return nil
-		})
-		if err != nil && !errors.Is(err, errPageFull) {
+	err := s.o.Vault.View(readTables, func(tx vault.Tx) error {
+		ids, more, err := sentindex.Messages(tx, key.Account, cursor, keep, limit)
+		if err != nil {
 			return err
+		}
+		if more {
+			list.Next = ids[len(ids)-1]
 		}
 		for _, id := range ids {
 			view, err := viewMessage(tx, id, key.Allows(apikey.ScopeAudit))
@@ -252,22 +178,10 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	mask := !key.Allows(apikey.ScopeAudit)
-	prefix := append([]byte(key.Account), 0)
 	feed := eventFeed{Events: []feedEvent{}, Next: eventCursor(after)}
-	err := s.o.Vault.View(tables, func(tx vault.Tx) error {
-		var seqs []uint64
-		err := tx.Table(tableFeed).Scan(prefix, func(k, _ []byte) error {
-			seq := binary.BigEndian.Uint64(k[len(prefix):])
-			if seq <= after {
-				return nil
-			}
-			if len(seqs) == limit {
-				return errPageFull
-			}
-			seqs = append(seqs, seq)
-			return nil
-		})
-		if err != nil && !errors.Is(err, errPageFull) {
+	err := s.o.Vault.View(readTables, func(tx vault.Tx) error {
+		seqs, err := sentindex.Feed(tx, key.Account, after, limit)
+		if err != nil {
 			return err
 		}
 		refs := map[string]string{}

@@ -19,6 +19,7 @@ import (
 	"sigill/apikey"
 	"sigill/intake"
 	"sigill/vault"
+	"sigill/vault/sentindex"
 )
 
 // idempotencyRecord is what a used Idempotency-Key keeps: the request it
@@ -141,7 +142,7 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 
 	in.Lifetime = req.lifetime
 	var answer []byte
-	in.WithinTables = tables
+	in.WithinTables = readTables
 	in.Within = func(tx vault.Tx, id string) error {
 		t := tx.Table(tableIdempotency)
 		if b, err := t.Get([]byte(slot)); err != nil || b != nil {
@@ -151,7 +152,7 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 		if err := tx.Table(tableMessages).Put([]byte(id), rec); err != nil {
 			return err
 		}
-		if err := tx.Table(tableByOwner).Put(ownerKey(key.Account, id), []byte(req.Reference)); err != nil {
+		if err := sentindex.SetReference(tx, key.Account, id, req.Reference); err != nil {
 			return err
 		}
 		view, err := viewMessage(tx, id, key.Allows(apikey.ScopeAudit))

@@ -2,11 +2,11 @@ package api
 
 import (
 	"encoding/json"
-	"errors"
 	"time"
 
 	"sigill/addressing"
 	"sigill/vault"
+	"sigill/vault/sentindex"
 )
 
 // messageView is a message as GET /api/v1/messages/{id} answers it.
@@ -48,20 +48,16 @@ func actorAndReason(ev vault.Event) (actor, reason string) {
 	return ev.By, ""
 }
 
-// statusOf names an event kind in the API; rank orders the statuses, so
-// that a late delivery report does not hide an open.
-var statusOf = map[vault.EventKind]struct {
-	name string
-	rank int
-}{
-	vault.EventAccepted:  {"queued", 0},
-	vault.EventNotified:  {"notified", 1},
-	vault.EventDelivered: {"delivered", 2},
-	vault.EventFailed:    {"notify_failed", 3},
-	vault.EventDenied:    {"denied", 4},
-	vault.EventOpened:    {"opened", 5},
-	vault.EventExpired:   {"expired", 6},
-	vault.EventRevoked:   {"revoked", 7},
+// statusNames names an event kind in the API, as a status.
+var statusNames = map[vault.EventKind]string{
+	vault.EventAccepted:  "queued",
+	vault.EventNotified:  "notified",
+	vault.EventDelivered: "delivered",
+	vault.EventFailed:    "notify_failed",
+	vault.EventDenied:    "denied",
+	vault.EventOpened:    "opened",
+	vault.EventExpired:   "expired",
+	vault.EventRevoked:   "revoked",
 }
 
 // eventType names an event in the API: as its status, but "accepted" for
@@ -70,8 +66,8 @@ func eventType(k vault.EventKind) string {
 	if k == vault.EventAccepted {
 		return "accepted"
 	}
-	if s, ok := statusOf[k]; ok {
-		return s.name
+	if name, ok := statusNames[k]; ok {
+		return name
 	}
 	return string(k)
 }
@@ -84,16 +80,15 @@ type sentRecord struct {
 	IdempotencyKey string `json:"idempotency_key"`
 }
 
-// viewMessage builds a message's view inside tx; audit shows personal
-// numbers whole.
+// viewMessage builds a message's view inside tx (open to readTables);
+// audit shows personal numbers whole.
 func viewMessage(tx vault.Tx, id string, audit bool) (messageView, error) {
 	var mv messageView
 	ref, err := referenceOf(tx, id)
 	if err != nil {
 		return mv, err
 	}
-	mv.Reference = ref
-	events, err := tx.Events(id)
+	m, err := sentindex.Read(tx, id)
 	if err != nil {
 		return mv, err
 	}
@@ -101,46 +96,25 @@ func viewMessage(tx vault.Tx, id string, audit bool) (messageView, error) {
 	if audit {
 		mask = func(n string) string { return n }
 	}
-	mv.ID = id
-	mv.Recipients = []recipientView{}
-	for i := 0; ; i++ {
-		l, err := tx.Letter(id, i)
-		if errors.Is(err, vault.ErrNotFound) && i > 0 {
-			break
-		}
-		if err != nil {
-			return mv, err
-		}
-		if i == 0 {
-			mv.Subject, mv.Created, mv.Expires, mv.Sender = l.Errand, l.Received.UTC(), l.Expires.UTC(), l.Vouched()
-		}
-		rv := recipientView{Index: i, Channel: string(l.Rcpt.Channel), To: l.Rcpt.To, Logins: []string{}, Events: []eventView{}}
-		for _, n := range l.Rcpt.Logins {
+	mv = messageView{ID: id, Subject: m.Errand, Created: m.Created, Expires: m.Expires, Sender: m.Sender, Reference: ref, Recipients: []recipientView{}}
+	for _, r := range m.Recipients {
+		rv := recipientView{Index: r.Index, Channel: string(r.Rcpt.Channel), To: r.Rcpt.To, Logins: []string{}, Events: []eventView{}, Status: statusNames[r.Status]}
+		for _, n := range r.Rcpt.Logins {
 			rv.Logins = append(rv.Logins, mask(n))
 		}
-		for _, d := range l.Rcpt.Born {
+		for _, d := range r.Rcpt.Born {
 			rv.Logins = append(rv.Logins, d+"*")
 		}
-		if l.Rcpt.Anyone {
+		if r.Rcpt.Anyone {
 			rv.Logins = append(rv.Logins, "*")
 		}
-		rank := -1
-		for _, ev := range events {
-			if ev.Recipient != i {
-				continue
-			}
+		for _, ev := range r.Events {
 			e := eventView{Type: eventType(ev.Kind), At: ev.At.UTC(), Name: ev.Name}
 			e.Actor, e.Reason = actorAndReason(ev)
 			if ev.PersonalNumber != "" {
 				e.By = mask(ev.PersonalNumber)
 			}
 			rv.Events = append(rv.Events, e)
-			if s, ok := statusOf[ev.Kind]; ok && s.rank > rank {
-				rank, rv.Status = s.rank, s.name
-			}
-		}
-		if rv.Status == "" {
-			rv.Status = "queued"
 		}
 		mv.Recipients = append(mv.Recipients, rv)
 	}

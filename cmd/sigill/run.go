@@ -39,6 +39,7 @@ import (
 	"sigill/smtpd"
 	"sigill/staffweb"
 	"sigill/vault"
+	"sigill/vault/sentindex"
 )
 
 // instance is one running gateway. start builds it in the order a message
@@ -400,7 +401,7 @@ func openVault(cfg *config.Config) (*vault.Vault, *mailbox.Store, *apikey.Store,
 		MaxRetention:    cfg.Vault.MaxRetention.Duration,
 		AuditRetention:  cfg.Vault.AuditRetention.Duration,
 		EscrowKey:       readOptional(cfg.Vault.EscrowKey),
-		Hooks:           []vault.Hook{boxes.Hook(), notifier.Hook(), keys.Hook(), api.Hook(), staffweb.Hook(), readerweb.Hook(), trail.Hook(), passkey.Hook()},
+		Hooks:           []vault.Hook{boxes.Hook(), notifier.Hook(), keys.Hook(), api.Hook(), sentindex.Hook(), staffweb.Hook(), readerweb.Hook(), trail.Hook(), passkey.Hook()},
 		// Only app passwords open SMTP and IMAP (staff-web.md).
 		RequireSecondFactor: cfg.Staff.Require2FA,
 	})
