@@ -3,7 +3,6 @@ package api
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -12,8 +11,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-
-	"github.com/emersion/go-message/mail"
 
 	"sigill/addressing"
 	"sigill/apikey"
@@ -361,66 +358,12 @@ func refusalDetail(err error) string {
 	return err.Error()
 }
 
-// build writes the message as MIME, as a mail client would: From the
-// account, the errand as Subject, text and html as alternatives, then the
-// attachments.
+// build writes the message as MIME (intake.Compose, as the staff web's
+// form does).
 func (s *Server) build(account string, req *sendRequest) ([]byte, error) {
-	var h mail.Header
-	h.SetDate(now())
-	h.SetAddressList("From", []*mail.Address{{Address: account}})
-	h.SetSubject(req.Subject)
-	h.SetMessageID(strings.ToLower(rand.Text()) + "@" + s.o.Hostname)
-	if req.Lang != "" {
-		h.Set("Content-Language", req.Lang)
-	}
-	var buf bytes.Buffer
-	mw, err := mail.CreateWriter(&buf, h)
-	if err != nil {
-		return nil, err
-	}
-	var parts []struct{ contentType, text string }
-	if strings.TrimSpace(req.Text) != "" {
-		parts = append(parts, struct{ contentType, text string }{"text/plain", req.Text})
-	}
-	if strings.TrimSpace(req.HTML) != "" {
-		parts = append(parts, struct{ contentType, text string }{"text/html", req.HTML})
-	}
-	tw, err := mw.CreateInline()
-	if err != nil {
-		return nil, err
-	}
-	for _, p := range parts {
-		var ih mail.InlineHeader
-		ih.SetContentType(p.contentType, map[string]string{"charset": "utf-8"})
-		ih.Set("Content-Transfer-Encoding", "quoted-printable")
-		w, err := tw.CreatePart(ih)
-		if err != nil {
-			return nil, err
-		}
-		io.WriteString(w, p.text)
-		if err := w.Close(); err != nil {
-			return nil, err
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
+	c := intake.Composed{From: account, Subject: req.Subject, Lang: req.Lang, Text: req.Text, HTML: req.HTML, Hostname: s.o.Hostname, Date: now()}
 	for _, a := range req.Attachments {
-		var ah mail.AttachmentHeader
-		ah.SetContentType(a.ContentType, nil)
-		ah.SetFilename(a.Filename)
-		ah.Set("Content-Transfer-Encoding", "base64")
-		w, err := mw.CreateAttachment(ah)
-		if err != nil {
-			return nil, err
-		}
-		w.Write(a.data)
-		if err := w.Close(); err != nil {
-			return nil, err
-		}
+		c.Attachments = append(c.Attachments, intake.Attachment{Filename: a.Filename, ContentType: a.ContentType, Data: a.data})
 	}
-	if err := mw.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return intake.Compose(c)
 }

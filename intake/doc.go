@@ -12,6 +12,7 @@
 // Each refusal is an error of its own type, so that each door says it in
 // its protocol's words (smtpd's reply.go, api's problem details) without a
 // second copy of the rule. The package parses the header only; the body is
-// stored as the sender wrote it. It logs nothing and counts nothing: the
-// doors do, each under its own metric names.
+// stored as the sender wrote it. Compose writes the MIME message of a door
+// that composes one itself (the API, the staff web). It logs nothing and
+// counts nothing: the doors do, each under its own metric names.
 package intake
