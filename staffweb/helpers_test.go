@@ -22,6 +22,7 @@ import (
 	"sigill/internal/testenv"
 	"sigill/passkey"
 	"sigill/vault"
+	"sigill/vault/sentindex"
 )
 
 const (
@@ -72,7 +73,7 @@ func newEnv(t *testing.T, tweak ...func(*Options)) *env {
 func (e *env) open() {
 	e.t.Helper()
 	e.keys, e.trail = apikey.New(), audit.New(0)
-	v, err := vault.Open(vault.Options{Path: e.path, Now: e.clock.Now, Hooks: []vault.Hook{e.keys.Hook(), Hook(), e.trail.Hook(), passkey.Hook()}})
+	v, err := vault.Open(vault.Options{Path: e.path, Now: e.clock.Now, Hooks: []vault.Hook{e.keys.Hook(), Hook(), sentindex.Hook(), e.trail.Hook(), passkey.Hook()}})
 	if err != nil {
 		e.t.Fatal(err)
 	}

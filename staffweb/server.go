@@ -45,8 +45,11 @@ type Options struct {
 	Passkeys *passkey.Service
 	// Audit, when set, records sign-ins and their failures, second-factor,
 	// app password, API key and account changes (package audit).
-	Audit  *audit.Store
-	Logger *slog.Logger
+	Audit *audit.Store
+	// Sending is what the send form needs (send.go): the rules SMTP's RCPT
+	// and DATA apply.
+	Sending Sending
+	Logger  *slog.Logger
 	// Now is the clock of sessions; the vault's own clock rules codes.
 	Now func() time.Time
 }

@@ -200,7 +200,7 @@ func start(cfg *config.Config, log *slog.Logger, tlsConfig *tls.Config) (*instan
 
 	// 7. The staff listener: systems send and read through the REST API,
 	// clerks through the staff web, which signs in through the same gate.
-	webOptions := staffwebOptions(cfg, in.vault, in.keys, in.trail, gate, log)
+	webOptions := staffwebOptions(cfg, in.vault, in.keys, in.trail, gate, in.notifier.Kick, log)
 	if webOptions.Passkeys, err = passkeys(cfg, in.vault); err != nil {
 		return nil, err
 	}
@@ -469,7 +469,7 @@ func apiOptions(cfg *config.Config, v *vault.Vault, keys *apikey.Store, trail *a
 	}
 }
 
-func staffwebOptions(cfg *config.Config, v *vault.Vault, keys *apikey.Store, trail *audit.Store, gate *authgate.Gate, log *slog.Logger) staffweb.Options {
+func staffwebOptions(cfg *config.Config, v *vault.Vault, keys *apikey.Store, trail *audit.Store, gate *authgate.Gate, accepted func(), log *slog.Logger) staffweb.Options {
 	return staffweb.Options{
 		Vault:       v,
 		Keys:        keys,
@@ -481,7 +481,14 @@ func staffwebOptions(cfg *config.Config, v *vault.Vault, keys *apikey.Store, tra
 		SessionIdle: cfg.Staff.SessionIdle.Duration,
 		SessionMax:  cfg.Staff.SessionMax.Duration,
 		Secure:      !cfg.Dev,
-		Logger:      log,
+		Sending: staffweb.Sending{
+			Policy:        addressingPolicy(cfg),
+			Rules:         intakeRules(cfg),
+			MaxRecipients: cfg.SMTP.MaxRecipients,
+			Hostname:      cfg.SMTP.Hostname,
+			Accepted:      accepted,
+		},
+		Logger: log,
 	}
 }
 

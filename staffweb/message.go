@@ -1,0 +1,263 @@
+package staffweb
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"sigill/addressing"
+	"sigill/vault"
+	"sigill/vault/sentindex"
+)
+
+// One message's page: per recipient the channel, address, who may open
+// it (masked), the status, and every event with its time; withdrawing
+// (one recipient or all).
+
+func init() {
+	mount(func(s *Server, mux *http.ServeMux) {
+		s.handle(mux, "GET /messages/{id}", s.SignedIn(s.messagePage))
+		s.handle(mux, "POST /messages/{id}/revoke", s.SignedIn(s.revoke))
+	})
+	addTexts(map[string]string{
+		"MessageTitle":     "Meddelande",
+		"MessageSent":      "Skickat",
+		"MessageExpires":   "Kan läsas till",
+		"MessageFrom":      "Avsändare",
+		"MessageID":        "Meddelande-id",
+		"RecipientHeading": "Mottagare %d",
+		"RecipientChannel": "Kanal",
+		"RecipientTo":      "Till",
+		"RecipientAddress": "Adress som skriven",
+		"RecipientLogins":  "Får öppna",
+		"RecipientStatus":  "Status",
+		"Timeline":         "Händelser",
+		"EventAccepted":    "Mottaget och krypterat",
+		"EventNotified":    "Avisering skickad",
+		"EventNotifiedVia": "Avisering skickad via %s",
+		"EventDelivered":   "Aviseringen levererad",
+		"EventFailed":      "Aviseringen misslyckades",
+		"EventFailedWhy":   "Aviseringen misslyckades: %s",
+		"EventOpened":      "Öppnat av %s",
+		"EventDenied":      "Nekad: %s försökte öppna",
+		"EventExpired":     "Utgånget; innehållet raderat",
+		"EventRevoked":     "Återkallat",
+		"EventRevokedBy":   "Återkallat av %s",
+		"AnyoneWithBankID": "vem som helst med BankID",
+		"BornOn":           "född %s",
+		"RevokeOne":        "Återkalla för mottagare %d",
+		"RevokeAll":        "Återkalla för alla mottagare",
+		"RevokeHint":       "Länken slutar fungera och visar att meddelandet är återkallat. Det går inte att ångra.",
+		"RevokedNotice":    "Meddelandet är återkallat.",
+		"RevokeFault":      "Det gick inte att återkalla: meddelandet har redan gått ut.",
+		"BackToLog":        "Till skickade meddelanden",
+		"MessageGoneTitle": "Meddelandet finns inte",
+		"MessageGoneText":  "Det finns inget sådant meddelande från ditt konto (eller så har det rensats).",
+		"Refresh":          "Uppdatera",
+	}, map[string]string{
+		"MessageTitle":     "Message",
+		"MessageSent":      "Sent",
+		"MessageExpires":   "Readable until",
+		"MessageFrom":      "Sender",
+		"MessageID":        "Message id",
+		"RecipientHeading": "Recipient %d",
+		"RecipientChannel": "Channel",
+		"RecipientTo":      "To",
+		"RecipientAddress": "Address as written",
+		"RecipientLogins":  "May open",
+		"RecipientStatus":  "Status",
+		"Timeline":         "Events",
+		"EventAccepted":    "Received and encrypted",
+		"EventNotified":    "Notice sent",
+		"EventNotifiedVia": "Notice sent via %s",
+		"EventDelivered":   "Notice delivered",
+		"EventFailed":      "Notice failed",
+		"EventFailedWhy":   "Notice failed: %s",
+		"EventOpened":      "Opened by %s",
+		"EventDenied":      "Denied: %s tried to open it",
+		"EventExpired":     "Expired; content deleted",
+		"EventRevoked":     "Withdrawn",
+		"EventRevokedBy":   "Withdrawn by %s",
+		"AnyoneWithBankID": "anyone with BankID",
+		"BornOn":           "born %s",
+		"RevokeOne":        "Withdraw for recipient %d",
+		"RevokeAll":        "Withdraw for every recipient",
+		"RevokeHint":       "The link stops working and says the message was withdrawn. This cannot be undone.",
+		"RevokedNotice":    "The message has been withdrawn.",
+		"RevokeFault":      "It could not be withdrawn: the message has expired already.",
+		"BackToLog":        "To sent messages",
+		"MessageGoneTitle": "No such message",
+		"MessageGoneText":  "Your account has no such message (or it has been purged).",
+		"Refresh":          "Refresh",
+	})
+}
+
+type messageData struct {
+	ID, Errand, Sender string
+	Created, Expires   time.Time
+	Recipients         []recipientData
+	Revocable          int // recipients that can still be withdrawn
+}
+
+type recipientData struct {
+	recipientStatus
+	Number    int // Index + 1, as people count
+	Channel   string
+	Written   string   // the address as written, personal numbers masked
+	Logins    []string // who may open it, masked
+	Events    []eventData
+	Revocable bool
+}
+
+type eventData struct {
+	At   time.Time
+	Kind string
+	Text string
+}
+
+// ownMessage reads message id of the signed-in account: ErrNotFound for
+// another account's, so that a guessed id tells nothing.
+func (s *Server) ownMessage(sess *Session, id string) (sentindex.Message, error) {
+	var m sentindex.Message
+	err := s.opt.Vault.View(sentindex.Tables, func(tx vault.Tx) error {
+		var err error
+		m, err = sentindex.Read(tx, id)
+		if err == nil && m.Owner != ownerOf(sess) {
+			err = vault.ErrNotFound
+		}
+		return err
+	})
+	return m, err
+}
+
+func (s *Server) messagePage(w http.ResponseWriter, r *http.Request, sess *Session) {
+	m, err := s.ownMessage(sess, r.PathValue("id"))
+	if errors.Is(err, vault.ErrNotFound) {
+		s.render(w, r, sess, http.StatusNotFound, "problem", struct{ Heading, Text string }{s.word(r, "MessageGoneTitle"), s.word(r, "MessageGoneText")})
+		return
+	}
+	if err != nil {
+		s.fail(w, r, "reading a message", err)
+		return
+	}
+	t := textsFor(r, s.opt.DefaultLang)
+	d := messageData{ID: m.ID, Errand: m.Errand, Sender: m.Sender, Created: m.Created, Expires: m.Expires}
+	for _, rc := range m.Recipients {
+		rd := recipientData{recipientStatus: statusOf(t, rc), Number: rc.Index + 1, Channel: channelName(t, rc.Rcpt.Channel),
+			Written: addressing.MaskPersonalNumbers(rc.Address)}
+		for _, n := range rc.Rcpt.Logins {
+			rd.Logins = append(rd.Logins, addressing.Mask(n))
+		}
+		for _, b := range rc.Rcpt.Born {
+			if len(b) == 8 {
+				rd.Logins = append(rd.Logins, strings.Replace(t["BornOn"], "%s", b[:4]+"-"+b[4:6]+"-"+b[6:], 1))
+			}
+		}
+		if rc.Rcpt.Anyone {
+			rd.Logins = append(rd.Logins, t["AnyoneWithBankID"])
+		}
+		for _, ev := range rc.Events {
+			rd.Events = append(rd.Events, eventData{At: ev.At, Kind: string(ev.Kind), Text: eventText(t, ev)})
+		}
+		rd.Revocable = rc.Status != vault.EventRevoked && rc.Status != vault.EventExpired && s.opt.Now().Before(m.Expires)
+		if rd.Revocable {
+			d.Revocable++
+		}
+		d.Recipients = append(d.Recipients, rd)
+	}
+	s.render(w, r, sess, http.StatusOK, "message", d)
+}
+
+func channelName(t texts, c addressing.Channel) string {
+	if c == addressing.Email {
+		return t["ChannelEmail"]
+	}
+	return t["ChannelSMS"]
+}
+
+// eventText words one event of the timeline.
+func eventText(t texts, ev vault.Event) string {
+	f := func(key, arg string) string { return strings.Replace(t[key], "%s", arg, 1) }
+	switch ev.Kind {
+	case vault.EventAccepted:
+		return t["EventAccepted"]
+	case vault.EventNotified:
+		if ev.Detail != "" {
+			return f("EventNotifiedVia", ev.Detail)
+		}
+		return t["EventNotified"]
+	case vault.EventDelivered:
+		return t["EventDelivered"]
+	case vault.EventFailed:
+		if ev.Detail != "" {
+			return f("EventFailedWhy", addressing.MaskPersonalNumbers(ev.Detail))
+		}
+		return t["EventFailed"]
+	case vault.EventOpened:
+		return f("EventOpened", who(t, ev))
+	case vault.EventDenied:
+		return f("EventDenied", who(t, ev))
+	case vault.EventExpired:
+		return t["EventExpired"]
+	case vault.EventRevoked:
+		if ev.By != "" {
+			return f("EventRevokedBy", ev.By)
+		}
+		return t["EventRevoked"]
+	}
+	return string(ev.Kind)
+}
+
+// revoke withdraws one recipient's copy (recipient: its index from 0, as
+// in the API) or, without recipient, every one's; then back to the page.
+func (s *Server) revoke(w http.ResponseWriter, r *http.Request, sess *Session) {
+	m, err := s.ownMessage(sess, r.PathValue("id"))
+	if errors.Is(err, vault.ErrNotFound) {
+		s.render(w, r, sess, http.StatusNotFound, "problem", struct{ Heading, Text string }{s.word(r, "MessageGoneTitle"), s.word(r, "MessageGoneText")})
+		return
+	}
+	if err != nil {
+		s.fail(w, r, "reading a message", err)
+		return
+	}
+	var which []int
+	if v := r.PostFormValue("recipient"); v != "" {
+		i, err := strconv.Atoi(v)
+		if err != nil || i < 0 || i >= len(m.Recipients) {
+			http.Error(w, "recipient: an index from 0 to "+strconv.Itoa(len(m.Recipients)-1), http.StatusBadRequest)
+			return
+		}
+		which = []int{i}
+	} else {
+		for _, rc := range m.Recipients {
+			which = append(which, rc.Index)
+		}
+	}
+	if err := s.withdraw(r, m, which, ownerOf(sess)); errors.Is(err, vault.ErrExpired) {
+		s.notify(r, sess, "RevokeFault")
+	} else if err != nil {
+		s.fail(w, r, "withdrawing a message", err)
+		return
+	} else {
+		s.notify(r, sess, "RevokedNotice")
+	}
+	seeOther(w, r, "/messages/"+m.ID)
+}
+
+// withdraw records the withdrawal of the recipients not yet withdrawn.
+func (s *Server) withdraw(r *http.Request, m sentindex.Message, which []int, by string) error {
+	for _, i := range which {
+		if m.Recipients[i].Status == vault.EventRevoked {
+			continue
+		}
+		if m.Recipients[i].Status == vault.EventExpired || !s.opt.Now().Before(m.Expires) {
+			return vault.ErrExpired
+		}
+		if err := s.opt.Vault.Record(vault.Event{MessageID: m.ID, Recipient: i, Kind: vault.EventRevoked, By: by}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
