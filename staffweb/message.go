@@ -132,14 +132,24 @@ func (s *Server) ownMessage(sess *Session, id string) (sentindex.Message, error)
 	return m, err
 }
 
-func (s *Server) messagePage(w http.ResponseWriter, r *http.Request, sess *Session) {
+// ownMessageOrAnswer is ownMessage of the request's {id}; ok false when it
+// has answered (404, or a fault of the store).
+func (s *Server) ownMessageOrAnswer(w http.ResponseWriter, r *http.Request, sess *Session) (sentindex.Message, bool) {
 	m, err := s.ownMessage(sess, r.PathValue("id"))
 	if errors.Is(err, vault.ErrNotFound) {
 		s.render(w, r, sess, http.StatusNotFound, "problem", struct{ Heading, Text string }{s.word(r, "MessageGoneTitle"), s.word(r, "MessageGoneText")})
-		return
+		return m, false
 	}
 	if err != nil {
 		s.fail(w, r, "reading a message", err)
+		return m, false
+	}
+	return m, true
+}
+
+func (s *Server) messagePage(w http.ResponseWriter, r *http.Request, sess *Session) {
+	m, ok := s.ownMessageOrAnswer(w, r, sess)
+	if !ok {
 		return
 	}
 	t := textsFor(r, s.opt.DefaultLang)
@@ -213,13 +223,8 @@ func eventText(t texts, ev vault.Event) string {
 // revoke withdraws one recipient's copy (recipient: its index from 0, as
 // in the API) or, without recipient, every one's; then back to the page.
 func (s *Server) revoke(w http.ResponseWriter, r *http.Request, sess *Session) {
-	m, err := s.ownMessage(sess, r.PathValue("id"))
-	if errors.Is(err, vault.ErrNotFound) {
-		s.render(w, r, sess, http.StatusNotFound, "problem", struct{ Heading, Text string }{s.word(r, "MessageGoneTitle"), s.word(r, "MessageGoneText")})
-		return
-	}
-	if err != nil {
-		s.fail(w, r, "reading a message", err)
+	m, ok := s.ownMessageOrAnswer(w, r, sess)
+	if !ok {
 		return
 	}
 	var which []int

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
@@ -84,8 +82,8 @@ func TestStaffWebSendAndReadLogInChromium(t *testing.T) {
 	if err != nil || id == nil {
 		t.Fatalf("after sending, the page is %q (%v)", location, err)
 	}
-	sms := waitForChannel(t, data, id[1], "sms")
-	email := waitForChannel(t, data, id[1], "email")
+	byChannel := notificationsByChannel(t, data, id[1], 2)
+	sms, email := byChannel["sms"], byChannel["email"]
 	for _, n := range []outboxLine{sms, email} {
 		if strings.Contains(n.Text, canary) || !strings.Contains(n.Text, n.Link) || !strings.Contains(n.Text, "Provsvar") {
 			t.Errorf("notification %+v: wants the errand and link, not a word of the body", n)
@@ -128,27 +126,15 @@ func TestStaffWebSendAndReadLogInChromium(t *testing.T) {
 	}
 }
 
-// waitForChannel polls outbox.jsonl for message id's notification by
-// channel.
-func waitForChannel(t *testing.T, data, id, channel string) outboxLine {
+// notificationsByChannel waits for message id's n notifications and
+// returns them by channel.
+func notificationsByChannel(t *testing.T, data, id string, n int) map[string]outboxLine {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		if f, err := os.Open(filepath.Join(data, "outbox.jsonl")); err == nil {
-			sc := bufio.NewScanner(f)
-			for sc.Scan() {
-				var line outboxLine
-				if json.Unmarshal(sc.Bytes(), &line) == nil && line.MessageID == id && line.Channel == channel {
-					f.Close()
-					return line
-				}
-			}
-			f.Close()
-		}
-		time.Sleep(50 * time.Millisecond)
+	out := map[string]outboxLine{}
+	for _, l := range waitForNotifications(t, data, id, n) {
+		out[l.Channel] = l
 	}
-	t.Fatalf("no %s notification for %s in outbox.jsonl", channel, id)
-	return outboxLine{}
+	return out
 }
 
 func withTimeout(t *testing.T, ctx context.Context) context.Context {
