@@ -157,7 +157,9 @@ func (s *Server) sendForm(w http.ResponseWriter, r *http.Request, sess *Session)
 }
 
 // maxForm bounds a POST /send: the largest message, the base64 that
-// attachments grow by in MIME not being in the form, plus the fields.
+// attachments grow by in MIME not being in the form, plus the fields. A
+// form over it is refused while it is read, before its fields are: that
+// answer names the attachments but cannot keep what was typed.
 func (s *Server) maxForm() int64 {
 	if m := s.opt.Sending.Rules.MaxBytes; m > 0 {
 		return m + 1<<20

@@ -257,3 +257,24 @@ func (e *env) messagesOf(owner string) []string {
 }
 
 var _ = context.Background
+
+func TestSendRefusesTooLargeAttachmentsByTheirField(t *testing.T) {
+	e := sendingEnv(t) // smtp.max_message_bytes 256 KiB
+	b := e.browser()
+	b.signIn(staffAddr, nil)
+	fields := url.Values{"recipients": {"0701234567 *"}, "subject": {"Röntgenbilder"}, "body": {"Bifogat"}, "lang": {"sv"}}
+	// Under the form's bound but over the limit once MIME's base64 grows it.
+	a := b.postMultipart("/send", fields, file{"bild.png", "image/png", strings.Repeat("x", 200<<10)})
+	if a.status != http.StatusUnprocessableEntity || !strings.Contains(a.body, `id="attachment" name="attachment" type="file" multiple aria-invalid="true"`) ||
+		!strings.Contains(a.body, "at most 262144 bytes") || !strings.Contains(a.body, `value="Röntgenbilder"`) {
+		t.Errorf("a message over the limit: %d %s", a.status, a.body)
+	}
+	// Over the form's own bound: refused while reading, named the same way.
+	a = b.postMultipart("/send", fields, file{"bild.png", "image/png", strings.Repeat("x", 2<<20)})
+	if a.status != http.StatusUnprocessableEntity || !strings.Contains(a.body, "at most 262144 bytes") {
+		t.Errorf("a form over its bound: %d %s", a.status, a.body)
+	}
+	if jobs, _ := e.v.PendingJobs(); len(jobs) != 0 {
+		t.Errorf("%d notifications stored", len(jobs))
+	}
+}
