@@ -20,6 +20,7 @@ func init() {
 	mount(func(s *Server, mux *http.ServeMux) {
 		s.handle(mux, "GET /messages/{id}", s.SignedIn(s.messagePage))
 		s.handle(mux, "POST /messages/{id}/revoke", s.SignedIn(s.revoke))
+		s.handle(mux, "GET /static/message-status.js", http.HandlerFunc(serveStatusScript))
 	})
 	addTexts(map[string]string{
 		"MessageTitle":     "Meddelande",
@@ -115,6 +116,20 @@ type eventData struct {
 	At   time.Time
 	Kind string
 	Text string
+}
+
+// serveStatusScript serves the page's optional script, which refreshes the
+// statuses while the page is open (static/message-status.js). Its name
+// carries no hash, so a browser asks again each time.
+func serveStatusScript(w http.ResponseWriter, r *http.Request) {
+	js, err := staticFS.ReadFile("static/message-status.js")
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Write(js)
 }
 
 // ownMessage reads message id of the signed-in account: ErrNotFound for

@@ -146,7 +146,7 @@ func TestMessagePageTimelineAndWithdraw(t *testing.T) {
 		"Denied: Anna Andersson 20021124-**** tried to open it",
 		"<dd>19990807-****, born 1986-11-23</dd>",
 		"<dd>0701234567&login=19990807-****&login=19861123*&lang=sv&@secure.test</dd>",
-		`<dd class="status" data-status="opened">Opened by Test Testsson 19990807-****</dd>`,
+		`<dd class="status" data-status="opened" aria-live="polite">Opened by Test Testsson 19990807-****</dd>`,
 		`<input type="hidden" name="recipient" value="1">`,
 		"Withdraw for every recipient",
 	} {
@@ -173,7 +173,7 @@ func TestMessagePageTimelineAndWithdraw(t *testing.T) {
 		t.Error("the other recipient's link is withdrawn too")
 	}
 	page = b.get("/messages/" + id)
-	if !strings.Contains(page.body, "The message has been withdrawn.") || !strings.Contains(page.body, `data-status="revoked">Withdrawn</dd>`) ||
+	if !strings.Contains(page.body, "The message has been withdrawn.") || !strings.Contains(page.body, `data-status="revoked" aria-live="polite">Withdrawn</dd>`) ||
 		!strings.Contains(page.body, "Withdrawn by anna@staff.test") || strings.Contains(page.body, `name="recipient" value="1"`) {
 		t.Errorf("after withdrawing: %s", page.body)
 	}

@@ -24,7 +24,8 @@ import (
 // attachment from the form, open the SMS link as the recipient through the
 // BankID simulator, and watch the sent log turn from "not read" to "opened
 // by Test Testsson 19990807-****"; withdraw the e-mail recipient, whose link
-// then says the message was withdrawn. On failure each tab is saved at a
+// then says the message was withdrawn. The message's page, left open,
+// shows the open by itself (its optional script). On failure each tab is saved at a
 // phone's width (360 px) and a desktop's.
 func TestStaffWebSendAndReadLogInChromium(t *testing.T) {
 	chromium := testenv.Tool(t, "chromium", "chromium")
@@ -94,13 +95,22 @@ func TestStaffWebSendAndReadLogInChromium(t *testing.T) {
 		t.Errorf("the sent log before any open: %q", log)
 	}
 
-	// The SMS recipient opens the link through BankID.
+	// The message's page stays open in the staff tab while the SMS
+	// recipient opens the link through BankID.
+	do(t, staff, "message page", chromedp.Navigate(staffURL+"/messages/"+id[1]), chromedp.WaitVisible(`#recipient-0 dd[data-status]`))
 	do(t, reader, "landing", chromedp.Navigate(sms.Link), chromedp.WaitVisible("#start"),
 		chromedp.Click(`#start form:nth-of-type(2) button`), chromedp.WaitVisible("#qr svg"))
 	approveOnPhone(t, browser, d, "199908072391")
 	do(t, reader, "message", chromedp.WaitVisible(`//*[contains(text(), "`+canary+`")]`))
 	if page := pageText(t, reader); !strings.Contains(page, "provsvar.txt") {
 		t.Errorf("the reader's page does not list the attachment: %q", page)
+	}
+
+	// Its script shows the open without a reload (the page itself works
+	// without it: every page is also checked without JavaScript, in Python).
+	do(t, staff, "live status", chromedp.WaitVisible(`#recipient-0 dd[data-status=opened]`))
+	if status, err := chromedp.Run(withTimeout(t, staff), chromedp.Text(`#recipient-0 dd.status`)); err != nil || status != "Opened by Test Testsson 19990807-****" {
+		t.Errorf("the live status: %q %v", status, err)
 	}
 
 	// The log turns: opened by the simulator's person, number masked.

@@ -102,7 +102,7 @@ func TestStaffWebWithoutJavaScript(t *testing.T) {
 	if seen.Revoke[0] != 303.0 || seen.Revoke[1] != msg {
 		t.Errorf("POST revoke: %v", seen.Revoke)
 	}
-	if !strings.Contains(seen.Page, `data-status="revoked">Withdrawn</dd>`) {
+	if !strings.Contains(seen.Page, `data-status="revoked" aria-live="polite">Withdrawn</dd>`) {
 		t.Errorf("GET %s after withdrawing: %s", msg, seen.Page)
 	}
 	if seen.Logout[0] != 303.0 || seen.Logout[1] != "/login" || seen.After[0] != 303.0 || seen.After[1] != "/login" {
