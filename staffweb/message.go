@@ -231,6 +231,8 @@ func eventText(t texts, ev vault.Event) string {
 			return f("EventRevokedBy", ev.By)
 		}
 		return t["EventRevoked"]
+	case vault.EventExpiryChanged:
+		return f("EventExpiryChanged", ev.By) // the page's "Readable until" says the new end
 	}
 	return string(ev.Kind)
 }
