@@ -199,6 +199,10 @@ func onlyDigits(s string) string {
 
 // owned reads the account's messages that match, newest first, after the
 // id after, at most limit (0: all); next is the last id when more match.
+// A search reads messages from the newest until it has a page of matches
+// (the index has no other order): fine for the thousands of messages a
+// clerk sends in a retention period, to be given an index of errands and
+// recipients when an account holds far more.
 func (s *Server) owned(owner, after string, ls logSearch, limit int) (msgs []sentindex.Message, next string, err error) {
 	err = s.opt.Vault.View(sentindex.Tables, func(tx vault.Tx) error {
 		ids, _, err := sentindex.Messages(tx, owner, after, nil, 0)
