@@ -3,7 +3,7 @@
 // shared/spec/staff-web.md fixes them — sign-in with a password and a
 // second factor, server-side sessions, the account page, the
 // administrators' staff accounts, and (from the send helper's files) the
-// send form and the sent log.
+// send form, the sent log and a message's page.
 //
 // Every page is rendered on the server (html/template) and every action is
 // a plain form, POST → 303 → GET; no page needs script. Pages carry the
@@ -44,6 +44,32 @@
 // Secrets shown once (recovery codes, an app password, an API key, a new
 // TOTP secret) are written in the answer to the POST that made them, with
 // Cache-Control: no-store, and never kept in the session.
+//
+// # Sending and the sent log
+//
+// The send form (send.go) takes recipients one per line, in the address
+// syntax or as a number or address followed by who may open it
+// (sendlines.go turns the second into the first, so addressing's rules and
+// words apply unchanged); the form's language and replies choice go into
+// each line that sets none, its lifetime into vault.Incoming.Lifetime (as
+// the API's expires_in). The message is written as MIME by
+// intake.Compose and taken through intake.Rules.Incoming into the vault,
+// as SMTP's DATA and the API take theirs. A form with faults is answered
+// 422 with every fault next to its field; a browser does not send files
+// again, so the attachments must be chosen again, and the page says so.
+//
+// The sent log (sentlog.go) and a message's page (message.go) read package
+// vault/sentindex, as the API's list and status do. A recipient's status
+// is the highest-ranked of its events (a late delivery report hides no
+// open); "opened by" names the first to open it, the page lists every
+// open. Numbers are masked (19990807-****) as the receipts mask them;
+// times are Europe/Stockholm's. Withdrawing takes one recipient or all.
+// There is no "resend the notice": after its notice is sent the vault
+// keeps no copy of a link's token (by design, see package vault), so a
+// notice with the same link cannot be made again, nor a new link without
+// the old token. A message's page refreshes its statuses with an optional
+// script (static/message-status.js) for five minutes while in view; its
+// Refresh link does the same without script.
 //
 // # Files and who owns them
 //
