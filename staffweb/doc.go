@@ -78,9 +78,9 @@
 // admin.go, templates/layout.html, templates/{home,login,login2fa,
 // enrol,account,secret,admin,problem}.html and static/staff.css; the
 // passkey helper passkeys.go, templates/passkeys.tmpl and
-// static/passkey.js. The
-// send/log helper owns send.go, sentlog.go, message.go and their templates
-// (templates/send.html, messages.html, message.html). A file adds its
+// static/passkey.js. The send/log helper owns send.go, sendlines.go,
+// sentlog.go, message.go, their templates (templates/send.html,
+// messages.html, message.html) and static/message-status.js. A file adds its
 // routes with Mount in an init function and its words with addTexts, so
 // neither edits the other's files; a page template is any
 // templates/NAME.html defining "title" and "content", rendered with
