@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -175,7 +176,12 @@ func (ls logSearch) matches(m sentindex.Message) bool {
 	}
 	want := strings.ToLower(ls.Recipient)
 	digits := onlyDigits(want)
+	// A personal number in any of its written forms finds who may open.
+	pnr, _ := addressing.ParsePersonalNumber(ls.Recipient, m.Created)
 	for _, r := range m.Recipients {
+		if pnr != "" && slices.Contains(r.Rcpt.Logins, pnr) {
+			return true
+		}
 		if strings.Contains(strings.ToLower(r.Rcpt.To), want) || strings.Contains(strings.ToLower(r.Address), want) {
 			return true
 		}

@@ -55,6 +55,7 @@ func TestSentLogShowsWhoHasAndHasNotRead(t *testing.T) {
 	for query, want := range map[string][]string{
 		"q=remiss":                         {"Remissvar"},
 		"who=070-123+45+67":                {"Provsvar"},
+		"who=19861123-9883":                {"Remissvar"},
 		"who=anna.svensson":                {"Provsvar"},
 		"from=2026-11-28&until=2026-11-28": {"Provsvar", "Remissvar"},
 		"from=2026-11-29":                  nil,
