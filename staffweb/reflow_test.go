@@ -13,14 +13,15 @@ import (
 )
 
 // TestReflowAndKeyboard in headless Chromium: at 320 CSS pixels wide
-// (WCAG 1.4.10) no page of sign-in, account or staff accounts scrolls
+// (WCAG 1.4.10) no page of sign-in, account, staff accounts, the send form
+// (with its faults), the sent log or a message scrolls
 // sideways; sign-in is done with the keyboard alone (Tab to each field,
 // Enter to send), and a focused field draws the focus outline.
 // Screenshots are kept in SIGILL_SCREENSHOTS when set, else in the test's
 // temporary folder.
 func TestReflowAndKeyboard(t *testing.T) {
 	chromium := testenv.Tool(t, "chromium", "chromium")
-	e := newEnv(t)
+	e := newEnv(t, withSending)
 	e.enrolled(adminAddr) // the accounts page then shows every kind of row
 	shots := os.Getenv("SIGILL_SCREENSHOTS")
 	if shots == "" {
@@ -95,6 +96,15 @@ func TestReflowAndKeyboard(t *testing.T) {
 	sideways("account")
 	do("accounts", chromedp.Navigate(e.srv.URL+"/admin/accounts"), chromedp.WaitVisible("#accounts"))
 	sideways("accounts")
+	do("send form with faults", chromedp.Navigate(e.srv.URL+"/send"), chromedp.WaitVisible("#recipients"),
+		chromedp.SetValue("#recipients", "0701234567 199908072392\nanna.svensson.med.ett.langt.namn@exempelkommunen.example.com 19990807-2391"),
+		chromedp.SendKeys("#subject", "Svar 19990807-2391"), chromedp.Submit("#subject"), chromedp.WaitVisible("#faults"))
+	sideways("send-faults")
+	do("send", chromedp.SetValue("#recipients", "0701234567 199908072391\nanna.svensson.med.ett.langt.namn@exempelkommunen.example.com 19990807-2391"),
+		chromedp.SetValue("#subject", "Provsvar"), chromedp.SetValue("#body", "Hej!"), chromedp.Submit("#subject"), chromedp.WaitVisible("#recipient-1"))
+	sideways("message")
+	do("sent log", chromedp.Navigate(e.srv.URL+"/messages"), chromedp.WaitVisible("#sent-log"))
+	sideways("messages")
 	do("desktop", chromedp.EmulateViewport(1280, 800), chromedp.Navigate(e.srv.URL+"/account"), chromedp.WaitVisible("#app-passwords"))
 	shot("account-1280.png")
 }

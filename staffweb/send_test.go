@@ -21,19 +21,20 @@ import (
 	"sigill/vault/sentindex"
 )
 
-// sendingEnv is a staff web that sends: the addressing and intake rules
-// of a gateway at secure.test, pages in English.
-func sendingEnv(t *testing.T) *env {
-	return newEnv(t, func(o *Options) {
-		o.DefaultLang = "en"
-		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
-		o.Sending = Sending{
-			Policy:        addressing.Policy{Domains: []string{"secure.test"}, Region: "SE", MaxLifetime: 90 * 24 * 3600e9},
-			Rules:         intake.Rules{MaxBytes: 256 << 10, DefaultErrand: map[string]string{"sv": "Säkert meddelande", "en": "Secure message"}},
-			MaxRecipients: 5,
-			Hostname:      "gateway.test",
-		}
-	})
+// sendingEnv is a staff web that sends (withSending).
+func sendingEnv(t *testing.T) *env { return newEnv(t, withSending) }
+
+// withSending gives a staff web the addressing and intake rules of a
+// gateway at secure.test, and pages in English.
+func withSending(o *Options) {
+	o.DefaultLang = "en"
+	o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	o.Sending = Sending{
+		Policy:        addressing.Policy{Domains: []string{"secure.test"}, Region: "SE", MaxLifetime: 90 * 24 * 3600e9},
+		Rules:         intake.Rules{MaxBytes: 256 << 10, DefaultErrand: map[string]string{"sv": "Säkert meddelande", "en": "Secure message"}},
+		MaxRecipients: 5,
+		Hostname:      "gateway.test",
+	}
 }
 
 type file struct{ name, contentType, content string }
