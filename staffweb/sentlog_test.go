@@ -138,6 +138,8 @@ func TestMessagePageTimelineAndWithdraw(t *testing.T) {
 		e.record(vault.Event{MessageID: id, Kind: vault.EventOpened, PersonalNumber: "199908072391", Name: "Test Testsson"})
 	}
 	e.record(vault.Event{MessageID: id, Kind: vault.EventDenied, PersonalNumber: "200211242383", Name: "Anna Andersson"})
+	e.record(vault.Event{MessageID: id, Kind: vault.EventReplied, PersonalNumber: "199908072391", Name: "Test Testsson"}) // changes no status
+	e.record(vault.Event{MessageID: id, Kind: vault.EventExpiryChanged, By: "admin", Detail: "from … to …"})
 
 	page := b.get("/messages/" + id)
 	page.body = html.UnescapeString(page.body)
@@ -145,6 +147,8 @@ func TestMessagePageTimelineAndWithdraw(t *testing.T) {
 		"<h1>Provsvar</h1>",
 		"Notice sent via 46elks",
 		"Denied: Anna Andersson 20021124-**** tried to open it",
+		"Answered by Test Testsson 19990807-**** (the answer is in your mailbox)",
+		"Lifetime changed by admin</li>",
 		"<dd>19990807-****, born 1986-11-23</dd>",
 		"<dd>0701234567&login=19990807-****&login=19861123*&lang=sv&@secure.test</dd>",
 		`<dd class="status" data-status="opened" aria-live="polite">Opened by Test Testsson 19990807-****</dd>`,
