@@ -63,7 +63,9 @@
 // is the highest-ranked of its events (a late delivery report hides no
 // open); "opened by" names the first to open it, the page lists every
 // open. Numbers are masked (19990807-****) as the receipts mask them;
-// times are Europe/Stockholm's. Withdrawing takes one recipient or all.
+// times are Europe/Stockholm's. Withdrawing (one recipient or all, with an
+// optional reason) is vault.RevokeRecipients, as the API and `sigill
+// message revoke` call it.
 // There is no "resend the notice": after its notice is sent the vault
 // keeps no copy of a link's token (by design, see package vault), so a
 // notice with the same link cannot be made again, nor a new link without

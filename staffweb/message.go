@@ -1,7 +1,9 @@
 package staffweb
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -46,6 +48,9 @@ func init() {
 		"EventExpired":       "Utgånget; innehållet raderat",
 		"EventRevoked":       "Återkallat",
 		"EventRevokedBy":     "Återkallat av %s",
+		"EventRevokedWhy":    "Återkallat av %s: %s",
+		"RevokeReason":       "Skäl (valfritt, syns i kvittot)",
+		"FaultReason":        "Skälet togs inte emot: %s",
 		"EventExpiryChanged": "Giltighetstiden ändrad av %s",
 		"EventReplied":       "Besvarat av %s (svaret finns i din inkorg)",
 		"AnyoneWithBankID":   "vem som helst med BankID",
@@ -83,6 +88,9 @@ func init() {
 		"EventExpired":       "Expired; content deleted",
 		"EventRevoked":       "Withdrawn",
 		"EventRevokedBy":     "Withdrawn by %s",
+		"EventRevokedWhy":    "Withdrawn by %s: %s",
+		"RevokeReason":       "Reason (optional, shown in the receipt)",
+		"FaultReason":        "The reason was refused: %s",
 		"EventExpiryChanged": "Lifetime changed by %s",
 		"EventReplied":       "Answered by %s (the answer is in your mailbox)",
 		"AnyoneWithBankID":   "anyone with BankID",
@@ -104,6 +112,25 @@ type messageData struct {
 	Created, Expires   time.Time
 	Recipients         []recipientData
 	Revocable          int // recipients that can still be withdrawn
+	// A withdrawal refused for its reason: which form ("all" or the
+	// recipient's index), what was typed, and why.
+	FaultForm, Reason, Fault string
+}
+
+// ReasonFault is the fault of a withdraw form's reason ("" for none).
+func (d messageData) ReasonFault(form string) string {
+	if d.FaultForm == form {
+		return d.Fault
+	}
+	return ""
+}
+
+// ReasonValue is what was typed in a withdraw form's reason.
+func (d messageData) ReasonValue(form string) string {
+	if d.FaultForm == form {
+		return d.Reason
+	}
+	return ""
 }
 
 type recipientData struct {
@@ -171,8 +198,13 @@ func (s *Server) messagePage(w http.ResponseWriter, r *http.Request, sess *Sessi
 	if !ok {
 		return
 	}
+	s.renderMessage(w, r, sess, http.StatusOK, m, messageData{})
+}
+
+// renderMessage shows message m; d carries a refused withdrawal's fault.
+func (s *Server) renderMessage(w http.ResponseWriter, r *http.Request, sess *Session, status int, m sentindex.Message, d messageData) {
 	t := textsFor(r, s.opt.DefaultLang)
-	d := messageData{ID: m.ID, Errand: m.Errand, Sender: m.Sender, Created: m.Created, Expires: m.Expires}
+	d.ID, d.Errand, d.Sender, d.Created, d.Expires = m.ID, m.Errand, m.Sender, m.Created, m.Expires
 	for _, rc := range m.Recipients {
 		rd := recipientData{recipientStatus: statusOf(t, rc), Number: rc.Index + 1, Channel: channelName(t, rc.Rcpt.Channel),
 			Written: addressing.MaskPersonalNumbers(rc.Address)}
@@ -196,7 +228,7 @@ func (s *Server) messagePage(w http.ResponseWriter, r *http.Request, sess *Sessi
 		}
 		d.Recipients = append(d.Recipients, rd)
 	}
-	s.render(w, r, sess, http.StatusOK, "message", d)
+	s.render(w, r, sess, status, "message", d)
 }
 
 func channelName(t texts, c addressing.Channel) string {
@@ -231,7 +263,10 @@ func eventText(t texts, ev vault.Event) string {
 	case vault.EventExpired:
 		return t["EventExpired"]
 	case vault.EventRevoked:
-		if ev.By != "" {
+		switch {
+		case ev.By != "" && ev.Detail != "":
+			return fmt.Sprintf(t["EventRevokedWhy"], ev.By, ev.Detail)
+		case ev.By != "":
 			return f("EventRevokedBy", ev.By)
 		}
 		return t["EventRevoked"]
@@ -250,42 +285,33 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request, sess *Session) {
 	if !ok {
 		return
 	}
-	var which []int
+	var which []int // nil: every recipient
+	form := "all"
 	if v := r.PostFormValue("recipient"); v != "" {
 		i, err := strconv.Atoi(v)
 		if err != nil || i < 0 || i >= len(m.Recipients) {
 			http.Error(w, "recipient: an index from 0 to "+strconv.Itoa(len(m.Recipients)-1), http.StatusBadRequest)
 			return
 		}
-		which = []int{i}
-	} else {
-		for _, rc := range m.Recipients {
-			which = append(which, rc.Index)
-		}
+		which, form = []int{i}, v
 	}
-	if err := s.withdraw(r, m, which, ownerOf(sess)); errors.Is(err, vault.ErrExpired) {
+	reason := strings.TrimSpace(r.PostFormValue("reason"))
+	if err := vault.CheckReason(reason); err != nil {
+		s.renderMessage(w, r, sess, http.StatusUnprocessableEntity, m, messageData{FaultForm: form, Reason: reason,
+			Fault: s.wordf(r, "FaultReason", strings.TrimPrefix(err.Error(), vault.ErrBadReason.Error()+": "))})
+		return
+	}
+	// The vault's operation, as the API's and `sigill message revoke` call
+	// it: idempotent, so a recipient withdrawn before is left as it is.
+	_, err := s.opt.Vault.RevokeRecipients(context.WithoutCancel(r.Context()), m.ID, which, reason, ownerOf(sess))
+	switch {
+	case errors.Is(err, vault.ErrExpired):
 		s.notify(r, sess, "RevokeFault")
-	} else if err != nil {
+	case err != nil:
 		s.fail(w, r, "withdrawing a message", err)
 		return
-	} else {
+	default:
 		s.notify(r, sess, "RevokedNotice")
 	}
 	seeOther(w, r, "/messages/"+m.ID)
-}
-
-// withdraw records the withdrawal of the recipients not yet withdrawn.
-func (s *Server) withdraw(r *http.Request, m sentindex.Message, which []int, by string) error {
-	for _, i := range which {
-		if m.Recipients[i].Status == vault.EventRevoked {
-			continue
-		}
-		if m.Recipients[i].Status == vault.EventExpired || !s.opt.Now().Before(m.Expires) {
-			return vault.ErrExpired
-		}
-		if err := s.opt.Vault.Record(vault.Event{MessageID: m.ID, Recipient: i, Kind: vault.EventRevoked, By: by}); err != nil {
-			return err
-		}
-	}
-	return nil
 }

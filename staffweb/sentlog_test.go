@@ -166,8 +166,19 @@ func TestMessagePageTimelineAndWithdraw(t *testing.T) {
 		t.Error("the page shows a whole personal number")
 	}
 
+	// A reason with a personal number is refused next to its field (it
+	// shows in receipts), what was typed kept; nothing is withdrawn.
+	a := b.post("/messages/"+id+"/revoke", map[string][]string{"recipient": {"1"}, "reason": {"Fel person, 19990807-2391"}})
+	if body := html.UnescapeString(a.body); a.status != http.StatusUnprocessableEntity ||
+		!strings.Contains(body, `<p class="error" id="reason-1-error">The reason was refused: it holds a personal number (19990807-****)`) ||
+		!strings.Contains(body, `value="Fel person, 19990807-2391" aria-invalid="true" aria-describedby="reason-1-error"`) {
+		t.Errorf("a reason with a personal number: %d %s", a.status, body)
+	}
+	if state, _, _ := e.v.Lookup(tokens[1]); state == vault.LinkRevoked {
+		t.Error("a refused withdrawal withdrew the link")
+	}
 	// Withdraw the second recipient: its link says so, the first's opens.
-	a := b.post("/messages/"+id+"/revoke", map[string][]string{"recipient": {"1"}})
+	a = b.post("/messages/"+id+"/revoke", map[string][]string{"recipient": {"1"}, "reason": {"Fel mottagare"}})
 	if a.status != http.StatusSeeOther || a.location != "/messages/"+id {
 		t.Fatalf("withdraw: %d → %s", a.status, a.location)
 	}
@@ -179,7 +190,7 @@ func TestMessagePageTimelineAndWithdraw(t *testing.T) {
 	}
 	page = b.get("/messages/" + id)
 	if !strings.Contains(page.body, "The message has been withdrawn.") || !strings.Contains(page.body, `data-status="revoked" aria-live="polite">Withdrawn</dd>`) ||
-		!strings.Contains(page.body, "Withdrawn by anna@staff.test") || strings.Contains(page.body, `name="recipient" value="1"`) {
+		!strings.Contains(page.body, "Withdrawn by anna@staff.test: Fel mottagare") || strings.Contains(page.body, `name="recipient" value="1"`) {
 		t.Errorf("after withdrawing: %s", page.body)
 	}
 	if a := b.post("/messages/"+id+"/revoke", map[string][]string{"recipient": {"7"}}); a.status != http.StatusBadRequest {
