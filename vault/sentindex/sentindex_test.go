@@ -5,14 +5,19 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"sigill/addressing"
+	"sigill/internal/testenv"
 	"sigill/vault"
 )
 
-func open(t *testing.T) *vault.Vault {
+// open opens a vault on clock, which the tests move: a message's id
+// starts with its millisecond, so messages accepted within one have no
+// order.
+func open(t *testing.T, clock *testenv.Clock) *vault.Vault {
 	t.Helper()
-	v, err := vault.Open(vault.Options{Path: filepath.Join(t.TempDir(), "sigill.db"), Hooks: []vault.Hook{Hook()}})
+	v, err := vault.Open(vault.Options{Path: filepath.Join(t.TempDir(), "sigill.db"), Now: clock.Now, Hooks: []vault.Hook{Hook()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,11 +45,13 @@ func accept(t *testing.T, v *vault.Vault, account string, addresses ...string) s
 }
 
 func TestMessagesNewestFirstPerOwner(t *testing.T) {
-	v := open(t)
+	clock := testenv.NewClock(time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC))
+	v := open(t, clock)
 	const anna, bo = "anna@staff.test", "bo@staff.test"
 	var ids []string
 	for range 3 {
 		ids = append(ids, accept(t, v, anna, "0701234567&login=199908072391&@secure.test"))
+		clock.Advance(time.Second)
 	}
 	accept(t, v, bo, "0701234567&login=*&@secure.test")
 	err := v.View(Tables, func(tx vault.Tx) error {
@@ -85,7 +92,7 @@ func TestMessagesNewestFirstPerOwner(t *testing.T) {
 }
 
 func TestReadStatusByRank(t *testing.T) {
-	v := open(t)
+	v := open(t, testenv.NewClock(time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)))
 	id := accept(t, v, "anna@staff.test", "0701234567&login=199908072391&@secure.test", "anna=example.com&login=*&@secure.test")
 	for _, ev := range []vault.Event{
 		{Kind: vault.EventNotified}, {Kind: vault.EventOpened, PersonalNumber: "199908072391", Name: "Test Testsson"},
