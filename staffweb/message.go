@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"sigill/addressing"
+	"sigill/audit"
 	"sigill/vault"
 	"sigill/vault/sentindex"
 )
@@ -198,6 +199,9 @@ func (s *Server) messagePage(w http.ResponseWriter, r *http.Request, sess *Sessi
 	if !ok {
 		return
 	}
+	// Who looked at whose recipients and events is the audit trail's, the
+	// page's refreshes (its script's) included: each is a look.
+	s.record(r, sess.Account.Address, audit.ActionMessageViewed, m.ID, "message page")
 	s.renderMessage(w, r, sess, http.StatusOK, m, messageData{})
 }
 

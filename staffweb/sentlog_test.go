@@ -1,12 +1,14 @@
 package staffweb
 
 import (
+	"context"
 	"encoding/csv"
 	"html"
 	"net/http"
 	"strings"
 	"testing"
 
+	"sigill/audit"
 	"sigill/vault"
 )
 
@@ -207,6 +209,20 @@ func TestMessagePageTimelineAndWithdraw(t *testing.T) {
 	}
 	if state, _, _ := e.v.Lookup(tokens[0]); state != vault.LinkRevoked || revoked != 2 {
 		t.Errorf("withdrawing all: link %v, %d revoked events", state, revoked)
+	}
+	// Each look at the page is in the audit trail, with the message's id.
+	entries, err := e.trail.Export(context.Background(), audit.Filter{}, "cli:test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	looks := 0
+	for _, en := range entries {
+		if en.Action == audit.ActionMessageViewed && en.Target == id && en.Actor == staffAddr && en.Detail == "staff web: message page" {
+			looks++
+		}
+	}
+	if looks != 2 { // the page before and after the withdrawal
+		t.Errorf("%d looks at the message page in the audit trail, want 2", looks)
 	}
 	if a := b.get("/messages/nosuchid"); a.status != http.StatusNotFound {
 		t.Errorf("an unknown id: %d", a.status)
