@@ -5,9 +5,11 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"sigill/addressing"
 	"sigill/apikey"
+	"sigill/internal/testenv"
 	"sigill/vault"
 )
 
@@ -67,10 +69,14 @@ func TestReadMessage(t *testing.T) {
 }
 
 func TestListMessages(t *testing.T) {
-	e := newEnv(t, nil)
+	// Message ids order by the millisecond: the clock moves one between
+	// sends, so "newest first" has one answer.
+	clock := testenv.NewClock(time.Now())
+	e := newEnvAt(t, clock.Now, nil)
 	var ids []string
 	for i, ref := range []string{"case-1", "case-2", "case-1", "case-3"} {
 		ids = append(ids, e.sent("k-"+string(rune('a'+i)), ref).ID)
+		clock.Advance(time.Millisecond)
 	}
 	// A message the account sent over SMTP is listed too.
 	p := addressing.Policy{Domains: []string{"secure.test"}, Region: "SE"}
