@@ -8,7 +8,8 @@
 # 1000000` (10 to 20 minutes, 6.4 GB): the 8-session ingest is then run once
 # more on it, to set beside the run on an empty vault. The run adds about
 # 14 000 messages to it. Needs Postfix once (../shared/bench/setup-postfix.sh,
-# as root), python3 and curl. Takes about 10 minutes without FILLED_DIR.
+# as root), python3 and curl, and PostgreSQL (apt-get install postgresql) for
+# the engine's rows. Takes about 15 minutes without FILLED_DIR.
 # Every step runs even when one fails; the exit status says whether any did.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +29,10 @@ step env SIGILL_BENCH_PROFILE="$profile" SIGILL_BENCH_PROFILE_SECONDS=3 bench/in
 step bench/ingest.sh -s 1 -l 2048 -m 1000 -r 3
 step bench/ingest.sh -s 8 -l 65536 -m 1000 -r 3
 step bench/ingest.sh -s 1 -l 65536 -m 500 -r 3
+step env SIGILL_BENCH_STORE=postgres bench/ingest.sh -s 8 -l 2048 -m 4000 -r 3
+step env SIGILL_BENCH_STORE=postgres bench/ingest.sh -s 1 -l 2048 -m 1000 -r 3
+step env SIGILL_BENCH_STORE=postgres bench/ingest.sh -s 8 -l 65536 -m 1000 -r 3
+step bench/api.sh -c 8 -l 2048 -m 2000 -r 3
 if [ -n "$filled" ]; then
   step env SIGILL_BENCH_DATA="$filled" bench/ingest.sh -s 8 -l 2048 -m 4000 -r 5
 fi
