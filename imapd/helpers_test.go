@@ -25,6 +25,7 @@ import (
 	"sigill/addressing"
 	"sigill/internal/authgate"
 	"sigill/internal/testenv"
+	"sigill/passkey"
 	"sigill/receipts"
 	receiptbox "sigill/receipts/mailbox"
 	"sigill/vault"
@@ -88,7 +89,7 @@ func newEnvClock(t testing.TB, now func() time.Time, mod func(*Options)) *env {
 
 func (e *env) openVault() {
 	mbs := receiptbox.New(receiptbox.Options{})
-	v, err := vault.Open(vault.Options{Path: e.path, Now: e.now, Hooks: []vault.Hook{mbs.Hook()}})
+	v, err := vault.Open(vault.Options{Path: e.path, Now: e.now, Hooks: []vault.Hook{mbs.Hook(), passkey.Hook()}})
 	if err != nil {
 		e.t.Fatal(err)
 	}

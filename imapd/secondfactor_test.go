@@ -8,6 +8,8 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/pquerna/otp/totp"
+
+	"sigill/passkey/passkeytest"
 )
 
 func TestDisabledAccountRefused(t *testing.T) {
@@ -41,6 +43,24 @@ func TestSecondFactorWantsAnAppPassword(t *testing.T) {
 		t.Fatal(err)
 	}
 	refusal(t, "the account password with a second factor", e.dial(nil).Login(anna, annaPass).Wait(), imap.ResponseCodeAuthenticationFailed, "app password")
+	if err := e.dial(nil).Login(anna, app).Wait(); err != nil {
+		t.Errorf("the app password: %v", err)
+	}
+}
+
+// A passkey is a second factor too: with one and no TOTP, IMAP LOGIN takes
+// only app passwords.
+func TestPasskeyWantsAnAppPassword(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	if _, _, _, err := passkeytest.Register(e.v, anna, "Work laptop"); err != nil {
+		t.Fatal(err)
+	}
+	_, app, err := e.v.CreateAppPassword(anna, "Thunderbird")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refusal(t, "the account password with a passkey", e.dial(nil).Login(anna, annaPass).Wait(), imap.ResponseCodeAuthenticationFailed, "app password")
 	if err := e.dial(nil).Login(anna, app).Wait(); err != nil {
 		t.Errorf("the app password: %v", err)
 	}

@@ -187,7 +187,10 @@ func (s *Service) FinishRegistration(ctx context.Context, account, ceremonyID, n
 			return fmt.Errorf("%w: %w", ErrRefused, err)
 		}
 		made = Passkey{ID: base64.RawURLEncoding.EncodeToString(cred.ID), Name: name, Created: tx.Now().UTC()}
-		return putRecord(tx, c.Account, record{Passkey: made, Credential: *cred})
+		if err := putRecord(tx, c.Account, record{Passkey: made, Credential: *cred}); err != nil {
+			return err
+		}
+		return tx.SetPasskey(c.Account, true)
 	})
 	if err != nil {
 		return Passkey{}, spentOnFailure(ctx, s, ceremonyID, err)
@@ -300,7 +303,10 @@ func (s *Service) Remove(ctx context.Context, account, id string) error {
 		if b, err := tx.Table(tableCreds).Get(key); err != nil || b == nil {
 			return cmpErr(err, ErrNotFound)
 		}
-		return tx.Table(tableCreds).Delete(key)
+		if err := tx.Table(tableCreds).Delete(key); err != nil {
+			return err
+		}
+		return recordHasPasskey(tx, account)
 	})
 }
 
@@ -339,7 +345,10 @@ func removeAll(ctx context.Context, v *vault.Vault, account string) error {
 				err = tx.Table(tableCreds).Delete(k)
 			}
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return recordHasPasskey(tx, account)
 	})
 }
 
@@ -347,6 +356,33 @@ func removeAll(ctx context.Context, v *vault.Vault, account string) error {
 func (s *Service) Has(account string) (bool, error) {
 	keys, err := s.List(context.Background(), account)
 	return len(keys) > 0, err
+}
+
+// recordHasPasskey tells the vault whether account still holds a passkey
+// (vault.Account.Passkey: then mail clients log in with app passwords
+// only), in the transaction that added or removed one. A removed account
+// has nothing to record.
+func recordHasPasskey(tx vault.Tx, account string) error {
+	acct, err := tx.Account(account)
+	if errors.Is(err, vault.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	has := false
+	err = tx.Table(tableCreds).Scan(credPrefix(account), func(_, b []byte) error {
+		var r record
+		if err := json.Unmarshal(b, &r); err != nil {
+			return err
+		}
+		has = has || r.belongsTo(acct)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return tx.SetPasskey(account, has)
 }
 
 func credPrefix(account string) []byte {

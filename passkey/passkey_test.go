@@ -258,3 +258,42 @@ func TestPasskeyDoesNotOpenAnAccountMadeAnew(t *testing.T) {
 		t.Fatalf("the old passkey on the new account: %v, want ErrRefused", err)
 	}
 }
+
+// The vault knows which accounts hold a passkey (vault.Account.Passkey,
+// which makes mail clients log in with app passwords): set by the first
+// registration, kept while one is left, cleared with the last one and by
+// a reset.
+func TestAccountRecordsItHoldsAPasskey(t *testing.T) {
+	v, s, _ := setup(t)
+	ctx := context.Background()
+	holds := func(want bool, when string) {
+		t.Helper()
+		acct, err := v.Account("anna@staff.test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if acct.Passkey != want {
+			t.Errorf("%s: Account.Passkey = %v, want %v", when, acct.Passkey, want)
+		}
+	}
+	holds(false, "before any passkey")
+	first := register(t, s, "anna@staff.test", newAuthenticator(t))
+	holds(true, "after the first registration")
+	register(t, s, "anna@staff.test", newAuthenticator(t))
+	if err := s.Remove(ctx, "anna@staff.test", first.ID); err != nil {
+		t.Fatal(err)
+	}
+	holds(true, "with one passkey left")
+	if bo, _ := v.Account("bo@staff.test"); bo.Passkey {
+		t.Error("bo holds a passkey he never registered")
+	}
+	if err := passkey.ResetSecondFactor(v, "anna@staff.test"); err != nil {
+		t.Fatal(err)
+	}
+	holds(false, "after the reset")
+	last := register(t, s, "anna@staff.test", newAuthenticator(t))
+	if err := s.Remove(ctx, "anna@staff.test", last.ID); err != nil {
+		t.Fatal(err)
+	}
+	holds(false, "after removing the last one")
+}

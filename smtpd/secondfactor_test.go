@@ -1,6 +1,7 @@
 package smtpd
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -8,6 +9,8 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 	"github.com/pquerna/otp/totp"
+
+	"sigill/passkey/passkeytest"
 )
 
 // A disabled account cannot log in, and says so once its password was right.
@@ -53,6 +56,34 @@ func TestSecondFactorWantsAnAppPassword(t *testing.T) {
 		t.Fatalf("the app password: %v", err)
 	}
 	queuedID(t, g, text)
+}
+
+// A passkey is a second factor too (package passkey records it on the
+// account): with one and no TOTP, the account password no longer opens
+// SMTP AUTH; once the last passkey is removed, it does again.
+func TestPasskeyWantsAnAppPassword(t *testing.T) {
+	g := startGateway(t)
+	_, passkeys, pk, err := passkeytest.Register(g.vault, staff, "Work laptop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, app, err := g.vault.CreateAppPassword(staff, "Outlook")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = submit(t, g.submission, sasl.NewPlainClient("", staff, staffPass), staff, []string{goodRcpt}, plainMessage(testSubject, testBodyLine))
+	if err == nil || !strings.Contains(err.Error(), "535") || !strings.Contains(err.Error(), "app password") {
+		t.Fatalf("the account password with a passkey: %v; want 535 asking for an app password", err)
+	}
+	if _, err := submit(t, g.submission, sasl.NewLoginClient(staff, app), staff, []string{goodRcpt}, plainMessage(testSubject, testBodyLine)); err != nil {
+		t.Fatalf("the app password: %v", err)
+	}
+	if err := passkeys.Remove(context.Background(), staff, pk.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := submit(t, g.submission, sasl.NewPlainClient("", staff, staffPass), staff, []string{goodRcpt}, plainMessage(testSubject, testBodyLine)); err != nil {
+		t.Errorf("the account password once the passkey is removed: %v", err)
+	}
 }
 
 // A session logged in before its account was disabled, or its app password

@@ -29,6 +29,7 @@ import (
 	"sigill/addressing"
 	"sigill/intake"
 	"sigill/internal/authgate"
+	"sigill/passkey"
 	"sigill/vault"
 )
 
@@ -53,7 +54,7 @@ type setup func(*Options)
 
 func startGateway(t testing.TB, changes ...setup) *gateway {
 	t.Helper()
-	v, err := vault.Open(vault.Options{Path: filepath.Join(t.TempDir(), "sigill.db")})
+	v, err := vault.Open(vault.Options{Path: filepath.Join(t.TempDir(), "sigill.db"), Hooks: []vault.Hook{passkey.Hook()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -489,7 +490,7 @@ func TestDuplicateRecipientCountsOnce(t *testing.T) {
 // A SIGTERM right after the start must still end every listener: Shutdown
 // may come before the goroutines that serve them have begun.
 func TestShutdownRightAfterStart(t *testing.T) {
-	v, err := vault.Open(vault.Options{Path: filepath.Join(t.TempDir(), "sigill.db")})
+	v, err := vault.Open(vault.Options{Path: filepath.Join(t.TempDir(), "sigill.db"), Hooks: []vault.Hook{passkey.Hook()}})
 	if err != nil {
 		t.Fatal(err)
 	}

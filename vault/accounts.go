@@ -37,6 +37,15 @@ type Account struct {
 	// TOTPPending: an enrolment waits for its first valid code.
 	SecondFactor string
 	TOTPPending  bool
+	// Passkey: the account holds a passkey, which package passkey records
+	// here (Tx.SetPasskey); like an active TOTP it makes mail clients log
+	// in with app passwords.
+	Passkey bool
+	// Generation counts the changes that end the account's logins: its
+	// password set, its second factor reset, the account disabled. A
+	// login or staff web session made under an older generation no longer
+	// holds (StillValid).
+	Generation uint64
 	// RecoveryCodes is how many unused recovery codes the account has.
 	RecoveryCodes int
 	// AppPasswords is how many app passwords the account has.
@@ -57,11 +66,13 @@ type accountRecord struct {
 	TOTP         *totpRecord         `json:"totp,omitempty"`
 	Recovery     [][]byte            `json:"recovery,omitempty"` // keyed hashes of the unused recovery codes
 	AppPasswords []appPasswordRecord `json:"app_passwords,omitempty"`
+	Passkey      bool                `json:"passkey,omitempty"`    // credentials.go
+	Generation   uint64              `json:"generation,omitempty"` // credentials.go
 }
 
 func (r *accountRecord) account() Account {
 	a := Account{Address: r.Address, Created: r.Created, Admin: r.Admin, Disabled: r.Disabled,
-		RecoveryCodes: len(r.Recovery), AppPasswords: len(r.AppPasswords)}
+		Passkey: r.Passkey, Generation: r.Generation, RecoveryCodes: len(r.Recovery), AppPasswords: len(r.AppPasswords)}
 	if r.TOTP != nil && r.TOTP.Active {
 		a.SecondFactor = "totp"
 	}
@@ -244,11 +255,8 @@ func (v *Vault) SetPassword(address, password string) error {
 			return err
 		}
 		rec.Hash = hash
-		out, err := json.Marshal(rec)
-		if err != nil {
-			return err
-		}
-		return tx.Bucket(bAccounts).Put([]byte(a), out)
+		rec.Generation++
+		return putAccount(tx, rec)
 	})
 	if err != nil {
 		return fmt.Errorf("vault: set password of %s: %w", a, err)
@@ -380,7 +388,7 @@ func (v *Vault) authenticate(address, password string, mail bool) (Account, erro
 		return Account{}, fmt.Errorf("vault: authenticate: %w", ErrBadCredentials)
 	case rec.Disabled:
 		return Account{}, fmt.Errorf("vault: authenticate %s: %w", a, ErrAccountDisabled)
-	case mail && app == nil && (rec.hasSecondFactor() || v.opt.RequireSecondFactor):
+	case mail && app == nil && (rec.hasSecondFactor() || rec.Passkey || v.opt.RequireSecondFactor):
 		return Account{}, fmt.Errorf("vault: authenticate %s: %w", a, ErrAppPasswordRequired)
 	}
 	login := rec.account()
@@ -395,9 +403,11 @@ func (v *Vault) authenticate(address, password string, mail bool) (Account, erro
 
 // StillValid checks that a login Authenticate returned still holds, as a
 // session checks before each transaction or command: the account exists
-// and is not disabled, and the app password it logged in with is not
-// revoked. It reads one record and hashes nothing. ErrNotFound,
-// ErrAccountDisabled or ErrAppPasswordRevoked otherwise.
+// and is not disabled, its password and second factor have not changed
+// since (Account.Generation), and the app password it logged in with is
+// not revoked. It reads one record and hashes nothing. ErrNotFound,
+// ErrAccountDisabled, ErrCredentialsChanged or ErrAppPasswordRevoked
+// otherwise.
 func (v *Vault) StillValid(login Account) error {
 	rec, err := v.accountRecord(login.Address)
 	switch {
@@ -405,6 +415,8 @@ func (v *Vault) StillValid(login Account) error {
 		return fmt.Errorf("vault: login of %s: %w", login.Address, err)
 	case rec.Disabled:
 		return fmt.Errorf("vault: login of %s: %w", login.Address, ErrAccountDisabled)
+	case login.Generation != rec.Generation:
+		return fmt.Errorf("vault: login of %s: %w", login.Address, ErrCredentialsChanged)
 	case login.LoginAppPassword != "" && !rec.hasAppPassword(login.LoginAppPassword):
 		return fmt.Errorf("vault: login of %s: %w", login.Address, ErrAppPasswordRevoked)
 	}
@@ -415,6 +427,9 @@ func (v *Vault) StillValid(login Account) error {
 // again. ErrNotFound for an unknown account.
 func (v *Vault) SetDisabled(address string, disabled bool) error {
 	return v.changeAccount(address, "set disabled", func(r *accountRecord) error {
+		if disabled && !r.Disabled {
+			r.Generation++
+		}
 		r.Disabled = disabled
 		return nil
 	})
@@ -459,11 +474,7 @@ func (v *Vault) changeAccount(address, what string, change func(*accountRecord) 
 		if err := change(rec); err != nil {
 			return err
 		}
-		out, err := json.Marshal(rec)
-		if err != nil {
-			return err
-		}
-		return tx.Bucket(bAccounts).Put([]byte(a), out)
+		return putAccount(tx, rec)
 	})
 	if err != nil {
 		return fmt.Errorf("vault: %s of %s: %w", what, a, err)
@@ -484,4 +495,12 @@ func getAccount(tx kv.Tx, address string) (*accountRecord, error) {
 		return nil, fmt.Errorf("account %q: %w", address, err)
 	}
 	return &r, nil
+}
+
+func putAccount(tx kv.Tx, r *accountRecord) error {
+	out, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bAccounts).Put([]byte(r.Address), out)
 }

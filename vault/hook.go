@@ -65,6 +65,10 @@ type Tx interface {
 	// Account reads a staff account (Account.Disabled: it may not log in
 	// anywhere). ErrNotFound for an unknown one.
 	Account(address string) (Account, error)
+	// SetPasskey records whether the account holds a passkey (package
+	// passkey keeps the passkeys; the vault only needs to know that one
+	// is there, see Account.Passkey). ErrNotFound for an unknown account.
+	SetPasskey(address string, has bool) error
 	// Now is the vault's clock.
 	Now() time.Time
 	// OnCommit runs fn once the transaction has committed (never when it
@@ -175,6 +179,16 @@ func (t *storeTx) Account(address string) (Account, error) {
 		return Account{}, err
 	}
 	return r.account(), nil
+}
+
+func (t *storeTx) SetPasskey(address string, has bool) error {
+	a := strings.ToLower(address)
+	r, err := getAccount(t.tx, a)
+	if err != nil || r.Passkey == has {
+		return err
+	}
+	r.Passkey = has
+	return putAccount(t.tx, r)
 }
 
 func (t *storeTx) Now() time.Time { return t.v.now() }

@@ -278,10 +278,14 @@ func (v *Vault) RegenerateRecoveryCodes(address string) ([]string, error) {
 
 // ResetSecondFactor removes an account's TOTP (active or pending) and its
 // recovery codes: an administrator's way back in for a user who lost the
-// phone. The account's app passwords stay. Nothing secret is returned.
+// phone. The account's app passwords stay; its logins and staff web
+// sessions end (Account.Generation). Passkeys are package passkey's to
+// remove (passkey.ResetSecondFactor), and with them Account.Passkey.
+// Nothing secret is returned.
 func (v *Vault) ResetSecondFactor(address string) error {
 	return v.changeAccount(address, "reset second factor", func(r *accountRecord) error {
 		r.TOTP, r.Recovery = nil, nil
+		r.Generation++
 		return nil
 	})
 }

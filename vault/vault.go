@@ -44,6 +44,9 @@ var (
 	// ErrAppPasswordRevoked: the app password a session logged in with
 	// has been revoked since.
 	ErrAppPasswordRevoked = errors.New("the app password of this login has been revoked")
+	// ErrCredentialsChanged: the account's password was set, its second
+	// factor reset or the account disabled since this login.
+	ErrCredentialsChanged = errors.New("the account's password or second factor has changed since this login")
 	ErrClosed             = errors.New("vault closed")
 	ErrLocked             = errors.New("file is locked by another process (is sigill already running?)")
 	ErrFull               = errors.New("vault full: no space left on the device")
