@@ -81,6 +81,8 @@ func TestLoginRecheckedAtEachCommand(t *testing.T) {
 		revoke         func() error
 		want           string
 	}{
+		{"password set", annaPass, func() error { return e.v.SetPassword(anna, annaPass) }, "* BYE This account's password or second factor has changed since you logged in"},
+		{"second factor reset", secret, func() error { return e.v.ResetSecondFactor(anna) }, "* BYE This account's password or second factor has changed since you logged in"},
 		{"app password revoked", secret, func() error { return e.v.RevokeAppPassword(anna, app.ID) }, "* BYE The app password this session logged in with has been revoked"},
 		{"account disabled", annaPass, func() error { return e.v.SetDisabled(anna, true) }, "* BYE This account has been disabled since you logged in"},
 	} {

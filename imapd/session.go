@@ -185,8 +185,9 @@ func loginRefusal(err error) *imap.Error {
 }
 
 // loginLost says why a logged-in session ends before its next command,
-// "" while its login still holds: the account disabled or removed, or the
-// app password it logged in with revoked, since LOGIN. A vault that cannot
+// "" while its login still holds: the account disabled or removed, its
+// password set or second factor reset, or the app password it logged in
+// with revoked, since LOGIN. A vault that cannot
 // be read ends it too, rather than serve on an unchecked login.
 func (ss *session) loginLost() string {
 	if ss.account == "" {
@@ -201,6 +202,8 @@ func (ss *session) loginLost() string {
 		why = "This account has been disabled since you logged in; ask an administrator"
 	case errors.Is(err, vault.ErrAppPasswordRevoked):
 		why = "The app password this session logged in with has been revoked; log in with a current one (sigill user app-password)"
+	case errors.Is(err, vault.ErrCredentialsChanged):
+		why = "This account's password or second factor has changed since you logged in; log in again"
 	case errors.Is(err, vault.ErrNotFound):
 		why = "This account has been removed since you logged in"
 	default:

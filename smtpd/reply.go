@@ -44,6 +44,8 @@ func loginLost(err error) (*smtp.SMTPError, bool) {
 		why = "Your account has been disabled since you logged in; ask an administrator"
 	case errors.Is(err, vault.ErrAppPasswordRevoked):
 		why = "The app password this session logged in with has been revoked; log in with a current one (sigill user app-password)"
+	case errors.Is(err, vault.ErrCredentialsChanged):
+		why = "Your account's password or second factor has changed since you logged in; log in again"
 	case errors.Is(err, vault.ErrNotFound):
 		why = "Your account has been removed since you logged in"
 	default:

@@ -106,6 +106,10 @@ func TestLoginRecheckedAtEachTransaction(t *testing.T) {
 		{"account disabled", staffPass,
 			func() error { return g.vault.SetDisabled(staff, true) },
 			func() error { return g.vault.SetDisabled(staff, false) }, "disabled"},
+		{"password set", staffPass,
+			func() error { return g.vault.SetPassword(staff, staffPass) }, nil, "password or second factor has changed"},
+		{"second factor reset", app,
+			func() error { return g.vault.ResetSecondFactor(staff) }, nil, "password or second factor has changed"},
 		{"app password revoked", app,
 			func() error { return g.vault.RevokeAppPassword(staff, apps[0].ID) }, nil, "app password"},
 	} {

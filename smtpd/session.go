@@ -169,7 +169,8 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 }
 
 // loginStillValid ends the session (421, see reply) when its account was
-// disabled or removed, or its app password revoked, since AUTH: each
+// disabled or removed, its password set or second factor reset, or its
+// app password revoked, since AUTH: each
 // transaction is sent on the strength of a login that still holds.
 func (ss *session) loginStillValid() error {
 	err := ss.s.opts.Vault.StillValid(ss.authed)

@@ -313,6 +313,11 @@ func (s *Server) resetOwnSecondFactor(w http.ResponseWriter, r *http.Request, se
 		s.fail(w, r, "reset second factor", err)
 		return
 	}
+	// The reset ends the account's other sessions; this one goes on.
+	if err := s.endOtherSessions(r.Context(), sess.Account.Address, sess.key); err != nil {
+		s.fail(w, r, "reset second factor", err)
+		return
+	}
 	s.record(r, sess.Account.Address, audit.ActionSecondFactor, sess.Account.Address, "reset")
 	s.notify(r, sess, "TOTPReset")
 	seeOther(w, r, "/account")

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"sigill/apikey"
+	"sigill/passkey"
 )
 
 var reShownSecret = regexp.MustCompile(`id="secret">([^<]+)<`)
@@ -237,4 +238,58 @@ func TestAdminAccounts(t *testing.T) {
 	if a := admin.post("/admin/accounts/enable", url.Values{"address": {"nobody@staff.test"}}); a.status != http.StatusNotFound {
 		t.Fatalf("an unknown account: %d", a.status)
 	}
+}
+
+// TestCredentialChangesEndSessions: a password set, a second factor reset
+// or a disable done outside the web (as `sigill user passwd`, `2fa
+// -reset` and `disable` do, on the file or through the admin listener)
+// ends the account's staff web sessions, as it ends its SMTP and IMAP
+// sessions; a reset on the account page ends the others but not its own.
+func TestCredentialChangesEndSessions(t *testing.T) {
+	e := newEnv(t)
+	for _, tc := range []struct {
+		name   string
+		change func() error
+	}{
+		{"password set", func() error { return e.v.SetPassword(staffAddr, staffPassword) }},
+		{"second factor reset", func() error { return passkey.ResetSecondFactor(e.v, staffAddr) }},
+		{"disabled and enabled", func() error {
+			if err := e.v.SetDisabled(staffAddr, true); err != nil {
+				return err
+			}
+			return e.v.SetDisabled(staffAddr, false)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := e.browser()
+			b.signIn(staffAddr, nil)
+			if a := b.get("/account"); a.status != 200 {
+				t.Fatalf("signed in: %d", a.status)
+			}
+			if err := tc.change(); err != nil {
+				t.Fatal(err)
+			}
+			if a := b.get("/account"); a.status != http.StatusSeeOther || a.location != "/login" {
+				t.Fatalf("the session after the change: %d → %q, want 303 to /login", a.status, a.location)
+			}
+			b.signIn(staffAddr, nil)
+			if a := b.get("/account"); a.status != 200 {
+				t.Fatalf("signed in again: %d", a.status)
+			}
+		})
+	}
+	t.Run("own reset on the account page", func(t *testing.T) {
+		b, other := e.browser(), e.browser()
+		b.signIn(staffAddr, nil)
+		other.signIn(staffAddr, nil)
+		if a := b.post("/account/totp/reset", url.Values{"current_password": {staffPassword}}); a.status != http.StatusSeeOther {
+			t.Fatalf("reset: %d", a.status)
+		}
+		if a := b.get("/account"); a.status != 200 {
+			t.Fatalf("the session that reset: %d", a.status)
+		}
+		if a := other.get("/account"); a.status != http.StatusSeeOther {
+			t.Fatalf("the other session outlived the reset: %d", a.status)
+		}
+	})
 }

@@ -49,9 +49,14 @@ type sessionRecord struct {
 	// AccountCreated tells the account apart from one removed and made
 	// anew under the same address, which the session must not open.
 	AccountCreated time.Time `json:"account_created"`
-	Stage          string    `json:"stage"`
-	Created        time.Time `json:"created"` // when this stage began (for "in": sign-in)
-	LastSeen       time.Time `json:"last_seen"`
+	// Generation is the account's credential generation at sign-in
+	// (vault.Account.Generation): a password set or a second factor reset
+	// since, here or by `sigill user`, ends the session, as it ends the
+	// account's SMTP and IMAP sessions.
+	Generation uint64    `json:"generation,omitempty"`
+	Stage      string    `json:"stage"`
+	Created    time.Time `json:"created"` // when this stage began (for "in": sign-in)
+	LastSeen   time.Time `json:"last_seen"`
 	// Notice is the key of a text to show once on the next page.
 	Notice string `json:"notice,omitempty"`
 }
@@ -108,7 +113,7 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, acct vault
 	value := base64.RawURLEncoding.EncodeToString(randomBytes(32))
 	key := sessionKey(value)
 	now := s.opt.Now().UTC()
-	rec, err := json.Marshal(sessionRecord{Account: acct.Address, AccountCreated: acct.Created, Stage: stage, Created: now, LastSeen: now})
+	rec, err := json.Marshal(sessionRecord{Account: acct.Address, AccountCreated: acct.Created, Generation: acct.Generation, Stage: stage, Created: now, LastSeen: now})
 	if err != nil {
 		return nil, err
 	}
@@ -203,9 +208,18 @@ func (s *Server) endSession(w http.ResponseWriter, r *http.Request) error {
 	return s.opt.Vault.Update(r.Context(), tables, func(tx vault.Tx) error { return deleteSession(tx, key) })
 }
 
-// endOtherSessions deletes every session of address but keep's.
+// endOtherSessions deletes every session of address but keep's, which it
+// moves to the account's credential generation: the change the user just
+// made here (a new password, a reset) ends every session but this one.
 func (s *Server) endOtherSessions(ctx context.Context, address string, keep []byte) error {
 	return s.opt.Vault.Update(ctx, tables, func(tx vault.Tx) error {
+		acct, err := tx.Account(address)
+		if err != nil {
+			return err
+		}
+		if err := changeSession(tx, keep, func(rec *sessionRecord) { rec.Generation = acct.Generation }); err != nil {
+			return err
+		}
 		keys, err := accountSessions(tx, address)
 		if err != nil {
 			return err
@@ -221,8 +235,27 @@ func (s *Server) endOtherSessions(ctx context.Context, address string, keep []by
 	})
 }
 
+// changeSession changes a stored session in tx, if it is still there.
+func changeSession(tx vault.Tx, key []byte, change func(*sessionRecord)) error {
+	raw, err := tx.Table(tableSessions).Get(key)
+	if err != nil || raw == nil {
+		return err
+	}
+	var rec sessionRecord
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		return err
+	}
+	change(&rec)
+	out, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	return tx.Table(tableSessions).Put(key, out)
+}
+
 // errNoSession: r has no session that holds (none, unknown, run out, or
-// its account disabled, removed or made anew).
+// its account disabled, removed or made anew, or its password or second
+// factor changed).
 var errNoSession = errors.New("no session")
 
 // session reads r's session and its account in one read. A session that
@@ -252,7 +285,7 @@ func (s *Server) session(r *http.Request) (*Session, error) {
 		case err != nil:
 			return err
 		}
-		holds = !acct.Disabled && acct.Created.Equal(rec.AccountCreated) && !s.expired(rec, now)
+		holds = !acct.Disabled && acct.Created.Equal(rec.AccountCreated) && acct.Generation == rec.Generation && !s.expired(rec, now)
 		return nil
 	})
 	if err != nil {
@@ -277,22 +310,7 @@ func (s *Server) session(r *http.Request) (*Session, error) {
 
 // updateSession changes a stored session, if it is still there.
 func (s *Server) updateSession(ctx context.Context, key []byte, change func(*sessionRecord)) error {
-	err := s.opt.Vault.Update(ctx, tables, func(tx vault.Tx) error {
-		raw, err := tx.Table(tableSessions).Get(key)
-		if err != nil || raw == nil {
-			return err
-		}
-		var rec sessionRecord
-		if err := json.Unmarshal(raw, &rec); err != nil {
-			return err
-		}
-		change(&rec)
-		out, err := json.Marshal(rec)
-		if err != nil {
-			return err
-		}
-		return tx.Table(tableSessions).Put(key, out)
-	})
+	err := s.opt.Vault.Update(ctx, tables, func(tx vault.Tx) error { return changeSession(tx, key, change) })
 	if err != nil {
 		return fmt.Errorf("staffweb: update session: %w", err)
 	}
