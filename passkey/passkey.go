@@ -19,6 +19,7 @@
 package passkey
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -42,8 +43,10 @@ const (
 	tableCeremonies = "passkey_ceremonies" // ceremony id → ceremony
 
 	ceremonyLife = 5 * time.Minute
-	maxNameLen   = 100
-	maxPerAcct   = 20
+	// DefaultMaxCeremonies is Service.MaxCeremonies when zero.
+	DefaultMaxCeremonies = 1000
+	maxNameLen           = 100
+	maxPerAcct           = 20
 )
 
 var tables = []string{tableCreds, tableHandles, tableCeremonies}
@@ -60,6 +63,10 @@ var (
 	// ErrBadName is a registration's name that is empty, too long or
 	// holds control characters; the ceremony is not spent by it.
 	ErrBadName = fmt.Errorf("passkey: name it (1 to %d characters, no control characters), e.g. \"Work laptop\"", maxNameLen)
+	// ErrBusy is a begin while Service.MaxCeremonies ceremonies are under
+	// way: a sign-in page needs no sign-in, so without a bound a flood of
+	// begins would grow the table without end.
+	ErrBusy = errors.New("passkey: too many sign-ins and registrations under way; try again in a few minutes")
 	// ErrTooMany is a registration past maxPerAcct.
 	ErrTooMany = fmt.Errorf("passkey: an account may hold at most %d passkeys; remove one first", maxPerAcct)
 )
@@ -85,6 +92,11 @@ type ceremony struct {
 
 // Service runs the ceremonies for one relying party.
 type Service struct {
+	// MaxCeremonies bounds the ceremonies under way (begun, neither
+	// finished nor expired) across the store: a begin beyond it is refused
+	// with ErrBusy. Zero: DefaultMaxCeremonies.
+	MaxCeremonies int
+
 	wa *webauthn.WebAuthn
 	v  *vault.Vault
 }
@@ -148,7 +160,7 @@ func (s *Service) BeginRegistration(ctx context.Context, account string) (option
 		if options, err = json.Marshal(creation); err != nil {
 			return err
 		}
-		ceremonyID, err = putCeremony(tx, ceremony{Account: acct.Address, Session: *session})
+		ceremonyID, err = s.putCeremony(tx, ceremony{Account: acct.Address, Session: *session})
 		return err
 	})
 	if err != nil {
@@ -209,7 +221,7 @@ func (s *Service) BeginLogin(ctx context.Context) (options []byte, ceremonyID st
 		return nil, "", err
 	}
 	err = s.v.Update(ctx, tables, func(tx vault.Tx) error {
-		ceremonyID, err = putCeremony(tx, ceremony{Session: *session})
+		ceremonyID, err = s.putCeremony(tx, ceremony{Session: *session})
 		return err
 	})
 	if err != nil {
@@ -453,15 +465,20 @@ func putRecord(tx vault.Tx, account string, r record) error {
 }
 
 // putCeremony stores c under a new random id, and clears ceremonies that
-// have expired (few: one per sign-in attempt in the last minutes).
-func putCeremony(tx vault.Tx, c ceremony) (string, error) {
+// have expired (few: one per sign-in attempt in the last minutes, and
+// never more than MaxCeremonies). ErrBusy when MaxCeremonies are under
+// way.
+func (s *Service) putCeremony(tx vault.Tx, c ceremony) (string, error) {
 	now := tx.Now().UTC()
 	c.Expires = now.Add(ceremonyLife)
 	var stale [][]byte
+	live := 0
 	err := tx.Table(tableCeremonies).Scan(nil, func(k, b []byte) error {
 		var old ceremony
 		if json.Unmarshal(b, &old) != nil || !now.Before(old.Expires) {
 			stale = append(stale, slices.Clone(k))
+		} else {
+			live++
 		}
 		return nil
 	})
@@ -472,6 +489,9 @@ func putCeremony(tx vault.Tx, c ceremony) (string, error) {
 		if err := tx.Table(tableCeremonies).Delete(k); err != nil {
 			return "", err
 		}
+	}
+	if live >= cmp.Or(s.MaxCeremonies, DefaultMaxCeremonies) {
+		return "", ErrBusy
 	}
 	id := make([]byte, 24)
 	rand.Read(id)

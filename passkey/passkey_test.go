@@ -297,3 +297,42 @@ func TestAccountRecordsItHoldsAPasskey(t *testing.T) {
 	}
 	holds(false, "after removing the last one")
 }
+
+// The ceremonies under way are bounded: a begin beyond MaxCeremonies is
+// refused with ErrBusy, until one is spent or expires.
+func TestCeremoniesAreBounded(t *testing.T) {
+	_, s, c := setup(t)
+	ctx := context.Background()
+	s.MaxCeremonies = 3
+	var first string
+	for i := range 3 {
+		_, id, err := s.BeginLogin(ctx)
+		if err != nil {
+			t.Fatalf("begin %d: %v", i+1, err)
+		}
+		if i == 0 {
+			first = id
+		}
+	}
+	if _, _, err := s.BeginLogin(ctx); !errors.Is(err, passkey.ErrBusy) {
+		t.Fatalf("a fourth sign-in: %v, want ErrBusy", err)
+	}
+	if _, _, err := s.BeginRegistration(ctx, "anna@staff.test"); !errors.Is(err, passkey.ErrBusy) {
+		t.Fatalf("a registration past the bound: %v, want ErrBusy", err)
+	}
+	if _, err := s.FinishLogin(ctx, first, post([]byte("{}"))); err == nil {
+		t.Fatal("a junk answer signed in")
+	}
+	if _, _, err := s.BeginLogin(ctx); err != nil {
+		t.Fatalf("a begin once one ceremony was spent: %v", err)
+	}
+	if _, _, err := s.BeginLogin(ctx); !errors.Is(err, passkey.ErrBusy) {
+		t.Fatalf("past the bound again: %v, want ErrBusy", err)
+	}
+	c.advance(5 * time.Minute)
+	for i := range 3 {
+		if _, _, err := s.BeginLogin(ctx); err != nil {
+			t.Fatalf("begin %d once the others expired: %v", i+1, err)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"sigill/audit"
+	"sigill/internal/authgate"
 	"sigill/passkey"
 	"sigill/staffauth"
 	"sigill/vault"
@@ -164,6 +165,10 @@ func (s *Server) writeOptions(w http.ResponseWriter, r *http.Request, options []
 			http.Error(w, s.word(r, "PasskeyTooMany"), http.StatusConflict)
 			return
 		}
+		if errors.Is(err, passkey.ErrBusy) {
+			http.Error(w, s.word(r, "Throttled"), http.StatusTooManyRequests)
+			return
+		}
 		s.opt.Logger.Error("staffweb: passkey begin", "err", err)
 		http.Error(w, s.word(r, "ErrorText"), http.StatusInternalServerError)
 		return
@@ -174,7 +179,18 @@ func (s *Server) writeOptions(w http.ResponseWriter, r *http.Request, options []
 	io.WriteString(w, "}")
 }
 
+// passkeyLoginBegin needs no sign-in, so it is throttled per client
+// address: each begin spends one of the address's tries at s.begins, and
+// gets none back.
 func (s *Server) passkeyLoginBegin(w http.ResponseWriter, r *http.Request) {
+	ip := clientIP(r)
+	try := s.begins.Try(ip, "passkey begin from "+ip.String())
+	if try == nil {
+		authgate.CountThrottled("web") // the staff web's sign-ins, as staffauth counts them
+		http.Error(w, s.word(r, "Throttled"), http.StatusTooManyRequests)
+		return
+	}
+	try.Failed() // Delay 0: the try stays spent
 	options, ceremony, err := s.opt.Passkeys.BeginLogin(r.Context())
 	s.writeOptions(w, r, options, ceremony, err)
 }

@@ -7,7 +7,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"sigill/internal/authgate"
 	"sigill/passkey/passkeytest"
 )
 
@@ -311,4 +313,34 @@ func TestPasskeyScriptIsAStaticFile(t *testing.T) {
 	if js.status != http.StatusOK || !strings.HasPrefix(js.header.Get("Content-Type"), "text/javascript") || !strings.Contains(js.body, "navigator.credentials.get") {
 		t.Errorf("GET %s: %d %s", m[1], js.status, js.header.Get("Content-Type"))
 	}
+}
+
+// POST /login/passkey/begin needs no sign-in and stores a ceremony each
+// time: it is throttled per client address (apart from the password
+// tries, which still sign in), and refused while the store holds the
+// most ceremonies it takes.
+func TestPasskeyBeginBounded(t *testing.T) {
+	t.Run("per address", func(t *testing.T) {
+		e := newEnv(t, func(o *Options) { o.PasskeyBegins = authgate.Limits{Burst: 3, Window: time.Hour} })
+		b := e.browser()
+		for range 3 {
+			b.begin("/login/passkey/begin")
+		}
+		if a := b.post("/login/passkey/begin", nil); a.status != http.StatusTooManyRequests {
+			t.Fatalf("a fourth begin from the address: %d, want 429", a.status)
+		}
+		b.signIn(staffAddr, nil)
+	})
+	t.Run("ceremonies under way", func(t *testing.T) {
+		e := newEnv(t)
+		e.web.opt.Passkeys.MaxCeremonies = 2
+		b := e.browser()
+		b.begin("/login/passkey/begin")
+		b.begin("/login/passkey/begin")
+		if a := b.post("/login/passkey/begin", nil); a.status != http.StatusTooManyRequests {
+			t.Fatalf("a begin past the bound: %d, want 429", a.status)
+		}
+		e.clock.Advance(5 * time.Minute) // the two expire
+		b.begin("/login/passkey/begin")
+	})
 }

@@ -1,6 +1,7 @@
 package staffweb
 
 import (
+	"cmp"
 	"html/template"
 	"log/slog"
 	"net/http"
@@ -43,6 +44,10 @@ type Options struct {
 	// and account pages (passkeys.go). The vault must be opened with
 	// passkey.Hook() among its hooks.
 	Passkeys *passkey.Service
+	// PasskeyBegins limits how often one client address may begin a
+	// passkey sign-in (POST /login/passkey/begin, which needs no sign-in
+	// and stores a ceremony each time); zero fields: DefaultPasskeyBegins.
+	PasskeyBegins authgate.Limits
 	// Audit, when set, records sign-ins and their failures, second-factor,
 	// app password, API key and account changes (package audit).
 	Audit *audit.Store
@@ -59,6 +64,11 @@ const (
 	DefaultSessionMax  = 12 * time.Hour
 )
 
+// DefaultPasskeyBegins: 30 passkey sign-ins begun at once from one address
+// (an office behind one NAT at nine o'clock), then one more every two
+// seconds.
+var DefaultPasskeyBegins = authgate.Limits{Burst: 30, Window: 2 * time.Second}
+
 // Server is the staff web. Make one with New.
 type Server struct {
 	opt       Options
@@ -68,6 +78,9 @@ type Server struct {
 	assets    *webpage.Assets
 	stockholm *time.Location
 	served    map[string]bool // paths with a route, for the nav
+	// begins counts passkey sign-ins begun per client address: a gate of
+	// its own, so that they do not drain the password tries.
+	begins *authgate.Gate
 }
 
 // mounts are the routes the package's other files add in their init
@@ -98,6 +111,8 @@ func New(o Options) (*Server, error) {
 	if o.Gate == nil {
 		o.Gate = authgate.New(authgate.Limits{})
 	}
+	begins := authgate.New(cmp.Or(o.PasskeyBegins, DefaultPasskeyBegins))
+	begins.Delay = 0
 	loc, err := time.LoadLocation("Europe/Stockholm")
 	if err != nil {
 		return nil, err
@@ -122,6 +137,7 @@ func New(o Options) (*Server, error) {
 		assets:    a,
 		stockholm: loc,
 		served:    map[string]bool{},
+		begins:    begins,
 	}, nil
 }
 
