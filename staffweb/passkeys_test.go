@@ -344,3 +344,24 @@ func TestPasskeyBeginBounded(t *testing.T) {
 		b.begin("/login/passkey/begin")
 	})
 }
+
+// A page a POST shows again (a refused passkey, a refused name) switches
+// language at its GET route: the POST's path has no page of its own.
+func TestLanguageLinkOfARefusedForm(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	a := b.post("/login/passkey", url.Values{"ceremony": {"gone"}, "credential": {"{}"}})
+	if a.status != http.StatusUnauthorized || !strings.Contains(a.body, `href="/login?lang=en"`) {
+		t.Fatalf("the sign-in page after a refused passkey: %d, language link %q; want it to /login", a.status, reLangLink.FindString(a.body))
+	}
+	b.signIn(staffAddr, nil)
+	a = b.post("/account/passkeys", url.Values{"name": {""}, "ceremony": {"gone"}, "credential": {"{}"}})
+	if a.status != http.StatusUnprocessableEntity || !strings.Contains(a.body, `href="/account?lang=en"`) {
+		t.Fatalf("the account page after a refused passkey name: %d, language link %q; want it to /account", a.status, reLangLink.FindString(a.body))
+	}
+	if a := b.get("/account?lang=en"); a.status != http.StatusOK {
+		t.Fatalf("the link's page: %d", a.status)
+	}
+}
+
+var reLangLink = regexp.MustCompile(`href="[^"]*\?lang=[a-z]+"`)

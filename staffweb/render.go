@@ -27,7 +27,7 @@ type page struct {
 	T       texts
 	Org     string
 	CSS     string
-	Self    string // this page's path, for the language link
+	Self    string // the path of this page's GET, for the language link (selfPath)
 	Session *Session
 	Nav     []navLink
 	Notice  string // a line shown once above the page (a flash), in T's language
@@ -99,11 +99,44 @@ func parsePages() (map[string]*template.Template, error) {
 	return pages, nil
 }
 
+// pagePaths are the GET routes of the pages a POST may show again (a
+// refused form, a secret shown once), by page name: a page's language link
+// must lead to a GET, and a POST's own path has none. A file that adds
+// such a page adds its path here, from init. A page missing here links to
+// the start page.
+var pagePaths = map[string]string{
+	"login":    "/login",
+	"login2fa": "/login/2fa",
+	"account":  "/account",
+	"admin":    "/admin/accounts",
+	"home":     "/",
+}
+
+// selfPath is the path page name's language link leads to: r's own for a
+// GET, else the page's GET route. The enrolment page and a shown secret
+// belong to the enrolment at sign-in or to the account page, by the
+// session's stage.
+func selfPath(r *http.Request, sess *Session, name string) string {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return r.URL.Path
+	}
+	if name == "enrol" || name == "secret" {
+		if sess != nil && sess.Stage == StageEnrol {
+			return "/login/enrol"
+		}
+		return "/account"
+	}
+	if p, ok := pagePaths[name]; ok {
+		return p
+	}
+	return "/"
+}
+
 // render writes page name with data. sess is nil on the pages before
 // sign-in. A flash notice waiting in the session is shown, and taken.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, sess *Session, status int, name string, data any) {
 	t := textsFor(r, s.opt.DefaultLang)
-	p := page{T: t, Org: s.opt.OrgName, CSS: s.assets.URL("static/staff.css"), Self: r.URL.Path, Session: sess, Data: data, loc: s.stockholm}
+	p := page{T: t, Org: s.opt.OrgName, CSS: s.assets.URL("static/staff.css"), Self: selfPath(r, sess, name), Session: sess, Data: data, loc: s.stockholm}
 	if sess != nil {
 		if sess.Stage == StageIn {
 			for _, n := range nav {
