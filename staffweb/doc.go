@@ -35,10 +35,12 @@
 // before anything else); after the second factor, "in". Every step up
 // makes a new id (the cookie before sign-in is never the one after it) and
 // deletes the old. A session ends after Options.SessionIdle without a
-// request and Options.SessionMax after sign-in, at sign-out, when the
-// account's password changes (its other sessions), and at the first
-// request after the account was disabled, removed or made anew: the
-// account is read on every request. The cookie is HttpOnly, SameSite=Lax,
+// request and Options.SessionMax after sign-in, at sign-out, and at the
+// first request after the account was disabled, removed or made anew, or
+// its password set or second factor reset (vault.Account.Generation, the
+// rule SMTP and IMAP sessions follow too), wherever that was done; the
+// web's own change or reset keeps the session that made it. The account
+// is read on every request. The cookie is HttpOnly, SameSite=Lax,
 // Path=/, and with Options.Secure (HTTPS) Secure with the __Host- prefix.
 //
 // Secrets shown once (recovery codes, an app password, an API key, a new
