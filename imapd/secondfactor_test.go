@@ -27,42 +27,42 @@ func TestDisabledAccountRefused(t *testing.T) {
 	}
 }
 
+// With a second factor, TOTP or a passkey, IMAP LOGIN takes only app
+// passwords.
 func TestSecondFactorWantsAnAppPassword(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, nil)
-	en, err := e.v.EnrollTOTP(anna)
-	if err != nil {
-		t.Fatal(err)
-	}
-	code, _ := totp.GenerateCode(en.Secret, time.Now())
-	if _, err := e.v.ConfirmTOTP(anna, code); err != nil {
-		t.Fatal(err)
-	}
-	_, app, err := e.v.CreateAppPassword(anna, "Thunderbird")
-	if err != nil {
-		t.Fatal(err)
-	}
-	refusal(t, "the account password with a second factor", e.dial(nil).Login(anna, annaPass).Wait(), imap.ResponseCodeAuthenticationFailed, "app password")
-	if err := e.dial(nil).Login(anna, app).Wait(); err != nil {
-		t.Errorf("the app password: %v", err)
-	}
-}
-
-// A passkey is a second factor too: with one and no TOTP, IMAP LOGIN takes
-// only app passwords.
-func TestPasskeyWantsAnAppPassword(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, nil)
-	if _, _, _, err := passkeytest.Register(e.v, anna, "Work laptop"); err != nil {
-		t.Fatal(err)
-	}
-	_, app, err := e.v.CreateAppPassword(anna, "Thunderbird")
-	if err != nil {
-		t.Fatal(err)
-	}
-	refusal(t, "the account password with a passkey", e.dial(nil).Login(anna, annaPass).Wait(), imap.ResponseCodeAuthenticationFailed, "app password")
-	if err := e.dial(nil).Login(anna, app).Wait(); err != nil {
-		t.Errorf("the app password: %v", err)
+	for _, tc := range []struct {
+		factor string
+		enrol  func(t *testing.T, e *env)
+	}{
+		{"totp", func(t *testing.T, e *env) {
+			en, err := e.v.EnrollTOTP(anna)
+			if err != nil {
+				t.Fatal(err)
+			}
+			code, _ := totp.GenerateCode(en.Secret, time.Now())
+			if _, err := e.v.ConfirmTOTP(anna, code); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"passkey", func(t *testing.T, e *env) {
+			if _, _, _, err := passkeytest.Register(e.v, anna, "Work laptop"); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.factor, func(t *testing.T) {
+			e := newEnv(t, nil)
+			tc.enrol(t, e)
+			_, app, err := e.v.CreateAppPassword(anna, "Thunderbird")
+			if err != nil {
+				t.Fatal(err)
+			}
+			refusal(t, "the account password with a second factor", e.dial(nil).Login(anna, annaPass).Wait(), imap.ResponseCodeAuthenticationFailed, "app password")
+			if err := e.dial(nil).Login(anna, app).Wait(); err != nil {
+				t.Errorf("the app password: %v", err)
+			}
+		})
 	}
 }
 

@@ -31,58 +31,59 @@ func TestDisabledAccountRefused(t *testing.T) {
 	}
 }
 
-// With a second factor, the account password no longer opens SMTP AUTH:
-// an app password does.
+// With a second factor, TOTP or a passkey (package passkey records it on
+// the account), the account password no longer opens SMTP AUTH: an app
+// password does. Once the last passkey is removed, the password does again.
 func TestSecondFactorWantsAnAppPassword(t *testing.T) {
-	g := startGateway(t)
-	e, err := g.vault.EnrollTOTP(staff)
-	if err != nil {
-		t.Fatal(err)
-	}
-	code, _ := totp.GenerateCode(e.Secret, time.Now())
-	if _, err := g.vault.ConfirmTOTP(staff, code); err != nil {
-		t.Fatal(err)
-	}
-	_, app, err := g.vault.CreateAppPassword(staff, "Outlook")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = submit(t, g.submission, sasl.NewPlainClient("", staff, staffPass), staff, []string{goodRcpt}, plainMessage(testSubject, testBodyLine))
-	if err == nil || !strings.Contains(err.Error(), "535") || !strings.Contains(err.Error(), "app password") {
-		t.Fatalf("the account password with a second factor: %v; want 535 asking for an app password", err)
-	}
-	text, err := submit(t, g.submission, sasl.NewLoginClient(staff, app), staff, []string{goodRcpt}, plainMessage(testSubject, testBodyLine))
-	if err != nil {
-		t.Fatalf("the app password: %v", err)
-	}
-	queuedID(t, g, text)
-}
-
-// A passkey is a second factor too (package passkey records it on the
-// account): with one and no TOTP, the account password no longer opens
-// SMTP AUTH; once the last passkey is removed, it does again.
-func TestPasskeyWantsAnAppPassword(t *testing.T) {
-	g := startGateway(t)
-	_, passkeys, pk, err := passkeytest.Register(g.vault, staff, "Work laptop")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, app, err := g.vault.CreateAppPassword(staff, "Outlook")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = submit(t, g.submission, sasl.NewPlainClient("", staff, staffPass), staff, []string{goodRcpt}, plainMessage(testSubject, testBodyLine))
-	if err == nil || !strings.Contains(err.Error(), "535") || !strings.Contains(err.Error(), "app password") {
-		t.Fatalf("the account password with a passkey: %v; want 535 asking for an app password", err)
-	}
-	if _, err := submit(t, g.submission, sasl.NewLoginClient(staff, app), staff, []string{goodRcpt}, plainMessage(testSubject, testBodyLine)); err != nil {
-		t.Fatalf("the app password: %v", err)
-	}
-	if err := passkeys.Remove(context.Background(), staff, pk.ID); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := submit(t, g.submission, sasl.NewPlainClient("", staff, staffPass), staff, []string{goodRcpt}, plainMessage(testSubject, testBodyLine)); err != nil {
-		t.Errorf("the account password once the passkey is removed: %v", err)
+	for _, tc := range []struct {
+		factor string
+		enrol  func(t *testing.T, g *gateway) (undo func() error)
+	}{
+		{"totp", func(t *testing.T, g *gateway) func() error {
+			e, err := g.vault.EnrollTOTP(staff)
+			if err != nil {
+				t.Fatal(err)
+			}
+			code, _ := totp.GenerateCode(e.Secret, time.Now())
+			if _, err := g.vault.ConfirmTOTP(staff, code); err != nil {
+				t.Fatal(err)
+			}
+			return nil
+		}},
+		{"passkey", func(t *testing.T, g *gateway) func() error {
+			_, passkeys, pk, err := passkeytest.Register(g.vault, staff, "Work laptop")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return func() error { return passkeys.Remove(context.Background(), staff, pk.ID) }
+		}},
+	} {
+		t.Run(tc.factor, func(t *testing.T) {
+			g := startGateway(t)
+			undo := tc.enrol(t, g)
+			_, app, err := g.vault.CreateAppPassword(staff, "Outlook")
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = submit(t, g.submission, sasl.NewPlainClient("", staff, staffPass), staff, []string{goodRcpt}, plainMessage(testSubject, testBodyLine))
+			if err == nil || !strings.Contains(err.Error(), "535") || !strings.Contains(err.Error(), "app password") {
+				t.Fatalf("the account password with a second factor: %v; want 535 asking for an app password", err)
+			}
+			text, err := submit(t, g.submission, sasl.NewLoginClient(staff, app), staff, []string{goodRcpt}, plainMessage(testSubject, testBodyLine))
+			if err != nil {
+				t.Fatalf("the app password: %v", err)
+			}
+			queuedID(t, g, text)
+			if undo == nil {
+				return
+			}
+			if err := undo(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := submit(t, g.submission, sasl.NewPlainClient("", staff, staffPass), staff, []string{goodRcpt}, plainMessage(testSubject, testBodyLine)); err != nil {
+				t.Errorf("the account password once the second factor is gone: %v", err)
+			}
+		})
 	}
 }
 

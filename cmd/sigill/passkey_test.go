@@ -174,7 +174,8 @@ func (s *staffClient) ceremony(path string, answer func([]byte) ([]byte, error),
 
 // `sigill user 2fa ADDRESS reset` takes the passkeys with TOTP, through
 // the running daemon's admin listener and on the vault file alike
-// (passkey.ResetSecondFactor behind both).
+// (passkey.ResetSecondFactor behind both), and ends the account's staff
+// web sessions.
 func TestSecondFactorResetTakesPasskeys(t *testing.T) {
 	data := t.TempDir()
 	d := startDev(t, data)
@@ -194,6 +195,14 @@ func TestSecondFactorResetTakesPasskeys(t *testing.T) {
 	}
 	if status := newStaffClient(t, d).ceremony("/login/passkey", key.Get, url.Values{}); status != http.StatusUnauthorized {
 		t.Errorf("the passkey after 2fa -reset through the daemon: %d, want 401", status)
+	}
+	// The reset ended anna's web session too, as it ends her SMTP and IMAP
+	// sessions: she signs in again.
+	if status, _ := anna.post("/account/passkeys/begin", url.Values{}); status != http.StatusSeeOther {
+		t.Errorf("anna's session after 2fa -reset through the daemon: %d, want 303 to the sign-in", status)
+	}
+	if status, body := anna.post("/login", url.Values{"username": {config.DevAccount}, "password": {devPassword}}); status != http.StatusSeeOther {
+		t.Fatalf("sign-in after the reset: %d %s", status, body)
 	}
 
 	again := passkeytest.New("localhost", anna.site)
