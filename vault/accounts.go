@@ -66,8 +66,8 @@ type accountRecord struct {
 	TOTP         *totpRecord         `json:"totp,omitempty"`
 	Recovery     [][]byte            `json:"recovery,omitempty"` // keyed hashes of the unused recovery codes
 	AppPasswords []appPasswordRecord `json:"app_passwords,omitempty"`
-	Passkey      bool                `json:"passkey,omitempty"`    // credentials.go
-	Generation   uint64              `json:"generation,omitempty"` // credentials.go
+	Passkey      bool                `json:"passkey,omitempty"`    // see Account.Passkey
+	Generation   uint64              `json:"generation,omitempty"` // see Account.Generation
 }
 
 func (r *accountRecord) account() Account {
