@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"path"
 	"strconv"
 	"strings"
@@ -110,10 +111,13 @@ var pagePaths = map[string]string{
 	"account":  "/account",
 	"admin":    "/admin/accounts",
 	"home":     "/",
+	"send":     "/send",
+	"messages": "/messages",
 }
 
 // selfPath is the path page name's language link leads to: r's own for a
-// GET, else the page's GET route. The enrolment page and a shown secret
+// GET, else the page's GET route. A message's page is its id's; the
+// enrolment page and a shown secret
 // belong to the enrolment at sign-in or to the account page, by the
 // session's stage.
 func selfPath(r *http.Request, sess *Session, name string) string {
@@ -125,6 +129,9 @@ func selfPath(r *http.Request, sess *Session, name string) string {
 			return "/login/enrol"
 		}
 		return "/account"
+	}
+	if name == "message" && r.PathValue("id") != "" {
+		return "/messages/" + url.PathEscape(r.PathValue("id"))
 	}
 	if p, ok := pagePaths[name]; ok {
 		return p

@@ -176,6 +176,9 @@ func TestMessagePageTimelineAndWithdraw(t *testing.T) {
 		!strings.Contains(body, `value="Fel person, 19990807-2391" aria-invalid="true" aria-describedby="reason-1-error"`) {
 		t.Errorf("a reason with a personal number: %d %s", a.status, body)
 	}
+	if link := reLangLink.FindString(a.body); !strings.HasPrefix(link, `href="/messages/`+id+`?lang=`) {
+		t.Errorf("the refused withdrawal's page switches language at %s, want its message's page", link)
+	}
 	if state, _, _ := e.v.Lookup(tokens[1]); state == vault.LinkRevoked {
 		t.Error("a refused withdrawal withdrew the link")
 	}
