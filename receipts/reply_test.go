@@ -183,5 +183,56 @@ func FuzzBuildReply(f *testing.F) {
 		if n != 2 {
 			t.Fatalf("%d parts, want the text and the file\n%q", n, raw)
 		}
+		// And ReadReply gives back what the person wrote and sent.
+		got, files, err := ReadReply(raw)
+		if err != nil || got != ReplyText(text) || len(files) != 1 || !bytes.Equal(files[0].Body, []byte(text)) || files[0].Name != FileName(file, "bilaga-1") {
+			t.Fatalf("ReadReply = %q, %+v, %v; want %q\n%q", got, files, err, ReplyText(text), raw)
+		}
+	})
+}
+
+// ReadReply gives the doors that show a reply to its sender what the person
+// wrote and attached, without the gateway's words around it, in either
+// language; a mail BuildReply did not make is refused.
+func TestReadReply(t *testing.T) {
+	for _, lang := range []string{"sv", "en"} {
+		o := org
+		o.Lang = lang
+		raw, err := BuildReply(o, smsLetter(lang), testReply())
+		if err != nil {
+			t.Fatal(err)
+		}
+		text, files, err := ReadReply(raw)
+		if err != nil || text != "Tack!\nJag kommer på tisdag kl 10." {
+			t.Errorf("%s: text %q, %v", lang, text, err)
+		}
+		if len(files) != 1 || files[0].Name != "remiss.pdf" || files[0].ContentType != "application/pdf" || string(files[0].Body) != "%PDF-1.7 remiss" {
+			t.Errorf("%s: files %+v", lang, files)
+		}
+		r := testReply()
+		r.Files = nil
+		raw, _ = BuildReply(o, smsLetter(lang), r)
+		if text, files, err := ReadReply(raw); err != nil || text != "Tack!\nJag kommer på tisdag kl 10." || files != nil {
+			t.Errorf("%s, no files: %q %+v %v", lang, text, files, err)
+		}
+	}
+	for _, bad := range []string{"", "Subject: hi\r\n\r\nhello\r\n", "Content-Type: text/plain\r\n\r\nno answer here\r\n", "Content-Type: image/png\r\n\r\n"} {
+		if _, _, err := ReadReply([]byte(bad)); err == nil {
+			t.Errorf("ReadReply(%q) took it", bad)
+		}
+	}
+}
+
+// FuzzReadReply: whatever bytes it is given, ReadReply answers or refuses,
+// and never panics.
+func FuzzReadReply(f *testing.F) {
+	raw, _ := BuildReply(org, smsLetter("sv"), testReply())
+	f.Add(raw)
+	f.Add([]byte("Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n\r\nhej\r\n--x--\r\n"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		text, _, err := ReadReply(raw)
+		if err != nil && text != "" {
+			t.Fatalf("a refusal with a text %q", text)
+		}
 	})
 }
