@@ -107,18 +107,72 @@ func replyLabel(recipient int, id string) string {
 // Replies are the replies sent from a letter's page by the person with
 // personalNumber, oldest first, while they can still be opened.
 func (s *Store) Replies(l vault.Letter, personalNumber string) ([]SentReply, error) {
+	opened, err := s.repliesTo(l.ID, func(ev vault.Event) bool {
+		return ev.Recipient == l.Recipient && ev.PersonalNumber == personalNumber
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mailbox: replies of %s/%d: %w", l.ID, l.Recipient, err)
+	}
+	var out []SentReply
+	for _, o := range opened {
+		out = append(out, SentReply{At: o.Event.At, Raw: o.Raw})
+	}
+	return out, nil
+}
+
+// Answer is a reply as its message's sender reads it: its "replied" event
+// (who, when, to which recipient's copy), and what the person wrote and
+// attached (receipts.ReadReply).
+type Answer struct {
+	Event vault.Event
+	Text  string
+	Files []receipts.File
+}
+
+// Answers are the replies to message id, every recipient's, oldest first,
+// while they can still be opened: for the sender's doors (the API, the
+// staff web). With personalNumber, only that person's (a GDPR export).
+// None once the message has expired: their content went with it.
+func (s *Store) Answers(id, personalNumber string) ([]Answer, error) {
+	opened, err := s.repliesTo(id, func(ev vault.Event) bool {
+		return personalNumber == "" || ev.PersonalNumber == personalNumber
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mailbox: replies of %s: %w", id, err)
+	}
+	out := []Answer{}
+	for _, o := range opened {
+		text, files, err := receipts.ReadReply(o.Raw)
+		clear(o.Raw)
+		if err != nil {
+			return nil, fmt.Errorf("mailbox: reply %d of %s: %w", o.Event.Seq, id, err)
+		}
+		out = append(out, Answer{Event: o.Event, Text: text, Files: files})
+	}
+	return out, nil
+}
+
+// openedReply is a reply's event and its mail, opened.
+type openedReply struct {
+	Event vault.Event
+	Raw   []byte
+}
+
+// repliesTo opens the replies to message id whose events match, oldest
+// first, leaving out those that can no longer be opened.
+func (s *Store) repliesTo(id string, match func(vault.Event) bool) ([]openedReply, error) {
 	type found struct {
 		ev     vault.Event
 		record []byte
 	}
 	var all []found
 	err := s.vault().View(tables, func(tx vault.Tx) error {
-		evs, err := tx.Events(l.ID)
+		evs, err := tx.Events(id)
 		if err != nil {
 			return err
 		}
 		for _, ev := range evs {
-			if ev.Kind != vault.EventReplied || ev.Recipient != l.Recipient || ev.PersonalNumber != personalNumber {
+			if ev.Kind != vault.EventReplied || !match(ev) {
 				continue
 			}
 			b, err := tx.Table(tReplies).Get(seqKey(ev.Seq))
@@ -132,9 +186,9 @@ func (s *Store) Replies(l vault.Letter, personalNumber string) ([]SentReply, err
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("mailbox: replies of %s/%d: %w", l.ID, l.Recipient, err)
+		return nil, err
 	}
-	var out []SentReply
+	var out []openedReply
 	for _, f := range all {
 		raw, err := s.openReply(f.ev, f.record)
 		if errors.Is(err, vault.ErrExpired) {
@@ -143,7 +197,7 @@ func (s *Store) Replies(l vault.Letter, personalNumber string) ([]SentReply, err
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, SentReply{At: f.ev.At, Raw: raw})
+		out = append(out, openedReply{Event: f.ev, Raw: raw})
 	}
 	return out, nil
 }

@@ -74,6 +74,18 @@ func TestReply(t *testing.T) {
 	if others, err := s.Replies(l, pn2); err != nil || len(others) != 0 {
 		t.Errorf("Replies of another person: %d, %v", len(others), err)
 	}
+	// The sender's doors get what the person wrote and sent, and who.
+	answers, err := s.Answers(l.ID, "")
+	if err != nil || len(answers) != 1 || answers[0].Event.Seq != ev.Seq || answers[0].Text != "Tack, jag kommer." ||
+		len(answers[0].Files) != 1 || answers[0].Files[0].Name != "remiss.pdf" || string(answers[0].Files[0].Body) != "%PDF remiss" {
+		t.Fatalf("Answers = %+v, %v", answers, err)
+	}
+	if theirs, err := s.Answers(l.ID, pn1); err != nil || len(theirs) != 1 {
+		t.Errorf("Answers of the writer: %+v, %v", theirs, err)
+	}
+	if others, err := s.Answers(l.ID, pn2); err != nil || len(others) != 0 {
+		t.Errorf("Answers of another person: %+v, %v", others, err)
+	}
 
 	// The expiry: the content goes, so does the entry; the event stays.
 	c.Advance(2 * time.Hour)
@@ -94,6 +106,9 @@ func TestReply(t *testing.T) {
 	}
 	if mine, err := s.Replies(l, pn1); err != nil || len(mine) != 0 {
 		t.Errorf("Replies after the expiry: %d, %v", len(mine), err)
+	}
+	if answers, err := s.Answers(l.ID, ""); err != nil || len(answers) != 0 {
+		t.Errorf("Answers after the expiry: %+v, %v", answers, err)
 	}
 	if e, err := v.EventBySeq(ev.Seq); err != nil || e.Kind != vault.EventReplied {
 		t.Errorf("the replied event after the expiry: %+v, %v", e, err)
