@@ -137,25 +137,13 @@ func parseExpiryRequest(s string) (expiryRequest, error) {
 }
 
 // setExpiry applies req to message id: what the admin listener does for the
-// CLI, and the CLI itself when no sigill runs. The API and the staff web
-// will call vault.SetExpiry the same way, with the account as who.
+// CLI, and the CLI itself when no sigill runs.
 func setExpiry(v *vault.Vault, id string, req expiryRequest) (expiryAnswer, error) {
-	received, _, err := v.Expiry(id)
+	c, err := v.ChangeExpiry(id, vault.ExpiryChange{Lifetime: req.Lifetime.Duration(), At: req.Expires}, "admin")
 	if err != nil {
 		return expiryAnswer{}, err
 	}
-	at := req.Expires
-	if req.Lifetime > 0 {
-		at = received.Add(req.Lifetime.Duration())
-	}
-	if at.IsZero() {
-		return expiryAnswer{}, fmt.Errorf("%w: no new expiry given", vault.ErrBadExpiry)
-	}
-	old, err := v.SetExpiry(id, at, "admin")
-	if err != nil {
-		return expiryAnswer{}, err
-	}
-	return expiryAnswer{ID: id, Received: received, Old: old, Expires: at.UTC()}, nil
+	return expiryAnswer{ID: id, Received: c.Received, Old: c.Old, Expires: c.Expires}, nil
 }
 
 func (c *adminClient) setExpiry(id string, req expiryRequest) (expiryAnswer, error) {
