@@ -20,6 +20,7 @@ import (
 	"sigill/audit"
 	"sigill/intake"
 	"sigill/internal/egress"
+	"sigill/receipts/mailbox"
 	"sigill/vault"
 	"sigill/vault/sentindex"
 )
@@ -33,6 +34,9 @@ type Options struct {
 	// TwoPerson is gdpr.two_person. Without Audit they answer 503.
 	Audit     *audit.Store
 	TwoPerson bool
+	// Replies opens the recipients' answers for GET
+	// /api/v1/messages/{id}/replies; without it that route answers 503.
+	Replies *mailbox.Store
 	// Policy reads recipients (the addressing rules SMTP's RCPT uses);
 	// Rules are intake's, the same as SMTP's DATA.
 	Policy        addressing.Policy
@@ -112,6 +116,8 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /api/v1/messages", s.authorized(apikey.ScopeRead, s.listMessages))
 	mux.Handle("GET /api/v1/messages/{id}", s.authorized(apikey.ScopeRead, s.getMessage))
 	mux.Handle("POST /api/v1/messages/{id}/revoke", s.authorized(apikey.ScopeRevoke, s.revoke))
+	mux.Handle("PUT /api/v1/messages/{id}/expiry", s.authorized(apikey.ScopeRevoke, s.setExpiry))
+	mux.Handle("GET /api/v1/messages/{id}/replies", s.authorized(apikey.ScopeRead, s.listReplies))
 	mux.Handle("GET /api/v1/events", s.authorized(apikey.ScopeEvents, s.listEvents))
 	mux.Handle("POST /api/v1/webhooks", s.authorized(apikey.ScopeEvents, s.createWebhook))
 	mux.Handle("GET /api/v1/webhooks", s.authorized(apikey.ScopeEvents, s.listWebhooks))

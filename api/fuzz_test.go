@@ -194,3 +194,39 @@ func FuzzAuditQuery(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeExpiry drives the expiry change's decoder with outside input:
+// no panic, every fault named by a field with its detail, and a request
+// without faults asks for exactly one thing: a lifetime addressing's
+// notation allows, or an instant.
+func FuzzDecodeExpiry(f *testing.F) {
+	for _, seed := range []string{
+		``, `{}`, `{"expires_in":"7d"}`, `{"expires":"2026-12-24T12:00:00+01:00"}`, `{"expires_in":"7d","expires":"2026-12-24T12:00:00Z"}`,
+		`{"expires_in":"3M"}`, `{"expires_in":"00000d"}`, `{"expires":"tomorrow"}`, `{"expires_in":7}`, `{"lifetime":"7d"}`, `{} {}`, `[1]`, `null`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		change, faults, err := decodeExpiry(body)
+		if err != nil {
+			if !errors.Is(err, errNotJSON) {
+				t.Fatalf("decodeExpiry: %v", err)
+			}
+			return
+		}
+		for _, f := range faults {
+			if f.Field == "" || f.Detail == "" {
+				t.Fatalf("a fault without its field or detail: %+v", f)
+			}
+		}
+		if len(faults) > 0 {
+			return
+		}
+		if (change.Lifetime > 0) == !change.At.IsZero() {
+			t.Fatalf("a change taken with lifetime %v and instant %v", change.Lifetime, change.At)
+		}
+		if change.Lifetime > 0 && (change.Lifetime < time.Minute || change.Lifetime > 9999*7*24*time.Hour) {
+			t.Fatalf("a lifetime of %v taken", change.Lifetime)
+		}
+	})
+}
