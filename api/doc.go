@@ -3,8 +3,11 @@
 // it serves (openapi.json, written by hand and embedded) describes in
 // full: authentication by API key (package apikey) and scope, sending a
 // secure message, reading its status, withdrawing it (revoke.go:
-// vault.RevokeRecipients, by the key's account, on its own messages
-// only), and signed webhooks. It speaks HTTP and JSON; a
+// vault.RevokeRecipients), changing its lifetime (expiry.go:
+// vault.ChangeExpiry, under the scope that withdraws, since both decide
+// how long it can be read), reading the recipients' answers (replies.go:
+// mailbox.Store.Answers, until the message expires) — all by the key's
+// account, on its own messages only — and signed webhooks. It speaks HTTP and JSON; a
 // message it sends is built as MIME and handed to the vault through
 // package intake, exactly as SMTP's DATA hands one over, so the reader
 // page, receipts and IMAP cannot tell the two apart.

@@ -77,12 +77,8 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 	// fault of the body is told.
 	var recipients int
 	err = s.o.Vault.View(tables, func(tx vault.Tx) error {
-		l, err := tx.Letter(id, 0)
-		if err != nil {
+		if _, err := ownLetter(tx, id, key.Account); err != nil {
 			return err
-		}
-		if l.Owner() != key.Account {
-			return vault.ErrNotFound
 		}
 		for recipients = 1; ; recipients++ {
 			if _, err := tx.Letter(id, recipients); errors.Is(err, vault.ErrNotFound) {
