@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"time"
 
+	"sigill/receipts/mailbox"
 	"sigill/vault"
 )
 
@@ -64,6 +65,7 @@ var ErrNotAttached = errors.New("audit: the store has no vault (Attach it)")
 // vault opened with its Hook.
 type Store struct {
 	v         *vault.Vault
+	replies   *mailbox.Store // the person's answers for an export; nil: none
 	indexKey  []byte
 	sealKey   []byte
 	retention time.Duration
@@ -85,6 +87,11 @@ func New(retention time.Duration) *Store {
 func (s *Store) Hook() vault.Hook {
 	return vault.Hook{Name: "audit", Tables: tables, Appended: s.index, Purging: s.unindex}
 }
+
+// AttachReplies gives the store the receipts mailboxes that keep the
+// answers from the reader's page, so that a GDPR export includes the
+// person's own while they can be opened.
+func (s *Store) AttachReplies(boxes *mailbox.Store) { s.replies = boxes }
 
 // Attach gives the store the vault it was hooked into, derives its keys
 // from the vault's key file, and files the events appended before the

@@ -17,7 +17,7 @@ import (
 )
 
 // ContentNote is what a GDPR export says about the messages' content.
-const ContentNote = "The messages' content is not included. The gateway stores each message encrypted under a key that only the recipient's link (a token the gateway does not keep) or the organisation's escrow key (kept off the server) opens, so it cannot decrypt a message for an export; after its expiry the content is deleted. The person can open a message that has not expired with their link; the organisation can export it with its escrow key (sigill vault escrow)."
+const ContentNote = "The messages' content is not included. The gateway stores each message encrypted under a key that only the recipient's link (a token the gateway does not keep) or the organisation's escrow key (kept off the server) opens, so it cannot decrypt a message for an export; after its expiry the content is deleted. The person can open a message that has not expired with their link; the organisation can export it with its escrow key (sigill vault escrow). The person's own answers from the reader's page (replies: their text and files) are included while their message has not expired: the gateway keeps them sealed under a key it holds until then, and deletes them with the message's content."
 
 // PersonExport is everything the store holds about one personal number.
 type PersonExport struct {
@@ -40,6 +40,25 @@ type PersonMessage struct {
 	Content    *string           `json:"content"` // always null: ContentNote
 	Recipients []PersonRecipient `json:"recipients"`
 	Events     []Entry           `json:"events"`
+	// Replies are the person's answers from the reader's page, while the
+	// message has not expired (ContentNote).
+	Replies []PersonReply `json:"replies"`
+}
+
+// PersonReply is one answer the person sent from the reader's page.
+type PersonReply struct {
+	Recipient int               `json:"recipient"`
+	At        time.Time         `json:"at"`
+	Text      string            `json:"text"`
+	Files     []PersonReplyFile `json:"files"`
+}
+
+// PersonReplyFile is a file of an answer, with its bytes (base64 in JSON).
+type PersonReplyFile struct {
+	Name        string `json:"name"`
+	ContentType string `json:"content_type"`
+	Size        int    `json:"size"`
+	Content     []byte `json:"content"`
 }
 
 // PersonRecipient is one recipient of the message that names the number
@@ -83,11 +102,37 @@ func (s *Store) ExportPerson(ctx context.Context, pnr, actor string) (PersonExpo
 	if err != nil {
 		return PersonExport{}, fmt.Errorf("gdpr: export: %w", err)
 	}
+	for i := range out.Messages {
+		if err := s.addReplies(&out.Messages[i], pnr); err != nil {
+			return PersonExport{}, fmt.Errorf("gdpr: export: %w", err)
+		}
+	}
 	detail := fmt.Sprintf("%d messages", len(out.Messages))
 	if err := s.RecordStaffAudit(ctx, StaffAudit{Actor: actor, Action: ActionGDPRExport, Detail: detail, Subject: s.Subject(pnr)}); err != nil {
 		return PersonExport{}, err
 	}
 	return out, nil
+}
+
+// addReplies puts the person's answers to m, as they can still be opened,
+// into m (none without AttachReplies, or once m has expired).
+func (s *Store) addReplies(m *PersonMessage, pnr string) error {
+	m.Replies = []PersonReply{}
+	if s.replies == nil || m.Expired {
+		return nil
+	}
+	answers, err := s.replies.Answers(m.ID, pnr)
+	if err != nil {
+		return err
+	}
+	for _, a := range answers {
+		r := PersonReply{Recipient: a.Event.Recipient, At: a.Event.At.UTC(), Text: a.Text, Files: []PersonReplyFile{}}
+		for _, f := range a.Files {
+			r.Files = append(r.Files, PersonReplyFile{Name: f.Name, ContentType: f.ContentType, Size: len(f.Body), Content: f.Body})
+		}
+		m.Replies = append(m.Replies, r)
+	}
+	return nil
 }
 
 func personMessage(tx vault.Tx, id, pnr string) (PersonMessage, error) {

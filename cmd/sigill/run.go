@@ -209,7 +209,7 @@ func start(cfg *config.Config, log *slog.Logger, tlsConfig *tls.Config) (*instan
 		return nil, fmt.Errorf("staff web: %w", err)
 	}
 	in.goRun(func() { web.RunSweeper(ctx, 10*time.Minute) })
-	in.staffHTTP = &http.Server{Handler: staffHandler(apiOptions(cfg, in.vault, in.keys, in.trail, guard, in.notifier.Kick, log), web), ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsConfig.Clone(), ErrorLog: httpErrorLog(log, "staff")}
+	in.staffHTTP = &http.Server{Handler: staffHandler(apiOptions(cfg, in.vault, in.receipts, in.keys, in.trail, guard, in.notifier.Kick, log), web), ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsConfig.Clone(), ErrorLog: httpErrorLog(log, "staff")}
 	for _, ln := range lns.staff {
 		if cfg.Dev {
 			in.serve("staff", ln, in.staffHTTP.Serve)
@@ -412,6 +412,7 @@ func openVault(cfg *config.Config) (*vault.Vault, *mailbox.Store, *apikey.Store,
 		return nil, nil, nil, nil, err
 	}
 	boxes.Attach(v)
+	trail.AttachReplies(boxes)
 	keys.Attach(v)
 	if err := trail.Attach(v); err != nil {
 		v.Close()
@@ -452,7 +453,7 @@ func smtpOptions(cfg *config.Config, tlsConfig *tls.Config, v *vault.Vault, gate
 	}
 }
 
-func apiOptions(cfg *config.Config, v *vault.Vault, keys *apikey.Store, trail *audit.Store, guard *egress.Guard, accepted func(), log *slog.Logger) api.Options {
+func apiOptions(cfg *config.Config, v *vault.Vault, boxes *mailbox.Store, keys *apikey.Store, trail *audit.Store, guard *egress.Guard, accepted func(), log *slog.Logger) api.Options {
 	return api.Options{
 		Egress:            guard,
 		PlainHTTPWebhooks: cfg.Dev,
@@ -460,6 +461,7 @@ func apiOptions(cfg *config.Config, v *vault.Vault, keys *apikey.Store, trail *a
 		Keys:              keys,
 		Audit:             trail,
 		TwoPerson:         cfg.GDPR.TwoPerson,
+		Replies:           boxes,
 		Policy:            addressingPolicy(cfg),
 		Rules:             intakeRules(cfg),
 		MaxRecipients:     cfg.SMTP.MaxRecipients,
