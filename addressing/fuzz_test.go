@@ -294,3 +294,27 @@ func FuzzLifetime(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseExpiry: whatever a person types, ParseExpiry gives a lifetime
+// or an instant, never both, or an error on one line naming the value.
+func FuzzParseExpiry(f *testing.F) {
+	for _, s := range []string{"7d", "36h", "2026-12-24T12:00:00+01:00", "2026-12-24 12:00", "2026-12-24T12:00", "0001-01-01T00:00:00Z", "tomorrow", "3M", ""} {
+		f.Add(s)
+	}
+	loc, err := time.LoadLocation("Europe/Stockholm")
+	if err != nil {
+		loc = time.UTC
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		l, at, err := ParseExpiry(s, loc)
+		if err != nil {
+			if strings.ContainsAny(err.Error(), "\r\n\x00") || l != 0 || !at.IsZero() {
+				t.Fatalf("ParseExpiry(%q) = %v, %v, %q", s, l, at, err)
+			}
+			return
+		}
+		if (l > 0) == !at.IsZero() {
+			t.Fatalf("ParseExpiry(%q) = %v and %v: one of the two", s, l, at)
+		}
+	})
+}

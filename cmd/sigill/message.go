@@ -122,18 +122,11 @@ func swedishTime(t time.Time) string { return t.In(stockholm).Format("2006-01-02
 // parseExpiryRequest reads DURATION (addressing's notation) or TIME
 // (RFC 3339, or a date and time in Swedish time).
 func parseExpiryRequest(s string) (expiryRequest, error) {
-	if l, err := addressing.ParseLifetime(s); err == nil {
-		return expiryRequest{Lifetime: l}, nil
+	l, at, err := addressing.ParseExpiry(s, stockholm)
+	if err != nil {
+		return expiryRequest{}, err
 	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return expiryRequest{Expires: t}, nil
-	}
-	for _, layout := range []string{"2006-01-02 15:04", "2006-01-02T15:04", "2006-01-02 15:04:05"} {
-		if t, err := time.ParseInLocation(layout, s, stockholm); err == nil {
-			return expiryRequest{Expires: t}, nil
-		}
-	}
-	return expiryRequest{}, fmt.Errorf("%q is neither a DURATION (a number and m, h, d or w: 7d) nor a TIME (2026-12-24T12:00:00+01:00, or 2026-12-24 12:00 in Swedish time)", s)
+	return expiryRequest{Lifetime: l, Expires: at}, nil
 }
 
 // setExpiry applies req to message id: what the admin listener does for the
