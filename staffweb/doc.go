@@ -67,7 +67,14 @@
 // open. Numbers are masked (19990807-****) as the receipts mask them;
 // times are Europe/Stockholm's. Withdrawing (one recipient or all, with an
 // optional reason) is vault.RevokeRecipients, as the API and `sigill
-// message revoke` call it.
+// message revoke` call it. While the message can be read, its page shows
+// the recipients' answers (lifecycle.go: Options.Replies, the receipts
+// mailboxes' Answers, as the API's replies route reads them), each file a
+// download (application/octet-stream, attachment, nosniff: never rendered
+// in this origin), and a form that shortens or extends its lifetime
+// (addressing.ParseExpiry, as `sigill message expire` reads it, then
+// vault.ChangeExpiry, as the API calls it), within vault.max_retention
+// after it was sent; a fault is shown next to the field.
 // There is no "resend the notice": after its notice is sent the vault
 // keeps no copy of a link's token (by design, see package vault), so a
 // notice with the same link cannot be made again, nor a new link without
@@ -84,7 +91,7 @@
 // passkey helper passkeys.go, templates/passkeys.tmpl and
 // static/passkey.js. The send/log helper owns send.go, sendlines.go,
 // sentlog.go, message.go, their templates (templates/send.html,
-// messages.html, message.html) and static/message-status.js. A file adds its
+// messages.html, message.html) and static/message-status.js; the lifecycle helper lifecycle.go. A file adds its
 // routes with Mount in an init function and its words with addTexts, so
 // neither edits the other's files; a page template is any
 // templates/NAME.html defining "title" and "content", rendered with

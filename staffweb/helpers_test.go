@@ -21,6 +21,8 @@ import (
 	"sigill/internal/authgate"
 	"sigill/internal/testenv"
 	"sigill/passkey"
+	"sigill/receipts"
+	"sigill/receipts/mailbox"
 	"sigill/vault"
 	"sigill/vault/sentindex"
 )
@@ -38,6 +40,7 @@ type env struct {
 	v     *vault.Vault
 	keys  *apikey.Store
 	trail *audit.Store
+	boxes *mailbox.Store // the answers from the reader's page
 	gate  *authgate.Gate
 	clock *testenv.Clock
 	web   *Server
@@ -73,17 +76,19 @@ func newEnv(t *testing.T, tweak ...func(*Options)) *env {
 func (e *env) open() {
 	e.t.Helper()
 	e.keys, e.trail = apikey.New(), audit.New(0)
-	v, err := vault.Open(vault.Options{Path: e.path, Now: e.clock.Now, Hooks: []vault.Hook{e.keys.Hook(), Hook(), sentindex.Hook(), e.trail.Hook(), passkey.Hook()}})
+	e.boxes = mailbox.New(mailbox.Options{Org: receipts.Org{Name: "Testkommunen", Hostname: "gateway.test", Lang: "sv"}, Now: e.clock.Now})
+	v, err := vault.Open(vault.Options{Path: e.path, Now: e.clock.Now, Hooks: []vault.Hook{e.keys.Hook(), Hook(), sentindex.Hook(), e.trail.Hook(), passkey.Hook(), e.boxes.Hook()}})
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	e.keys.Attach(v)
+	e.boxes.Attach(v)
 	if err := e.trail.Attach(v); err != nil {
 		e.t.Fatal(err)
 	}
 	e.v = v
 	o := e.opt
-	o.Vault, o.Keys, o.Audit = v, e.keys, e.trail
+	o.Vault, o.Keys, o.Audit, o.Replies = v, e.keys, e.trail, e.boxes
 	// Passkeys for the site localhost, as the software authenticator
 	// (passkeytest) answers; WebAuthn's origin is the page's as the
 	// authenticator's client data names it, not the test server's.

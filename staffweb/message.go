@@ -116,6 +116,14 @@ type messageData struct {
 	// A withdrawal refused for its reason: which form ("all" or the
 	// recipient's index), what was typed, and why.
 	FaultForm, Reason, Fault string
+	// The recipients' answers (lifecycle.go), shown while the message can
+	// be read; the expiry form, with what was typed and its fault.
+	RepliesShown     bool
+	Replies          []replyData
+	ExpiryChangeable bool
+	Latest           time.Time // the latest expiry the limit allows
+	ExpiryValue      string
+	ExpiryFault      string
 }
 
 // ReasonFault is the fault of a withdraw form's reason ("" for none).
@@ -232,6 +240,7 @@ func (s *Server) renderMessage(w http.ResponseWriter, r *http.Request, sess *Ses
 		}
 		d.Recipients = append(d.Recipients, rd)
 	}
+	s.fillLifecycle(r, t, m, &d)
 	s.render(w, r, sess, status, "message", d)
 }
 

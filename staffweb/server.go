@@ -16,6 +16,7 @@ import (
 	"sigill/internal/authgate"
 	"sigill/internal/webpage"
 	"sigill/passkey"
+	"sigill/receipts/mailbox"
 	"sigill/staffauth"
 	"sigill/vault"
 )
@@ -54,6 +55,9 @@ type Options struct {
 	// Sending is what the send form needs (send.go): the rules SMTP's RCPT
 	// and DATA apply.
 	Sending Sending
+	// Replies, when set, shows the recipients' answers on a message's
+	// page (the receipts mailboxes keep them).
+	Replies *mailbox.Store
 	Logger  *slog.Logger
 	// Now is the clock of sessions; the vault's own clock rules codes.
 	Now func() time.Time

@@ -201,6 +201,7 @@ func start(cfg *config.Config, log *slog.Logger, tlsConfig *tls.Config) (*instan
 	// 7. The staff listener: systems send and read through the REST API,
 	// clerks through the staff web, which signs in through the same gate.
 	webOptions := staffwebOptions(cfg, in.vault, in.keys, in.trail, gate, in.notifier.Kick, log)
+	webOptions.Replies = in.receipts
 	if webOptions.Passkeys, err = passkeys(cfg, in.vault); err != nil {
 		return nil, err
 	}
