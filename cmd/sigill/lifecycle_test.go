@@ -13,13 +13,50 @@ import (
 	"sigill/internal/testenv"
 )
 
-// The lifecycle's API doors against the built `sigill dev`, with curl and
+// staffWebLifecycle is the staff web's lifecycle forms as a script without
+// JavaScript posts them (Python's urllib, redirects not followed): sign in,
+// the message's page, its answer's file, the expiry form. It prints one
+// JSON object of what it saw.
+const staffWebLifecycle = `
+import http.cookiejar, json, re, sys, urllib.parse, urllib.request, urllib.error
+base, user, password, msg = sys.argv[1:5]
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args):
+        return None
+
+opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()), NoRedirect)
+
+def call(method, path, fields=None):
+    data = urllib.parse.urlencode(fields).encode() if fields is not None else None
+    req = urllib.request.Request(base + path, data=data, method=method)
+    try:
+        resp = opener.open(req)
+    except urllib.error.HTTPError as e:
+        resp = e
+    return resp.status, resp.headers.get("Location", ""), resp.headers.get("Content-Disposition", ""), resp.read().decode()
+
+seen = {}
+seen["login"] = call("POST", "/login?lang=en", {"username": user, "password": password})[:2]
+page = call("GET", "/messages/" + msg)[3]
+seen["page"] = page
+link = re.search(r'href="(/messages/[^"]+/files/0)"', page)
+seen["file"] = [call("GET", link.group(1))[i] for i in (0, 2, 3)] if link else []
+seen["expiry"] = call("POST", "/messages/" + msg + "/expiry", {"expires": "30d"})[:2]
+seen["after"] = call("GET", "/messages/" + msg)[3]
+seen["fault"] = call("POST", "/messages/" + msg + "/expiry", {"expires": "13w"})[::3]
+print(json.dumps(seen))
+`
+
+// The lifecycle's API and staff web doors against the built `sigill dev`, with curl and
 // Python's urllib as a system would call them: a message sent through the
 // API, answered from its reader page (after BankID, with a file, posted
 // by curl as a browser's form); GET …/replies gives the answer and the
 // file's bytes; PUT …/expiry extends it (the link's page names the new
-// end) and is refused past vault.max_retention, the limit named; `sigill
-// gdpr export` holds the person's answer; once the message has expired,
+// end) and is refused past vault.max_retention, the limit named; the
+// staff web's message page shows the answer and serves its file as a
+// download, and its form extends the expiry (refused past the limit);
+// `sigill gdpr export` holds the person's answer; once the message has expired,
 // …/replies answers 410 saying why.
 func TestLifecycleDoorsAgainstTheBinary(t *testing.T) {
 	curl := testenv.Tool(t, "curl", "curl")
@@ -100,6 +137,30 @@ func TestLifecycleDoorsAgainstTheBinary(t *testing.T) {
 	}
 	if feed, _ := api("GET", "/api/v1/events", ""); !strings.Contains(feed, `"type":"expiry_changed"`) {
 		t.Errorf("the feed has no expiry_changed: %s", feed)
+	}
+
+	// The staff web's doors, as a script without JavaScript uses them: the
+	// answer and its file on the message's page, the expiry form.
+	out, err = exec.Command(python, "-c", staffWebLifecycle, base, config.DevAccount, devPassword, m.ID).CombinedOutput()
+	var seen struct {
+		Login, File, Expiry, Fault []any
+		Page, After                string
+	}
+	if err != nil || json.Unmarshal(out, &seen) != nil {
+		t.Fatalf("python: %v\n%s", err, out)
+	}
+	if seen.Login[0] != 303.0 || !strings.Contains(seen.Page, answer) || !strings.Contains(seen.Page, "remiss.txt</a> (14 B)") {
+		t.Errorf("the staff web's message page: %v\n%s", seen.Login, seen.Page)
+	}
+	if len(seen.File) != 3 || seen.File[0] != 200.0 || seen.File[1] != "attachment; filename=remiss.txt" || seen.File[2] != "remissens text" {
+		t.Errorf("the answer's file from the staff web: %v", seen.File)
+	}
+	if want := m.Created.Add(30 * 24 * time.Hour).Truncate(time.Second); seen.Expiry[0] != 303.0 || !readableUntil(t, link).Equal(want) ||
+		!strings.Contains(seen.After, "The lifetime has been changed.") {
+		t.Errorf("the staff web's expiry form: %v; the page says %v, want %v", seen.Expiry, readableUntil(t, link), want)
+	}
+	if body, _ := seen.Fault[1].(string); seen.Fault[0] != 422.0 || !strings.Contains(body, "later than messages are kept here") {
+		t.Errorf("the staff web's expiry form past the limit: %v", seen.Fault[0])
 	}
 
 	// The person's export holds their answer while it can be opened.
