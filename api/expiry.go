@@ -66,14 +66,8 @@ func decodeExpiry(body []byte) (vault.ExpiryChange, []fieldError, error) {
 func (s *Server) setExpiry(w http.ResponseWriter, r *http.Request) {
 	key := keyOf(r)
 	id := r.PathValue("id")
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxExpiryBody))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			writeProblem(w, http.StatusRequestEntityTooLarge, "too-large", fmt.Sprintf("an expiry change's body is at most %d bytes", maxExpiryBody))
-			return
-		}
-		writeProblem(w, http.StatusBadRequest, "unreadable", "the body could not be read")
+	body, ok := readBody(w, r, maxExpiryBody, "an expiry change's")
+	if !ok {
 		return
 	}
 	change, faults, err := decodeExpiry(bytes.TrimSpace(body))
@@ -81,23 +75,8 @@ func (s *Server) setExpiry(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusBadRequest, "not-json", `the body must be one JSON object: {"expires_in": "7d"} or {"expires": "2026-12-24T12:00:00+01:00"}`)
 		return
 	}
-	var (
-		l   vault.Letter
-		now time.Time
-	)
-	err = s.o.Vault.View(tables, func(tx vault.Tx) error {
-		var err error
-		l, err = ownLetter(tx, id, key.Account)
-		now = tx.Now()
-		return err
-	})
-	switch {
-	case errors.Is(err, vault.ErrNotFound):
-		writeProblem(w, http.StatusNotFound, "not-found", "no message "+id+" of this account")
-		return
-	case err != nil:
-		s.o.Logger.Error("api: reading a message to change its expiry", "id", id, "err", err)
-		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "the vault could not be read; try again shortly")
+	l, now, ok := s.ownMessage(w, id, key.Account, "to change its expiry")
+	if !ok {
 		return
 	}
 	if len(faults) > 0 {
@@ -156,6 +135,54 @@ func (s *Server) setExpiry(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, view)
+}
+
+// readBody reads a request's body of at most limit bytes; false when it
+// has answered (413 naming what, 400).
+func readBody(w http.ResponseWriter, r *http.Request, limit int64, what string) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeProblem(w, http.StatusRequestEntityTooLarge, "too-large", fmt.Sprintf("%s body is at most %d bytes", what, limit))
+			return nil, false
+		}
+		writeProblem(w, http.StatusBadRequest, "unreadable", "the body could not be read")
+		return nil, false
+	}
+	return body, true
+}
+
+// ownMessage reads the first letter of message id of account, and the
+// vault's time; false when it has answered (404 for another account's
+// message, 503). why names the read in the log.
+func (s *Server) ownMessage(w http.ResponseWriter, id, account, why string) (vault.Letter, time.Time, bool) {
+	var (
+		l   vault.Letter
+		now time.Time
+	)
+	err := s.o.Vault.View(tables, func(tx vault.Tx) error {
+		var err error
+		l, err = ownLetter(tx, id, account)
+		now = tx.Now()
+		return err
+	})
+	return l, now, s.readOwn(w, id, why, err)
+}
+
+// readOwn answers the fault of reading an account's message, if any: 404
+// for one not there (or another account's), 503 for the store's.
+func (s *Server) readOwn(w http.ResponseWriter, id, why string, err error) bool {
+	switch {
+	case errors.Is(err, vault.ErrNotFound):
+		writeProblem(w, http.StatusNotFound, "not-found", "no message "+id+" of this account")
+		return false
+	case err != nil:
+		s.o.Logger.Error("api: reading a message "+why, "id", id, "err", err)
+		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "the vault could not be read; try again shortly")
+		return false
+	}
+	return true
 }
 
 // ownLetter is the first recipient's letter of message id when account

@@ -1,13 +1,11 @@
 package api
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
 
 	"sigill/apikey"
-	"sigill/vault"
 )
 
 // repliesView is GET /api/v1/messages/{id}/replies's answer: every
@@ -47,30 +45,12 @@ func (s *Server) listReplies(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "replies are not served by this gateway")
 		return
 	}
-	var (
-		l   vault.Letter
-		now time.Time
-	)
-	err := s.o.Vault.View(tables, func(tx vault.Tx) error {
-		var err error
-		l, err = ownLetter(tx, id, key.Account)
-		now = tx.Now()
-		return err
-	})
-	switch {
-	case errors.Is(err, vault.ErrNotFound):
-		writeProblem(w, http.StatusNotFound, "not-found", "no message "+id+" of this account")
+	l, now, ok := s.ownMessage(w, id, key.Account, "to read its replies")
+	if !ok {
 		return
-	case err != nil:
-		s.o.Logger.Error("api: reading a message's replies", "id", id, "err", err)
-		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "the vault could not be read; try again shortly")
-		return
-	}
-	gone := func() {
-		writeProblem(w, http.StatusGone, "expired", fmt.Sprintf("the message expired at %s: its replies were deleted with its content (the replied events stay in GET /api/v1/messages/%s)", l.Expires.UTC().Format(time.RFC3339), id))
 	}
 	if l.Expired || !now.Before(l.Expires) {
-		gone()
+		writeProblem(w, http.StatusGone, "expired", fmt.Sprintf("the message expired at %s: its replies were deleted with its content (the replied events stay in GET /api/v1/messages/%s)", l.Expires.UTC().Format(time.RFC3339), id))
 		return
 	}
 	answers, err := s.o.Replies.Answers(id, "")

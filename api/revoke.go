@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 
@@ -58,14 +57,8 @@ func decodeRevoke(body []byte) (revokeRequest, []fieldError, error) {
 func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 	key := keyOf(r)
 	id := r.PathValue("id")
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRevokeBody))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			writeProblem(w, http.StatusRequestEntityTooLarge, "too-large", fmt.Sprintf("a withdrawal's body is at most %d bytes", maxRevokeBody))
-			return
-		}
-		writeProblem(w, http.StatusBadRequest, "unreadable", "the body could not be read")
+	body, ok := readBody(w, r, maxRevokeBody, "a withdrawal's")
+	if !ok {
 		return
 	}
 	req, faults, err := decodeRevoke(body)
@@ -88,13 +81,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	})
-	switch {
-	case errors.Is(err, vault.ErrNotFound):
-		writeProblem(w, http.StatusNotFound, "not-found", "no message "+id+" of this account")
-		return
-	case err != nil:
-		s.o.Logger.Error("api: reading a message to withdraw", "id", id, "err", err)
-		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "the vault could not be read; try again shortly")
+	if !s.readOwn(w, id, "to withdraw", err) {
 		return
 	}
 	for i, n := range req.Recipients {
