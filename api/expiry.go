@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"sigill/addressing"
-	"sigill/apikey"
 	"sigill/vault"
 )
 
@@ -123,18 +122,7 @@ func (s *Server) setExpiry(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.o.Logger.Info("api: expiry changed", "id", id, "old", changed.Old, "expires", changed.Expires, "account", key.Account, "key", key.ID)
-	var view messageView
-	err = s.o.Vault.View(tables, func(tx vault.Tx) error {
-		var err error
-		view, err = viewMessage(tx, id, key.Allows(apikey.ScopeAudit))
-		return err
-	})
-	if err != nil {
-		s.o.Logger.Error("api: reading a message back", "id", id, "err", err)
-		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "the expiry was changed, but the message could not be read back; GET it")
-		return
-	}
-	writeJSON(w, http.StatusOK, view)
+	s.answerMessage(w, id, key, "has its new expiry")
 }
 
 // readBody reads a request's body of at most limit bytes; false when it

@@ -111,15 +111,21 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 	if s.o.Accepted != nil && len(res.Revoked) > 0 {
 		s.o.Accepted() // the sender's receipts are due
 	}
+	s.answerMessage(w, id, key, "was withdrawn")
+}
+
+// answerMessage answers message id after a change (what it was: "was
+// withdrawn") as GET /api/v1/messages/{id} does.
+func (s *Server) answerMessage(w http.ResponseWriter, id string, key apikey.Key, what string) {
 	var view messageView
-	err = s.o.Vault.View(tables, func(tx vault.Tx) error {
+	err := s.o.Vault.View(tables, func(tx vault.Tx) error {
 		var err error
 		view, err = viewMessage(tx, id, key.Allows(apikey.ScopeAudit))
 		return err
 	})
 	if err != nil {
-		s.o.Logger.Error("api: reading a withdrawn message", "id", id, "err", err)
-		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "the message was withdrawn, but could not be read back; GET it")
+		s.o.Logger.Error("api: reading a message back", "id", id, "err", err)
+		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "the message "+what+", but could not be read back; GET it")
 		return
 	}
 	writeJSON(w, http.StatusOK, view)
