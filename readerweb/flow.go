@@ -439,8 +439,8 @@ func (s *Server) complete(o *order, cd *bankid.CompletionData) {
 	s.mu.Unlock()
 	if detail == "" {
 		st.status, st.hint, st.pn, st.name = "complete", "", pn, name
-		s.publish(o, st)
 		s.log.Info("bankid identified an allowed person", "message", o.messageID, "person", addressing.Mask(pn))
+		s.publish(o, st)
 		return
 	}
 	err := s.opt.Vault.Record(vault.Event{
@@ -450,9 +450,11 @@ func (s *Server) complete(o *order, cd *bankid.CompletionData) {
 	if err != nil {
 		s.log.Error("recording denied", "message", o.messageID, "err", err)
 	}
+	// Logged before the state is published: a poll that sees "denied" may
+	// rely on the log line being there (the log-secrets test reads it).
+	s.log.Info("reader refused", "message", o.messageID, "person", addressing.Mask(pn), "reason", detail)
 	st.status, st.hint, st.risk, st.pn = "denied", "", cd.Risk == bankid.RiskHigh, pn
 	s.publish(o, st)
-	s.log.Info("reader refused", "message", o.messageID, "person", addressing.Mask(pn), "reason", detail)
 }
 
 var errGone = errors.New("the session's order is no longer there to claim")
