@@ -13,10 +13,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"sigill/apikey"
 	"sigill/internal/egress"
 	"sigill/vault"
 )
@@ -75,7 +77,7 @@ func (d *Deliverer) Deliver(ctx context.Context, j vault.Job) error {
 		body []byte
 		now  time.Time
 	)
-	err := d.v.View(tables, func(tx vault.Tx) error {
+	err := d.v.View(slices.Concat(tables, apikey.Tables), func(tx vault.Tx) error {
 		now = tx.Now()
 		l, err := tx.Letter(j.MessageID, j.Recipient)
 		if err != nil {
@@ -93,6 +95,9 @@ func (d *Deliverer) Deliver(ctx context.Context, j vault.Job) error {
 		}
 		if live, err := endpointLive(tx, ep); err != nil || !live {
 			return errors.Join(err, fmt.Errorf("webhook %s: its account is disabled or gone: %w", ep.ID, vault.ErrNotFound))
+		}
+		if ended, err := apikey.Ended(tx, ep.Key); err != nil || ended {
+			return errors.Join(err, fmt.Errorf("webhook %s: the API key that made it is revoked: %w", ep.ID, vault.ErrNotFound))
 		}
 		ev, err := tx.Event(j.Event)
 		if err != nil {

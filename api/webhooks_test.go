@@ -343,7 +343,11 @@ func TestWebhookSSRFGuard(t *testing.T) {
 
 	// DNS rebinding: stored as if its name had resolved to a public
 	// address at registration, it is 127.0.0.1 at connect time.
-	ep := endpoint{ID: "wh_rebound", Account: staff, URL: rc.srv.URL, Events: knownWebhookTypes, Created: time.Now().Add(time.Hour), Secrets: []endpointSecret{{Key: newSecret()}}}
+	made, _, err := e.keys.Create(context.Background(), staff, "rebound", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := endpoint{ID: "wh_rebound", Account: staff, Key: made.ID, URL: rc.srv.URL, Events: knownWebhookTypes, Created: time.Now().Add(time.Hour), Secrets: []endpointSecret{{Key: newSecret()}}}
 	raw, _ := json.Marshal(ep)
 	if err := e.v.Update(context.Background(), tables, func(tx vault.Tx) error {
 		return tx.Table(tableWebhooks).Put(endpointKey(staff, ep.ID), raw)
@@ -372,7 +376,7 @@ func TestWebhookSSRFGuard(t *testing.T) {
 	if n := len(rc.deliveries()); n != 0 {
 		t.Fatalf("the guard let %d deliveries reach 127.0.0.1", n)
 	}
-	err := NewDeliverer(e.v, e.api.o.Egress, nil).Deliver(context.Background(), job)
+	err = NewDeliverer(e.v, e.api.o.Egress, nil).Deliver(context.Background(), job)
 	if !errors.Is(err, egress.ErrRefused) {
 		t.Errorf("Deliver: %v", err)
 	}
@@ -463,5 +467,29 @@ func TestWebhookDisabledAccount(t *testing.T) {
 	waitUntil(t, "the outbox empty", func() bool { jobs, _ := e.v.PendingJobs(); return len(jobs) == 0 })
 	if n := len(rc.deliveries()); n != 0 {
 		t.Errorf("%d deliveries for a disabled account", n)
+	}
+}
+
+// Revoking the key that registered a webhook ends its deliveries: an
+// audit:read key's endpoint gets whole personal numbers, and revoking
+// that key must stop them (red team, wave 2).
+func TestWebhookOfRevokedKey(t *testing.T) {
+	e := webhookEnv(t, devGuard)
+	rc := newReceiver(t)
+	made, key, err := e.keys.Create(context.Background(), staff, "journal", []string{apikey.ScopeEvents, apikey.ScopeAudit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.register(key, rc.srv.URL, "message.opened")
+	m := e.sent("k-1", "r")
+	if err := e.keys.Revoke(context.Background(), made.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.v.Record(vault.Event{MessageID: m.ID, Kind: vault.EventOpened, PersonalNumber: "199908072391"}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the outbox empty", func() bool { jobs, _ := e.v.PendingJobs(); return len(jobs) == 0 })
+	if got := rc.deliveries(); len(got) != 0 {
+		t.Errorf("%d deliveries to the webhook of a revoked key, the first: %s", len(got), got[0].body)
 	}
 }

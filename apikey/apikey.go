@@ -43,6 +43,10 @@ const (
 
 var tables = []string{tableKeys, tableHashes}
 
+// Tables are the store's tables, for a transaction of another package
+// that calls Ended.
+var Tables = tables
+
 var (
 	// ErrUnknownKey is every way a presented key fails: malformed, never
 	// made, revoked, or its account gone. They are one error so that the
@@ -213,6 +217,17 @@ func (s *Store) Revoke(ctx context.Context, id string) error {
 		return fmt.Errorf("apikey: revoke %s: %w", id, err)
 	}
 	return nil
+}
+
+// Ended reports, in a transaction holding Tables, whether the key id was
+// revoked or never made: what a key made keeps serving (a webhook) ends
+// with the key.
+func Ended(tx vault.Tx, id string) (bool, error) {
+	r, err := get(tx, id)
+	if errors.Is(err, ErrNotFound) {
+		return true, nil
+	}
+	return err == nil && r.Revoked != nil, err
 }
 
 func get(tx vault.Tx, id string) (record, error) {
