@@ -126,9 +126,18 @@ func (g *Guard) HostAllowed(host string) bool {
 // shared is RFC 6598's carrier-grade NAT space, as internal as RFC 1918's.
 var shared = netip.MustParsePrefix("100.64.0.0/10")
 
+// nat64 is RFC 6052's well-known NAT64 prefix: on an IPv6-only network
+// with a NAT64 gateway, 64:ff9b::a9fe:a9fe reaches 169.254.169.254, so
+// an address in it is checked as the IPv4 address it carries.
+var nat64 = netip.MustParsePrefix("64:ff9b::/96")
+
 // CheckIP refuses an address that is not public, unless allowed.
 func (g *Guard) CheckIP(ip netip.Addr) error {
 	ip = ip.Unmap()
+	if nat64.Contains(ip) {
+		b := ip.As16()
+		ip = netip.AddrFrom4([4]byte(b[12:]))
+	}
 	for _, p := range g.nets {
 		if p.Contains(ip) {
 			return nil
