@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	"sigill/addressing"
 	"sigill/apikey"
 	"sigill/vault"
 )
@@ -107,7 +108,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 		// owed, and the background pass finishes it.
 		s.o.Logger.Error("api: a message withdrawn, its key not yet replaced", "id", id, "err", err)
 	}
-	s.o.Logger.Info("api: message withdrawn", "id", id, "recipients", res.Revoked, "already", res.Already, "account", key.Account, "key", key.ID)
+	s.o.Logger.Info("api: message withdrawn", "id", id, "recipients", res.Revoked, "already", res.Already, "account", addressing.MaskPersonalNumbers(key.Account), "key", key.ID)
 	if s.o.Accepted != nil && len(res.Revoked) > 0 {
 		s.o.Accepted() // the sender's receipts are due
 	}
