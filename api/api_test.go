@@ -552,3 +552,29 @@ func TestSendRepliesOff(t *testing.T) {
 		}
 	}
 }
+
+// The API vouches for the key's account as the sender, as SMTP does for
+// MAIL FROM: an account whose address holds a personal number is refused
+// (intake.CheckSender), or the number would go out whole in every SMS
+// (red team, wave 2: SMTP refused the sender, the API sent it).
+func TestSendRefusesAnUnshowableSender(t *testing.T) {
+	e := newEnv(t, nil)
+	const numbered = "198611239883@staff.test"
+	if err := e.v.AddAccount(numbered, "a long enough password"); err != nil {
+		t.Fatal(err)
+	}
+	_, key, err := e.keys.Create(context.Background(), numbered, "journal", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := e.do("POST", "/api/v1/messages", key, "k-1", message(nil))
+	if a.status != http.StatusForbidden {
+		t.Fatalf("send from %s: %d %s", numbered, a.status, a.body)
+	}
+	if p := a.problem(t); strings.Contains(p.Detail, "8611239883") || !strings.Contains(p.Detail, "19861123-****") {
+		t.Errorf("the refusal: %+v", p)
+	}
+	if jobs, _ := e.v.PendingJobs(); len(jobs) != 0 {
+		t.Errorf("%d notifications queued", len(jobs))
+	}
+}

@@ -70,6 +70,17 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusBadRequest, "unreadable", "the request body could not be read")
 		return
 	}
+	// The account is the sender the gateway vouches for in every SMS and
+	// page, under SMTP's rule for MAIL FROM.
+	var unshowable *intake.SenderError
+	if errors.As(intake.CheckSender(key.Account), &unshowable) {
+		detail := "this API key's account cannot be shown to recipients as the sender: " + unshowable.Why
+		if unshowable.Masked != "" {
+			detail += " (" + unshowable.Masked + ")"
+		}
+		writeProblem(w, http.StatusForbidden, "sender-refused", detail+"; send with a key of an account with a plain mailbox address")
+		return
+	}
 	sum := sha256.Sum256(body)
 	slot := key.ID + "\x00" + idem
 	if !s.begin(slot) {
