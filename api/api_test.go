@@ -578,3 +578,26 @@ func TestSendRefusesAnUnshowableSender(t *testing.T) {
 		t.Errorf("%d notifications queued", len(jobs))
 	}
 }
+
+// A reference is kept in clear beside the message (its index, the
+// idempotency record), answered whole without audit:read and posted to
+// webhooks, and an erasure by number does not reach it: one holding a
+// personal number is refused as the subject is (red team, wave 2:
+// "journal-199908072391" was taken).
+func TestSendRefusesAPersonalNumberInTheReference(t *testing.T) {
+	e := newEnv(t, nil)
+	for _, ref := range []string{"journal-199908072391", "pat 990807-2391"} {
+		a := e.do("POST", "/api/v1/messages", e.send, "k-"+randomKey(), message(map[string]any{"reference": ref}))
+		if a.status != http.StatusUnprocessableEntity {
+			t.Errorf("reference %q: %d %s", ref, a.status, a.body)
+			continue
+		}
+		p := a.problem(t)
+		if len(p.Errors) != 1 || p.Errors[0].Field != "reference" || !strings.Contains(p.Errors[0].Detail, "0807-****") || strings.Contains(string(a.body), "2391") {
+			t.Errorf("reference %q: %s", ref, a.body)
+		}
+	}
+	if jobs, _ := e.v.PendingJobs(); len(jobs) != 0 {
+		t.Errorf("%d notifications queued", len(jobs))
+	}
+}

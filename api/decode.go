@@ -104,6 +104,10 @@ func decodeSend(body []byte) (*sendRequest, []fieldError, error) {
 	if hasControl(req.Reference) {
 		fault("reference", "holds a control character")
 	}
+	if masked, found := addressing.FindPersonalNumber(req.Reference); found {
+		// Kept and answered in clear, where an erasure by number does not reach.
+		fault("reference", "holds a personal identity number (%s); the reference is kept and sent in clear: use the journal's own id", masked)
+	}
 	if n := len(req.Attachments); n > maxAttachments {
 		fault("attachments", "has %d files; attach at most %d to one message", n, maxAttachments)
 		req.Attachments = req.Attachments[:maxAttachments]
