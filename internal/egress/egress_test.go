@@ -27,7 +27,7 @@ func TestCheckIP(t *testing.T) {
 		{"100.64.0.1", true}, {"169.254.169.254", true}, {"fe80::1", true},
 		{"0.0.0.0", true}, {"::", true}, {"224.0.0.1", true},
 		{"64:ff9b::a9fe:a9fe", true}, {"64:ff9b::7f00:1", true}, {"64:ff9b::a00:1", true}, // NAT64 of internal IPv4
-		{"64:ff9b::5db8:d70e", false}, // NAT64 of 93.184.215.14
+		{"64:ff9b::5db8:d70e", false},              // NAT64 of 93.184.215.14
 		{"10.20.3.4", false}, {"192.0.2.7", false}, // allowed
 		{"93.184.215.14", false}, {"2606:4700::1111", false},
 	} {
