@@ -94,12 +94,12 @@ var tables = []string{tableIdempotency, tableMessages, tableWebhooks}
 var readTables = append(append([]string{}, tables...), sentindex.Tables...)
 
 // Hook declares the API's tables to the vault, queues its webhook
-// deliveries, and removes a message's records when its audit trail goes.
-// Every vault the API runs on, and every command that opens one, opens it
-// with Hook and sentindex.Hook (which keeps the indexes the reading routes
-// use).
+// deliveries, removes a message's records when its audit trail goes, and
+// takes an erased number out of the answers it keeps. Every vault the API
+// runs on, and every command that opens one, opens it with Hook and
+// sentindex.Hook (which keeps the indexes the reading routes use).
 func Hook() vault.Hook {
-	return vault.Hook{Name: "rest api", Tables: tables, Appended: eventAppended, Purging: purgeRecords}
+	return vault.Hook{Name: "rest api", Tables: tables, Appended: eventAppended, Purging: purgeRecords, Erasing: eraseNumber}
 }
 
 //go:embed openapi.json

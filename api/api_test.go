@@ -25,6 +25,7 @@ import (
 	"sigill/intake"
 	"sigill/vault"
 	"sigill/vault/sentindex"
+	"sigill/vault/vaulttest"
 )
 
 const staff = "anna@staff.test"
@@ -599,5 +600,35 @@ func TestSendRefusesAPersonalNumberInTheReference(t *testing.T) {
 	}
 	if jobs, _ := e.v.PendingJobs(); len(jobs) != 0 {
 		t.Errorf("%d notifications queued", len(jobs))
+	}
+}
+
+// An erasure by number reaches the idempotency record: the answer kept
+// for a key with audit:read names the number whole, and a replay, or a
+// copy of the vault file, gave it back after the erasure (red team, wave
+// 2).
+func TestErasureReachesTheIdempotencyRecord(t *testing.T) {
+	e := newEnv(t, nil)
+	key := e.key(apikey.ScopeSend, apikey.ScopeAudit)
+	first := e.do("POST", "/api/v1/messages", key, "k-1", message(nil))
+	if first.status != http.StatusCreated || !strings.Contains(string(first.body), "199908072391") {
+		t.Fatalf("send: %d %s", first.status, first.body)
+	}
+	if _, err := e.v.ErasePersonalNumber(context.Background(), "199908072391", "erased:r1", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	again := e.do("POST", "/api/v1/messages", key, "k-1", message(nil))
+	if again.status != http.StatusCreated || again.header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("replay: %d %s", again.status, again.body)
+	}
+	if strings.Contains(string(again.body), "199908072391") || !strings.Contains(string(again.body), "erased:r1") {
+		t.Errorf("the replay after the erasure: %s", again.body)
+	}
+	live, err := vaulttest.LiveContains(e.path, "199908072391")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range live {
+		t.Errorf("after the erasure: %s", f)
 	}
 }

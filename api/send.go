@@ -260,6 +260,36 @@ func purgeRecords(tx vault.Tx, ev vault.Event) error {
 	return msgs.Delete([]byte(ev.MessageID))
 }
 
+// eraseNumber is the hook's Erasing: an answer kept for a key with
+// audit:read names the number whole, and is written again with the
+// pseudonym in its place (the replay keeps its status and its message).
+func eraseNumber(tx vault.Tx, personalNumber, pseudonym string) error {
+	t := tx.Table(tableIdempotency)
+	rewritten := map[string][]byte{}
+	err := t.Scan(nil, func(k, raw []byte) error {
+		if !bytes.Contains(raw, []byte(personalNumber)) {
+			return nil
+		}
+		var rec idempotencyRecord
+		if err := json.Unmarshal(raw, &rec); err != nil {
+			return fmt.Errorf("idempotency record %q: %w", k, err)
+		}
+		rec.Body = strings.ReplaceAll(rec.Body, personalNumber, pseudonym)
+		out, err := json.Marshal(rec)
+		rewritten[string(k)] = out
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for k, out := range rewritten {
+		if err := t.Put([]byte(k), out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // recipients reads each recipient with the addressing rules SMTP's RCPT
 // uses, naming each fault by its field.
 func (s *Server) recipients(req *sendRequest) ([]vault.Recipient, []fieldError) {
