@@ -20,7 +20,9 @@
 // oldest first. UIDs, UIDVALIDITY and flags are kept in the vault by
 // receipts/mailbox, so they survive restarts; UIDs only grow. A receipt is rebuilt from its event whenever it
 // is fetched — the same bytes every time — and recent ones are kept in a
-// bounded in-memory cache; RFC822.SIZE is the length of those bytes.
+// bounded in-memory cache, emptied after every erasure of a personal
+// number (an erased opener's receipt is built anew, without the number);
+// RFC822.SIZE is the length of those bytes.
 //
 // New receipts are announced to every session that has INBOX selected (an
 // untagged EXISTS at the next command, or at once during IDLE), through the

@@ -2,6 +2,7 @@ package imapd
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"strings"
@@ -640,4 +641,41 @@ func TestIdleAnnouncesWhatCameBefore(t *testing.T) {
 	}
 	c.send("DONE")
 	c.until("a3")
+}
+
+// A receipt fetched before an erasure of the opener's number is built
+// anew after it: the cache of built receipts held the whole number and
+// served it on after the vault had let it go (red team, wave 2).
+func TestErasureReachesTheReceiptCache(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	id := e.send(anna, anna, "Provsvar")
+	e.record(id, vault.EventOpened, pn2, "Bo Berg") // not among the logins: named whole
+	body := &imap.FetchItemBodySection{Peek: true}
+	fetchBody := func() []byte {
+		c, _ := e.login(anna, annaPass, nil)
+		defer c.Close()
+		msgs := fetch(t, c, imap.SeqSetNum(1), &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{body}})
+		if len(msgs) != 1 {
+			t.Fatalf("%d messages", len(msgs))
+		}
+		return msgs[0].FindBodySection(body)
+	}
+	if before := fetchBody(); !bytes.Contains(before, []byte("19861123-9883")) {
+		t.Fatalf("the receipt before the erasure does not name the opener whole:\n%s", before)
+	}
+	if _, err := e.v.ErasePersonalNumber(context.Background(), pn2, "erased:r1", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		after := fetchBody()
+		if !bytes.Contains(after, []byte("9883")) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the receipt after the erasure still names the number:\n%s", after)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

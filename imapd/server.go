@@ -45,6 +45,10 @@ type Server struct {
 	o     Options
 	log   *slog.Logger
 	cache *receiptCache
+	// erasures signals an erasure of a personal number: the cache may
+	// hold a receipt naming it, and is emptied before it is read again.
+	erasures   <-chan struct{}
+	endErasure func()
 
 	// Two go-imap servers, as go-imap knows TLS only by a *tls.Conn and is
 	// handed guards (guard.go): one for plain connections (STARTTLS,
@@ -90,6 +94,7 @@ func New(o Options) *Server {
 		plainConns: newConnQueue(),
 		tlsConns:   newConnQueue(),
 	}
+	s.erasures, s.endErasure = o.Mailboxes.Erasures()
 	caps := imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {}}
 	s.imap = imapserver.New(&imapserver.Options{
 		NewSession:   s.newSession,
@@ -132,6 +137,7 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.endErasure()
 	for ln := range s.listeners {
 		ln.Close()
 	}
@@ -327,6 +333,11 @@ type built struct {
 // anew (receipts.Build is deterministic and a reply's mail is kept as
 // sent, so both are the same).
 func (s *Server) receipt(seq uint64) (*built, error) {
+	select {
+	case <-s.erasures:
+		s.cache.clear()
+	default:
+	}
 	if b := s.cache.get(seq); b != nil {
 		return b, nil
 	}
@@ -366,6 +377,14 @@ func (c *receiptCache) get(seq uint64) *built {
 		return e.Value.(cacheItem).b
 	}
 	return nil
+}
+
+func (c *receiptCache) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ll.Init()
+	clear(c.items)
+	c.size = 0
 }
 
 func (c *receiptCache) put(seq uint64, b *built) {

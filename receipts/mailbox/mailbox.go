@@ -104,7 +104,7 @@ func New(o Options) *Store { return &Store{o: o} }
 // Hook is what the vault runs inside the transaction that appends or
 // purges an event: it files receipts and removes them.
 func (s *Store) Hook() vault.Hook {
-	return vault.Hook{Name: "receipts mailbox", Tables: tables, Appended: s.file, Purging: s.purge}
+	return vault.Hook{Name: "receipts mailbox", Tables: tables, Appended: s.file, Purging: s.purge, Erasing: erased}
 }
 
 // Attach gives the store the vault it reads from, opened with its Hook.
@@ -422,6 +422,26 @@ func (s *Store) Receipt(seq uint64) (vault.Letter, vault.Event, error) {
 func (s *Store) Subscribe(account string) (<-chan struct{}, func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	return s.vault().Listen(ctx, channel(strings.ToLower(account))), cancel
+}
+
+// channelErased is woken by every erasure of a personal number.
+const channelErased = "sigill_mailbox_erased"
+
+// erased is the hook's Erasing: no entry holds a number (a receipt is
+// built from its event, which the vault rewrites), but one built before
+// may be kept by whoever serves it, and is told through Erasures.
+func erased(tx vault.Tx, _, _ string) error {
+	tx.Notify(channelErased)
+	return nil
+}
+
+// Erasures tells the caller whenever a personal number was erased, on
+// this node or another sharing the store: a receipt built before may name
+// it and must be built anew (imapd's cache). Signals coalesce as
+// Subscribe's do; cancel ends the subscription.
+func (s *Store) Erasures() (<-chan struct{}, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	return s.vault().Listen(ctx, channelErased), cancel
 }
 
 // channel is the store's wake-up channel of an account's mailbox: named by
