@@ -100,6 +100,11 @@ func (r Rules) Incoming(m Message) (vault.Incoming, error) {
 	if err := CheckErrand(head.subject); err != nil {
 		return vault.Incoming{}, err
 	}
+	// The sender is shown to every recipient: SMTP checks it at MAIL FROM,
+	// the API and the staff web send as the account, and meet it here.
+	if err := CheckSender(m.Sender); err != nil {
+		return vault.Incoming{}, err
+	}
 	if r.RefuseOtherFrom {
 		vouched := vault.VouchedSender(m.Account, m.Sender)
 		if other := head.otherFrom(vouched); other != "" {

@@ -54,3 +54,20 @@ func TestIncomingErrandAndRecipients(t *testing.T) {
 		t.Errorf("errand %q (want the first recipient's language), Message-ID %q", in.Errand, in.MessageID)
 	}
 }
+
+// Every door that stores a message checks its sender as SMTP's MAIL FROM
+// does: the API and the staff web send as the account, whose address may
+// hold a personal number that every SMS would carry whole (red team,
+// wave 2).
+func TestIncomingRefusesAnUnshowableSender(t *testing.T) {
+	rules := Rules{MaxBytes: 1000}
+	const numbered = "198611239883@staff.test"
+	_, err := rules.Incoming(Message{Sender: numbered, Account: numbered, Raw: []byte("Subject: Provsvar\r\n\r\nx")})
+	var sender *SenderError
+	if !errors.As(err, &sender) || sender.Why != SenderPersonalNumber || sender.Masked != "19861123-****" {
+		t.Errorf("Incoming from %s: %v", numbered, err)
+	}
+	if _, err := rules.Incoming(Message{Sender: "anna@staff.test", Account: "anna@staff.test", Raw: []byte("Subject: Provsvar\r\n\r\nx")}); err != nil {
+		t.Errorf("a plain sender: %v", err)
+	}
+}
