@@ -248,7 +248,14 @@ func (n *Notifier) Run(ctx context.Context) error {
 	}
 
 	workers := n.o.Workers
-	jobs := make(chan vault.Job, workers) // claimed, not yet started
+	// Room for 2*workers jobs claimed or handed over and not yet finished:
+	// queued or in a worker. Accept's jobs born leased take room in it
+	// (vault.Handoff); the rest is for claims.
+	handoff, err := n.v.OpenHandoff(n.o.Lease, 2*workers)
+	if err != nil {
+		return fmt.Errorf("notifier: %w", err)
+	}
+	jobs := make(chan vault.Job, workers) // claimed or handed over, not yet started
 	done := make(chan struct{}, 2*workers)
 	var wg sync.WaitGroup
 	for range workers {
@@ -260,13 +267,19 @@ func (n *Notifier) Run(ctx context.Context) error {
 		})
 	}
 	defer func() {
-		// Jobs claimed but not started go back, due now.
+		// Jobs claimed or handed over but not started go back, due now.
+		giveBack := func(j vault.Job) {
+			if err := n.q.RetryJob(j.ID, j.Lease, n.now(), j.LastError, false); err != nil {
+				n.log.Error("notifier: cannot give a claimed job back; it is due again at the next start", "job", j.ID, "err", err)
+			}
+		}
+		for _, j := range handoff.Close() {
+			giveBack(j)
+		}
 		for drained := false; !drained; {
 			select {
 			case j := <-jobs:
-				if err := n.q.RetryJob(j.ID, j.Lease, n.now(), j.LastError, false); err != nil {
-					n.log.Error("notifier: cannot give a claimed job back; it is due again at the next start", "job", j.ID, "err", err)
-				}
+				giveBack(j)
 			default:
 				drained = true
 			}
@@ -281,15 +294,19 @@ func (n *Notifier) Run(ctx context.Context) error {
 
 	// Jobs queued on any node sharing the store wake the dispatcher.
 	queued := n.v.Listen(ctx, vault.ChannelOutbox)
-	outstanding := 0 // claimed and not yet finished: queued or in a worker
 	poll := time.NewTimer(n.o.PollEvery)
 	defer poll.Stop()
 	var lastDepth, lastPrune, lastFault time.Time
+	// claimNow: there may be due jobs to claim — at the start, after a
+	// wake-up or a poll, and after a claim that filled all the room it had.
+	// A job handed over or finished alone is no reason: under a stream of
+	// accepts whose jobs are born leased, claims come with the polls.
+	claimNow := true
 	for {
 		for drained := false; !drained; {
 			select {
 			case <-done:
-				outstanding--
+				handoff.Free(1)
 			default:
 				drained = true
 			}
@@ -297,15 +314,18 @@ func (n *Notifier) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if want := 2*workers - outstanding; want > 0 {
-			claimed, err := n.q.ClaimJobs(n.now(), want, n.o.Lease)
-			if err != nil && time.Since(lastFault) > time.Minute {
-				lastFault = time.Now()
-				n.log.Error("notifier: cannot claim jobs", "err", err)
-			}
-			for _, j := range claimed {
-				jobs <- j // room: at most workers queued, and idle workers take
-				outstanding++
+		if claimNow { // with no room, it holds until some is free
+			if want := handoff.Take(2 * workers); want > 0 {
+				claimed, err := n.q.ClaimJobs(n.now(), want, n.o.Lease)
+				if err != nil && time.Since(lastFault) > time.Minute {
+					lastFault = time.Now()
+					n.log.Error("notifier: cannot claim jobs", "err", err)
+				}
+				handoff.Free(want - len(claimed))
+				for _, j := range claimed {
+					jobs <- j // room: at most workers queued, and idle workers take
+				}
+				claimNow = len(claimed) == want
 			}
 		}
 		if time.Since(lastDepth) > 250*time.Millisecond {
@@ -324,10 +344,15 @@ func (n *Notifier) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-n.kick:
+			claimNow = true
 		case <-queued:
+			claimNow = true
 		case <-done:
-			outstanding--
+			handoff.Free(1)
+		case j := <-handoff.Jobs():
+			jobs <- j // its room was taken when its accept began
 		case <-poll.C:
+			claimNow = true
 			poll.Reset(n.o.PollEvery)
 		}
 	}

@@ -139,6 +139,10 @@ type acceptance struct {
 	letters  []Letter // each recipient's letter, for the hooks (Expired set at apply)
 	jobs     [][]byte
 	onCommit func() // counts the jobs under their outbox key
+	// handed are the first jobs, born leased for the notifier's handoff
+	// (handoff.go); apply sets their ids, its OnCommit hands them over.
+	handed  []Job
+	handoff *Handoff
 	// ownLifetime: the message expires sooner than Retention, perhaps
 	// before RunSweeper's next wake-up.
 	ownLifetime bool
@@ -161,8 +165,12 @@ func (v *Vault) Accept(ctx context.Context, in Incoming) (Accepted, error) {
 	id := newMessageID(now)
 	sealKey := v.keys.acquire()
 	defer v.keys.release(sealKey) // after the commit: the key cannot be destroyed before
-	a, tokens, err := v.prepare(id, now, in, sealKey)
+	handoff, handed := v.reserveHandoff(len(in.Recipients))
+	a, tokens, err := v.prepare(id, now, in, sealKey, handoff, handed)
 	if err != nil {
+		if handoff != nil {
+			handoff.cancel(handed)
+		}
 		return Accepted{}, fmt.Errorf("vault: accept: %w", err)
 	}
 	defer v.keys.releaseExpiry(a.expiry) // after the commit: the key cannot be replaced before
@@ -173,6 +181,9 @@ func (v *Vault) Accept(ctx context.Context, in Incoming) (Accepted, error) {
 		return in.Within(v.storeTx(tx, in.WithinTables), id)
 	}
 	if err := v.commit.update(ctx, apply); err != nil {
+		if handoff != nil { // update fails only for a write that did not commit
+			handoff.cancel(handed)
+		}
 		return Accepted{}, fmt.Errorf("vault: accept: %w", err)
 	}
 	if a.ownLifetime {
@@ -203,7 +214,8 @@ func validateIncoming(in Incoming) error {
 
 // prepare makes the message ready for the committer. The expiry key it
 // seals under is counted in flight (a.expiry) until the caller releases it.
-func (v *Vault) prepare(id string, now time.Time, in Incoming, sealKey *outboxKey) (_ *acceptance, _ []string, err error) {
+// The first handed notify jobs are born leased for handoff.
+func (v *Vault) prepare(id string, now time.Time, in Incoming, sealKey *outboxKey, handoff *Handoff, handed int) (_ *acceptance, _ []string, err error) {
 	lifetime := v.lifetimeOf(in)
 	expires := now.Add(lifetime)
 	expiry, err := v.keys.expiryKeyFor(expires)
@@ -249,6 +261,7 @@ func (v *Vault) prepare(id string, now time.Time, in Incoming, sealKey *outboxKe
 		content:     ct,
 		ownLifetime: lifetime < v.opt.Retention,
 		expiry:      expiry,
+		handoff:     handoff,
 	}
 	n := len(in.Recipients)
 	a.onCommit = func() { v.keys.added(sealKey, n) }
@@ -283,6 +296,15 @@ func (v *Vault) prepare(id string, now time.Time, in Incoming, sealKey *outboxKe
 			Due: now, Created: now, Vouched: &vouched,
 		}
 		clear(raw)
+		if i < handed {
+			handoff.leased(&job, now)
+			a.handed = append(a.handed, Job{
+				MessageID: id, Recipient: i, Kind: JobNotify,
+				Channel: r.Channel, To: r.To, Lang: r.Lang, Errand: in.Errand, Token: token,
+				Attempts: job.Attempts, Due: job.Due, Created: now, Leased: true, Lease: job.Lease, Node: job.Node,
+				Vouched: vouched, HasVouched: true,
+			})
+		}
 		for _, x := range []struct {
 			dst *[][]byte
 			val any
@@ -338,9 +360,17 @@ func (a *acceptance) apply(v *Vault, tx kv.Tx) error {
 		if err := outbox.Put(seqKey(seq), a.jobs[i]); err != nil {
 			return err
 		}
+		if i < len(a.handed) {
+			a.handed[i].ID = seq
+		}
 	}
 	tx.OnCommit(a.onCommit)
-	tx.Notify(ChannelOutbox)
+	if len(a.handed) > 0 {
+		tx.OnCommit(func() { a.handoff.deliver(a.handed) })
+	}
+	if len(a.handed) < len(a.hashes) {
+		tx.Notify(ChannelOutbox) // jobs for any node's claim; born-leased ones are this node's
+	}
 	return nil
 }
 

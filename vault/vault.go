@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
@@ -154,6 +155,8 @@ type Vault struct {
 	sweepKick chan struct{} // an expiry may come before RunSweeper's next wake-up (expiry.go)
 	shred     shredDebt     // expiry keys owed a replacement since their messages expired (retention.go)
 	shredDone chan struct{} // the background pass has stopped
+
+	handoff atomic.Pointer[Handoff] // the notifier's, when open: Accept's jobs born leased (handoff.go)
 }
 
 // Open opens (or creates) the vault file and its key file. It waits a short
