@@ -95,7 +95,7 @@ var onPostgresSubset = []string{
 	"TestHookAppended", "TestHookFailureRollsBack", "TestHookTables", "TestHookTxAccount",
 	// the outbox: claims, leases (SKIP LOCKED), outcomes
 	"TestClaimJobs", "TestClaimConcurrent", "TestCompleteJob", "TestRetryAndFail", "TestReleaseClaims",
-	"TestReleaseOwnClaims", "TestClaimAfterSweep",
+	"TestReleaseOwnClaims", "TestClaimAfterSweep", "TestBornLeasedAcrossNodes", "TestHandoffRoom",
 	// the key store in its row, expiry and the sweep
 	"TestOutboxKeyLife", "TestFailingJobKeepsNoKeyAlive", "TestReplacedKeySurvivesRestart",
 	"TestLifetimeOfMessage", "TestSetExpiryRefusals", "TestRunSweeper", "TestEscrow",
