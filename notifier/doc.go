@@ -21,7 +21,10 @@
 // the vault with Hook; New refuses a vault without it. Run's dispatcher claims due jobs
 // (ClaimJobs: in one committed transaction each claimed job gets a lease,
 // its lease generation and its attempt counted, so no two workers take one
-// job) as workers are free, and each worker makes one attempt and records
+// job) as workers are free — and takes the jobs of messages accepted on
+// its own node from memory, born leased by it in the accept's own
+// transaction (vault.Handoff), while it has room for them, so that a job
+// costs no claim commit — and each worker makes one attempt and records
 // its outcome, carrying the claim's generation, in one transaction through
 // the vault's group committer:
 //

@@ -233,7 +233,11 @@ func (n *Notifier) Kick() {
 //
 // One dispatcher claims due jobs for the workers, up to Workers ahead of
 // them, so that a worker that finishes a job starts the next at once rather
-// than after a claim's commit.
+// than after a claim's commit. The same room (2 × Workers) takes the jobs
+// this node's accepts write born leased (vault.Handoff): those need no
+// claim, and while a stream of them keeps the workers busy the dispatcher
+// claims at wake-ups and polls only. Jobs handed over and not started at
+// the end go back like claimed ones.
 func (n *Notifier) Run(ctx context.Context) error {
 	if !n.running.CompareAndSwap(false, true) {
 		return errors.New("notifier: already running")

@@ -8,9 +8,11 @@ package vault
 //
 // outbox_due (big-endian due ns ‖ big-endian job id → nothing) lists the
 // outbox's jobs by due time, so that a claim reads only what is due and
-// never scans the outbox. Accept writes jobs without knowing this list;
-// every claim first enters the jobs added since the last one (the meta key
-// outbox_indexed remembers the highest job id entered). An entry whose job
+// never scans the outbox. Accept writes jobs without knowing this list
+// (also those born leased for the notifier's handoff, handoff.go, entered
+// with the end of their lease); every claim first enters the jobs added
+// since the last one (the meta key outbox_indexed remembers the highest
+// job id entered). An entry whose job
 // is gone (Sweep drops the jobs of expired messages) is removed when a
 // claim meets it.
 //

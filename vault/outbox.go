@@ -19,7 +19,8 @@ const JobNotify = "notify"
 // that no two workers — in one process or on several nodes — take one job,
 // and a worker that wakes up late cannot record over another's work. Jobs
 // are written by Accept (a "notify" job per recipient, its token sealed, in
-// the accept's own transaction) and with receipts; everything else — which
+// the accept's own transaction: due at once, or born leased by this node
+// for its notifier's Handoff, handoff.go) and with receipts; everything else — which
 // jobs to claim how often, the lease's length, backoff and max_age, what an
 // outcome is called and what a provider's words mean — is the notifier's.
 //
