@@ -234,10 +234,12 @@ func (n *Notifier) Kick() {
 // One dispatcher claims due jobs for the workers, up to Workers ahead of
 // them, so that a worker that finishes a job starts the next at once rather
 // than after a claim's commit. The same room (2 × Workers) takes the jobs
-// this node's accepts write born leased (vault.Handoff): those need no
-// claim, and while a stream of them keeps the workers busy the dispatcher
-// claims at wake-ups and polls only. Jobs handed over and not started at
-// the end go back like claimed ones.
+// this node's accepts write born leased (vault.Handoff), which the workers
+// take straight from the handoff: those need no claim. The dispatcher
+// claims only after a wake-up or a poll, and only when vault.JobsDue says
+// a job is due, so that it sets no room aside in vain while a stream of
+// accepts hands their jobs over. Jobs handed over and not started at the
+// end go back like claimed ones.
 func (n *Notifier) Run(ctx context.Context) error {
 	if !n.running.CompareAndSwap(false, true) {
 		return errors.New("notifier: already running")
@@ -253,20 +255,38 @@ func (n *Notifier) Run(ctx context.Context) error {
 
 	workers := n.o.Workers
 	// Room for 2*workers jobs claimed or handed over and not yet finished:
-	// queued or in a worker. Accept's jobs born leased take room in it
-	// (vault.Handoff); the rest is for claims.
-	handoff, err := n.v.OpenHandoff(n.o.Lease, 2*workers)
+	// queued or in a worker, so that none waits behind more than about one
+	// other send per worker (the lease must outlast the wait and its own
+	// send). Accept's jobs born leased take room in it (vault.Handoff); a
+	// claim takes half of what is free at most, so that accepts find room
+	// while it waits for its commit. A worker gives the room back as it
+	// finishes a job, and wakes the dispatcher. Workers take the jobs
+	// handed over straight from the handoff.
+	room := 2 * workers
+	handoff, err := n.v.OpenHandoff(n.o.Lease, room)
 	if err != nil {
 		return fmt.Errorf("notifier: %w", err)
 	}
-	jobs := make(chan vault.Job, workers) // claimed or handed over, not yet started
-	done := make(chan struct{}, 2*workers)
+	jobs := make(chan vault.Job, room) // claimed, not yet started
+	done := make(chan struct{}, 1)
+	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
-			for j := range jobs {
+			for {
+				var j vault.Job
+				select {
+				case j = <-jobs:
+				case j = <-handoff.Jobs():
+				case <-stop:
+					return
+				}
 				n.process(j)
-				done <- struct{}{}
+				handoff.Free(1)
+				select {
+				case done <- struct{}{}:
+				default:
+				}
 			}
 		})
 	}
@@ -277,6 +297,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 				n.log.Error("notifier: cannot give a claimed job back; it is due again at the next start", "job", j.ID, "err", err)
 			}
 		}
+		close(stop)
 		for _, j := range handoff.Close() {
 			giveBack(j)
 		}
@@ -288,7 +309,6 @@ func (n *Notifier) Run(ctx context.Context) error {
 				drained = true
 			}
 		}
-		close(jobs)
 		wg.Wait()
 		n.updateDepth()
 		if c, ok := capability[io.Closer](n.mail); ok {
@@ -307,19 +327,19 @@ func (n *Notifier) Run(ctx context.Context) error {
 	// accepts whose jobs are born leased, claims come with the polls.
 	claimNow := true
 	for {
-		for drained := false; !drained; {
-			select {
-			case <-done:
-				handoff.Free(1)
-			default:
-				drained = true
-			}
-		}
 		if ctx.Err() != nil {
 			return nil
 		}
+		if claimNow {
+			due, err := n.q.JobsDue(n.now())
+			if err != nil && time.Since(lastFault) > time.Minute {
+				lastFault = time.Now()
+				n.log.Error("notifier: cannot look for due jobs", "err", err)
+			}
+			claimNow = due
+		}
 		if claimNow { // with no room, it holds until some is free
-			if want := handoff.Take(2 * workers); want > 0 {
+			if want := handoff.Take((handoff.Room() + 1) / 2); want > 0 {
 				claimed, err := n.q.ClaimJobs(n.now(), want, n.o.Lease)
 				if err != nil && time.Since(lastFault) > time.Minute {
 					lastFault = time.Now()
@@ -327,7 +347,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 				}
 				handoff.Free(want - len(claimed))
 				for _, j := range claimed {
-					jobs <- j // room: at most workers queued, and idle workers take
+					jobs <- j // room: the channel holds all
 				}
 				claimNow = len(claimed) == want
 			}
@@ -352,9 +372,6 @@ func (n *Notifier) Run(ctx context.Context) error {
 		case <-queued:
 			claimNow = true
 		case <-done:
-			handoff.Free(1)
-		case j := <-handoff.Jobs():
-			jobs <- j // its room was taken when its accept began
 		case <-poll.C:
 			claimNow = true
 			poll.Reset(n.o.PollEvery)

@@ -68,6 +68,13 @@ func (h *Handoff) Take(max int) int {
 	return k
 }
 
+// Room is how many slots are free.
+func (h *Handoff) Room() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.room
+}
+
 // Free gives n slots back: jobs finished, or slots Take reserved unfilled.
 func (h *Handoff) Free(n int) {
 	h.mu.Lock()

@@ -147,7 +147,9 @@ func TestBornLeasedAcrossNodes(t *testing.T) {
 }
 
 // TestHandoffRoom: jobs beyond the room, and all of them without a
-// handoff, are written due at once for any claim; an accept that fails
+// handoff, are written due at once for any claim, and JobsDue tells them
+// from the born-leased ones (due only once their lease has run out); an
+// accept that fails
 // gives its room back; Close returns the jobs handed over and not taken.
 func TestHandoffRoom(t *testing.T) {
 	c := newClock()
@@ -156,11 +158,21 @@ func TestHandoffRoom(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acc := accept(t, v, incoming(mime("one", nil), smsRecipient("+46701234567", pn1), smsRecipient("+46701234568", pn2), smsRecipient("+46701234569", pn3)))
+	acc := accept(t, v, incoming(mime("one", nil), smsRecipient("+46701234567", pn1), smsRecipient("+46701234568", pn2)))
 	handedJob(t, h)
 	handedJob(t, h)
+	if due, err := v.JobsDue(c.Now()); err != nil || due {
+		t.Fatalf("jobs due with all born leased: %t, %v", due, err)
+	}
+	if due, err := v.JobsDue(c.Now().Add(testLease)); err != nil || !due {
+		t.Fatalf("jobs due once their lease has run out: %t, %v; want true", due, err)
+	}
+	acc = accept(t, v, incoming(mime("one", nil), smsRecipient("+46701234567", pn1)))
 	noHandedJob(t, h)
-	if jobs := mustClaim(t, v, c.Now(), 10); len(jobs) != 1 || jobs[0].MessageID != acc.ID || jobs[0].Recipient != 2 {
+	if due, err := v.JobsDue(c.Now()); err != nil || !due {
+		t.Fatalf("jobs due with one beyond the room: %t, %v; want true", due, err)
+	}
+	if jobs := mustClaim(t, v, c.Now(), 10); len(jobs) != 1 || jobs[0].MessageID != acc.ID || jobs[0].Recipient != 0 {
 		t.Fatalf("claimed %+v; want the job beyond the room", jobs)
 	}
 	accept(t, v, incoming(mime("two", nil), smsRecipient("+46701234567", pn1)))

@@ -111,16 +111,55 @@ func indexNewJobs(tx kv.Tx) error {
 // hasWork tells, reading only, whether a claim at now could find anything:
 // jobs not yet indexed, or an index entry that is due.
 func hasWork(tx kv.Tx, now time.Time) (bool, error) {
+	if news, err := hasUnindexed(tx); news || err != nil {
+		return news, err
+	}
+	return hasDueEntry(tx, now)
+}
+
+// hasUnindexed tells whether jobs were added since the last indexNewJobs.
+func hasUnindexed(tx kv.Tx) (bool, error) {
 	mark, err := indexedMark(tx)
 	if err != nil {
 		return false, err
 	}
 	k, _, err := kv.First(tx.Bucket(bOutbox), kv.Range{Reverse: true})
-	if err != nil || (len(k) == 8 && binary.BigEndian.Uint64(k) > mark) {
-		return err == nil, err
-	}
-	k, _, err = kv.First(tx.Bucket(bOutboxDue), kv.Range{})
+	return len(k) == 8 && binary.BigEndian.Uint64(k) > mark, err
+}
+
+// hasDueEntry tells whether outbox_due has an entry due at now.
+func hasDueEntry(tx kv.Tx, now time.Time) (bool, error) {
+	k, _, err := kv.First(tx.Bucket(bOutboxDue), kv.Range{})
 	return k != nil && (len(k) != 16 || dueIndexTime(k) <= now.UnixNano()), err
+}
+
+// JobsDue tells whether a claim at now would find a due job (short of
+// another node's claim taking it first). It enters the jobs added since
+// the last claim in outbox_due first, riding along with other writes as
+// claims do; then it only reads. The notifier asks it before it sets room
+// aside for a claim (Handoff): the jobs of a stream of accepts born leased
+// are added, yet none is due, and room set aside in vain is room Accept
+// cannot hand jobs over in.
+func (v *Vault) JobsDue(now time.Time) (bool, error) {
+	now = now.UTC()
+	var news, due bool
+	err := v.view(func(tx kv.Tx) (err error) {
+		if news, err = hasUnindexed(tx); news || err != nil {
+			return err
+		}
+		due, err = hasDueEntry(tx, now)
+		return err
+	})
+	if err == nil && news {
+		err = v.commit.rideAlong(indexNewJobs)
+		if err == nil {
+			err = v.view(func(tx kv.Tx) (err error) { due, err = hasDueEntry(tx, now); return err })
+		}
+	}
+	if err != nil {
+		return false, fmt.Errorf("vault: jobs due: %w", err)
+	}
+	return due, nil
 }
 
 type rawJob struct {

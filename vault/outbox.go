@@ -28,6 +28,7 @@ const JobNotify = "notify"
 //     transaction with its attempt counted and its lease generation
 //     (Job.Lease) counted up; a job whose lease ran out is claimable again,
 //     in doubt.
+//   - JobsDue tells whether a claim would find a job due, without a lease.
 //   - CompleteJob and RetryJob record an outcome, fenced: they carry the
 //     generation of the claim they come from, and are refused with
 //     ErrLeaseLost once another claim (or ReleaseClaims) has the job.
@@ -43,6 +44,7 @@ const JobNotify = "notify"
 // *Vault implements it.
 type Outbox interface {
 	ClaimJobs(now time.Time, max int, lease time.Duration) ([]Job, error)
+	JobsDue(now time.Time) (bool, error)
 	CompleteJob(id, lease uint64, o Outcome) error
 	RetryJob(id, lease uint64, due time.Time, reason string, inDoubt bool) error
 	ReleaseClaims(now time.Time) (int, error)
