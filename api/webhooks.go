@@ -384,8 +384,12 @@ func queueWebhooks(tx vault.Tx, owner string, ev vault.Event) error {
 		return err
 	}
 	for _, ep := range due {
-		if live, err := endpointLive(tx, ep); err != nil || !live {
+		live, err := endpointLive(tx, ep)
+		if err != nil {
 			return err
+		}
+		if !live {
+			continue // an old account's endpoint; the next may be the new one's
 		}
 		if _, err := tx.QueueJob(vault.Job{Kind: JobWebhook, MessageID: ev.MessageID, Recipient: ev.Recipient, To: ep.ID, Event: ev.Seq}); err != nil {
 			return err

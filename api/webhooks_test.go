@@ -493,3 +493,43 @@ func TestWebhookOfRevokedKey(t *testing.T) {
 		t.Errorf("%d deliveries to the webhook of a revoked key, the first: %s", len(got), got[0].body)
 	}
 }
+
+// An account removed and made again keeps none of the old account's
+// endpoints alive, and an old endpoint listed before a new one must not
+// stop the new one's deliveries (red team, wave 2: queueing returned at the
+// first endpoint that was not live).
+func TestWebhookOfAnAccountMadeAnew(t *testing.T) {
+	e := webhookEnv(t, devGuard)
+	old := newReceiver(t)
+	oldEp := e.register(e.send, old.srv.URL, "message.opened")
+	if err := e.v.RemoveAccount(staff); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.v.AddAccount(staff, "a long enough password"); err != nil {
+		t.Fatal(err)
+	}
+	e.send = e.key()
+	fresh := newReceiver(t)
+	// Endpoints are listed by id, which is random: register until the new
+	// one sorts after the old, the order that lost deliveries.
+	for {
+		ep := e.register(e.send, fresh.srv.URL, "message.opened")
+		if ep.ID > oldEp.ID {
+			break
+		}
+		if a := e.do("DELETE", "/api/v1/webhooks/"+ep.ID, e.send, "", nil); a.status/100 != 2 {
+			t.Fatalf("delete %s: %d", ep.ID, a.status)
+		}
+	}
+	m := e.sent("k-1", "r")
+	if err := e.v.Record(vault.Event{MessageID: m.ID, Kind: vault.EventOpened, PersonalNumber: "199908072391"}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the outbox empty", func() bool { jobs, _ := e.v.PendingJobs(); return len(jobs) == 0 })
+	if n := len(old.deliveries()); n != 0 {
+		t.Errorf("%d deliveries to the old account's endpoint", n)
+	}
+	if n := len(fresh.deliveries()); n != 1 {
+		t.Errorf("%d deliveries to the new account's endpoint, want 1", n)
+	}
+}
