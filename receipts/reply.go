@@ -72,7 +72,7 @@ func BuildReply(org Org, l vault.Letter, r Reply) ([]byte, error) {
 		from.Address = a.Address
 	}
 	b.header("Date", r.At.In(b.loc).Format(time.RFC1123Z))
-	b.header("From", from.String())
+	b.header("From", addressHeader(from))
 	if owner := l.Owner(); owner != "" {
 		b.header("To", "<"+owner+">")
 	} else {
@@ -170,4 +170,18 @@ func fileType(declared string) string {
 		return "application/octet-stream"
 	}
 	return mt
+}
+
+// addressHeader writes a as a header value a mail reader parses back.
+// mail.Address.String Q-encodes a name that is not ASCII but leaves a
+// backslash or a quote in the encoded word, which is then no atom and
+// fails to parse (FuzzBuildReply found it with a name holding a
+// backslash); a B-encoded word holds only base64's letters.
+func addressHeader(a mail.Address) string {
+	for _, r := range a.Name {
+		if r >= utf8.RuneSelf {
+			return mime.BEncoding.Encode("utf-8", a.Name) + " <" + a.Address + ">"
+		}
+	}
+	return a.String()
 }
