@@ -304,7 +304,7 @@ func (b *builder) top(contentType string) {
 		}
 	}
 	b.header("Date", b.ev.At.In(b.loc).Format(time.RFC1123Z))
-	b.header("From", from.String())
+	b.header("From", addressHeader(from))
 	if owner := b.l.Owner(); owner != "" {
 		b.header("To", "<"+owner+">")
 	} else {
