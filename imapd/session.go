@@ -194,19 +194,11 @@ func (ss *session) loginLost() string {
 		return ""
 	}
 	err := ss.s.o.Vault.StillValid(ss.authed)
-	why := ""
-	switch {
-	case err == nil:
+	if err == nil {
 		return ""
-	case errors.Is(err, vault.ErrAccountDisabled):
-		why = "This account has been disabled since you logged in; ask an administrator"
-	case errors.Is(err, vault.ErrAppPasswordRevoked):
-		why = "The app password this session logged in with has been revoked; log in with a current one (sigill user app-password)"
-	case errors.Is(err, vault.ErrCredentialsChanged):
-		why = "This account's password or second factor has changed since you logged in; log in again"
-	case errors.Is(err, vault.ErrNotFound):
-		why = "This account has been removed since you logged in"
-	default:
+	}
+	why, ok := vault.WhyLoginEnded(err)
+	if !ok {
 		ss.s.log.Error("imap: the login could not be re-checked", "account", ss.account, "peer", ss.peer(), "err", err)
 		return "Temporary failure, try again later"
 	}

@@ -38,17 +38,8 @@ var (
 // connection (RFC 5321 §3.8), the client keeps the message and logs in
 // anew, where AUTH's 535 tells the user what changed.
 func loginLost(err error) (*smtp.SMTPError, bool) {
-	var why string
-	switch {
-	case errors.Is(err, vault.ErrAccountDisabled):
-		why = "Your account has been disabled since you logged in; ask an administrator"
-	case errors.Is(err, vault.ErrAppPasswordRevoked):
-		why = "The app password this session logged in with has been revoked; log in with a current one (sigill user app-password)"
-	case errors.Is(err, vault.ErrCredentialsChanged):
-		why = "Your account's password or second factor has changed since you logged in; log in again"
-	case errors.Is(err, vault.ErrNotFound):
-		why = "Your account has been removed since you logged in"
-	default:
+	why, ok := vault.WhyLoginEnded(err)
+	if !ok {
 		return nil, false
 	}
 	return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: why + "; closing the connection"}, true

@@ -423,6 +423,23 @@ func (v *Vault) StillValid(login Account) error {
 	return nil
 }
 
+// WhyLoginEnded says, for a user, why StillValid refused a login, in the
+// words SMTP's 421 and IMAP's BYE both give; false for an error that
+// says nothing about the login (the store failed: try again).
+func WhyLoginEnded(err error) (string, bool) {
+	switch {
+	case errors.Is(err, ErrAccountDisabled):
+		return "This account has been disabled since you logged in; ask an administrator", true
+	case errors.Is(err, ErrAppPasswordRevoked):
+		return "The app password this session logged in with has been revoked; log in with a current one (sigill user app-password)", true
+	case errors.Is(err, ErrCredentialsChanged):
+		return "This account's password or second factor has changed since you logged in; log in again", true
+	case errors.Is(err, ErrNotFound):
+		return "This account has been removed since you logged in", true
+	}
+	return "", false
+}
+
 // SetDisabled disables an account (it logs in nowhere) or enables it
 // again. ErrNotFound for an unknown account.
 func (v *Vault) SetDisabled(address string, disabled bool) error {
