@@ -116,6 +116,19 @@ func keys(t *testing.T, e kv.Engine, b string, r kv.Range) []string {
 	return got
 }
 
+// rangeKeys is the keys of r in b, inside the caller's transaction.
+func rangeKeys(t *testing.T, b kv.Bucket, r kv.Range) []string {
+	t.Helper()
+	var got []string
+	if err := b.Range(r, func(k, _ []byte) error {
+		got = append(got, string(k))
+		return nil
+	}); err != nil {
+		t.Errorf("Range: %v", err)
+	}
+	return got
+}
+
 func same(t *testing.T, what string, got, want []string) {
 	t.Helper()
 	if !slices.Equal(got, want) {
@@ -272,7 +285,26 @@ func testGetPutDelete(t *testing.T, e kv.Engine) {
 		if v, err := b.Get([]byte("k")); err != nil || v != nil {
 			t.Errorf("Get after Delete in the same transaction = %q, %v", v, err)
 		}
-		return nil
+		// A Range sends a server engine's pending writes; what the
+		// transaction wrote before and after reads back the same.
+		if err := b.Put([]byte("k2"), []byte("before")); err != nil {
+			return err
+		}
+		if got := rangeKeys(t, b, kv.Prefix([]byte("k"))); !slices.Equal(got, []string{"k2"}) {
+			t.Errorf("Range after Delete k and Put k2 = %q; want [k2]", got)
+		}
+		if err := b.Put([]byte("k"), []byte("again")); err != nil {
+			return err
+		}
+		for k, want := range map[string]string{"k": "again", "k2": "before", "empty": ""} {
+			if v, err := b.Get([]byte(k)); err != nil || v == nil || string(v) != want {
+				t.Errorf("Get %s = %#v, %v; want %q", k, v, err, want)
+			}
+		}
+		return b.Delete([]byte("k"))
+	})
+	update(t, e, func(tx kv.Tx) error {
+		return tx.Bucket("g").Delete([]byte("k2"))
 	})
 	view(t, e, func(tx kv.Tx) error {
 		if v, err := tx.Bucket("g").Get([]byte("k")); err != nil || v != nil {
@@ -306,6 +338,9 @@ func testSequence(t *testing.T, e kv.Engine) {
 		if n := next(t, tx, "s2"); n != 1 {
 			t.Errorf("another bucket's first number %d; want 1", n)
 		}
+		if n, err := tx.Bucket("s1").Sequence(); err != nil || n != 2 {
+			t.Errorf("Sequence in the transaction that took 1 and 2 = %d, %v; want 2", n, err)
+		}
 		return nil
 	})
 	tx, err := e.Begin(ctx(t), true)
@@ -325,9 +360,28 @@ func testSequence(t *testing.T, e kv.Engine) {
 		}
 		return nil
 	})
+	// Several numbers in one transaction, among other writes: the last
+	// one is what the next transaction counts on from.
+	update(t, e, func(tx kv.Tx) error {
+		for want := uint64(4); want <= 6; want++ {
+			if n := next(t, tx, "s1"); n != want {
+				t.Errorf("number %d in a row = %d", want, n)
+			}
+			if err := tx.Bucket("s1").Put(fmt.Appendf(nil, "n%d", want), nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	update(t, e, func(tx kv.Tx) error {
+		if n := next(t, tx, "s1"); n != 7 {
+			t.Errorf("after a transaction that took 4 to 6, NextSequence = %d; want 7", n)
+		}
+		return nil
+	})
 	view(t, e, func(tx kv.Tx) error {
-		if n, err := tx.Bucket("s1").Sequence(); err != nil || n != 3 {
-			t.Errorf("Sequence = %d, %v; want 3", n, err)
+		if n, err := tx.Bucket("s1").Sequence(); err != nil || n != 7 {
+			t.Errorf("Sequence = %d, %v; want 7", n, err)
 		}
 		if n, err := tx.Bucket("s2").Sequence(); err != nil || n != 1 {
 			t.Errorf("Sequence s2 = %d, %v; want 1", n, err)

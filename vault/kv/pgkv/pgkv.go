@@ -38,16 +38,23 @@
 // REPEATABLE READ, READ ONLY: one snapshot, never a conflict.
 //
 // Puts and Deletes wait in the transaction and go to the server together,
-// one round trip (a pgx batch), before the next read, Range or COMMIT: a
-// group commit of many accepts is a few round trips, not one per record.
-// A write that fails (a conflict, most likely) fails that next call.
+// one round trip (a pgx batch), before the next Range or Count, or with
+// COMMIT: a group commit of many accepts is a few round trips, not one per
+// record. A Get does not send them: the transaction remembers its own last
+// write of each key and answers a Get of such a key itself, and a Get of
+// any other key cannot be changed by the pending writes. A write that
+// fails (a conflict, most likely) fails the next call that sends them, or
+// Commit.
 //
-// A bucket's sequence is its buckets row, incremented by UPDATE …
-// RETURNING: the row stays locked until commit, so a second transaction
-// taking the same bucket's next number waits and then conflicts, and runs
-// again after the first committed. Numbers are therefore handed out in
-// commit order across every node, and rolled back with their transaction
-// (no gaps from aborted ones): what IMAP UIDs need.
+// A bucket's sequence is its buckets row. The transaction's first
+// NextSequence of a bucket increments it by UPDATE … RETURNING: the row
+// stays locked until commit, so a second transaction taking the same
+// bucket's next number waits and then conflicts, and runs again after the
+// first committed. Its later numbers are counted in the transaction, and
+// the last one is written to the row with the pending writes before
+// COMMIT. Numbers are therefore handed out in commit order across every
+// node, and rolled back with their transaction (no gaps from aborted
+// ones): what IMAP UIDs need.
 //
 // Range streams its rows (ORDER BY key, LIMIT) over the transaction's
 // connection; with SkipLocked it adds FOR UPDATE SKIP LOCKED, so two nodes
@@ -56,7 +63,7 @@
 // reads of the same index page), and one runs again; what SkipLocked saves
 // is the wait, and two nodes working on the same row.
 //
-// Notify is pg_notify, sent just before COMMIT, so PostgreSQL delivers it
+// Notify is pg_notify, sent with the last writes just before COMMIT, so PostgreSQL delivers it
 // at commit and never for a transaction that rolled back. Wake-ups come
 // back through the server on this node too, so they arrive in commit
 // order, shortly after Commit returns. Listen is served
@@ -94,6 +101,10 @@ type Engine struct {
 	// buckets that exist in the committed store: buckets are never
 	// dropped, so once seen a bucket need not be looked up again.
 	buckets sync.Map // string → struct{}
+
+	// roundTrips counts the statements and batches sent (Stats:
+	// round_trips): what a transaction costs on this engine.
+	roundTrips atomic.Int64
 }
 
 var (
@@ -155,6 +166,7 @@ func (e *Engine) Begin(ctx context.Context, writable bool) (kv.Tx, error) {
 	if !writable {
 		opts = pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
 	}
+	e.roundTrips.Add(1)
 	tx, err := e.pool.BeginTx(ctx, opts)
 	if err != nil {
 		if e.closed.Load() {

@@ -1,7 +1,11 @@
 package pgkv_test
 
 import (
+	"cmp"
 	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -31,4 +35,62 @@ func TestConformance(t *testing.T) {
 	kvtest.Run(t, func(t *testing.T) kv.Engine {
 		return open(t, s.NewSchema(t))
 	}, kvtest.ConcurrentWriters())
+}
+
+// TestRoundTrips: a group commit's shape (reads of keys it did not write,
+// writes, reads of keys it wrote, several numbers of one sequence, a
+// wake-up) costs a round trip per read of the server's data, not one more
+// per read for the writes before it, nor one per number or per wake-up.
+func TestRoundTrips(t *testing.T) {
+	s := pgtest.Shared(t)
+	e := open(t, s.NewSchema(t))
+	ctx := context.Background()
+	if err := kv.Update(ctx, e, 1, func(tx kv.Tx) error { return tx.CreateBucket("b") }); err != nil {
+		t.Fatal(err)
+	}
+	trips := func() int64 {
+		st, err := e.Stats(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st["round_trips"]
+	}
+	const requests = 6
+	before := trips()
+	err := kv.Update(ctx, e, 1, func(tx kv.Tx) error {
+		b := tx.Bucket("b")
+		for i := range requests {
+			k := []byte{byte(i)}
+			if v, err := b.Get(k); err != nil || v != nil { // the server's: one round trip
+				return cmp.Or(err, errors.New("key there before it was written"))
+			}
+			n, err := b.NextSequence() // the first: one round trip; the others: none
+			if err != nil {
+				return err
+			}
+			if err := b.Put(k, binary.BigEndian.AppendUint64(nil, n)); err != nil {
+				return err
+			}
+			if v, err := b.Get(k); err != nil || binary.BigEndian.Uint64(v) != n { // its own: none
+				return cmp.Or(err, fmt.Errorf("read back %x, want %d", v, n))
+			}
+		}
+		tx.Notify("work")
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// BEGIN, a Get per request, the first number, one batch, COMMIT.
+	if got, want := trips()-before, int64(requests+4); got != want {
+		t.Errorf("the transaction took %d round trips; want %d", got, want)
+	}
+	if err := kv.View(ctx, e, func(tx kv.Tx) error {
+		if n, err := tx.Bucket("b").Sequence(); err != nil || n != requests {
+			return cmp.Or(err, fmt.Errorf("sequence %d after the commit, want %d", n, requests))
+		}
+		return nil
+	}); err != nil {
+		t.Error(err)
+	}
 }

@@ -39,6 +39,7 @@ func (e *Engine) Stats(ctx context.Context) (map[string]int64, error) {
 	out["pool_connections"] = int64(s.TotalConns())
 	out["pool_connections_in_use"] = int64(s.AcquiredConns())
 	out["pool_connections_max"] = int64(s.MaxConns())
+	out["round_trips"] = e.roundTrips.Load() // this process's, since Open
 	return out, nil
 }
 

@@ -33,6 +33,17 @@ type Tx struct {
 	// COMMIT. A failing write therefore fails the next call, or Commit.
 	pending  pgx.Batch
 	pendingB []string // each pending write's bucket, for its error
+	// written is this transaction's last write of each key (a nil value:
+	// deleted), so that a Get of a key it wrote is answered here, and a Get
+	// of any other key is asked without sending the pending writes first:
+	// they touch only the keys in written.
+	written map[writtenKey][]byte
+	// seqs holds the sequences this transaction took a number of: the
+	// first NextSequence of a bucket locks its row with UPDATE … RETURNING,
+	// the later ones count here and the last number goes to the row with
+	// the pending writes (seqDirty).
+	seqs     map[string]uint64
+	seqDirty map[string]bool
 	channels []string
 	onCommit []func()
 	done     bool
@@ -40,6 +51,9 @@ type Tx struct {
 	// is aborted on the server, and Commit returns it.
 	failed error
 }
+
+// writtenKey is a bucket's key in Tx.written.
+type writtenKey struct{ bucket, key string }
 
 func (t *Tx) Writable() bool { return t.writable }
 
@@ -86,17 +100,24 @@ func (t *Tx) Commit() error {
 	if !t.writable {
 		return t.Rollback()
 	}
+	// The sequences' last numbers and the wake-ups go with the last
+	// writes: one batch, then COMMIT.
+	for name, dirty := range t.seqDirty {
+		if dirty {
+			t.pending.Queue("UPDATE buckets SET seq = $2 WHERE name = $1", name, int64(t.seqs[name]))
+			t.pendingB = append(t.pendingB, name)
+		}
+	}
+	for _, c := range t.channels {
+		t.pending.Queue("SELECT pg_notify($1, '')", c)
+		t.pendingB = append(t.pendingB, "(wake-up "+c+")")
+	}
 	if err := t.usable(); err != nil {
 		_ = t.Rollback()
 		return err
 	}
-	for _, c := range t.channels {
-		if _, err := t.exec("SELECT pg_notify($1, '')", c); err != nil {
-			_ = t.Rollback()
-			return err
-		}
-	}
 	t.done = true
+	t.e.roundTrips.Add(1)
 	if err := t.tx.Commit(t.ctx); err != nil {
 		return fmt.Errorf("commit: %w", mapError(err))
 	}
@@ -131,6 +152,7 @@ func (t *Tx) exec(sql string, args ...any) (tag interface{ RowsAffected() int64 
 	if err := t.usable(); err != nil {
 		return nil, err
 	}
+	t.e.roundTrips.Add(1)
 	ct, err := t.tx.Exec(t.ctx, sql, args...)
 	if err != nil {
 		return nil, t.fail(err)
@@ -142,6 +164,20 @@ func (t *Tx) queryRow(sql string, args []any, dest ...any) error {
 	if err := t.usable(); err != nil {
 		return err
 	}
+	return t.queryRowNow(sql, args, dest...)
+}
+
+// queryRowNow is queryRow without sending the pending writes first: for a
+// read that none of them can change (a key not in written, a bucket's
+// sequence row).
+func (t *Tx) queryRowNow(sql string, args []any, dest ...any) error {
+	if t.done {
+		return pgx.ErrTxClosed
+	}
+	if t.failed != nil {
+		return t.failed
+	}
+	t.e.roundTrips.Add(1)
 	err := t.tx.QueryRow(t.ctx, sql, args...).Scan(dest...)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return t.fail(err)
@@ -186,6 +222,7 @@ func (t *Tx) flush() error {
 	}
 	b, buckets := t.pending, t.pendingB
 	t.pending, t.pendingB = pgx.Batch{}, nil
+	t.e.roundTrips.Add(1)
 	results := t.tx.SendBatch(t.ctx, &b)
 	var err error
 	for _, name := range buckets {
@@ -226,6 +263,14 @@ func (t *Tx) ensure(name string) error {
 	return nil
 }
 
+// wrote remembers key's last write in this transaction (nil value: deleted).
+func (t *Tx) wrote(bucket string, key, value []byte) {
+	if t.written == nil {
+		t.written = map[writtenKey][]byte{}
+	}
+	t.written[writtenKey{bucket, string(key)}] = value
+}
+
 type bucket struct {
 	t    *Tx
 	name string
@@ -249,8 +294,11 @@ func (b *bucket) Get(key []byte) ([]byte, error) {
 	if err := b.t.ensure(b.name); err != nil {
 		return nil, b.wrap(err)
 	}
+	if v, ok := b.t.written[writtenKey{b.name, string(key)}]; ok {
+		return v, nil
+	}
 	var v []byte
-	err := b.t.queryRow("SELECT value FROM kv WHERE bucket = $1 AND key = $2", []any{b.name, key}, &v)
+	err := b.t.queryRowNow("SELECT value FROM kv WHERE bucket = $1 AND key = $2", []any{b.name, key}, &v)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -272,6 +320,7 @@ func (b *bucket) Put(key, value []byte) error {
 	}
 	// Copies: the batch encodes them when it is sent.
 	key, value = append([]byte(nil), key...), append([]byte{}, value...)
+	b.t.wrote(b.name, key, value)
 	return b.t.queue(b.name, `INSERT INTO kv (bucket, key, value) VALUES ($1, $2, $3)
 		ON CONFLICT (bucket, key) DO UPDATE SET value = excluded.value`, b.name, key, value)
 }
@@ -280,24 +329,41 @@ func (b *bucket) Delete(key []byte) error {
 	if err := b.writable(); err != nil {
 		return b.wrap(err)
 	}
-	return b.t.queue(b.name, "DELETE FROM kv WHERE bucket = $1 AND key = $2", b.name, append([]byte(nil), key...))
+	key = append([]byte(nil), key...)
+	b.t.wrote(b.name, key, nil)
+	return b.t.queue(b.name, "DELETE FROM kv WHERE bucket = $1 AND key = $2", b.name, key)
 }
 
 func (b *bucket) NextSequence() (uint64, error) {
 	if err := b.writable(); err != nil {
 		return 0, b.wrap(err)
 	}
+	if n, ok := b.t.seqs[b.name]; ok {
+		b.t.seqs[b.name] = n + 1
+		b.t.seqDirty[b.name] = true
+		return n + 1, nil
+	}
 	var n int64
-	err := b.t.queryRow("UPDATE buckets SET seq = seq + 1 WHERE name = $1 RETURNING seq", []any{b.name}, &n)
+	err := b.t.queryRowNow("UPDATE buckets SET seq = seq + 1 WHERE name = $1 RETURNING seq", []any{b.name}, &n)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, fmt.Errorf("bucket %q: %w", b.name, kv.ErrNoBucket)
 	}
-	return uint64(n), b.wrap(err)
+	if err != nil {
+		return 0, b.wrap(err)
+	}
+	if b.t.seqs == nil {
+		b.t.seqs, b.t.seqDirty = map[string]uint64{}, map[string]bool{}
+	}
+	b.t.seqs[b.name] = uint64(n)
+	return uint64(n), nil
 }
 
 func (b *bucket) Sequence() (uint64, error) {
+	if n, ok := b.t.seqs[b.name]; ok {
+		return n, nil
+	}
 	var n int64
-	err := b.t.queryRow("SELECT seq FROM buckets WHERE name = $1", []any{b.name}, &n)
+	err := b.t.queryRowNow("SELECT seq FROM buckets WHERE name = $1", []any{b.name}, &n)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, fmt.Errorf("bucket %q: %w", b.name, kv.ErrNoBucket)
 	}
@@ -345,6 +411,7 @@ func (b *bucket) Range(r kv.Range, fn func(key, value []byte) error) error {
 	if r.SkipLocked {
 		q.WriteString(" FOR UPDATE SKIP LOCKED")
 	}
+	b.t.e.roundTrips.Add(1)
 	rows, err := b.t.tx.Query(b.t.ctx, q.String(), args...)
 	if err != nil {
 		return b.wrap(b.t.fail(err))
