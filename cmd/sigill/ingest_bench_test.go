@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"sigill/config"
+	"sigill/internal/pgtest"
 )
 
 // BenchmarkIngest guards what one message costs on its whole way in, as
@@ -30,7 +31,8 @@ import (
 // It reports what stays meaningful on a busy machine, never asserted on:
 // allocs/op and B/op (the whole process, the benchmark's small client
 // included), pages/msg and pwrites/msg (bbolt's pages written by all
-// commits, and its write calls, per message), commits/msg, and cpu-ms/msg
+// commits, and its write calls, per message) or, on PostgreSQL,
+// round-trips/msg (statements and batches sent), commits/msg, and cpu-ms/msg
 // (the process's user+system CPU time per message, from getrusage). Read
 // the time figures only against a run of the same code on the same
 // machine, back to back (benchstat):
@@ -41,13 +43,25 @@ func BenchmarkIngest(b *testing.B) {
 		size, sessions int
 	}{{2048, 8}, {2048, 1}, {65536, 8}} {
 		b.Run(fmt.Sprintf("size=%d/sessions=%d", c.size, c.sessions), func(b *testing.B) {
-			benchIngest(b, c.size, c.sessions)
+			benchIngest(b, c.size, c.sessions, "")
+		})
+	}
+	// The same on the PostgreSQL engine (a cluster of the test binary's,
+	// see internal/pgtest), where what a group commit costs is round trips.
+	for _, c := range []struct {
+		size, sessions int
+	}{{2048, 8}, {2048, 1}} {
+		b.Run(fmt.Sprintf("store=postgres/size=%d/sessions=%d", c.size, c.sessions), func(b *testing.B) {
+			benchIngest(b, c.size, c.sessions, pgtest.Shared(b).NewSchema(b))
 		})
 	}
 }
 
-func benchIngest(b *testing.B, size, sessions int) {
+// benchIngest runs the benchmark on a fresh `sigill dev` (store: a
+// PostgreSQL URL; empty: its bbolt file).
+func benchIngest(b *testing.B, size, sessions int, store string) {
 	cfg := config.Dev(b.TempDir(), freeOffset(b))
+	cfg.Store.URL = store
 	in, err := start(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
 		b.Fatal(err)
@@ -91,8 +105,12 @@ func benchIngest(b *testing.B, size, sessions int) {
 		b.Fatal(err)
 	}
 	n := float64(b.N)
-	b.ReportMetric(float64(after["pages_written"]-before["pages_written"])/n, "pages/msg")
-	b.ReportMetric(float64(after["page_writes"]-before["page_writes"])/n, "pwrites/msg")
+	if store == "" {
+		b.ReportMetric(float64(after["pages_written"]-before["pages_written"])/n, "pages/msg")
+		b.ReportMetric(float64(after["page_writes"]-before["page_writes"])/n, "pwrites/msg")
+	} else {
+		b.ReportMetric(float64(after["round_trips"]-before["round_trips"])/n, "round-trips/msg")
+	}
 	b.ReportMetric(float64(commits)/n, "commits/msg")
 	b.ReportMetric(cpu.Seconds()*1000/n, "cpu-ms/msg")
 }
