@@ -38,11 +38,12 @@
 // REPEATABLE READ, READ ONLY: one snapshot, never a conflict.
 //
 // Puts and Deletes wait in the transaction and go to the server together,
-// one round trip (a pgx batch), before the next Range or Count, or with
-// COMMIT: a group commit of many accepts is a few round trips, not one per
-// record. A Get does not send them: the transaction remembers its own last
-// write of each key and answers a Get of such a key itself, and a Get of
-// any other key cannot be changed by the pending writes. A write that
+// one round trip (a pgx batch), before the next Range or Count of a bucket
+// they write to, or with COMMIT: a group commit of many accepts is a few
+// round trips, not one per record. A Get does not send them: the
+// transaction remembers its own last write of each key and answers a Get
+// of such a key itself, and a Get of any other key, or a Range of another
+// bucket, cannot be changed by the pending writes. A write that
 // fails (a conflict, most likely) fails the next call that sends them, or
 // Commit.
 //

@@ -38,14 +38,17 @@ func TestConformance(t *testing.T) {
 }
 
 // TestRoundTrips: a group commit's shape (reads of keys it did not write,
-// writes, reads of keys it wrote, several numbers of one sequence, a
-// wake-up) costs a round trip per read of the server's data, not one more
-// per read for the writes before it, nor one per number or per wake-up.
+// writes, reads of keys it wrote, ranges of other buckets, several numbers
+// of one sequence, a wake-up) costs a round trip per read of the server's
+// data, not one more per read for the writes before it, nor one per number
+// or per wake-up.
 func TestRoundTrips(t *testing.T) {
 	s := pgtest.Shared(t)
 	e := open(t, s.NewSchema(t))
 	ctx := context.Background()
-	if err := kv.Update(ctx, e, 1, func(tx kv.Tx) error { return tx.CreateBucket("b") }); err != nil {
+	if err := kv.Update(ctx, e, 1, func(tx kv.Tx) error {
+		return errors.Join(tx.CreateBucket("b"), tx.CreateBucket("other"))
+	}); err != nil {
 		t.Fatal(err)
 	}
 	trips := func() int64 {
@@ -74,6 +77,15 @@ func TestRoundTrips(t *testing.T) {
 			if v, err := b.Get(k); err != nil || binary.BigEndian.Uint64(v) != n { // its own: none
 				return cmp.Or(err, fmt.Errorf("read back %x, want %d", v, n))
 			}
+			// Another bucket's range: one round trip, the writes stay.
+			if err := tx.Bucket("other").Range(kv.Range{}, func(_, _ []byte) error { return nil }); err != nil {
+				return err
+			}
+		}
+		// Its own bucket's count: the writes go first (one batch), then
+		// the count sees them.
+		if n, err := b.Count(); err != nil || n != requests {
+			return cmp.Or(err, fmt.Errorf("Count = %d in the writing transaction, want %d", n, requests))
 		}
 		tx.Notify("work")
 		return nil
@@ -81,8 +93,10 @@ func TestRoundTrips(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// BEGIN, a Get per request, the first number, one batch, COMMIT.
-	if got, want := trips()-before, int64(requests+4); got != want {
+	// BEGIN, a Get and a Range per request, the first number, the batch
+	// before Count and Count, the last batch (the sequence's number, the
+	// wake-up), COMMIT.
+	if got, want := trips()-before, int64(2*requests+6); got != want {
 		t.Errorf("the transaction took %d round trips; want %d", got, want)
 	}
 	if err := kv.View(ctx, e, func(tx kv.Tx) error {

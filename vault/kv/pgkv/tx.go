@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -160,17 +161,10 @@ func (t *Tx) exec(sql string, args ...any) (tag interface{ RowsAffected() int64 
 	return ct, nil
 }
 
+// queryRow runs a query of one row without sending the pending writes
+// first: for a read that none of them can change (a key not in written, a
+// bucket's row, a bucket they do not write to), remembering a failure.
 func (t *Tx) queryRow(sql string, args []any, dest ...any) error {
-	if err := t.usable(); err != nil {
-		return err
-	}
-	return t.queryRowNow(sql, args, dest...)
-}
-
-// queryRowNow is queryRow without sending the pending writes first: for a
-// read that none of them can change (a key not in written, a bucket's
-// sequence row).
-func (t *Tx) queryRowNow(sql string, args []any, dest ...any) error {
 	if t.done {
 		return pgx.ErrTxClosed
 	}
@@ -195,6 +189,19 @@ func (t *Tx) usable() error {
 		return t.failed
 	}
 	return t.flush()
+}
+
+// usableFor is usable for a read of one bucket: it sends the pending writes
+// only when one of them is to that bucket (the others cannot change what
+// the read sees).
+func (t *Tx) usableFor(bucket string) error {
+	if slices.Contains(t.pendingB, bucket) {
+		return t.usable()
+	}
+	if t.done {
+		return pgx.ErrTxClosed
+	}
+	return t.failed
 }
 
 // maxPending is how many writes wait at most before they are sent.
@@ -298,7 +305,7 @@ func (b *bucket) Get(key []byte) ([]byte, error) {
 		return v, nil
 	}
 	var v []byte
-	err := b.t.queryRowNow("SELECT value FROM kv WHERE bucket = $1 AND key = $2", []any{b.name, key}, &v)
+	err := b.t.queryRow("SELECT value FROM kv WHERE bucket = $1 AND key = $2", []any{b.name, key}, &v)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -344,7 +351,7 @@ func (b *bucket) NextSequence() (uint64, error) {
 		return n + 1, nil
 	}
 	var n int64
-	err := b.t.queryRowNow("UPDATE buckets SET seq = seq + 1 WHERE name = $1 RETURNING seq", []any{b.name}, &n)
+	err := b.t.queryRow("UPDATE buckets SET seq = seq + 1 WHERE name = $1 RETURNING seq", []any{b.name}, &n)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, fmt.Errorf("bucket %q: %w", b.name, kv.ErrNoBucket)
 	}
@@ -363,7 +370,7 @@ func (b *bucket) Sequence() (uint64, error) {
 		return n, nil
 	}
 	var n int64
-	err := b.t.queryRowNow("SELECT seq FROM buckets WHERE name = $1", []any{b.name}, &n)
+	err := b.t.queryRow("SELECT seq FROM buckets WHERE name = $1", []any{b.name}, &n)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, fmt.Errorf("bucket %q: %w", b.name, kv.ErrNoBucket)
 	}
@@ -373,6 +380,9 @@ func (b *bucket) Sequence() (uint64, error) {
 func (b *bucket) Count() (int, error) {
 	if err := b.t.ensure(b.name); err != nil {
 		return 0, b.wrap(err)
+	}
+	if err := b.t.usableFor(b.name); err != nil {
+		return 0, err
 	}
 	var n int64
 	err := b.t.queryRow("SELECT count(*) FROM kv WHERE bucket = $1", []any{b.name}, &n)
@@ -386,7 +396,7 @@ func (b *bucket) Range(r kv.Range, fn func(key, value []byte) error) error {
 	if err := b.t.ensure(b.name); err != nil {
 		return b.wrap(err)
 	}
-	if err := b.t.usable(); err != nil {
+	if err := b.t.usableFor(b.name); err != nil {
 		return err
 	}
 	var q strings.Builder
