@@ -23,7 +23,10 @@ package kv
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"math/rand/v2"
+	"time"
 )
 
 // ErrConflict is what a write transaction fails with when another one
@@ -137,11 +140,22 @@ func First(b Bucket, r Range) (key, value []byte, err error) {
 
 // Update runs fn in a write transaction of e and commits it, running it
 // again when it conflicts with another transaction (at most attempts times).
+// Before each new attempt it waits a random while, up to a millisecond
+// after the first conflict and doubling to 32: writers that met on the
+// same rows then come back apart, where at once they would meet again (and
+// under load one of them could lose every attempt).
 func Update(ctx context.Context, e Engine, attempts int, fn func(Tx) error) error {
 	for i := 0; ; i++ {
 		err := once(ctx, e, true, fn)
 		if !errors.Is(err, ErrConflict) || i+1 >= attempts {
 			return err
+		}
+		t := time.NewTimer(rand.N(time.Millisecond << min(i, 5)))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%w (then %w)", err, ctx.Err())
+		case <-t.C:
 		}
 	}
 }
