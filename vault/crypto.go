@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"time"
 
@@ -265,35 +266,60 @@ func pgpConfigFor(n int) *packet.Config {
 // go-crypto's packet API directly, so no password KDF runs.
 func encryptMessage(raw, sessionKey []byte) ([]byte, error) {
 	var buf bytes.Buffer
-	buf.Grow(len(raw) + len(raw)/aeadChunkSize*16 + 128)
-	enc, err := packet.SerializeSymmetricallyEncrypted(&buf, cipherSuite.Cipher, true, cipherSuite, sessionKey, pgpConfigFor(len(raw)))
-	if err != nil {
-		return nil, err
-	}
-	lit, err := packet.SerializeLiteral(enc, true, "", 0)
-	if err != nil {
-		return nil, err
-	}
-	// In pieces of one AEAD chunk: go-crypto's partial-length writers (the
-	// literal packet's, and the encrypted packet's under it) copy every
-	// Write into a buffer of their own before they pass on what they hold,
-	// so one Write of the whole body copied it twice into buffers grown to
-	// its size (3.5 times a 64 KiB body allocated per message). A piece at
-	// a time keeps both buffers at about a chunk. Any split makes a valid
-	// packet: only where the partial lengths fall differs.
-	for rest := raw; len(rest) > 0; {
-		n := min(len(rest), aeadChunkSize)
-		if _, err := lit.Write(rest[:n]); err != nil {
-			return nil, err
-		}
-		rest = rest[n:]
-	}
-	// Closing the literal packet closes the encrypted packet under it,
-	// which writes the final authentication tag.
-	if err := lit.Close(); err != nil {
+	if err := encryptMessageTo(&buf, raw, sessionKey); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// encryptMessageTo is encryptMessage appending to buf.
+func encryptMessageTo(buf *bytes.Buffer, raw, sessionKey []byte) error {
+	if int64(len(raw)) > math.MaxUint32-literalHeaderSize {
+		return fmt.Errorf("message of %d bytes is too long for one literal packet", len(raw))
+	}
+	buf.Grow(len(raw) + len(raw)/aeadChunkSize*16 + 128)
+	enc, err := packet.SerializeSymmetricallyEncrypted(buf, cipherSuite.Cipher, true, cipherSuite, sessionKey, pgpConfigFor(len(raw)))
+	if err != nil {
+		return err
+	}
+	// The literal packet's header with its length, written here:
+	// go-crypto's SerializeLiteral would write it with partial lengths,
+	// through a writer that copies the whole body into a buffer of its
+	// own first (half of the bytes a 64 KiB message's sealing allocated).
+	// The encrypter under it copies each Write into its chunk buffer, so
+	// the body goes in whole.
+	if _, err := enc.Write(literalHeader(len(raw))); err != nil {
+		return err
+	}
+	if _, err := enc.Write(raw); err != nil {
+		return err
+	}
+	// Closing the encrypted packet writes the final authentication tag.
+	return enc.Close()
+}
+
+// literalHeaderSize is literalHeader's longest: tag, 5 length bytes, then
+// format, name length and date.
+const literalHeaderSize = 1 + 5 + 6
+
+// literalHeader is the header of a binary literal data packet (RFC 9580
+// 5.9: format 'b', no file name, date 0) of n bytes, in the new packet
+// format with a definite length (RFC 9580 4.2.1).
+func literalHeader(n int) []byte {
+	const tagLiteral = 11
+	body := n + 6 // format, name length, date
+	h := make([]byte, 0, literalHeaderSize)
+	h = append(h, 0xc0|tagLiteral)
+	switch {
+	case body < 192:
+		h = append(h, byte(body))
+	case body < 8384:
+		h = append(h, byte((body-192)>>8)+192, byte(body-192))
+	default:
+		h = append(h, 255)
+		h = binary.BigEndian.AppendUint32(h, uint32(body))
+	}
+	return append(h, 'b', 0, 0, 0, 0, 0)
 }
 
 // decryptMessage reverses encryptMessage, checking every chunk's and the
