@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"sigill/config"
 	"sigill/internal/pgtest"
@@ -202,34 +203,29 @@ func waitOutboxEmpty(b *testing.B, in *instance) {
 // process: the sample count of sigill_vault_requests_per_commit, as
 // /metrics shows it.
 func commitCount(b *testing.B) int64 {
-	families, err := prometheus.DefaultGatherer.Gather()
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() == "sigill_vault_requests_per_commit" && len(f.GetMetric()) == 1 {
-			return int64(f.GetMetric()[0].GetHistogram().GetSampleCount())
-		}
-	}
-	b.Fatal("no sigill_vault_requests_per_commit in the default registry")
-	return 0
+	return int64(metric(b, "sigill_vault_requests_per_commit").GetHistogram().GetSampleCount())
 }
 
 // committerBusy is the time the vault's committer goroutine has spent
 // on groups so far (it serves one group at a time, so its time per
 // message bounds the rate, whatever the cores).
 func committerBusy(b *testing.B) float64 {
+	return metric(b, "sigill_vault_committer_busy_seconds_total").GetCounter().GetValue()
+}
+
+// metric is the one metric of that name in the default registry.
+func metric(b *testing.B, name string) *dto.Metric {
 	families, err := prometheus.DefaultGatherer.Gather()
 	if err != nil {
 		b.Fatal(err)
 	}
 	for _, f := range families {
-		if f.GetName() == "sigill_vault_committer_busy_seconds_total" && len(f.GetMetric()) == 1 {
-			return f.GetMetric()[0].GetCounter().GetValue()
+		if f.GetName() == name && len(f.GetMetric()) == 1 {
+			return f.GetMetric()[0]
 		}
 	}
-	b.Fatal("no sigill_vault_committer_busy_seconds_total in the default registry")
-	return 0
+	b.Fatalf("no %s in the default registry", name)
+	return nil
 }
 
 // processCPU is the user and system CPU time of this process so far.
