@@ -112,13 +112,27 @@ type Vault struct {
 	Lease Duration `toml:"lease"`
 }
 
-// Node names this process among the nodes sharing one store.
+// Node is this process: its name among the nodes sharing one store, and
+// how its Go garbage collector trades memory for CPU.
 type Node struct {
 	// ID is this node's name: its leases on outbox jobs and its outbox
 	// keys are its own, and at start it releases the leases it held
 	// before at once (others wait for vault.lease). Empty: a random one at
 	// every start (then a restarted node's old leases run out instead).
 	ID string `toml:"id"`
+	// GCPercent is the collector's GOGC: how far the heap grows past what
+	// is live before the next collection. Ingest allocates ~110 KB per
+	// message against a live heap of a few MB, so at Go's 100 the
+	// collector ran some 40 times a second at 2 KiB × 8 sessions; 400 took
+	// 30 % off the CPU per message (BENCHMARKS.md). The GOGC environment
+	// variable, when set, wins over it.
+	GCPercent int `toml:"gc_percent"`
+	// MemoryLimitMB is the collector's soft limit (GOMEMLIMIT) in MiB: as
+	// the heap nears it the collector runs more often whatever
+	// gc_percent says, so a high gc_percent cannot make the heap five times
+	// a large live heap (many large messages at once). 0: no limit. The
+	// GOMEMLIMIT environment variable, when set, wins over it.
+	MemoryLimitMB int `toml:"memory_limit_mb"`
 }
 
 // Store chooses the engine under the vault's records.

@@ -52,6 +52,8 @@ var sigillAdditions = []string{
 	`key_file = ""                           # seals the key store; default path + ".key" (32 random bytes, created when missing): the same file on every node`,
 	`lease = "60s"                           # a node's claim on a notification; a dead node's are sent by another after this`,
 	"\n[node]\nid = \"\"                                 # this node's name among those sharing a store; empty: random at each start",
+	`gc_percent = 400                        # Go's GOGC for this process (Go's default: 100); 400 spends a little memory for less CPU per message`,
+	`memory_limit_mb = 1024                  # soft heap limit (GOMEMLIMIT): the collector works harder near it; 0 = none. GOGC/GOMEMLIMIT in the environment win`,
 	"\n[gdpr]                                  # data-subject requests by personal number: sigill gdpr export|erase, the API's gdpr:admin\ntwo_person = false                      # true: an erasure waits for another administrator's \"sigill gdpr approve ID\"",
 	"\n[store]                                 # where the vault's records live: one bbolt file at vault.path (one node) unless url is set\nurl = \"\"                                # e.g. \"postgres://sigill@db.example.se/sigill\": PostgreSQL, shared by every node (README: \"Running more than one node\")",
 }

@@ -37,6 +37,7 @@ func Default() *Config {
 			KeyFile:  "/etc/sigill/tls/privkey.pem",
 		},
 		Addressing: Addressing{Region: "SE", MaxLogins: 20},
+		Node:       Node{GCPercent: 400, MemoryLimitMB: 1024},
 		Vault: Vault{
 			Path:           "/var/lib/sigill/sigill.db",
 			Retention:      durationOf(720 * time.Hour),

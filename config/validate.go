@@ -135,6 +135,12 @@ func (c *Config) Validate() error {
 	if id := c.Node.ID; id != "" && !validNodeID(id) {
 		f.add("node.id", "%q: write 1 to 64 letters, digits, '.', '_' or '-'", id)
 	}
+	if n := c.Node.GCPercent; n < 25 || n > 10000 {
+		f.add("node.gc_percent", "%d must be between 25 and 10000 (Go's own default is 100)", n)
+	}
+	if n := c.Node.MemoryLimitMB; n != 0 && n < 64 {
+		f.add("node.memory_limit_mb", "%d MiB is too small a heap for the gateway; write 64 or more, or 0 for no limit", n)
+	}
 	f.duration("vault.max_retention", c.Vault.MaxRetention, "2160h")
 	f.duration("vault.audit_retention", c.Vault.AuditRetention, "43800h")
 	switch maxRet := c.Vault.MaxRetention; {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"syscall"
 	"time"
@@ -68,6 +70,7 @@ type instance struct {
 }
 
 func start(cfg *config.Config, log *slog.Logger, tlsConfig *tls.Config) (*instance, error) {
+	applyGC(cfg.Node, os.Getenv)
 	ctx, cancel := context.WithCancel(context.Background())
 	in := &instance{cfg: cfg, log: log, cancel: cancel}
 	var err error
@@ -575,5 +578,21 @@ func receiptsOrg(cfg *config.Config) receipts.Org {
 		Lang:     cfg.Organisation.DefaultLang,
 
 		WholePersonalNumber: cfg.Receipts.WholePersonalNumber,
+	}
+}
+
+// applyGC sets the garbage collector as [node] says, except for what GOGC
+// or GOMEMLIMIT in the environment set (the runtime read them at start, and
+// an operator who sets one means it).
+func applyGC(n config.Node, getenv func(string) string) {
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(n.GCPercent)
+	}
+	if getenv("GOMEMLIMIT") == "" {
+		limit := int64(math.MaxInt64) // the runtime's own "no limit"
+		if n.MemoryLimitMB > 0 {
+			limit = int64(n.MemoryLimitMB) << 20
+		}
+		debug.SetMemoryLimit(limit)
 	}
 }
