@@ -18,12 +18,13 @@ const deliveryMemory = 7 * 24 * time.Hour
 // notified is the outcome of a job the provider took under id: for a
 // notification a "notified" event naming the provider, with the id kept for
 // delivery reports; a receipt mailed to its sender has no receipt, and
-// records nothing but its end.
+// records nothing but its end. Every outcome carries its job (vault.Outcome.Job),
+// which spares the vault's committer reading again what it knew of it.
 func notified(j vault.Job, provider, id string) vault.Outcome {
 	if j.Kind != vault.JobNotify {
-		return vault.Outcome{}
+		return vault.Outcome{Job: &j}
 	}
-	return vault.Outcome{Event: vault.EventNotified, Provider: provider, ProviderID: id}
+	return vault.Outcome{Event: vault.EventNotified, Provider: provider, ProviderID: id, Job: &j}
 }
 
 // failed is the outcome of a job given up: for a notification a "failed"
@@ -32,7 +33,7 @@ func notified(j vault.Job, provider, id string) vault.Outcome {
 // the IMAP mailbox), and is only dropped.
 func failed(j vault.Job, reason string) vault.Outcome {
 	if j.Kind != vault.JobNotify {
-		return vault.Outcome{}
+		return vault.Outcome{Job: &j}
 	}
-	return vault.Outcome{Event: vault.EventFailed, Reason: reason}
+	return vault.Outcome{Event: vault.EventFailed, Reason: reason, Job: &j}
 }

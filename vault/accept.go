@@ -303,6 +303,7 @@ func (v *Vault) prepare(id string, now time.Time, in Incoming, sealKey *outboxKe
 				Channel: r.Channel, To: r.To, Lang: r.Lang, Errand: in.Errand, Token: token,
 				Attempts: job.Attempts, Due: job.Due, Created: now, Leased: true, Lease: job.Lease, Node: job.Node,
 				Vouched: vouched, HasVouched: true,
+				known: &jobKnown{r: job, rcptKey: h},
 			})
 		}
 		for _, x := range []struct {
@@ -318,6 +319,10 @@ func (v *Vault) prepare(id string, now time.Time, in Incoming, sealKey *outboxKe
 	}
 	if a.meta, err = json.Marshal(meta); err != nil {
 		return nil, nil, err
+	}
+	for i := range a.handed {
+		k := a.handed[i].known
+		k.record, k.msg, k.rcpt, k.letter = a.jobs[i], a.meta, a.recips[i], &a.letters[i]
 	}
 	return a, tokens, nil
 }

@@ -1,10 +1,14 @@
 package vault
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
+
+	"sigill/vault/kv"
 )
 
 // nodes are nodes a and b on one store. On PostgreSQL each is a vault of
@@ -103,6 +107,7 @@ func TestBornLeasedAcrossNodes(t *testing.T) {
 	}
 	stored := pendingJob(t, a, handed.ID)
 	stored.InDoubtSince = handed.InDoubtSince
+	stored.known = handed.known // what the vault knew when it gave the job out: not in the store
 	if stored != handed {
 		t.Fatalf("the outbox has\n%+v\nthe handoff gave\n%+v", stored, handed)
 	}
@@ -117,7 +122,7 @@ func TestBornLeasedAcrossNodes(t *testing.T) {
 	}
 
 	a = ns.as("a")
-	if err := a.CompleteJob(handed.ID, handed.Lease, Outcome{Event: EventNotified, Provider: "log", ProviderID: "a1"}); err != nil {
+	if err := a.CompleteJob(handed.ID, handed.Lease, Outcome{Event: EventNotified, Provider: "log", ProviderID: "a1", Job: &handed}); err != nil {
 		t.Fatalf("node a's outcome of its born-leased job: %v", err)
 	}
 
@@ -141,8 +146,84 @@ func TestBornLeasedAcrossNodes(t *testing.T) {
 		t.Fatalf("node b after node a's lease: %+v", taken)
 	}
 	a = ns.as("a")
-	if err := a.CompleteJob(handed2.ID, handed2.Lease, Outcome{Event: EventNotified, Provider: "log", ProviderID: "late"}); !errors.Is(err, ErrLeaseLost) {
+	// The job as handed over (Outcome.Job) is no lease either.
+	if err := a.CompleteJob(handed2.ID, handed2.Lease, Outcome{Event: EventNotified, Provider: "log", ProviderID: "late", Job: &handed2}); !errors.Is(err, ErrLeaseLost) {
 		t.Fatalf("node a's late outcome after node b's claim: %v, want ErrLeaseLost", err)
+	}
+}
+
+// TestBornLeasedNotEntered: a job born leased and done before any claim
+// is never entered in outbox_due (nothing put there and deleted, no mark
+// written for it); one whose notifier never finishes it is due to any
+// node's JobsDue once its lease has run out, and claimed then, in doubt,
+// though no claim had entered it before; the outcome of the job as it was
+// handed over is then refused.
+func TestBornLeasedNotEntered(t *testing.T) {
+	c := newClock()
+	ns := openNodes(t, c)
+	a := ns.as("a")
+	h, err := a.OpenHandoff(testLease, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	untouched := func(when string) {
+		t.Helper()
+		err := a.view(func(tx kv.Tx) error {
+			k, _, err := kv.First(tx.Bucket(bOutboxDue), kv.Range{})
+			if err != nil || k != nil {
+				return cmp.Or(err, fmt.Errorf("outbox_due has %x", k))
+			}
+			mark, err := tx.Bucket(bMeta).Get(kOutboxIndexed)
+			if err != nil || mark != nil {
+				return cmp.Or(err, fmt.Errorf("the mark is %x", mark))
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", when, err)
+		}
+	}
+	accept(t, a, incoming(mime("one", nil), smsRecipient("+46701234567", pn1)))
+	done := handedJob(t, h)
+	if due, err := a.JobsDue(c.Now()); err != nil || due {
+		t.Fatalf("due with the one job born leased: %t, %v", due, err)
+	}
+	if err := a.CompleteJob(done.ID, done.Lease, Outcome{Event: EventNotified, Provider: "log", ProviderID: "a1", Job: &done}); err != nil {
+		t.Fatal(err)
+	}
+	untouched("a born-leased job done")
+
+	acc := accept(t, a, incoming(mime("two", nil), smsRecipient("+46701234568", pn2)))
+	lost := handedJob(t, h) // a dies with it
+	b := ns.as("b")
+	for _, at := range []time.Time{c.Now(), c.Now().Add(testLease - time.Second)} {
+		if due, err := b.JobsDue(at); err != nil || due {
+			t.Fatalf("node b: due at %v, under node a's lease: %t, %v", at, due, err)
+		}
+	}
+	untouched("asked under the lease")
+	c.Advance(testLease)
+	if due, err := b.JobsDue(c.Now()); err != nil || !due {
+		t.Fatalf("node b: due once node a's lease has run out: %t, %v; want true", due, err)
+	}
+	jobs := mustClaim(t, b, c.Now(), 10)
+	if len(jobs) != 1 || jobs[0].ID != lost.ID || jobs[0].MessageID != acc.ID || jobs[0].InDoubtSince.IsZero() || jobs[0].Node != "b" {
+		t.Fatalf("node b claimed %+v; want node a's lost job, in doubt", jobs)
+	}
+	a = ns.as("a")
+	if err := a.CompleteJob(lost.ID, lost.Lease, Outcome{Event: EventNotified, Provider: "log", ProviderID: "late", Job: &lost}); !errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("node a's outcome after node b's claim: %v, want ErrLeaseLost", err)
+	}
+	b = ns.as("b")
+	if err := b.CompleteJob(jobs[0].ID, jobs[0].Lease, Outcome{Event: EventNotified, Provider: "log", ProviderID: "b1", Job: &jobs[0]}); err != nil {
+		t.Fatalf("node b's outcome: %v", err)
+	}
+	evs, err := b.Events(acc.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(evs); n != 2 || evs[1].Kind != EventNotified || evs[1].ProviderID != "b1" {
+		t.Fatalf("events %+v; want accepted, then node b's notified", evs)
 	}
 }
 
@@ -203,5 +284,46 @@ func TestHandoffRoom(t *testing.T) {
 	}
 	if _, err := v.OpenHandoff(testLease, 1); err != nil {
 		t.Fatalf("a handoff after Close: %v", err)
+	}
+}
+
+// TestWithdrawn: Withdrawn tells what Lookup tells as LinkRevoked, for a
+// job as handed over (which knows its recipient's record as accepted) and
+// for the same job read back from the outbox (which does not): not
+// withdrawn at first, withdrawn once its recipient is, and the other
+// recipient's not.
+func TestWithdrawn(t *testing.T) {
+	v, _ := openTest(t, nil)
+	h, err := v.OpenHandoff(testLease, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc := accept(t, v, incoming(mime("one", nil), smsRecipient("+46701234567", pn1), smsRecipient("+46701234568", pn2)))
+	handed := []Job{handedJob(t, h), handedJob(t, h)}
+	check := func(when string, want ...bool) {
+		t.Helper()
+		for i, j := range handed {
+			for _, j := range []Job{j, pendingJob(t, v, j.ID)} {
+				got, err := v.Withdrawn(j)
+				if err != nil {
+					t.Fatal(err)
+				}
+				st, _, err := v.Lookup(j.Token)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got != want[i] || (st == LinkRevoked) != got {
+					t.Errorf("%s: recipient %d (known %t): withdrawn %t, link %v; want %t", when, i, j.known != nil, got, st, want[i])
+				}
+			}
+		}
+	}
+	check("as accepted", false, false)
+	if _, err := v.Revoke(context.Background(), acc.ID, 0, "sent to the wrong person", "admin"); err != nil {
+		t.Fatal(err)
+	}
+	check("the first withdrawn", true, false)
+	if w, err := v.Withdrawn(Job{Kind: JobNotify, Token: "not a token"}); err != nil || w {
+		t.Errorf("a malformed token: withdrawn %t, %v", w, err)
 	}
 }

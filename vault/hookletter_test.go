@@ -64,3 +64,61 @@ func TestHookLetterIsTheStoredLetter(t *testing.T) {
 		}
 	}
 }
+
+// The same for the jobs born leased and handed over (handoff.go), whose
+// outcome carries the job (Outcome.Job): the letter Accept built, while
+// the message and the recipient are as Accept stored them, and the one
+// the store holds once they have changed (a new expiry here), never the
+// one Accept built then.
+func TestHookLetterOfAHandedJob(t *testing.T) {
+	var got []Letter
+	hook := Hook{Name: "letters", Appended: func(tx Tx, ev Event) error {
+		if ev.Kind != EventNotified {
+			return nil
+		}
+		l, err := tx.Letter(ev.MessageID, ev.Recipient)
+		got = append(got, l)
+		return err
+	}}
+	c := newClock()
+	v, _ := openTest(t, func(o *Options) { o.Hooks, o.Now = []Hook{hook}, c.Now })
+	h, err := v.OpenHandoff(testLease, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := incoming(smallRaw(), smsRecipient("+46701234567", pn1), emailRecipient("anna@example.se", pn2))
+	in.Account, in.MessageID, in.Lifetime = "staff@kommun.example.se", "orig@kommun.example.se", 48*time.Hour
+	a := accept(t, v, in)
+	first, second := handedJob(t, h), handedJob(t, h)
+	stored := func(recipient int) Letter {
+		t.Helper()
+		l, err := v.LetterByID(a.ID, recipient)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	c.Advance(time.Hour)
+	o := notifiedBy("log", "x")
+	o.Job = &first
+	if err := v.CompleteJob(first.ID, first.Lease, o); err != nil {
+		t.Fatal(err)
+	}
+	if want := stored(0); len(got) != 1 || !reflect.DeepEqual(got[0], want) {
+		t.Fatalf("the hook's letters %+v; want %+v", got, want)
+	}
+	if _, err := v.SetExpiry(a.ID, c.Now().Add(2*time.Hour), "admin"); err != nil {
+		t.Fatal(err)
+	}
+	o.Job = &second
+	if err := v.CompleteJob(second.ID, second.Lease, o); err != nil {
+		t.Fatal(err)
+	}
+	want := stored(1)
+	if len(got) != 2 || !reflect.DeepEqual(got[1], want) {
+		t.Fatalf("after a new expiry, the hook's letters %+v; want %+v last", got, want)
+	}
+	if !want.Expires.Equal(c.Now().Add(2 * time.Hour)) {
+		t.Fatalf("the stored letter expires %v; the new expiry is not in it", want.Expires)
+	}
+}

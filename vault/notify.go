@@ -16,6 +16,15 @@ package vault
 // is gone (Sweep drops the jobs of expired messages) is removed when a
 // claim meets it.
 //
+// JobsDue, which the notifier asks before each claim, only reads: the
+// jobs added since the last claim are few (a claim enters them all, and a
+// job done is deleted), and it reads their due times where they are. So a
+// job born leased and done before a claim came due is never entered at
+// all (no entry put and deleted, no mark written, no write of the
+// notifier's for it in the committer); one whose node died is found by
+// any node's JobsDue once its lease has run out, and the claim that
+// follows enters it and takes it.
+//
 // The delivery records that map a provider's id back to its notification
 // are the notifier's, kept by its hook on the "notified" event that
 // CompleteJob appends (notifier/deliveries.go).
@@ -134,32 +143,53 @@ func hasDueEntry(tx kv.Tx, now time.Time) (bool, error) {
 }
 
 // JobsDue tells whether a claim at now would find a due job (short of
-// another node's claim taking it first). It enters the jobs added since
-// the last claim in outbox_due first, riding along with other writes as
-// claims do; then it only reads. The notifier asks it before it sets room
+// another node's claim taking it first): an entry of outbox_due that is
+// due, or a job added since the last claim (not yet entered there) that is.
+// It only reads (see above). The notifier asks it before it sets room
 // aside for a claim (Handoff): the jobs of a stream of accepts born leased
 // are added, yet none is due, and room set aside in vain is room Accept
 // cannot hand jobs over in.
 func (v *Vault) JobsDue(now time.Time) (bool, error) {
 	now = now.UTC()
-	var news, due bool
+	var due bool
 	err := v.view(func(tx kv.Tx) (err error) {
-		if news, err = hasUnindexed(tx); news || err != nil {
+		if due, err = hasDueEntry(tx, now); due || err != nil {
 			return err
 		}
-		due, err = hasDueEntry(tx, now)
+		due, err = unindexedDue(tx, now)
 		return err
 	})
-	if err == nil && news {
-		err = v.commit.rideAlong(indexNewJobs)
-		if err == nil {
-			err = v.view(func(tx kv.Tx) (err error) { due, err = hasDueEntry(tx, now); return err })
-		}
-	}
 	if err != nil {
 		return false, fmt.Errorf("vault: jobs due: %w", err)
 	}
 	return due, nil
+}
+
+// unindexedDue tells whether a job added since the last indexNewJobs is
+// due at now.
+func unindexedDue(tx kv.Tx, now time.Time) (bool, error) {
+	mark, err := indexedMark(tx)
+	if err != nil {
+		return false, err
+	}
+	due := false
+	err = tx.Bucket(bOutbox).Range(kv.Range{Start: seqKey(mark + 1)}, func(k, b []byte) error {
+		if len(k) != 8 {
+			return nil
+		}
+		var r struct {
+			Due time.Time `json:"due"`
+		}
+		if err := json.Unmarshal(b, &r); err != nil {
+			return fmt.Errorf("job %d: %w", binary.BigEndian.Uint64(k), err)
+		}
+		if !r.Due.After(now) {
+			due = true
+			return kv.Stop
+		}
+		return nil
+	})
+	return due, err
 }
 
 type rawJob struct {
@@ -202,11 +232,12 @@ func (v *Vault) ClaimJobs(now time.Time, max int, lease time.Duration) ([]Job, e
 	jobs := make([]Job, 0, len(claimed))
 	var damaged []rawJob
 	for _, r := range claimed {
-		j, err := v.decodeJob(r.k, r.b)
+		j, rec, err := v.decodeJobRecord(r.k, r.b)
 		if err != nil {
 			damaged = append(damaged, r)
 			continue
 		}
+		j.known = &jobKnown{record: r.b, r: rec} // r.b is leaseDue's own encoding
 		jobs = append(jobs, j)
 	}
 	v.keys.openMu.RUnlock()
@@ -393,7 +424,10 @@ func (v *Vault) ReleaseClaims(now time.Time) (int, error) {
 // shared with other writers, if the claim of generation lease still holds
 // it. ErrNotFound when the job is no longer in the outbox (already done, or
 // dropped by Sweep); ErrLeaseLost when another claim has it, or none.
-func (v *Vault) jobUpdate(op string, id, lease uint64, fn func(tx kv.Tx, r *jobRecord) error) error {
+// known, when not nil, is what the vault knew of the job under that lease:
+// a record still byte for byte as it was then is not decoded again, and
+// fn is told so (asKnown).
+func (v *Vault) jobUpdate(op string, id, lease uint64, known *jobKnown, fn func(tx kv.Tx, r *jobRecord, asKnown bool) error) error {
 	err := v.commit.rideAlong(func(tx kv.Tx) error {
 		b, err := tx.Bucket(bOutbox).Get(seqKey(id))
 		if err != nil {
@@ -402,6 +436,10 @@ func (v *Vault) jobUpdate(op string, id, lease uint64, fn func(tx kv.Tx, r *jobR
 		if b == nil {
 			return fmt.Errorf("job %d: %w", id, ErrNotFound)
 		}
+		if known != nil && bytes.Equal(b, known.record) {
+			r := known.r // fn may change it, and run again
+			return fn(tx, &r, true)
+		}
 		var r jobRecord
 		if err := json.Unmarshal(b, &r); err != nil {
 			return fmt.Errorf("job %d: %w", id, err)
@@ -409,7 +447,7 @@ func (v *Vault) jobUpdate(op string, id, lease uint64, fn func(tx kv.Tx, r *jobR
 		if !r.Leased || r.Lease != lease {
 			return fmt.Errorf("job %d, lease %d (now %d, leased %t): %w", id, lease, r.Lease, r.Leased, ErrLeaseLost)
 		}
-		return fn(tx, &r)
+		return fn(tx, &r, false)
 	})
 	if err != nil {
 		return fmt.Errorf("vault: %s: %w", op, err)
@@ -444,21 +482,34 @@ func (v *Vault) jobGone(tx kv.Tx, epoch uint64) {
 	})
 }
 
-// recordJobEvent appends an event for a job's recipient.
-func (v *Vault) recordJobEvent(tx kv.Tx, r *jobRecord, ev Event) error {
-	m, err := getMessage(tx, r.MessageID)
-	if err != nil {
-		return err
-	}
-	if r.Recipient < 0 || r.Recipient >= len(m.Recipients) {
-		return fmt.Errorf("message %s has no recipient %d: %w", r.MessageID, r.Recipient, ErrNotFound)
-	}
+// recordJobEvent appends an event for a job's recipient. raw, when not
+// nil, is ev encoded for r's recipient already (outside the committer);
+// known, when not nil, is what the vault knew of the job, whose letter
+// spares reading and decoding its records while they are as it knew them.
+func (v *Vault) recordJobEvent(tx kv.Tx, r *jobRecord, ev Event, raw []byte, known *jobKnown) error {
 	ev.MessageID, ev.Recipient = r.MessageID, r.Recipient
-	b, err := json.Marshal(ev)
-	if err != nil {
+	var letter eventLetter
+	if l, err := v.letterIn(tx, known); err != nil {
 		return err
+	} else if l != nil {
+		letter.letter = l
+	} else {
+		m, err := getMessage(tx, r.MessageID)
+		if err != nil {
+			return err
+		}
+		if r.Recipient < 0 || r.Recipient >= len(m.Recipients) {
+			return fmt.Errorf("message %s has no recipient %d: %w", r.MessageID, r.Recipient, ErrNotFound)
+		}
+		letter.msg = m
 	}
-	_, err = v.putEventKnown(tx, []byte(r.MessageID), b, ev, &eventLetter{msg: m})
+	if raw == nil {
+		var err error
+		if raw, err = json.Marshal(ev); err != nil {
+			return err
+		}
+	}
+	_, err := v.putEventKnown(tx, []byte(r.MessageID), raw, ev, &letter)
 	return err
 }
 
@@ -475,6 +526,11 @@ type Outcome struct {
 	// Reason is a failed event's Detail: no token, body or whole personal
 	// number in it.
 	Reason string
+	// Job is the job as ClaimJobs or the handoff gave it, when the caller
+	// has it: what the vault knew of it then spares the commit reading and
+	// decoding again what has not changed since (jobknown.go). Optional;
+	// one of another id or lease is ignored.
+	Job *Job
 }
 
 // CompleteJob records the outcome of the claim of generation lease of job
@@ -496,14 +552,30 @@ func (v *Vault) CompleteJob(id, lease uint64, o Outcome) error {
 	default:
 		return fmt.Errorf("vault: complete job %d: %q is not a job's outcome", id, o.Event)
 	}
-	return v.jobUpdate("complete job", id, lease, func(tx kv.Tx, r *jobRecord) error {
+	// The event's encoding is the committer's time saved when the job is
+	// as known: its message and recipient are the known ones then.
+	known := o.knownFor(id, lease)
+	var raw []byte
+	if known != nil && ev.Kind != "" && known.r.Kind == JobNotify {
+		e := ev
+		e.MessageID, e.Recipient = known.r.MessageID, known.r.Recipient
+		var err error
+		if raw, err = json.Marshal(e); err != nil {
+			return fmt.Errorf("vault: complete job %d: %w", id, err)
+		}
+	}
+	return v.jobUpdate("complete job", id, lease, known, func(tx kv.Tx, r *jobRecord, asKnown bool) error {
 		if ev.Kind == "" {
 			return v.removeJob(tx, id, r)
 		}
 		if r.Kind != JobNotify {
 			return fmt.Errorf("job %d of kind %q takes no %s event", id, r.Kind, ev.Kind)
 		}
-		if err := v.recordJobEvent(tx, r, ev); err != nil {
+		k, evRaw := known, raw
+		if !asKnown {
+			k, evRaw = nil, nil
+		}
+		if err := v.recordJobEvent(tx, r, ev, evRaw, k); err != nil {
 			return err
 		}
 		return v.removeJob(tx, id, r)
@@ -518,7 +590,7 @@ func (v *Vault) CompleteJob(id, lease uint64, o Outcome) error {
 // ErrNotFound and ErrLeaseLost as for CompleteJob.
 func (v *Vault) RetryJob(id, lease uint64, due time.Time, reason string, inDoubt bool) error {
 	due = due.UTC()
-	return v.jobUpdate("retry job", id, lease, func(tx kv.Tx, r *jobRecord) error {
+	return v.jobUpdate("retry job", id, lease, nil, func(tx kv.Tx, r *jobRecord, _ bool) error {
 		idx := tx.Bucket(bOutboxDue)
 		if err := idx.Delete(dueIndexKey(r.Due, id)); err != nil {
 			return err

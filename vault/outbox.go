@@ -93,6 +93,10 @@ type Job struct {
 	// before it carry none.
 	Vouched    string
 	HasVouched bool
+
+	// known is what the vault knew of the job when it gave it out
+	// (jobknown.go); nil for PendingJobs' jobs.
+	known *jobKnown
 }
 
 // jobRecord is a Job as stored in the outbox bucket under its big-endian id.
@@ -151,23 +155,29 @@ func (v *Vault) PendingJobs() ([]Job, error) {
 }
 
 func (v *Vault) decodeJob(k, b []byte) (Job, error) {
+	j, _, err := v.decodeJobRecord(k, b)
+	return j, err
+}
+
+// decodeJobRecord is decodeJob, returning the record decoded too.
+func (v *Vault) decodeJobRecord(k, b []byte) (Job, jobRecord, error) {
 	if len(k) != 8 {
-		return Job{}, fmt.Errorf("outbox key %x is not a job id", k)
+		return Job{}, jobRecord{}, fmt.Errorf("outbox key %x is not a job id", k)
 	}
 	id := binary.BigEndian.Uint64(k)
 	var r jobRecord
 	if err := json.Unmarshal(b, &r); err != nil {
-		return Job{}, fmt.Errorf("job %d: %w", id, err)
+		return Job{}, jobRecord{}, fmt.Errorf("job %d: %w", id, err)
 	}
 	var token string
 	if r.Kind == JobNotify { // the only kind that carries a token
 		k := v.keys.outboxKey(r.Epoch)
 		if k == nil {
-			return Job{}, fmt.Errorf("job %d: its outbox key %x is not in the key store %s", id, r.Epoch, v.opt.KeyStore)
+			return Job{}, jobRecord{}, fmt.Errorf("job %d: its outbox key %x is not in the key store %s", id, r.Epoch, v.opt.KeyStore)
 		}
 		raw, err := openToken(k, r.SealedToken, r.MessageID, r.Recipient)
 		if err != nil {
-			return Job{}, fmt.Errorf("job %d: %w", id, err)
+			return Job{}, jobRecord{}, fmt.Errorf("job %d: %w", id, err)
 		}
 		token = tokenEncoding.EncodeToString(raw)
 		clear(raw)
@@ -178,7 +188,7 @@ func (v *Vault) decodeJob(k, b []byte) (Job, error) {
 		Attempts: r.Attempts, Due: r.Due, Created: r.Created, LastError: r.LastError, Leased: r.Leased, Lease: r.Lease, Node: r.Node, Event: r.Event,
 		InDoubtSince: r.InDoubtSince,
 		Vouched:      ptrValue(r.Vouched), HasVouched: r.Vouched != nil,
-	}, nil
+	}, r, nil
 }
 
 func ptrValue[T any](p *T) T {
