@@ -233,13 +233,14 @@ func (n *Notifier) Kick() {
 //
 // One dispatcher claims due jobs for the workers, up to Workers ahead of
 // them, so that a worker that finishes a job starts the next at once rather
-// than after a claim's commit. The same room (2 × Workers) takes the jobs
+// than after a claim's commit. The same room (4 × Workers) takes the jobs
 // this node's accepts write born leased (vault.Handoff), which the workers
 // take straight from the handoff: those need no claim. The dispatcher
 // claims only after a wake-up or a poll, and only when vault.JobsDue says
 // a job is due, so that it sets no room aside in vain while a stream of
 // accepts hands their jobs over. Jobs handed over and not started at the
-// end go back like claimed ones.
+// end go back like claimed ones, and so does a job whose lease has less
+// than a send's time left when a worker takes it (startable).
 func (n *Notifier) Run(ctx context.Context) error {
 	if !n.running.CompareAndSwap(false, true) {
 		return errors.New("notifier: already running")

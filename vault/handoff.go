@@ -19,7 +19,13 @@ package vault
 // Take); Accept writes as many of a message's jobs leased as there is room
 // at that moment, and the rest as before, due at once, for any claim.
 // Born-leased jobs are entered in outbox_due by the next claim, like
-// every job Accept writes (notify.go).
+// every job Accept writes, if they are not done by then; JobsDue finds
+// those not yet entered once their lease has run out (notify.go).
+//
+// A job handed over carries what Accept knew of it (its record, its
+// message's and recipient's records and its letter: jobknown.go), so that
+// its outcome and the check for a withdrawal before its send read little
+// and decode nothing while those records are unchanged.
 
 import (
 	"errors"
