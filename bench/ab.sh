@@ -21,7 +21,14 @@ tree=$(dirname "$root")/.ab-$(git -C "$root" rev-parse --short "$old")
 [ -d "$tree" ] || git -C "$root" worktree add -q --detach "$tree" "$old"
 trap 'git -C "$root" worktree remove --force "$tree"' EXIT
 
-ratio() { (cd "$1" && bench/ingest.sh "${@:2}" 2>&1) | tee /dev/stderr | sed -n 's/^ratio=//p'; }
+# ratio runs ingest.sh in tree $1, shows its output on stderr, and prints
+# its ratio.
+ratio() {
+  local out
+  out=$(cd "$1" && bench/ingest.sh "${@:2}" 2>&1) || true
+  printf '%s\n' "$out" >&2
+  sed -n 's/^ratio=//p' <<<"$out"
+}
 median() { sort -g | awk '{a[NR]=$1} END{ if (NR%2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2 }'; }
 
 A=(); B=()
