@@ -301,8 +301,10 @@ func (b *bucket) Get(key []byte) ([]byte, error) {
 	if err := b.t.ensure(b.name); err != nil {
 		return nil, b.wrap(err)
 	}
-	if v, ok := b.t.written[writtenKey{b.name, string(key)}]; ok {
-		return v, nil
+	if b.t.written != nil { // a read transaction, or one yet to write, has nothing to look up
+		if v, ok := b.t.written[writtenKey{b.name, string(key)}]; ok {
+			return v, nil
+		}
 	}
 	var v []byte
 	err := b.t.queryRow("SELECT value FROM kv WHERE bucket = $1 AND key = $2", []any{b.name, key}, &v)
