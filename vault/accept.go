@@ -328,10 +328,11 @@ func (v *Vault) prepare(id string, now time.Time, in Incoming, sealKey *outboxKe
 }
 
 func (a *acceptance) apply(v *Vault, tx kv.Tx) error {
-	msgs := tx.Bucket(bMessages)
+	parts := tx.Bucket(bParts)
 	recips := tx.Bucket(bRecipients)
+	id := string(a.id)
 	// Both are random (48 and 128 bits): a clash is a fault, not a case.
-	if old, err := msgs.Get(a.id); err != nil || old != nil {
+	if old, err := parts.Get(metaKey(id)); err != nil || old != nil {
 		return cmp.Or(err, fmt.Errorf("message id %s already in use", a.id))
 	}
 	for _, h := range a.hashes {
@@ -339,10 +340,10 @@ func (a *acceptance) apply(v *Vault, tx kv.Tx) error {
 			return cmp.Or(err, errors.New("token hash already in use"))
 		}
 	}
-	if err := msgs.Put(a.id, a.meta); err != nil {
+	if err := parts.Put(metaKey(id), a.meta); err != nil {
 		return err
 	}
-	if err := tx.Bucket(bContent).Put(a.id, a.content); err != nil {
+	if err := parts.Put(contentKey(id), a.content); err != nil {
 		return err
 	}
 	if err := tx.Bucket(bExpireDue).Put(a.due, nil); err != nil {
@@ -407,7 +408,7 @@ func (v *Vault) Decrypt(token string) (Letter, []byte, error) {
 		if l.Expired {
 			return ErrExpired
 		}
-		ct, err := tx.Bucket(bContent).Get([]byte(l.ID))
+		ct, err := tx.Bucket(bParts).Get(contentKey(l.ID))
 		if err != nil {
 			return err
 		}
@@ -485,7 +486,7 @@ func (v *Vault) letterOf(m *messageRecord, rr *recipientRecord) Letter {
 }
 
 func getMessage(tx kv.Tx, id string) (*messageRecord, error) {
-	b, err := tx.Bucket(bMessages).Get([]byte(id))
+	b, err := tx.Bucket(bParts).Get(metaKey(id))
 	if err != nil {
 		return nil, err
 	}

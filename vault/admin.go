@@ -2,6 +2,7 @@ package vault
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,15 +33,19 @@ type Stats struct {
 func (v *Vault) Stats() (Stats, error) {
 	var s Stats
 	err := v.view(func(tx kv.Tx) error {
+		// Every message is in one sweep index (checkStructure says so), and
+		// counting them leaves the contents' pages unread.
+		var expiring, purging int
 		for _, c := range []struct {
 			n      *int
 			bucket string
-		}{{&s.Messages, bMessages}, {&s.Recipients, bRecipients}, {&s.Outbox, bOutbox}, {&s.Events, bEvents}} {
+		}{{&expiring, bExpireDue}, {&purging, bPurgeDue}, {&s.Recipients, bRecipients}, {&s.Outbox, bOutbox}, {&s.Events, bEvents}} {
 			var err error
 			if *c.n, err = tx.Bucket(c.bucket).Count(); err != nil {
 				return err
 			}
 		}
+		s.Messages = expiring + purging
 		return nil
 	})
 	if err != nil {
@@ -101,7 +106,7 @@ func (v *Vault) EscrowMessage(id string) ([]byte, error) {
 		if err != nil {
 			return err
 		}
-		ct, err := tx.Bucket(bContent).Get([]byte(id))
+		ct, err := tx.Bucket(bParts).Get(contentKey(id))
 		if err != nil {
 			return err
 		}
@@ -230,9 +235,9 @@ func VerifyStore(ctx context.Context, e kv.Engine) error {
 // checkStructure reports every fault in the vault's own structure; its
 // error is the engine's (a read that failed), not a fault.
 func checkStructure(tx kv.Tx, fault func(string, ...any) bool) error {
-	msgs, recips, content := tx.Bucket(bMessages), tx.Bucket(bRecipients), tx.Bucket(bContent)
+	parts, recips := tx.Bucket(bParts), tx.Bucket(bRecipients)
 	expireDue, purgeDue := tx.Bucket(bExpireDue), tx.Bucket(bPurgeDue)
-	events, index := tx.Bucket(bEvents), tx.Bucket(bEventIndex)
+	events := tx.Bucket(bEvents)
 	// has reports whether b holds k; a failed read ends the check.
 	var readErr error
 	has := func(b kv.Bucket, k []byte) bool {
@@ -242,6 +247,7 @@ func checkStructure(tx kv.Tx, fault func(string, ...any) bool) error {
 		}
 		return v != nil
 	}
+	hasMessage := func(id string) bool { return has(parts, metaKey(id)) }
 	stop := errors.New("too many faults")
 	done := func(err error) bool { return readErr != nil || (err != nil && !errors.Is(err, stop)) }
 	result := func(err error) error {
@@ -253,10 +259,30 @@ func checkStructure(tx kv.Tx, fault func(string, ...any) bool) error {
 		}
 		return err
 	}
-	err := walk(msgs, kv.Range{}, func(k, b []byte) error {
+	indexed := 0
+	err := walk(parts, kv.Range{}, func(k, b []byte) error {
+		id, part, seq, ok := splitPart(k)
+		switch {
+		case !ok:
+			if !fault("message part %q: not a part's key", k) {
+				return stop
+			}
+			return nil
+		case part == partContent:
+			if !hasMessage(id) && !fault("message %s: content without its record", id) {
+				return stop
+			}
+			return nil
+		case part == partEvent:
+			indexed++
+			if !has(events, seqKey(seq)) && !fault("event index entry %x: no such event", k) {
+				return stop
+			}
+			return nil
+		}
 		var m messageRecord
 		if err := json.Unmarshal(b, &m); err != nil {
-			if !fault("message %q: %v", k, err) {
+			if !fault("message %q: %v", id, err) {
 				return stop
 			}
 			return nil
@@ -267,14 +293,14 @@ func checkStructure(tx kv.Tx, fault func(string, ...any) bool) error {
 				more = fault("message %s: "+format, append([]any{m.ID}, args...)...)
 			}
 		}
-		if m.ID != string(k) {
+		if m.ID != id {
 			report("stored under key %q", k)
 		}
 		inExpire, inPurge := has(expireDue, dueKey(m.Expires, m.ID)), has(purgeDue, dueKey(m.Received, m.ID))
 		if inExpire == inPurge {
 			report("in %d sweep indexes, want 1", btoi(inExpire)+btoi(inPurge))
 		}
-		hasContent := has(content, k)
+		hasContent := has(parts, contentKey(id))
 		if m.Expired == hasContent || m.Expired != inPurge {
 			report("expired=%v but content held=%v, in purge index=%v", m.Expired, hasContent, inPurge)
 		}
@@ -312,7 +338,7 @@ func checkStructure(tx kv.Tx, fault func(string, ...any) bool) error {
 			}
 			return nil
 		}
-		if !has(msgs, []byte(rr.Message)) && !fault("recipient %x: message %s missing", k[:4], rr.Message) {
+		if !hasMessage(rr.Message) && !fault("recipient %x: message %s missing", k[:4], rr.Message) {
 			return stop
 		}
 		return nil
@@ -328,21 +354,8 @@ func checkStructure(tx kv.Tx, fault func(string, ...any) bool) error {
 			}
 			return nil
 		}
-		if !has(msgs, []byte(j.MessageID)) && !fault("job %x: message %s missing", k, j.MessageID) {
+		if !hasMessage(j.MessageID) && !fault("job %x: message %s missing", k, j.MessageID) {
 			return stop
-		}
-		return nil
-	})
-	if done(err) {
-		return result(err)
-	}
-	indexed := 0
-	err = walk(index, kv.Range{}, func(k, _ []byte) error {
-		indexed++
-		if len(k) <= 8 || !has(events, k[len(k)-8:]) {
-			if !fault("event index entry %x: no such event", k) {
-				return stop
-			}
 		}
 		return nil
 	})
@@ -364,10 +377,10 @@ func checkStructure(tx kv.Tx, fault func(string, ...any) bool) error {
 			}
 			return nil
 		}
-		if !has(index, append([]byte(ev.MessageID), k...)) && !fault("event %x: not indexed", k) {
+		if (len(k) != 8 || !has(parts, eventKey(ev.MessageID, binary.BigEndian.Uint64(k)))) && !fault("event %x: not indexed", k) {
 			return stop
 		}
-		if !has(msgs, []byte(ev.MessageID)) && !fault("event %x: message %s missing", k, ev.MessageID) {
+		if !hasMessage(ev.MessageID) && !fault("event %x: message %s missing", k, ev.MessageID) {
 			return stop
 		}
 		return nil
@@ -377,7 +390,7 @@ func checkStructure(tx kv.Tx, fault func(string, ...any) bool) error {
 	}
 	for _, b := range []kv.Bucket{expireDue, purgeDue} {
 		err = walk(b, kv.Range{}, func(k, _ []byte) error {
-			if len(k) <= 8 || !has(msgs, k[8:]) {
+			if len(k) <= 8 || !hasMessage(string(k[8:])) {
 				if !fault("sweep index entry %x: no such message", k) {
 					return stop
 				}

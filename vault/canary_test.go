@@ -230,7 +230,13 @@ func readMaterial(t *testing.T, path, keyStore string, expiry [][]byte) *materia
 	err = db.View(func(tx *bolt.Tx) error {
 		// A message's wrapped keys need its expiry secret, sealed under an
 		// expiry key: with the expiry keys the thief has the secrets too.
-		err := tx.Bucket([]byte(bMessages)).ForEach(func(_, b []byte) error {
+		err := tx.Bucket([]byte(bParts)).ForEach(func(k, b []byte) error {
+			if _, part, _, _ := splitPart(k); part == partContent {
+				m.packets = append(m.packets, bytes.Clone(b))
+			}
+			if _, part, _, ok := splitPart(k); !ok || part != partMeta {
+				return nil
+			}
 			var mr messageRecord
 			if err := json.Unmarshal(b, &mr); err != nil {
 				return err
@@ -260,13 +266,6 @@ func readMaterial(t *testing.T, path, keyStore string, expiry [][]byte) *materia
 				return err
 			}
 			m.wrapped = append(m.wrapped, wrappedKey{rr.Message, rr.Index, rr.Wrapped})
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		err = tx.Bucket([]byte(bContent)).ForEach(func(_, b []byte) error {
-			m.packets = append(m.packets, bytes.Clone(b))
 			return nil
 		})
 		if err != nil {

@@ -126,7 +126,7 @@ func (v *Vault) ErasePersonalNumber(ctx context.Context, pnr, pseudonym string, 
 			if err != nil {
 				return err
 			}
-			if err := tx.Bucket(bMessages).Put([]byte(id), out); err != nil {
+			if err := tx.Bucket(bParts).Put(metaKey(id), out); err != nil {
 				return err
 			}
 		}

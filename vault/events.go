@@ -85,7 +85,7 @@ func (v *Vault) putEventKnown(tx kv.Tx, id, raw []byte, ev Event, known *eventLe
 	if err := events.Put(k, raw); err != nil {
 		return 0, err
 	}
-	if err := tx.Bucket(bEventIndex).Put(append(append(make([]byte, 0, len(id)+8), id...), k...), nil); err != nil {
+	if err := tx.Bucket(bParts).Put(eventKey(string(id), seq), nil); err != nil {
 		return 0, err
 	}
 	ev.Seq = seq
@@ -98,7 +98,7 @@ func (v *Vault) putEventKnown(tx kv.Tx, id, raw []byte, ev Event, known *eventLe
 func (v *Vault) Events(messageID string) ([]Event, error) {
 	var out []Event
 	err := v.view(func(tx kv.Tx) error {
-		if m, err := tx.Bucket(bMessages).Get([]byte(messageID)); err != nil || m == nil {
+		if m, err := tx.Bucket(bParts).Get(metaKey(messageID)); err != nil || m == nil {
 			return cmp.Or(err, fmt.Errorf("message %q: %w", messageID, ErrNotFound))
 		}
 		var err error
@@ -135,9 +135,9 @@ func eventsOf(tx kv.Tx, id string) ([]Event, error) {
 // indexedEvents is the seqs of a message's events, from the index.
 func indexedEvents(tx kv.Tx, id string) ([]uint64, error) {
 	var seqs []uint64
-	prefix := []byte(id)
-	err := tx.Bucket(bEventIndex).Range(kv.Prefix(prefix), func(k, _ []byte) error {
-		if len(k) == len(prefix)+8 { // else another id that starts with this one
+	prefix := eventsPrefix(id)
+	err := tx.Bucket(bParts).Range(kv.Prefix(prefix), func(k, _ []byte) error {
+		if len(k) == len(prefix)+8 {
 			seqs = append(seqs, binary.BigEndian.Uint64(k[len(prefix):]))
 		}
 		return nil
@@ -148,7 +148,7 @@ func indexedEvents(tx kv.Tx, id string) ([]uint64, error) {
 // deleteEvents removes a message's events and their index entries, after
 // the hooks' Purging has seen each.
 func (v *Vault) deleteEvents(tx kv.Tx, id string) (int, error) {
-	events, index := tx.Bucket(bEvents), tx.Bucket(bEventIndex)
+	events, index := tx.Bucket(bEvents), tx.Bucket(bParts)
 	seqs, err := indexedEvents(tx, id)
 	if err != nil {
 		return 0, err
@@ -167,7 +167,7 @@ func (v *Vault) deleteEvents(tx kv.Tx, id string) (int, error) {
 		if err := events.Delete(seqKey(seq)); err != nil {
 			return 0, err
 		}
-		if err := index.Delete(append([]byte(id), seqKey(seq)...)); err != nil {
+		if err := index.Delete(eventKey(id, seq)); err != nil {
 			return 0, err
 		}
 	}

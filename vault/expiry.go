@@ -212,7 +212,7 @@ func (v *Vault) SetExpiry(id string, expires time.Time, by string) (time.Time, e
 		if err != nil {
 			return err
 		}
-		if err := tx.Bucket(bMessages).Put([]byte(id), out); err != nil {
+		if err := tx.Bucket(bParts).Put(metaKey(id), out); err != nil {
 			return err
 		}
 		due := tx.Bucket(bExpireDue)
@@ -329,7 +329,7 @@ func (v *Vault) finishRetiring(old *expiryKey) error {
 				if err != nil {
 					return err
 				}
-				if err := tx.Bucket(bMessages).Put([]byte(id), out); err != nil {
+				if err := tx.Bucket(bParts).Put(metaKey(id), out); err != nil {
 					return err
 				}
 			}

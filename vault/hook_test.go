@@ -148,7 +148,7 @@ func TestHookFailureRollsBack(t *testing.T) {
 func TestHookTables(t *testing.T) {
 	v, o := openTest(t, func(o *Options) { o.Hooks = []Hook{tally(nil)} })
 	err := v.Update(context.Background(), []string{"tally"}, func(tx Tx) error {
-		return tx.Table("messages").Put([]byte("x"), []byte("y"))
+		return tx.Table(bParts).Put([]byte("x"), []byte("y"))
 	})
 	if !errors.Is(err, errNoTable) {
 		t.Errorf("a core bucket through Tx: %v", err)

@@ -48,7 +48,7 @@ func (v *Vault) letterIn(tx kv.Tx, k *jobKnown) (*Letter, error) {
 	if k == nil || k.letter == nil {
 		return nil, nil
 	}
-	m, err := tx.Bucket(bMessages).Get([]byte(k.r.MessageID))
+	m, err := tx.Bucket(bParts).Get(metaKey(k.r.MessageID))
 	if err != nil || !bytes.Equal(m, k.msg) {
 		return nil, err
 	}
@@ -101,7 +101,7 @@ func (v *Vault) Withdrawn(j Job) (bool, error) {
 		if !rr.Revoked {
 			return nil
 		}
-		m, err := tx.Bucket(bMessages).Get([]byte(rr.Message))
+		m, err := tx.Bucket(bParts).Get(metaKey(rr.Message))
 		withdrawn = m != nil // as Lookup: a copy whose message is gone is unknown
 		return err
 	})

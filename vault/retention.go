@@ -107,13 +107,13 @@ func (v *Vault) expireStep(tx kv.Tx, now time.Time, res *SweepResult) (int, erro
 		return 0, err
 	}
 	ids := make(map[string]bool)
-	msgs, recips, content := tx.Bucket(bMessages), tx.Bucket(bRecipients), tx.Bucket(bContent)
+	parts, recips := tx.Bucket(bParts), tx.Bucket(bRecipients)
 	for _, k := range keys {
 		id := string(k[8:])
 		if err := expireDue.Delete(k); err != nil {
 			return 0, err
 		}
-		if err := content.Delete([]byte(id)); err != nil {
+		if err := parts.Delete(contentKey(id)); err != nil {
 			return 0, err
 		}
 		m, err := getMessage(tx, id)
@@ -164,7 +164,7 @@ func (v *Vault) expireStep(tx kv.Tx, now time.Time, res *SweepResult) (int, erro
 		if err != nil {
 			return 0, err
 		}
-		if err := msgs.Put([]byte(id), out); err != nil {
+		if err := parts.Put(metaKey(id), out); err != nil {
 			return 0, err
 		}
 		ids[id] = true
@@ -211,7 +211,7 @@ func (v *Vault) purgeStep(tx kv.Tx, now time.Time, res *SweepResult) (int, error
 	if err != nil {
 		return 0, err
 	}
-	msgs, recips, content := tx.Bucket(bMessages), tx.Bucket(bRecipients), tx.Bucket(bContent)
+	parts, recips := tx.Bucket(bParts), tx.Bucket(bRecipients)
 	for _, k := range keys {
 		id := string(k[8:])
 		if err := purgeDue.Delete(k); err != nil {
@@ -234,10 +234,10 @@ func (v *Vault) purgeStep(tx kv.Tx, now time.Time, res *SweepResult) (int, error
 				return 0, err
 			}
 		}
-		if err := content.Delete([]byte(id)); err != nil {
+		if err := parts.Delete(contentKey(id)); err != nil {
 			return 0, err
 		}
-		if err := msgs.Delete([]byte(id)); err != nil {
+		if err := parts.Delete(metaKey(id)); err != nil {
 			return 0, err
 		}
 		res.Purged++

@@ -62,7 +62,7 @@ func TestRetention(t *testing.T) {
 	}
 	// The content, escrow packet and wrapped keys are gone from the file.
 	err = v.view(func(tx kv.Tx) error {
-		if ct, err := tx.Bucket(bContent).Get([]byte(a.ID)); err != nil || ct != nil {
+		if ct, err := tx.Bucket(bParts).Get(contentKey(a.ID)); err != nil || ct != nil {
 			t.Errorf("ciphertext kept after expiry (%v)", err)
 		}
 		m, err := getMessage(tx, a.ID)

@@ -209,7 +209,7 @@ func (v *Vault) RevokeRecipients(ctx context.Context, id string, recipients []in
 		if err != nil {
 			return err
 		}
-		if err := tx.Bucket(bMessages).Put([]byte(id), out); err != nil {
+		if err := tx.Bucket(bParts).Put(metaKey(id), out); err != nil {
 			return err
 		}
 		res.Jobs, err = v.dropNotifications(tx, id, res.Revoked)

@@ -61,9 +61,11 @@ const (
 )
 
 // schemaVersion is written to the meta bucket of a new file; Open refuses a
-// file with another version. 2: tokens sealed under outbox keys and message
-// keys wrapped with expiry keys, both from the key store (keystore.go).
-const schemaVersion = "2"
+// file with another version, but for those it moves forward (migrate.go).
+// 2: tokens sealed under outbox keys and message keys wrapped with expiry
+// keys, both from the key store (keystore.go). 3: each message's record,
+// content and event index side by side in one table (parts.go).
+const schemaVersion = "3"
 
 const (
 	defaultLockTimeout = 2 * time.Second
@@ -75,20 +77,17 @@ const (
 
 // The core's buckets (kv.Tx.Bucket).
 const (
-	bMessages   = "messages"          // id → messageRecord (JSON)
-	bContent    = "content"           // id → SEIPDv2 packet (ciphertext)
-	bRecipients = "recipients"        // SHA-256(token) → recipientRecord (JSON)
-	bEvents     = "events"            // big-endian seq → Event (JSON)
-	bEventIndex = "events_by_message" // id ‖ big-endian seq → nothing
-	bOutbox     = "outbox"            // big-endian job id → jobRecord (JSON)
-	bAccounts   = "accounts"          // lowercased address → accountRecord (JSON)
-	bExpireDue  = "expire_due"        // big-endian received ns ‖ id → nothing: content still held
-	bPurgeDue   = "purge_due"         // big-endian received ns ‖ id → nothing: content gone, audit kept
-	bMeta       = "meta"              // schema version, key id
+	bRecipients = "recipients" // SHA-256(token) → recipientRecord (JSON)
+	bEvents     = "events"     // big-endian seq → Event (JSON)
+	bOutbox     = "outbox"     // big-endian job id → jobRecord (JSON)
+	bAccounts   = "accounts"   // lowercased address → accountRecord (JSON)
+	bExpireDue  = "expire_due" // big-endian received ns ‖ id → nothing: content still held
+	bPurgeDue   = "purge_due"  // big-endian received ns ‖ id → nothing: content gone, audit kept
+	bMeta       = "meta"       // schema version, key id
 )
 
 var (
-	coreBuckets = []string{bMessages, bContent, bRecipients, bEvents, bEventIndex, bOutbox, bAccounts, bExpireDue, bPurgeDue, bMeta, bOutboxDue}
+	coreBuckets = []string{bParts, bRecipients, bEvents, bOutbox, bAccounts, bExpireDue, bPurgeDue, bMeta, bOutboxDue}
 
 	kSchema     = []byte("schema")
 	kKeyStoreID = []byte("key_store_id") // the id of the key store this file's keys are in
@@ -230,6 +229,9 @@ func Open(o Options) (*Vault, error) {
 		secrets, err = deriveAccountSecrets(key)
 	}
 	clear(key)
+	if err == nil {
+		err = migrate(context.Background(), eng)
+	}
 	var pending map[uint64]int
 	if err == nil {
 		err = kv.Update(context.Background(), eng, conflictAttempts, func(tx kv.Tx) error {
