@@ -49,7 +49,8 @@ type Options struct {
 	// of five seconds' worth when that is more than Burst.
 	Rate  rate.Limit
 	Burst int
-	// Accepted, when set, is called after each message is stored, so the
+	// Accepted, when set, is called after a message is stored that left
+	// notifications for a claim (vault.Accepted.Claimable), so the
 	// notifier sends at once.
 	Accepted func()
 	// Egress is the SSRF guard webhook URLs are checked with when they are

@@ -186,7 +186,7 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "the message could not be stored safely and was not kept; try again later with the same Idempotency-Key")
 		return
 	}
-	if s.o.Accepted != nil {
+	if s.o.Accepted != nil && accepted.Claimable > 0 {
 		s.o.Accepted()
 	}
 	sent.Inc()

@@ -72,8 +72,10 @@ type Options struct {
 	// vault.LoggableLogin names it, never the password): cmd records it
 	// in the audit trail.
 	LoginFailed func(ip netip.Addr, login, why string)
-	// Accepted, when set, is called after each 250, so that the notifier
-	// sends at once instead of at its next look at the outbox.
+	// Accepted, when set, is called after a 250 whose message left
+	// notifications for a claim (vault.Accepted.Claimable), so that the
+	// notifier claims them at once instead of at its next look at the
+	// outbox; the rest its notifier was handed at birth.
 	Accepted func()
 }
 

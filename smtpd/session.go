@@ -248,7 +248,7 @@ func (ss *session) Data(r io.Reader) error {
 		return reply(errVault(err))
 	}
 	acceptSeconds.Observe(time.Since(start).Seconds())
-	if ss.s.opts.Accepted != nil {
+	if ss.s.opts.Accepted != nil && accepted.Claimable > 0 {
 		ss.s.opts.Accepted()
 	}
 	messagesAccepted.WithLabelValues(ss.kind.String()).Inc()

@@ -24,7 +24,8 @@ type Sending struct {
 	Rules         intake.Rules
 	MaxRecipients int    // smtp.max_recipients
 	Hostname      string // the right side of the Message-IDs of built messages
-	// Accepted, when set, is called after each message is stored, so the
+	// Accepted, when set, is called after a message is stored that left
+	// notifications for a claim (vault.Accepted.Claimable), so the
 	// notifier sends at once.
 	Accepted func()
 }
@@ -274,7 +275,7 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, sess *Session) {
 		s.renderSendStatus(w, r, sess, http.StatusServiceUnavailable, d)
 		return
 	}
-	if o.Accepted != nil {
+	if o.Accepted != nil && accepted.Claimable > 0 {
 		o.Accepted()
 	}
 	s.opt.Logger.Info("message accepted", "id", accepted.ID, "listener", "staffweb",

@@ -49,6 +49,12 @@ type Recipient struct {
 type Accepted struct {
 	ID     string
 	Tokens []string
+	// Claimable is how many of its notify jobs wait for a claim: those not
+	// handed to this node's notifier at birth (Handoff, when it had no
+	// room). Only those need the notifier woken: a caller that kicks it
+	// after every message makes it look for due jobs once a message, in
+	// vain while the handoff has room.
+	Claimable int
 }
 
 // Letter is what the vault tells about one recipient's copy of a message
@@ -189,7 +195,7 @@ func (v *Vault) Accept(ctx context.Context, in Incoming) (Accepted, error) {
 	if a.ownLifetime {
 		v.kickSweep()
 	}
-	return Accepted{ID: id, Tokens: tokens}, nil
+	return Accepted{ID: id, Tokens: tokens, Claimable: len(in.Recipients) - handed}, nil
 }
 
 func validateIncoming(in Incoming) error {

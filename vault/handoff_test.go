@@ -240,6 +240,9 @@ func TestHandoffRoom(t *testing.T) {
 		t.Fatal(err)
 	}
 	acc := accept(t, v, incoming(mime("one", nil), smsRecipient("+46701234567", pn1), smsRecipient("+46701234568", pn2)))
+	if acc.Claimable != 0 {
+		t.Errorf("Claimable %d with both jobs handed over, want 0", acc.Claimable)
+	}
 	handedJob(t, h)
 	handedJob(t, h)
 	if due, err := v.JobsDue(c.Now()); err != nil || due {
@@ -250,6 +253,9 @@ func TestHandoffRoom(t *testing.T) {
 	}
 	acc = accept(t, v, incoming(mime("one", nil), smsRecipient("+46701234567", pn1)))
 	noHandedJob(t, h)
+	if acc.Claimable != 1 {
+		t.Errorf("Claimable %d with the job beyond the room, want 1", acc.Claimable)
+	}
 	if due, err := v.JobsDue(c.Now()); err != nil || !due {
 		t.Fatalf("jobs due with one beyond the room: %t, %v; want true", due, err)
 	}
@@ -278,9 +284,12 @@ func TestHandoffRoom(t *testing.T) {
 	if jobs := h.Close(); len(jobs) != 1 || jobs[0].MessageID != left.ID {
 		t.Fatalf("Close returned %+v; want the job handed over and not taken", jobs)
 	}
-	after := accept(t, v, incoming(mime("five", nil), smsRecipient("+46701234567", pn1)))
-	if jobs := mustClaim(t, v, c.Now(), 10); len(jobs) != 1 || jobs[0].MessageID != after.ID {
-		t.Fatalf("after Close: claimed %+v; want the accept's job, due at once", jobs)
+	after := accept(t, v, incoming(mime("five", nil), smsRecipient("+46701234567", pn1), smsRecipient("+46701234568", pn2)))
+	if after.Claimable != 2 {
+		t.Errorf("Claimable %d without a handoff, want 2", after.Claimable)
+	}
+	if jobs := mustClaim(t, v, c.Now(), 10); len(jobs) != 2 || jobs[0].MessageID != after.ID {
+		t.Fatalf("after Close: claimed %+v; want the accept's jobs, due at once", jobs)
 	}
 	if _, err := v.OpenHandoff(testLease, 1); err != nil {
 		t.Fatalf("a handoff after Close: %v", err)
