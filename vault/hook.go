@@ -108,7 +108,7 @@ var errNoTable = errors.New("table not declared in the hook's Tables")
 // checkHooks refuses hooks whose tables are the core's or another hook's.
 func checkHooks(hooks []Hook) error {
 	seen := make(map[string]string)
-	for _, b := range coreBuckets {
+	for _, b := range slices.Concat(coreBuckets, oldBuckets) {
 		seen[b] = "the vault"
 	}
 	for _, h := range hooks {

@@ -16,6 +16,10 @@ const (
 	bOldEventIndex = "events_by_message" // id ‖ big-endian seq → nothing
 )
 
+// oldBuckets are schema 2's tables, left empty in a store moved forward:
+// no hook may take their names.
+var oldBuckets = []string{bOldMessages, bOldContent, bOldEventIndex}
+
 // migrateBatch is how many messages one migration transaction moves: a
 // vault of a million messages moves in two thousand commits, none of them
 // holding the writer for long, each a step a crash does not undo.

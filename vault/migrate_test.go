@@ -77,7 +77,7 @@ func TestMigrateFromSchema2(t *testing.T) {
 		}
 	}
 	err = kv.View(context.Background(), v.eng, func(tx kv.Tx) error {
-		for _, name := range []string{bOldMessages, bOldContent, bOldEventIndex} {
+		for _, name := range oldBuckets {
 			if n, err := tx.Bucket(name).Count(); err != nil || n != 0 {
 				t.Errorf("%s holds %d records after the migration (%v)", name, n, err)
 			}
@@ -98,7 +98,7 @@ func TestMigrateFromSchema2(t *testing.T) {
 func downgrade(t *testing.T, v *Vault) {
 	t.Helper()
 	err := kv.Update(context.Background(), v.eng, conflictAttempts, func(tx kv.Tx) error {
-		for _, name := range []string{bOldMessages, bOldContent, bOldEventIndex} {
+		for _, name := range oldBuckets {
 			if err := tx.CreateBucket(name); err != nil {
 				return err
 			}
