@@ -231,10 +231,11 @@ func readMaterial(t *testing.T, path, keyStore string, expiry [][]byte) *materia
 		// A message's wrapped keys need its expiry secret, sealed under an
 		// expiry key: with the expiry keys the thief has the secrets too.
 		err := tx.Bucket([]byte(bParts)).ForEach(func(k, b []byte) error {
-			if _, part, _, _ := splitPart(k); part == partContent {
+			switch _, part, _, ok := splitPart(k); {
+			case ok && part == partContent:
 				m.packets = append(m.packets, bytes.Clone(b))
-			}
-			if _, part, _, ok := splitPart(k); !ok || part != partMeta {
+				return nil
+			case !ok || part != partMeta:
 				return nil
 			}
 			var mr messageRecord
