@@ -177,8 +177,12 @@ func TestGDPRExportAndErase(t *testing.T) {
 			}
 		}
 	}
+	// Two ids made in the same millisecond sort by their random half, so
+	// the comparison is of sets, not of acceptance order.
+	want := []string{alone, shared}
 	slices.Sort(ids)
-	if want := []string{alone, shared}; !slices.Equal(ids, want) {
+	slices.Sort(want)
+	if !slices.Equal(ids, want) {
 		t.Errorf("exported messages %v, want %v", ids, want)
 	}
 
