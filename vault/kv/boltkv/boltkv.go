@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sync"
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
@@ -21,10 +20,8 @@ import (
 
 // Engine is kv.Engine on an open bbolt database.
 type Engine struct {
-	db *bolt.DB
-
-	mu        sync.Mutex
-	listeners map[string][]chan struct{}
+	db  *bolt.DB
+	hub kv.Hub
 }
 
 var (
@@ -45,7 +42,7 @@ func Open(path string, o *bolt.Options) (*Engine, error) {
 
 // New wraps an open database; Close closes it.
 func New(db *bolt.DB) *Engine {
-	return &Engine{db: db, listeners: make(map[string][]chan struct{})}
+	return &Engine{db: db}
 }
 
 // DB is the bbolt database, for what only bbolt has (a consistent copy
@@ -71,38 +68,7 @@ func (e *Engine) Begin(ctx context.Context, writable bool) (kv.Tx, error) {
 }
 
 func (e *Engine) Listen(ctx context.Context, channel string) <-chan struct{} {
-	ch := make(chan struct{}, 1)
-	e.mu.Lock()
-	e.listeners[channel] = append(e.listeners[channel], ch)
-	e.mu.Unlock()
-	go func() {
-		<-ctx.Done()
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		l := e.listeners[channel]
-		for i, c := range l {
-			if c == ch {
-				e.listeners[channel] = append(l[:i:i], l[i+1:]...)
-				break
-			}
-		}
-		if len(e.listeners[channel]) == 0 {
-			delete(e.listeners, channel)
-		}
-		close(ch) // under e.mu: no notify sends to it any more
-	}()
-	return ch
-}
-
-func (e *Engine) notify(channel string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for _, ch := range e.listeners[channel] {
-		select {
-		case ch <- struct{}{}:
-		default:
-		}
-	}
+	return e.hub.Listen(ctx, channel)
 }
 
 // Stats reports the file's size on disk (file_bytes: bbolt grows it ahead
@@ -189,7 +155,7 @@ func (t *Tx) Notify(channel string) {
 	if len(t.channels) == 0 {
 		t.tx.OnCommit(func() {
 			for _, c := range t.channels {
-				t.e.notify(c)
+				t.e.hub.Notify(c)
 			}
 		})
 	}
