@@ -1,0 +1,409 @@
+package walkv
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+
+	"sigill/vault/kv"
+)
+
+// ErrReadOnly is what a change in a read transaction fails with.
+var ErrReadOnly = errors.New("walkv: read-only transaction")
+
+// bbolt's limits on a key and a value.
+const (
+	maxKeySize   = 32768
+	maxValueSize = 1<<31 - 2
+)
+
+// tx reads, newest first: its own changes (a write transaction), the
+// batches logged and not yet applied at Begin, then the engine underneath.
+type tx struct {
+	e        *Engine
+	inner    kv.Tx    // a read transaction of the engine underneath
+	layers   []*batch // oldest first
+	own      *batch   // nil in a read transaction
+	channels []string
+	onCommit []func()
+	done     bool
+	buckets  map[string]where // the buckets asked about, and where they are
+}
+
+// where a bucket is: anywhere (a layer made it), and underneath.
+type where struct{ anywhere, underneath bool }
+
+func (t *tx) Writable() bool { return t.own != nil }
+
+func (t *tx) Bucket(name string) kv.Bucket { return bucket{t, name} }
+
+func (t *tx) CreateBucket(name string) error {
+	if t.own == nil {
+		return ErrReadOnly
+	}
+	if name == appliedBucket {
+		return fmt.Errorf("walkv: bucket name %q is the log's own", name)
+	}
+	if t.bucketExists(name) {
+		return nil
+	}
+	t.own.changesFor(name).created = true
+	w := t.where(name)
+	w.anywhere = true
+	t.buckets[name] = w
+	return nil
+}
+
+func (t *tx) Notify(channel string) {
+	if !slices.Contains(t.channels, channel) {
+		t.channels = append(t.channels, channel)
+	}
+}
+
+func (t *tx) OnCommit(fn func()) { t.onCommit = append(t.onCommit, fn) }
+
+func (t *tx) Commit() error {
+	if t.done {
+		return fmt.Errorf("walkv: commit: transaction already ended")
+	}
+	if t.own == nil {
+		return t.Rollback()
+	}
+	t.done = true
+	err := t.e.commit(t)
+	_ = t.inner.Rollback()
+	t.e.writer.Unlock()
+	if err != nil {
+		return err
+	}
+	for _, fn := range t.onCommit {
+		fn()
+	}
+	for _, c := range t.channels {
+		t.e.hub.Notify(c)
+	}
+	return nil
+}
+
+func (t *tx) Rollback() error {
+	if t.done {
+		return nil
+	}
+	t.done = true
+	err := t.inner.Rollback()
+	if t.own != nil {
+		t.e.writer.Unlock()
+	}
+	return err
+}
+
+func (b *batch) changesFor(name string) *changes {
+	c := b.buckets[name]
+	if c == nil {
+		c = &changes{}
+		b.buckets[name] = c
+	}
+	return c
+}
+
+// bucketExists: made in this transaction or a pending batch, or there
+// underneath.
+func (t *tx) bucketExists(name string) bool { return t.where(name).anywhere }
+
+// innerExists: the bucket is there underneath (Range and Count of a
+// bucket made since read only the layers).
+func (t *tx) innerExists(name string) bool { return t.where(name).underneath }
+
+func (t *tx) where(name string) where {
+	if w, asked := t.buckets[name]; asked {
+		return w
+	}
+	if t.buckets == nil {
+		t.buckets = map[string]where{}
+	}
+	_, err := t.inner.Bucket(name).Sequence()
+	w := where{underneath: err == nil}
+	w.anywhere = w.underneath
+	for _, l := range t.layers {
+		if c := l.buckets[name]; c != nil && c.created {
+			w.anywhere = true
+			break
+		}
+	}
+	t.buckets[name] = w
+	return w
+}
+
+type bucket struct {
+	t    *tx
+	name string
+}
+
+func (b bucket) missing() error {
+	return fmt.Errorf("bucket %q: %w", b.name, kv.ErrNoBucket)
+}
+
+// check fails for a bucket that is not there, and for a change in a read
+// transaction.
+func (b bucket) check(write bool) error {
+	if b.t.done {
+		return fmt.Errorf("walkv: transaction already ended")
+	}
+	if !b.t.bucketExists(b.name) {
+		return b.missing()
+	}
+	if write && b.t.own == nil {
+		return ErrReadOnly
+	}
+	return nil
+}
+
+// newestFirst calls fn with the bucket's changes in each layer, this
+// transaction's first, until fn returns true.
+func (b bucket) newestFirst(fn func(*changes) bool) {
+	if b.t.own != nil {
+		if c := b.t.own.buckets[b.name]; c != nil && fn(c) {
+			return
+		}
+	}
+	for i := len(b.t.layers) - 1; i >= 0; i-- {
+		if c := b.t.layers[i].buckets[b.name]; c != nil && fn(c) {
+			return
+		}
+	}
+}
+
+func (b bucket) Get(key []byte) ([]byte, error) {
+	if err := b.check(false); err != nil {
+		return nil, err
+	}
+	var (
+		value []byte
+		found bool
+	)
+	b.newestFirst(func(c *changes) bool {
+		if i, ok := c.find(key); ok {
+			found = true
+			if !c.ops[i].del {
+				value = c.ops[i].value
+			}
+		}
+		return found
+	})
+	if found {
+		return value, nil
+	}
+	if !b.t.innerExists(b.name) {
+		return nil, nil
+	}
+	return b.t.inner.Bucket(b.name).Get(key)
+}
+
+func (b bucket) Put(key, value []byte) error {
+	if err := b.check(true); err != nil {
+		return err
+	}
+	// bbolt's limits, checked here: the applier must not meet a change
+	// its engine refuses after the commit was acknowledged.
+	if len(key) == 0 || len(key) > maxKeySize {
+		return fmt.Errorf("walkv: a key of %d bytes (1 to %d)", len(key), maxKeySize)
+	}
+	if len(value) > maxValueSize {
+		return fmt.Errorf("walkv: a value of %d bytes (at most %d)", len(value), maxValueSize)
+	}
+	// Copied: the batch outlives the transaction, and callers may reuse
+	// their buffers once Commit returns.
+	b.t.own.changesFor(b.name).set(op{key: bytes.Clone(key), value: append(make([]byte, 0, len(value)), value...)})
+	return nil
+}
+
+func (b bucket) Delete(key []byte) error {
+	if err := b.check(true); err != nil {
+		return err
+	}
+	b.t.own.changesFor(b.name).set(op{key: bytes.Clone(key), del: true})
+	return nil
+}
+
+func (b bucket) Sequence() (uint64, error) {
+	if err := b.check(false); err != nil {
+		return 0, err
+	}
+	var (
+		seq   uint64
+		found bool
+	)
+	b.newestFirst(func(c *changes) bool {
+		seq, found = c.seq, c.seqSet
+		return found
+	})
+	if found || !b.t.innerExists(b.name) {
+		return seq, nil
+	}
+	return b.t.inner.Bucket(b.name).Sequence()
+}
+
+func (b bucket) NextSequence() (uint64, error) {
+	if err := b.check(true); err != nil {
+		return 0, err
+	}
+	seq, err := b.Sequence()
+	if err != nil {
+		return 0, err
+	}
+	c := b.t.own.changesFor(b.name)
+	c.seq, c.seqSet = seq+1, true
+	return seq + 1, nil
+}
+
+// overlay is the layers' changes in r, one per key (the newest), in r's
+// order.
+func (b bucket) overlay(r kv.Range) []op {
+	var all []op
+	add := func(c *changes) {
+		if c == nil {
+			return
+		}
+		lo, hi := 0, len(c.ops)
+		if r.Start != nil {
+			lo, _ = c.find(r.Start)
+		}
+		if r.End != nil {
+			hi, _ = c.find(r.End)
+		}
+		if lo < hi {
+			all = append(all, c.ops[lo:hi]...)
+		}
+	}
+	for _, l := range b.t.layers {
+		add(l.buckets[b.name])
+	}
+	if b.t.own != nil {
+		add(b.t.own.buckets[b.name])
+	}
+	if len(all) == 0 {
+		return nil
+	}
+	// Stable: of equal keys the newest (last added) stays last.
+	slices.SortStableFunc(all, func(x, y op) int { return compare(x.key, y.key) })
+	out := all[:0]
+	for i, o := range all {
+		if i+1 < len(all) && bytes.Equal(o.key, all[i+1].key) {
+			continue
+		}
+		out = append(out, o)
+	}
+	if r.Reverse {
+		slices.Reverse(out)
+	}
+	return out
+}
+
+func (b bucket) Range(r kv.Range, fn func(key, value []byte) error) error {
+	if err := b.check(false); err != nil {
+		return err
+	}
+	over := b.overlay(r)
+	innerThere := b.t.innerExists(b.name)
+	if len(over) == 0 {
+		if !innerThere {
+			return nil
+		}
+		return b.t.inner.Bucket(b.name).Range(r, fn)
+	}
+	var (
+		n       int
+		stopped bool
+		i       int
+	)
+	emit := func(k, v []byte) error {
+		if r.Limit > 0 && n >= r.Limit {
+			stopped = true
+			return kv.Stop
+		}
+		n++
+		err := fn(k, v)
+		if err != nil {
+			stopped = true
+		}
+		return err
+	}
+	before := func(x, y []byte) bool {
+		if r.Reverse {
+			return compare(x, y) > 0
+		}
+		return compare(x, y) < 0
+	}
+	// emitOverlay emits the overlay's entries before k (all, for nil k).
+	emitOverlay := func(k []byte) error {
+		for ; i < len(over) && (k == nil || before(over[i].key, k)); i++ {
+			if !over[i].del {
+				if err := emit(over[i].key, over[i].value); err != nil {
+					i++
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	if innerThere {
+		inner := r
+		inner.Limit = 0 // deletions above may hide some of what is below
+		err := b.t.inner.Bucket(b.name).Range(inner, func(k, v []byte) error {
+			if err := emitOverlay(k); err != nil {
+				return err
+			}
+			if i < len(over) && bytes.Equal(over[i].key, k) {
+				o := over[i]
+				i++
+				if o.del {
+					return nil
+				}
+				return emit(o.key, o.value)
+			}
+			return emit(k, v)
+		})
+		if err != nil || stopped {
+			return err
+		}
+	}
+	if err := emitOverlay(nil); err != nil && !errors.Is(err, kv.Stop) {
+		return err
+	}
+	return nil
+}
+
+func (b bucket) Count() (int, error) {
+	if err := b.check(false); err != nil {
+		return 0, err
+	}
+	n := 0
+	var under kv.Bucket
+	if b.t.innerExists(b.name) {
+		under = b.t.inner.Bucket(b.name)
+		var err error
+		if n, err = under.Count(); err != nil {
+			return 0, err
+		}
+	}
+	for _, o := range b.overlay(kv.Range{}) {
+		there := false
+		if under != nil {
+			v, err := under.Get(o.key)
+			if err != nil {
+				return 0, err
+			}
+			there = v != nil
+		}
+		switch {
+		case o.del && there:
+			n--
+		case !o.del && !there:
+			n++
+		}
+	}
+	return n, nil
+}
+
+func compare(a, b []byte) int { return bytes.Compare(a, b) }
