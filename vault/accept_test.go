@@ -38,7 +38,7 @@ func TestAcceptDurable(t *testing.T) {
 
 	// The copy is made before Close, with the vault still open.
 	dir := t.TempDir()
-	for _, f := range [][2]string{{o.Path, "copy.db"}, {o.KeyFile, "copy.key"}, {o.KeyStore, "copy.keys"}} {
+	for _, f := range [][2]string{{o.Path, "copy.db"}, {o.Path + LogSuffix, "copy.db" + LogSuffix}, {o.KeyFile, "copy.key"}, {o.KeyStore, "copy.keys"}} {
 		b, err := os.ReadFile(f[0])
 		if err != nil {
 			t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 
 	bolt "go.etcd.io/bbolt"
@@ -164,6 +165,9 @@ func Verify(path string) error {
 	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("vault: verify: %w", err)
 	}
+	if err := ApplyLog(path); err != nil {
+		return fmt.Errorf("vault: verify: %w", err)
+	}
 	e, err := boltkv.Open(path, &bolt.Options{ReadOnly: true, Timeout: defaultLockTimeout})
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
@@ -176,6 +180,25 @@ func Verify(path string) error {
 		return fmt.Errorf("vault: verify %s: %w", path, err)
 	}
 	return nil
+}
+
+// ApplyLog brings the vault file at path up to date with its write-ahead
+// log (path+LogSuffix), when there is one: what sigill does at its next
+// start, done now so that tools reading the file alone (verify, the
+// migration to PostgreSQL) see every commit. It needs the file's lock, as
+// they do: sigill stopped. A backup has no log and is left as it is.
+func ApplyLog(path string) error {
+	if _, err := os.Stat(path + LogSuffix); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	e, err := openFile(path, defaultLockTimeout)
+	if errors.Is(err, ErrLocked) {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if err != nil {
+		return fmt.Errorf("applying %s: %w", path+LogSuffix, err)
+	}
+	return e.Close()
 }
 
 // VerifyStore runs the engine's check of its own structures (kv.Checker:

@@ -104,9 +104,18 @@ func TestCanary(t *testing.T) {
 		secrets["token "+string(rune('0'+i))] = []byte(tok)
 		secrets["raw token "+string(rune('0'+i))] = rawTok
 	}
+	// The write-ahead log beside the file holds every commit's records too
+	// (applied ones until the log's space is used again).
+	log, err := os.ReadFile(o.Path + LogSuffix)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for what, s := range secrets {
 		if bytes.Contains(file, s) {
 			t.Errorf("the vault file holds the %s", what)
+		}
+		if bytes.Contains(log, s) {
+			t.Errorf("the vault's log holds the %s", what)
 		}
 	}
 	// Control: what is meant to be there is found by the same search.
@@ -114,6 +123,9 @@ func TestCanary(t *testing.T) {
 	for what, s := range map[string][]byte{"token hash": tokenHash(rawTok0), "message id": []byte(a.ID)} {
 		if !bytes.Contains(file, s) {
 			t.Errorf("control: the vault file does not hold the %s", what)
+		}
+		if !bytes.Contains(log, s) {
+			t.Errorf("control: the vault's log does not hold the %s", what)
 		}
 	}
 

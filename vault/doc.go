@@ -192,8 +192,17 @@
 // # What each engine promises
 //
 // bbolt (vault/kv/boltkv, the default: one file, one process, held by its
-// file lock). Durable: Commit returns after bbolt has written the pages and
-// fsynced the file twice (data, then meta page), so a 250 is on disk.
+// file lock), behind a write-ahead log (vault/kv/walkv: the file's path
+// and LogSuffix). Durable: Commit returns once the transaction's changes
+// are appended to the log and the log is fdatasynced, so a 250 is on disk;
+// a background applier copies logged commits into the bbolt file, many in
+// one bbolt transaction (fsynced as bbolt does), and records in it the
+// last one applied, so that Open after a crash applies the rest, each
+// once. The log holds what the file holds, sealed the same way, and keeps
+// applied records until its space is used again (like free pages, below).
+// Readers see logged commits at once (from memory, over the file's
+// snapshot). Backup and VerifyStore apply the log first; Verify and the
+// migration apply a stopped vault's log to the file (ApplyLog).
 // Isolation: one write transaction at a time, readers on a snapshot; no
 // transaction ever conflicts. Wake-ups (Tx.Notify) reach this process's
 // listeners before Commit returns. Deleted records stay in free pages until

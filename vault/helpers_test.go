@@ -17,6 +17,7 @@ import (
 	"sigill/internal/pgtest"
 	"sigill/internal/testenv"
 	"sigill/vault/kv/boltkv"
+	"sigill/vault/kv/walkv"
 )
 
 // The only personal numbers test data may use.
@@ -173,5 +174,9 @@ func notifiedBy(provider, id string) Outcome {
 func boltDB(t testing.TB, v *Vault) *bolt.DB {
 	t.Helper()
 	boltOnly(t, "looks at the bbolt file")
-	return v.eng.(*boltkv.Engine).DB()
+	w := v.eng.(*walkv.Engine)
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return w.Inner().(*boltkv.Engine).DB()
 }

@@ -153,7 +153,7 @@ func TestKeysDurableBeforeUse(t *testing.T) {
 	for i := range 4 {
 		a := accept(t, v, incoming(mime("durable", nil), smsRecipient("+46701234567", pn1)))
 		dir := t.TempDir()
-		for _, f := range []string{o.Path, o.KeyFile, o.KeyStore} {
+		for _, f := range []string{o.Path, o.Path + LogSuffix, o.KeyFile, o.KeyStore} {
 			b, err := os.ReadFile(f)
 			if err != nil {
 				t.Fatal(err)

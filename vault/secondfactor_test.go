@@ -296,8 +296,12 @@ func TestTOTPSecretIsNotInTheFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bytes.Contains(raw, []byte(secret)) {
-		t.Error("the TOTP secret is in the vault file in clear")
+	log, err := os.ReadFile(o.Path + LogSuffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(raw, []byte(secret)) || bytes.Contains(log, []byte(secret)) {
+		t.Error("the TOTP secret is in the vault file or its log in clear")
 	}
 	c.Advance(time.Minute)
 	if err := v.VerifyTOTP(staffAddr, codeAt(t, secret, c.Now())); err != nil {

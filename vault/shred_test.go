@@ -24,8 +24,9 @@ import (
 )
 
 // stolen is what a thief who copies the data folder now holds: the vault
-// file, the key file and the key store beside it (path + ".keys"; none
-// before the key store existed), and the backups given.
+// file and its write-ahead log, the key file and the key store beside it
+// (path + ".keys"; none before the key store existed), and the backups
+// given.
 func stolen(t *testing.T, o Options, backups map[string][]byte, tokens []string, escrow openpgp.EntityList) vaulttest.Files {
 	t.Helper()
 	file, err := os.ReadFile(o.Path)
@@ -41,6 +42,11 @@ func stolen(t *testing.T, o Options, backups map[string][]byte, tokens []string,
 		t.Fatal(err)
 	}
 	f := vaulttest.Files{Vault: map[string][]byte{"vault file": file}, KeyFile: key, KeyStore: keys, Tokens: tokens, Escrow: escrow}
+	if log, err := os.ReadFile(o.Path + LogSuffix); err == nil {
+		f.Vault["vault log"] = log
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
 	for name, b := range backups {
 		f.Vault[name] = b
 	}

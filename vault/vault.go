@@ -25,6 +25,7 @@ import (
 
 	"sigill/vault/kv"
 	"sigill/vault/kv/boltkv"
+	"sigill/vault/kv/walkv"
 )
 
 // Errors callers tell apart with errors.Is. Every error the vault returns is
@@ -205,7 +206,7 @@ func Open(o Options) (*Vault, error) {
 	eng := o.Engine
 	if eng == nil {
 		var err error
-		if eng, err = openBolt(o.Path, o.lockTimeout); err != nil {
+		if eng, err = openFile(o.Path, o.lockTimeout); err != nil {
 			return nil, fmt.Errorf("vault: open %s: %w", o.Path, err)
 		}
 	}
@@ -255,7 +256,10 @@ func Open(o Options) (*Vault, error) {
 		}
 		return nil, fmt.Errorf("vault: open %s: %w", o.Path, err)
 	}
-	_, exclusive := eng.(*boltkv.Engine)
+	_, exclusive := eng.(*walkv.Engine)
+	if _, bolt := eng.(*boltkv.Engine); bolt {
+		exclusive = true
+	}
 	v := &Vault{
 		eng:       eng,
 		exclusive: exclusive,
@@ -354,6 +358,26 @@ func initFile(tx kv.Tx, hookTables []string, ks *keyStore, keyFile string, now t
 	}
 	return meta.Put(kKeyStoreID, storeID)
 }
+
+// openFile opens the embedded store: the bbolt file at path behind its
+// write-ahead log, path+LogSuffix (see package walkv for why). The log is
+// opened once bbolt's file lock is held, so the lock guards both.
+func openFile(path string, lockTimeout time.Duration) (*walkv.Engine, error) {
+	b, err := openBolt(path, lockTimeout)
+	if err != nil {
+		return nil, err
+	}
+	e, err := walkv.Open(b, path+LogSuffix)
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// LogSuffix names the embedded store's write-ahead log: the vault file's
+// path and this. The log holds the same sealed records as the file.
+const LogSuffix = walkv.LogSuffix
 
 // openBolt opens (or creates) the bbolt file at path as the vault always
 // has: bbolt's file lock waited for lockTimeout (0: defaultLockTimeout),

@@ -13,11 +13,12 @@ import (
 	"github.com/emersion/go-sasl"
 
 	"sigill/config"
+	"sigill/vault"
 	"sigill/vault/vaulttest"
 )
 
 // stolenDataFolder is what a thief who copies sigill's data folder now
-// holds: the vault file, the key file and the key store, and the backups
+// holds: the vault file and its log, the key file and the key store, and the backups
 // given. outbox.jsonl is left out: it is dev's stand-in for the SMS
 // provider, the recipients' phones, and holds every link by design.
 func stolenDataFolder(t *testing.T, data string, backups []string, tokens []string) vaulttest.Files {
@@ -30,7 +31,10 @@ func stolenDataFolder(t *testing.T, data string, backups []string, tokens []stri
 		return b
 	}
 	f := vaulttest.Files{
-		Vault:    map[string][]byte{"sigill.db": read(filepath.Join(data, "sigill.db"))},
+		Vault: map[string][]byte{
+			"sigill.db":     read(filepath.Join(data, "sigill.db")),
+			"sigill.db.wal": read(filepath.Join(data, "sigill.db"+vault.LogSuffix)),
+		},
 		KeyFile:  read(filepath.Join(data, "sigill.db.key")),
 		KeyStore: read(filepath.Join(data, "sigill.db.keys")),
 		Tokens:   tokens,
@@ -44,8 +48,8 @@ func stolenDataFolder(t *testing.T, data string, backups []string, tokens []stri
 // TestNotifiedTokensShreddedInDev: messages sent to the built `sigill dev`
 // over SMTP and notified; then a copy of its data folder and a `sigill vault
 // backup` taken while it runs open none of them with the key file and the
-// key store, though the sealed tokens are still in the vault file's free
-// pages. The key store's pass runs in the background (at most a second
+// key store, though the sealed tokens are still in the vault's log (and
+// perhaps the file's free pages). The key store's pass runs in the background (at most a second
 // after a notification is recorded), so the copy is taken again until it
 // is clean, for at most 30 s.
 func TestNotifiedTokensShreddedInDev(t *testing.T) {

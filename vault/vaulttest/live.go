@@ -2,11 +2,16 @@ package vaulttest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
 	bolt "go.etcd.io/bbolt"
+
+	"sigill/vault/kv/boltkv"
+	"sigill/vault/kv/walkv"
 )
 
 // LiveFinding is one place of a vault file's live data that holds a
@@ -21,21 +26,45 @@ func (f LiveFinding) String() string {
 	return fmt.Sprintf("%q in bucket %s, key %s", f.Needle, f.Bucket, f.Key)
 }
 
-// LiveContains reads a copy of the vault file at path as bbolt does, every
-// bucket and record reachable from the root, and reports each key or
+// LiveContains reads a copy of the vault file at path (with its
+// write-ahead log applied) as bbolt does, every bucket and record
+// reachable from the root, and reports each key or
 // value holding one of needles: what the file's live data says, free
 // pages left out. (Scan and a byte search read the free pages too.) The
 // copy lets it run beside a sigill that holds the file's lock.
 func LiveContains(path string, needles ...string) ([]LiveFinding, error) {
-	raw, err := os.ReadFile(path)
+	dir, err := os.MkdirTemp("", "vaulttest-live-")
 	if err != nil {
 		return nil, err
 	}
-	copyPath := filepath.Join(os.TempDir(), fmt.Sprintf("vaulttest-live-%d.db", os.Getpid()))
-	if err := os.WriteFile(copyPath, raw, 0o600); err != nil {
+	defer os.RemoveAll(dir)
+	copyPath := filepath.Join(dir, "copy.db")
+	for _, suffix := range []string{"", walkv.LogSuffix} {
+		raw, err := os.ReadFile(path + suffix)
+		if suffix != "" && errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(copyPath+suffix, raw, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	// Live data is the file with its write-ahead log applied, as the next
+	// start would apply it.
+	inner, err := boltkv.Open(copyPath, nil)
+	if err != nil {
 		return nil, err
 	}
-	defer os.Remove(copyPath)
+	applied, err := walkv.Open(inner, copyPath+walkv.LogSuffix)
+	if err != nil {
+		inner.Close()
+		return nil, err
+	}
+	if err := applied.Close(); err != nil {
+		return nil, err
+	}
 	db, err := bolt.Open(copyPath, 0o600, &bolt.Options{ReadOnly: true})
 	if err != nil {
 		return nil, err
