@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"math/bits"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync/atomic"
 )
@@ -39,9 +40,17 @@ type logFile struct {
 // openLog opens (or creates) the log and reads its records after applied:
 // those the engine underneath has not got, in order.
 func openLog(path string, applied uint64, id []byte) (*logFile, []*batch, error) {
+	_, statErr := os.Stat(path)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, nil, err
+	}
+	if errors.Is(statErr, os.ErrNotExist) {
+		// A new log's name must last as its first records will.
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			f.Close()
+			return nil, nil, err
+		}
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -95,32 +104,43 @@ func readRecord(data []byte, seed uint32) (lsn uint64, payload []byte, ok bool) 
 	return binary.BigEndian.Uint64(data[8:]), data[headerSize : headerSize+n], true
 }
 
-// append writes one record and syncs it.
-func (l *logFile) append(lsn uint64, payload []byte) error {
-	if len(payload) == 0 || len(payload) > 1<<31 {
-		return fmt.Errorf("a record of %d bytes", len(payload))
+// append writes b as record lsn and syncs it; size is its payload's. The
+// batch is encoded straight behind the header, in a buffer kept for the
+// next (unless a large one made it large): a 64 KiB message is copied
+// once between the transaction and the file.
+func (l *logFile) append(lsn uint64, b *batch) (size int, err error) {
+	l.buf = b.appendEncoding(append(l.buf[:0], make([]byte, headerSize)...))
+	defer func() {
+		if cap(l.buf) > keepBuffer {
+			l.buf = nil
+		}
+	}()
+	size = len(l.buf) - headerSize
+	if size == 0 || size > 1<<31 {
+		return 0, fmt.Errorf("a record of %d bytes", size)
 	}
-	n := headerSize + len(payload)
-	l.buf = slices.Grow(l.buf[:0], n)[:n]
-	binary.BigEndian.PutUint32(l.buf, uint32(len(payload)))
+	n := len(l.buf)
+	binary.BigEndian.PutUint32(l.buf, uint32(size))
 	binary.BigEndian.PutUint64(l.buf[8:], lsn)
-	copy(l.buf[headerSize:], payload)
 	binary.BigEndian.PutUint32(l.buf[4:], crc32.Update(l.seed, castagnoli, l.buf[8:]))
 	pos := l.pos.Load()
 	if end := pos + int64(n); end > l.size {
 		if err := l.grow(end); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	if _, err := l.f.WriteAt(l.buf, pos); err != nil {
-		return err
+		return 0, err
 	}
 	if err := fdatasync(l.f); err != nil {
-		return err
+		return 0, err
 	}
 	l.pos.Store(pos + int64(n))
-	return nil
+	return size, nil
 }
+
+// keepBuffer is the largest record buffer kept between appends.
+const keepBuffer = 4 << 20
 
 // grow zero-fills the log to past end; the append's sync covers it.
 func (l *logFile) grow(end int64) error {
@@ -152,13 +172,25 @@ func (l *logFile) figures() (size, used int64) {
 
 func (l *logFile) close() error { return l.f.Close() }
 
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
 // encode is the batch's payload: each bucket, by name, with its changes.
 //
 //	bucket: flags (1: created, 2: sequence set), name (uvarint length,
 //	bytes), sequence (8 bytes, when set), ops (uvarint count), each op:
 //	kind (0: put, 1: delete), key (uvarint length, bytes), value
 //	(uvarint length, bytes; puts only)
-func (b *batch) encode() []byte {
+func (b *batch) encode() []byte { return b.appendEncoding(nil) }
+
+// appendEncoding appends encode's form to out.
+func (b *batch) appendEncoding(out []byte) []byte {
 	names := make([]string, 0, len(b.buckets))
 	size := 0
 	for name, c := range b.buckets {
@@ -169,7 +201,7 @@ func (b *batch) encode() []byte {
 		}
 	}
 	slices.Sort(names)
-	out := make([]byte, 0, size)
+	out = slices.Grow(out, size)
 	for _, name := range names {
 		c := b.buckets[name]
 		var flags byte

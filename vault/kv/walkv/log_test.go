@@ -26,7 +26,7 @@ func writeLog(t testing.TB, dir string, id []byte, batches ...*batch) (string, [
 		t.Fatal(err)
 	}
 	for _, b := range batches {
-		if err := l.append(b.lsn, b.encode()); err != nil {
+		if _, err := l.append(b.lsn, b); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -83,7 +83,7 @@ func TestLogReplayEnds(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.restart()
-	if err := l.append(4, sample(4, "four").encode()); err != nil {
+	if _, err := l.append(4, sample(4, "four")); err != nil {
 		t.Fatal(err)
 	}
 	l.close()

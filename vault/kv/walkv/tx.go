@@ -29,6 +29,27 @@ type tx struct {
 	onCommit []func()
 	done     bool
 	buckets  map[string]where // the buckets asked about, and where they are
+	chains   map[string][]*changes
+}
+
+// chain is what the layers did to bucket name, newest first: looked up in
+// each layer once per transaction, where a busy store has a few dozen
+// layers and a transaction reads a bucket many times.
+func (t *tx) chain(name string) []*changes {
+	if c, ok := t.chains[name]; ok {
+		return c
+	}
+	var out []*changes
+	for i := len(t.layers) - 1; i >= 0; i-- {
+		if c := t.layers[i].buckets[name]; c != nil {
+			out = append(out, c)
+		}
+	}
+	if t.chains == nil {
+		t.chains = map[string][]*changes{}
+	}
+	t.chains[name] = out
+	return out
 }
 
 // where a bucket is: anywhere (a layer made it), and underneath.
@@ -44,6 +65,9 @@ func (t *tx) CreateBucket(name string) error {
 	}
 	if name == appliedBucket {
 		return fmt.Errorf("walkv: bucket name %q is the log's own", name)
+	}
+	if name == "" || len(name) > maxKeySize {
+		return fmt.Errorf("walkv: a bucket name of %d bytes (1 to %d)", len(name), maxKeySize)
 	}
 	if t.bucketExists(name) {
 		return nil
@@ -71,8 +95,12 @@ func (t *tx) Commit() error {
 		return t.Rollback()
 	}
 	t.done = true
-	err := t.e.commit(t)
+	// The snapshot underneath is let go before commit takes the engine's
+	// lock: a bbolt commit that must grow its mapping waits for every
+	// read transaction, and a Begin holding that lock waits for the
+	// mapping, so a writer holding both would stop the store.
 	_ = t.inner.Rollback()
+	err := t.e.commit(t)
 	t.e.writer.Unlock()
 	if err != nil {
 		return err
@@ -119,14 +147,19 @@ func (t *tx) where(name string) where {
 	if w, asked := t.buckets[name]; asked {
 		return w
 	}
+	if name == appliedBucket {
+		// The log's own records (its id, the last applied) are not the
+		// store's to change: without them the log would be misread.
+		return where{}
+	}
 	if t.buckets == nil {
 		t.buckets = map[string]where{}
 	}
 	_, err := t.inner.Bucket(name).Sequence()
 	w := where{underneath: err == nil}
 	w.anywhere = w.underneath
-	for _, l := range t.layers {
-		if c := l.buckets[name]; c != nil && c.created {
+	for _, c := range t.chain(name) {
+		if c.created {
 			w.anywhere = true
 			break
 		}
@@ -167,8 +200,8 @@ func (b bucket) newestFirst(fn func(*changes) bool) {
 			return
 		}
 	}
-	for i := len(b.t.layers) - 1; i >= 0; i-- {
-		if c := b.t.layers[i].buckets[b.name]; c != nil && fn(c) {
+	for _, c := range b.t.chain(b.name) {
+		if fn(c) {
 			return
 		}
 	}
@@ -221,6 +254,9 @@ func (b bucket) Put(key, value []byte) error {
 func (b bucket) Delete(key []byte) error {
 	if err := b.check(true); err != nil {
 		return err
+	}
+	if len(key) == 0 || len(key) > maxKeySize {
+		return nil // no such key can be there (bbolt does the same)
 	}
 	b.t.own.changesFor(b.name).set(op{key: bytes.Clone(key), del: true})
 	return nil
@@ -276,8 +312,9 @@ func (b bucket) overlay(r kv.Range) []op {
 			all = append(all, c.ops[lo:hi]...)
 		}
 	}
-	for _, l := range b.t.layers {
-		add(l.buckets[b.name])
+	chain := b.t.chain(b.name)
+	for i := len(chain) - 1; i >= 0; i-- { // oldest first
+		add(chain[i])
 	}
 	if b.t.own != nil {
 		add(b.t.own.buckets[b.name])

@@ -13,6 +13,11 @@
 // waits for one append and one fdatasync into blocks already allocated,
 // and the trees' pages are written once for a whole batch of commits.
 //
+// A commit that fails in its append or sync stops the engine's writes
+// (the log cannot be trusted after that), and its outcome is unknown, as
+// with any engine: its record may have reached the disk and is then
+// applied at the next Open.
+//
 // What it keeps (package kv's contract): a commit is durable when Commit
 // returns (the log is fdatasynced first); transactions are serializable
 // (one writer at a time, as with bbolt, and a reader sees one snapshot:
@@ -68,7 +73,7 @@ var (
 // it is applied, and writers wait for that past mustRestartAt.
 var (
 	applyDelay      = 100 * time.Millisecond
-	applyEarly      = 1 << 20
+	applyEarly      = 4 << 20
 	maxApplyBytes   = 16 << 20
 	maxPendingBytes = 64 << 20
 	restartAt       = int64(32 << 20)
@@ -319,8 +324,8 @@ func (e *Engine) commit(t *tx) error {
 	}
 	b.lsn = e.next
 	e.mu.Unlock()
-	payload := b.encode()
-	if err := e.log.append(b.lsn, payload); err != nil {
+	size, err := e.log.append(b.lsn, b)
+	if err != nil {
 		// The log cannot be trusted after a failed write or sync (the
 		// kernel may have dropped the dirty pages): no more writes.
 		err = fmt.Errorf("walkv: log: %w", err)
@@ -330,7 +335,7 @@ func (e *Engine) commit(t *tx) error {
 		e.mu.Unlock()
 		return err
 	}
-	b.bytes = len(payload)
+	b.bytes = size
 	e.mu.Lock()
 	e.next++
 	e.pending = append(e.pending, b)
