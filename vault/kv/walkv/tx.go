@@ -36,6 +36,9 @@ type tx struct {
 // each layer once per transaction, where a busy store has a few dozen
 // layers and a transaction reads a bucket many times.
 func (t *tx) chain(name string) []*changes {
+	if len(t.layers) == 0 {
+		return nil // everything applied: the common case when idle
+	}
 	if c, ok := t.chains[name]; ok {
 		return c
 	}
