@@ -304,3 +304,56 @@ func TestPing(t *testing.T) {
 		t.Error("a closed vault answers Ping")
 	}
 }
+
+// TestVerifyAppliesTheLog: a copy of a running vault whose last commits
+// are only in its write-ahead log (the applier held back by a bbolt write
+// transaction the test keeps open) verifies, and Verify leaves the file
+// holding them: what verify and the migration read is the whole store.
+func TestVerifyAppliesTheLog(t *testing.T) {
+	boltOnly(t, "the bbolt file and its log")
+	v, o := openTest(t, nil)
+	hold, err := boltDB(t, v).Begin(true) // the applier waits for bbolt's writer lock
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := accept(t, v, incoming(mime("logged only", nil), smsRecipient("+46701234567", pn1)))
+	dir := t.TempDir()
+	copyPath := filepath.Join(dir, "copy.db")
+	for _, f := range [][2]string{{o.Path, copyPath}, {o.Path + LogSuffix, copyPath + LogSuffix}, {o.KeyFile, copyPath + ".key"}, {o.KeyStore, copyPath + ".keys"}} {
+		b, err := os.ReadFile(f[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f[1], b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hold.Rollback()
+	inFile := func() bool {
+		t.Helper()
+		e, err := boltkv.Open(copyPath, &bolt.Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close()
+		var found bool
+		err = kv.View(t.Context(), e, func(tx kv.Tx) error {
+			v, err := tx.Bucket(bParts).Get(metaKey(a.ID))
+			found = v != nil
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return found
+	}
+	if inFile() {
+		t.Fatal("control: the copy's file holds the message before its log is applied")
+	}
+	if err := Verify(copyPath); err != nil {
+		t.Fatal(err)
+	}
+	if !inFile() {
+		t.Fatal("after Verify the file does not hold the message its log held")
+	}
+}
