@@ -56,7 +56,10 @@ func (t *tx) chain(name string) []*changes {
 }
 
 // where a bucket is: anywhere (a layer made it), and underneath.
-type where struct{ anywhere, underneath bool }
+type where struct {
+	anywhere, underneath bool
+	under                kv.Bucket // underneath's, opened once per transaction
+}
 
 func (t *tx) Writable() bool { return t.own != nil }
 
@@ -158,8 +161,9 @@ func (t *tx) where(name string) where {
 	if t.buckets == nil {
 		t.buckets = map[string]where{}
 	}
-	_, err := t.inner.Bucket(name).Sequence()
-	w := where{underneath: err == nil}
+	under := t.inner.Bucket(name)
+	_, err := under.Sequence()
+	w := where{underneath: err == nil, under: under}
 	w.anywhere = w.underneath
 	for _, c := range t.chain(name) {
 		if c.created {
@@ -233,7 +237,7 @@ func (b bucket) Get(key []byte) ([]byte, error) {
 	if !b.t.innerExists(b.name) {
 		return nil, nil
 	}
-	return b.t.inner.Bucket(b.name).Get(key)
+	return b.t.where(b.name).under.Get(key)
 }
 
 func (b bucket) Put(key, value []byte) error {
@@ -280,7 +284,7 @@ func (b bucket) Sequence() (uint64, error) {
 	if found || !b.t.innerExists(b.name) {
 		return seq, nil
 	}
-	return b.t.inner.Bucket(b.name).Sequence()
+	return b.t.where(b.name).under.Sequence()
 }
 
 func (b bucket) NextSequence() (uint64, error) {
@@ -350,7 +354,7 @@ func (b bucket) Range(r kv.Range, fn func(key, value []byte) error) error {
 		if !innerThere {
 			return nil
 		}
-		return b.t.inner.Bucket(b.name).Range(r, fn)
+		return b.t.where(b.name).under.Range(r, fn)
 	}
 	var (
 		n       int
@@ -390,7 +394,7 @@ func (b bucket) Range(r kv.Range, fn func(key, value []byte) error) error {
 	if innerThere {
 		inner := r
 		inner.Limit = 0 // deletions above may hide some of what is below
-		err := b.t.inner.Bucket(b.name).Range(inner, func(k, v []byte) error {
+		err := b.t.where(b.name).under.Range(inner, func(k, v []byte) error {
 			if err := emitOverlay(k); err != nil {
 				return err
 			}
@@ -421,7 +425,7 @@ func (b bucket) Count() (int, error) {
 	n := 0
 	var under kv.Bucket
 	if b.t.innerExists(b.name) {
-		under = b.t.inner.Bucket(b.name)
+		under = b.t.where(b.name).under
 		var err error
 		if n, err = under.Count(); err != nil {
 			return 0, err
