@@ -96,7 +96,11 @@ func BenchmarkAccept(b *testing.B) {
 // writtenBytes is what this process has had written to storage so far
 // (/proc/self/io's write_bytes), or 0 where that is not to be had. It shows
 // bbolt's write amplification: whole pages, and every branch page on the way
-// to each changed leaf, for every commit.
+// to each changed leaf, for every commit. Read it with care since the
+// write-ahead log: the kernel counts a write into a clean page-cache folio
+// as the whole folio, and the log's zero-filled blocks sit in large folios
+// (1 MiB on Linux 6.18), so each small append counts about 1 MiB here while
+// the disk writes a few KiB (BENCHMARKS.md: /proc/diskstats, 2026-12-03).
 func writtenBytes() int64 {
 	b, err := os.ReadFile("/proc/self/io")
 	if err != nil {
