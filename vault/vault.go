@@ -256,8 +256,9 @@ func Open(o Options) (*Vault, error) {
 		}
 		return nil, fmt.Errorf("vault: open %s: %w", o.Path, err)
 	}
-	_, exclusive := eng.(*walkv.Engine)
-	if _, bolt := eng.(*boltkv.Engine); bolt {
+	var exclusive bool
+	switch eng.(type) {
+	case *walkv.Engine, *boltkv.Engine: // one file under its lock: no other process
 		exclusive = true
 	}
 	v := &Vault{
