@@ -22,37 +22,13 @@ const (
 // batches logged and not yet applied at Begin, then the engine underneath.
 type tx struct {
 	e        *Engine
-	inner    kv.Tx    // a read transaction of the engine underneath
-	layers   []*batch // oldest first
-	own      *batch   // nil in a read transaction
+	inner    kv.Tx        // a read transaction of the engine underneath
+	pending  pendingIndex // the batches not applied at Begin
+	own      *batch       // nil in a read transaction
 	channels []string
 	onCommit []func()
 	done     bool
 	buckets  map[string]where // the buckets asked about, and where they are
-	chains   map[string][]*changes
-}
-
-// chain is what the layers did to bucket name, newest first: looked up in
-// each layer once per transaction, where a busy store has a few dozen
-// layers and a transaction reads a bucket many times.
-func (t *tx) chain(name string) []*changes {
-	if len(t.layers) == 0 {
-		return nil // everything applied: the common case when idle
-	}
-	if c, ok := t.chains[name]; ok {
-		return c
-	}
-	var out []*changes
-	for i := len(t.layers) - 1; i >= 0; i-- {
-		if c := t.layers[i].buckets[name]; c != nil {
-			out = append(out, c)
-		}
-	}
-	if t.chains == nil {
-		t.chains = map[string][]*changes{}
-	}
-	t.chains[name] = out
-	return out
 }
 
 // where a bucket is: anywhere (a layer made it), and underneath.
@@ -75,11 +51,11 @@ func (t *tx) CreateBucket(name string) error {
 	if name == "" || len(name) > maxKeySize {
 		return fmt.Errorf("walkv: a bucket name of %d bytes (1 to %d)", len(name), maxKeySize)
 	}
-	if t.bucketExists(name) {
+	w := t.where(name)
+	if w.anywhere {
 		return nil
 	}
 	t.own.changesFor(name).created = true
-	w := t.where(name)
 	w.anywhere = true
 	t.buckets[name] = w
 	return nil
@@ -141,14 +117,8 @@ func (b *batch) changesFor(name string) *changes {
 	return c
 }
 
-// bucketExists: made in this transaction or a pending batch, or there
-// underneath.
-func (t *tx) bucketExists(name string) bool { return t.where(name).anywhere }
-
-// innerExists: the bucket is there underneath (Range and Count of a
-// bucket made since read only the layers).
-func (t *tx) innerExists(name string) bool { return t.where(name).underneath }
-
+// where is where bucket name is: made in this transaction or a pending
+// batch (anywhere), or there underneath.
 func (t *tx) where(name string) where {
 	if w, asked := t.buckets[name]; asked {
 		return w
@@ -165,7 +135,7 @@ func (t *tx) where(name string) where {
 	_, err := under.Sequence()
 	w := where{underneath: err == nil, under: under}
 	w.anywhere = w.underneath
-	for _, c := range t.chain(name) {
+	for _, c := range t.pending[name] {
 		if c.created {
 			w.anywhere = true
 			break
@@ -184,19 +154,20 @@ func (b bucket) missing() error {
 	return fmt.Errorf("bucket %q: %w", b.name, kv.ErrNoBucket)
 }
 
-// check fails for a bucket that is not there, and for a change in a read
-// transaction.
-func (b bucket) check(write bool) error {
+// open is where the bucket is; it fails for a bucket that is not there,
+// and for a change in a read transaction.
+func (b bucket) open(write bool) (where, error) {
 	if b.t.done {
-		return fmt.Errorf("walkv: transaction already ended")
+		return where{}, fmt.Errorf("walkv: transaction already ended")
 	}
-	if !b.t.bucketExists(b.name) {
-		return b.missing()
+	w := b.t.where(b.name)
+	if !w.anywhere {
+		return where{}, b.missing()
 	}
 	if write && b.t.own == nil {
-		return ErrReadOnly
+		return where{}, ErrReadOnly
 	}
-	return nil
+	return w, nil
 }
 
 // newestFirst calls fn with the bucket's changes in each layer, this
@@ -207,15 +178,17 @@ func (b bucket) newestFirst(fn func(*changes) bool) {
 			return
 		}
 	}
-	for _, c := range b.t.chain(b.name) {
-		if fn(c) {
+	list := b.t.pending[b.name]
+	for i := len(list) - 1; i >= 0; i-- {
+		if fn(list[i]) {
 			return
 		}
 	}
 }
 
 func (b bucket) Get(key []byte) ([]byte, error) {
-	if err := b.check(false); err != nil {
+	w, err := b.open(false)
+	if err != nil {
 		return nil, err
 	}
 	var (
@@ -231,17 +204,14 @@ func (b bucket) Get(key []byte) ([]byte, error) {
 		}
 		return found
 	})
-	if found {
+	if found || !w.underneath {
 		return value, nil
 	}
-	if !b.t.innerExists(b.name) {
-		return nil, nil
-	}
-	return b.t.where(b.name).under.Get(key)
+	return w.under.Get(key)
 }
 
 func (b bucket) Put(key, value []byte) error {
-	if err := b.check(true); err != nil {
+	if _, err := b.open(true); err != nil {
 		return err
 	}
 	// bbolt's limits, checked here: the applier must not meet a change
@@ -259,7 +229,7 @@ func (b bucket) Put(key, value []byte) error {
 }
 
 func (b bucket) Delete(key []byte) error {
-	if err := b.check(true); err != nil {
+	if _, err := b.open(true); err != nil {
 		return err
 	}
 	if len(key) == 0 || len(key) > maxKeySize {
@@ -270,7 +240,8 @@ func (b bucket) Delete(key []byte) error {
 }
 
 func (b bucket) Sequence() (uint64, error) {
-	if err := b.check(false); err != nil {
+	w, err := b.open(false)
+	if err != nil {
 		return 0, err
 	}
 	var (
@@ -281,14 +252,14 @@ func (b bucket) Sequence() (uint64, error) {
 		seq, found = c.seq, c.seqSet
 		return found
 	})
-	if found || !b.t.innerExists(b.name) {
+	if found || !w.underneath {
 		return seq, nil
 	}
-	return b.t.where(b.name).under.Sequence()
+	return w.under.Sequence()
 }
 
 func (b bucket) NextSequence() (uint64, error) {
-	if err := b.check(true); err != nil {
+	if _, err := b.open(true); err != nil {
 		return 0, err
 	}
 	seq, err := b.Sequence()
@@ -319,9 +290,8 @@ func (b bucket) overlay(r kv.Range) []op {
 			all = append(all, c.ops[lo:hi]...)
 		}
 	}
-	chain := b.t.chain(b.name)
-	for i := len(chain) - 1; i >= 0; i-- { // oldest first
-		add(chain[i])
+	for _, c := range b.t.pending[b.name] { // oldest first
+		add(c)
 	}
 	if b.t.own != nil {
 		add(b.t.own.buckets[b.name])
@@ -345,16 +315,16 @@ func (b bucket) overlay(r kv.Range) []op {
 }
 
 func (b bucket) Range(r kv.Range, fn func(key, value []byte) error) error {
-	if err := b.check(false); err != nil {
+	w, err := b.open(false)
+	if err != nil {
 		return err
 	}
 	over := b.overlay(r)
-	innerThere := b.t.innerExists(b.name)
 	if len(over) == 0 {
-		if !innerThere {
+		if !w.underneath {
 			return nil
 		}
-		return b.t.where(b.name).under.Range(r, fn)
+		return w.under.Range(r, fn)
 	}
 	var (
 		n       int
@@ -391,10 +361,10 @@ func (b bucket) Range(r kv.Range, fn func(key, value []byte) error) error {
 		}
 		return nil
 	}
-	if innerThere {
+	if w.underneath {
 		inner := r
 		inner.Limit = 0 // deletions above may hide some of what is below
-		err := b.t.where(b.name).under.Range(inner, func(k, v []byte) error {
+		err := w.under.Range(inner, func(k, v []byte) error {
 			if err := emitOverlay(k); err != nil {
 				return err
 			}
@@ -419,13 +389,14 @@ func (b bucket) Range(r kv.Range, fn func(key, value []byte) error) error {
 }
 
 func (b bucket) Count() (int, error) {
-	if err := b.check(false); err != nil {
+	w, err := b.open(false)
+	if err != nil {
 		return 0, err
 	}
 	n := 0
 	var under kv.Bucket
-	if b.t.innerExists(b.name) {
-		under = b.t.where(b.name).under
+	if w.underneath {
+		under = w.under
 		var err error
 		if n, err = under.Count(); err != nil {
 			return 0, err

@@ -42,6 +42,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -92,8 +93,9 @@ type Engine struct {
 	changed      *sync.Cond // on mu: pending shrank, or an error or Close came
 	pending      []*batch   // logged and not yet applied, oldest first
 	pendingBytes int
-	next         uint64 // the next record's sequence number
-	applyErr     error  // the applier's failure: writes stop
+	index        pendingIndex // pending, by bucket
+	next         uint64       // the next record's sequence number
+	applyErr     error        // the applier's failure: writes stop
 	closed       bool
 	paused       bool // tests: the applier waits
 
@@ -303,7 +305,7 @@ func (e *Engine) begin(ctx context.Context, writable bool) (*tx, error) {
 		e.mu.Unlock()
 		return nil, err
 	}
-	t := &tx{e: e, inner: inner, layers: e.pending[:len(e.pending):len(e.pending)]}
+	t := &tx{e: e, inner: inner, pending: e.index}
 	e.mu.Unlock()
 	if writable {
 		t.own = &batch{buckets: map[string]*changes{}}
@@ -324,6 +326,9 @@ func (e *Engine) commit(t *tx) error {
 	}
 	b.lsn = e.next
 	e.mu.Unlock()
+	for _, c := range b.buckets {
+		c.lsn = b.lsn
+	}
 	size, err := e.log.append(b.lsn, b)
 	if err != nil {
 		// The log cannot be trusted after a failed write or sync (the
@@ -340,6 +345,7 @@ func (e *Engine) commit(t *tx) error {
 	e.next++
 	e.pending = append(e.pending, b)
 	e.pendingBytes += b.bytes
+	e.index = e.index.with(b)
 	early := e.pendingBytes >= applyEarly
 	e.mu.Unlock()
 	e.kickApplier()
@@ -404,6 +410,7 @@ func (e *Engine) runApplier() {
 			} else {
 				e.pending = e.pending[len(take):]
 				e.pendingBytes -= n
+				e.index = e.index.without(take[len(take)-1].lsn)
 			}
 			e.changed.Broadcast()
 			e.mu.Unlock()
@@ -444,6 +451,7 @@ type batch struct {
 
 // changes is what one commit did to one bucket.
 type changes struct {
+	lsn     uint64 // its batch's
 	created bool
 	seq     uint64 // the sequence after the commit, when seqSet
 	seqSet  bool
@@ -509,4 +517,41 @@ func (b *batch) applyTo(tx kv.Tx) error {
 		}
 	}
 	return nil
+}
+
+// pendingIndex is, for each bucket, what the batches logged and not yet
+// applied did to it, oldest first. A transaction reads a bucket through
+// it in one map lookup, where a busy store has a hundred batches pending
+// and most touch only a few of its buckets. It is never changed once made
+// (with and without make another, under Engine.mu), so a transaction keeps
+// the one it began with; with appends behind a list's end, which no older
+// index reads.
+type pendingIndex map[string][]*changes
+
+// with is ix and batch b, the newest.
+func (ix pendingIndex) with(b *batch) pendingIndex {
+	out := make(pendingIndex, len(ix)+len(b.buckets))
+	maps.Copy(out, ix)
+	for name, c := range b.buckets {
+		out[name] = append(ix[name], c)
+	}
+	return out
+}
+
+// without is ix less the batches up to lsn, which the engine underneath
+// now has. What is left is copied: the lists' old arrays, and the
+// applied changes they hold, go when the last transaction reading them
+// ends.
+func (ix pendingIndex) without(lsn uint64) pendingIndex {
+	out := make(pendingIndex, len(ix))
+	for name, list := range ix {
+		i := 0
+		for i < len(list) && list[i].lsn <= lsn {
+			i++
+		}
+		if i < len(list) {
+			out[name] = slices.Clone(list[i:])
+		}
+	}
+	return out
 }
