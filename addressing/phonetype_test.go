@@ -1,6 +1,11 @@
 package addressing
 
 import (
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/nyaruka/phonenumbers"
@@ -41,4 +46,67 @@ func BenchmarkParseSMSRecipient(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// nationalMobile answers what the long way does, for every region it
+// reads, on numbers of every length around a mobile number's.
+func TestNationalMobileIsParse(t *testing.T) {
+	regions := trunkZeroRegions()
+	if _, ok := regions["SE"]; !ok {
+		t.Fatalf("SE is not among the regions nationalMobile reads (%d regions): the RCPT path lost its short way", len(regions))
+	}
+	if _, ok := nationalMobile("0701234567", "SE"); !ok {
+		t.Fatal("0701234567 in SE did not take the short way")
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	taken := 0
+	for region := range regions {
+		for range 400 {
+			digits := "0" + strconv.Itoa(1+rng.IntN(9))
+			for n := rng.IntN(12); n > 0; n-- {
+				digits += strconv.Itoa(rng.IntN(10))
+			}
+			if sameAsParse(t, digits, region) {
+				taken++
+			}
+		}
+	}
+	// Swedish mobile series, where the short way is taken most.
+	for range 2000 {
+		digits := fmt.Sprintf("07%d%07d", rng.IntN(10), rng.IntN(10_000_000))
+		if sameAsParse(t, digits, "SE") {
+			taken++
+		}
+	}
+	if taken < 1000 {
+		t.Errorf("the short way answered %d numbers: too few to have compared it", taken)
+	}
+}
+
+// sameAsParse fails t when nationalMobile answers digits otherwise than
+// the long way, and reports whether it answered.
+func sameAsParse(t *testing.T, digits, region string) bool {
+	t.Helper()
+	short, ok := nationalMobile(digits, region)
+	if !ok {
+		return false
+	}
+	long, fault := parsePhoneDigits(digits, digits, false, region)
+	if short != long || fault != "" {
+		t.Errorf("%s in %s: the short way says %s, the long way %q (%s)", digits, region, short, long, fault)
+	}
+	return true
+}
+
+// FuzzNationalMobile: any digits, in any region nationalMobile reads.
+func FuzzNationalMobile(f *testing.F) {
+	regions := slices.Sorted(maps.Keys(trunkZeroRegions()))
+	se := uint8(slices.Index(regions, "SE"))
+	for _, s := range []string{"0701234567", "0731234567", "0812345678", "07012345678", "0412345678", "07911123456", "0 70-123"} {
+		f.Add(s, se)
+		f.Add(s, uint8(0))
+	}
+	f.Fuzz(func(t *testing.T, digits string, region uint8) {
+		sameAsParse(t, digits, regions[int(region)%len(regions)])
+	})
 }
