@@ -2,6 +2,7 @@ package addressing
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -147,7 +148,7 @@ var trunkZeroRegions = sync.OnceValue(func() map[string]int32 {
 		code := md.GetCountryCode()
 		if md.GetNationalPrefix() == "0" && md.GetNationalPrefixForParsing() == "0" &&
 			md.GetNationalPrefixTransformRule() == "" && md.GetInternationalPrefix() == "00" &&
-			len(phonenumbers.GetRegionCodesForCountryCode(int(code))) == 1 {
+			slices.Equal(phonenumbers.GetRegionCodesForCountryCode(int(code)), []string{md.GetId()}) {
 			regions[md.GetId()] = code
 		}
 	}

@@ -61,6 +61,23 @@ func TestNationalMobileIsParse(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	taken := 0
 	for region := range regions {
+		// The region's own example mobile number and its neighbours:
+		// random digits seldom hit another region's mobile ranges.
+		if n := phonenumbers.GetExampleNumberForType(region, phonenumbers.MOBILE); n != nil {
+			nsn := phonenumbers.GetNationalSignificantNumber(n)
+			for i := range 50 {
+				digits := "0" + nsn
+				if i > 0 {
+					digits = digits[:len(digits)-3] + fmt.Sprintf("%03d", rng.IntN(1000))
+				}
+				switch {
+				case sameAsParse(t, digits, region):
+					taken++
+				case i == 0:
+					t.Errorf("%s: its example mobile number 0%s did not take the short way", region, nsn)
+				}
+			}
+		}
 		for range 400 {
 			digits := "0" + strconv.Itoa(1+rng.IntN(9))
 			for n := rng.IntN(12); n > 0; n-- {
@@ -78,7 +95,7 @@ func TestNationalMobileIsParse(t *testing.T) {
 			taken++
 		}
 	}
-	if taken < 1000 {
+	if taken < 3000 {
 		t.Errorf("the short way answered %d numbers: too few to have compared it", taken)
 	}
 }
@@ -105,6 +122,11 @@ func FuzzNationalMobile(f *testing.F) {
 	for _, s := range []string{"0701234567", "0731234567", "0812345678", "07012345678", "0412345678", "07911123456", "0 70-123"} {
 		f.Add(s, se)
 		f.Add(s, uint8(0))
+	}
+	for i, region := range regions {
+		if n := phonenumbers.GetExampleNumberForType(region, phonenumbers.MOBILE); n != nil {
+			f.Add("0"+phonenumbers.GetNationalSignificantNumber(n), uint8(i))
+		}
 	}
 	f.Fuzz(func(t *testing.T, digits string, region uint8) {
 		sameAsParse(t, digits, regions[int(region)%len(regions)])

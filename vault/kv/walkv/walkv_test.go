@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"sigill/vault/kv"
 	"sigill/vault/kv/boltkv"
 	"sigill/vault/kv/kvtest"
@@ -113,5 +115,102 @@ func TestRemapUnderLoad(t *testing.T) {
 				last = n
 			}
 		}
+	}
+}
+
+// TestReaderKeepsItsSnapshot: a read transaction sees the store as it was
+// at its Begin while commits go on after it, are applied underneath, and
+// are dropped from the pending index, and commits come after that too.
+// The pending index is shared between transactions and grows by appends
+// behind the end an older transaction reads to.
+func TestReaderKeepsItsSnapshot(t *testing.T) {
+	// A mapping large enough that applying needs no remap, which would
+	// wait for the reader held open here (the vault maps 512 MiB).
+	dir := t.TempDir()
+	inner, err := boltkv.Open(filepath.Join(dir, "kv.db"), &bolt.Options{InitialMmapSize: 16 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := walkv.Open(inner, filepath.Join(dir, "kv.db.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	ctx := context.Background()
+	e.Pause(true)
+	update := func(fn func(b kv.Bucket) error) {
+		t.Helper()
+		if err := kv.Update(ctx, e, 1, func(tx kv.Tx) error {
+			if err := tx.CreateBucket("b"); err != nil {
+				return err
+			}
+			return fn(tx.Bucket("b"))
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put := func(k, v string) func(kv.Bucket) error {
+		return func(b kv.Bucket) error { return b.Put([]byte(k), []byte(v)) }
+	}
+	update(put("k1", "v1"))
+	update(put("k2", "v1"))
+	update(put("k1", "v2"))
+
+	reader, err := e.Begin(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Rollback()
+	want := map[string]string{"k1": "v2", "k2": "v1"}
+	check := func(when string) {
+		t.Helper()
+		b := reader.Bucket("b")
+		for _, k := range []string{"k1", "k2", "k3"} {
+			v, err := b.Get([]byte(k))
+			if err != nil || string(v) != want[k] {
+				t.Errorf("%s: Get(%s) = %q, %v; want %q", when, k, v, err, want[k])
+			}
+		}
+		got := map[string]string{}
+		if err := b.Range(kv.Range{}, func(k, v []byte) error { got[string(k)] = string(v); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: Range = %v; want %v", when, got, want)
+		}
+		if n, err := b.Count(); err != nil || n != len(want) {
+			t.Errorf("%s: Count = %d, %v; want %d", when, n, err, len(want))
+		}
+	}
+	check("at Begin")
+
+	update(put("k1", "v3"))
+	update(func(b kv.Bucket) error { return b.Delete([]byte("k2")) })
+	update(put("k3", "v3"))
+	check("after later commits")
+
+	e.Pause(false)
+	if err := e.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.Pending(); n != 0 {
+		t.Fatalf("%d commits still pending after Flush", n)
+	}
+	check("after they were applied")
+
+	e.Pause(true)
+	update(put("k1", "v4"))
+	update(put("k2", "v4"))
+	check("after commits on the trimmed index")
+
+	if err := kv.View(ctx, e, func(tx kv.Tx) error {
+		for k, w := range map[string]string{"k1": "v4", "k2": "v4", "k3": "v3"} {
+			if v, err := tx.Bucket("b").Get([]byte(k)); err != nil || string(v) != w {
+				t.Errorf("a new reader: Get(%s) = %q, %v; want %q", k, v, err, w)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
